@@ -1,0 +1,1 @@
+"""Tether: durable execution for AI agents and workflows, built on the actor model."""

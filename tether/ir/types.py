@@ -1,0 +1,269 @@
+"""The workflow IR: frozen msgspec structs shared by every compiler and the runtime.
+
+The shape follows the canonical IR dict of the `jamjet` SDK (``workflow_id``, ``version``,
+``start_node``, ``nodes`` keyed by id with a ``kind`` tagged by ``type``, ``edges`` with
+``from``/``to``/``condition``) so that IR produced by that SDK decodes directly, and adds what
+Tether needs on top: a typed state schema, per-node ``output_key`` and ``input`` mapping,
+and control-flow kinds (branch, parallel, join, end, wait).
+
+Example::
+
+    wf = Workflow(
+        workflow_id="counter", version="1", start_node="inc",
+        nodes={"inc": Node(id="inc", kind=ToolKind(tool_ref="add_one"), output_key="n")},
+        edges=[Edge(from_="inc", to="end")],
+    )
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+#: The pseudo-node every graph may point at to finish; it needs no declaration.
+END = "end"
+
+
+class _Kind(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fields=False):
+    """Base of node kinds; the ``type`` field selects the kind."""
+
+
+class ToolKind(_Kind, frozen=True, tag="tool"):
+    """Call a registered ``@tool`` function. ``input_mapping`` maps parameter -> state path."""
+
+    tool_ref: str
+    input_mapping: dict[str, Any] = {}
+    output_schema: str | dict[str, Any] = ""
+
+
+class PythonFnKind(_Kind, frozen=True, tag="python_fn"):
+    """The `jamjet` SDK's step kind: a function named by module and qualified name."""
+
+    module: str
+    function: str
+    output_schema: str | dict[str, Any] = ""
+
+
+class McpToolKind(_Kind, frozen=True, tag="mcp_tool"):
+    server: str
+    tool: str
+    input_mapping: dict[str, Any] = {}
+    output_schema: str | dict[str, Any] = ""
+
+
+class ModelKind(_Kind, frozen=True, tag="model"):
+    model_ref: str = "default_chat"
+    prompt_ref: str = ""
+    output_schema: str | dict[str, Any] = ""
+    system_prompt: str | None = None
+    prompt: str | None = None
+
+
+class HttpKind(_Kind, frozen=True, tag="http"):
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = {}
+    body: Any = None
+
+
+class BranchCase(msgspec.Struct, frozen=True):
+    """One arm of a branch: taken when ``when`` holds (``None`` is the default arm)."""
+
+    to: str
+    when: str | None = None
+
+
+class BranchKind(_Kind, frozen=True, tag="branch"):
+    """Pick the first case whose condition holds; fall back to ``default``."""
+
+    cases: list[BranchCase] = []
+    default: str | None = None
+
+
+class ConditionKind(_Kind, frozen=True, tag="condition"):
+    """The `jamjet` SDK's branch: routing lives on the outgoing edges' conditions."""
+
+    branches: list[Any] = []
+
+
+class ParallelKind(_Kind, frozen=True, tag="parallel"):
+    """Start every branch at once; a join node collects them."""
+
+    branches: list[str]
+
+
+class JoinKind(_Kind, frozen=True, tag="join"):
+    """Continue once every node in ``wait_for`` (default: every predecessor) has arrived."""
+
+    wait_for: list[str] = []
+
+
+class EndKind(_Kind, frozen=True, tag="end"):
+    """Finish the execution; ``output`` optionally names the state key to return."""
+
+    output: str | None = None
+
+
+class WaitKind(_Kind, frozen=True, tag="wait"):
+    """Wait for a timer (``duration_secs`` or ``until``) and/or an external event."""
+
+    duration_secs: float | None = None
+    until: str | None = None
+    correlation_key: str | None = None
+
+
+class HumanApprovalKind(_Kind, frozen=True, tag="human_approval"):
+    description: str = ""
+    timeout_secs: int | None = None
+    fallback_node: str | None = None
+
+
+class EvalKind(_Kind, frozen=True, tag="eval"):
+    scorers: list[Any] = []
+    on_fail: str = "halt"
+    max_retries: int = 0
+    input_expr: str | None = None
+
+
+class AgentKind(_Kind, frozen=True, tag="agent"):
+    agent_ref: str
+    input_mapping: dict[str, Any] = {}
+    output_schema: str | dict[str, Any] = ""
+
+
+class A2aTaskKind(_Kind, frozen=True, tag="a2a_task"):
+    remote_agent: str
+    skill: str = ""
+    input_mapping: dict[str, Any] = {}
+    output_schema: str | dict[str, Any] = ""
+    stream: bool = False
+    on_input_required: str | None = None
+    timeout_secs: int | None = None
+
+
+NodeKind = (
+    ToolKind
+    | PythonFnKind
+    | McpToolKind
+    | ModelKind
+    | HttpKind
+    | BranchKind
+    | ConditionKind
+    | ParallelKind
+    | JoinKind
+    | EndKind
+    | WaitKind
+    | HumanApprovalKind
+    | EvalKind
+    | AgentKind
+    | A2aTaskKind
+)
+
+#: Kinds that are resolved by the execution itself from state (no work item, no worker).
+CONTROL_KINDS: tuple[type[_Kind], ...] = (BranchKind, ConditionKind, ParallelKind, JoinKind, EndKind)
+
+
+class RetryPolicy(msgspec.Struct, frozen=True):
+    """How a failed node is retried: ``max_attempts`` counts the first try."""
+
+    max_attempts: int = 3
+    backoff_initial_secs: float = 0.5
+    backoff_multiplier: float = 2.0
+    backoff_max_secs: float = 60.0
+    jitter: float = 0.2
+    retry_on: list[str] = []
+
+
+class Node(msgspec.Struct, frozen=True):
+    """A graph node. ``output_key`` defaults to the node id when omitted."""
+
+    id: str
+    kind: NodeKind
+    retry_policy: RetryPolicy | str | None = None
+    node_timeout_secs: float | None = None
+    description: str | None = None
+    labels: dict[str, str] = {}
+    output_key: str | None = None
+    input: dict[str, Any] = {}
+
+    @property
+    def state_key(self) -> str:
+        """The state key this node's output is merged under."""
+        return self.output_key if self.output_key is not None else self.id
+
+
+class Edge(msgspec.Struct, frozen=True, rename={"from_": "from"}):
+    from_: str
+    to: str
+    condition: str | None = None
+
+
+class StateField(msgspec.Struct, frozen=True):
+    """One key of the typed state: ``type`` is one of the names in ``STATE_TYPES``."""
+
+    type: str = "any"
+    default: Any = None
+    required: bool = False
+
+
+STATE_TYPES = ("any", "string", "integer", "number", "boolean", "object", "array", "null")
+
+FieldType = Literal["any", "string", "integer", "number", "boolean", "object", "array", "null"]
+
+
+class Timeouts(msgspec.Struct, frozen=True):
+    node_timeout: float | None = None
+    workflow_timeout: float | None = None
+    heartbeat_interval: float | None = 30
+    approval_timeout: float | None = None
+
+
+class SourceLocation(msgspec.Struct, frozen=True):
+    """Where a piece of IR came from, for error messages (``file:line``)."""
+
+    file: str
+    line: int
+    column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class Workflow(msgspec.Struct, frozen=True):
+    """A compiled workflow: what the runtime executes and the registry stores."""
+
+    workflow_id: str
+    version: str
+    start_node: str
+    nodes: dict[str, Node]
+    edges: list[Edge] = []
+    name: str | None = None
+    description: str | None = None
+    # A dict of key -> StateField for typed state; the jamjet SDK sends a (possibly empty) string.
+    state_schema: dict[str, StateField] | str = {}
+    retry_policies: dict[str, RetryPolicy] = {}
+    timeouts: Timeouts = Timeouts()
+    labels: dict[str, str] = {}
+    # Source locations keyed by a dotted IR path ("nodes.fetch.kind.tool_ref"); not part of identity.
+    locations: dict[str, SourceLocation] = {}
+
+    @property
+    def ref(self) -> str:
+        return f"{self.workflow_id}@{self.version}"
+
+    def typed_schema(self) -> dict[str, StateField]:
+        """The state schema as fields (empty when the IR carries the SDK's string form)."""
+        return self.state_schema if isinstance(self.state_schema, dict) else {}
+
+    def outgoing(self, node_id: str) -> list[Edge]:
+        return [e for e in self.edges if e.from_ == node_id]
+
+
+def encode_workflow(wf: Workflow) -> bytes:
+    """Canonical JSON bytes of a workflow (stable key order from struct field order)."""
+    return msgspec.json.encode(wf)
+
+
+def decode_workflow(data: bytes) -> Workflow:
+    return msgspec.json.decode(data, type=Workflow)
