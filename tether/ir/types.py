@@ -161,7 +161,13 @@ NodeKind = (
 )
 
 #: Kinds that are resolved by the execution itself from state (no work item, no worker).
-CONTROL_KINDS: tuple[type[_Kind], ...] = (BranchKind, ConditionKind, ParallelKind, JoinKind, EndKind)
+CONTROL_KINDS: tuple[type[_Kind], ...] = (
+    BranchKind,
+    ConditionKind,
+    ParallelKind,
+    JoinKind,
+    EndKind,
+)
 
 
 class RetryPolicy(msgspec.Struct, frozen=True):
@@ -245,7 +251,7 @@ class Workflow(msgspec.Struct, frozen=True):
     retry_policies: dict[str, RetryPolicy] = {}
     timeouts: Timeouts = Timeouts()
     labels: dict[str, str] = {}
-    # Source locations keyed by a dotted IR path ("nodes.fetch.kind.tool_ref"); not part of identity.
+    # Source locations by dotted IR path ("nodes.fetch.kind.tool_ref"); not part of identity.
     locations: dict[str, SourceLocation] = {}
 
     @property

@@ -159,7 +159,7 @@ class Store(Protocol):
         ...
 
     async def append(self, turn: Turn) -> int:
-        """Commit ``turn`` atomically (group-committed with concurrent appends); return its last seq.
+        """Commit ``turn`` atomically (group-committed with others); return its last seq.
 
         Returns only once the turn is durable at the store's durability level.
         Raises SequenceConflict (nothing written) or StorageError.
@@ -197,7 +197,9 @@ class Store(Protocol):
         """Register IR. Same bytes again: no-op. Different bytes: WorkflowVersionConflict."""
         ...
 
-    async def get_workflow(self, workflow_id: str, version: str | None = None) -> WorkflowRow | None:
+    async def get_workflow(
+        self, workflow_id: str, version: str | None = None
+    ) -> WorkflowRow | None:
         """A version, or the most recently registered one when ``version`` is None."""
         ...
 
