@@ -221,7 +221,7 @@ FieldType = Literal["any", "string", "integer", "number", "boolean", "object", "
 class Timeouts(msgspec.Struct, frozen=True):
     node_timeout: float | None = None
     workflow_timeout: float | None = None
-    heartbeat_interval: float | None = 30
+    heartbeat_interval: float | None = 30.0
     approval_timeout: float | None = None
 
 

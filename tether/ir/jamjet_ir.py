@@ -1,0 +1,193 @@
+"""Import the canonical IR dict of the ``jamjet`` SDK (or Tether's own encoded IR).
+
+The SDK's ``compile_yaml`` / ``compile_to_ir`` output has quirks this smooths over:
+``state_schema`` is a string (often ``""``) or a JSON Schema; ``retry_policy`` is a name or
+``None``; ``timeouts`` may be partial; retry policies carry the YAML as written; extra
+top-level keys (``models``, ``tools``, ``mcp_servers``, ``remote_agents``,
+``strategy_metadata``) are ignored. A node kind Tether does not run (``coordinator``,
+``limit_exceeded`` ...) is a ``WorkflowInvalid`` naming the node and the kind.
+
+Example::
+
+    from jamjet.workflow.ir_compiler import compile_yaml
+    wf = workflow_from_ir(compile_yaml(Path("flow.yaml").read_text()), source="flow.yaml")
+    check(wf)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, get_args
+
+from tether.ir.errors import ValidationIssue, WorkflowInvalid
+from tether.ir.state_schema import SchemaShapeError, parse_state_schema
+from tether.ir.types import (
+    Edge,
+    Node,
+    NodeKind,
+    RetryPolicy,
+    SourceLocation,
+    StateField,
+    Timeouts,
+    Workflow,
+)
+from tether.ir.yaml_values import ValueProblem, convert, parse_retry
+
+KIND_TAGS: tuple[str, ...] = tuple(str(cls.__struct_config__.tag) for cls in get_args(NodeKind))
+
+
+class _Issues:
+    def __init__(self) -> None:
+        self.items: list[ValidationIssue] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append(ValidationIssue(path=path, message=message))
+
+    def convert(self, value: Any, type_: Any, path: str, what: str) -> Any:
+        try:
+            return convert(value, type_, what)
+        except ValueProblem as exc:
+            self.add(".".join([path, *map(str, exc.subpath)]), str(exc))
+            return None
+
+
+def workflow_from_ir(ir: Mapping[str, Any], source: str = "<ir>") -> Workflow:
+    """Build a ``Workflow`` from an IR dict; raises ``WorkflowInvalid`` listing every problem.
+
+    Graph rules are not checked here: call ``check`` on the result.
+
+    Example::
+
+        wf = workflow_from_ir({"workflow_id": "w", "version": "1", "start_node": "a",
+                               "nodes": {"a": {"id": "a", "kind": {"type": "end"}}}})
+    """
+    issues = _Issues()
+    if not isinstance(ir, Mapping):
+        issues.add("", f"the IR must be a mapping, got {type(ir).__name__}")
+        raise WorkflowInvalid(issues.items, source=source)
+    for key in ("workflow_id", "start_node", "nodes"):
+        if key not in ir:
+            issues.add(key, f"the IR has no '{key}'")
+    nodes = _nodes(ir.get("nodes"), issues)
+    edges = _edges(ir.get("edges"), issues)
+    wf = Workflow(
+        workflow_id=_text(ir, "workflow_id", issues),
+        version=_text(ir, "version", issues) or "0.1.0",
+        start_node=_text(ir, "start_node", issues),
+        nodes=nodes,
+        edges=edges,
+        name=_opt_text(ir, "name", issues),
+        description=_opt_text(ir, "description", issues),
+        state_schema=_state_schema(ir.get("state_schema"), issues),
+        retry_policies=_retry_policies(ir.get("retry_policies"), issues),
+        timeouts=_timeouts(ir.get("timeouts"), issues),
+        labels={str(k): str(v) for k, v in _mapping(ir, "labels", issues).items()},
+        locations=issues.convert(
+            _mapping(ir, "locations", issues), dict[str, SourceLocation], "locations", "locations"
+        )
+        or {},
+    )
+    if issues.items:
+        raise WorkflowInvalid(issues.items, source=source)
+    return wf
+
+
+def _text(ir: Mapping[str, Any], key: str, issues: _Issues) -> str:
+    value = ir.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    issues.add(key, f"'{key}' must be a string, got {value!r}")
+    return ""
+
+
+def _opt_text(ir: Mapping[str, Any], key: str, issues: _Issues) -> str | None:
+    return _text(ir, key, issues) if ir.get(key) is not None else None
+
+
+def _mapping(ir: Mapping[str, Any], key: str, issues: _Issues) -> Mapping[str, Any]:
+    value = ir.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        issues.add(key, f"'{key}' must be a mapping, got {type(value).__name__}")
+        return {}
+    return value
+
+
+def _without_none(raw: Mapping[str, Any]) -> dict[str, Any]:
+    # The SDK writes explicit nulls where Tether has non-null defaults (labels, output_schema).
+    return {str(k): v for k, v in raw.items() if v is not None}
+
+
+def _nodes(raw: Any, issues: _Issues) -> dict[str, Node]:
+    if not isinstance(raw, Mapping):
+        if raw is not None:
+            issues.add("nodes", "'nodes' must be a mapping of node id -> node")
+        return {}
+    nodes: dict[str, Node] = {}
+    for key, spec in raw.items():
+        path = f"nodes.{key}"
+        if not isinstance(spec, Mapping):
+            issues.add(path, f"node '{key}' must be a mapping")
+            continue
+        kind = spec.get("kind")
+        kind_type = kind.get("type") if isinstance(kind, Mapping) else None
+        if kind_type not in KIND_TAGS:
+            got = "no kind" if kind_type is None else f"unknown node kind '{kind_type}'"
+            issues.add(
+                f"{path}.kind.type",
+                f"node '{key}': {got} (Tether runs: {', '.join(KIND_TAGS)})",
+            )
+            continue
+        assert isinstance(kind, Mapping)
+        fields = _without_none(spec)
+        fields.setdefault("id", str(key))
+        fields["kind"] = _without_none(kind)
+        if not fields.get("input") and isinstance(kind.get("input_mapping"), Mapping):
+            fields["input"] = dict(kind["input_mapping"])  # the runtime binds from node.input
+        node = issues.convert(fields, Node, path, f"node '{key}'")
+        if node is not None:
+            nodes[str(key)] = node
+    return nodes
+
+
+def _edges(raw: Any, issues: _Issues) -> list[Edge]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        issues.add("edges", "'edges' must be a list")
+        return []
+    edges = [issues.convert(e, Edge, f"edges.{i}", f"edge {i}") for i, e in enumerate(raw)]
+    return [e for e in edges if e is not None]
+
+
+def _state_schema(raw: Any, issues: _Issues) -> dict[str, StateField] | str:
+    if raw is None or isinstance(raw, str):
+        return raw or ""  # the SDK's form: a model class name, or ""
+    try:
+        return parse_state_schema(raw)
+    except SchemaShapeError as exc:
+        issues.add(f"state_schema.{exc.path}".rstrip("."), str(exc))
+        return {}
+
+
+def _retry_policies(raw: Any, issues: _Issues) -> dict[str, RetryPolicy]:
+    policies: dict[str, RetryPolicy] = {}
+    for name, spec in _mapping({"retry_policies": raw}, "retry_policies", issues).items():
+        try:
+            fields = _without_none(spec) if isinstance(spec, Mapping) else spec
+            policies[str(name)] = parse_retry(fields)
+        except ValueProblem as exc:
+            issues.add(f"retry_policies.{name}", f"retry policy '{name}': {exc}")
+    return policies
+
+
+def _timeouts(raw: Any, issues: _Issues) -> Timeouts:
+    spec = _mapping({"timeouts": raw}, "timeouts", issues)
+    known = {k: v for k, v in spec.items() if k in Timeouts.__struct_fields__}
+    # A key the SDK leaves out keeps Tether's default (e.g. heartbeat_interval=30); an
+    # explicit null stays null so that Tether's own IR round-trips.
+    timeouts = issues.convert(known, Timeouts, "timeouts", "timeouts")
+    return timeouts if timeouts is not None else Timeouts()

@@ -1,0 +1,287 @@
+"""Graph and schema checks of a ``Workflow``, agreeing with the runtime's routing rules.
+
+``validate`` returns every issue found (never stops at the first); ``check`` raises
+``WorkflowInvalid`` listing them one per line as ``file:line: message``.
+
+Example::
+
+    issues = validate(wf)
+    for issue in issues:
+        print(issue.path, issue.message)
+    check(wf)   # raises WorkflowInvalid when issues is not empty
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+
+import msgspec
+
+from tether.ir import types as t
+from tether.ir.conditions import compile_condition
+from tether.ir.errors import ConditionSyntaxError, ValidationIssue, WorkflowInvalid
+from tether.ir.state_schema import value_matches
+from tether.ir.types import END, STATE_TYPES, Node, RetryPolicy, Workflow
+
+
+def validate(wf: Workflow) -> list[ValidationIssue]:
+    """Every problem in ``wf``, each with a dotted path and (when known) a source location."""
+    v = _Validator(wf)
+    v.run()
+    return v.issues
+
+
+def check(wf: Workflow) -> None:
+    """Raise ``WorkflowInvalid`` if ``validate`` finds anything."""
+    issues = validate(wf)
+    if issues:
+        raise WorkflowInvalid(issues)
+
+
+def successors(wf: Workflow, node_id: str) -> list[str]:
+    """Where a node can route to, as the runtime routes (parallel edges are ignored)."""
+    kind = wf.nodes[node_id].kind
+    if isinstance(kind, t.EndKind):
+        return []
+    if isinstance(kind, t.ParallelKind):
+        return list(kind.branches)
+    if isinstance(kind, t.BranchKind):
+        targets = [c.to for c in kind.cases]
+        return targets + ([kind.default] if kind.default is not None else [])
+    targets = [e.to for e in wf.outgoing(node_id)]
+    if isinstance(kind, t.HumanApprovalKind) and kind.fallback_node is not None:
+        targets.append(kind.fallback_node)
+    return targets
+
+
+def _suggest(name: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Validator:
+    def __init__(self, wf: Workflow) -> None:
+        self.wf = wf
+        self.issues: list[ValidationIssue] = []
+        self.broken: set[str] = set()  # nodes with no way out or an unknown target
+
+    def issue(self, path: str, message: str, *where: str) -> None:
+        loc = None
+        for key in (*where, path):
+            parts = key.split(".")
+            while parts and loc is None:  # fall back to the nearest located ancestor
+                loc = self.wf.locations.get(".".join(parts))
+                parts.pop()
+            if loc is not None:
+                break
+        self.issues.append(ValidationIssue(path=path, message=message, location=loc))
+
+    def run(self) -> None:
+        self.check_ids()
+        self.check_start()
+        self.check_edges()
+        for key, node in self.wf.nodes.items():
+            if node.id != key:
+                node = msgspec.structs.replace(node, id=key)  # edges name nodes by their key
+            self.check_kind(node)
+            self.check_exit(node)
+            self.check_node_limits(node)
+        self.check_graph()
+        self.check_schema()
+        self.check_policies()
+
+    def target(self, node_id: str, to: str, path: str, what: str, *where: str) -> None:
+        if to != END and to not in self.wf.nodes:
+            self.broken.add(node_id)
+            hint = _suggest(to, self.wf.nodes)
+            self.issue(path, f"node '{node_id}': {what} names unknown node '{to}'{hint}", *where)
+
+    def condition(self, node_id: str, source: str, path: str, *where: str) -> None:
+        try:
+            compile_condition(source)
+        except ConditionSyntaxError as exc:
+            self.issue(
+                path,
+                f"node '{node_id}': invalid condition {source!r} at column {exc.column}: "
+                f"{exc.reason}",
+                *where,
+            )
+
+    def check_ids(self) -> None:
+        for key, node in self.wf.nodes.items():
+            if node.id != key:
+                self.issue(f"nodes.{key}.id", f"node '{key}' has a different id '{node.id}'")
+            if key == END and not isinstance(node.kind, t.EndKind):
+                self.issue(f"nodes.{key}", "'end' is reserved for the end of the run; rename it")
+
+    def check_start(self) -> None:
+        start = self.wf.start_node
+        if start not in self.wf.nodes:
+            hint = _suggest(start, self.wf.nodes)
+            self.issue("start_node", f"start node '{start}' does not exist{hint}", "workflow")
+
+    def check_edges(self) -> None:
+        for i, edge in enumerate(self.wf.edges):
+            path = f"nodes.{edge.from_}.next"
+            if edge.from_ not in self.wf.nodes:
+                self.issue(f"edges.{i}", f"an edge starts at unknown node '{edge.from_}'")
+                continue
+            self.target(edge.from_, edge.to, path, "next", f"edges.{i}")
+            if edge.condition is not None:
+                where = (f"edges.{i}.condition", f"edges.{i}")
+                self.condition(edge.from_, edge.condition, path, *where)
+
+    def check_kind(self, node: Node) -> None:
+        kind, base = node.kind, f"nodes.{node.id}.kind"
+        if isinstance(kind, t.BranchKind):
+            for i, case in enumerate(kind.cases):
+                self.target(node.id, case.to, f"{base}.cases.{i}.to", "a case")
+                if case.when is not None:
+                    self.condition(node.id, case.when, f"{base}.cases.{i}.when")
+            if kind.default is not None:
+                self.target(node.id, kind.default, f"{base}.default", "default")
+        elif isinstance(kind, t.ParallelKind):
+            if not kind.branches:
+                self.issue(f"{base}.branches", f"node '{node.id}': a parallel node needs branches")
+            for i, name in enumerate(kind.branches):
+                if name == END:
+                    self.issue(f"{base}.branches.{i}", f"node '{node.id}': a branch can't be 'end'")
+                else:
+                    self.target(node.id, name, f"{base}.branches.{i}", "a branch")
+        elif isinstance(kind, t.JoinKind):
+            self.check_join(node, kind)
+        elif isinstance(kind, t.HumanApprovalKind) and kind.fallback_node is not None:
+            self.target(node.id, kind.fallback_node, f"{base}.fallback_node", "fallback")
+
+    def check_join(self, node: Node, kind: t.JoinKind) -> None:
+        for i, name in enumerate(kind.wait_for):
+            path = f"nodes.{node.id}.kind.wait_for.{i}"
+            if name not in self.wf.nodes:
+                self.target(node.id, name, path, "wait_for")
+            elif node.id not in successors(self.wf, name):
+                self.issue(path, f"node '{node.id}': waits for '{name}', which never routes to it")
+
+    def check_exit(self, node: Node) -> None:
+        kind = node.kind
+        if isinstance(kind, t.EndKind | t.ParallelKind):
+            return
+        if isinstance(kind, t.BranchKind):
+            if not kind.cases and kind.default is None:
+                self.broken.add(node.id)
+                message = f"node '{node.id}': a branch needs cases or a default"
+                self.issue(f"nodes.{node.id}.kind", message)
+            return
+        if not self.wf.outgoing(node.id):
+            self.broken.add(node.id)
+            self.issue(
+                f"nodes.{node.id}.next",
+                f"node '{node.id}' has no way out: add 'next' (use 'next: end' to finish)",
+                f"nodes.{node.id}",
+            )
+
+    def check_graph(self) -> None:
+        nodes = self.wf.nodes
+        succ = {
+            nid: [s for s in successors(self.wf, nid) if s in nodes or s == END] for nid in nodes
+        }
+        reached = _closure([self.wf.start_node], lambda n: succ.get(n, []))
+        for nid in nodes:
+            if nid not in reached:
+                start = self.wf.start_node
+                self.issue(f"nodes.{nid}", f"node '{nid}' is unreachable from the start '{start}'")
+        preds: dict[str, list[str]] = {}
+        for nid, targets in succ.items():
+            for s in targets:
+                preds.setdefault(s, []).append(nid)
+        ends = [n for n, node in nodes.items() if isinstance(node.kind, t.EndKind)] + [END]
+        finishing = _closure(ends, lambda n: preds.get(n, []))
+        # A node that reaches a broken node already has an issue explaining why it is stuck.
+        excused = _closure(list(self.broken), lambda n: preds.get(n, []))
+        for nid in nodes:
+            if nid in reached and nid not in finishing and nid not in excused:
+                self.issue(
+                    f"nodes.{nid}",
+                    f"node '{nid}': no path from it to an end (a loop that never finishes?)",
+                )
+
+    def check_schema(self) -> None:
+        schema = self.wf.typed_schema()
+        for key, field in schema.items():
+            path = f"state_schema.{key}"
+            if field.type not in STATE_TYPES:
+                hint = _suggest(field.type, STATE_TYPES)
+                self.issue(
+                    path,
+                    f"state key '{key}': unknown type '{field.type}'{hint} "
+                    f"(expected one of: {', '.join(STATE_TYPES)})",
+                )
+            elif not value_matches(field.type, field.default):
+                self.issue(
+                    path, f"state key '{key}': default {field.default!r} is not a {field.type}"
+                )
+        if not schema:
+            return
+        for node in self.wf.nodes.values():
+            if node.output_key is not None and node.output_key not in schema:
+                self.issue(
+                    f"nodes.{node.id}.output_key",
+                    f"node '{node.id}': output_key '{node.output_key}' is not in the "
+                    f"state_schema{_suggest(node.output_key, schema)}",
+                )
+
+    def check_policies(self) -> None:
+        for name, policy in self.wf.retry_policies.items():
+            self.check_retry(policy, f"retry_policies.{name}", f"retry policy '{name}'")
+        for field in t.Timeouts.__struct_fields__:
+            value = getattr(self.wf.timeouts, field)
+            if value is not None and value <= 0:
+                self.issue(f"timeouts.{field}", f"timeouts.{field} must be positive, got {value}")
+
+    def check_retry(self, policy: RetryPolicy, path: str, what: str) -> None:
+        if policy.max_attempts < 1:
+            self.issue(path, f"{what}: max_attempts must be at least 1, got {policy.max_attempts}")
+        for field in ("backoff_initial_secs", "backoff_max_secs", "jitter"):
+            value = getattr(policy, field)
+            if value < 0:
+                self.issue(path, f"{what}: {field} must not be negative, got {value}")
+        if policy.backoff_multiplier < 1:
+            value = policy.backoff_multiplier
+            self.issue(path, f"{what}: backoff_multiplier must be at least 1, got {value}")
+
+    def check_node_limits(self, node: Node) -> None:
+        base, who = f"nodes.{node.id}", f"node '{node.id}'"
+        policy = node.retry_policy
+        if isinstance(policy, str) and policy not in self.wf.retry_policies:
+            known = ", ".join(self.wf.retry_policies) or "none are defined"
+            message = f"{who}: unknown retry policy '{policy}' (known: {known})"
+            self.issue(f"{base}.retry_policy", message)
+        elif isinstance(policy, RetryPolicy):
+            self.check_retry(policy, f"{base}.retry_policy", who)
+        if node.node_timeout_secs is not None and node.node_timeout_secs <= 0:
+            message = f"{who}: timeout must be positive, got {node.node_timeout_secs}"
+            self.issue(f"{base}.node_timeout_secs", message)
+        kind = node.kind
+        limits: list[tuple[str, float | None]] = []
+        if isinstance(kind, t.WaitKind):
+            limits.append(("duration", kind.duration_secs))
+        if isinstance(kind, t.HumanApprovalKind | t.A2aTaskKind):
+            limits.append(("timeout", kind.timeout_secs))
+        if isinstance(kind, t.EvalKind) and kind.max_retries < 0:
+            self.issue(f"{base}.kind.max_retries", f"{who}: max_retries must not be negative")
+        for field, value in limits:
+            if value is not None and value < 0:
+                self.issue(f"{base}.{field}", f"{who}: {field} must not be negative, got {value}")
+
+
+def _closure(start: list[str], step: Callable[[str], Iterable[str]]) -> set[str]:
+    """Every name reachable from ``start`` by repeatedly applying ``step``."""
+    seen: set[str] = set()
+    stack = list(start)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        stack.extend(step(name))
+    return seen

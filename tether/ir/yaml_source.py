@@ -1,0 +1,122 @@
+"""Load YAML text into plain Python values plus a source location for every path.
+
+``yaml.safe_load`` forgets where things were; this composes PyYAML's node graph instead and
+records, for each path (a tuple of keys and list indexes), the line and column of the entry.
+It also refuses duplicate keys, which PyYAML would silently collapse to the last one.
+
+Example::
+
+    >>> doc = load_yaml("a:\\n  b: 1\\n", "f.yaml")
+    >>> doc.data, str(doc.locate(("a", "b")))
+    ({'a': {'b': 1}}, 'f.yaml:2')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from tether.ir.errors import WorkflowSyntaxError
+from tether.ir.types import SourceLocation
+
+Path = tuple[str | int, ...]
+_MAX_DEPTH = 100
+
+
+@dataclass
+class YamlDocument:
+    """Values with their locations; ``scalars`` keeps the raw text of scalar values."""
+
+    file: str
+    data: Any
+    locations: dict[Path, SourceLocation] = field(default_factory=dict)
+    scalars: dict[Path, str] = field(default_factory=dict)
+
+    def locate(self, path: Path) -> SourceLocation | None:
+        """The location of ``path``, or of its nearest located ancestor."""
+        for end in range(len(path), -1, -1):
+            loc = self.locations.get(path[:end])
+            if loc is not None:
+                return loc
+        return None
+
+
+def _loc(file: str, mark: Any) -> SourceLocation:
+    return SourceLocation(file=file, line=mark.line + 1, column=mark.column + 1)
+
+
+def load_yaml(text: str, file: str) -> YamlDocument:
+    """Parse one YAML document; every failure is a ``WorkflowSyntaxError`` with a location."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise WorkflowSyntaxError("the document is empty", SourceLocation(file, 1, 1))
+        doc = YamlDocument(file=file, data=None)
+        doc.locations[()] = _loc(file, root.start_mark)
+        doc.data = _Walker(loader, doc).value(root, (), 0)
+        return doc
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, file) from None
+    except yaml.YAMLError as exc:  # unmarked errors are rare (e.g. bad encoding)
+        raise WorkflowSyntaxError(f"YAML error: {exc}", SourceLocation(file, 1)) from None
+    finally:
+        loader.dispose()
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> WorkflowSyntaxError:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or "malformed YAML"
+    if exc.context:
+        problem = f"{problem} ({exc.context}"
+        if exc.context_mark is not None and exc.context_mark is not mark:
+            problem += f" at line {exc.context_mark.line + 1}"
+        problem += ")"
+    if "\\t" in problem or "\t" in problem:
+        problem += "; YAML does not allow tabs for indentation, use spaces"
+    loc = _loc(file, mark) if mark is not None else SourceLocation(file, 1)
+    return WorkflowSyntaxError(f"YAML syntax error: {problem}", loc)
+
+
+class _Walker:
+    def __init__(self, loader: yaml.SafeLoader, doc: YamlDocument) -> None:
+        self.loader = loader
+        self.doc = doc
+
+    def value(self, node: yaml.Node, path: Path, depth: int) -> Any:
+        if depth > _MAX_DEPTH:
+            raise WorkflowSyntaxError(
+                "YAML nested too deeply (recursive alias?)", _loc(self.doc.file, node.start_mark)
+            )
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            out = []
+            for i, item in enumerate(node.value):
+                self.doc.locations[(*path, i)] = _loc(self.doc.file, item.start_mark)
+                out.append(self.value(item, (*path, i), depth + 1))
+            return out
+        assert isinstance(node, yaml.ScalarNode)
+        self.doc.scalars[path] = node.value
+        return self.loader.construct_object(node, deep=True)
+
+    def mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[str, Any]:
+        self.loader.flatten_mapping(node)  # resolves '<<' merge keys like safe_load does
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            loc = _loc(self.doc.file, key_node.start_mark)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise WorkflowSyntaxError("mapping keys must be plain names", loc)
+            # Keys keep their text: 'on:' or '1:' name a node, not True or 1.
+            key = key_node.value
+            child = (*path, key)
+            if key in out:
+                first = self.doc.locations[child]
+                raise WorkflowSyntaxError(
+                    f"duplicate key {key!r} (first defined at line {first.line})", loc
+                )
+            self.doc.locations[child] = loc
+            out[key] = self.value(value_node, child, depth + 1)
+        return out
