@@ -55,7 +55,23 @@ _HOMES = {
     ),
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "ExecutionBroken",
+    "ExecutionCancelledError",
+    "ExecutionFailedError",
+    "ExecutionNotFound",
+    "ExecutionState",
+    "InvalidInput",
+    "JournalEntry",
+    "NonRetryableError",
+    "Run",
+    "Runtime",
+    "TetherError",
+    "Tool",
+    "UnsupportedNode",
+    "WorkflowNotFound",
+    "tool",
+]
 
 
 def __getattr__(name: str) -> Any:
