@@ -133,8 +133,24 @@ class JournalCorruption(StorageError):
         self.problem = problem
 
 
+class SnapshotCorruption(JournalCorruption):
+    """A snapshot row failed its checksum. Journal rows are untouched; replay from seq 1 works."""
+
+    def __init__(self, execution_id: str, seq: int) -> None:
+        StorageError.__init__(
+            self, f"execution {execution_id}: snapshot at seq {seq} failed its checksum"
+        )
+        self.execution_id = execution_id
+        self.seq = seq
+        self.problem = "snapshot failed its checksum"
+
+
 class DatabaseLocked(StorageError):
     """Another process already has this database file open for writing (I6)."""
+
+
+class SchemaTooNew(StorageError):
+    """The database was migrated by a newer Tether than this one; refusing to touch it."""
 
 
 class WorkflowVersionConflict(StorageError):
@@ -146,7 +162,10 @@ class StoreClosed(StorageError):
 
 
 class Store(Protocol):
-    """What the runtime needs from storage. Both backends pass ``tests/test_store_contract.py``."""
+    """What the runtime needs from storage.
+
+    Both backends pass ``tests/persistence/test_store_contract.py``.
+    """
 
     durability: Durability
 

@@ -1,0 +1,303 @@
+"""SQL operations, one function each, taking the connection to run on (DBOS style).
+
+Write functions run on the writer's connection inside the transaction it owns and never commit;
+read functions run on a reader connection. Each function costs a constant number of awaits
+(aiosqlite pays ~60 us per await and runs the connection on its own thread), never one per row.
+
+Example::
+
+    await write_turns(writer_conn, turns)
+    await writer_conn.commit()
+    rows = await read_journal(reader_conn, "exec_1", 1)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Container, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from tether.persistence.contract import (
+    TERMINAL_STATUSES,
+    ExecutionRow,
+    Snapshot,
+    StoredRecord,
+    Turn,
+    WorkflowRow,
+    WorkflowVersionConflict,
+)
+from tether.persistence.integrity import (
+    SNAPSHOT_TYPE,
+    record_checksum,
+    verify_journal,
+    verify_snapshot,
+)
+
+# ---------------------------------------------------------------------------------- writes
+
+
+async def last_seqs(
+    conn: aiosqlite.Connection, execution_ids: Collection[str]
+) -> dict[str, tuple[int, bool]]:
+    """Per execution: its last journal seq (0 if none) and whether it has an index row.
+
+    The ids go in as one JSON parameter, so any number of them costs one await and no
+    variable-count limit; each lookup is one descending seek on the primary key.
+    """
+    rows = await conn.execute_fetchall(
+        "SELECT value,"
+        " (SELECT seq FROM journal WHERE execution_id = value ORDER BY seq DESC LIMIT 1),"
+        " EXISTS (SELECT 1 FROM executions WHERE execution_id = value)"
+        " FROM json_each(?)",
+        (json.dumps(list(execution_ids)),),
+    )
+    return {str(eid): (int(seq or 0), bool(indexed)) for eid, seq, indexed in rows}
+
+
+_INSERT_JOURNAL = (
+    "INSERT INTO journal (execution_id, seq, type, payload, checksum) VALUES (?, ?, ?, ?, ?)"
+)
+_INSERT_SNAPSHOT = (
+    "INSERT OR REPLACE INTO snapshots (execution_id, seq, payload, checksum) VALUES (?, ?, ?, ?)"
+)
+_UPSERT_EXECUTION = """
+    INSERT INTO executions (execution_id, workflow_id, workflow_version, status,
+                            created_at_ms, updated_at_ms, last_seq, error)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (execution_id) DO UPDATE SET
+        status = excluded.status, updated_at_ms = excluded.updated_at_ms,
+        last_seq = excluded.last_seq, error = excluded.error
+"""
+_UPDATE_LAST_SEQ = "UPDATE executions SET last_seq = ? WHERE execution_id = ?"
+
+
+_Rows = list[tuple[Any, ...]]
+
+
+@dataclass(slots=True)
+class PreparedTurn:
+    """A turn with its rows built and checksummed, ready for ``executemany``.
+
+    Built by the appending task (``prepare``) while the writer's previous commit is in flight,
+    so checksum work overlaps the fsync instead of delaying the next batch.
+    """
+
+    turn: Turn
+    last_seq: int
+    journal: _Rows
+    snapshot: tuple[Any, ...] | None
+
+
+def prepare(turn: Turn) -> PreparedTurn:
+    eid = turn.execution_id
+    seq = turn.expected_seq
+    journal: _Rows = []
+    for rec in turn.records:
+        journal.append((eid, seq, rec.type, rec.payload,
+                        record_checksum(eid, seq, rec.type, rec.payload)))  # fmt: skip
+        seq += 1
+    last = seq - 1
+    snapshot = None
+    if turn.snapshot is not None:
+        crc = record_checksum(eid, last, SNAPSHOT_TYPE, turn.snapshot)
+        snapshot = (eid, last, turn.snapshot, crc)
+    return PreparedTurn(turn, last, journal, snapshot)
+
+
+def _index_rows(turns: Sequence[PreparedTurn], indexed: Container[str]) -> tuple[_Rows, _Rows]:
+    """Upserts for turns with an IndexUpdate, and last_seq bumps for the rest.
+
+    The index row must end at each execution's final seq of the batch even when its last turn
+    carries no IndexUpdate; executions without an index row get no bump (a wasted lookup).
+    """
+    upserts: _Rows = []
+    final: dict[str, PreparedTurn] = {}
+    gets_row: set[str] = set()
+    for p in turns:
+        eid = p.turn.execution_id
+        ix = p.turn.index
+        if ix is not None:
+            upserts.append(
+                (eid, ix.workflow_id, ix.workflow_version, ix.status,
+                 ix.created_at_ms, ix.updated_at_ms, p.last_seq, ix.error)
+            )  # fmt: skip
+            gets_row.add(eid)
+        final[eid] = p
+    bumps: _Rows = [
+        (p.last_seq, eid)
+        for eid, p in final.items()
+        if p.turn.index is None and (eid in gets_row or eid in indexed)
+    ]
+    return upserts, bumps
+
+
+async def write_turns(
+    conn: aiosqlite.Connection, turns: Sequence[PreparedTurn], indexed: Container[str]
+) -> None:
+    """Insert the journal rows, snapshots and index changes of already-validated turns.
+
+    ``indexed`` holds the executions that already have an index row. At most four
+    executemany calls whatever the batch size. A duplicate (execution, seq) raises
+    sqlite3.IntegrityError; the caller rolls back.
+    """
+    journal = [row for p in turns for row in p.journal]
+    snapshots = [p.snapshot for p in turns if p.snapshot is not None]
+    upserts, bumps = _index_rows(turns, indexed)
+    await conn.executemany(_INSERT_JOURNAL, journal)
+    if snapshots:
+        await conn.executemany(_INSERT_SNAPSHOT, snapshots)
+    if upserts:
+        await conn.executemany(_UPSERT_EXECUTION, upserts)
+    if bumps:
+        await conn.executemany(_UPDATE_LAST_SEQ, bumps)
+
+
+async def put_workflow(
+    conn: aiosqlite.Connection, workflow_id: str, version: str, ir: bytes, at_ms: int
+) -> None:
+    """Register IR; the same bytes again is a no-op, different bytes a conflict."""
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT ir FROM workflows WHERE workflow_id = ? AND version = ?",
+            (workflow_id, version),
+        )
+    )
+    if rows:
+        if bytes(rows[0][0]) != ir:
+            raise WorkflowVersionConflict(
+                f"workflow {workflow_id} version {version} is already registered with "
+                "different IR; register the change under a new version"
+            )
+        return
+    await conn.execute(
+        "INSERT INTO workflows (workflow_id, version, ir, created_at_ms) VALUES (?, ?, ?, ?)",
+        (workflow_id, version, ir, at_ms),
+    )
+
+
+# ----------------------------------------------------------------------------------- reads
+
+
+async def read_journal(
+    conn: aiosqlite.Connection, execution_id: str, from_seq: int
+) -> list[StoredRecord]:
+    """Verified records from ``from_seq`` on; the index's last_seq rides along to catch a
+    missing tail in the same statement (same read snapshot)."""
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT seq, type, payload, checksum,"
+            " (SELECT last_seq FROM executions WHERE execution_id = ?1)"
+            " FROM journal WHERE execution_id = ?1 AND seq >= ?2 ORDER BY seq",
+            (execution_id, from_seq),
+        )
+    )
+    if rows:
+        last = rows[0][4]
+    else:
+        found = list(
+            await conn.execute_fetchall(
+                "SELECT last_seq FROM executions WHERE execution_id = ?", (execution_id,)
+            )
+        )
+        last = found[0][0] if found else None
+    return verify_journal(execution_id, from_seq, (r[:4] for r in rows), last)
+
+
+async def latest_snapshot(conn: aiosqlite.Connection, execution_id: str) -> Snapshot | None:
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT seq, payload, checksum FROM snapshots WHERE execution_id = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (execution_id,),
+        )
+    )
+    if not rows:
+        return None
+    seq, payload, checksum = rows[0]
+    return verify_snapshot(execution_id, seq, payload, checksum)
+
+
+_EXEC_COLS = (
+    "execution_id, workflow_id, workflow_version, status, created_at_ms, updated_at_ms,"
+    " last_seq, error"
+)
+
+
+def _execution(row: Any) -> ExecutionRow:
+    return ExecutionRow(*row)
+
+
+async def get_execution(conn: aiosqlite.Connection, execution_id: str) -> ExecutionRow | None:
+    rows = list(
+        await conn.execute_fetchall(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = ?", (execution_id,)
+        )
+    )
+    return _execution(rows[0]) if rows else None
+
+
+async def list_executions(
+    conn: aiosqlite.Connection,
+    status: str | None,
+    workflow_id: str | None,
+    limit: int,
+    offset: int,
+) -> list[ExecutionRow]:
+    """Newest first; ties broken by execution id (ULIDs sort by time) so paging is stable."""
+    where: list[str] = []
+    params: list[Any] = []
+    if status is not None:
+        where.append("status = ?")
+        params.append(status)
+    if workflow_id is not None:
+        where.append("workflow_id = ?")
+        params.append(workflow_id)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = await conn.execute_fetchall(
+        f"SELECT {_EXEC_COLS} FROM executions {clause}"
+        " ORDER BY created_at_ms DESC, execution_id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
+    return [_execution(r) for r in rows]
+
+
+async def unfinished_executions(conn: aiosqlite.Connection) -> list[ExecutionRow]:
+    """Non-terminal executions, oldest first (the order recovery restarts them in)."""
+    marks = ", ".join("?" for _ in TERMINAL_STATUSES)
+    rows = await conn.execute_fetchall(
+        f"SELECT {_EXEC_COLS} FROM executions WHERE status NOT IN ({marks})"
+        " ORDER BY created_at_ms, execution_id",
+        tuple(sorted(TERMINAL_STATUSES)),
+    )
+    return [_execution(r) for r in rows]
+
+
+_WF_COLS = "workflow_id, version, ir, created_at_ms"
+
+
+async def get_workflow(
+    conn: aiosqlite.Connection, workflow_id: str, version: str | None
+) -> WorkflowRow | None:
+    """One version, or the most recently registered (latest created_at_ms, then insertion)."""
+    if version is None:
+        sql = (
+            f"SELECT {_WF_COLS} FROM workflows WHERE workflow_id = ?"
+            " ORDER BY created_at_ms DESC, rowid DESC LIMIT 1"
+        )
+        params: tuple[str, ...] = (workflow_id,)
+    else:
+        sql = f"SELECT {_WF_COLS} FROM workflows WHERE workflow_id = ? AND version = ?"
+        params = (workflow_id, version)
+    rows = list(await conn.execute_fetchall(sql, params))
+    return WorkflowRow(*rows[0]) if rows else None
+
+
+async def list_workflows(conn: aiosqlite.Connection) -> list[WorkflowRow]:
+    """Every registered version, by workflow id then registration order."""
+    rows = await conn.execute_fetchall(
+        f"SELECT {_WF_COLS} FROM workflows ORDER BY workflow_id, created_at_ms, rowid"
+    )
+    return [WorkflowRow(*r) for r in rows]

@@ -1,0 +1,139 @@
+"""The SQLite schema as numbered, forward-only migrations.
+
+Each migration is ``(version, SQL)``; versions only grow and a released migration is never
+edited (add a new one instead). ``migrate`` applies the missing ones in order, each in its own
+transaction together with its row in ``schema_migrations``, so a crash mid-migration leaves the
+database at the previous version. A database migrated by a newer Tether is refused.
+
+Example::
+
+    applied = await migrate(conn)        # e.g. [1, 2, 3] on a fresh file, [] afterwards
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+
+from tether.persistence.contract import SchemaTooNew, StorageError
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE journal (
+            execution_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            checksum INTEGER NOT NULL,
+            PRIMARY KEY (execution_id, seq)
+        ) WITHOUT ROWID;
+        -- A rowid table: snapshots can be large, and WITHOUT ROWID suits small rows only.
+        CREATE TABLE snapshots (
+            execution_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            checksum INTEGER NOT NULL,
+            PRIMARY KEY (execution_id, seq)
+        );
+        -- Keep the two newest snapshots per execution (the older one stays for inspection
+        -- when the newest fails its checksum); pruning in a trigger costs the writer no await.
+        CREATE TRIGGER snapshots_keep_two AFTER INSERT ON snapshots BEGIN
+            DELETE FROM snapshots
+             WHERE execution_id = NEW.execution_id
+               AND seq < (SELECT seq FROM snapshots WHERE execution_id = NEW.execution_id
+                          ORDER BY seq DESC LIMIT 1 OFFSET 1);
+        END;
+        """,
+    ),
+    (
+        2,
+        """
+        CREATE TABLE executions (
+            execution_id TEXT PRIMARY KEY,
+            workflow_id TEXT NOT NULL,
+            workflow_version TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            updated_at_ms INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            error TEXT
+        );
+        CREATE INDEX executions_status ON executions (status, created_at_ms);
+        CREATE INDEX executions_created ON executions (created_at_ms);
+        CREATE INDEX executions_workflow ON executions (workflow_id, created_at_ms);
+        """,
+    ),
+    (
+        3,
+        """
+        CREATE TABLE workflows (
+            workflow_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            ir BLOB NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (workflow_id, version)
+        );
+        """,
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+_BOOTSTRAP = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
+
+
+async def applied_versions(conn: aiosqlite.Connection) -> list[int]:
+    """Versions recorded in ``schema_migrations`` (empty if the table does not exist)."""
+    exists = await conn.execute_fetchall(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    )
+    if not list(exists):
+        return []
+    rows = await conn.execute_fetchall("SELECT version FROM schema_migrations ORDER BY version")
+    return [int(r[0]) for r in rows]
+
+
+def _refuse_newer(where: str, current: int) -> None:
+    if current > LATEST_VERSION:
+        raise SchemaTooNew(
+            f"{where}: database schema is at version {current}, but this Tether knows versions "
+            f"up to {LATEST_VERSION}; upgrade Tether (migrations are forward-only)"
+        )
+
+
+async def migrate(conn: aiosqlite.Connection, where: str) -> list[int]:
+    """Apply the missing migrations in order; return the versions applied now."""
+    await conn.execute(_BOOTSTRAP)
+    await conn.commit()
+    versions = await applied_versions(conn)
+    current = max(versions, default=0)
+    _refuse_newer(where, current)
+    applied: list[int] = []
+    for version, sql in MIGRATIONS:
+        if version <= current:
+            continue
+        script = (
+            f"BEGIN IMMEDIATE;\n{sql}\n"
+            f"INSERT INTO schema_migrations (version) VALUES ({version});\nCOMMIT;"
+        )
+        try:
+            await conn.executescript(script)
+        except sqlite3.Error as exc:
+            await conn.rollback()
+            raise StorageError(f"{where}: migration {version} failed: {exc}") from exc
+        applied.append(version)
+    return applied
+
+
+async def check_version(conn: aiosqlite.Connection, where: str) -> None:
+    """For read-only opens: the schema must be exactly the one this code knows."""
+    current = max(await applied_versions(conn), default=0)
+    _refuse_newer(where, current)
+    if current < LATEST_VERSION:
+        raise StorageError(
+            f"{where}: database schema is at version {current}, expected {LATEST_VERSION}; "
+            "open it once for writing to migrate it (a read-only store cannot)"
+        )

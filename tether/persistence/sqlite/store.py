@@ -1,0 +1,245 @@
+"""``SqliteStore``: the :class:`~tether.persistence.contract.Store` on one SQLite file.
+
+Writes go through one :class:`GroupCommitWriter` on its own connection (I6); reads use a
+separate connection in autocommit mode, so a read never shares the writer's transaction and
+never holds a read transaction open between calls (which would stall WAL checkpoints).
+
+Durability:
+
+* ``"full"``: ``synchronous=FULL``; an acknowledged append survives power loss (an fsync of
+  the WAL at every commit).
+* ``"normal"``: ``synchronous=NORMAL``; an acknowledged append survives a crash of the
+  process, but the last commits before a power loss or OS crash may be lost (the WAL is
+  fsynced only at checkpoints). Faster on slow disks.
+
+Example::
+
+    store = SqliteStore(Path(".tether/runtime.db"))
+    await store.open()
+    await store.append(Turn("exec_1", 1, (NewRecord("execution_started", b"{}"),)))
+    records = await store.read("exec_1")
+    await store.close()
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sqlite3
+from pathlib import Path
+from types import TracebackType
+
+import aiosqlite
+
+from tether.persistence.contract import (
+    Durability,
+    ExecutionRow,
+    Snapshot,
+    StorageError,
+    StoreClosed,
+    StoredRecord,
+    Turn,
+    WorkflowRow,
+    check_turns,
+)
+from tether.persistence.sqlite import ops, schema
+from tether.persistence.sqlite.lock import WriterLock
+from tether.persistence.sqlite.writer import GroupCommitWriter, WriterStats
+
+log = logging.getLogger(__name__)
+
+_BUSY_TIMEOUT_MS = 5000
+
+
+class SqliteStore:
+    """A Store on the SQLite file at ``path``; see the module docstring.
+
+    ``readonly=True`` takes no writer lock, opens the file read-only and refuses writes with
+    StorageError; use it to inspect a database another engine is running on.
+    """
+
+    def __init__(
+        self, path: Path | str, durability: Durability = "full", readonly: bool = False
+    ) -> None:
+        if durability not in ("full", "normal"):
+            raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
+        self.path = Path(path)
+        self.durability: Durability = durability
+        self.readonly = readonly
+        self._lock = WriterLock(self.path)
+        self._writer_conn: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._writer: GroupCommitWriter | None = None
+        self._state = "new"
+
+    # ---------------------------------------------------------------------------- lifecycle
+
+    async def open(self) -> None:
+        """Take the writer lock, create or migrate the schema, start the writer. Idempotent."""
+        if self._state == "open":
+            return
+        if self._state == "closed":
+            raise StoreClosed(f"{self.path}: store is closed; create a new one")
+        try:
+            if self.readonly:
+                await self._open_readonly()
+            else:
+                await self._open_writable()
+        except BaseException:
+            await self._teardown()
+            raise
+        self._state = "open"
+
+    async def _open_writable(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()
+        conn = await _connect(str(self.path), uri=False, autocommit=False)
+        self._writer_conn = conn
+        sync = "FULL" if self.durability == "full" else "NORMAL"
+        await _pragmas(conn, "PRAGMA journal_mode=WAL", f"PRAGMA synchronous={sync}")
+        await schema.migrate(conn, str(self.path))
+        self._reader = await _connect(str(self.path), uri=False, autocommit=True)
+        await _pragmas(self._reader, "PRAGMA query_only=ON")
+        self._writer = GroupCommitWriter(conn, str(self.path))
+        self._writer.start()
+
+    async def _open_readonly(self) -> None:
+        if not self.path.exists():
+            raise StorageError(f"{self.path}: no such database (a read-only store creates none)")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        self._reader = await _connect(uri, uri=True, autocommit=True)
+        await schema.check_version(self._reader, str(self.path))
+
+    async def close(self) -> None:
+        """Flush pending appends, checkpoint the WAL, close connections, release the lock.
+
+        Idempotent; afterwards every method raises StoreClosed.
+        """
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        await self._teardown()
+
+    async def _teardown(self) -> None:
+        writer, self._writer = self._writer, None
+        reader, self._reader = self._reader, None
+        conn, self._writer_conn = self._writer_conn, None
+        try:
+            if writer is not None:
+                await writer.close()
+            if reader is not None:
+                await reader.close()
+            if conn is not None:
+                await _checkpoint_and_close(conn, self.path)
+        finally:
+            self._lock.release()
+
+    async def __aenter__(self) -> SqliteStore:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def stats(self) -> WriterStats:
+        """Commit counters of the writer (zeros for a read-only store)."""
+        return self._writer.stats if self._writer is not None else WriterStats()
+
+    # -------------------------------------------------------------------------------- writes
+
+    async def append(self, turn: Turn) -> int:
+        """Commit ``turn`` with whatever else is queued; return its last seq once durable."""
+        check_turns((turn,))
+        return await self._writing().append(turn)
+
+    async def put_workflow(self, workflow_id: str, version: str, ir: bytes, at_ms: int) -> None:
+        """Register IR. Same bytes again: no-op. Different bytes: WorkflowVersionConflict."""
+        job = functools.partial(
+            ops.put_workflow, workflow_id=workflow_id, version=version, ir=ir, at_ms=at_ms
+        )
+        await self._writing().submit(job)
+
+    def _writing(self) -> GroupCommitWriter:
+        self._check_open()
+        if self._writer is None:
+            raise StorageError(f"{self.path}: store is open read-only; writes are refused")
+        return self._writer
+
+    # --------------------------------------------------------------------------------- reads
+
+    async def read(self, execution_id: str, from_seq: int = 1) -> list[StoredRecord]:
+        """Records with seq >= from_seq in order; raises JournalCorruption on a bad row."""
+        return await ops.read_journal(self._reading(), execution_id, max(from_seq, 1))
+
+    async def latest_snapshot(self, execution_id: str) -> Snapshot | None:
+        return await ops.latest_snapshot(self._reading(), execution_id)
+
+    async def get_execution(self, execution_id: str) -> ExecutionRow | None:
+        return await ops.get_execution(self._reading(), execution_id)
+
+    async def list_executions(
+        self,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[ExecutionRow]:
+        """Newest first."""
+        return await ops.list_executions(self._reading(), status, workflow_id, limit, offset)
+
+    async def unfinished_executions(self) -> list[ExecutionRow]:
+        """Non-terminal executions, oldest first."""
+        return await ops.unfinished_executions(self._reading())
+
+    async def get_workflow(
+        self, workflow_id: str, version: str | None = None
+    ) -> WorkflowRow | None:
+        return await ops.get_workflow(self._reading(), workflow_id, version)
+
+    async def list_workflows(self) -> list[WorkflowRow]:
+        return await ops.list_workflows(self._reading())
+
+    def _reading(self) -> aiosqlite.Connection:
+        self._check_open()
+        assert self._reader is not None
+        return self._reader
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            if self._state == "closed":
+                raise StoreClosed(f"{self.path}: store is closed")
+            raise StorageError(f"{self.path}: store is not open; call open() first")
+
+
+async def _connect(database: str, uri: bool, autocommit: bool) -> aiosqlite.Connection:
+    # Readers run in autocommit so no read transaction stays open between calls; the writer
+    # uses the sqlite3 module's implicit BEGIN before its first insert of a batch.
+    try:
+        conn = await aiosqlite.connect(
+            database, uri=uri, isolation_level=None if autocommit else ""
+        )
+    except sqlite3.Error as exc:
+        raise StorageError(f"{database}: cannot open database: {exc}") from exc
+    await conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    return conn
+
+
+async def _pragmas(conn: aiosqlite.Connection, *statements: str) -> None:
+    for statement in statements:
+        await conn.execute(statement)
+
+
+async def _checkpoint_and_close(conn: aiosqlite.Connection, path: Path) -> None:
+    try:
+        await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as exc:
+        # Not fatal: the WAL is replayed at the next open.
+        log.warning("%s: WAL checkpoint at close failed: %s", path, exc)
+    finally:
+        await conn.close()
