@@ -1,0 +1,57 @@
+"""Errors a Tether user can catch. Every message says what went wrong and where."""
+
+from __future__ import annotations
+
+
+class TetherError(Exception):
+    """Base of Tether's own errors."""
+
+
+class WorkflowNotFound(TetherError, LookupError):
+    """No workflow registered under that id (and version)."""
+
+
+class ExecutionNotFound(TetherError, LookupError):
+    """No execution with that id in this runtime's journal."""
+
+
+class InvalidInput(TetherError, ValueError):
+    """An execution's input does not fit the workflow's typed state."""
+
+
+class UnsupportedNode(TetherError, ValueError):
+    """The workflow has a node kind this runtime cannot execute."""
+
+
+class ExecutionFailedError(TetherError):
+    """Raised by ``Run.result()`` when the execution failed; ``.error`` is the recorded reason."""
+
+    def __init__(self, execution_id: str, error: str) -> None:
+        super().__init__(f"execution {execution_id} failed: {error}")
+        self.execution_id = execution_id
+        self.error = error
+
+
+class ExecutionCancelledError(TetherError):
+    """Raised by ``Run.result()`` when the execution was cancelled."""
+
+    def __init__(self, execution_id: str, reason: str) -> None:
+        super().__init__(f"execution {execution_id} was cancelled: {reason}")
+        self.execution_id = execution_id
+        self.reason = reason
+
+
+class ExecutionBroken(TetherError):
+    """The execution's journal cannot be replayed (corrupt row, unknown record, gap).
+
+    Its rows are left in place for inspection; other executions go on (I7).
+    """
+
+    def __init__(self, execution_id: str, problem: str) -> None:
+        super().__init__(f"execution {execution_id} is stopped: {problem}")
+        self.execution_id = execution_id
+        self.problem = problem
+
+
+class NonRetryableError(TetherError):
+    """Raise from a tool to fail its node at once, without spending further attempts."""

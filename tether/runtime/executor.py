@@ -1,0 +1,272 @@
+"""The executor seam: how scheduled work nodes get run, and how their outcomes come back.
+
+The execution actor hands a :class:`WorkItem` (keyed by the deterministic id
+``execution/node/dispatch``) to a :class:`NodeExecutor` and later receives a
+:class:`NodeOutcome`. The embedded runtime uses :class:`InProcessExecutor`; the worker fleet
+puts a scheduler with leases behind the same seam.
+
+Example::
+
+    executor = InProcessExecutor(ToolRegistry([add_one]), SystemClock(), max_concurrency=64)
+    executor.bind(task_group, deliver)      # deliver(outcome) routes to the execution actor
+    executor.submit(item)                   # idempotent by item.work_item_id
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+import msgspec
+
+from tether.clock import Clock
+from tether.errors import NonRetryableError
+from tether.runtime.tools import ToolRegistry, UnknownTool
+
+
+class WorkItem(msgspec.Struct, frozen=True):
+    """One hand-out of a work node. ``dispatch`` makes the id unique across retries and loops."""
+
+    work_item_id: str
+    execution_id: str
+    node_id: str
+    attempt: int
+    dispatch: int
+    tool: str
+    input: dict[str, Any] = {}
+    not_before_ms: int | None = None
+    timeout_secs: float | None = None
+
+
+class NodeOutcome(msgspec.Struct, frozen=True):
+    """What running a work item came to."""
+
+    work_item_id: str
+    execution_id: str
+    node_id: str
+    dispatch: int
+    attempt: int
+    ok: bool
+    output: Any = None
+    error: str = ""
+    error_type: str = ""
+    retryable: bool = True
+    duration_ms: int = 0
+
+
+def work_item_id(execution_id: str, node_id: str, dispatch: int) -> str:
+    return f"{execution_id}/{node_id}/{dispatch}"
+
+
+Deliver = Callable[[NodeOutcome], Awaitable[None]]
+
+
+class NodeExecutor(Protocol):
+    """Runs work items somewhere and reports their outcomes through ``deliver``."""
+
+    def bind(self, task_group: anyio.abc.TaskGroup, deliver: Deliver) -> None:
+        """Called once by the runtime before any submit."""
+        ...
+
+    def submit(self, item: WorkItem) -> bool:
+        """Start ``item`` unless an item with the same id is already running (I3).
+
+        True when it was started, False when it was already running.
+        """
+        ...
+
+    def cancel(self, execution_id: str) -> None:
+        """Stop every running item of an execution; their outcomes are not delivered."""
+        ...
+
+    async def aclose(self) -> None:
+        """Cancel everything still running."""
+        ...
+
+
+class InProcessExecutor:
+    """Runs ``@tool`` functions in this process on a pool of at most ``max_concurrency``
+    worker tasks (started as demand grows, parked when idle).
+
+    A pool rather than a task per item: spawning a task and its cancel scopes per step was the
+    largest cost on the step path. Items whose ``not_before_ms`` lies ahead wait on the
+    injected clock outside the pool, so backoffs hold no worker.
+    """
+
+    def __init__(self, tools: ToolRegistry, clock: Clock, max_concurrency: int = 256) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        self._tools = tools
+        self._clock = clock
+        self._max = max_concurrency
+        self._queue: deque[WorkItem] = deque()
+        self._idle: deque[asyncio.Future[None]] = deque()
+        self._workers = 0
+        self._known: set[str] = set()  # queued, delayed or running: submit is idempotent
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._cancelled: set[str] = set()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._deliver: Deliver | None = None
+
+    def bind(self, task_group: anyio.abc.TaskGroup, deliver: Deliver) -> None:
+        self._tg = task_group
+        self._deliver = deliver
+
+    def submit(self, item: WorkItem) -> bool:
+        if self._tg is None:
+            raise RuntimeError("executor used before bind()")
+        if item.work_item_id in self._known:
+            return False
+        self._known.add(item.work_item_id)
+        if item.not_before_ms is not None and item.not_before_ms > self._clock.now() * 1000:
+            self._tg.start_soon(self._delayed, item)
+        else:
+            self._enqueue(item)
+        return True
+
+    def cancel(self, execution_id: str) -> None:
+        prefix = execution_id + "/"
+        kept = deque(i for i in self._queue if i.execution_id != execution_id)
+        for item in self._queue:
+            if item.execution_id == execution_id:
+                self._known.discard(item.work_item_id)
+        self._queue = kept
+        for wid, scope in list(self._scopes.items()):
+            if wid.startswith(prefix):
+                self._cancelled.add(wid)
+                scope.cancel()
+
+    def running(self) -> int:
+        return len(self._known)
+
+    async def aclose(self) -> None:
+        self._queue.clear()
+        for wid, scope in list(self._scopes.items()):
+            self._cancelled.add(wid)
+            scope.cancel()
+
+    def _enqueue(self, item: WorkItem) -> None:
+        self._queue.append(item)
+        while self._idle:
+            parked = self._idle.popleft()
+            if not parked.done():
+                parked.set_result(None)
+                return
+        if self._workers < self._max and self._tg is not None:
+            self._workers += 1
+            self._tg.start_soon(self._worker)
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if not self._queue:
+                    parked: asyncio.Future[None] = loop.create_future()
+                    self._idle.append(parked)
+                    await parked
+                    continue
+                await self._run_one(self._queue.popleft())
+        finally:
+            self._workers -= 1
+
+    async def _delayed(self, item: WorkItem) -> None:
+        wid = item.work_item_id
+        with anyio.CancelScope() as scope:
+            self._scopes[wid] = scope
+            try:
+                assert item.not_before_ms is not None
+                await self._clock.sleep(item.not_before_ms / 1000 - self._clock.now())
+            finally:
+                self._scopes.pop(wid, None)
+        if wid in self._cancelled:
+            self._cancelled.discard(wid)
+            self._known.discard(wid)
+            return
+        self._enqueue(item)
+
+    async def _run_one(self, item: WorkItem) -> None:
+        wid = item.work_item_id
+        started = self._clock.monotonic()
+        outcome: NodeOutcome | None = None
+        deadline = math.inf
+        if item.timeout_secs:
+            deadline = anyio.current_time() + item.timeout_secs
+        try:
+            with anyio.CancelScope(deadline=deadline) as scope:
+                self._scopes[wid] = scope
+                outcome = await self._call(item, started)
+        finally:
+            self._scopes.pop(wid, None)
+            self._known.discard(wid)
+        if wid in self._cancelled:
+            self._cancelled.discard(wid)
+            return  # cancelled with its execution: nobody is waiting for the outcome
+        if outcome is None:  # the deadline passed
+            outcome = _failure(
+                self._clock,
+                item,
+                started,
+                f"timed out after {item.timeout_secs}s",
+                "TimeoutError",
+                retryable=True,
+            )
+        if self._deliver is not None:
+            await self._deliver(outcome)
+
+    async def _call(self, item: WorkItem, started: float) -> NodeOutcome:
+        try:
+            tool = self._tools.resolve(item.tool)
+            output = await tool.call(item.input, anyio.to_thread.run_sync)
+            msgspec.msgpack.encode(output)  # refuse what the journal could not hold
+        except (UnknownTool, NonRetryableError) as exc:
+            return _failure(
+                self._clock, item, started, str(exc), type(exc).__name__, retryable=False
+            )
+        except msgspec.EncodeError as exc:
+            error = f"output is not serializable: {exc}"
+            return _failure(self._clock, item, started, error, "EncodeError", retryable=False)
+        except Exception as exc:
+            return _failure(
+                self._clock, item, started, _describe(exc), type(exc).__name__, retryable=True
+            )
+        return NodeOutcome(
+            work_item_id=item.work_item_id,
+            execution_id=item.execution_id,
+            node_id=item.node_id,
+            dispatch=item.dispatch,
+            attempt=item.attempt,
+            ok=True,
+            output=output,
+            duration_ms=_elapsed_ms(self._clock, started),
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _elapsed_ms(clock: Clock, started: float) -> int:
+    return int((clock.monotonic() - started) * 1000)
+
+
+def _failure(
+    clock: Clock, item: WorkItem, started: float, error: str, error_type: str, retryable: bool
+) -> NodeOutcome:
+    return NodeOutcome(
+        work_item_id=item.work_item_id,
+        execution_id=item.execution_id,
+        node_id=item.node_id,
+        dispatch=item.dispatch,
+        attempt=item.attempt,
+        ok=False,
+        error=error,
+        error_type=error_type,
+        retryable=retryable,
+        duration_ms=_elapsed_ms(clock, started),
+    )

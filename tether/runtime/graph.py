@@ -1,0 +1,194 @@
+"""A workflow compiled for interpretation: routing tables, join sets and retry policies.
+
+Built once per registered workflow version and shared by every execution of it. Routing is a
+pure function of the IR and the state, so the fold (:mod:`tether.runtime.state`) can call it.
+
+Example::
+
+    graph = Graph(workflow)
+    graph.route("fetch", {"score": 3})   # -> ["summarise"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tether.ir.conditions import Condition, ConditionEvalError, compile_condition
+from tether.ir.types import (
+    CONTROL_KINDS,
+    END,
+    BranchKind,
+    EndKind,
+    JoinKind,
+    Node,
+    ParallelKind,
+    RetryPolicy,
+    Workflow,
+)
+
+#: Used when neither the node nor the workflow names a retry policy.
+DEFAULT_RETRY = RetryPolicy()
+
+
+class RouteError(Exception):
+    """No way out of a node for this state (no condition held, or a condition failed)."""
+
+
+class Graph:
+    """Routing view of one workflow version."""
+
+    def __init__(self, workflow: Workflow) -> None:
+        self.workflow = workflow
+        self.nodes: dict[str, Node] = dict(workflow.nodes)
+        self._edges: dict[str, list[tuple[Condition | None, str, str]]] = {}
+        for edge in workflow.edges:
+            cond = compile_condition(edge.condition) if edge.condition else None
+            self._edges.setdefault(edge.from_, []).append((cond, edge.to, edge.condition or ""))
+        self._cases: dict[str, list[tuple[Condition | None, str, str]]] = {}
+        for node in workflow.nodes.values():
+            if isinstance(node.kind, BranchKind):
+                self._cases[node.id] = [
+                    (compile_condition(c.when) if c.when else None, c.to, c.when or "")
+                    for c in node.kind.cases
+                ]
+        self.join_waits = {
+            node.id: self._join_set(node)
+            for node in workflow.nodes.values()
+            if isinstance(node.kind, JoinKind)
+        }
+        #: Joins without ``wait_for`` that close a parallel block wait for one arrival per
+        #: branch of it, whichever node of a branch arrives (a branch may itself branch).
+        self.join_counts = self._pair_joins()
+        self._retry = {node_id: self._resolve_retry(node) for node_id, node in self.nodes.items()}
+
+    def _join_set(self, node: Node) -> frozenset[str]:
+        assert isinstance(node.kind, JoinKind)
+        if node.kind.wait_for:
+            return frozenset(node.kind.wait_for)
+        preds = {e.from_ for e in self.workflow.edges if e.to == node.id}
+        for other in self.workflow.nodes.values():
+            if isinstance(other.kind, BranchKind):
+                targets = {c.to for c in other.kind.cases} | {other.kind.default}
+                if node.id in targets:
+                    preds.add(other.id)
+        return frozenset(preds)
+
+    def _pair_joins(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for node in self.workflow.nodes.values():
+            if not isinstance(node.kind, ParallelKind):
+                continue
+            found: set[str] = set()
+            for entry in node.kind.branches:
+                found |= self._first_joins(entry, 0, set())
+            if len(found) == 1:
+                join_id = found.pop()
+                join = self.nodes[join_id].kind
+                if isinstance(join, JoinKind) and not join.wait_for:
+                    counts[join_id] = len(node.kind.branches)
+        return counts
+
+    def _successors(self, node: Node) -> list[str]:
+        out = [e.to for e in self.workflow.edges if e.from_ == node.id]
+        if isinstance(node.kind, BranchKind):
+            out += [c.to for c in node.kind.cases]
+            out += [node.kind.default] if node.kind.default else []
+        return out
+
+    def _first_joins(self, node_id: str, depth: int, seen: set[tuple[str, int]]) -> set[str]:
+        """Joins first reached from ``node_id`` at nesting ``depth`` 0, skipping inner blocks."""
+        if (node_id, depth) in seen or node_id not in self.nodes or depth > len(self.nodes):
+            return set()
+        seen.add((node_id, depth))
+        node = self.nodes[node_id]
+        if isinstance(node.kind, JoinKind):
+            if depth == 0:
+                return {node_id}
+            depth -= 1
+        nexts = self._successors(node)
+        if isinstance(node.kind, ParallelKind):
+            nexts, depth = list(node.kind.branches), depth + 1
+        found: set[str] = set()
+        for nxt in nexts:
+            found |= self._first_joins(nxt, depth, seen)
+        return found
+
+    def join_ready(self, join_id: str, arrived: tuple[str, ...]) -> bool:
+        """Has everything the join waits for arrived?"""
+        count = self.join_counts.get(join_id)
+        if count is not None:
+            return len(arrived) >= count
+        return self.join_waits[join_id] <= set(arrived)
+
+    def _resolve_retry(self, node: Node) -> RetryPolicy:
+        policy = node.retry_policy
+        if isinstance(policy, RetryPolicy):
+            return policy
+        if isinstance(policy, str) and policy in self.workflow.retry_policies:
+            return self.workflow.retry_policies[policy]
+        return self.workflow.retry_policies.get("default", DEFAULT_RETRY)
+
+    def node(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    def is_terminal_target(self, node_id: str) -> bool:
+        """``end`` without a node of that name, or an EndKind node."""
+        node = self.nodes.get(node_id)
+        return (node is None and node_id == END) or (
+            node is not None and isinstance(node.kind, EndKind)
+        )
+
+    def is_control(self, node_id: str) -> bool:
+        return isinstance(self.nodes[node_id].kind, CONTROL_KINDS)
+
+    def is_join(self, node_id: str) -> bool:
+        return node_id in self.join_waits
+
+    def retry_policy(self, node_id: str) -> RetryPolicy:
+        return self._retry[node_id]
+
+    def route(self, node_id: str, state: Mapping[str, Any]) -> str:
+        """The next node after ``node_id``: first edge whose condition holds, else the first
+        unconditional edge."""
+        return _first_match(node_id, self._edges.get(node_id, []), state, "outgoing edge")
+
+    def choose_branch(self, node_id: str, state: Mapping[str, Any]) -> str:
+        """The target of a branch node: first case that holds, else its default."""
+        node = self.nodes[node_id]
+        assert isinstance(node.kind, BranchKind)
+        cases = list(self._cases.get(node_id, []))
+        if node.kind.default is not None:
+            cases.append((None, node.kind.default, ""))
+        if not cases:
+            return self.route(node_id, state)
+        return _first_match(node_id, cases, state, "case")
+
+    def parallel_targets(self, node_id: str) -> list[str]:
+        kind = self.nodes[node_id].kind
+        assert isinstance(kind, ParallelKind)
+        return list(kind.branches)
+
+
+def _first_match(
+    node_id: str,
+    options: list[tuple[Condition | None, str, str]],
+    state: Mapping[str, Any],
+    what: str,
+) -> str:
+    fallback: str | None = None
+    for cond, target, source in options:
+        if cond is None:
+            if fallback is None:
+                fallback = target
+            continue
+        try:
+            if cond.evaluate(state):
+                return target
+        except ConditionEvalError as exc:
+            raise RouteError(f"node {node_id!r}: condition {source!r} failed: {exc}") from exc
+    if fallback is not None:
+        return fallback
+    if not options:
+        raise RouteError(f"no route from node {node_id!r}: it has no {what}")
+    raise RouteError(f"no route from node {node_id!r}: no {what} condition held")

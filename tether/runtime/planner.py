@@ -1,0 +1,173 @@
+"""Deciding a turn: which records follow from the state (I3).
+
+``plan_turn`` starts from a committed state and the incoming record (if any), then repeatedly
+asks what follows from the state — schedule ready work nodes, resolve control nodes, finish or
+fail the run — applying each decision, until nothing more follows. Everything it decides is
+journaled in the same turn as the incoming record, so a crash keeps all of it or none (I4).
+Time and jitter come in through ``PlanContext`` and are written into the records.
+
+Example::
+
+    ctx = PlanContext(now_ms=..., rng=random.Random(7), bind=bind)
+    new_state, records = plan_turn(state, graph, incoming, ctx)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tether.ir.types import (
+    BranchKind,
+    ConditionKind,
+    EndKind,
+    JoinKind,
+    Node,
+    ParallelKind,
+    RetryPolicy,
+)
+from tether.runtime.graph import Graph, RouteError
+from tether.runtime.records import (
+    ExecutionCompleted,
+    ExecutionFailed,
+    NodeCompleted,
+    NodeFailed,
+    NodeScheduled,
+    Record,
+)
+from tether.runtime.state import RUNNING, ExecutionState, apply
+
+#: Binds a work node's arguments from state; raises ValueError with a message on failure.
+Binder = Callable[[Node, Mapping[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    now_ms: int
+    rng: random.Random
+    bind: Binder
+
+
+def plan_turn(
+    state: ExecutionState, graph: Graph, incoming: Record | None, ctx: PlanContext
+) -> tuple[ExecutionState, list[Record]]:
+    """The state after the turn and the records to commit for it (incoming first)."""
+    records: list[Record] = []
+    if incoming is not None:
+        state = apply(state, incoming, graph)
+        records.append(incoming)
+    # Bounded: each pass settles every ready node; a graph cannot loop through control nodes
+    # alone more often than it has nodes without a work node in between, which schedules.
+    for _ in range(4 * len(graph.nodes) + 8):
+        decided = decide(state, graph, ctx)
+        if not decided:
+            return state, records
+        for record in decided:
+            state = apply(state, record, graph)
+        records.extend(decided)
+    failure = ExecutionFailed(at_ms=ctx.now_ms, error="control nodes loop without doing work")
+    return apply(state, failure, graph), [*records, failure]
+
+
+def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> list[Record]:
+    """What follows from ``state`` now (empty when nothing does)."""
+    if state.status != RUNNING:
+        return []
+    if state.halt is not None:
+        return [ExecutionFailed(at_ms=ctx.now_ms, error=state.halt, node_id=state.halt_node)]
+    if state.ended:
+        return [ExecutionCompleted(at_ms=ctx.now_ms, result=_result(state))]
+    out: list[Record] = []
+    seen: set[str] = set()
+    for node_id in state.ready:
+        if node_id in seen:
+            continue
+        seen.add(node_id)
+        node = graph.node(node_id)
+        if graph.is_control(node_id):
+            try:
+                out.append(_resolve_control(node, state, graph, ctx))
+            except RouteError as exc:
+                return [ExecutionFailed(at_ms=ctx.now_ms, error=str(exc), node_id=node_id)]
+        else:
+            out.extend(_schedule(node, state, graph, ctx))
+    if not out and not state.has_in_flight():
+        return [ExecutionFailed(at_ms=ctx.now_ms, error=_stall_reason(state))]
+    return out
+
+
+def _result(state: ExecutionState) -> Any:
+    if state.end_output is not None:
+        return state.data.get(state.end_output)
+    return state.data
+
+
+def _resolve_control(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContext) -> Record:
+    kind = node.kind
+    targets: list[str]
+    if isinstance(kind, BranchKind):
+        targets = [graph.choose_branch(node.id, state.data)]
+    elif isinstance(kind, ParallelKind):
+        targets = graph.parallel_targets(node.id)
+    elif isinstance(kind, JoinKind | ConditionKind):
+        targets = [graph.route(node.id, state.data)]
+    elif isinstance(kind, EndKind):
+        targets = []
+    else:  # pragma: no cover - CONTROL_KINDS and this function change together
+        raise RouteError(f"node {node.id!r}: no rule for control kind {type(kind).__name__}")
+    return NodeCompleted(
+        at_ms=ctx.now_ms, node_id=node.id, dispatch=0, attempt=0, output={"next": targets}
+    )
+
+
+def _schedule(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContext) -> list[Record]:
+    prev = state.nodes.get(node.id)
+    retrying = prev is not None and prev.status == "retrying"
+    attempt = prev.attempt + 1 if retrying and prev is not None else 1
+    dispatch = (prev.dispatch if prev is not None else 0) + 1
+    not_before = None
+    if retrying:
+        delay = backoff_secs(graph.retry_policy(node.id), attempt, ctx.rng)
+        not_before = ctx.now_ms + int(delay * 1000)
+    try:
+        args = ctx.bind(node, state.data)
+    except (ValueError, LookupError) as exc:
+        scheduled = NodeScheduled(
+            at_ms=ctx.now_ms, node_id=node.id, attempt=attempt, dispatch=dispatch
+        )
+        failed = NodeFailed(
+            at_ms=ctx.now_ms,
+            node_id=node.id,
+            dispatch=dispatch,
+            attempt=attempt,
+            error=str(exc),
+            error_type=type(exc).__name__,
+            retryable=False,
+        )
+        return [scheduled, failed]
+    return [
+        NodeScheduled(
+            at_ms=ctx.now_ms,
+            node_id=node.id,
+            attempt=attempt,
+            dispatch=dispatch,
+            input=args,
+            not_before_ms=not_before,
+        )
+    ]
+
+
+def backoff_secs(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
+    """Delay before ``attempt`` (2 = first retry): exponential, capped, with +/- jitter."""
+    base = policy.backoff_initial_secs * policy.backoff_multiplier ** max(0, attempt - 2)
+    base = min(base, policy.backoff_max_secs)
+    spread = base * policy.jitter
+    return max(0.0, base + rng.uniform(-spread, spread))
+
+
+def _stall_reason(state: ExecutionState) -> str:
+    waiting = ", ".join(f"join {j!r} has {sorted(a)}" for j, a in state.arrivals.items())
+    detail = f" ({waiting})" if waiting else ""
+    return f"execution stalled: nothing is running and no end was reached{detail}"

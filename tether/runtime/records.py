@@ -1,0 +1,159 @@
+"""Journal records: every message an execution acts on, as a frozen msgspec struct.
+
+A record's payload is its msgpack encoding (tag included); the journal row's ``type`` column
+repeats the tag so a row can be checked against its payload. Time enters only as ``at_ms``
+fields, so folding records never reads a clock (I2).
+
+Example::
+
+    rec = NodeCompleted(node_id="inc", dispatch=1, attempt=1, output=1, duration_ms=3, at_ms=0)
+    assert decode_record(rec.type, encode_record(rec)) == rec
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from tether.persistence.contract import NewRecord, StoredRecord
+
+
+class _Record(msgspec.Struct, frozen=True, tag_field="type", omit_defaults=True):
+    at_ms: int
+
+    @property
+    def type(self) -> str:
+        return str(type(self).__struct_config__.tag)
+
+
+class ExecutionStarted(_Record, frozen=True, tag="execution_started"):
+    """A new execution of ``workflow_id@workflow_version`` with ``input``."""
+
+    execution_id: str
+    workflow_id: str
+    workflow_version: str
+    input: dict[str, Any] = {}
+
+
+class NodeScheduled(_Record, frozen=True, tag="node_scheduled"):
+    """A work node handed to the executor: ``dispatch`` counts every hand-out of this node."""
+
+    node_id: str
+    attempt: int
+    dispatch: int
+    input: dict[str, Any] = {}
+    not_before_ms: int | None = None
+
+
+class NodeCompleted(_Record, frozen=True, tag="node_completed"):
+    """A node finished. Control nodes (branch, parallel, join, end) use dispatch 0 and record
+    their routing decision in ``output`` (``{"next": [...]}``)."""
+
+    node_id: str
+    dispatch: int
+    attempt: int
+    output: Any = None
+    duration_ms: int = 0
+
+
+class NodeFailed(_Record, frozen=True, tag="node_failed"):
+    """A node attempt failed; ``retryable`` says whether the error type allows another try."""
+
+    node_id: str
+    dispatch: int
+    attempt: int
+    error: str
+    error_type: str = "Exception"
+    retryable: bool = True
+    duration_ms: int = 0
+
+
+class ExecutionCompleted(_Record, frozen=True, tag="execution_completed"):
+    result: Any = None
+
+
+class ExecutionFailed(_Record, frozen=True, tag="execution_failed"):
+    error: str
+    node_id: str | None = None
+
+
+class ExecutionCancelled(_Record, frozen=True, tag="execution_cancelled"):
+    reason: str = ""
+
+
+Record = (
+    ExecutionStarted
+    | NodeScheduled
+    | NodeCompleted
+    | NodeFailed
+    | ExecutionCompleted
+    | ExecutionFailed
+    | ExecutionCancelled
+)
+
+RECORD_TYPES: frozenset[str] = frozenset(
+    {
+        "execution_started",
+        "node_scheduled",
+        "node_completed",
+        "node_failed",
+        "execution_completed",
+        "execution_failed",
+        "execution_cancelled",
+    }
+)
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Record)
+
+
+class UnknownRecordType(Exception):
+    """A journal row whose type this version of Tether does not know (I7)."""
+
+
+class MalformedRecord(Exception):
+    """A journal row whose payload does not decode as its declared type (I7)."""
+
+
+def encode_record(record: Record) -> bytes:
+    return _encoder.encode(record)
+
+
+def to_new_record(record: Record) -> NewRecord:
+    return NewRecord(type=record.type, payload=_encoder.encode(record))
+
+
+def decode_record(type_name: str, payload: bytes) -> Record:
+    """Decode a payload, refusing unknown types and a payload that disagrees with its row type."""
+    if type_name not in RECORD_TYPES:
+        raise UnknownRecordType(f"unknown record type {type_name!r}")
+    try:
+        record: Record = _decoder.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise MalformedRecord(f"{type_name} payload does not decode: {exc}") from exc
+    if record.type != type_name:
+        raise MalformedRecord(f"row says {type_name!r} but its payload is {record.type!r}")
+    return record
+
+
+class JournalEntry(msgspec.Struct, frozen=True):
+    """A decoded journal row, as ``Runtime.journal`` returns it."""
+
+    seq: int
+    record: Record
+
+    @property
+    def type(self) -> str:
+        return self.record.type
+
+
+def decode_rows(rows: list[StoredRecord]) -> list[JournalEntry]:
+    """Decode stored rows; the error names the execution and sequence of a bad row."""
+    out: list[JournalEntry] = []
+    for row in rows:
+        try:
+            out.append(JournalEntry(seq=row.seq, record=decode_record(row.type, row.payload)))
+        except (UnknownRecordType, MalformedRecord) as exc:
+            raise type(exc)(f"execution {row.execution_id}: journal row {row.seq}: {exc}") from exc
+    return out

@@ -1,0 +1,38 @@
+"""What this runtime can execute: a clear refusal up front beats a run that fails midway.
+
+Example::
+
+    check_runnable(workflow, tools)   # raises UnsupportedNode or UnknownTool
+"""
+
+from __future__ import annotations
+
+from tether.errors import UnsupportedNode
+from tether.ir.types import CONTROL_KINDS, PythonFnKind, ToolKind, Workflow
+from tether.runtime.tools import ToolRegistry, UnknownTool
+
+_WORK_KINDS = (ToolKind, PythonFnKind)
+
+
+def check_runnable(wf: Workflow, tools: ToolRegistry) -> None:
+    """Every node is a kind this runtime executes and every tool it names is registered."""
+    unsupported = [
+        f"node {node.id!r} is a {node.kind.__struct_config__.tag!r} node"
+        for node in wf.nodes.values()
+        if not isinstance(node.kind, (*_WORK_KINDS, *CONTROL_KINDS))
+    ]
+    if unsupported:
+        raise UnsupportedNode(
+            f"workflow {wf.ref} cannot run in the embedded runtime yet: "
+            + "; ".join(unsupported)
+            + " (supported: tool, python_fn, branch, condition, parallel, join, end)"
+        )
+    missing = []
+    for node in wf.nodes.values():
+        if isinstance(node.kind, _WORK_KINDS):
+            try:
+                tools.for_node(node)
+            except UnknownTool as exc:
+                missing.append(f"node {node.id!r}: {exc}")
+    if missing:
+        raise UnknownTool(f"workflow {wf.ref}: " + "; ".join(missing))

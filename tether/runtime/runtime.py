@@ -1,0 +1,357 @@
+"""The embedded runtime: ``async with Runtime(...)`` inside any service, no server needed.
+
+Example::
+
+    @tool
+    async def add_one(n: int) -> int:
+        return n + 1
+
+    async with Runtime("sqlite:///.tether/runtime.db", tools=[add_one]) as rt:
+        wf = rt.register_yaml(Path("examples/counter.yaml"))
+        run = await rt.start(wf, input={"n": 0})
+        print(await run.result())                       # {'n': 3}
+        print([e.type for e in await rt.journal(run.id)])
+
+Leaving the block stops the actors and cancels running tools; executions that had not
+finished stay in the journal and the next ``Runtime`` on the same file resumes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterable, Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from tether.actors import ActorRef, ActorStopped, ActorSystem, RestartStrategy
+from tether.clock import Clock, SystemClock, now_ms
+from tether.errors import (
+    ExecutionBroken,
+    ExecutionCancelledError,
+    ExecutionFailedError,
+    ExecutionNotFound,
+    InvalidInput,
+    WorkflowNotFound,
+)
+from tether.ir import check, compile_yaml_file, workflow_from_ir
+from tether.ir.types import Workflow, encode_workflow
+from tether.persistence import ExecutionRow, Store, open_store
+from tether.persistence.contract import Durability
+from tether.runtime.execution import (
+    CancelExecution,
+    ExecutionActor,
+    GetState,
+    StartExecution,
+    load_state,
+)
+from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
+from tether.runtime.graph import Graph
+from tether.runtime.ids import new_execution_id
+from tether.runtime.records import JournalEntry, decode_rows
+from tether.runtime.runnable import check_runnable
+from tether.runtime.services import Services
+from tether.runtime.state import ExecutionState
+from tether.runtime.tools import Tool, ToolFn, ToolRegistry
+from tether.runtime.typed_state import input_problems
+
+DEFAULT_DATABASE_URL = "sqlite:///.tether/runtime.db"
+
+# An execution actor that keeps failing is restarted (each restart replays its journal) a few
+# times, then stopped and reported; the others go on.
+_EXECUTION_SUPERVISION = RestartStrategy(max_restarts=3, within_secs=60.0)
+
+
+class Run:
+    """A handle on one execution. Cheap: holds only the runtime and the id."""
+
+    def __init__(self, runtime: Runtime, execution_id: str) -> None:
+        self._rt = runtime
+        self.id = execution_id
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """Wait for the end; the final state (or the end node's ``output`` key).
+
+        Raises ExecutionFailedError / ExecutionCancelledError / ExecutionBroken.
+        """
+        state = await self._rt.wait(self.id, timeout)
+        if state.status == "completed":
+            return state.result
+        if state.status == "cancelled":
+            raise ExecutionCancelledError(self.id, state.error or "")
+        raise ExecutionFailedError(self.id, state.error or "unknown error")
+
+    async def state(self) -> ExecutionState:
+        return await self._rt.state(self.id)
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r})"
+
+
+class Runtime:
+    """Durable workflow runtime over one journal database. See the module docstring."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_DATABASE_URL,
+        *,
+        tools: Iterable[Tool | ToolFn] = (),
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        durability: Durability = "full",
+        snapshot_every: int = 100,
+        max_concurrency: int = 256,
+        executor: NodeExecutor | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.url = url
+        self.clock: Clock = clock or SystemClock()
+        self.tools = ToolRegistry(tools)
+        self._rng = rng or random.Random()
+        self._durability: Durability = durability
+        self._snapshot_every = snapshot_every
+        self._executor = executor or InProcessExecutor(self.tools, self.clock, max_concurrency)
+        self._given_store = store
+        self._workflows: dict[tuple[str, str], Workflow] = {}
+        self._latest: dict[str, Workflow] = {}
+        self._persisted: set[tuple[str, str]] = set()
+        self._stack: AsyncExitStack | None = None
+        self._services: Services | None = None
+        self._system: ActorSystem | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Runtime:
+        store = self._given_store or await open_store(self.url, self._durability)
+        stack = AsyncExitStack()
+        try:
+            if self._given_store is None:  # a store passed in belongs to the caller
+                stack.push_async_callback(store.close)
+            self._tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(self._tg.cancel_scope.cancel)
+            stack.push_async_callback(self._executor.aclose)
+            self._system = await stack.enter_async_context(
+                ActorSystem(clock=self.clock, on_escalation=self._on_escalation, name="runtime")
+            )
+            self._services = Services(
+                store, self._executor, self.tools, self.clock, self._rng, self._snapshot_every
+            )
+            self._services.retire = self._retire
+            self._executor.bind(self._tg, self._deliver)
+            await self._recover()
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _recover(self) -> None:
+        """Resume every unfinished execution in the journal (oldest first)."""
+        for row in await self._svc.store.unfinished_executions():
+            await self._spawn(row.execution_id)
+
+    @property
+    def _svc(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("use the Runtime inside 'async with Runtime(...) as rt'")
+        return self._services
+
+    @property
+    def store(self) -> Store:
+        return self._svc.store
+
+    # -- workflows --------------------------------------------------------------------------
+
+    def register(self, workflow: Workflow | Mapping[str, Any]) -> Workflow:
+        """Validate and register a workflow (IR struct, or an IR dict such as the jamjet SDK's).
+
+        It is written to the registry when first started (or by ``await rt.persist(wf)``).
+        """
+        wf = workflow if isinstance(workflow, Workflow) else workflow_from_ir(workflow)
+        check(wf)
+        check_runnable(wf, self.tools)
+        key = (wf.workflow_id, wf.version)
+        self._workflows[key] = wf
+        self._latest[wf.workflow_id] = wf
+        if self._services is not None:
+            self._services.add_workflow(wf)
+        return wf
+
+    def register_yaml(self, path: Path | str) -> Workflow:
+        """Compile, validate and register a YAML workflow; errors name file and line."""
+        return self.register(compile_yaml_file(Path(path)))
+
+    async def persist(self, wf: Workflow) -> None:
+        key = (wf.workflow_id, wf.version)
+        if key in self._persisted:
+            return
+        await self._svc.store.put_workflow(
+            wf.workflow_id, wf.version, encode_workflow(wf), now_ms(self.clock)
+        )
+        self._svc.add_workflow(wf)
+        self._persisted.add(key)
+
+    async def workflow(self, ref: str) -> Workflow:
+        """A registered workflow by ``id`` (latest version) or ``id@version``."""
+        workflow_id, _, version = ref.partition("@")
+        wf = self._workflows.get((workflow_id, version)) if version else self._latest.get(ref)
+        if wf is not None:
+            return wf
+        row = await self._svc.store.get_workflow(workflow_id, version or None)
+        if row is None:
+            raise WorkflowNotFound(f"no workflow {ref!r} is registered")
+        graph = await self._svc.graph(row.workflow_id, row.version)
+        return graph.workflow
+
+    async def graph(self, workflow_id: str, version: str) -> Graph:
+        """The compiled graph of a registered workflow version (what replay folds against)."""
+        return await self._svc.graph(workflow_id, version)
+
+    # -- executions -------------------------------------------------------------------------
+
+    async def start(
+        self,
+        workflow: Workflow | str,
+        input: Mapping[str, Any] | None = None,
+        *,
+        execution_id: str | None = None,
+    ) -> Run:
+        """Start an execution; returns once its first turn is durable.
+
+        Starting again with the same ``execution_id`` is a no-op returning the same run.
+        """
+        wf = workflow if isinstance(workflow, Workflow) else await self.workflow(workflow)
+        if (wf.workflow_id, wf.version) not in self._workflows:
+            self.register(wf)
+        given = dict(input or {})
+        problems = input_problems(wf.typed_schema(), given)
+        if problems:
+            raise InvalidInput(f"input for workflow {wf.ref}: " + "; ".join(problems))
+        await self.persist(wf)
+        eid = execution_id or new_execution_id(self.clock, self._rng)
+        ref = self._system_ref(eid) or await self._spawn(eid, fresh=execution_id is None)
+        await ref.ask(StartExecution(wf, given), timeout=None)
+        return Run(self, eid)
+
+    async def run(self, workflow: Workflow | str, input: Mapping[str, Any] | None = None) -> Any:
+        """Start and wait for the result."""
+        return await (await self.start(workflow, input)).result()
+
+    def handle(self, execution_id: str) -> Run:
+        return Run(self, execution_id)
+
+    async def cancel(self, execution_id: str, reason: str = "") -> bool:
+        """Cancel a running execution; False when it had already finished."""
+        ref = self._system_ref(execution_id)
+        if ref is None:
+            row = await self._require_row(execution_id)
+            if row.execution_id in self._svc.broken:
+                raise ExecutionBroken(execution_id, self._svc.broken[execution_id])
+            return False
+        try:
+            return bool(await ref.ask(CancelExecution(reason), timeout=None))
+        except ActorStopped:
+            return False
+
+    async def state(self, execution_id: str) -> ExecutionState:
+        """The execution's state: the live actor's, or rebuilt from the journal."""
+        ref = self._system_ref(execution_id)
+        if ref is not None:
+            try:
+                state = await ref.ask(GetState(), timeout=None)
+                assert isinstance(state, ExecutionState)
+                return state
+            except ActorStopped:
+                pass
+        state, graph = await load_state(self._svc, execution_id)
+        if graph is None:
+            raise ExecutionNotFound(f"no execution {execution_id!r}")
+        return state
+
+    async def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionState:
+        """Wait until the execution is terminal and return its final state."""
+        svc = self._svc
+        event = svc.waiter(execution_id)
+        with anyio.fail_after(timeout):
+            while True:
+                if execution_id in svc.broken:
+                    raise ExecutionBroken(execution_id, svc.broken[execution_id])
+                settled = svc.take_settled(execution_id)
+                if settled is not None:
+                    return settled
+                if self._system_ref(execution_id) is None:
+                    row = await self._require_row(execution_id)
+                    state = await self.state(row.execution_id)
+                    if state.is_terminal:
+                        return state
+                await event.wait()
+                event = svc.waiter(execution_id)
+
+    async def journal(self, execution_id: str, from_seq: int = 1) -> list[JournalEntry]:
+        """The execution's records, decoded (raises on a corrupt row, never skips one)."""
+        await self._require_row(execution_id)
+        return decode_rows(await self._svc.store.read(execution_id, from_seq))
+
+    async def get_execution(self, execution_id: str) -> ExecutionRow:
+        return await self._require_row(execution_id)
+
+    async def list_executions(
+        self,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[ExecutionRow]:
+        return await self._svc.store.list_executions(status, workflow_id, limit, offset)
+
+    def broken(self) -> dict[str, str]:
+        """Executions stopped because their journal cannot be replayed, with the reason."""
+        return dict(self._svc.broken)
+
+    # -- actors -----------------------------------------------------------------------------
+
+    async def _require_row(self, execution_id: str) -> ExecutionRow:
+        row = await self._svc.store.get_execution(execution_id)
+        if row is None:
+            raise ExecutionNotFound(f"no execution {execution_id!r}")
+        return row
+
+    def _system_ref(self, execution_id: str) -> ActorRef | None:
+        assert self._system is not None
+        ref = self._system.get(execution_id)
+        return ref if ref is not None and ref.is_alive else None
+
+    async def _spawn(self, execution_id: str, fresh: bool = False) -> ActorRef:
+        assert self._system is not None
+        services = self._svc
+        return await self._system.spawn(
+            lambda: ExecutionActor(services, execution_id, fresh),
+            name=execution_id,
+            mailbox_size=64,
+            strategy=_EXECUTION_SUPERVISION,
+        )
+
+    def _retire(self, execution_id: str) -> None:
+        ref = self._system_ref(execution_id)
+        if ref is not None and self._tg is not None:
+            self._tg.start_soon(ref.stop)
+
+    async def _deliver(self, outcome: NodeOutcome) -> None:
+        ref = self._system_ref(outcome.execution_id)
+        if ref is None:
+            return  # finished or cancelled meanwhile: the journal has settled it
+        with contextlib.suppress(ActorStopped):  # stopping: its journal has settled it
+            await ref.tell(outcome)
+
+    async def _on_escalation(self, ref: ActorRef, error: BaseException) -> None:
+        self._svc.mark_broken(ref.name, f"its actor kept failing: {error!r}")

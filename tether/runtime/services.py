@@ -1,0 +1,102 @@
+"""What execution actors share: storage, executor, clock, tools, workflow graphs, waiters.
+
+One ``Services`` belongs to one ``Runtime``; it is passed to every actor it spawns, so there is
+no process-global registry and two runtimes in one process never see each other's state.
+
+Example (the runtime builds it)::
+
+    services = Services(store, executor, tools, clock, rng, snapshot_every=100)
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+
+from tether.clock import Clock
+from tether.errors import WorkflowNotFound
+from tether.ir.types import Node, Workflow, decode_workflow
+from tether.persistence.contract import Store
+from tether.runtime.executor import NodeExecutor
+from tether.runtime.graph import Graph
+from tether.runtime.state import ExecutionState
+from tether.runtime.tools import ToolRegistry, bind_arguments
+
+_SETTLED_KEPT = 4096
+
+
+class Services:
+    def __init__(
+        self,
+        store: Store,
+        executor: NodeExecutor,
+        tools: ToolRegistry,
+        clock: Clock,
+        rng: random.Random,
+        snapshot_every: int,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.tools = tools
+        self.clock = clock
+        self.rng = rng
+        self.snapshot_every = snapshot_every
+        self._graphs: dict[tuple[str, str], Graph] = {}
+        self._waiters: dict[str, anyio.Event] = {}
+        # Recently finished states, so result() after a live run needs no replay. Bounded.
+        self._settled: OrderedDict[str, ExecutionState] = OrderedDict()
+        self.broken: dict[str, str] = {}
+        #: Set by the runtime: stops an execution's actor without waiting on it.
+        self.retire: Callable[[str], None] = lambda execution_id: None
+
+    def add_workflow(self, wf: Workflow) -> Graph:
+        graph = Graph(wf)
+        self._graphs[(wf.workflow_id, wf.version)] = graph
+        return graph
+
+    async def graph(self, workflow_id: str, version: str) -> Graph:
+        """The compiled graph of a workflow version, loading its IR from the registry."""
+        key = (workflow_id, version)
+        found = self._graphs.get(key)
+        if found is not None:
+            return found
+        row = await self.store.get_workflow(workflow_id, version)
+        if row is None:
+            raise WorkflowNotFound(f"workflow {workflow_id}@{version} is not in the registry")
+        return self.add_workflow(decode_workflow(row.ir))
+
+    def bind(self, node: Node, data: Mapping[str, Any]) -> dict[str, Any]:
+        return bind_arguments(self.tools.for_node(node), node, data)
+
+    def tool_name(self, node: Node) -> str:
+        return self.tools.for_node(node).name
+
+    # -- waiting for executions to finish -------------------------------------------------
+
+    def waiter(self, execution_id: str) -> anyio.Event:
+        event = self._waiters.get(execution_id)
+        if event is None:
+            event = self._waiters[execution_id] = anyio.Event()
+        return event
+
+    def settle(self, execution_id: str, state: ExecutionState) -> None:
+        """Called after the terminal turn committed: wakes everyone awaiting the result."""
+        self._settled[execution_id] = state
+        while len(self._settled) > _SETTLED_KEPT:
+            self._settled.popitem(last=False)
+        event = self._waiters.pop(execution_id, None)
+        if event is not None:
+            event.set()
+
+    def take_settled(self, execution_id: str) -> ExecutionState | None:
+        return self._settled.get(execution_id)
+
+    def mark_broken(self, execution_id: str, problem: str) -> None:
+        self.broken[execution_id] = problem
+        event = self._waiters.pop(execution_id, None)
+        if event is not None:
+            event.set()

@@ -1,0 +1,259 @@
+"""Execution state and the fold that builds it: ``state = fold(apply, journal)`` (I2).
+
+``apply`` is pure: it reads only the previous state, the record and the immutable workflow
+graph; it never mutates its inputs (dicts are copied on write) and never reads a clock.
+Routing after a work node is computed here from the IR and the new state; the routing of
+control nodes was decided when they were journaled and is read back from their record.
+
+Example::
+
+    state = replay(graph, [entry.record for entry in journal])
+    assert state.status == "completed"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from tether.ir.types import EndKind
+from tether.runtime.graph import Graph, RouteError
+from tether.runtime.records import (
+    ExecutionCancelled,
+    ExecutionCompleted,
+    ExecutionFailed,
+    ExecutionStarted,
+    NodeCompleted,
+    NodeFailed,
+    NodeScheduled,
+    Record,
+)
+from tether.runtime.typed_state import initial_data
+
+RUNNING = "running"
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+class NodeRun(msgspec.Struct, frozen=True):
+    """The latest hand-out of one node: ``scheduled``, ``completed``, ``failed`` or ``retrying``."""
+
+    status: str
+    attempt: int
+    dispatch: int
+    not_before_ms: int | None = None
+    input: dict[str, Any] = {}
+    error: str | None = None
+
+
+class ExecutionState(msgspec.Struct, frozen=True):
+    """Everything an execution knows, rebuilt exactly by replaying its journal."""
+
+    execution_id: str = ""
+    workflow_id: str = ""
+    workflow_version: str = ""
+    status: str = "new"
+    input: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    nodes: dict[str, NodeRun] = {}
+    ready: tuple[str, ...] = ()
+    arrivals: dict[str, tuple[str, ...]] = {}
+    ended: bool = False
+    end_output: str | None = None
+    halt: str | None = None
+    halt_node: str | None = None
+    result: Any = None
+    error: str | None = None
+    last_seq: int = 0
+    started_at_ms: int = 0
+    ended_at_ms: int | None = None
+    completions: int = 0
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def in_flight(self) -> list[tuple[str, NodeRun]]:
+        """Work nodes handed out and not yet settled, in node order."""
+        return [(n, r) for n, r in self.nodes.items() if r.status == "scheduled"]
+
+    def has_in_flight(self) -> bool:
+        return any(r.status == "scheduled" for r in self.nodes.values())
+
+
+_replace = msgspec.structs.replace
+
+
+def apply(state: ExecutionState, record: Record, graph: Graph) -> ExecutionState:
+    """Fold one record into the state (pure; the input state is left untouched)."""
+    seq = state.last_seq + 1
+    if isinstance(record, NodeScheduled):
+        return _scheduled(state, record, seq)
+    if isinstance(record, NodeCompleted):
+        return _completed(state, record, graph, seq)
+    if isinstance(record, NodeFailed):
+        return _failed(state, record, graph, seq)
+    if isinstance(record, ExecutionStarted):
+        return _started(state, record, graph, seq)
+    if isinstance(record, ExecutionCompleted):
+        return _replace(
+            state,
+            last_seq=seq,
+            status="completed",
+            result=record.result,
+            ended_at_ms=record.at_ms,
+            ready=(),
+        )
+    if isinstance(record, ExecutionFailed):
+        return _replace(
+            state,
+            last_seq=seq,
+            status="failed",
+            error=record.error,
+            ended_at_ms=record.at_ms,
+            ready=(),
+        )
+    if isinstance(record, ExecutionCancelled):
+        return _replace(
+            state,
+            last_seq=seq,
+            status="cancelled",
+            error=record.reason or "cancelled",
+            ended_at_ms=record.at_ms,
+            ready=(),
+        )
+    raise TypeError(f"no fold rule for record {type(record).__name__}")
+
+
+def replay(
+    graph: Graph, records: Iterable[Record], start: ExecutionState | None = None
+) -> ExecutionState:
+    """Fold ``records`` from ``start`` (a snapshot) or from the empty state."""
+    state = start if start is not None else ExecutionState()
+    for record in records:
+        state = apply(state, record, graph)
+    return state
+
+
+def _started(
+    state: ExecutionState, rec: ExecutionStarted, graph: Graph, seq: int
+) -> ExecutionState:
+    wf = graph.workflow
+    return _replace(
+        state,
+        last_seq=seq,
+        execution_id=rec.execution_id,
+        workflow_id=rec.workflow_id,
+        workflow_version=rec.workflow_version,
+        status=RUNNING,
+        input=rec.input,
+        data=initial_data(wf.typed_schema(), rec.input),
+        started_at_ms=rec.at_ms,
+        ready=(wf.start_node,),
+    )
+
+
+def _scheduled(state: ExecutionState, rec: NodeScheduled, seq: int) -> ExecutionState:
+    run = NodeRun("scheduled", rec.attempt, rec.dispatch, rec.not_before_ms, rec.input)
+    return _replace(
+        state,
+        last_seq=seq,
+        ready=_without(state.ready, rec.node_id),
+        nodes={**state.nodes, rec.node_id: run},
+    )
+
+
+def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int) -> ExecutionState:
+    node_id = rec.node_id
+    if rec.dispatch == 0:  # a control node: its routing decision is in the record
+        ready = _without(state.ready, node_id)
+        nodes = {**state.nodes, node_id: NodeRun("completed", 0, 0)}
+        node = graph.node(node_id)
+        if isinstance(node.kind, EndKind):
+            return _replace(
+                state,
+                last_seq=seq,
+                ready=ready,
+                nodes=nodes,
+                ended=True,
+                end_output=node.kind.output,
+            )
+        targets = list(rec.output.get("next", [])) if isinstance(rec.output, dict) else []
+        return _advance(state, node_id, targets, graph, ready, last_seq=seq, nodes=nodes)
+    current = state.nodes.get(node_id)
+    if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
+        return _replace(state, last_seq=seq)  # never journaled by the actor; kept total
+    data = {**state.data, graph.node(node_id).state_key: rec.output}
+    nodes = {**state.nodes, node_id: _replace(current, status="completed")}
+    changes: dict[str, Any] = {
+        "last_seq": seq,
+        "data": data,
+        "nodes": nodes,
+        "completions": state.completions + 1,
+    }
+    try:
+        target = graph.route(node_id, data)
+    except RouteError as exc:
+        return _replace(state, halt=str(exc), halt_node=node_id, **changes)
+    return _advance(state, node_id, [target], graph, state.ready, **changes)
+
+
+def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> ExecutionState:
+    current = state.nodes.get(rec.node_id)
+    if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
+        return _replace(state, last_seq=seq)
+    policy = graph.retry_policy(rec.node_id)
+    retry_ok = rec.retryable and (not policy.retry_on or rec.error_type in policy.retry_on)
+    if retry_ok and rec.attempt < policy.max_attempts:
+        run = _replace(current, status="retrying", error=rec.error)
+        return _replace(
+            state,
+            last_seq=seq,
+            nodes={**state.nodes, rec.node_id: run},
+            ready=(*state.ready, rec.node_id),
+        )
+    run = _replace(current, status="failed", error=rec.error)
+    why = "failed" if rec.retryable else "failed (not retryable)"
+    return _replace(
+        state,
+        last_seq=seq,
+        nodes={**state.nodes, rec.node_id: run},
+        halt=f"node {rec.node_id!r} {why} on attempt {rec.attempt}: {rec.error}",
+        halt_node=rec.node_id,
+    )
+
+
+def _advance(
+    state: ExecutionState,
+    from_node: str,
+    targets: list[str],
+    graph: Graph,
+    ready_before: tuple[str, ...],
+    **changes: Any,
+) -> ExecutionState:
+    """Route ``from_node`` to ``targets`` (joins collect arrivals) and apply ``changes``."""
+    ready = list(ready_before)
+    arrivals = state.arrivals
+    ended = state.ended
+    for target in targets:
+        if target not in graph.nodes:
+            ended = ended or graph.is_terminal_target(target)
+            continue
+        if graph.is_join(target):
+            arrived = (*arrivals.get(target, ()), from_node)
+            if graph.join_ready(target, arrived):
+                arrivals = {k: v for k, v in arrivals.items() if k != target}
+                ready.append(target)
+            else:
+                arrivals = {**arrivals, target: arrived}
+            continue
+        ready.append(target)
+    return _replace(state, ready=tuple(ready), arrivals=arrivals, ended=ended, **changes)
+
+
+def _without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
+    if item not in items:
+        return items
+    i = items.index(item)
+    return items[:i] + items[i + 1 :]

@@ -1,0 +1,192 @@
+"""Python tools: the ``@tool`` decorator, the registry the runtime resolves nodes against, and
+binding a tool's parameters from workflow state.
+
+Example::
+
+    @tool
+    async def add_one(n: int) -> int:
+        return n + 1
+
+    registry = ToolRegistry([add_one])
+    registry.resolve("add_one").name        # "add_one"
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from tether.ir.types import Node, PythonFnKind, ToolKind
+
+ToolFn = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A registered function. ``name`` is how workflows refer to it (``tool: name``)."""
+
+    name: str
+    fn: ToolFn
+    params: tuple[str, ...]
+    required: frozenset[str]
+    is_async: bool
+    qualname: str
+    accepts_kwargs: bool = False
+    description: str = ""
+
+    async def call(self, kwargs: Mapping[str, Any], run_sync: Callable[..., Awaitable[Any]]) -> Any:
+        """Call the function; synchronous ones go through ``run_sync`` (a worker thread)."""
+        if self.is_async:
+            return await self.fn(**kwargs)
+        return await run_sync(lambda: self.fn(**kwargs))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # A decorated function stays callable directly, as users expect of a decorator.
+        return self.fn(*args, **kwargs)
+
+
+@overload
+def tool(fn: ToolFn, /) -> Tool: ...
+@overload
+def tool(*, name: str | None = None) -> Callable[[ToolFn], Tool]: ...
+
+
+def tool(
+    fn: ToolFn | None = None, /, *, name: str | None = None
+) -> Tool | Callable[[ToolFn], Tool]:
+    """Make a function usable as a workflow tool node (``type: tool, tool: <name>``).
+
+    Example::
+
+        @tool
+        async def fetch(url: str) -> dict: ...
+
+        @tool(name="search.web")
+        def search(query: str) -> list[str]: ...   # sync tools run in a worker thread
+    """
+
+    def wrap(f: ToolFn) -> Tool:
+        sig = inspect.signature(f)
+        params = tuple(
+            p.name
+            for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        )
+        required = frozenset(
+            p.name
+            for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty
+        )
+        return Tool(
+            name=name or f.__name__,
+            fn=f,
+            params=params,
+            required=required,
+            is_async=inspect.iscoroutinefunction(f),
+            qualname=f"{f.__module__}.{f.__qualname__}",
+            accepts_kwargs=any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()),
+            description=inspect.getdoc(f) or "",
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+class UnknownTool(LookupError):
+    """A node names a tool that is not registered with this runtime."""
+
+
+class BindError(ValueError):
+    """A tool parameter could not be bound from state or the node's input mapping."""
+
+
+@dataclass
+class ToolRegistry:
+    """Tools by name (and by ``module.qualname`` for the jamjet SDK's ``python_fn`` nodes)."""
+
+    _by_name: dict[str, Tool] = field(default_factory=dict)
+
+    def __init__(self, tools: Iterable[Tool | ToolFn] = ()) -> None:
+        self._by_name = {}
+        for t in tools:
+            self.add(t)
+
+    def add(self, t: Tool | ToolFn) -> Tool:
+        registered = t if isinstance(t, Tool) else tool(t)
+        existing = self._by_name.get(registered.name)
+        if existing is not None and existing.fn is not registered.fn:
+            raise ValueError(f"two different tools are named {registered.name!r}")
+        self._by_name[registered.name] = registered
+        self._by_name.setdefault(registered.qualname, registered)
+        return registered
+
+    def names(self) -> list[str]:
+        return sorted({t.name for t in self._by_name.values()})
+
+    def resolve(self, ref: str) -> Tool:
+        found = self._by_name.get(ref)
+        if found is None:
+            known = ", ".join(self.names()) or "none"
+            raise UnknownTool(f"tool {ref!r} is not registered (registered tools: {known})")
+        return found
+
+    def for_node(self, node: Node) -> Tool:
+        kind = node.kind
+        if isinstance(kind, ToolKind):
+            return self.resolve(kind.tool_ref)
+        if isinstance(kind, PythonFnKind):
+            qualified = f"{kind.module}.{kind.function}"
+            if qualified in self._by_name:
+                return self._by_name[qualified]
+            return self.resolve(kind.function)
+        raise UnknownTool(f"node {node.id!r} is not a tool node")
+
+
+def input_mapping(node: Node) -> Mapping[str, Any]:
+    if node.input:
+        return node.input
+    kind = node.kind
+    return kind.input_mapping if isinstance(kind, ToolKind) else {}
+
+
+def resolve_path(data: Mapping[str, Any], path: str) -> Any:
+    """``$user.name`` / ``$state.user.name`` / ``user.name`` -> the value, or None if missing."""
+    path = path.removeprefix("$").removeprefix(".")
+    if path.startswith("state."):
+        path = path[len("state.") :]
+    current: Any = data
+    for part in path.split("."):
+        if isinstance(current, Mapping):
+            current = current.get(part)
+        elif isinstance(current, list | tuple) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return None
+    return current
+
+
+def bind_arguments(t: Tool, node: Node, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments for ``t`` at ``node``: mapped values first, then state keys of the same name."""
+    mapping = input_mapping(node)
+    kwargs: dict[str, Any] = {}
+    for param, source in mapping.items():
+        if param not in t.params and not t.accepts_kwargs:
+            raise BindError(
+                f"node {node.id!r}: input {param!r} is not a parameter of "
+                f"tool {t.name!r} (parameters: {', '.join(t.params) or 'none'})"
+            )
+        if isinstance(source, str) and source.startswith("$"):
+            kwargs[param] = resolve_path(data, source)
+        else:
+            kwargs[param] = source
+    for param in t.params:
+        if param not in kwargs and param in data:
+            kwargs[param] = data[param]
+    missing = sorted(t.required - kwargs.keys())
+    if missing:
+        raise BindError(
+            f"node {node.id!r}: tool {t.name!r} needs {', '.join(missing)}: "
+            "not in state and not in the node's input mapping"
+        )
+    return kwargs
