@@ -1,0 +1,67 @@
+"""A virtual clock for tests: time moves only when the test says so.
+
+Example::
+
+    clock = VirtualClock()
+    async with Runtime("memory://", tools=[...], clock=clock) as rt:
+        ...
+        clock.advance(3600)          # an hour of backoffs and timeouts, at once
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import anyio
+import anyio.lowlevel
+
+
+class VirtualClock:
+    """Implements :class:`tether.clock.Clock`; ``sleep`` waits until ``advance`` passes it."""
+
+    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+        self._wall_offset = start
+        self._mono = 0.0
+        self._sleepers: list[tuple[float, int, anyio.Event]] = []
+        self._counter = 0
+
+    def now(self) -> float:
+        return self._wall_offset + self._mono
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await anyio.lowlevel.checkpoint()
+            return
+        event = anyio.Event()
+        self._counter += 1
+        heapq.heappush(self._sleepers, (self._mono + seconds, self._counter, event))
+        await event.wait()
+
+    @property
+    def sleepers(self) -> int:
+        """How many sleeps are waiting (tests wait for this to reach a count, not for time)."""
+        return sum(1 for *_, ev in self._sleepers if not ev.is_set())
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time of the earliest pending sleep, or None."""
+        return self._sleepers[0][0] if self._sleepers else None
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every sleep that is now due."""
+        if seconds < 0:
+            raise ValueError("a clock does not go back")
+        self._mono += seconds
+        while self._sleepers and self._sleepers[0][0] <= self._mono:
+            _, _, event = heapq.heappop(self._sleepers)
+            event.set()
+
+    def advance_to_next(self) -> bool:
+        """Jump to the next pending sleep's deadline; False when nothing sleeps."""
+        deadline = self.next_deadline()
+        if deadline is None:
+            return False
+        self.advance(max(0.0, deadline - self._mono))
+        return True
