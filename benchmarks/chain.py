@@ -11,6 +11,7 @@ same invocation, the bare group-commit limit (benchmarks.limits_group_commit) fo
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import tempfile
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 import anyio
 
+from benchmarks.limits_group_commit import bare_loop
 from tether import Runtime, tool
 from tether.ir.types import END, Edge, Node, ToolKind, Workflow
 from tether.persistence.contract import Durability
@@ -77,19 +79,56 @@ async def measure_chain(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=1000, help="chains per configuration")
     parser.add_argument("--in-flight", default="1,50,500")
     parser.add_argument("--durability", choices=["full", "normal"], default="full")
+    parser.add_argument("--rounds", type=int, default=3, help="median of this many rounds")
     args = parser.parse_args(argv)
-    levels = [int(x) for x in args.in_flight.split(",")]
+    print(f"10-node chains, durability={args.durability}, median of {args.rounds} rounds")
+    for r in run_all(
+        [int(x) for x in args.in_flight.split(",")], args.runs, args.durability, args.rounds
+    ):
+        print(
+            f"in_flight={r['in_flight']:4d} runs={r['runs']:5d}"
+            f"  tether {r['steps_per_s']:8.0f} steps/s (spread {r['spread']:5.0f})"
+            f"  run p50 {r['run_p50_ms']:7.1f} ms"
+            f"  | bare group commit {r['bare_steps_per_s']:8.0f} steps/s"
+            f"  | ratio {r['ratio']:.2f}"
+        )
+
+
+def run_all(
+    levels: list[int], runs: int, durability: Durability, rounds: int
+) -> list[dict[str, Any]]:
+    """For each level: Tether's chain and, in the same rounds, the bare aiosqlite loop that
+    appends the same records (2 per step) through one group-committing writer."""
+    out = []
     with tempfile.TemporaryDirectory() as tmp:
         for k in levels:
-            runs = args.runs if k > 1 else max(20, args.runs // 10)
-            r = anyio.run(measure_chain, Path(tmp) / f"chain-{k}.db", runs, k, args.durability)
-            print(
-                f"chain in_flight={k:4d} runs={r['runs']:5d}  {r['steps_per_s']:9.0f} steps/s"
-                f"  run p50 {r['run_p50_ms']:8.1f} ms"
+            n = runs if k > 1 else max(10, runs // 10)
+            ours, bare, p50 = [], [], []
+            for i in range(rounds):
+                r = anyio.run(measure_chain, Path(tmp) / f"chain-{k}-{i}.db", n, k, durability)
+                ours.append(r["steps_per_s"])
+                p50.append(r["run_p50_ms"])
+                sync = "FULL" if durability == "full" else "NORMAL"
+                steps_per_s, _ = asyncio.run(
+                    bare_loop(Path(tmp) / f"bare-{k}-{i}.db", n * 10, k, sync)
+                )
+                bare.append(steps_per_s)
+            med, bare_med = statistics.median(ours), statistics.median(bare)
+            out.append(
+                {
+                    "in_flight": k,
+                    "runs": n,
+                    "steps_per_s": med,
+                    "spread": max(ours) - min(ours),
+                    "run_p50_ms": statistics.median(p50),
+                    "bare_steps_per_s": bare_med,
+                    "ratio": med / bare_med,
+                }
             )
+    return out
 
 
 if __name__ == "__main__":

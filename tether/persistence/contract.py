@@ -27,14 +27,14 @@ Durability = Literal["full", "normal"]
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "limit_exceeded"})
 
 
-class NewRecord(msgspec.Struct, frozen=True):
+class NewRecord(msgspec.Struct, frozen=True, gc=False):
     """A record to append: its type name and encoded payload."""
 
     type: str
     payload: bytes
 
 
-class StoredRecord(msgspec.Struct, frozen=True):
+class StoredRecord(msgspec.Struct, frozen=True, gc=False):
     """A committed journal row whose checksum has been verified."""
 
     execution_id: str
@@ -43,7 +43,7 @@ class StoredRecord(msgspec.Struct, frozen=True):
     payload: bytes
 
 
-class Snapshot(msgspec.Struct, frozen=True):
+class Snapshot(msgspec.Struct, frozen=True, gc=False):
     """Encoded execution state as of ``seq`` (every record up to and including it applied)."""
 
     execution_id: str
@@ -51,7 +51,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     payload: bytes
 
 
-class IndexUpdate(msgspec.Struct, frozen=True):
+class IndexUpdate(msgspec.Struct, frozen=True, gc=False):
     """Create or update an execution's row in the execution index, in the same transaction.
 
     ``workflow_id`` / ``workflow_version`` / ``created_at_ms`` are used when the row is created
@@ -66,7 +66,7 @@ class IndexUpdate(msgspec.Struct, frozen=True):
     error: str | None = None
 
 
-class Turn(msgspec.Struct, frozen=True):
+class Turn(msgspec.Struct, frozen=True, gc=False):
     """The records one actor turn commits together (I4), with an optional snapshot and index update.
 
     ``expected_seq`` is the sequence number the first record gets; it must be exactly one more
@@ -86,7 +86,7 @@ class Turn(msgspec.Struct, frozen=True):
         return self.expected_seq + len(self.records) - 1
 
 
-class ExecutionRow(msgspec.Struct, frozen=True):
+class ExecutionRow(msgspec.Struct, frozen=True, gc=False):
     """One execution in the index (a projection kept in step with the journal)."""
 
     execution_id: str
@@ -99,7 +99,7 @@ class ExecutionRow(msgspec.Struct, frozen=True):
     error: str | None = None
 
 
-class WorkflowRow(msgspec.Struct, frozen=True):
+class WorkflowRow(msgspec.Struct, frozen=True, gc=False):
     workflow_id: str
     version: str
     ir: bytes

@@ -104,13 +104,13 @@ class ExecutionActor(Actor):
             self.state, self.graph = await load_state(self._s, self.execution_id)
         except BROKEN as exc:
             self._s.mark_broken(self.execution_id, str(exc))
-            self._s.retire(self.execution_id)
+            await self._retire()
             return
         if self.graph is None or self.state.status == "new":
             return
         if self.state.is_terminal:
             self._s.settle(self.execution_id, self.state)
-            self._s.retire(self.execution_id)
+            await self._retire()
             return
         await self._turn(None)  # re-derive anything a crash cut off before it was decided
         for node_id, run in self.state.in_flight():
@@ -196,7 +196,7 @@ class ExecutionActor(Actor):
             return
         await self._s.store.append(self._make_turn(before, after, records))
         self.state = after
-        self._act(after, records)
+        await self._act(after, records)
 
     def _make_turn(
         self, before: ExecutionState, after: ExecutionState, records: list[Record]
@@ -223,11 +223,11 @@ class ExecutionActor(Actor):
             index,
         )
 
-    def _act(self, state: ExecutionState, records: list[Record]) -> None:
+    async def _act(self, state: ExecutionState, records: list[Record]) -> None:
         if state.is_terminal:
             self._s.executor.cancel(self.execution_id)
             self._s.settle(self.execution_id, state)
-            self._s.retire(self.execution_id)
+            await self._retire()
             return
         for record in records:
             if not isinstance(record, NodeScheduled):
@@ -241,6 +241,10 @@ class ExecutionActor(Actor):
                     record.input,
                     record.not_before_ms,
                 )
+
+    async def _retire(self) -> None:
+        """Stop this actor once the current message is handled (a request, not a wait)."""
+        await self.context.self_ref.stop()
 
     def _dispatch(
         self,

@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -29,7 +28,7 @@ from tether.errors import NonRetryableError
 from tether.runtime.tools import ToolRegistry, UnknownTool
 
 
-class WorkItem(msgspec.Struct, frozen=True):
+class WorkItem(msgspec.Struct, frozen=True, gc=False):
     """One hand-out of a work node. ``dispatch`` makes the id unique across retries and loops."""
 
     work_item_id: str
@@ -43,7 +42,7 @@ class WorkItem(msgspec.Struct, frozen=True):
     timeout_secs: float | None = None
 
 
-class NodeOutcome(msgspec.Struct, frozen=True):
+class NodeOutcome(msgspec.Struct, frozen=True, gc=False):
     """What running a work item came to."""
 
     work_item_id: str
@@ -108,8 +107,10 @@ class InProcessExecutor:
         self._idle: deque[asyncio.Future[None]] = deque()
         self._workers = 0
         self._known: set[str] = set()  # queued, delayed or running: submit is idempotent
-        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._delays: dict[str, anyio.CancelScope] = {}  # items waiting for not_before
         self._cancelled: set[str] = set()
+        self._current: dict[str, asyncio.Task[Any]] = {}  # items whose tool is running
+        self._interrupts: dict[str, str] = {}  # wid -> "cancelled" | "timeout"
         self._tg: anyio.abc.TaskGroup | None = None
         self._deliver: Deliver | None = None
 
@@ -131,24 +132,28 @@ class InProcessExecutor:
 
     def cancel(self, execution_id: str) -> None:
         prefix = execution_id + "/"
-        kept = deque(i for i in self._queue if i.execution_id != execution_id)
         for item in self._queue:
             if item.execution_id == execution_id:
                 self._known.discard(item.work_item_id)
-        self._queue = kept
-        for wid, scope in list(self._scopes.items()):
+        self._queue = deque(i for i in self._queue if i.execution_id != execution_id)
+        for wid, scope in list(self._delays.items()):
             if wid.startswith(prefix):
                 self._cancelled.add(wid)
                 scope.cancel()
+        for wid, task in list(self._current.items()):
+            if wid.startswith(prefix):
+                self._interrupt(wid, task, "cancelled")
 
     def running(self) -> int:
         return len(self._known)
 
     async def aclose(self) -> None:
         self._queue.clear()
-        for wid, scope in list(self._scopes.items()):
+        for wid, scope in list(self._delays.items()):
             self._cancelled.add(wid)
             scope.cancel()
+        for wid, task in list(self._current.items()):
+            self._interrupt(wid, task, "cancelled")
 
     def _enqueue(self, item: WorkItem) -> None:
         self._queue.append(item)
@@ -163,6 +168,8 @@ class InProcessExecutor:
 
     async def _worker(self) -> None:
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
         try:
             while True:
                 if not self._queue:
@@ -170,43 +177,61 @@ class InProcessExecutor:
                     self._idle.append(parked)
                     await parked
                     continue
-                await self._run_one(self._queue.popleft())
+                await self._run_one(self._queue.popleft(), task, loop)
         finally:
             self._workers -= 1
 
     async def _delayed(self, item: WorkItem) -> None:
         wid = item.work_item_id
         with anyio.CancelScope() as scope:
-            self._scopes[wid] = scope
+            self._delays[wid] = scope
             try:
                 assert item.not_before_ms is not None
                 await self._clock.sleep(item.not_before_ms / 1000 - self._clock.now())
             finally:
-                self._scopes.pop(wid, None)
+                self._delays.pop(wid, None)
         if wid in self._cancelled:
             self._cancelled.discard(wid)
             self._known.discard(wid)
             return
         self._enqueue(item)
 
-    async def _run_one(self, item: WorkItem) -> None:
+    def _interrupt(self, wid: str, task: asyncio.Task[Any], why: str) -> None:
+        # The worker is suspended inside this item's tool call (it is in _current only then),
+        # so the cancellation lands there; _run_one tells it from an outside cancellation.
+        if wid not in self._interrupts:
+            self._interrupts[wid] = why
+            task.cancel()
+
+    async def _run_one(
+        self, item: WorkItem, task: asyncio.Task[Any], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        # Native task cancellation instead of an anyio cancel scope per item: the scope was a
+        # measurable share of the step path; the pool owns these worker tasks.
         wid = item.work_item_id
         started = self._clock.monotonic()
-        outcome: NodeOutcome | None = None
-        deadline = math.inf
+        timer = None
         if item.timeout_secs:
-            deadline = anyio.current_time() + item.timeout_secs
+            timer = loop.call_later(item.timeout_secs, self._interrupt, wid, task, "timeout")
+        self._current[wid] = task
+        outcome: NodeOutcome | None = None
         try:
-            with anyio.CancelScope(deadline=deadline) as scope:
-                self._scopes[wid] = scope
-                outcome = await self._call(item, started)
+            outcome = await self._call(item, started)
+        except asyncio.CancelledError:
+            if wid not in self._interrupts:
+                raise  # the pool itself is being cancelled
+            task.uncancel()
+            if task.cancelling():
+                raise
         finally:
-            self._scopes.pop(wid, None)
+            if timer is not None:
+                timer.cancel()
+            self._current.pop(wid, None)
             self._known.discard(wid)
-        if wid in self._cancelled:
-            self._cancelled.discard(wid)
-            return  # cancelled with its execution: nobody is waiting for the outcome
-        if outcome is None:  # the deadline passed
+        why = self._interrupts.pop(wid, None)
+        if why == "cancelled":
+            return  # cancelled with its execution: nobody waits for the outcome
+        if why == "timeout":
             outcome = _failure(
                 self._clock,
                 item,
@@ -215,7 +240,7 @@ class InProcessExecutor:
                 "TimeoutError",
                 retryable=True,
             )
-        if self._deliver is not None:
+        if outcome is not None and self._deliver is not None:
             await self._deliver(outcome)
 
     async def _call(self, item: WorkItem, started: float) -> NodeOutcome:

@@ -61,6 +61,16 @@ class Graph:
         #: branch of it, whichever node of a branch arrives (a branch may itself branch).
         self.join_counts = self._pair_joins()
         self._retry = {node_id: self._resolve_retry(node) for node_id, node in self.nodes.items()}
+        # Precomputed per node: the routing and kind checks run on every step.
+        self.control_ids = frozenset(
+            n.id for n in workflow.nodes.values() if isinstance(n.kind, CONTROL_KINDS)
+        )
+        self.state_keys = {n.id: n.state_key for n in workflow.nodes.values()}
+        self._only_target = {
+            src: edges[0][1]
+            for src, edges in self._edges.items()
+            if len(edges) == 1 and edges[0][0] is None
+        }
 
     def _join_set(self, node: Node) -> frozenset[str]:
         assert isinstance(node.kind, JoinKind)
@@ -140,7 +150,7 @@ class Graph:
         )
 
     def is_control(self, node_id: str) -> bool:
-        return isinstance(self.nodes[node_id].kind, CONTROL_KINDS)
+        return node_id in self.control_ids
 
     def is_join(self, node_id: str) -> bool:
         return node_id in self.join_waits
@@ -151,6 +161,9 @@ class Graph:
     def route(self, node_id: str, state: Mapping[str, Any]) -> str:
         """The next node after ``node_id``: first edge whose condition holds, else the first
         unconditional edge."""
+        only = self._only_target.get(node_id)
+        if only is not None:
+            return only
         return _first_match(node_id, self._edges.get(node_id, []), state, "outgoing edge")
 
     def choose_branch(self, node_id: str, state: Mapping[str, Any]) -> str:

@@ -19,7 +19,7 @@ import msgspec
 from tether.persistence.contract import NewRecord, StoredRecord
 
 
-class _Record(msgspec.Struct, frozen=True, tag_field="type", omit_defaults=True):
+class _Record(msgspec.Struct, frozen=True, gc=False, tag_field="type", omit_defaults=True):
     at_ms: int
 
     @property
@@ -137,7 +137,7 @@ def decode_record(type_name: str, payload: bytes) -> Record:
     return record
 
 
-class JournalEntry(msgspec.Struct, frozen=True):
+class JournalEntry(msgspec.Struct, frozen=True, gc=False):
     """A decoded journal row, as ``Runtime.journal`` returns it."""
 
     seq: int

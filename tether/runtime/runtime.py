@@ -141,7 +141,6 @@ class Runtime:
             self._services = Services(
                 store, self._executor, self.tools, self.clock, self._rng, self._snapshot_every
             )
-            self._services.retire = self._retire
             self._executor.bind(self._tg, self._deliver)
             await self._recover()
         except BaseException:
@@ -282,7 +281,8 @@ class Runtime:
         """Wait until the execution is terminal and return its final state."""
         svc = self._svc
         event = svc.waiter(execution_id)
-        with anyio.fail_after(timeout):
+        # No cancel scope when there is no timeout: one per run is measurable at scale.
+        with anyio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
             while True:
                 if execution_id in svc.broken:
                     raise ExecutionBroken(execution_id, svc.broken[execution_id])
@@ -340,11 +340,6 @@ class Runtime:
             mailbox_size=64,
             strategy=_EXECUTION_SUPERVISION,
         )
-
-    def _retire(self, execution_id: str) -> None:
-        ref = self._system_ref(execution_id)
-        if ref is not None and self._tg is not None:
-            self._tg.start_soon(ref.stop)
 
     async def _deliver(self, outcome: NodeOutcome) -> None:
         ref = self._system_ref(outcome.execution_id)

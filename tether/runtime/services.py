@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import anyio
 
@@ -24,9 +24,18 @@ from tether.persistence.contract import Store
 from tether.runtime.executor import NodeExecutor
 from tether.runtime.graph import Graph
 from tether.runtime.state import ExecutionState
-from tether.runtime.tools import ToolRegistry, bind_arguments
+from tether.runtime.tools import ArgumentBinder, ToolRegistry
 
 _SETTLED_KEPT = 4096
+
+
+class _NodeBinding(NamedTuple):
+    node: Node
+    tool_name: str
+    bind: ArgumentBinder
+
+    def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        return self.bind(data)
 
 
 class Services:
@@ -50,8 +59,7 @@ class Services:
         # Recently finished states, so result() after a live run needs no replay. Bounded.
         self._settled: OrderedDict[str, ExecutionState] = OrderedDict()
         self.broken: dict[str, str] = {}
-        #: Set by the runtime: stops an execution's actor without waiting on it.
-        self.retire: Callable[[str], None] = lambda execution_id: None
+        self._binders: dict[int, _NodeBinding] = {}
 
     def add_workflow(self, wf: Workflow) -> Graph:
         graph = Graph(wf)
@@ -70,10 +78,20 @@ class Services:
         return self.add_workflow(decode_workflow(row.ir))
 
     def bind(self, node: Node, data: Mapping[str, Any]) -> dict[str, Any]:
-        return bind_arguments(self.tools.for_node(node), node, data)
+        return self._binder(node)(data)
 
     def tool_name(self, node: Node) -> str:
-        return self.tools.for_node(node).name
+        return self._binder(node).tool_name
+
+    def _binder(self, node: Node) -> _NodeBinding:
+        # Keyed by identity: graphs keep their nodes alive, and the node is checked on hit.
+        hit = self._binders.get(id(node))
+        if hit is not None and hit.node is node:
+            return hit
+        tool = self.tools.for_node(node)
+        binding = _NodeBinding(node, tool.name, ArgumentBinder(tool, node))
+        self._binders[id(node)] = binding
+        return binding
 
     # -- waiting for executions to finish -------------------------------------------------
 

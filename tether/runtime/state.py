@@ -36,7 +36,7 @@ RUNNING = "running"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
-class NodeRun(msgspec.Struct, frozen=True):
+class NodeRun(msgspec.Struct, frozen=True, gc=False):
     """The latest hand-out of one node: ``scheduled``, ``completed``, ``failed`` or ``retrying``."""
 
     status: str
@@ -47,7 +47,7 @@ class NodeRun(msgspec.Struct, frozen=True):
     error: str | None = None
 
 
-class ExecutionState(msgspec.Struct, frozen=True):
+class ExecutionState(msgspec.Struct, frozen=True, gc=False):
     """Everything an execution knows, rebuilt exactly by replaying its journal."""
 
     execution_id: str = ""
@@ -184,7 +184,7 @@ def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int
     current = state.nodes.get(node_id)
     if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
         return _replace(state, last_seq=seq)  # never journaled by the actor; kept total
-    data = {**state.data, graph.node(node_id).state_key: rec.output}
+    data = {**state.data, graph.state_keys[node_id]: rec.output}
     nodes = {**state.nodes, node_id: _replace(current, status="completed")}
     changes: dict[str, Any] = {
         "last_seq": seq,

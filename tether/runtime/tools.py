@@ -150,13 +150,16 @@ def input_mapping(node: Node) -> Mapping[str, Any]:
     return kind.input_mapping if isinstance(kind, ToolKind) else {}
 
 
-def resolve_path(data: Mapping[str, Any], path: str) -> Any:
-    """``$user.name`` / ``$state.user.name`` / ``user.name`` -> the value, or None if missing."""
+def _path_parts(path: str) -> tuple[str, ...]:
     path = path.removeprefix("$").removeprefix(".")
     if path.startswith("state."):
         path = path[len("state.") :]
+    return tuple(path.split("."))
+
+
+def _lookup(data: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
     current: Any = data
-    for part in path.split("."):
+    for part in parts:
         if isinstance(current, Mapping):
             current = current.get(part)
         elif isinstance(current, list | tuple) and part.isdigit() and int(part) < len(current):
@@ -166,27 +169,53 @@ def resolve_path(data: Mapping[str, Any], path: str) -> Any:
     return current
 
 
-def bind_arguments(t: Tool, node: Node, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Arguments for ``t`` at ``node``: mapped values first, then state keys of the same name."""
-    mapping = input_mapping(node)
-    kwargs: dict[str, Any] = {}
-    for param, source in mapping.items():
-        if param not in t.params and not t.accepts_kwargs:
+def resolve_path(data: Mapping[str, Any], path: str) -> Any:
+    """``$user.name`` / ``$state.user.name`` / ``user.name`` -> the value, or None if missing."""
+    return _lookup(data, _path_parts(path))
+
+
+class ArgumentBinder:
+    """Binds one tool's arguments at one node; the mapping is parsed once, not per step.
+
+    Mapped values first (``$path`` from state, anything else literal), then state keys named
+    like a parameter. Raises BindError when a required parameter has no value.
+    """
+
+    def __init__(self, t: Tool, node: Node) -> None:
+        self._node_id = node.id
+        self._tool = t
+        self._mapped: list[tuple[str, tuple[str, ...] | None, Any]] = []
+        for param, source in input_mapping(node).items():
+            if param not in t.params and not t.accepts_kwargs:
+                raise BindError(
+                    f"node {node.id!r}: input {param!r} is not a parameter of "
+                    f"tool {t.name!r} (parameters: {', '.join(t.params) or 'none'})"
+                )
+            if isinstance(source, str) and source.startswith("$"):
+                self._mapped.append((param, _path_parts(source), None))
+            else:
+                self._mapped.append((param, None, source))
+        mapped = {m[0] for m in self._mapped}
+        self._by_name = tuple(p for p in t.params if p not in mapped)
+        self._required_by_name = t.required - mapped
+
+    def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        kwargs = {
+            param: (_lookup(data, parts) if parts is not None else literal)
+            for param, parts, literal in self._mapped
+        }
+        for param in self._by_name:
+            if param in data:
+                kwargs[param] = data[param]
+        if self._required_by_name and not self._required_by_name <= kwargs.keys():
+            missing = sorted(self._required_by_name - kwargs.keys())
             raise BindError(
-                f"node {node.id!r}: input {param!r} is not a parameter of "
-                f"tool {t.name!r} (parameters: {', '.join(t.params) or 'none'})"
+                f"node {self._node_id!r}: tool {self._tool.name!r} needs {', '.join(missing)}: "
+                "not in state and not in the node's input mapping"
             )
-        if isinstance(source, str) and source.startswith("$"):
-            kwargs[param] = resolve_path(data, source)
-        else:
-            kwargs[param] = source
-    for param in t.params:
-        if param not in kwargs and param in data:
-            kwargs[param] = data[param]
-    missing = sorted(t.required - kwargs.keys())
-    if missing:
-        raise BindError(
-            f"node {node.id!r}: tool {t.name!r} needs {', '.join(missing)}: "
-            "not in state and not in the node's input mapping"
-        )
-    return kwargs
+        return kwargs
+
+
+def bind_arguments(t: Tool, node: Node, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments for ``t`` at ``node`` (see :class:`ArgumentBinder`)."""
+    return ArgumentBinder(t, node)(data)
