@@ -23,6 +23,10 @@ class UnsupportedNode(TetherError, ValueError):
     """The workflow has a node kind this runtime cannot execute."""
 
 
+class ExecutionIdInUse(TetherError, ValueError):
+    """A start named an execution id that already belongs to another run."""
+
+
 class ExecutionFailedError(TetherError):
     """Raised by ``Run.result()`` when the execution failed; ``.error`` is the recorded reason."""
 

@@ -14,16 +14,20 @@ Example (what the runtime does)::
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
 
 from tether.actors import Actor
 from tether.clock import now_ms
+from tether.errors import ExecutionBroken, ExecutionIdInUse, WorkflowNotFound
 from tether.ir.types import Workflow
 from tether.persistence.contract import (
     IndexUpdate,
     JournalCorruption,
+    NewRecord,
+    SnapshotCorruption,
     Turn,
 )
 from tether.runtime.executor import NodeOutcome, WorkItem, work_item_id
@@ -39,10 +43,11 @@ from tether.runtime.records import (
     Record,
     UnknownRecordType,
     decode_rows,
-    to_new_record,
+    private_copy,
 )
 from tether.runtime.services import Services
 from tether.runtime.state import ExecutionState, replay
+from tether.runtime.tools import UnknownTool
 from tether.runtime.typed_state import type_problem
 
 
@@ -63,6 +68,10 @@ _state_encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(ExecutionState)
 
 BROKEN = (JournalCorruption, UnknownRecordType, MalformedRecord)
+#: What a recovering execution cannot fix by restarting: report it at once, keep the journal.
+_UNRECOVERABLE = (WorkflowNotFound, UnknownTool)
+
+_log = logging.getLogger(__name__)
 
 
 def encode_state(state: ExecutionState) -> bytes:
@@ -79,11 +88,26 @@ async def load_state(services: Services, execution_id: str) -> tuple[ExecutionSt
     if row is None:
         return ExecutionState(), None
     graph = await services.graph(row.workflow_id, row.workflow_version)
-    snap = await services.store.latest_snapshot(execution_id)
-    start = decode_state(snap.payload) if snap is not None else None
-    from_seq = snap.seq + 1 if snap is not None else 1
+    start, from_seq = await _snapshot_or_none(services, execution_id)
     entries = decode_rows(await services.store.read(execution_id, from_seq))
     return replay(graph, (e.record for e in entries), start), graph
+
+
+async def _snapshot_or_none(
+    services: Services, execution_id: str
+) -> tuple[ExecutionState | None, int]:
+    """The latest snapshot and the first seq after it; a bad snapshot is only a lost shortcut:
+    the journal is intact, so replay from the start (and say so in the log)."""
+    try:
+        snap = await services.store.latest_snapshot(execution_id)
+        if snap is None:
+            return None, 1
+        return decode_state(snap.payload), snap.seq + 1
+    except (SnapshotCorruption, msgspec.DecodeError) as exc:
+        _log.warning(
+            "execution %s: ignoring snapshot (%s); replaying from the start", execution_id, exc
+        )
+        return None, 1
 
 
 class ExecutionActor(Actor):
@@ -101,18 +125,24 @@ class ExecutionActor(Actor):
         if self._fresh and self.context.restart_count == 0:
             return
         try:
-            self.state, self.graph = await load_state(self._s, self.execution_id)
+            await self._recover()
         except BROKEN as exc:
             self._s.mark_broken(self.execution_id, str(exc))
             await self._retire()
-            return
+        except _UNRECOVERABLE as exc:
+            self._s.mark_broken(self.execution_id, f"cannot resume in this runtime: {exc}")
+            await self._retire()
+
+    async def _recover(self) -> None:
+        self.state, self.graph = await load_state(self._s, self.execution_id)
         if self.graph is None or self.state.status == "new":
             return
+        if not self.state.is_terminal:
+            await self._turn(None)  # re-derive anything a crash cut off before it was decided
         if self.state.is_terminal:
             self._s.settle(self.execution_id, self.state)
             await self._retire()
             return
-        await self._turn(None)  # re-derive anything a crash cut off before it was decided
         for node_id, run in self.state.in_flight():
             self._dispatch(node_id, run.attempt, run.dispatch, run.input, run.not_before_ms)
 
@@ -129,7 +159,16 @@ class ExecutionActor(Actor):
         raise TypeError(f"ExecutionActor got an unknown message {type(message).__name__}")
 
     async def _on_start_execution(self, msg: StartExecution) -> ExecutionState:
+        if self.execution_id in self._s.broken:
+            raise ExecutionBroken(self.execution_id, self._s.broken[self.execution_id])
         if self.state.status != "new":
+            wanted = (msg.workflow.workflow_id, msg.workflow.version)
+            if (self.state.workflow_id, self.state.workflow_version) != wanted:
+                raise ExecutionIdInUse(
+                    f"execution id {self.execution_id} already runs workflow "
+                    f"{self.state.workflow_id}@{self.state.workflow_version}, "
+                    f"not {msg.workflow.ref}"
+                )
             return self.state  # a retried start: the first one is in the journal already
         self.graph = await self._s.graph(msg.workflow.workflow_id, msg.workflow.version)
         started = ExecutionStarted(
@@ -191,15 +230,15 @@ class ExecutionActor(Actor):
         assert self.graph is not None
         before = self.state
         ctx = PlanContext(now_ms=now_ms(self._s.clock), rng=self._s.rng, bind=self._s.bind)
-        after, records = plan_turn(before, self.graph, incoming, ctx)
+        after, records, rows = plan_turn(before, self.graph, incoming, ctx)
         if not records:
             return
-        await self._s.store.append(self._make_turn(before, after, records))
+        await self._s.store.append(self._make_turn(before, after, rows))
         self.state = after
         await self._act(after, records)
 
     def _make_turn(
-        self, before: ExecutionState, after: ExecutionState, records: list[Record]
+        self, before: ExecutionState, after: ExecutionState, rows: list[NewRecord]
     ) -> Turn:
         every = self._s.snapshot_every
         snapshot = None
@@ -218,7 +257,7 @@ class ExecutionActor(Actor):
         return Turn(
             self.execution_id,
             before.last_seq + 1,
-            tuple(to_new_record(r) for r in records),
+            tuple(rows),
             snapshot,
             index,
         )
@@ -265,7 +304,7 @@ class ExecutionActor(Actor):
                 attempt=attempt,
                 dispatch=dispatch,
                 tool=self._s.tool_name(node),
-                input=args,
+                input=private_copy(args),  # a tool that mutates its arguments touches no state
                 not_before_ms=not_before_ms,
                 timeout_secs=timeout,
             )

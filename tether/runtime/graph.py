@@ -26,6 +26,7 @@ from tether.ir.types import (
     RetryPolicy,
     Workflow,
 )
+from tether.runtime.parallel_blocks import analyze_parallel_blocks
 
 #: Used when neither the node nor the workflow names a retry policy.
 DEFAULT_RETRY = RetryPolicy()
@@ -57,9 +58,9 @@ class Graph:
             for node in workflow.nodes.values()
             if isinstance(node.kind, JoinKind)
         }
-        #: Joins without ``wait_for`` that close a parallel block wait for one arrival per
-        #: branch of it, whichever node of a branch arrives (a branch may itself branch).
-        self.join_counts = self._pair_joins()
+        #: Arrivals each join without ``wait_for`` waits for (see parallel_blocks); shape
+        #: problems are refused when the workflow is registered (check_runnable).
+        self.join_counts, self.shape_problems = analyze_parallel_blocks(workflow)
         self._retry = {node_id: self._resolve_retry(node) for node_id, node in self.nodes.items()}
         # Precomputed per node: the routing and kind checks run on every step.
         self.control_ids = frozenset(
@@ -83,46 +84,6 @@ class Graph:
                 if node.id in targets:
                     preds.add(other.id)
         return frozenset(preds)
-
-    def _pair_joins(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for node in self.workflow.nodes.values():
-            if not isinstance(node.kind, ParallelKind):
-                continue
-            found: set[str] = set()
-            for entry in node.kind.branches:
-                found |= self._first_joins(entry, 0, set())
-            if len(found) == 1:
-                join_id = found.pop()
-                join = self.nodes[join_id].kind
-                if isinstance(join, JoinKind) and not join.wait_for:
-                    counts[join_id] = len(node.kind.branches)
-        return counts
-
-    def _successors(self, node: Node) -> list[str]:
-        out = [e.to for e in self.workflow.edges if e.from_ == node.id]
-        if isinstance(node.kind, BranchKind):
-            out += [c.to for c in node.kind.cases]
-            out += [node.kind.default] if node.kind.default else []
-        return out
-
-    def _first_joins(self, node_id: str, depth: int, seen: set[tuple[str, int]]) -> set[str]:
-        """Joins first reached from ``node_id`` at nesting ``depth`` 0, skipping inner blocks."""
-        if (node_id, depth) in seen or node_id not in self.nodes or depth > len(self.nodes):
-            return set()
-        seen.add((node_id, depth))
-        node = self.nodes[node_id]
-        if isinstance(node.kind, JoinKind):
-            if depth == 0:
-                return {node_id}
-            depth -= 1
-        nexts = self._successors(node)
-        if isinstance(node.kind, ParallelKind):
-            nexts, depth = list(node.kind.branches), depth + 1
-        found: set[str] = set()
-        for nxt in nexts:
-            found |= self._first_joins(nxt, depth, seen)
-        return found
 
     def join_ready(self, join_id: str, arrived: tuple[str, ...]) -> bool:
         """Has everything the join waits for arrived?"""

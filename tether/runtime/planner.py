@@ -28,6 +28,7 @@ from tether.ir.types import (
     ParallelKind,
     RetryPolicy,
 )
+from tether.persistence.contract import NewRecord
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
     ExecutionCompleted,
@@ -36,6 +37,7 @@ from tether.runtime.records import (
     NodeFailed,
     NodeScheduled,
     Record,
+    normalized,
 )
 from tether.runtime.state import RUNNING, ExecutionState, apply
 
@@ -52,23 +54,33 @@ class PlanContext:
 
 def plan_turn(
     state: ExecutionState, graph: Graph, incoming: Record | None, ctx: PlanContext
-) -> tuple[ExecutionState, list[Record]]:
-    """The state after the turn and the records to commit for it (incoming first)."""
+) -> tuple[ExecutionState, list[Record], list[NewRecord]]:
+    """The state after the turn, the records to commit for it (incoming first) and their rows.
+
+    Every record is folded in its decoded form (see ``normalized``), so the live state is
+    exactly what replaying the rows gives.
+    """
     records: list[Record] = []
+    rows: list[NewRecord] = []
+
+    def take(record: Record) -> ExecutionState:
+        decoded, row = normalized(record)
+        records.append(decoded)
+        rows.append(row)
+        return apply(state, decoded, graph)
+
     if incoming is not None:
-        state = apply(state, incoming, graph)
-        records.append(incoming)
+        state = take(incoming)
     # Bounded: each pass settles every ready node; a graph cannot loop through control nodes
     # alone more often than it has nodes without a work node in between, which schedules.
     for _ in range(4 * len(graph.nodes) + 8):
         decided = decide(state, graph, ctx)
         if not decided:
-            return state, records
+            return state, records, rows
         for record in decided:
-            state = apply(state, record, graph)
-        records.extend(decided)
-    failure = ExecutionFailed(at_ms=ctx.now_ms, error="control nodes loop without doing work")
-    return apply(state, failure, graph), [*records, failure]
+            state = take(record)
+    state = take(ExecutionFailed(at_ms=ctx.now_ms, error="control nodes loop without doing work"))
+    return state, records, rows
 
 
 def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> list[Record]:

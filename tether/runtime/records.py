@@ -124,6 +124,22 @@ def to_new_record(record: Record) -> NewRecord:
     return NewRecord(type=record.type, payload=_encoder.encode(record))
 
 
+def normalized(record: Record) -> tuple[Record, NewRecord]:
+    """The record exactly as replay will see it (decoded from its own payload), and its row.
+
+    The live fold must see what the journal holds: a tuple a tool returned is a list after a
+    round trip, and an object the tool still references must not change live state later.
+    """
+    payload = _encoder.encode(record)
+    decoded: Record = _decoder.decode(payload)
+    return decoded, NewRecord(type=record.type, payload=payload)
+
+
+def private_copy(value: Any) -> Any:
+    """A deep copy through the journal's encoding, for values handed to user code."""
+    return msgspec.msgpack.decode(_encoder.encode(value))
+
+
 def decode_record(type_name: str, payload: bytes) -> Record:
     """Decode a payload, refusing unknown types and a payload that disagrees with its row type."""
     if type_name not in RECORD_TYPES:

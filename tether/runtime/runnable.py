@@ -8,14 +8,17 @@ Example::
 from __future__ import annotations
 
 from tether.errors import UnsupportedNode
+from tether.ir.errors import ValidationIssue, WorkflowInvalid
 from tether.ir.types import CONTROL_KINDS, PythonFnKind, ToolKind, Workflow
+from tether.runtime.parallel_blocks import analyze_parallel_blocks
 from tether.runtime.tools import ToolRegistry, UnknownTool
 
 _WORK_KINDS = (ToolKind, PythonFnKind)
 
 
 def check_runnable(wf: Workflow, tools: ToolRegistry) -> None:
-    """Every node is a kind this runtime executes and every tool it names is registered."""
+    """Every node is a kind this runtime executes, every tool it names is registered, and its
+    parallel blocks have one meaning (see :mod:`tether.runtime.parallel_blocks`)."""
     unsupported = [
         f"node {node.id!r} is a {node.kind.__struct_config__.tag!r} node"
         for node in wf.nodes.values()
@@ -36,3 +39,7 @@ def check_runnable(wf: Workflow, tools: ToolRegistry) -> None:
                 missing.append(f"node {node.id!r}: {exc}")
     if missing:
         raise UnknownTool(f"workflow {wf.ref}: " + "; ".join(missing))
+    _, problems = analyze_parallel_blocks(wf)
+    if problems:
+        issues = [ValidationIssue(path="nodes", message=m) for m in problems]
+        raise WorkflowInvalid(issues, source=wf.ref)

@@ -34,8 +34,8 @@ from tether.errors import (
     ExecutionBroken,
     ExecutionCancelledError,
     ExecutionFailedError,
+    ExecutionIdInUse,
     ExecutionNotFound,
-    InvalidInput,
     WorkflowNotFound,
 )
 from tether.ir import check, compile_yaml_file, workflow_from_ir
@@ -57,7 +57,7 @@ from tether.runtime.runnable import check_runnable
 from tether.runtime.services import Services
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
-from tether.runtime.typed_state import input_problems
+from tether.runtime.typed_state import checked_input
 
 DEFAULT_DATABASE_URL = "sqlite:///.tether/runtime.db"
 
@@ -182,8 +182,8 @@ class Runtime:
         key = (wf.workflow_id, wf.version)
         self._workflows[key] = wf
         self._latest[wf.workflow_id] = wf
-        if self._services is not None:
-            self._services.add_workflow(wf)
+        # Executions fold against the IR in the registry, never against this object: a
+        # recovered run must not continue on an edited workflow under the same version.
         return wf
 
     def register_yaml(self, path: Path | str) -> Workflow:
@@ -232,14 +232,33 @@ class Runtime:
         wf = workflow if isinstance(workflow, Workflow) else await self.workflow(workflow)
         if (wf.workflow_id, wf.version) not in self._workflows:
             self.register(wf)
-        given = dict(input or {})
-        problems = input_problems(wf.typed_schema(), given)
-        if problems:
-            raise InvalidInput(f"input for workflow {wf.ref}: " + "; ".join(problems))
+        given = checked_input(wf, input)
         await self.persist(wf)
-        eid = execution_id or new_execution_id(self.clock, self._rng)
-        ref = self._system_ref(eid) or await self._spawn(eid, fresh=execution_id is None)
-        await ref.ask(StartExecution(wf, given), timeout=None)
+        if execution_id is not None:
+            return await self._start_with_id(wf, given, execution_id)
+        for _ in range(3):  # a generated id that exists already (seeded rng and clock)
+            eid = new_execution_id(self.clock, self._rng)
+            if await self._svc.store.get_execution(eid) is None:
+                return await self._start_with_id(wf, given, eid, fresh=True)
+        raise ExecutionIdInUse(
+            "the id generator keeps repeating existing execution ids; "
+            "give each Runtime on a file its own rng seed"
+        )
+
+    async def _start_with_id(
+        self, wf: Workflow, given: dict[str, Any], eid: str, fresh: bool = False
+    ) -> Run:
+        if eid in self._svc.broken:
+            raise ExecutionBroken(eid, self._svc.broken[eid])
+        existing = self._system_ref(eid)
+        ref = existing or await self._spawn(eid, fresh=fresh)
+        try:
+            await ref.ask(StartExecution(wf, given), timeout=None)
+        except BaseException:
+            if existing is None:
+                with contextlib.suppress(ActorStopped):
+                    await ref.stop(drain=False)  # no half-started actor is left behind
+            raise
         return Run(self, eid)
 
     async def run(self, workflow: Workflow | str, input: Mapping[str, Any] | None = None) -> Any:
@@ -260,6 +279,8 @@ class Runtime:
         try:
             return bool(await ref.ask(CancelExecution(reason), timeout=None))
         except ActorStopped:
+            if execution_id in self._svc.broken:
+                raise ExecutionBroken(execution_id, self._svc.broken[execution_id]) from None
             return False
 
     async def state(self, execution_id: str) -> ExecutionState:
@@ -279,23 +300,42 @@ class Runtime:
 
     async def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionState:
         """Wait until the execution is terminal and return its final state."""
-        svc = self._svc
-        event = svc.waiter(execution_id)
         # No cancel scope when there is no timeout: one per run is measurable at scale.
         with anyio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
             while True:
-                if execution_id in svc.broken:
-                    raise ExecutionBroken(execution_id, svc.broken[execution_id])
-                settled = svc.take_settled(execution_id)
-                if settled is not None:
-                    return settled
-                if self._system_ref(execution_id) is None:
-                    row = await self._require_row(execution_id)
-                    state = await self.state(row.execution_id)
-                    if state.is_terminal:
+                event = self._svc.acquire_waiter(execution_id)
+                try:
+                    state = await self._terminal_state(execution_id)
+                    if state is not None:
                         return state
-                await event.wait()
-                event = svc.waiter(execution_id)
+                    await event.wait()
+                finally:
+                    self._svc.release_waiter(execution_id, event)
+
+    async def _terminal_state(self, execution_id: str) -> ExecutionState | None:
+        svc = self._svc
+        if execution_id in svc.broken:
+            raise ExecutionBroken(execution_id, svc.broken[execution_id])
+        settled = svc.take_settled(execution_id)
+        if settled is not None:
+            return settled
+        if self._system_ref(execution_id) is None:
+            row = await self._require_row(execution_id)
+            state = await self.state(row.execution_id)
+            if state.is_terminal:
+                return state
+        return None
+
+    async def live_state(self, execution_id: str) -> ExecutionState | None:
+        """The state this runtime holds in memory (the live actor's, or the state it finished
+        with), never a replay; None when it holds none. What ``check_replay`` compares."""
+        ref = self._system_ref(execution_id)
+        if ref is not None:
+            with contextlib.suppress(ActorStopped):
+                state = await ref.ask(GetState(), timeout=None)
+                assert isinstance(state, ExecutionState)
+                return state
+        return self._svc.take_settled(execution_id)
 
     async def journal(self, execution_id: str, from_seq: int = 1) -> list[JournalEntry]:
         """The execution's records, decoded (raises on a corrupt row, never skips one)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import anyio
@@ -27,6 +28,12 @@ from tether.runtime.state import ExecutionState
 from tether.runtime.tools import ArgumentBinder, ToolRegistry
 
 _SETTLED_KEPT = 4096
+
+
+@dataclass
+class _Waiters:
+    event: anyio.Event
+    count: int = 0
 
 
 class _NodeBinding(NamedTuple):
@@ -55,7 +62,7 @@ class Services:
         self.rng = rng
         self.snapshot_every = snapshot_every
         self._graphs: dict[tuple[str, str], Graph] = {}
-        self._waiters: dict[str, anyio.Event] = {}
+        self._waiters: dict[str, _Waiters] = {}
         # Recently finished states, so result() after a live run needs no replay. Bounded.
         self._settled: OrderedDict[str, ExecutionState] = OrderedDict()
         self.broken: dict[str, str] = {}
@@ -95,26 +102,37 @@ class Services:
 
     # -- waiting for executions to finish -------------------------------------------------
 
-    def waiter(self, execution_id: str) -> anyio.Event:
-        event = self._waiters.get(execution_id)
-        if event is None:
-            event = self._waiters[execution_id] = anyio.Event()
-        return event
+    def acquire_waiter(self, execution_id: str) -> anyio.Event:
+        """The event set when the execution settles; pair with ``release_waiter``."""
+        entry = self._waiters.get(execution_id)
+        if entry is None:
+            entry = self._waiters[execution_id] = _Waiters(anyio.Event())
+        entry.count += 1
+        return entry.event
+
+    def release_waiter(self, execution_id: str, event: anyio.Event) -> None:
+        # Counted, so a waiter that gives up (timeout, unknown id) leaves nothing behind
+        # while others waiting on the same execution keep their event.
+        entry = self._waiters.get(execution_id)
+        if entry is not None and entry.event is event:
+            entry.count -= 1
+            if entry.count <= 0:
+                del self._waiters[execution_id]
 
     def settle(self, execution_id: str, state: ExecutionState) -> None:
         """Called after the terminal turn committed: wakes everyone awaiting the result."""
         self._settled[execution_id] = state
         while len(self._settled) > _SETTLED_KEPT:
             self._settled.popitem(last=False)
-        event = self._waiters.pop(execution_id, None)
-        if event is not None:
-            event.set()
+        entry = self._waiters.pop(execution_id, None)
+        if entry is not None:
+            entry.event.set()
 
     def take_settled(self, execution_id: str) -> ExecutionState | None:
         return self._settled.get(execution_id)
 
     def mark_broken(self, execution_id: str, problem: str) -> None:
         self.broken[execution_id] = problem
-        event = self._waiters.pop(execution_id, None)
-        if event is not None:
-            event.set()
+        entry = self._waiters.pop(execution_id, None)
+        if entry is not None:
+            entry.event.set()

@@ -13,7 +13,10 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from tether.ir.types import StateField
+import msgspec
+
+from tether.errors import InvalidInput
+from tether.ir.types import StateField, Workflow
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -78,4 +81,28 @@ def initial_data(schema: Mapping[str, StateField], given: Mapping[str, Any]) -> 
     """Schema defaults (deep-copied, so runs never share a mutable default) overlaid by input."""
     data = {k: copy.deepcopy(f.default) for k, f in schema.items() if f.default is not None}
     data.update(given)
+    return data
+
+
+def checked_input(workflow: Workflow, given: object) -> dict[str, Any]:
+    """The input as the journal will hold it, or InvalidInput saying what is wrong.
+
+    A mapping with string keys whose values the journal can encode (no sets, no integers
+    beyond 64 bits, no arbitrary objects) and that fits the typed state.
+    """
+    where = f"input for workflow {workflow.ref}"
+    if given is None:
+        given = {}
+    if not isinstance(given, Mapping):
+        raise InvalidInput(f"{where}: expected a mapping of state keys, got {type(given).__name__}")
+    bad_keys = [k for k in given if not isinstance(k, str)]
+    if bad_keys:
+        raise InvalidInput(f"{where}: state keys must be strings, got {bad_keys[0]!r}")
+    try:
+        data = msgspec.msgpack.decode(msgspec.msgpack.encode(dict(given)), type=dict[str, Any])
+    except (msgspec.EncodeError, msgspec.DecodeError, OverflowError, TypeError) as exc:
+        raise InvalidInput(f"{where}: a value cannot be stored in the journal: {exc}") from exc
+    problems = input_problems(workflow.typed_schema(), data)
+    if problems:
+        raise InvalidInput(f"{where}: " + "; ".join(problems))
     return data

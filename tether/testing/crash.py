@@ -184,6 +184,8 @@ async def crash_and_recover(
     async with make(cut_store, first) as rt:
         with anyio.fail_after(timeout):
             await _run_until_crash(rt, cut_store, workflow, input, execution_id)
+            if not cut_store.crashed.is_set():  # it finished in its first life: check it there
+                await check_replay(rt, execution_id)
     committed = cut_store.committed
     second = _executor(tool_list)
     async with make(inner, second) as rt:
@@ -191,7 +193,8 @@ async def crash_and_recover(
             if await inner.get_execution(execution_id) is None:
                 await rt.start(workflow, input, execution_id=execution_id)
             state = await rt.wait(execution_id)
-            await check_replay(rt, execution_id)
+            if await rt.live_state(execution_id) is not None:  # it ran in this second life
+                await check_replay(rt, execution_id)
             entries = await rt.journal(execution_id)
     if store is None:
         await inner.close()

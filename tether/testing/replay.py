@@ -83,8 +83,17 @@ def check_journal(entries: Sequence[JournalEntry]) -> None:
 
 async def check_replay(rt: Runtime, execution_id: str) -> ExecutionState:
     """Replay the journal (from the start, and from the latest snapshot) and compare both with
-    the live state, field for field. Returns the replayed state."""
-    live = await rt.state(execution_id)
+    the live state this runtime holds in memory, field for field. Returns the replayed state.
+
+    Call it while the runtime that ran the execution is still open (a finished run's final
+    state is kept for a while); a runtime that holds no live state for it raises.
+    """
+    live = await rt.live_state(execution_id)
+    if live is None:
+        raise ReplayMismatch(
+            f"{execution_id}: this runtime holds no live state to compare (it did not run it, "
+            "or it finished long ago); call check_replay in the runtime that ran it"
+        )
     entries = await rt.journal(execution_id)
     check_journal(entries)
     graph = await rt.graph(live.workflow_id, live.workflow_version)

@@ -24,6 +24,7 @@ from tether.ir.types import (
     BranchCase,
     BranchKind,
     Edge,
+    EndKind,
     JoinKind,
     Node,
     ParallelKind,
@@ -88,6 +89,11 @@ _seen: set[tuple[int, int]] = set()
 PROPERTY_TOOLS = [mix, hiccup]
 
 
+def reset_property_tools() -> None:
+    """Forget which calls ``hiccup`` failed, so every example exercises retries again."""
+    _seen.clear()
+
+
 @dataclass
 class _Builder:
     nodes: dict[str, Node] = field(default_factory=dict)
@@ -97,17 +103,21 @@ class _Builder:
         return f"{prefix}{len(self.nodes)}"
 
 
-_Block = list[Any]  # ("task", tool) | ("branch", threshold, block, block) | ("par", [blocks])
+# ("task", tool) | ("branch", threshold, block, block) | ("cond", threshold, block, block)
+# | ("par", [blocks], explicit_wait_for)
+_Block = list[Any]
 
 
-def _blocks(depth: int) -> st.SearchStrategy[_Block]:
+def _blocks(depth: int, min_size: int = 1) -> st.SearchStrategy[_Block]:
     task = st.tuples(st.just("task"), st.sampled_from(["mix", "hiccup"]))
     if depth <= 0:
-        return st.lists(task, min_size=1, max_size=3)
+        return st.lists(task, min_size=min_size, max_size=3)
     inner = _blocks(depth - 1)
-    branch = st.tuples(st.just("branch"), st.integers(-5, 5), inner, inner)
-    par = st.tuples(st.just("par"), st.lists(inner, min_size=2, max_size=3))
-    return st.lists(st.one_of(task, task, branch, par), min_size=1, max_size=4)
+    maybe_empty = _blocks(depth - 1, min_size=0)  # an empty arm routes straight on (to a join)
+    branch = st.tuples(st.just("branch"), st.integers(-5, 5), maybe_empty, inner)
+    cond = st.tuples(st.just("cond"), st.integers(-5, 5), inner, maybe_empty)
+    par = st.tuples(st.just("par"), st.lists(inner, min_size=2, max_size=3), st.booleans())
+    return st.lists(st.one_of(task, task, branch, cond, par), min_size=min_size, max_size=4)
 
 
 def _emit(b: _Builder, block: _Block, exit_to: str) -> str:
@@ -141,14 +151,41 @@ def _emit_item(b: _Builder, item: Any, next_id: str) -> str:
             kind=BranchKind(cases=[BranchCase(to=yes, when=f"n > {item[1]}")], default=no),
         )
         return node_id
+    if kind == "cond":  # a task whose outgoing edges carry the condition (the SDK's form)
+        node_id = _emit_item(b, ("task", "mix"), next_id)
+        yes = _emit(b, item[2], next_id)
+        no = _emit(b, item[3], next_id)
+        b.edges[:] = [e for e in b.edges if e.from_ != node_id]
+        b.edges.append(Edge(from_=node_id, to=yes, condition=f"n <= {item[1]}"))
+        b.edges.append(Edge(from_=node_id, to=no))
+        return node_id
     node_id = b.new_id("p")
     b.nodes[node_id] = Node(id=node_id, kind=ParallelKind(branches=[]))
     join_id = b.new_id("j")
     b.nodes[join_id] = Node(id=join_id, kind=JoinKind())
     b.edges.append(Edge(from_=join_id, to=next_id))
-    entries = [_emit(b, sub, join_id) for sub in item[1]]
-    b.nodes[node_id] = Node(id=node_id, kind=ParallelKind(branches=entries))
+    arms = [(sub, _emit(b, sub, join_id)) for sub in item[1]]
+    b.nodes[node_id] = Node(id=node_id, kind=ParallelKind(branches=[e for _, e in arms]))
+    lasts = [_last_task(b, entry, join_id) for _, entry in arms]
+    if item[2] and all(lasts):  # name the arrivals explicitly when each arm's last is fixed
+        b.nodes[join_id] = Node(id=join_id, kind=JoinKind(wait_for=[x for x in lasts if x]))
     return node_id
+
+
+def _last_task(b: _Builder, entry: str, join_id: str) -> str | None:
+    """The one node of a plain chain that routes into ``join_id``, if the arm is a chain."""
+    node_id = entry
+    for _ in range(len(b.nodes)):
+        node = b.nodes.get(node_id)
+        if node is None or not isinstance(node.kind, ToolKind):
+            return None
+        outs = [e for e in b.edges if e.from_ == node_id]
+        if len(outs) != 1:
+            return None
+        if outs[0].to == join_id:
+            return node_id
+        node_id = outs[0].to
+    return None
 
 
 @st.composite
@@ -156,7 +193,11 @@ def random_workflows(draw: st.DrawFn, max_depth: int = 2) -> Workflow:
     """Valid graphs mixing chains, branches on ``n`` and parallel blocks with joins."""
     block = draw(_blocks(max_depth))
     b = _Builder()
-    start = _emit(b, block, END)
+    exit_to = END
+    if draw(st.booleans()):  # sometimes an explicit end node instead of the pseudo-node
+        b.nodes["finish"] = Node(id="finish", kind=EndKind())
+        exit_to = "finish"
+    start = _emit(b, block, exit_to)
     return Workflow(
         workflow_id="random",
         version=str(draw(st.integers(0, 10**9))),
