@@ -1,0 +1,77 @@
+"""The worker fleet's ZeroMQ transport: typed messages between the engine and its workers.
+
+The engine runs a :class:`Broker` (ROUTER) and implements :class:`BrokerHandler`; each worker
+process opens an :class:`EngineConnection` (DEALER). The transport moves the messages of
+:mod:`tether.fleet.protocol` and reports peers joining and leaving; leases, fences and
+scheduling belong to the scheduler above it.
+
+Example::
+
+    async with Broker("tcp://0.0.0.0:5555", scheduler, engine_id="eng-1") as broker:
+        ...
+    async with EngineConnection("tcp://engine:5555", worker_id="w1", queues=["default"],
+                                capacity=8, tools=["add"]) as conn:
+        async for msg in conn.messages():
+            ...
+"""
+
+from tether.fleet.broker import Broker
+from tether.fleet.connection import (
+    EngineConnection,
+    EngineUnreachable,
+    HandshakeRefused,
+    Reconnected,
+)
+from tether.fleet.handler import BrokerHandler, Peer
+from tether.fleet.protocol import (
+    PROTOCOL_VERSION,
+    Ack,
+    Bye,
+    Cancel,
+    Credit,
+    EngineMessage,
+    FrameError,
+    Grant,
+    Heartbeat,
+    HeartbeatAck,
+    Hello,
+    LeaseRef,
+    ProtocolError,
+    RateLimited,
+    Result,
+    Welcome,
+    WorkerMessage,
+    decode_engine_message,
+    decode_worker_message,
+    encode,
+)
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Ack",
+    "Broker",
+    "BrokerHandler",
+    "Bye",
+    "Cancel",
+    "Credit",
+    "EngineConnection",
+    "EngineMessage",
+    "EngineUnreachable",
+    "FrameError",
+    "Grant",
+    "HandshakeRefused",
+    "Heartbeat",
+    "HeartbeatAck",
+    "Hello",
+    "LeaseRef",
+    "Peer",
+    "ProtocolError",
+    "RateLimited",
+    "Reconnected",
+    "Result",
+    "Welcome",
+    "WorkerMessage",
+    "decode_engine_message",
+    "decode_worker_message",
+    "encode",
+]

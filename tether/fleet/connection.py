@@ -1,0 +1,300 @@
+"""The worker side of the fleet: one DEALER connection to the engine's broker.
+
+:class:`EngineConnection` says Hello, waits for Welcome, then hands the worker the engine's
+messages and sends the worker's. It keeps the registration alive across engine restarts and
+network blips: ZeroMQ reconnects the DEALER by itself, and when the engine answers
+``hello_required`` (it does not know this connection) or a Welcome names another engine, the
+connection says Hello again and puts a :class:`Reconnected` in the message stream.
+
+It does not heartbeat or track leases itself: the worker sends ``Heartbeat`` every
+``conn.welcome.heartbeat_interval_ms`` with the leases it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Final
+
+import anyio
+import msgspec
+import zmq
+
+from tether.errors import TetherError
+from tether.fleet._aiozmq import NOBLOCK, SocketWaiter, recv_frames
+from tether.fleet.broker import DEFAULT_HWM, ZMTP_HEARTBEAT_IVL_MS, ZMTP_HEARTBEAT_TIMEOUT_MS
+from tether.fleet.protocol import (
+    ERR_HELLO_REQUIRED,
+    ERR_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+    EngineMessage,
+    FrameError,
+    Hello,
+    ProtocolError,
+    Welcome,
+    WorkerMessage,
+    decode_engine_message,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+
+#: First reconnect after 100 ms, backing off to 5 s while the engine stays away.
+RECONNECT_IVL_MS: Final = 100
+RECONNECT_IVL_MAX_MS: Final = 5_000
+
+
+class EngineUnreachable(TetherError, ConnectionError):
+    """No Welcome from the engine within ``connect_timeout_secs``."""
+
+    def __init__(self, endpoint: str, waited_secs: float) -> None:
+        super().__init__(
+            f"no engine answered at {endpoint} within {waited_secs:.1f} s "
+            "(is the engine running, and is that address reachable from here?)"
+        )
+        self.endpoint = endpoint
+        self.waited_secs = waited_secs
+
+
+class HandshakeRefused(TetherError, ConnectionError):
+    """The engine answered Hello with a ProtocolError (for example another protocol version)."""
+
+    def __init__(self, endpoint: str, code: str, message: str) -> None:
+        super().__init__(f"engine at {endpoint} refused this worker ({code}): {message}")
+        self.endpoint = endpoint
+        self.code = code
+
+
+class Reconnected(msgspec.Struct, frozen=True, gc=False):
+    """The connection said Hello again and was welcomed (engine restarted, or it forgot us).
+
+    Messages sent since the engine lost track of this worker were refused and dropped: re-send
+    Results not yet Acked, list the leases still running in the next Heartbeat, and re-announce
+    free capacity with Credit if the scheduler expects it.
+    """
+
+    engine_id: str
+
+
+class EngineConnection:
+    """A worker's connection to the engine, used as an async context manager.
+
+    Example::
+
+        async with EngineConnection("tcp://engine:5555", worker_id="w1", queues=["default"],
+                                    capacity=8, tools=["add"]) as conn:
+            async for msg in conn.messages():
+                if isinstance(msg, Grant):
+                    await conn.send(Result(work_item_id=msg.work_item_id, fence=msg.fence,
+                                           ok=True, output=42))
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        worker_id: str,
+        queues: Sequence[str],
+        capacity: int,
+        tools: Sequence[str],
+        connect_timeout_secs: float = 10.0,
+        hwm: int = DEFAULT_HWM,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.worker_id = worker_id
+        self._hello = encode(
+            Hello(
+                protocol=PROTOCOL_VERSION,
+                worker_id=worker_id,
+                queues=list(queues),
+                capacity=capacity,
+                tools=list(tools),
+                pid=os.getpid(),
+                host=socket.gethostname(),
+            )
+        )
+        self._connect_timeout = connect_timeout_secs
+        self._hwm = hwm
+        self._context = context
+        self._sock: zmq.Socket[bytes] | None = None
+        self._waiter: SocketWaiter | None = None
+        self._welcome: Welcome | None = None
+        self._pending: deque[EngineMessage] = deque()
+        self._rehello_pending = False
+        self._hello_sent_at = 0.0
+        self._closed = False
+
+    @property
+    def welcome(self) -> Welcome:
+        """The engine's latest Welcome (engine id, heartbeat interval, lease TTL)."""
+        if self._welcome is None:
+            raise RuntimeError("not connected (use the connection inside `async with`)")
+        return self._welcome
+
+    @property
+    def engine_id(self) -> str:
+        """The id of the engine that welcomed this worker last."""
+        return self.welcome.engine_id
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> EngineConnection:
+        loop = asyncio.get_running_loop()
+        context = self._context or zmq.Context.instance()
+        sock = context.socket(zmq.DEALER)
+        self._sock = sock
+        started = loop.time()
+        try:
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, self._hwm)
+            sock.setsockopt(zmq.RCVHWM, self._hwm)
+            sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+            sock.setsockopt(zmq.HEARTBEAT_IVL, ZMTP_HEARTBEAT_IVL_MS)
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, ZMTP_HEARTBEAT_TIMEOUT_MS)
+            self._waiter = SocketWaiter(sock, loop)
+            sock.connect(self.endpoint)
+            with anyio.move_on_after(self._connect_timeout):
+                await self._handshake()
+            if self._welcome is None:
+                raise EngineUnreachable(self.endpoint, loop.time() - started)
+        except BaseException:
+            self._close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        # LINGER 0: whatever is still queued is dropped; the engine's TTL and the fences
+        # take care of a worker that vanished mid-lease.
+        if self._closed:
+            return
+        self._closed = True
+        if self._waiter is not None:
+            self._waiter.close()
+        if self._sock is not None:
+            self._sock.close(linger=0)
+
+    async def _handshake(self) -> None:
+        await self._send_frame(self._hello)
+        while True:
+            msg = await self._recv()
+            if msg is None:
+                raise RuntimeError("connection closed during the handshake")
+            if type(msg) is Welcome:
+                if msg.protocol != PROTOCOL_VERSION:
+                    raise HandshakeRefused(
+                        self.endpoint,
+                        ERR_PROTOCOL_VERSION,
+                        f"engine speaks protocol {msg.protocol}, this worker {PROTOCOL_VERSION}",
+                    )
+                self._welcome = msg
+                return
+            if type(msg) is ProtocolError:
+                if msg.code == ERR_HELLO_REQUIRED:
+                    continue  # an answer to a message queued before our Hello
+                raise HandshakeRefused(self.endpoint, msg.code, msg.message)
+            self._pending.append(msg)
+
+    # --- receiving ------------------------------------------------------------------------
+
+    async def messages(self) -> AsyncIterator[EngineMessage | Reconnected]:
+        """The engine's messages in order (Grant, Cancel, Ack, HeartbeatAck, ProtocolError),
+        plus :class:`Reconnected` after a re-handshake. Ends when the connection closes.
+
+        Keep iterating: re-handshakes happen while the stream is read. Welcome and
+        ``hello_required`` are handled here and not yielded.
+
+        Example::
+
+            async for msg in conn.messages():
+                match msg:
+                    case Grant(): ...
+                    case Reconnected(): await conn.send(Heartbeat(leases=held))
+        """
+        while True:
+            while self._pending:
+                yield self._pending.popleft()
+            msg = await self._recv()
+            if msg is None:
+                return
+            if type(msg) is Welcome:
+                if self._rehello_pending or msg.engine_id != self.engine_id:
+                    self._rehello_pending = False
+                    self._welcome = msg
+                    yield Reconnected(engine_id=msg.engine_id)
+                continue
+            if type(msg) is ProtocolError and msg.code == ERR_HELLO_REQUIRED:
+                await self._rehello()
+                continue
+            yield msg
+
+    async def _recv(self) -> EngineMessage | None:
+        """The next engine message, or None once closed. Skips (and logs) bad frames."""
+        while not self._closed:
+            sock, waiter = self._sock, self._waiter
+            assert sock is not None and waiter is not None
+            try:
+                frames = recv_frames(sock)
+            except zmq.Again:
+                await waiter.wait(zmq.POLLIN)
+                continue
+            if len(frames) != 1:
+                log.warning("engine sent a message of %d frames; dropped", len(frames))
+                continue
+            try:
+                return decode_engine_message(frames[0])
+            except FrameError as exc:
+                log.warning("engine sent a bad frame; dropped: %s", exc)
+        return None
+
+    async def _rehello(self) -> None:
+        # Several messages may be refused before the engine reads our Hello: say it once, and
+        # again only if no Welcome came within a heartbeat interval (that Hello may have been
+        # lost with a dropped TCP connection).
+        now = asyncio.get_running_loop().time()
+        interval = self.welcome.heartbeat_interval_ms / 1000
+        if self._rehello_pending and now - self._hello_sent_at < interval:
+            return
+        self._rehello_pending = True
+        self._hello_sent_at = now
+        await self._send_frame(self._hello)
+
+    # --- sending --------------------------------------------------------------------------
+
+    async def send(self, msg: WorkerMessage) -> None:
+        """Send one message; waits only while ZeroMQ's send queue is full.
+
+        Example::
+
+            await conn.send(Credit(n=1))
+        """
+        await self._send_frame(encode(msg))
+
+    async def _send_frame(self, frame: bytes) -> None:
+        while True:
+            if self._closed:
+                raise RuntimeError("the engine connection is closed")
+            sock, waiter = self._sock, self._waiter
+            assert sock is not None and waiter is not None
+            try:
+                sock.send(frame, NOBLOCK)
+            except zmq.Again:
+                await waiter.wait(zmq.POLLOUT)
+                continue
+            # The send may have consumed the FD edge announcing an incoming message.
+            waiter.poke()
+            return

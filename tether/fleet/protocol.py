@@ -1,0 +1,213 @@
+"""The fleet wire protocol: one msgspec msgpack frame per message, tagged by ``type``.
+
+A worker talks to the engine over a DEALER socket; the engine's ROUTER prefixes the worker's
+routing identity, so the engine reads ``[identity, frame]`` and each side writes exactly one frame
+per message. Messages are frozen, gc-free msgspec Structs; the ``type`` tag names the message.
+
+Decoding is strict: bytes that are not msgpack, an unknown ``type``, or a missing or ill-typed
+field raise :class:`FrameError` with msgspec's description of what and where (I10). The engine
+answers such a frame with ``ProtocolError(code="bad_frame")`` and goes on serving other workers.
+
+Example::
+
+    frame = encode(Hello(protocol=PROTOCOL_VERSION, worker_id="w1", queues=["default"],
+                         capacity=8, tools=["add"], pid=1234, host="box"))
+    msg = decode_worker_message(frame)   # -> Hello(...)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+import msgspec
+
+from tether.errors import TetherError
+
+#: Bumped on any change a peer of the previous version would misread.
+PROTOCOL_VERSION: Final = 1
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class FrameError(TetherError, ValueError):
+    """A frame that is not a valid message of the expected direction; says what and where."""
+
+
+class _Message(msgspec.Struct, frozen=True, gc=False, tag_field="type", omit_defaults=True):
+    """Base of every wire message (not sent itself)."""
+
+
+class LeaseRef(msgspec.Struct, frozen=True, gc=False):
+    """A lease a worker holds: the work item and the fence it was granted with (I5)."""
+
+    work_item_id: str
+    fence: NonNegative
+
+
+# --- worker -> engine -------------------------------------------------------------------------
+
+
+class Hello(_Message, frozen=True, tag="hello"):
+    """First message on a connection: who the worker is and what it can run."""
+
+    protocol: int
+    worker_id: NonEmpty
+    queues: list[str]
+    capacity: Positive
+    tools: list[str]
+    pid: int
+    host: str
+
+
+class Credit(_Message, frozen=True, tag="credit"):
+    """The worker has ``n`` more free slots (beyond what Hello or earlier Credits announced)."""
+
+    n: Positive
+
+
+class Heartbeat(_Message, frozen=True, tag="heartbeat"):
+    """Liveness plus the leases the worker still runs; the engine answers HeartbeatAck."""
+
+    leases: list[LeaseRef] = []
+
+
+class Result(_Message, frozen=True, tag="result"):
+    """Outcome of a granted work item, fenced; the engine answers Ack."""
+
+    work_item_id: str
+    fence: NonNegative
+    ok: bool
+    output: Any = None
+    error: str = ""
+    error_type: str = ""
+    retryable: bool = True
+    duration_ms: NonNegative = 0
+
+
+class RateLimited(_Message, frozen=True, tag="rate_limited"):
+    """The tool's provider said 429: park the item until ``retry_after_secs`` (no attempt spent)."""
+
+    work_item_id: str
+    fence: NonNegative
+    retry_after_secs: Annotated[float, msgspec.Meta(ge=0)]
+    error: str = ""
+
+
+class Bye(_Message, frozen=True, tag="bye"):
+    """The worker is leaving on purpose (drained or shutting down)."""
+
+    reason: str = ""
+
+
+# --- engine -> worker -------------------------------------------------------------------------
+
+
+class Welcome(_Message, frozen=True, tag="welcome"):
+    """Answer to Hello: the engine's identity and the liveness timings the worker must keep."""
+
+    protocol: int
+    engine_id: str
+    heartbeat_interval_ms: Positive
+    lease_ttl_ms: Positive
+
+
+class Grant(_Message, frozen=True, tag="grant"):
+    """A lease on one work item: run ``tool`` on ``input`` and report with the same ``fence``."""
+
+    work_item_id: str
+    fence: NonNegative
+    execution_id: str
+    node_id: str
+    attempt: NonNegative
+    dispatch: NonNegative
+    tool: str
+    input: dict[str, Any]
+    timeout_secs: float | None = None
+    deadline_ms: int | None = None
+
+
+class Cancel(_Message, frozen=True, tag="cancel"):
+    """Stop running this lease (execution cancelled, or the lease was reclaimed)."""
+
+    work_item_id: str
+    fence: NonNegative
+    reason: str
+
+
+class Ack(_Message, frozen=True, tag="ack"):
+    """Answer to Result/RateLimited: accepted, or refused (stale fence, unknown item) with why."""
+
+    work_item_id: str
+    fence: NonNegative
+    accepted: bool
+    reason: str = ""
+
+
+class HeartbeatAck(_Message, frozen=True, tag="heartbeat_ack"):
+    """Answer to Heartbeat: leases the engine no longer recognises; the worker must stop them."""
+
+    expired: list[LeaseRef] = []
+
+
+class ProtocolError(_Message, frozen=True, tag="protocol_error"):
+    """The engine refused a frame; ``code`` is one of the ``ERR_*`` constants below."""
+
+    code: str
+    message: str
+
+
+#: The Hello carried another protocol version; the worker is not registered.
+ERR_PROTOCOL_VERSION: Final = "protocol_version"
+#: A message from a connection the engine does not know (never said Hello, or the engine
+#: restarted, or forgot a silent worker): send Hello again.
+ERR_HELLO_REQUIRED: Final = "hello_required"
+#: The frame did not decode, or the message had the wrong number of frames.
+ERR_BAD_FRAME: Final = "bad_frame"
+
+WorkerMessage = Hello | Credit | Heartbeat | Result | RateLimited | Bye
+EngineMessage = Welcome | Grant | Cancel | Ack | HeartbeatAck | ProtocolError
+
+_encoder = msgspec.msgpack.Encoder()
+_worker_decoder = msgspec.msgpack.Decoder(WorkerMessage)
+_engine_decoder = msgspec.msgpack.Decoder(EngineMessage)
+
+
+def encode(msg: WorkerMessage | EngineMessage) -> bytes:
+    """One message as one msgpack frame.
+
+    Example::
+
+        sock.send(encode(Credit(n=1)))
+    """
+    return _encoder.encode(msg)
+
+
+def decode_worker_message(frame: bytes | memoryview) -> WorkerMessage:
+    """Decode a frame a worker sent; raises FrameError naming the problem.
+
+    Example::
+
+        decode_worker_message(encode(Bye()))        # -> Bye(reason='')
+        decode_worker_message(b"\\xc1")              # FrameError: not a valid msgpack ...
+    """
+    try:
+        msg: WorkerMessage = _worker_decoder.decode(frame)
+    except msgspec.DecodeError as exc:
+        raise FrameError(f"bad worker message: {exc}") from None
+    return msg
+
+
+def decode_engine_message(frame: bytes | memoryview) -> EngineMessage:
+    """Decode a frame the engine sent; raises FrameError naming the problem.
+
+    Example::
+
+        decode_engine_message(encode(Ack(work_item_id="x", fence=1, accepted=True)))
+    """
+    try:
+        msg: EngineMessage = _engine_decoder.decode(frame)
+    except msgspec.DecodeError as exc:
+        raise FrameError(f"bad engine message: {exc}") from None
+    return msg
