@@ -2,7 +2,8 @@
 
 Rows are opaque to storage: a record is an execution id, a sequence number, a type name and
 payload bytes (the runtime encodes them). Storage adds and checks a checksum per row, detects
-sequence gaps, and commits a whole :class:`Turn` (records, snapshot, index update) atomically.
+sequence gaps, and commits a whole :class:`Turn` (records, snapshot, index update, the work
+items it creates and settles) atomically. Work items are leased with fences that only grow (I5).
 
 Example::
 
@@ -25,6 +26,13 @@ Durability = Literal["full", "normal"]
 
 #: Statuses after which an execution never changes again.
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "limit_exceeded"})
+
+#: Work-item statuses a grant, heartbeat or settle can still change.
+OPEN_WORK_STATUSES = frozenset({"pending", "leased", "parked"})
+#: Work-item statuses after which the row never changes again.
+TERMINAL_WORK_STATUSES = frozenset({"completed", "failed", "dead", "cancelled"})
+#: What a :class:`Settle` may set.
+SETTLE_STATUSES = TERMINAL_WORK_STATUSES | {"parked"}
 
 
 class NewRecord(msgspec.Struct, frozen=True, gc=False):
@@ -66,13 +74,78 @@ class IndexUpdate(msgspec.Struct, frozen=True, gc=False):
     error: str | None = None
 
 
+class WorkItemRow(msgspec.Struct, frozen=True, gc=False):
+    """One hand-out of a workflow node (id ``execution/node/dispatch``, chosen by the runtime).
+
+    ``fence`` is bumped by every grant and never decreases (I5); ``parks`` counts the times the
+    item was parked (rate limited) without spending an attempt. Insert one through
+    ``Turn.work_items`` (status ``pending``, no lease).
+    """
+
+    work_item_id: str
+    execution_id: str
+    node_id: str
+    queue: str
+    attempt: int
+    dispatch: int
+    payload: bytes
+    status: str = "pending"
+    not_before_ms: int = 0
+    lease_owner: str | None = None
+    lease_expires_ms: int | None = None
+    fence: int = 0
+    parks: int = 0
+    last_error: str | None = None
+    created_at_ms: int = 0
+    updated_at_ms: int = 0
+
+
+class Lease(msgspec.Struct, frozen=True, gc=False):
+    """A granted work item: present ``fence`` to heartbeat or settle it."""
+
+    work_item_id: str
+    fence: int
+    owner: str
+    expires_ms: int
+    item: WorkItemRow
+
+
+class Settle(msgspec.Struct, frozen=True, gc=False):
+    """A change to a work item committed inside a Turn (I4).
+
+    ``status`` is completed, failed, dead, cancelled (terminal) or parked (granted again from
+    ``not_before_ms`` on, lease cleared, fence kept, ``parks + 1``). With a ``fence`` the row
+    must be ``leased`` with exactly that fence; with ``fence=None`` (an engine-side settle such
+    as a cancel) it may be pending, leased or parked. Otherwise the whole turn is refused with
+    :class:`StaleFence`. ``error``, when given, becomes the row's ``last_error``; ``at_ms``,
+    when later than the row's ``updated_at_ms``, becomes it.
+
+    Example::
+
+        Turn("exec_1", 7, (NewRecord("node_completed", b"..."),),
+             settles=(Settle("exec_1/fetch/1", "completed", fence=lease.fence),))
+    """
+
+    work_item_id: str
+    status: str
+    fence: int | None = None
+    not_before_ms: int = 0
+    error: str | None = None
+    at_ms: int = 0
+
+
 class Turn(msgspec.Struct, frozen=True, gc=False):
-    """The records one actor turn commits together (I4), with an optional snapshot and index update.
+    """The records one actor turn commits together (I4), with an optional snapshot and index
+    update, the work items it creates and the settles of work items it records.
 
     ``expected_seq`` is the sequence number the first record gets; it must be exactly one more
     than the execution's last committed sequence (1 for a new execution), else the append is
     refused with :class:`SequenceConflict` and nothing of the turn is written.
     ``snapshot``, when present, is the state after the last record of this turn.
+    ``work_items`` are inserted as pending in the same transaction; an id that already exists is
+    left as it is (recovery re-derives items). ``settles`` are applied after the inserts, in
+    order; a stale fence refuses the whole turn with :class:`StaleFence`, an unknown item with
+    :class:`UnknownWorkItem`, and nothing of the turn is written.
     """
 
     execution_id: str
@@ -80,6 +153,8 @@ class Turn(msgspec.Struct, frozen=True, gc=False):
     records: tuple[NewRecord, ...]
     snapshot: bytes | None = None
     index: IndexUpdate | None = None
+    work_items: tuple[WorkItemRow, ...] = ()
+    settles: tuple[Settle, ...] = ()
 
     @property
     def last_seq(self) -> int:
@@ -143,6 +218,32 @@ class SnapshotCorruption(JournalCorruption):
         self.execution_id = execution_id
         self.seq = seq
         self.problem = "snapshot failed its checksum"
+
+
+class StaleFence(StorageError):
+    """A settle or heartbeat whose fence is not the current lease of its work item (I5).
+
+    ``presented`` is None for a fence-less settle of an item that is already terminal.
+    """
+
+    def __init__(self, work_item_id: str, presented: int | None, current: int, status: str) -> None:
+        what = "a settle without a fence" if presented is None else f"fence {presented}"
+        super().__init__(
+            f"work item {work_item_id}: {what} is refused as stale "
+            f"(current fence {current}, status {status})"
+        )
+        self.work_item_id = work_item_id
+        self.presented = presented
+        self.current = current
+        self.status = status
+
+
+class UnknownWorkItem(StorageError):
+    """A settle or heartbeat names a work item that was never created."""
+
+    def __init__(self, work_item_id: str) -> None:
+        super().__init__(f"work item {work_item_id}: no such work item")
+        self.work_item_id = work_item_id
 
 
 class DatabaseLocked(StorageError):
@@ -224,6 +325,49 @@ class Store(Protocol):
 
     async def list_workflows(self) -> list[WorkflowRow]: ...
 
+    # ------------------------------------------------------------------ work items (I5)
+
+    async def grant(
+        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+    ) -> list[Lease]:
+        """Lease up to ``limit`` grantable items of ``queue`` to ``owner``, oldest first.
+
+        Grantable: pending or parked with ``not_before_ms <= now_ms``; order
+        ``(not_before_ms, created_at_ms, work_item_id)``. Each becomes leased until
+        ``now_ms + ttl_ms`` with ``fence + 1``. One transaction, group-committed.
+        """
+        ...
+
+    async def heartbeat(self, work_item_id: str, fence: int, now_ms: int, ttl_ms: int) -> int:
+        """Extend a lease to ``now_ms + ttl_ms`` and return that expiry.
+
+        Accepted while the item is still ``leased`` with ``fence``, even past its expiry (until
+        someone settles it, the lease is the worker's). StaleFence otherwise, UnknownWorkItem
+        for an id never created.
+        """
+        ...
+
+    async def expired_leases(self, now_ms: int, limit: int = 1000) -> list[WorkItemRow]:
+        """Leased items with ``lease_expires_ms <= now_ms``, earliest expiry first."""
+        ...
+
+    async def open_work_items(self, queue: str | None = None) -> list[WorkItemRow]:
+        """Pending, parked and leased items (scheduler recovery), oldest first."""
+        ...
+
+    async def list_work_items(
+        self,
+        status: str | None = None,
+        execution_id: str | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[WorkItemRow]:
+        """Newest first (``status="dead"`` is the dead-letter view)."""
+        ...
+
+    async def get_work_item(self, work_item_id: str) -> WorkItemRow | None: ...
+
 
 def check_turns(turns: Sequence[Turn]) -> None:
     """Reject malformed turns before they reach a backend (shared by both backends)."""
@@ -232,3 +376,24 @@ def check_turns(turns: Sequence[Turn]) -> None:
             raise StorageError(f"execution {turn.execution_id}: expected_seq must be >= 1")
         if not turn.records:
             raise StorageError(f"execution {turn.execution_id}: a turn needs at least one record")
+        for item in turn.work_items:
+            if item.status != "pending" or (item.lease_owner, item.lease_expires_ms) != (
+                None,
+                None,
+            ):
+                raise StorageError(
+                    f"execution {turn.execution_id}: work item {item.work_item_id} must be "
+                    f"created pending without a lease (got status {item.status})"
+                )
+        for settle in turn.settles:
+            if settle.status not in SETTLE_STATUSES:
+                raise StorageError(
+                    f"execution {turn.execution_id}: work item {settle.work_item_id} cannot be "
+                    f"settled as {settle.status!r}; expected one of {sorted(SETTLE_STATUSES)}"
+                )
+
+
+def check_lease_args(ttl_ms: int, what: str) -> None:
+    """A lease needs a positive time to live (a zero ttl would be expired when granted)."""
+    if ttl_ms <= 0:
+        raise StorageError(f"{what}: ttl_ms must be > 0, got {ttl_ms}")

@@ -26,6 +26,7 @@ SNAPSHOT_TYPE = "@snapshot"
 
 MISSING = "is missing (gap in sequence numbers)"
 BAD_CHECKSUM = "failed its checksum"
+MALFORMED = "has a value of the wrong type (a payload that is not a blob, say)"
 
 
 def record_checksum(execution_id: str, seq: int, type_: str, payload: bytes) -> int:
@@ -55,6 +56,10 @@ def verify_journal(
     for seq, type_, payload, checksum in rows:
         if seq != expected:
             raise JournalCorruption(execution_id, expected, MISSING)
+        if not (
+            isinstance(type_, str) and isinstance(payload, bytes) and isinstance(checksum, int)
+        ):
+            raise JournalCorruption(execution_id, seq, MALFORMED)
         if record_checksum(execution_id, seq, type_, payload) != checksum:
             raise JournalCorruption(execution_id, seq, BAD_CHECKSUM)
         out.append(StoredRecord(execution_id, seq, type_, payload))

@@ -19,10 +19,12 @@ import msgspec
 from anyio.lowlevel import checkpoint
 
 from tether.persistence.contract import (
+    OPEN_WORK_STATUSES,
     TERMINAL_STATUSES,
     Durability,
     ExecutionRow,
     IndexUpdate,
+    Lease,
     SequenceConflict,
     Snapshot,
     StorageError,
@@ -31,7 +33,20 @@ from tether.persistence.contract import (
     Turn,
     WorkflowRow,
     WorkflowVersionConflict,
+    WorkItemRow,
+    check_lease_args,
     check_turns,
+)
+from tether.persistence.leases import (
+    ItemState,
+    grant_order,
+    grantable,
+    granted,
+    heartbeat_problem,
+    lease_of,
+    list_order,
+    settle_problem,
+    settled,
 )
 
 
@@ -46,6 +61,7 @@ class MemoryStore:
         self._executions: dict[str, ExecutionRow] = {}
         # Insertion order of this dict is registration order ("most recently registered").
         self._workflows: dict[tuple[str, str], WorkflowRow] = {}
+        self._items: dict[str, WorkItemRow] = {}
         self._state = "new"
 
     async def open(self) -> None:
@@ -66,6 +82,7 @@ class MemoryStore:
         following = len(rows) + 1
         if turn.expected_seq != following:
             raise SequenceConflict(turn.execution_id, turn.expected_seq, following)
+        items = self._turn_items(turn) if turn.work_items or turn.settles else None
         new = [
             StoredRecord(turn.execution_id, turn.expected_seq + i, rec.type, rec.payload)
             for i, rec in enumerate(turn.records)
@@ -75,7 +92,26 @@ class MemoryStore:
         if turn.snapshot is not None:
             self._snapshots[turn.execution_id] = Snapshot(turn.execution_id, last, turn.snapshot)
         self._index(turn.execution_id, turn.index, last)
+        if items:
+            self._items.update(items)
         return last
+
+    def _turn_items(self, turn: Turn) -> dict[str, WorkItemRow]:
+        """The rows ``turn`` creates or settles (nothing applied yet), or StaleFence /
+        UnknownWorkItem refusing the whole turn."""
+        local: dict[str, WorkItemRow] = {}
+        for row in turn.work_items:
+            if row.work_item_id not in local and row.work_item_id not in self._items:
+                local[row.work_item_id] = row
+        for settle in turn.settles:
+            current = local.get(settle.work_item_id) or self._items.get(settle.work_item_id)
+            state = None if current is None else ItemState(current.status, current.fence)
+            problem = settle_problem(settle, state)
+            if problem is not None:
+                raise problem
+            assert current is not None
+            local[settle.work_item_id] = settled(current, settle)
+        return local
 
     def _index(self, execution_id: str, ix: IndexUpdate | None, last: int) -> None:
         old = self._executions.get(execution_id)
@@ -162,6 +198,91 @@ class MemoryStore:
         indexed = list(enumerate(self._workflows.values()))
         indexed.sort(key=lambda p: (p[1].workflow_id, p[1].created_at_ms, p[0]))
         return [row for _, row in indexed]
+
+    # ------------------------------------------------------------------ work items (I5)
+
+    async def grant(
+        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+    ) -> list[Lease]:
+        """Lease up to ``limit`` due items of ``queue`` to ``owner``, oldest first."""
+        check_lease_args(ttl_ms, f"grant on queue {queue}")
+        self._check_writable()
+        if limit <= 0:
+            return []
+        await checkpoint()
+        self._check_writable()
+        due = sorted((r for r in self._items.values() if grantable(r, queue, now_ms)),
+                     key=grant_order)[:limit]  # fmt: skip
+        leases = []
+        for row in due:
+            new = granted(row, owner, now_ms, ttl_ms)
+            self._items[row.work_item_id] = new
+            leases.append(lease_of(new))
+        return leases
+
+    async def heartbeat(self, work_item_id: str, fence: int, now_ms: int, ttl_ms: int) -> int:
+        """Extend the lease to ``now_ms + ttl_ms`` (accepted even past expiry while still
+        leased with ``fence``); StaleFence otherwise."""
+        check_lease_args(ttl_ms, f"heartbeat of work item {work_item_id}")
+        self._check_writable()
+        await checkpoint()
+        self._check_writable()
+        row = self._items.get(work_item_id)
+        problem = heartbeat_problem(
+            work_item_id, fence, None if row is None else ItemState(row.status, row.fence)
+        )
+        if problem is not None:
+            raise problem
+        assert row is not None
+        expires = now_ms + ttl_ms
+        self._items[work_item_id] = msgspec.structs.replace(
+            row, lease_expires_ms=expires, updated_at_ms=max(row.updated_at_ms, now_ms)
+        )
+        return expires
+
+    async def get_work_item(self, work_item_id: str) -> WorkItemRow | None:
+        self._check_open()
+        return self._items.get(work_item_id)
+
+    async def expired_leases(self, now_ms: int, limit: int = 1000) -> list[WorkItemRow]:
+        self._check_open()
+        rows = [
+            r
+            for r in self._items.values()
+            if r.status == "leased" and r.lease_expires_ms is not None
+            and r.lease_expires_ms <= now_ms
+        ]  # fmt: skip
+        rows.sort(key=lambda r: (r.lease_expires_ms, r.work_item_id))
+        return rows[:limit] if limit >= 0 else rows
+
+    async def open_work_items(self, queue: str | None = None) -> list[WorkItemRow]:
+        self._check_open()
+        rows = [
+            r
+            for r in self._items.values()
+            if r.status in OPEN_WORK_STATUSES and (queue is None or r.queue == queue)
+        ]
+        return sorted(rows, key=list_order)
+
+    async def list_work_items(
+        self,
+        status: str | None = None,
+        execution_id: str | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[WorkItemRow]:
+        """Newest first (created_at_ms, then id, both descending)."""
+        self._check_open()
+        rows = [
+            r
+            for r in self._items.values()
+            if (status is None or r.status == status)
+            and (execution_id is None or r.execution_id == execution_id)
+            and (queue is None or r.queue == queue)
+        ]
+        rows.sort(key=list_order, reverse=True)
+        return rows[offset : offset + limit] if limit >= 0 else rows[offset:]
 
     def _check_writable(self) -> None:
         self._check_open()

@@ -31,11 +31,13 @@ from tether.persistence import MemoryStore
 from tether.persistence.contract import (
     Durability,
     ExecutionRow,
+    Lease,
     Snapshot,
     Store,
     StoredRecord,
     Turn,
     WorkflowRow,
+    WorkItemRow,
 )
 from tether.runtime.executor import Deliver, InProcessExecutor, NodeExecutor, WorkItem
 from tether.runtime.records import JournalEntry, NodeCompleted, NodeFailed
@@ -104,6 +106,33 @@ class CutStore:
 
     async def list_workflows(self) -> list[WorkflowRow]:
         return await self.inner.list_workflows()
+
+    async def grant(
+        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+    ) -> list[Lease]:
+        return await self.inner.grant(queue, owner, now_ms, ttl_ms, limit)
+
+    async def heartbeat(self, work_item_id: str, fence: int, now_ms: int, ttl_ms: int) -> int:
+        return await self.inner.heartbeat(work_item_id, fence, now_ms, ttl_ms)
+
+    async def expired_leases(self, now_ms: int, limit: int = 1000) -> list[WorkItemRow]:
+        return await self.inner.expired_leases(now_ms, limit)
+
+    async def open_work_items(self, queue: str | None = None) -> list[WorkItemRow]:
+        return await self.inner.open_work_items(queue)
+
+    async def list_work_items(
+        self,
+        status: str | None = None,
+        execution_id: str | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[WorkItemRow]:
+        return await self.inner.list_work_items(status, execution_id, queue, limit, offset)
+
+    async def get_work_item(self, work_item_id: str) -> WorkItemRow | None:
+        return await self.inner.get_work_item(work_item_id)
 
 
 class CountingExecutor:

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,9 @@ import aiosqlite
 from tether.persistence.contract import (
     TERMINAL_STATUSES,
     ExecutionRow,
+    JournalCorruption,
     Snapshot,
+    StorageError,
     StoredRecord,
     Turn,
     WorkflowRow,
@@ -35,8 +38,14 @@ from tether.persistence.integrity import (
     verify_journal,
     verify_snapshot,
 )
+from tether.persistence.sqlite import lease_ops
 
 # ---------------------------------------------------------------------------------- writes
+
+
+class FenceMismatch(StorageError):
+    """The table refused a settle or heartbeat the writer's fence copy accepted; the writer
+    rolls back, reloads those items and retries turn by turn."""
 
 
 async def last_seqs(
@@ -89,6 +98,9 @@ class PreparedTurn:
     last_seq: int
     journal: _Rows
     snapshot: tuple[Any, ...] | None
+    #: ``(work item inserts, settles)``; None for the common turn touching no work item, so
+    #: the hot path pays one identity test for the feature.
+    leases: tuple[_Rows, _Rows] | None
 
 
 def prepare(turn: Turn) -> PreparedTurn:
@@ -104,7 +116,11 @@ def prepare(turn: Turn) -> PreparedTurn:
     if turn.snapshot is not None:
         crc = record_checksum(eid, last, SNAPSHOT_TYPE, turn.snapshot)
         snapshot = (eid, last, turn.snapshot, crc)
-    return PreparedTurn(turn, last, journal, snapshot)
+    leases = None
+    if turn.work_items or turn.settles:
+        leases = ([lease_ops.insert_params(w) for w in turn.work_items],
+                  [lease_ops.settle_params(s) for s in turn.settles])  # fmt: skip
+    return PreparedTurn(turn, last, journal, snapshot, leases)
 
 
 def _index_rows(turns: Sequence[PreparedTurn], indexed: Container[str]) -> tuple[_Rows, _Rows]:
@@ -137,16 +153,26 @@ def _index_rows(turns: Sequence[PreparedTurn], indexed: Container[str]) -> tuple
 async def write_turns(
     conn: aiosqlite.Connection, turns: Sequence[PreparedTurn], indexed: Container[str]
 ) -> None:
-    """Insert the journal rows, snapshots and index changes of already-validated turns.
+    """Insert the journal rows, snapshots, index changes, new work items and settles of
+    already-validated turns (work items before settles, so a turn may settle what it creates).
 
-    ``indexed`` holds the executions that already have an index row. At most four
+    ``indexed`` holds the executions that already have an index row. At most six
     executemany calls whatever the batch size. A duplicate (execution, seq) raises
-    sqlite3.IntegrityError; the caller rolls back.
+    sqlite3.IntegrityError, and a settle the table refuses (its fence check disagreeing with
+    the writer's) raises FenceMismatch; the caller rolls back.
     """
     journal = [row for p in turns for row in p.journal]
     snapshots = [p.snapshot for p in turns if p.snapshot is not None]
     upserts, bumps = _index_rows(turns, indexed)
     await conn.executemany(_INSERT_JOURNAL, journal)
+    leases = [p.leases for p in turns if p.leases is not None]
+    if leases:
+        items = [row for inserts, _ in leases for row in inserts]
+        if items:
+            await lease_ops.insert_work_items(conn, items)
+        settles = [row for _, changes in leases for row in changes]
+        if settles and await lease_ops.apply_settles(conn, settles) != len(settles):
+            raise FenceMismatch("a settle's fence check failed in SQL")
     if snapshots:
         await conn.executemany(_INSERT_SNAPSHOT, snapshots)
     if upserts:
@@ -186,14 +212,23 @@ async def read_journal(
 ) -> list[StoredRecord]:
     """Verified records from ``from_seq`` on; the index's last_seq rides along to catch a
     missing tail in the same statement (same read snapshot)."""
-    rows = list(
-        await conn.execute_fetchall(
-            "SELECT seq, type, payload, checksum,"
-            " (SELECT last_seq FROM executions WHERE execution_id = ?1)"
-            " FROM journal WHERE execution_id = ?1 AND seq >= ?2 ORDER BY seq",
-            (execution_id, from_seq),
+    # CAST: a payload rewritten as TEXT still reads as bytes (and fails its checksum if it
+    # changed) instead of failing to decode as UTF-8; anything else unreadable is corruption.
+    try:
+        rows = list(
+            await conn.execute_fetchall(
+                "SELECT seq, type, CAST(payload AS BLOB), checksum,"
+                " (SELECT last_seq FROM executions WHERE execution_id = ?1)"
+                " FROM journal WHERE execution_id = ?1 AND seq >= ?2 ORDER BY seq",
+                (execution_id, from_seq),
+            )
         )
-    )
+    except sqlite3.DataError as exc:
+        raise JournalCorruption(execution_id, from_seq, f"cannot be read ({exc})") from exc
+    except sqlite3.OperationalError as exc:
+        if "decode" not in str(exc):
+            raise
+        raise JournalCorruption(execution_id, from_seq, f"cannot be read ({exc})") from exc
     if rows:
         last = rows[0][4]
     else:

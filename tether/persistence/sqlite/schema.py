@@ -78,6 +78,52 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        4,
+        # Work items and their leases (I5). A rowid table: payloads are opaque and may be large.
+        """
+        CREATE TABLE work_items (
+            work_item_id TEXT PRIMARY KEY,
+            execution_id TEXT NOT NULL,
+            node_id TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            dispatch INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'leased', 'parked', 'completed',
+                                                   'failed', 'dead', 'cancelled')),
+            not_before_ms INTEGER NOT NULL,
+            lease_owner TEXT,
+            lease_expires_ms INTEGER,
+            fence INTEGER NOT NULL,
+            parks INTEGER NOT NULL,
+            last_error TEXT,
+            created_at_ms INTEGER NOT NULL,
+            updated_at_ms INTEGER NOT NULL
+        );
+        -- Grants scan this in exactly their order and stop at the limit. Partial, so it holds
+        -- only grantable rows: a backlog of finished items costs a grant nothing, and a
+        -- heartbeat (leased rows) never touches it.
+        CREATE INDEX work_items_grantable ON work_items
+            (queue, not_before_ms, created_at_ms, work_item_id)
+            WHERE status IN ('pending', 'parked');
+        -- expired_leases: a range scan in expiry order (status = 'leased').
+        CREATE INDEX work_items_expiry ON work_items (status, lease_expires_ms);
+        -- Listings by status (dead letters) and by execution, newest first.
+        CREATE INDEX work_items_status ON work_items (status, created_at_ms);
+        CREATE INDEX work_items_execution ON work_items (execution_id, created_at_ms);
+        -- The table itself refuses what I5 forbids, whatever the writer's checks say: a fence
+        -- never decreases, and a finished item never changes again.
+        CREATE TRIGGER work_items_fence_only_grows BEFORE UPDATE OF fence ON work_items
+        WHEN NEW.fence < OLD.fence BEGIN
+            SELECT RAISE(ABORT, 'work item fence would decrease');
+        END;
+        CREATE TRIGGER work_items_terminal_is_final BEFORE UPDATE ON work_items
+        WHEN OLD.status IN ('completed', 'failed', 'dead', 'cancelled') BEGIN
+            SELECT RAISE(ABORT, 'work item is finished and cannot change');
+        END;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -34,15 +34,19 @@ import aiosqlite
 from tether.persistence.contract import (
     Durability,
     ExecutionRow,
+    Lease,
     Snapshot,
     StorageError,
     StoreClosed,
     StoredRecord,
     Turn,
     WorkflowRow,
+    WorkItemRow,
+    check_lease_args,
     check_turns,
 )
-from tether.persistence.sqlite import ops, schema
+from tether.persistence.leases import lease_of
+from tether.persistence.sqlite import lease_ops, ops, schema
 from tether.persistence.sqlite.lock import WriterLock
 from tether.persistence.sqlite.writer import GroupCommitWriter, WriterStats
 
@@ -165,6 +169,38 @@ class SqliteStore:
         )
         await self._writing().submit(job)
 
+    async def grant(
+        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+    ) -> list[Lease]:
+        """Lease up to ``limit`` due items of ``queue`` to ``owner``, oldest first.
+
+        Group-committed with appends and heartbeats; a grant sees the items created or parked
+        by turns committed in the same batch.
+
+        Example::
+
+            for lease in await store.grant("default", "worker-1", now_ms, 30_000, limit=8):
+                run(lease.item.payload, fence=lease.fence)
+        """
+        check_lease_args(ttl_ms, f"{self.path}: grant on queue {queue}")
+        writer = self._writing()
+        if limit <= 0:
+            return []
+        return [lease_of(row) for row in await writer.grant(queue, owner, now_ms, ttl_ms, limit)]
+
+    async def heartbeat(self, work_item_id: str, fence: int, now_ms: int, ttl_ms: int) -> int:
+        """Extend the lease to ``now_ms + ttl_ms``; return that expiry once durable.
+
+        Accepted while the item is leased with ``fence``, even past its expiry; StaleFence
+        otherwise. Heartbeats share group commits (one statement for all of a batch).
+
+        Example::
+
+            expires = await store.heartbeat(lease.work_item_id, lease.fence, now_ms, 30_000)
+        """
+        check_lease_args(ttl_ms, f"{self.path}: heartbeat of work item {work_item_id}")
+        return await self._writing().heartbeat(work_item_id, fence, now_ms, ttl_ms)
+
     def _writing(self) -> GroupCommitWriter:
         self._check_open()
         if self._writer is None:
@@ -204,6 +240,41 @@ class SqliteStore:
 
     async def list_workflows(self) -> list[WorkflowRow]:
         return await ops.list_workflows(self._reading())
+
+    async def get_work_item(self, work_item_id: str) -> WorkItemRow | None:
+        return await lease_ops.get_work_item(self._reading(), work_item_id)
+
+    async def expired_leases(self, now_ms: int, limit: int = 1000) -> list[WorkItemRow]:
+        """Leased items whose lease ran out by ``now_ms``, earliest expiry first.
+
+        Example::
+
+            for row in await store.expired_leases(now_ms):
+                reclaim(row.work_item_id, row.fence)   # settle failed with that fence
+        """
+        return await lease_ops.expired_leases(self._reading(), now_ms, limit)
+
+    async def open_work_items(self, queue: str | None = None) -> list[WorkItemRow]:
+        """Pending, parked and leased items, oldest first (scheduler recovery)."""
+        return await lease_ops.open_work_items(self._reading(), queue)
+
+    async def list_work_items(
+        self,
+        status: str | None = None,
+        execution_id: str | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[WorkItemRow]:
+        """Newest first; ``status="dead"`` is the dead-letter view.
+
+        Example::
+
+            dead = await store.list_work_items(status="dead", limit=50)
+        """
+        return await lease_ops.list_work_items(
+            self._reading(), status, execution_id, queue, limit, offset
+        )
 
     def _reading(self) -> aiosqlite.Connection:
         self._check_open()

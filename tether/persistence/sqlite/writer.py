@@ -1,14 +1,17 @@
 """The journal writer (I6): one task owning the one write connection, committing in groups.
 
-Appends that arrive while a commit is in flight wait in ``_pending`` and go into the next
-transaction together; each caller's future is resolved only after that transaction commits.
-A batch costs a constant number of awaits: one lookup for executions not seen before, up to
-four ``executemany`` calls and the commit.
+Appends, heartbeats and grants that arrive while a commit is in flight wait in ``_pending``
+and go into the next transaction together; each caller's future is resolved only after that
+transaction commits. A batch costs a constant number of awaits: one lookup for executions and
+one for work items not seen before, up to seven ``executemany`` calls, one statement per grant
+and the commit. Within a batch the heartbeats apply first, then the turns in arrival order,
+then the grants (a grant sees the items the batch's turns created or parked).
 
-Sequence checks happen here, in Python, against ``_last_seq``, the authoritative last seq of
-each execution (authoritative because this is the only writer). A conflicting turn fails alone;
-the rest of its batch commits. If the batch transaction fails anyway (a constraint, disk full),
-it is rolled back and retried one turn per transaction so only the bad turn fails.
+Sequence and fence checks happen here, in Python, against ``_last_seq`` and the
+:class:`FenceBook`, authoritative because this is the only writer. A conflicting turn or a
+stale heartbeat fails alone; the rest of its batch commits. If the batch transaction fails
+anyway (a constraint, disk full, the table refusing a fence), it is rolled back and retried
+one item per transaction so only the bad one fails.
 
 Example::
 
@@ -34,8 +37,11 @@ from tether.persistence.contract import (
     StorageError,
     StoreClosed,
     Turn,
+    WorkItemRow,
 )
-from tether.persistence.sqlite import ops
+from tether.persistence.leases import ItemState
+from tether.persistence.sqlite import lease_ops, ops
+from tether.persistence.sqlite.fences import FenceBook
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +62,37 @@ class WriterStats:
     commits: int = 0
     turns: int = 0
     rows: int = 0
+    heartbeats: int = 0
+    leases: int = 0  # work items granted
 
 
 @dataclass(slots=True)
 class _Append:
     prepared: ops.PreparedTurn
     future: asyncio.Future[int]
+
+
+@dataclass(slots=True)
+class _Heartbeat:
+    work_item_id: str
+    fence: int
+    now_ms: int
+    expires_ms: int
+    future: asyncio.Future[int]
+
+
+@dataclass(slots=True)
+class _Grant:
+    queue: str
+    owner: str
+    now_ms: int
+    ttl_ms: int
+    limit: int
+    future: asyncio.Future[list[WorkItemRow]]
+
+
+#: What commits together in one group transaction.
+_Grouped = _Append | _Heartbeat | _Grant
 
 
 @dataclass(slots=True)
@@ -76,10 +107,11 @@ class GroupCommitWriter:
     def __init__(self, conn: aiosqlite.Connection, where: str) -> None:
         self._conn = conn
         self._where = where
-        self._pending: list[_Append | _Job] = []
+        self._pending: list[_Grouped | _Job] = []
         self._wakeup = asyncio.Event()
         self._last_seq: dict[str, int] = {}
         self._indexed: set[str] = set()  # executions known to have an index row
+        self._fences = FenceBook()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._failure: str | None = None
@@ -100,6 +132,22 @@ class GroupCommitWriter:
         self._enqueue(_Append(ops.prepare(turn), future))
         return future
 
+    def heartbeat(
+        self, work_item_id: str, fence: int, now_ms: int, ttl_ms: int
+    ) -> asyncio.Future[int]:
+        """Queue a lease extension; the future gets the new expiry once it is durable."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Heartbeat(work_item_id, fence, now_ms, now_ms + ttl_ms, future))
+        return future
+
+    def grant(
+        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+    ) -> asyncio.Future[list[WorkItemRow]]:
+        """Queue a grant; the future gets the granted rows once they are durable."""
+        future: asyncio.Future[list[WorkItemRow]] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Grant(queue, owner, now_ms, ttl_ms, limit, future))
+        return future
+
     async def submit(self, job: Job) -> Any:
         """Run ``job`` in its own transaction on the writer connection; return its result."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -113,7 +161,7 @@ class GroupCommitWriter:
         if self._task is not None:
             await self._task
 
-    def _enqueue(self, item: _Append | _Job) -> None:
+    def _enqueue(self, item: _Grouped | _Job) -> None:
         if self._closing:
             raise StoreClosed(f"{self._where}: store is closed")
         if self._failure is not None:
@@ -143,69 +191,143 @@ class GroupCommitWriter:
             self._pending.clear()
             raise
 
-    async def _process(self, batch: list[_Append | _Job]) -> None:
-        # Skip callers that were cancelled before their turn was picked up: not acknowledged,
+    async def _process(self, batch: list[_Grouped | _Job]) -> None:
+        # Skip callers that were cancelled before their item was picked up: not acknowledged,
         # not written.
-        appends = [a for a in batch if isinstance(a, _Append) and not a.future.done()]
-        if appends:
-            await self._commit_appends(appends)
+        group = [g for g in batch if not isinstance(g, _Job) and not g.future.done()]
+        if group:
+            await self._commit_group(group, retry=True)
         for item in batch:
             if isinstance(item, _Job) and not item.future.done():
                 await self._run_job(item)
 
-    async def _commit_appends(self, appends: list[_Append]) -> None:
+    async def _commit_group(self, group: list[_Grouped], retry: bool) -> None:
+        """Check and commit ``group`` in one transaction. If that fails, with ``retry`` each
+        item is tried again in its own transaction; without, the items fail."""
+        appends: list[_Append] = []
+        beats: list[_Heartbeat] = []
+        grants: list[_Grant] = []
+        with_items: list[Turn] = []  # turns that create or settle work items (the rare kind)
+        for g in group:
+            if isinstance(g, _Append):
+                appends.append(g)
+                if g.prepared.leases is not None:
+                    with_items.append(g.prepared.turn)
+            elif isinstance(g, _Heartbeat):
+                beats.append(g)
+            else:
+                grants.append(g)
         try:
-            await self._load_unknown(a.prepared.turn.execution_id for a in appends)
+            await self._load_unknown(appends, with_items, beats)
         except Exception as exc:
-            log.error("journal writer for %s: sequence lookup failed: %s", self._where, exc)
-            _fail_all(appends, f"{self._where}: cannot read sequences: {exc}")
+            log.error("journal writer for %s: lookup failed: %s", self._where, exc)
+            _fail_all(group, f"{self._where}: cannot read sequences or fences: {exc}")
             return
-        accepted = self._validate(appends)
-        if not accepted:
+        beats = self._check_heartbeats(beats)
+        accepted, changes = self._validate(appends)
+        if not (accepted or beats or grants):
             return
         try:
-            await ops.write_turns(self._conn, [a.prepared for a in accepted], self._indexed)
+            granted = await self._write(accepted, beats, grants)
             await self._conn.commit()
         except Exception as exc:
-            log.warning(
-                "journal writer for %s: batch of %d turns failed (%s); retrying one by one",
-                self._where, len(accepted), exc,
-            )  # fmt: skip
             await self._rollback()
-            await self._one_by_one(accepted)
+            tried: list[_Grouped] = [*beats, *accepted, *grants]  # the batch's order
+            if isinstance(exc, ops.FenceMismatch):
+                # The table is the truth: reload these items before anything else uses them.
+                self._fences.forget(changes)
+                self._fences.forget(b.work_item_id for b in beats)
+            if retry:
+                log.warning(
+                    "journal writer for %s: batch of %d failed (%s); retrying one by one",
+                    self._where, len(tried), exc,
+                )  # fmt: skip
+                for one in tried:
+                    await self._commit_group([one], retry=False)
+                return
+            for one in tried:
+                log.error("journal writer for %s: %s failed: %s", self._where, _describe(one), exc)
+                _fail(one, _storage_error(self._where, one, exc))
             return
-        self._acknowledge(accepted)
+        self._acknowledge(accepted, changes, beats, grants, granted)
 
-    async def _load_unknown(self, execution_ids: Iterable[str]) -> None:
-        unknown = {eid for eid in execution_ids if eid not in self._last_seq}
-        if not unknown:
-            return
-        for eid, (last, indexed) in (await ops.last_seqs(self._conn, unknown)).items():
-            self._last_seq[eid] = last
-            if indexed:
-                self._indexed.add(eid)
+    async def _load_unknown(
+        self, appends: list[_Append], with_items: list[Turn], beats: list[_Heartbeat]
+    ) -> None:
+        unknown = {
+            eid for a in appends if (eid := a.prepared.turn.execution_id) not in self._last_seq
+        }
+        if unknown:
+            for eid, (last, indexed) in (await ops.last_seqs(self._conn, unknown)).items():
+                self._last_seq[eid] = last
+                if indexed:
+                    self._indexed.add(eid)
+        if with_items or beats:
+            ids = self._fences.unknown(with_items, (b.work_item_id for b in beats))
+            if ids:
+                self._fences.remember(ids, await lease_ops.item_states(self._conn, ids))
 
-    def _validate(self, appends: list[_Append]) -> list[_Append]:
+    def _check_heartbeats(self, beats: list[_Heartbeat]) -> list[_Heartbeat]:
+        problems = [self._fences.check_heartbeat(b.work_item_id, b.fence) for b in beats]
+        for beat, problem in zip(beats, problems, strict=True):
+            if problem is not None:
+                _fail(beat, problem)
+        return [beat for beat, problem in zip(beats, problems, strict=True) if problem is None]
+
+    def _validate(self, appends: list[_Append]) -> tuple[list[_Append], dict[str, ItemState]]:
         """Accept turns whose expected_seq follows the last committed seq, or the last seq of
-        a turn accepted earlier in this batch (``ahead``), so two turns of one execution in a
-        batch are checked against each other. The cache itself moves only after the commit."""
+        a turn accepted earlier in this batch (``ahead``), and whose settles present current
+        fences, as left by the turns accepted before it (``items``). So turns of a batch are
+        checked against each other; the caches themselves move only after the commit."""
         ahead: dict[str, int] = {}
+        items: dict[str, ItemState] = {}
         accepted: list[_Append] = []
         for item in appends:
-            turn = item.prepared.turn
+            prepared = item.prepared
+            turn = prepared.turn
             eid = turn.execution_id
             following = ahead.get(eid, self._last_seq[eid]) + 1
             if turn.expected_seq != following:
                 _fail(item, SequenceConflict(eid, turn.expected_seq, following))
                 continue
-            ahead[eid] = item.prepared.last_seq
+            if prepared.leases is not None:
+                changes = self._fences.check_turn(turn, items)
+                if isinstance(changes, StorageError):
+                    _fail(item, changes)
+                    continue
+                items.update(changes)
+            ahead[eid] = prepared.last_seq
             accepted.append(item)
-        return accepted
+        return accepted, items
 
-    def _acknowledge(self, accepted: list[_Append]) -> None:
-        """After a commit: advance the cache, then wake the callers."""
+    async def _write(
+        self, accepted: list[_Append], beats: list[_Heartbeat], grants: list[_Grant]
+    ) -> list[list[WorkItemRow]]:
+        conn = self._conn
+        if beats:
+            rows = [(b.expires_ms, b.now_ms, b.work_item_id, b.fence) for b in beats]
+            if await lease_ops.apply_heartbeats(conn, rows) != len(rows):
+                raise ops.FenceMismatch("a heartbeat's fence check failed in SQL")
+        if accepted:
+            await ops.write_turns(conn, [a.prepared for a in accepted], self._indexed)
+        return [
+            await lease_ops.grant(conn, g.queue, g.owner, g.now_ms, g.ttl_ms, g.limit)
+            for g in grants
+        ]
+
+    def _acknowledge(
+        self,
+        accepted: list[_Append],
+        changes: dict[str, ItemState],
+        beats: list[_Heartbeat],
+        grants: list[_Grant],
+        granted: list[list[WorkItemRow]],
+    ) -> None:
+        """After a commit: advance the caches, then wake the callers."""
         stats = self.stats
         stats.commits += 1
+        if changes:
+            self._fences.commit(changes)
         for item in accepted:
             turn = item.prepared.turn
             last = item.prepared.last_seq
@@ -221,30 +343,17 @@ class GroupCommitWriter:
             if not item.future.done():
                 item.future.set_result(last)
         stats.turns += len(accepted)
-
-    async def _one_by_one(self, accepted: list[_Append]) -> None:
-        for item in accepted:
-            turn = item.prepared.turn
-            try:
-                await self._load_unknown((turn.execution_id,))
-            except Exception as exc:
-                _fail(item, StorageError(f"{self._where}: cannot read sequences: {exc}"))
-                continue
-            # Re-check: an earlier turn of the same execution may just have failed.
-            if not self._validate([item]):
-                continue
-            try:
-                await ops.write_turns(self._conn, [item.prepared], self._indexed)
-                await self._conn.commit()
-            except Exception as exc:
-                log.error(
-                    "journal writer for %s: turn of %s at seq %d failed: %s",
-                    self._where, turn.execution_id, turn.expected_seq, exc,
-                )  # fmt: skip
-                await self._rollback()
-                _fail(item, _storage_error(self._where, turn, exc))
-                continue
-            self._acknowledge([item])
+        for beat in beats:
+            if not beat.future.done():
+                beat.future.set_result(beat.expires_ms)
+        stats.heartbeats += len(beats)
+        for grant, rows in zip(grants, granted, strict=True):
+            self._fences.granted(rows)
+            stats.leases += len(rows)
+            if not grant.future.done():
+                # A grant whose caller went away still committed: its leases expire and are
+                # reclaimed like those of a crashed worker.
+                grant.future.set_result(rows)
 
     async def _run_job(self, item: _Job) -> None:
         try:
@@ -268,19 +377,25 @@ class GroupCommitWriter:
             log.exception("journal writer for %s: rollback failed", self._where)
 
 
-def _storage_error(where: str, turn: Turn, exc: Exception) -> StorageError:
-    return StorageError(
-        f"{where}: execution {turn.execution_id}: turn at seq {turn.expected_seq} "
-        f"was not written: {exc}"
-    )
+def _describe(item: _Grouped) -> str:
+    if isinstance(item, _Append):
+        turn = item.prepared.turn
+        return f"turn of execution {turn.execution_id} at seq {turn.expected_seq}"
+    if isinstance(item, _Heartbeat):
+        return f"heartbeat of work item {item.work_item_id} (fence {item.fence})"
+    return f"grant on queue {item.queue} to {item.owner}"
 
 
-def _fail(item: _Append | _Job, exc: BaseException) -> None:
+def _storage_error(where: str, item: _Grouped, exc: Exception) -> StorageError:
+    return StorageError(f"{where}: {_describe(item)} was not written: {exc}")
+
+
+def _fail(item: _Grouped | _Job, exc: BaseException) -> None:
     if not item.future.done():
         item.future.set_exception(exc)
 
 
-def _fail_all(items: Iterable[_Append | _Job], message: str) -> None:
+def _fail_all(items: Iterable[_Grouped | _Job], message: str) -> None:
     # A fresh exception per caller: one instance raised in many tasks tangles tracebacks.
     for item in items:
         _fail(item, StorageError(message))

@@ -1,0 +1,194 @@
+"""SQL operations on the work-item table (I5), one function each, taking the connection.
+
+Write functions run on the writer's connection inside the transaction it owns and never
+commit; read functions run on a reader connection. Each costs a constant number of awaits,
+never one per row. The statements make exactly the changes the pure functions in
+``tether.persistence.leases`` specify, and repeat the fence checks in their WHERE clauses so
+the table stays right even if the writer's in-memory copy were wrong (the row counts they
+return let the writer notice).
+
+Example::
+
+    rows = await grant(writer_conn, "default", "worker-1", now_ms=1_000, ttl_ms=30_000, limit=8)
+    await writer_conn.commit()
+    dead = await list_work_items(reader_conn, "dead", None, None, 100, 0)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import aiosqlite
+
+from tether.persistence.contract import Settle, WorkItemRow
+from tether.persistence.leases import ItemState
+
+_Row = tuple[Any, ...]
+
+#: The table's columns in WorkItemRow field order, so ``WorkItemRow(*row)`` builds a row.
+ITEM_COLS = (
+    "work_item_id, execution_id, node_id, queue, attempt, dispatch, payload, status,"
+    " not_before_ms, lease_owner, lease_expires_ms, fence, parks, last_error,"
+    " created_at_ms, updated_at_ms"
+)
+
+# ---------------------------------------------------------------------------------- writes
+
+
+def insert_params(row: WorkItemRow) -> _Row:
+    """The INSERT parameters of a new work item (built by the appender, off the writer)."""
+    return (row.work_item_id, row.execution_id, row.node_id, row.queue, row.attempt,
+            row.dispatch, row.payload, row.not_before_ms, row.fence, row.parks, row.last_error,
+            row.created_at_ms, row.updated_at_ms)  # fmt: skip
+
+
+def settle_params(settle: Settle) -> _Row:
+    return (settle.status, settle.not_before_ms, settle.error, settle.at_ms,
+            settle.work_item_id, settle.fence)  # fmt: skip
+
+
+# An id that exists already is left alone: recovery re-derives the items of a turn (I3).
+_INSERT = f"""
+    INSERT INTO work_items ({ITEM_COLS})
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, NULL, NULL, ?9, ?10, ?11, ?12, ?13)
+    ON CONFLICT (work_item_id) DO NOTHING
+"""
+
+_SETTLE = """
+    UPDATE work_items SET
+        status = ?1,
+        lease_owner = NULL,
+        lease_expires_ms = NULL,
+        not_before_ms = CASE WHEN ?1 = 'parked' THEN ?2 ELSE not_before_ms END,
+        parks = parks + (?1 = 'parked'),
+        last_error = coalesce(?3, last_error),
+        updated_at_ms = max(updated_at_ms, ?4)
+    WHERE work_item_id = ?5
+      AND CASE WHEN ?6 IS NULL THEN status IN ('pending', 'leased', 'parked')
+               ELSE status = 'leased' AND fence = ?6 END
+"""
+
+_HEARTBEAT = """
+    UPDATE work_items SET lease_expires_ms = ?1, updated_at_ms = max(updated_at_ms, ?2)
+    WHERE work_item_id = ?3 AND status = 'leased' AND fence = ?4
+"""
+
+# The subquery walks the partial index work_items_grantable in grant order and stops at the
+# limit; RETURNING hands back the granted rows in the same await (in no particular order).
+_GRANT = f"""
+    UPDATE work_items SET
+        status = 'leased', lease_owner = ?1, lease_expires_ms = ?2 + ?3, fence = fence + 1,
+        updated_at_ms = max(updated_at_ms, ?2)
+    WHERE work_item_id IN (
+        SELECT work_item_id FROM work_items
+        WHERE queue = ?4 AND status IN ('pending', 'parked') AND not_before_ms <= ?2
+        ORDER BY not_before_ms, created_at_ms, work_item_id LIMIT ?5)
+    RETURNING {ITEM_COLS}
+"""
+
+
+async def item_states(
+    conn: aiosqlite.Connection, work_item_ids: Collection[str]
+) -> dict[str, ItemState]:
+    """Status and fence of the ids that exist (absent ids are missing from the result).
+
+    The ids go in as one JSON parameter: any number of them costs one await.
+    """
+    rows = await conn.execute_fetchall(
+        "SELECT w.work_item_id, w.status, w.fence FROM json_each(?) AS j"
+        " JOIN work_items AS w ON w.work_item_id = j.value",
+        (json.dumps(list(work_item_ids)),),
+    )
+    return {str(wid): ItemState(str(status), int(fence)) for wid, status, fence in rows}
+
+
+async def insert_work_items(conn: aiosqlite.Connection, rows: Sequence[_Row]) -> None:
+    """Insert pending items (``insert_params`` rows); existing ids are left as they are."""
+    await conn.executemany(_INSERT, rows)
+
+
+async def apply_settles(conn: aiosqlite.Connection, rows: Sequence[_Row]) -> int:
+    """Apply settles (``settle_params`` rows) in order; return how many rows changed.
+
+    Fewer than ``len(rows)`` means a fence check failed in SQL: the caller rolls back.
+    """
+    cursor = await conn.executemany(_SETTLE, rows)
+    return cursor.rowcount
+
+
+async def apply_heartbeats(conn: aiosqlite.Connection, rows: Sequence[_Row]) -> int:
+    """Extend leases; rows are ``(expires_ms, now_ms, work_item_id, fence)``. Returns how many
+    rows changed (fewer than ``len(rows)``: a fence check failed in SQL)."""
+    cursor = await conn.executemany(_HEARTBEAT, rows)
+    return cursor.rowcount
+
+
+async def grant(
+    conn: aiosqlite.Connection, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+) -> list[WorkItemRow]:
+    """Lease up to ``limit`` grantable rows of ``queue``; the granted rows, oldest first."""
+    rows = await conn.execute_fetchall(_GRANT, (owner, now_ms, ttl_ms, queue, limit))
+    granted = [WorkItemRow(*r) for r in rows]
+    granted.sort(key=lambda r: (r.not_before_ms, r.created_at_ms, r.work_item_id))
+    return granted
+
+
+# ----------------------------------------------------------------------------------- reads
+
+
+async def get_work_item(conn: aiosqlite.Connection, work_item_id: str) -> WorkItemRow | None:
+    rows = list(
+        await conn.execute_fetchall(
+            f"SELECT {ITEM_COLS} FROM work_items WHERE work_item_id = ?", (work_item_id,)
+        )
+    )
+    return WorkItemRow(*rows[0]) if rows else None
+
+
+async def expired_leases(conn: aiosqlite.Connection, now_ms: int, limit: int) -> list[WorkItemRow]:
+    """Leased rows whose lease ran out by ``now_ms``, earliest expiry first."""
+    rows = await conn.execute_fetchall(
+        f"SELECT {ITEM_COLS} FROM work_items"
+        " WHERE status = 'leased' AND lease_expires_ms <= ?"
+        " ORDER BY lease_expires_ms, work_item_id LIMIT ?",
+        (now_ms, limit),
+    )
+    return [WorkItemRow(*r) for r in rows]
+
+
+async def open_work_items(conn: aiosqlite.Connection, queue: str | None) -> list[WorkItemRow]:
+    """Pending, parked and leased rows, oldest first (the order recovery looks at them)."""
+    clause, params = ("AND queue = ?", (queue,)) if queue is not None else ("", ())
+    rows = await conn.execute_fetchall(
+        f"SELECT {ITEM_COLS} FROM work_items"
+        f" WHERE status IN ('pending', 'leased', 'parked') {clause}"
+        " ORDER BY created_at_ms, work_item_id",
+        params,
+    )
+    return [WorkItemRow(*r) for r in rows]
+
+
+async def list_work_items(
+    conn: aiosqlite.Connection,
+    status: str | None,
+    execution_id: str | None,
+    queue: str | None,
+    limit: int,
+    offset: int,
+) -> list[WorkItemRow]:
+    """Newest first; ties broken by id so paging is stable."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("status", status), ("execution_id", execution_id), ("queue", queue)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = await conn.execute_fetchall(
+        f"SELECT {ITEM_COLS} FROM work_items {clause}"
+        " ORDER BY created_at_ms DESC, work_item_id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
+    return [WorkItemRow(*r) for r in rows]
