@@ -201,3 +201,17 @@ async def test_a_corrupt_snapshot_falls_back_to_the_journal_I7_I9(tmp_path: Path
         assert state.status == "completed"
         assert run.id not in rt.broken()
         await check_replay(rt, run.id)
+
+
+async def test_a_repeated_generated_id_is_skipped_not_a_conflict(db_url: str) -> None:
+    import random
+
+    from tether.testing import VirtualClock
+
+    ids = []
+    for _ in range(2):  # the same seed and clock in each runtime: the same first id
+        async with Runtime(db_url, tools=[mark], rng=random.Random(7), clock=VirtualClock()) as rt:
+            run = await rt.start(rt.register(compile_yaml_text(SIMPLE, "s.yaml")), {})
+            assert await run.result() == {"only": 1}
+            ids.append(run.id)
+    assert ids[0] != ids[1]

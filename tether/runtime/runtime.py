@@ -41,7 +41,7 @@ from tether.errors import (
 from tether.ir import check, compile_yaml_file, workflow_from_ir
 from tether.ir.types import Workflow, encode_workflow
 from tether.persistence import ExecutionRow, Store, open_store
-from tether.persistence.contract import Durability
+from tether.persistence.contract import Durability, SequenceConflict
 from tether.runtime.execution import (
     CancelExecution,
     ExecutionActor,
@@ -236,10 +236,12 @@ class Runtime:
         await self.persist(wf)
         if execution_id is not None:
             return await self._start_with_id(wf, given, execution_id)
-        for _ in range(3):  # a generated id that exists already (seeded rng and clock)
+        for _ in range(3):
             eid = new_execution_id(self.clock, self._rng)
-            if await self._svc.store.get_execution(eid) is None:
+            try:
                 return await self._start_with_id(wf, given, eid, fresh=True)
+            except SequenceConflict:
+                continue  # the id exists already (a seeded rng and clock repeat themselves)
         raise ExecutionIdInUse(
             "the id generator keeps repeating existing execution ids; "
             "give each Runtime on a file its own rng seed"
