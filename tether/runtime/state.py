@@ -69,6 +69,8 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
     started_at_ms: int = 0
     ended_at_ms: int | None = None
     completions: int = 0
+    #: Work nodes handed out and not yet settled (kept so planning needs no scan of nodes).
+    running: int = 0
 
     @property
     def is_terminal(self) -> bool:
@@ -79,7 +81,7 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
         return [(n, r) for n, r in self.nodes.items() if r.status == "scheduled"]
 
     def has_in_flight(self) -> bool:
-        return any(r.status == "scheduled" for r in self.nodes.values())
+        return self.running > 0
 
 
 _replace = msgspec.structs.replace
@@ -156,11 +158,14 @@ def _started(
 
 def _scheduled(state: ExecutionState, rec: NodeScheduled, seq: int) -> ExecutionState:
     run = NodeRun("scheduled", rec.attempt, rec.dispatch, rec.not_before_ms, rec.input)
+    prev = state.nodes.get(rec.node_id)
+    already = prev is not None and prev.status == "scheduled"
     return _replace(
         state,
         last_seq=seq,
         ready=_without(state.ready, rec.node_id),
         nodes={**state.nodes, rec.node_id: run},
+        running=state.running if already else state.running + 1,
     )
 
 
@@ -191,6 +196,7 @@ def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int
         "data": data,
         "nodes": nodes,
         "completions": state.completions + 1,
+        "running": state.running - 1,
     }
     try:
         target = graph.route(node_id, data)
@@ -212,6 +218,7 @@ def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> E
             last_seq=seq,
             nodes={**state.nodes, rec.node_id: run},
             ready=(*state.ready, rec.node_id),
+            running=state.running - 1,
         )
     run = _replace(current, status="failed", error=rec.error)
     why = "failed" if rec.retryable else "failed (not retryable)"
@@ -219,6 +226,7 @@ def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> E
         state,
         last_seq=seq,
         nodes={**state.nodes, rec.node_id: run},
+        running=state.running - 1,
         halt=f"node {rec.node_id!r} {why} on attempt {rec.attempt}: {rec.error}",
         halt_node=rec.node_id,
     )

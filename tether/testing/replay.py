@@ -96,6 +96,11 @@ async def check_replay(rt: Runtime, execution_id: str) -> ExecutionState:
         )
     entries = await rt.journal(execution_id)
     check_journal(entries)
+    if live.running != len(live.in_flight()):
+        raise ReplayMismatch(
+            f"{execution_id}: running count {live.running} but "
+            f"{len(live.in_flight())} nodes are in flight"
+        )
     graph = await rt.graph(live.workflow_id, live.workflow_version)
     replayed = replay(graph, [e.record for e in entries])
     diff = state_diff(live, replayed)
