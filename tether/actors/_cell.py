@@ -63,7 +63,8 @@ class ActorCell:
         self.factory = factory
         self.strategy = strategy
         self.parent = parent
-        self.children: list[ActorCell] = []
+        # Insertion-ordered dicts, not lists: stopping one of many children must not scan them.
+        self.children: dict[ActorCell, None] = {}
         self.mailbox = Mailbox(name, mailbox_size)
         self.ref = ActorRef(self)
         self.context = ActorContext(self)
@@ -131,7 +132,8 @@ class ActorCell:
                 self.instance = instance
                 await instance.on_start()
                 return True
-            except Exception as error:
+            except (Exception, asyncio.CancelledError) as raised:
+                error = _failure_of(raised, self.name)
                 if not await self._fail(error, instance):
                     return False
 
@@ -156,7 +158,8 @@ class ActorCell:
         self._in_flight = reply
         try:
             result = await instance.on_receive(message)
-        except Exception as error:
+        except (Exception, asyncio.CancelledError) as raised:
+            error = _failure_of(raised, self.name)
             self._in_flight = None
             if reply is not None:
                 if not reply.done():
@@ -185,7 +188,8 @@ class ActorCell:
             return True
         try:
             await instance.on_child_failure(note.child.ref, note.error)
-        except Exception as error:
+        except (Exception, asyncio.CancelledError) as raised:
+            error = _failure_of(raised, self.name)
             return await self._fail(error, instance) and await self._boot()
         return True
 
@@ -262,7 +266,7 @@ class ActorCell:
     async def _stop_children(self, drain: bool) -> None:
         self.children_closed = True
         try:
-            for child in reversed(self.children[:]):
+            for child in reversed(list(self.children)):
                 await child.stop(drain)
         finally:
             self.children_closed = self._stopping
@@ -290,8 +294,8 @@ class ActorCell:
                     note.child.name,
                     exc_info=note.error,
                 )
-        if self.parent is not None and self in self.parent.children:
-            self.parent.children.remove(self)
+        if self.parent is not None:
+            self.parent.children.pop(self, None)
         self.system._unregister(self)
         self.stopped.set()
 
@@ -308,3 +312,19 @@ class ActorCell:
             await hook(*args)
         except Exception:
             logger.exception("actor %r: %s raised", self.name, what)
+
+
+def _failure_of(raised: BaseException, name: str) -> Exception:
+    """The failure to supervise for what a hook raised; a real cancellation propagates.
+
+    A handler that awaits a future someone else cancelled raises CancelledError although its
+    own task was not cancelled; left alone it would cancel the whole system's task group.
+    """
+    if isinstance(raised, Exception):
+        return raised
+    task = asyncio.current_task()
+    if task is None or task.cancelling() > 0:
+        raise raised
+    error = RuntimeError(f"actor {name!r} raised CancelledError without being cancelled")
+    error.__cause__ = raised
+    return error

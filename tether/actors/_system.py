@@ -54,7 +54,7 @@ class ActorSystem:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._on_escalation = on_escalation
         self._cells: dict[str, ActorCell] = {}
-        self._top: list[ActorCell] = []
+        self._top: dict[ActorCell, None] = {}  # ordered; removal must not scan
         self._task_group: TaskGroup | None = None
         self._accepting = False
         self._shutdown_started = False
@@ -144,7 +144,7 @@ class ActorSystem:
         try:
             # A snapshot, not "while self._top": called from inside an actor, stop() of that
             # actor (or its ancestor) only requests and returns, and the loop would spin.
-            for cell in reversed(self._top[:]):
+            for cell in reversed(list(self._top)):
                 await cell.stop(drain=True)
         finally:
             self._shutdown_done.set()
@@ -178,15 +178,15 @@ class ActorSystem:
             raise ValueError(f"an actor named {name!r} already exists in {self.name!r}")
         cell = ActorCell(self, name, factory, mailbox_size, strategy, parent)
         self._cells[name] = cell
-        (self._top if parent is None else parent.children).append(cell)
+        (self._top if parent is None else parent.children)[cell] = None
         task_group.start_soon(cell.run, name=f"tether actor {name}")
         return cell.ref
 
     def _unregister(self, cell: ActorCell) -> None:
         if self._cells.get(cell.name) is cell:
             del self._cells[cell.name]
-        if cell.parent is None and cell in self._top:
-            self._top.remove(cell)
+        if cell.parent is None:
+            self._top.pop(cell, None)
 
     async def _escalate(self, ref: ActorRef, error: BaseException) -> None:
         handler = self._on_escalation
