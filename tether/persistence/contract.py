@@ -369,9 +369,31 @@ class Store(Protocol):
     async def get_work_item(self, work_item_id: str) -> WorkItemRow | None: ...
 
 
+def check_id(value: str, what: str) -> None:
+    """An id the journal can store and look up again: non-empty UTF-8 text without NUL.
+
+    A NUL does not survive SQLite's JSON functions, and a lone surrogate does not encode;
+    either would otherwise fail deep inside the writer, for every execution in its batch.
+    """
+    if not isinstance(value, str) or not value:
+        raise StorageError(f"{what} must be a non-empty string, got {value!r}")
+    if "\x00" in value:
+        raise StorageError(f"{what} {value!r} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise StorageError(f"{what} {value!r} is not valid text: {exc.reason}") from None
+
+
 def check_turns(turns: Sequence[Turn]) -> None:
     """Reject malformed turns before they reach a backend (shared by both backends)."""
     for turn in turns:
+        check_id(turn.execution_id, "execution id")
+        for item in turn.work_items:
+            check_id(item.work_item_id, "work item id")
+            check_id(item.queue, "queue")
+        for settle in turn.settles:
+            check_id(settle.work_item_id, "work item id")
         if turn.expected_seq < 1:
             raise StorageError(f"execution {turn.execution_id}: expected_seq must be >= 1")
         if not turn.records:

@@ -27,7 +27,9 @@ class WriterLock:
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
-        self.path = db_path.with_name(db_path.name + ".lock")
+        # The real file's name: a symlink to the database must find the same lock.
+        real = db_path.resolve()
+        self.path = real.with_name(real.name + ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:

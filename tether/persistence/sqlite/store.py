@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import sqlite3
@@ -75,6 +76,7 @@ class SqliteStore:
         self._reader: aiosqlite.Connection | None = None
         self._writer: GroupCommitWriter | None = None
         self._state = "new"
+        self._closing: asyncio.Future[None] | None = None
 
     # ---------------------------------------------------------------------------- lifecycle
 
@@ -89,6 +91,9 @@ class SqliteStore:
                 await self._open_readonly()
             else:
                 await self._open_writable()
+        except sqlite3.DatabaseError as exc:
+            await self._teardown()
+            raise StorageError(f"{self.path}: not a usable Tether database: {exc}") from exc
         except BaseException:
             await self._teardown()
             raise
@@ -120,23 +125,32 @@ class SqliteStore:
         Idempotent; afterwards every method raises StoreClosed.
         """
         if self._state == "closed":
+            if self._closing is not None:  # a concurrent close: finish with the first one
+                await asyncio.shield(self._closing)
             return
         self._state = "closed"
-        await self._teardown()
+        self._closing = asyncio.ensure_future(self._teardown())
+        await asyncio.shield(self._closing)
 
     async def _teardown(self) -> None:
         writer, self._writer = self._writer, None
         reader, self._reader = self._reader, None
         conn, self._writer_conn = self._writer_conn, None
+        # Each step on its own: one failing must not leak the others' connections (aiosqlite
+        # threads keep a process alive), and the lock goes last.
         try:
             if writer is not None:
                 await writer.close()
-            if reader is not None:
-                await reader.close()
-            if conn is not None:
-                await _checkpoint_and_close(conn, self.path)
         finally:
-            self._lock.release()
+            try:
+                if reader is not None:
+                    await reader.close()
+            finally:
+                try:
+                    if conn is not None:
+                        await _checkpoint_and_close(conn, self.path)
+                finally:
+                    self._lock.release()
 
     async def __aenter__(self) -> SqliteStore:
         await self.open()

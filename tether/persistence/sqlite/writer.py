@@ -155,11 +155,20 @@ class GroupCommitWriter:
         return await future
 
     async def close(self) -> None:
-        """Finish everything queued so far, then stop the task."""
+        """Finish everything queued so far, then stop the task.
+
+        A writer that had already failed was reported when it failed (and its callers were
+        answered); closing it must still let the store close its connections.
+        """
         self._closing = True
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            try:
+                await self._task
+            except BaseException as exc:
+                if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
+                    raise
+                log.warning("journal writer for %s had stopped: %r", self._where, exc)
 
     def _enqueue(self, item: _Grouped | _Job) -> None:
         if self._closing:
@@ -172,6 +181,7 @@ class GroupCommitWriter:
     # ----------------------------------------------------------------------------- the loop
 
     async def _run(self) -> None:
+        batch: list[_Grouped | _Job] = []
         try:
             while self._pending or not self._closing:
                 if not self._pending:
@@ -181,13 +191,15 @@ class GroupCommitWriter:
                 batch = self._pending[:MAX_BATCH]
                 del self._pending[:MAX_BATCH]
                 await self._process(batch)
+                batch = []
         except BaseException as exc:
             # A bug or a cancellation (event loop shutting down without close()): never leave
-            # a caller waiting forever.
+            # a caller waiting forever, including those of the batch that was in flight.
             self._failure = repr(exc)
             if not isinstance(exc, asyncio.CancelledError):
                 log.exception("journal writer for %s stopped", self._where)
-            _fail_all(self._pending, f"{self._where}: journal writer stopped: {exc!r}")
+            stranded = [i for i in (*batch, *self._pending) if not i.future.done()]
+            _fail_all(stranded, f"{self._where}: journal writer stopped: {exc!r}")
             self._pending.clear()
             raise
 
@@ -393,6 +405,11 @@ def _storage_error(where: str, item: _Grouped, exc: Exception) -> StorageError:
 def _fail(item: _Grouped | _Job, exc: BaseException) -> None:
     if not item.future.done():
         item.future.set_exception(exc)
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _fail_all(items: Iterable[_Grouped | _Job], message: str) -> None:
