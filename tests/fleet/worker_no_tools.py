@@ -1,0 +1,3 @@
+"""A module without any ``@tool`` function (the CLI must refuse it with exit 2)."""
+
+VALUE = 1

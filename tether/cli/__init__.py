@@ -1,0 +1,46 @@
+"""The ``tether`` command line.
+
+Example::
+
+    $ tether worker --engine tcp://10.0.0.5:7701 --queue python_tool --modules my_tools
+
+``main(argv)`` returns the exit status, so it can be called from tests and other programs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tether.cli import worker_command
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="tether", description="Tether: durable execution for AI agents and workflows."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    worker_command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``tether`` command with ``argv`` (default ``sys.argv[1:]``); the exit status.
+
+    Example::
+
+        raise SystemExit(main(["worker", "--engine", "tcp://127.0.0.1:7701",
+                               "--modules", "my_tools"]))
+    """
+    parser = build_parser()
+    # argparse exits with 2 and one usage line on bad arguments, which is what we want.
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    status: int = args.run(args)
+    return status

@@ -1,0 +1,197 @@
+"""``tether worker``: run the ``@tool`` functions of some modules for a remote engine.
+
+Example::
+
+    $ tether worker --engine tcp://10.0.0.5:7701 --queue python_tool \\
+          --modules my_tools,more_tools --concurrency 8
+
+The first SIGTERM or SIGINT drains (in-flight tools finish and are reported, then exit 0); a
+second one exits at once. Exit 1: the engine cannot be reached or refused the worker. Exit 2:
+bad arguments or modules. User errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any, Final
+
+import anyio
+import zmq
+
+from tether.fleet.connection import EngineUnreachable, HandshakeRefused
+from tether.fleet.worker import Worker
+from tether.runtime.tools import Tool, ToolRegistry
+
+PROG: Final = "tether worker"
+EXIT_UNREACHABLE: Final = 1
+EXIT_USAGE: Final = 2
+
+log = logging.getLogger("tether.worker")
+
+
+class UsageError(Exception):
+    """Something the user can fix in the command line or the modules; one line, exit 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``worker`` on the ``tether`` parser's subcommands."""
+    p: argparse.ArgumentParser = commands.add_parser(
+        "worker",
+        help="run tools for a remote engine",
+        description="Connect to an engine and run the @tool functions of the given modules.",
+    )
+    p.add_argument("--engine", required=True, metavar="tcp://HOST:PORT", help="engine address")
+    p.add_argument(
+        "--queue",
+        action="append",
+        dest="queues",
+        metavar="NAME",
+        help="queue to take work from (repeatable; default python_tool)",
+    )
+    p.add_argument(
+        "--modules",
+        action="append",
+        required=True,
+        metavar="MOD[,MOD...]",
+        help="modules whose top-level @tool functions to serve (comma-separated, repeatable)",
+    )
+    p.add_argument("--concurrency", type=_positive_int, default=8, help="tools run at once")
+    p.add_argument("--worker-id", default=None, help="default HOSTNAME:PID")
+    p.add_argument(
+        "--connect-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECS",
+        help="give up when no engine answers within this (default 10)",
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(run=run)
+
+
+def load_tools(module_args: list[str]) -> list[Tool]:
+    """The Tool objects defined at the top level of the named modules; UsageError if none."""
+    names = [n.strip() for arg in module_args for n in arg.split(",") if n.strip()]
+    if not names:
+        raise UsageError("--modules names no module")
+    # `python -m` puts the working directory on sys.path, the `tether` script does not: make
+    # both find `--modules my_tools` next to where they are started.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    found: list[Tool] = []
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and (exc.name == name or name.startswith(exc.name + ".")):
+                raise UsageError(f"cannot import module {name!r}: no such module") from None
+            raise UsageError(f"importing module {name!r} failed: {exc}") from None
+        except Exception as exc:
+            raise UsageError(
+                f"importing module {name!r} failed: {type(exc).__name__}: {exc}"
+            ) from None
+        tools = [v for v in vars(module).values() if isinstance(v, Tool)]
+        if not tools:
+            raise UsageError(f"module {name!r} defines no @tool functions at its top level")
+        found.extend(tools)
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tether worker`` with parsed ``args``; the exit status."""
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        registry = ToolRegistry(load_tools(args.modules))
+    except (UsageError, ValueError) as exc:  # ValueError: two different tools, one name
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    worker = Worker(
+        args.engine,
+        tools=registry,
+        queues=args.queues or ["python_tool"],
+        concurrency=args.concurrency,
+        worker_id=args.worker_id,
+        connect_timeout_secs=args.connect_timeout,
+    )
+    status = anyio.run(_serve, worker, args)
+    if status > 128 or threading.active_count() > 1:
+        # A tool thread still running (abandoned after a timeout, or a second signal) would
+        # keep the interpreter alive at exit: leave now, it has been reported or will expire.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
+
+
+async def _serve(worker: Worker, args: argparse.Namespace) -> int:
+    status = 0
+    async with anyio.create_task_group() as tg:
+
+        async def on_signals() -> None:
+            nonlocal status
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    if not worker.stopping:
+                        log.info(
+                            "%s: %s received; draining %d in-flight tool(s) "
+                            "(send it again to exit at once)",
+                            PROG,
+                            signal.Signals(signum).name,
+                            worker.in_flight,
+                        )
+                        worker.request_stop()
+                    else:
+                        print(f"{PROG}: exiting without draining", file=sys.stderr)
+                        status = 128 + signum
+                        tg.cancel_scope.cancel()
+                        return
+
+        tg.start_soon(on_signals)
+        try:
+            await worker.run()
+        except EngineUnreachable:
+            print(
+                f"{PROG}: cannot reach the engine at {args.engine} after "
+                f"{args.connect_timeout:.1f}s",
+                file=sys.stderr,
+            )
+            status = EXIT_UNREACHABLE
+        except HandshakeRefused as exc:
+            print(f"{PROG}: {exc}", file=sys.stderr)
+            status = EXIT_UNREACHABLE
+        except zmq.ZMQError as exc:
+            # Raised by connect() for an address ZeroMQ cannot parse.
+            print(f"{PROG}: bad engine address {args.engine!r}: {exc}", file=sys.stderr)
+            status = EXIT_USAGE
+        tg.cancel_scope.cancel()
+    return status
