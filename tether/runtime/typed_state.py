@@ -16,17 +16,8 @@ from typing import Any
 import msgspec
 
 from tether.errors import InvalidInput
+from tether.ir.state_schema import value_matches  # one rule for compile time and run time
 from tether.ir.types import StateField, Workflow
-
-_PY_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "object": (dict,),
-    "array": (list, tuple),
-    "null": (type(None),),
-}
 
 
 def json_type_name(value: Any) -> str:
@@ -45,14 +36,6 @@ def json_type_name(value: Any) -> str:
     if isinstance(value, dict):
         return "object"
     return type(value).__name__
-
-
-def value_matches(type_name: str, value: Any) -> bool:
-    if type_name == "any":
-        return True
-    if isinstance(value, bool) and type_name in ("integer", "number"):
-        return False
-    return isinstance(value, _PY_TYPES.get(type_name, (object,)))
 
 
 def type_problem(schema: Mapping[str, StateField], key: str, value: Any) -> str | None:
