@@ -74,12 +74,19 @@ _UNRECOVERABLE = (WorkflowNotFound, UnknownTool)
 _log = logging.getLogger(__name__)
 
 
+#: Bumped whenever ExecutionState changes shape: a snapshot of another shape is not decoded
+#: into the wrong fields, it is skipped and the journal replayed from the start.
+SNAPSHOT_FORMAT = b"\x01"
+
+
 def encode_state(state: ExecutionState) -> bytes:
-    return _state_encoder.encode(state)
+    return SNAPSHOT_FORMAT + _state_encoder.encode(state)
 
 
 def decode_state(payload: bytes) -> ExecutionState:
-    return _state_decoder.decode(payload)
+    if payload[:1] != SNAPSHOT_FORMAT:
+        raise msgspec.DecodeError(f"snapshot format {payload[:1]!r}, expected {SNAPSHOT_FORMAT!r}")
+    return _state_decoder.decode(payload[1:])
 
 
 async def load_state(services: Services, execution_id: str) -> tuple[ExecutionState, Graph | None]:

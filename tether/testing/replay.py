@@ -14,8 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import msgspec
-
+from tether.runtime.execution import decode_state
 from tether.runtime.records import (
     ExecutionCancelled,
     ExecutionCompleted,
@@ -110,7 +109,7 @@ async def check_replay(rt: Runtime, execution_id: str) -> ExecutionState:
         )
     snap = await rt.store.latest_snapshot(execution_id)
     if snap is not None:
-        base = msgspec.msgpack.decode(snap.payload, type=ExecutionState)
+        base = decode_state(snap.payload)
         tail = [e.record for e in entries if e.seq > snap.seq]
         diff = state_diff(live, replay(graph, tail, base))
         if diff:
