@@ -57,3 +57,31 @@ async def test_stopping_many_children_is_not_quadratic() -> None:
         parent = await system.spawn(Parent, name="parent")
         assert await parent.ask(2000, timeout=None) == 2000
         await parent.stop()  # 2000 children stopped; list removal made this quadratic
+
+
+async def test_a_parent_restart_does_not_wedge_on_a_child_asking_it() -> None:
+    asked = anyio.Event()
+
+    class Child(Actor):
+        async def on_receive(self, message: object) -> object:
+            assert self.context.parent is not None
+            asked.set()
+            return await self.context.parent.ask("config?", timeout=None)
+
+    class Parent(Actor):
+        async def on_start(self) -> None:
+            self.child = await self.context.spawn(Child, name="child")
+
+        async def on_receive(self, message: object) -> object:
+            if message == "go":
+                await self.child.tell("work")  # the child now asks us, and waits
+                await asyncio.wait_for(asked.wait(), 5)
+                raise ValueError("parent fails while its child waits on it")
+            return "config"
+
+    async with ActorSystem() as system:
+        parent = await system.spawn(Parent, name="parent")
+        await parent.tell("go")
+        with anyio.fail_after(5):  # the restart stops the child, interrupting its ask
+            assert await parent.ask("ping", timeout=None) == "config"
+    # leaving the block shut everything down without hanging

@@ -80,10 +80,12 @@ class ActorCell:
         self._backoff: anyio.CancelScope | None = None
         self._in_flight: asyncio.Future[object] | None = None
         self._failure: BaseException | None = None
+        self._handling = False  # inside on_receive: a supervisor restart may interrupt it
+        self._interrupting = False
 
     # -- requests from other tasks ----------------------------------------------------------
 
-    def request_stop(self, drain: bool) -> None:
+    def request_stop(self, drain: bool, interrupt: bool = False) -> None:
         if self._finished:
             return
         self._drain = self._drain and drain  # a later drain=False cuts a drain short
@@ -94,9 +96,16 @@ class ActorCell:
         if self._backoff is not None:
             # Finish the restart now rather than make the stop wait out the backoff.
             self._backoff.cancel()
+        interruptible = self._task is not None and self._task is not asyncio.current_task()
+        if interrupt and self._handling and not self._interrupting and interruptible:
+            # A supervisor restarting or ending a subtree cannot wait for a handler that waits
+            # on the supervisor (a child asking its restarting parent would never return).
+            self._interrupting = True
+            assert self._task is not None
+            self._task.cancel()
 
-    async def stop(self, drain: bool) -> None:
-        self.request_stop(drain)
+    async def stop(self, drain: bool, interrupt: bool = False) -> None:
+        self.request_stop(drain, interrupt)
         if not self._called_from_subtree():
             await self.stopped.wait()
 
@@ -156,9 +165,18 @@ class ActorCell:
         instance = self.instance
         assert instance is not None
         self._in_flight = reply
+        self._handling = True
         try:
             result = await instance.on_receive(message)
         except (Exception, asyncio.CancelledError) as raised:
+            self._handling = False
+            if self._interrupted(raised):
+                self._in_flight = None
+                if reply is not None and not reply.done():
+                    reply.set_exception(
+                        ActorStopped(f"actor '{self.name}' stopped while handling it")
+                    )
+                return True  # the stop request waiting in the system lane ends the loop
             error = _failure_of(raised, self.name)
             self._in_flight = None
             if reply is not None:
@@ -171,10 +189,28 @@ class ActorCell:
                 logger.warning("actor %r failed while stopping", self.name, exc_info=error)
                 return True
             return await self._fail(error, instance) and await self._boot()
+        self._handling = False
+        self._interrupted(None)
         self._in_flight = None
         if reply is not None and not reply.done():
             reply.set_result(result)
         return True
+
+    def _interrupted(self, raised: BaseException | None) -> bool:
+        """Whether ``raised`` is our own interruption of the handler (and undo it if so).
+
+        Also called after a handler returned normally: one that swallowed the interruption
+        must not leave the task marked as being cancelled.
+        """
+        if not self._interrupting:
+            return False
+        self._interrupting = False
+        task = asyncio.current_task()
+        if task is not None and task.cancelling() > 0:
+            task.uncancel()
+            if task.cancelling() > 0:  # cancelled from outside as well: that one propagates
+                return False
+        return raised is None or isinstance(raised, asyncio.CancelledError)
 
     async def _child_failed(self, note: _ChildFailed) -> bool:
         instance = self.instance
@@ -223,7 +259,7 @@ class ActorCell:
     async def _restart_after(self, delay: float) -> None:
         # Children belong to the failed instance; the fresh one's on_start spawns its own,
         # possibly under the same names, so they must be gone first.
-        await self._stop_children(drain=False)
+        await self._stop_children(drain=False, interrupt=True)
         with anyio.CancelScope() as scope:
             self._backoff = scope
             if self._stopping:
@@ -236,7 +272,7 @@ class ActorCell:
         self._stopping = True
         self._failure = error
         self.mailbox.close()
-        await self._stop_children(drain=False)
+        await self._stop_children(drain=False, interrupt=True)
         self._finish()
         if not escalate:
             return
@@ -263,11 +299,11 @@ class ActorCell:
         if self.instance is not None:
             await self._hook("on_stop", self.instance.on_stop)
 
-    async def _stop_children(self, drain: bool) -> None:
+    async def _stop_children(self, drain: bool, interrupt: bool = False) -> None:
         self.children_closed = True
         try:
             for child in reversed(list(self.children)):
-                await child.stop(drain)
+                await child.stop(drain, interrupt)
         finally:
             self.children_closed = self._stopping
 
