@@ -242,7 +242,12 @@ class ExecutionActor(Actor):
             return
         await self._s.store.append(self._make_turn(before, after, rows))
         self.state = after
-        await self._act(after, records)
+        if after.is_terminal:
+            self._s.executor.cancel(self.execution_id)
+            self._s.settle(self.execution_id, after)
+            await self._retire()
+        else:
+            self._act(after, records)
 
     def _make_turn(
         self, before: ExecutionState, after: ExecutionState, rows: list[NewRecord]
@@ -269,12 +274,8 @@ class ExecutionActor(Actor):
             index,
         )
 
-    async def _act(self, state: ExecutionState, records: list[Record]) -> None:
-        if state.is_terminal:
-            self._s.executor.cancel(self.execution_id)
-            self._s.settle(self.execution_id, state)
-            await self._retire()
-            return
+    def _act(self, state: ExecutionState, records: list[Record]) -> None:
+        """Hand the work this turn scheduled to the executor (after the turn committed)."""
         for record in records:
             if not isinstance(record, NodeScheduled):
                 continue

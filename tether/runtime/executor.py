@@ -246,7 +246,10 @@ class InProcessExecutor:
     async def _call(self, item: WorkItem, started: float) -> NodeOutcome:
         try:
             tool = self._tools.resolve(item.tool)
-            output = await tool.call(item.input, anyio.to_thread.run_sync)
+            if tool.is_async:  # straight to the function: one coroutine layer less per step
+                output = await tool.fn(**item.input)
+            else:
+                output = await tool.call(item.input, anyio.to_thread.run_sync)
             msgspec.msgpack.encode(output)  # refuse what the journal could not hold
         except (UnknownTool, NonRetryableError) as exc:
             return _failure(

@@ -28,7 +28,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from tether.actors import ActorRef, ActorStopped, ActorSystem, RestartStrategy
+from tether.actors import ActorRef, ActorStopped, ActorSystem, MailboxFull, RestartStrategy
 from tether.clock import Clock, SystemClock, now_ms
 from tether.errors import (
     ExecutionBroken,
@@ -388,7 +388,10 @@ class Runtime:
         if ref is None:
             return  # finished or cancelled meanwhile: the journal has settled it
         with contextlib.suppress(ActorStopped):  # stopping: its journal has settled it
-            await ref.tell(outcome)
+            try:
+                ref.tell_nowait(outcome)  # the common case, without a coroutine per outcome
+            except MailboxFull:
+                await ref.tell(outcome)  # backpressure: wait for room
 
     async def _on_escalation(self, ref: ActorRef, error: BaseException) -> None:
         self._svc.mark_broken(ref.name, f"its actor kept failing: {error!r}")
