@@ -20,7 +20,7 @@ import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -29,15 +29,8 @@ from tether.clock import SystemClock
 from tether.ir.types import Workflow
 from tether.persistence import MemoryStore
 from tether.persistence.contract import (
-    Durability,
-    ExecutionRow,
-    Lease,
-    Snapshot,
     Store,
-    StoredRecord,
     Turn,
-    WorkflowRow,
-    WorkItemRow,
 )
 from tether.runtime.executor import Deliver, InProcessExecutor, NodeExecutor, WorkItem
 from tether.runtime.records import JournalEntry, NodeCompleted, NodeFailed
@@ -52,14 +45,18 @@ class SimulatedCrash(Exception):
 
 
 class CutStore:
-    """A store that commits at most ``cut`` records, then refuses all appends."""
+    """A store that commits at most ``cut`` records, then refuses all appends.
+
+    Everything but ``append`` and ``close`` goes to the wrapped store unchanged, so the
+    harness keeps up with the Store contract as it grows; use :meth:`as_store` where a
+    ``Store`` is expected.
+    """
 
     def __init__(self, inner: Store, cut: int) -> None:
         self.inner = inner
         self.cut = cut
         self.committed = 0
         self.crashed = anyio.Event()
-        self.durability: Durability = inner.durability
 
     async def append(self, turn: Turn) -> int:
         if self.crashed.is_set() or self.committed + len(turn.records) > self.cut:
@@ -69,70 +66,14 @@ class CutStore:
         self.committed += len(turn.records)
         return seq
 
-    async def open(self) -> None:
-        await self.inner.open()
-
     async def close(self) -> None:
         pass  # the harness owns the inner store across both lives
 
-    async def read(self, execution_id: str, from_seq: int = 1) -> list[StoredRecord]:
-        return await self.inner.read(execution_id, from_seq)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
-    async def latest_snapshot(self, execution_id: str) -> Snapshot | None:
-        return await self.inner.latest_snapshot(execution_id)
-
-    async def get_execution(self, execution_id: str) -> ExecutionRow | None:
-        return await self.inner.get_execution(execution_id)
-
-    async def list_executions(
-        self,
-        status: str | None = None,
-        workflow_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[ExecutionRow]:
-        return await self.inner.list_executions(status, workflow_id, limit, offset)
-
-    async def unfinished_executions(self) -> list[ExecutionRow]:
-        return await self.inner.unfinished_executions()
-
-    async def put_workflow(self, workflow_id: str, version: str, ir: bytes, at_ms: int) -> None:
-        await self.inner.put_workflow(workflow_id, version, ir, at_ms)
-
-    async def get_workflow(
-        self, workflow_id: str, version: str | None = None
-    ) -> WorkflowRow | None:
-        return await self.inner.get_workflow(workflow_id, version)
-
-    async def list_workflows(self) -> list[WorkflowRow]:
-        return await self.inner.list_workflows()
-
-    async def grant(
-        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
-    ) -> list[Lease]:
-        return await self.inner.grant(queue, owner, now_ms, ttl_ms, limit)
-
-    async def heartbeat(self, work_item_id: str, fence: int, now_ms: int, ttl_ms: int) -> int:
-        return await self.inner.heartbeat(work_item_id, fence, now_ms, ttl_ms)
-
-    async def expired_leases(self, now_ms: int, limit: int = 1000) -> list[WorkItemRow]:
-        return await self.inner.expired_leases(now_ms, limit)
-
-    async def open_work_items(self, queue: str | None = None) -> list[WorkItemRow]:
-        return await self.inner.open_work_items(queue)
-
-    async def list_work_items(
-        self,
-        status: str | None = None,
-        execution_id: str | None = None,
-        queue: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[WorkItemRow]:
-        return await self.inner.list_work_items(status, execution_id, queue, limit, offset)
-
-    async def get_work_item(self, work_item_id: str) -> WorkItemRow | None:
-        return await self.inner.get_work_item(work_item_id)
+    def as_store(self) -> Store:
+        return cast(Store, self)
 
 
 class CountingExecutor:
@@ -210,7 +151,7 @@ async def crash_and_recover(
     await inner.open()
     cut_store = CutStore(inner, cut)
     first = _executor(tool_list)
-    async with make(cut_store, first) as rt:
+    async with make(cut_store.as_store(), first) as rt:
         with anyio.fail_after(timeout):
             await _run_until_crash(rt, cut_store, workflow, input, execution_id)
             if not cut_store.crashed.is_set():  # it finished in its first life: check it there
