@@ -7,7 +7,8 @@ fields, so folding records never reads a clock (I2).
 Example::
 
     rec = NodeCompleted(node_id="inc", dispatch=1, attempt=1, output=1, duration_ms=3, at_ms=0)
-    assert decode_record(rec.type, encode_record(rec)) == rec
+    decoded, row = normalized(rec)
+    assert decode_record(row.type, row.payload) == decoded == rec
 """
 
 from __future__ import annotations
@@ -114,14 +115,6 @@ class UnknownRecordType(Exception):
 
 class MalformedRecord(Exception):
     """A journal row whose payload does not decode as its declared type (I7)."""
-
-
-def encode_record(record: Record) -> bytes:
-    return _encoder.encode(record)
-
-
-def to_new_record(record: Record) -> NewRecord:
-    return NewRecord(type=record.type, payload=_encoder.encode(record))
 
 
 def normalized(record: Record) -> tuple[Record, NewRecord]:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, overload
 
+from tether.ir.conditions import lookup  # the same path rules as conditions
 from tether.ir.types import Node, PythonFnKind, ToolKind
 
 ToolFn = Callable[..., Any]
@@ -101,14 +102,11 @@ class BindError(ValueError):
     """A tool parameter could not be bound from state or the node's input mapping."""
 
 
-@dataclass
 class ToolRegistry:
     """Tools by name (and by ``module.qualname`` for the jamjet SDK's ``python_fn`` nodes)."""
 
-    _by_name: dict[str, Tool] = field(default_factory=dict)
-
     def __init__(self, tools: Iterable[Tool | ToolFn] = ()) -> None:
-        self._by_name = {}
+        self._by_name: dict[str, Tool] = {}
         for t in tools:
             self.add(t)
 
@@ -157,23 +155,6 @@ def _path_parts(path: str) -> tuple[str, ...]:
     return tuple(path.split("."))
 
 
-def _lookup(data: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
-    current: Any = data
-    for part in parts:
-        if isinstance(current, Mapping):
-            current = current.get(part)
-        elif isinstance(current, list | tuple) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return None
-    return current
-
-
-def resolve_path(data: Mapping[str, Any], path: str) -> Any:
-    """``$user.name`` / ``$state.user.name`` / ``user.name`` -> the value, or None if missing."""
-    return _lookup(data, _path_parts(path))
-
-
 class ArgumentBinder:
     """Binds one tool's arguments at one node; the mapping is parsed once, not per step.
 
@@ -201,7 +182,7 @@ class ArgumentBinder:
 
     def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = {
-            param: (_lookup(data, parts) if parts is not None else literal)
+            param: (lookup(data, parts) if parts is not None else literal)
             for param, parts, literal in self._mapped
         }
         for param in self._by_name:
@@ -214,8 +195,3 @@ class ArgumentBinder:
                 "not in state and not in the node's input mapping"
             )
         return kwargs
-
-
-def bind_arguments(t: Tool, node: Node, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Arguments for ``t`` at ``node`` (see :class:`ArgumentBinder`)."""
-    return ArgumentBinder(t, node)(data)
