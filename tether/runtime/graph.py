@@ -53,14 +53,15 @@ class Graph:
                     (compile_condition(c.when) if c.when else None, c.to, c.when or "")
                     for c in node.kind.cases
                 ]
+        #: Joins naming the nodes they wait for.
         self.join_waits = {
-            node.id: self._join_set(node)
+            node.id: frozenset(node.kind.wait_for)
             for node in workflow.nodes.values()
-            if isinstance(node.kind, JoinKind)
+            if isinstance(node.kind, JoinKind) and node.kind.wait_for
         }
-        #: Arrivals each join without ``wait_for`` waits for (see parallel_blocks); shape
-        #: problems are refused when the workflow is registered (check_runnable).
-        self.join_counts, self.shape_problems = analyze_parallel_blocks(workflow)
+        #: Arrivals every other join waits for (see parallel_blocks); shapes with no single
+        #: meaning are refused when the workflow is registered (check_runnable).
+        self.join_counts, _ = analyze_parallel_blocks(workflow)
         self._retry = {node_id: self._resolve_retry(node) for node_id, node in self.nodes.items()}
         # Precomputed per node: the routing and kind checks run on every step.
         self.control_ids = frozenset(
@@ -72,18 +73,6 @@ class Graph:
             for src, edges in self._edges.items()
             if len(edges) == 1 and edges[0][0] is None
         }
-
-    def _join_set(self, node: Node) -> frozenset[str]:
-        assert isinstance(node.kind, JoinKind)
-        if node.kind.wait_for:
-            return frozenset(node.kind.wait_for)
-        preds = {e.from_ for e in self.workflow.edges if e.to == node.id}
-        for other in self.workflow.nodes.values():
-            if isinstance(other.kind, BranchKind):
-                targets = {c.to for c in other.kind.cases} | {other.kind.default}
-                if node.id in targets:
-                    preds.add(other.id)
-        return frozenset(preds)
 
     def join_ready(self, join_id: str, arrived: tuple[str, ...]) -> bool:
         """Has everything the join waits for arrived?"""
@@ -114,7 +103,7 @@ class Graph:
         return node_id in self.control_ids
 
     def is_join(self, node_id: str) -> bool:
-        return node_id in self.join_waits
+        return node_id in self.join_counts or node_id in self.join_waits
 
     def retry_policy(self, node_id: str) -> RetryPolicy:
         return self._retry[node_id]

@@ -99,32 +99,11 @@ def apply(state: ExecutionState, record: Record, graph: Graph) -> ExecutionState
     if isinstance(record, ExecutionStarted):
         return _started(state, record, graph, seq)
     if isinstance(record, ExecutionCompleted):
-        return _replace(
-            state,
-            last_seq=seq,
-            status="completed",
-            result=record.result,
-            ended_at_ms=record.at_ms,
-            ready=(),
-        )
+        return _ended(state, seq, "completed", record.at_ms, result=record.result)
     if isinstance(record, ExecutionFailed):
-        return _replace(
-            state,
-            last_seq=seq,
-            status="failed",
-            error=record.error,
-            ended_at_ms=record.at_ms,
-            ready=(),
-        )
+        return _ended(state, seq, "failed", record.at_ms, error=record.error)
     if isinstance(record, ExecutionCancelled):
-        return _replace(
-            state,
-            last_seq=seq,
-            status="cancelled",
-            error=record.reason or "cancelled",
-            ended_at_ms=record.at_ms,
-            ready=(),
-        )
+        return _ended(state, seq, "cancelled", record.at_ms, error=record.reason or "cancelled")
     raise TypeError(f"no fold rule for record {type(record).__name__}")
 
 
@@ -136,6 +115,12 @@ def replay(
     for record in records:
         state = apply(state, record, graph)
     return state
+
+
+def _ended(
+    state: ExecutionState, seq: int, status: str, at_ms: int, **outcome: Any
+) -> ExecutionState:
+    return _replace(state, last_seq=seq, status=status, ended_at_ms=at_ms, ready=(), **outcome)
 
 
 def _started(
