@@ -46,7 +46,7 @@ from tether.runtime.records import (
     private_copy,
 )
 from tether.runtime.services import Services
-from tether.runtime.state import ExecutionState, replay
+from tether.runtime.state import ExecutionState, NodeRun, replay
 from tether.runtime.tools import UnknownTool
 from tether.runtime.typed_state import type_problem
 
@@ -144,14 +144,15 @@ class ExecutionActor(Actor):
         self.state, self.graph = await load_state(self._s, self.execution_id)
         if self.graph is None or self.state.status == "new":
             return
-        if not self.state.is_terminal:
-            await self._turn(None)  # re-derive anything a crash cut off before it was decided
         if self.state.is_terminal:
             self._s.settle(self.execution_id, self.state)
             await self._retire()
             return
+        # The journal's hand-outs first; a turn re-deriving what a crash cut off before it was
+        # decided then dispatches only what it schedules itself.
         for node_id, run in self.state.in_flight():
-            self._dispatch(node_id, run.attempt, run.dispatch, run.input, run.not_before_ms)
+            self._dispatch(node_id, run)
+        await self._turn(None)
 
     async def on_receive(self, message: object) -> object:
         if isinstance(message, NodeOutcome):
@@ -281,39 +282,26 @@ class ExecutionActor(Actor):
                 continue
             run = state.nodes.get(record.node_id)
             if run is not None and run.status == "scheduled" and run.dispatch == record.dispatch:
-                self._dispatch(
-                    record.node_id,
-                    record.attempt,
-                    record.dispatch,
-                    record.input,
-                    record.not_before_ms,
-                )
+                self._dispatch(record.node_id, run)
 
     async def _retire(self) -> None:
         """Stop this actor once the current message is handled (a request, not a wait)."""
         await self.context.self_ref.stop()
 
-    def _dispatch(
-        self,
-        node_id: str,
-        attempt: int,
-        dispatch: int,
-        args: dict[str, Any],
-        not_before_ms: int | None,
-    ) -> None:
+    def _dispatch(self, node_id: str, run: NodeRun) -> None:
         assert self.graph is not None
         node = self.graph.node(node_id)
         timeout = node.node_timeout_secs or self.graph.workflow.timeouts.node_timeout
         self._s.executor.submit(
             WorkItem(
-                work_item_id=work_item_id(self.execution_id, node_id, dispatch),
+                work_item_id=work_item_id(self.execution_id, node_id, run.dispatch),
                 execution_id=self.execution_id,
                 node_id=node_id,
-                attempt=attempt,
-                dispatch=dispatch,
+                attempt=run.attempt,
+                dispatch=run.dispatch,
                 tool=self._s.tool_name(node),
-                input=private_copy(args),  # a tool that mutates its arguments touches no state
-                not_before_ms=not_before_ms,
+                input=private_copy(run.input),  # a tool that mutates its arguments touches no state
+                not_before_ms=run.not_before_ms,
                 timeout_secs=timeout,
             )
         )

@@ -286,15 +286,10 @@ class Runtime:
             return False
 
     async def state(self, execution_id: str) -> ExecutionState:
-        """The execution's state: the live actor's, or rebuilt from the journal."""
-        ref = self._system_ref(execution_id)
-        if ref is not None:
-            try:
-                state = await ref.ask(GetState(), timeout=None)
-                assert isinstance(state, ExecutionState)
-                return state
-            except ActorStopped:
-                pass
+        """The execution's state: the one held in memory, or rebuilt from the journal."""
+        live = await self.live_state(execution_id)
+        if live is not None:
+            return live
         state, graph = await load_state(self._svc, execution_id)
         if graph is None:
             raise ExecutionNotFound(f"no execution {execution_id!r}")
@@ -318,7 +313,7 @@ class Runtime:
         svc = self._svc
         if execution_id in svc.broken:
             raise ExecutionBroken(execution_id, svc.broken[execution_id])
-        settled = svc.take_settled(execution_id)
+        settled = svc.settled_state(execution_id)
         if settled is not None:
             return settled
         if self._system_ref(execution_id) is None:
@@ -337,7 +332,7 @@ class Runtime:
                 state = await ref.ask(GetState(), timeout=None)
                 assert isinstance(state, ExecutionState)
                 return state
-        return self._svc.take_settled(execution_id)
+        return self._svc.settled_state(execution_id)
 
     async def journal(self, execution_id: str, from_seq: int = 1) -> list[JournalEntry]:
         """The execution's records, decoded (raises on a corrupt row, never skips one)."""

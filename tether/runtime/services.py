@@ -124,15 +124,17 @@ class Services:
         self._settled[execution_id] = state
         while len(self._settled) > _SETTLED_KEPT:
             self._settled.popitem(last=False)
-        entry = self._waiters.pop(execution_id, None)
-        if entry is not None:
-            entry.event.set()
+        self._wake(execution_id)
 
-    def take_settled(self, execution_id: str) -> ExecutionState | None:
+    def settled_state(self, execution_id: str) -> ExecutionState | None:
+        """The final state of an execution that finished in this runtime lately, if kept."""
         return self._settled.get(execution_id)
 
     def mark_broken(self, execution_id: str, problem: str) -> None:
         self.broken[execution_id] = problem
+        self._wake(execution_id)
+
+    def _wake(self, execution_id: str) -> None:
         entry = self._waiters.pop(execution_id, None)
         if entry is not None:
             entry.event.set()
