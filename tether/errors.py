@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class TetherError(Exception):
     """Base of Tether's own errors."""
@@ -59,3 +61,24 @@ class ExecutionBroken(TetherError):
 
 class NonRetryableError(TetherError):
     """Raise from a tool to fail its node at once, without spending further attempts."""
+
+
+class RateLimited(TetherError):
+    """Raise from a tool when its provider rate-limits it; ``retry_after`` is in seconds.
+
+    Not a failure: the work item is parked and retried after ``retry_after`` seconds, and no
+    attempt is spent.
+
+    Example::
+
+        raise RateLimited(30, "openai: 429 rate_limit_exceeded")
+    """
+
+    def __init__(self, retry_after: float, message: str = "") -> None:
+        retry_after = float(retry_after)
+        if math.isnan(retry_after):
+            raise ValueError("retry_after must be a number of seconds, got NaN")
+        # A negative or infinite wait is a provider's mistake, not a reason to stall forever.
+        self.retry_after = retry_after if 0 <= retry_after < math.inf else 0.0
+        self.message = message or f"rate limited: retry after {self.retry_after:g}s"
+        super().__init__(self.message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import msgspec
 import pytest
 
 from tether.persistence import (
@@ -335,3 +336,40 @@ async def test_open_and_listed_work_items(store: Store) -> None:
     assert [r.work_item_id for r in page] == ["e1/b/1", "e1/a/1"]
     assert [r.work_item_id for r in await store.list_work_items(queue="io")] == ["e1/b/1"]
     assert await store.list_work_items(status="leased", queue="io") == []
+
+
+async def test_release_leases_keeps_fence_and_attempt_I5(store: Store) -> None:
+    j = Journal(store)
+    await j.append("e1", items=(item("e1/a/1"), item("e1/b/1"), item("e1/c/1")))
+    [a] = await store.grant("q", "local", now_ms=10, ttl_ms=100, limit=1)
+    [b] = await store.grant("q", "remote-1", now_ms=10, ttl_ms=100, limit=1)
+    released = await store.release_leases("local", now_ms=20)
+    assert [r.work_item_id for r in released] == [a.work_item_id]
+    assert await status(store, a.work_item_id) == ("pending", a.fence)
+    assert await status(store, b.work_item_id) == ("leased", b.fence)
+    # The old lease's fence is refused; the next grant outbids it.
+    with pytest.raises(StaleFence):
+        await j.append("e1", settles=(Settle(a.work_item_id, "completed", fence=a.fence),))
+    again = await store.grant("q", "local", now_ms=30, ttl_ms=100, limit=2)
+    assert {(g.work_item_id, g.fence) for g in again} >= {(a.work_item_id, a.fence + 1)}
+    await j.append("e1", settles=(Settle(a.work_item_id, "completed", fence=a.fence + 1),))
+    assert await status(store, a.work_item_id) == ("completed", a.fence + 1)
+    assert await store.release_leases("nobody", now_ms=40) == []
+
+
+async def test_item_leased_in_the_turn_that_creates_it_I4_I5(store: Store) -> None:
+    j = Journal(store)
+    leased = msgspec.structs.replace(
+        item("e1/a/1"), status="leased", lease_owner="local", lease_expires_ms=99, fence=1
+    )
+    await j.append("e1", items=(leased, item("e1/b/1")))
+    assert await status(store, "e1/a/1") == ("leased", 1)
+    granted = await store.grant("q", "w", now_ms=0, ttl_ms=10, limit=5)
+    assert [g.work_item_id for g in granted] == ["e1/b/1"]  # the leased one is not granted again
+    with pytest.raises(StaleFence):
+        await j.append("e1", settles=(Settle("e1/a/1", "completed", fence=0),))
+    await j.append("e1", settles=(Settle("e1/a/1", "completed", fence=1),))
+    assert await status(store, "e1/a/1") == ("completed", 1)
+    no_fence = msgspec.structs.replace(leased, work_item_id="e1/c/1", fence=0)
+    with pytest.raises(StorageError, match="fence >= 1"):
+        await j.append("e1", items=(no_fence,))

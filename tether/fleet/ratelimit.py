@@ -6,7 +6,8 @@ without spending an attempt (I5, ``node_parked``).
 
 Example::
 
-    from tether.fleet.ratelimit import RateLimited, retry_after_from_http
+    from tether import RateLimited
+    from tether.fleet.ratelimit import retry_after_from_http
 
     @tool
     async def search(query: str) -> dict:
@@ -24,31 +25,12 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Final
 
+from tether.errors import RateLimited
+
 __all__ = ["DEFAULT_RETRY_AFTER_SECS", "RateLimited", "retry_after_from_http"]
 
 #: A 429 without a usable ``Retry-After``: wait this long rather than hammer the provider.
 DEFAULT_RETRY_AFTER_SECS: Final = 1.0
-
-
-class RateLimited(Exception):
-    """Raise from a tool when its provider rate-limits it; ``retry_after`` is in seconds.
-
-    Not a failure: the work item is parked and retried after ``retry_after`` seconds, and no
-    attempt is spent.
-
-    Example::
-
-        raise RateLimited(30, "openai: 429 rate_limit_exceeded")
-    """
-
-    def __init__(self, retry_after: float, message: str = "") -> None:
-        retry_after = float(retry_after)
-        if math.isnan(retry_after):
-            raise ValueError("retry_after must be a number of seconds, got NaN")
-        # A negative or infinite wait is a provider's mistake, not a reason to stall forever.
-        self.retry_after = retry_after if 0 <= retry_after < math.inf else 0.0
-        self.message = message or f"rate limited: retry after {self.retry_after:g}s"
-        super().__init__(self.message)
 
 
 def retry_after_from_http(status: int, headers: Mapping[str, str], now: float) -> float | None:

@@ -21,10 +21,9 @@ from typing import Any, Final
 import anyio
 import msgspec
 
-from tether.errors import NonRetryableError
+from tether.errors import NonRetryableError, RateLimited
 from tether.fleet.protocol import Grant, Result
 from tether.fleet.protocol import RateLimited as RateLimitedMessage
-from tether.fleet.ratelimit import RateLimited
 from tether.runtime.tools import Tool, ToolRegistry, UnknownTool
 
 __all__ = ["Lease", "LeaseKey", "Outcome", "run_grant"]

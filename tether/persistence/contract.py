@@ -142,8 +142,9 @@ class Turn(msgspec.Struct, frozen=True, gc=False):
     than the execution's last committed sequence (1 for a new execution), else the append is
     refused with :class:`SequenceConflict` and nothing of the turn is written.
     ``snapshot``, when present, is the state after the last record of this turn.
-    ``work_items`` are inserted as pending in the same transaction; an id that already exists is
-    left as it is (recovery re-derives items). ``settles`` are applied after the inserts, in
+    ``work_items`` are inserted in the same transaction, pending, or already leased to a
+    worker the engine picked (fence >= 1); an id that already exists is left as it is (recovery
+    re-derives items). ``settles`` are applied after the inserts, in
     order; a stale fence refuses the whole turn with :class:`StaleFence`, an unknown item with
     :class:`UnknownWorkItem`, and nothing of the turn is written.
     """
@@ -347,6 +348,15 @@ class Store(Protocol):
         """
         ...
 
+    async def release_leases(self, owner: str, now_ms: int) -> list[WorkItemRow]:
+        """Put every item leased to ``owner`` back to pending (fence kept, so the next grant
+        still outbids the old lease; attempt unchanged) and return the released rows.
+
+        For owners that died with the engine (its in-process pool): their work was lost to the
+        engine's crash, not to the work, so it costs no attempt.
+        """
+        ...
+
     async def expired_leases(self, now_ms: int, limit: int = 1000) -> list[WorkItemRow]:
         """Leased items with ``lease_expires_ms <= now_ms``, earliest expiry first."""
         ...
@@ -399,13 +409,10 @@ def check_turns(turns: Sequence[Turn]) -> None:
         if not turn.records:
             raise StorageError(f"execution {turn.execution_id}: a turn needs at least one record")
         for item in turn.work_items:
-            if item.status != "pending" or (item.lease_owner, item.lease_expires_ms) != (
-                None,
-                None,
-            ):
+            problem = _new_item_problem(item)
+            if problem is not None:
                 raise StorageError(
-                    f"execution {turn.execution_id}: work item {item.work_item_id} must be "
-                    f"created pending without a lease (got status {item.status})"
+                    f"execution {turn.execution_id}: work item {item.work_item_id} {problem}"
                 )
         for settle in turn.settles:
             if settle.status not in SETTLE_STATUSES:
@@ -413,6 +420,20 @@ def check_turns(turns: Sequence[Turn]) -> None:
                     f"execution {turn.execution_id}: work item {settle.work_item_id} cannot be "
                     f"settled as {settle.status!r}; expected one of {sorted(SETTLE_STATUSES)}"
                 )
+
+
+def _new_item_problem(item: WorkItemRow) -> str | None:
+    """A new item is pending without a lease, or leased at creation (fence >= 1, owner and
+    expiry set): an engine may grant a local worker the item in the turn that creates it."""
+    lease = (item.lease_owner, item.lease_expires_ms)
+    if item.status == "pending" and lease == (None, None):
+        return None
+    if item.status == "leased" and None not in lease and item.fence >= 1:
+        return None
+    return (
+        f"must be created pending without a lease, or leased with an owner, an expiry and "
+        f"fence >= 1 (got status {item.status}, owner {item.lease_owner}, fence {item.fence})"
+    )
 
 
 def check_lease_args(ttl_ms: int, what: str) -> None:

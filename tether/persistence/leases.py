@@ -106,6 +106,17 @@ def granted(row: WorkItemRow, owner: str, now_ms: int, ttl_ms: int) -> WorkItemR
     )
 
 
+def released(row: WorkItemRow, now_ms: int) -> WorkItemRow:
+    """``row`` put back to pending: lease cleared, fence and attempt kept."""
+    return msgspec.structs.replace(
+        row,
+        status="pending",
+        lease_owner=None,
+        lease_expires_ms=None,
+        updated_at_ms=max(row.updated_at_ms, now_ms),
+    )
+
+
 def lease_of(row: WorkItemRow) -> Lease:
     """The Lease a granted row hands out."""
     assert row.lease_owner is not None and row.lease_expires_ms is not None

@@ -45,6 +45,7 @@ from tether.persistence.leases import (
     heartbeat_problem,
     lease_of,
     list_order,
+    released,
     settle_problem,
     settled,
 )
@@ -243,6 +244,19 @@ class MemoryStore:
     async def get_work_item(self, work_item_id: str) -> WorkItemRow | None:
         self._check_open()
         return self._items.get(work_item_id)
+
+    async def release_leases(self, owner: str, now_ms: int) -> list[WorkItemRow]:
+        self._check_writable()
+        await checkpoint()
+        self._check_writable()
+        rows = sorted(
+            (r for r in self._items.values() if r.status == "leased" and r.lease_owner == owner),
+            key=lambda r: (r.created_at_ms, r.work_item_id),
+        )
+        out = [released(r, now_ms) for r in rows]
+        for row in out:
+            self._items[row.work_item_id] = row
+        return out
 
     async def expired_leases(self, now_ms: int, limit: int = 1000) -> list[WorkItemRow]:
         self._check_open()

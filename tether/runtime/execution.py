@@ -1,10 +1,12 @@
 """ExecutionActor: one supervised actor per live execution, journal before act (I1).
 
 Each message (start, node outcome, cancel) becomes a record; the actor plans the rest of the
-turn from the resulting state, commits the turn in one transaction (I4) and only then acts:
-hands scheduled work to the executor, answers waiters. Its state is the fold of its journal
-(I2), so a restart — after a crash, or by its supervisor after a failure — rebuilds it by
-replay and re-derives the effects (I3): work items are keyed by execution, node and dispatch.
+turn from the resulting state and commits the turn in one transaction (I4) with the work items
+it schedules and the fenced settle of the outcome it records; only then does it act: tells the
+scheduler about new work and settled leases, answers waiters. An outcome whose fence the store
+finds stale is refused whole (I5). Its state is the fold of its journal (I2), so a restart —
+after a crash, or by its supervisor after a failure — rebuilds it by replay and re-derives the
+effects (I3): work items are keyed by execution, node and dispatch.
 
 Example (what the runtime does)::
 
@@ -27,10 +29,14 @@ from tether.persistence.contract import (
     IndexUpdate,
     JournalCorruption,
     NewRecord,
+    Settle,
     SnapshotCorruption,
+    StaleFence,
     Turn,
+    UnknownWorkItem,
+    WorkItemRow,
 )
-from tether.runtime.executor import NodeOutcome, WorkItem, work_item_id
+from tether.runtime.executor import NodeOutcome, work_item_id
 from tether.runtime.graph import Graph
 from tether.runtime.planner import PlanContext, plan_turn
 from tether.runtime.records import (
@@ -39,16 +45,18 @@ from tether.runtime.records import (
     MalformedRecord,
     NodeCompleted,
     NodeFailed,
+    NodeParked,
     NodeScheduled,
     Record,
     UnknownRecordType,
     decode_rows,
-    private_copy,
 )
+from tether.runtime.scheduler import LOCAL_OWNER, ExecutionClosed, Settled, WorkReady
 from tether.runtime.services import Services
-from tether.runtime.state import ExecutionState, NodeRun, replay
+from tether.runtime.state import ExecutionState, replay
 from tether.runtime.tools import UnknownTool
 from tether.runtime.typed_state import type_problem
+from tether.runtime.work import WorkSpec, encode_spec, queue_of
 
 
 class StartExecution(msgspec.Struct, frozen=True):
@@ -76,7 +84,7 @@ _log = logging.getLogger(__name__)
 
 #: Bumped whenever ExecutionState changes shape: a snapshot of another shape is not decoded
 #: into the wrong fields, it is skipped and the journal replayed from the start.
-SNAPSHOT_FORMAT = b"\x01"
+SNAPSHOT_FORMAT = b"\x02"
 
 
 def encode_state(state: ExecutionState) -> bytes:
@@ -148,10 +156,8 @@ class ExecutionActor(Actor):
             self._s.settle(self.execution_id, self.state)
             await self._retire()
             return
-        # The journal's hand-outs first; a turn re-deriving what a crash cut off before it was
-        # decided then dispatches only what it schedules itself.
-        for node_id, run in self.state.in_flight():
-            self._dispatch(node_id, run)
+        # Work handed out before the crash is in the work-item table, where the scheduler
+        # finds it; a turn re-derives only what follows from the state and was not journaled.
         await self._turn(None)
 
     async def on_receive(self, message: object) -> object:
@@ -198,15 +204,34 @@ class ExecutionActor(Actor):
             or run.status != "scheduled"
             or run.dispatch != out.dispatch
         ):
-            return  # late or duplicate: the journal already settled this hand-out
-        record: Record
-        at = now_ms(self._s.clock)
+            # Late or duplicate: the journal already settled this hand-out.
+            self._answer(out, False, f"work item {out.work_item_id} is already settled")
+            return
+        record, settle = self._outcome_record(out, now_ms(self._s.clock))
+        try:
+            await self._turn(record, settle)
+        except (StaleFence, UnknownWorkItem) as exc:
+            self._answer(out, False, str(exc))  # the store refused the whole turn (I5)
+            return
+        parked = record.not_before_ms if isinstance(record, NodeParked) else None
+        self._answer(out, True, parked_until_ms=parked)
+
+    def _outcome_record(self, out: NodeOutcome, at: int) -> tuple[Record, Settle]:
+        assert self.graph is not None
+        wid = out.work_item_id
+        if out.retry_after_secs is not None:
+            until = at + int(out.retry_after_secs * 1000)
+            parked = NodeParked(
+                at_ms=at, node_id=out.node_id, dispatch=out.dispatch, attempt=out.attempt,
+                not_before_ms=until, error=out.error,
+            )  # fmt: skip
+            return parked, Settle(wid, "parked", out.fence, until, out.error or None, at)
         problem = None
         if out.ok:
             key = self.graph.node(out.node_id).state_key
             problem = type_problem(self.graph.workflow.typed_schema(), key, out.output)
         if out.ok and problem is None:
-            record = NodeCompleted(
+            completed = NodeCompleted(
                 at_ms=at,
                 node_id=out.node_id,
                 dispatch=out.dispatch,
@@ -214,18 +239,31 @@ class ExecutionActor(Actor):
                 output=out.output,
                 duration_ms=out.duration_ms,
             )
-        else:
-            record = NodeFailed(
-                at_ms=at,
-                node_id=out.node_id,
-                dispatch=out.dispatch,
-                attempt=out.attempt,
-                error=problem or out.error,
-                error_type="TypeMismatch" if problem else out.error_type,
-                retryable=False if problem else out.retryable,
-                duration_ms=out.duration_ms,
+            return completed, Settle(wid, "completed", out.fence, at_ms=at)
+        failed = NodeFailed(
+            at_ms=at,
+            node_id=out.node_id,
+            dispatch=out.dispatch,
+            attempt=out.attempt,
+            error=problem or out.error,
+            error_type="TypeMismatch" if problem else out.error_type,
+            retryable=False if problem else out.retryable,
+            duration_ms=out.duration_ms,
+        )
+        # "failed" while the fold retries; _turn makes it "dead" when this was the last attempt.
+        return failed, Settle(wid, "failed", out.fence, error=failed.error, at_ms=at)
+
+    def _answer(
+        self, out: NodeOutcome, accepted: bool, reason: str = "", parked_until_ms: int | None = None
+    ) -> None:
+        # A parked item waits in the scheduler's due list; a remote worker waits for the Ack.
+        if out.reply or parked_until_ms is not None:
+            queue = ""
+            if self.graph is not None and out.node_id in self.graph.nodes:
+                queue = queue_of(self.graph.node(out.node_id))
+            self._s.tell_scheduler(
+                Settled(out.work_item_id, out.fence, accepted, reason, parked_until_ms, queue)
             )
-        await self._turn(record)
 
     async def _on_cancel(self, msg: CancelExecution) -> bool:
         if self.state.status != "running":
@@ -233,7 +271,7 @@ class ExecutionActor(Actor):
         await self._turn(ExecutionCancelled(at_ms=now_ms(self._s.clock), reason=msg.reason))
         return True
 
-    async def _turn(self, incoming: Record | None) -> None:
+    async def _turn(self, incoming: Record | None, settle: Settle | None = None) -> None:
         """Plan, commit, then act. Nothing is acted on unless its turn committed."""
         assert self.graph is not None
         before = self.state
@@ -241,17 +279,101 @@ class ExecutionActor(Actor):
         after, records, rows = plan_turn(before, self.graph, incoming, ctx)
         if not records:
             return
-        await self._s.store.append(self._make_turn(before, after, rows))
+        items = self._created_items(after, records, ctx.now_ms)
+        settles = self._settles(after, incoming, settle, ctx.now_ms)
+        leased = [item for item in items if item.status == "leased"]
+        try:
+            await self._s.store.append(self._make_turn(before, after, rows, items, settles))
+        except BaseException:
+            if leased:
+                self._s.give_local_slots(len(leased))  # never granted: the slots are free
+            raise
         self.state = after
+        for item in items:
+            if item.status == "leased":
+                assert self._s.local is not None
+                self._s.local.start_created(item)
+            else:
+                self._s.tell_scheduler(WorkReady(item.queue, item.not_before_ms))
         if after.is_terminal:
-            self._s.executor.cancel(self.execution_id)
+            closed = [s.work_item_id for s in settles if s.fence is None]
+            if closed:
+                self._close_items(closed, f"execution {after.status}")
             self._s.settle(self.execution_id, after)
             await self._retire()
-        else:
-            self._act(after, records)
+
+    def _close_items(self, work_item_ids: list[str], reason: str) -> None:
+        """Stop the work of items settled as cancelled, wherever it runs."""
+        local = self._s.local
+        if local is not None:
+            for wid in work_item_ids:
+                local.cancel(wid)
+        self._s.tell_scheduler(ExecutionClosed(work_item_ids, reason))
+
+    def _created_items(
+        self, after: ExecutionState, records: list[Record], at: int
+    ) -> list[WorkItemRow]:
+        """A pending work item for each hand-out this turn scheduled and left in flight (I4)."""
+        assert self.graph is not None
+        items = []
+        for record in records:
+            if not isinstance(record, NodeScheduled):
+                continue
+            run = after.nodes.get(record.node_id)
+            if run is None or run.status != "scheduled" or run.dispatch != record.dispatch:
+                continue  # settled in the same turn (its arguments did not bind)
+            node = self.graph.node(record.node_id)
+            timeout = node.node_timeout_secs or self.graph.workflow.timeouts.node_timeout
+            spec = WorkSpec(self._s.tool_name(node), record.input, timeout)
+            not_before = record.not_before_ms or 0
+            # Due now and the in-process pool has a free slot: lease it to the pool in this
+            # very turn (fence 1), so the step costs one commit, not a turn and a grant.
+            local = not_before <= at and self._s.take_local_slot()
+            items.append(
+                WorkItemRow(
+                    work_item_id=work_item_id(self.execution_id, record.node_id, record.dispatch),
+                    execution_id=self.execution_id,
+                    node_id=record.node_id,
+                    queue=queue_of(node),
+                    attempt=record.attempt,
+                    dispatch=record.dispatch,
+                    payload=encode_spec(spec),
+                    status="leased" if local else "pending",
+                    not_before_ms=not_before,
+                    lease_owner=LOCAL_OWNER if local else None,
+                    lease_expires_ms=at + self._s.lease_ttl_ms if local else None,
+                    fence=1 if local else 0,
+                    created_at_ms=at,
+                    updated_at_ms=at,
+                )
+            )
+        return items
+
+    def _settles(
+        self, after: ExecutionState, incoming: Record | None, settle: Settle | None, at: int
+    ) -> list[Settle]:
+        """The outcome's fenced settle, and at the end every item still open, cancelled."""
+        out = []
+        if settle is not None:
+            if settle.status == "failed" and isinstance(incoming, NodeFailed):
+                run = after.nodes.get(incoming.node_id)
+                if run is not None and run.status == "failed":
+                    settle = msgspec.structs.replace(settle, status="dead")  # the last attempt
+            out.append(settle)
+        if after.is_terminal:
+            for node_id, run in after.in_flight():
+                wid = work_item_id(self.execution_id, node_id, run.dispatch)
+                why = f"execution {after.status}"
+                out.append(Settle(wid, "cancelled", None, error=why, at_ms=at))
+        return out
 
     def _make_turn(
-        self, before: ExecutionState, after: ExecutionState, rows: list[NewRecord]
+        self,
+        before: ExecutionState,
+        after: ExecutionState,
+        rows: list[NewRecord],
+        items: list[WorkItemRow],
+        settles: list[Settle],
     ) -> Turn:
         every = self._s.snapshot_every
         snapshot = None
@@ -273,35 +395,10 @@ class ExecutionActor(Actor):
             tuple(rows),
             snapshot,
             index,
+            tuple(items),
+            tuple(settles),
         )
-
-    def _act(self, state: ExecutionState, records: list[Record]) -> None:
-        """Hand the work this turn scheduled to the executor (after the turn committed)."""
-        for record in records:
-            if not isinstance(record, NodeScheduled):
-                continue
-            run = state.nodes.get(record.node_id)
-            if run is not None and run.status == "scheduled" and run.dispatch == record.dispatch:
-                self._dispatch(record.node_id, run)
 
     async def _retire(self) -> None:
         """Stop this actor once the current message is handled (a request, not a wait)."""
         await self.context.self_ref.stop()
-
-    def _dispatch(self, node_id: str, run: NodeRun) -> None:
-        assert self.graph is not None
-        node = self.graph.node(node_id)
-        timeout = node.node_timeout_secs or self.graph.workflow.timeouts.node_timeout
-        self._s.executor.submit(
-            WorkItem(
-                work_item_id=work_item_id(self.execution_id, node_id, run.dispatch),
-                execution_id=self.execution_id,
-                node_id=node_id,
-                attempt=run.attempt,
-                dispatch=run.dispatch,
-                tool=self._s.tool_name(node),
-                input=private_copy(run.input),  # a tool that mutates its arguments touches no state
-                not_before_ms=run.not_before_ms,
-                timeout_secs=timeout,
-            )
-        )

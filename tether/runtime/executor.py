@@ -1,15 +1,16 @@
 """The executor seam: how scheduled work nodes get run, and how their outcomes come back.
 
-The execution actor hands a :class:`WorkItem` (keyed by the deterministic id
-``execution/node/dispatch``) to a :class:`NodeExecutor` and later receives a
-:class:`NodeOutcome`. The embedded runtime uses :class:`InProcessExecutor`; the worker fleet
-puts a scheduler with leases behind the same seam.
+The scheduler hands a granted :class:`WorkItem` (keyed by the deterministic id
+``execution/node/dispatch``, carrying its lease's fence) to a :class:`NodeExecutor` and later
+receives a :class:`NodeOutcome`. :class:`InProcessExecutor` is the embedded runtime's worker
+pool; ``tether worker`` processes are the other kind of worker, reached over ZeroMQ.
 
 Example::
 
     executor = InProcessExecutor(ToolRegistry([add_one]), SystemClock(), max_concurrency=64)
     executor.bind(task_group, deliver)      # deliver(outcome) routes to the execution actor
     executor.submit(item)                   # idempotent by item.work_item_id
+    executor.cancel(item.work_item_id)      # its outcome is not delivered
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import anyio.abc
 import msgspec
 
 from tether.clock import Clock
-from tether.errors import NonRetryableError
+from tether.errors import NonRetryableError, RateLimited
 from tether.runtime.tools import ToolRegistry, UnknownTool
 
 
@@ -40,6 +41,8 @@ class WorkItem(msgspec.Struct, frozen=True, gc=False):
     input: dict[str, Any] = {}
     not_before_ms: int | None = None
     timeout_secs: float | None = None
+    #: The lease's fence (I5): the outcome is settled only while it is still current.
+    fence: int = 0
 
 
 class NodeOutcome(msgspec.Struct, frozen=True, gc=False):
@@ -56,6 +59,11 @@ class NodeOutcome(msgspec.Struct, frozen=True, gc=False):
     error_type: str = ""
     retryable: bool = True
     duration_ms: int = 0
+    fence: int = 0
+    #: Set when a provider rate-limited the call: park this long, spending no attempt.
+    retry_after_secs: float | None = None
+    #: The scheduler waits for the execution's answer (a remote worker's report).
+    reply: bool = False
 
 
 def work_item_id(execution_id: str, node_id: str, dispatch: int) -> str:
@@ -79,8 +87,9 @@ class NodeExecutor(Protocol):
         """
         ...
 
-    def cancel(self, execution_id: str) -> None:
-        """Stop every running item of an execution; their outcomes are not delivered."""
+    def cancel(self, work_item_id: str) -> bool:
+        """Stop the item if it is queued, waiting or running (then True); its outcome is not
+        delivered."""
         ...
 
     async def aclose(self) -> None:
@@ -130,19 +139,22 @@ class InProcessExecutor:
             self._enqueue(item)
         return True
 
-    def cancel(self, execution_id: str) -> None:
-        prefix = execution_id + "/"
-        for item in self._queue:
-            if item.execution_id == execution_id:
-                self._known.discard(item.work_item_id)
-        self._queue = deque(i for i in self._queue if i.execution_id != execution_id)
-        for wid, scope in list(self._delays.items()):
-            if wid.startswith(prefix):
-                self._cancelled.add(wid)
-                scope.cancel()
-        for wid, task in list(self._current.items()):
-            if wid.startswith(prefix):
-                self._interrupt(wid, task, "cancelled")
+    def cancel(self, work_item_id: str) -> bool:
+        if work_item_id not in self._known:
+            return False
+        before = len(self._queue)
+        self._queue = deque(i for i in self._queue if i.work_item_id != work_item_id)
+        if len(self._queue) != before:
+            self._known.discard(work_item_id)
+            return True
+        scope = self._delays.get(work_item_id)
+        if scope is not None:
+            self._cancelled.add(work_item_id)
+            scope.cancel()
+        task = self._current.get(work_item_id)
+        if task is not None:
+            self._interrupt(work_item_id, task, "cancelled")
+        return True
 
     def running(self) -> int:
         return len(self._known)
@@ -251,6 +263,11 @@ class InProcessExecutor:
             else:
                 output = await tool.call(item.input, anyio.to_thread.run_sync)
             msgspec.msgpack.encode(output)  # refuse what the journal could not hold
+        except RateLimited as exc:
+            parked = _failure(
+                self._clock, item, started, exc.message, "RateLimited", retryable=True
+            )
+            return msgspec.structs.replace(parked, retry_after_secs=exc.retry_after)
         except (UnknownTool, NonRetryableError) as exc:
             return _failure(
                 self._clock, item, started, str(exc), type(exc).__name__, retryable=False
@@ -271,6 +288,7 @@ class InProcessExecutor:
             ok=True,
             output=output,
             duration_ms=_elapsed_ms(self._clock, started),
+            fence=item.fence,
         )
 
 
@@ -297,4 +315,5 @@ def _failure(
         error_type=error_type,
         retryable=retryable,
         duration_ms=_elapsed_ms(clock, started),
+        fence=item.fence,
     )

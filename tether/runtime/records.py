@@ -70,6 +70,17 @@ class NodeFailed(_Record, frozen=True, tag="node_failed"):
     duration_ms: int = 0
 
 
+class NodeParked(_Record, frozen=True, tag="node_parked"):
+    """A provider rate-limited the node: its hand-out waits until ``not_before_ms`` and runs
+    again under the same dispatch and attempt (no attempt is spent)."""
+
+    node_id: str
+    dispatch: int
+    attempt: int
+    not_before_ms: int
+    error: str = ""
+
+
 class ExecutionCompleted(_Record, frozen=True, tag="execution_completed"):
     result: Any = None
 
@@ -88,6 +99,7 @@ Record = (
     | NodeScheduled
     | NodeCompleted
     | NodeFailed
+    | NodeParked
     | ExecutionCompleted
     | ExecutionFailed
     | ExecutionCancelled
@@ -99,6 +111,7 @@ RECORD_TYPES: frozenset[str] = frozenset(
         "node_scheduled",
         "node_completed",
         "node_failed",
+        "node_parked",
         "execution_completed",
         "execution_failed",
         "execution_cancelled",

@@ -52,14 +52,23 @@ from tether.runtime.execution import (
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.ids import new_execution_id
+from tether.runtime.local_workers import LocalWorkers
 from tether.runtime.records import JournalEntry, decode_rows
 from tether.runtime.runnable import check_runnable
+from tether.runtime.scheduler import (
+    DEFAULT_LEASE_TTL_MS,
+    GetLeases,
+    LocalSlots,
+    SchedulerActor,
+)
 from tether.runtime.services import Services
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.typed_state import checked_input
 
 DEFAULT_DATABASE_URL = "sqlite:///.tether/runtime.db"
+#: The scheduler's actor name (execution actors are named by execution id).
+SCHEDULER_NAME = "tether.scheduler"
 
 # An execution actor that keeps failing is restarted (each restart replays its journal) a few
 # times, then stopped and reported; the others go on.
@@ -107,6 +116,10 @@ class Runtime:
         max_concurrency: int = 256,
         executor: NodeExecutor | None = None,
         store: Store | None = None,
+        fleet: str | None = None,
+        lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
+        heartbeat_interval_ms: int = 1_000,
+        engine_id: str = "engine",
     ) -> None:
         self.url = url
         self.clock: Clock = clock or SystemClock()
@@ -114,7 +127,18 @@ class Runtime:
         self._rng = rng or random.Random()
         self._durability: Durability = durability
         self._snapshot_every = snapshot_every
-        self._executor = executor or InProcessExecutor(self.tools, self.clock, max_concurrency)
+        if max_concurrency < 0:
+            raise ValueError("max_concurrency must be >= 0 (0: no in-process workers)")
+        self._capacity = max_concurrency
+        if executor is None and max_concurrency > 0:
+            executor = InProcessExecutor(self.tools, self.clock, max_concurrency)
+        self._executor = executor
+        self._fleet = fleet
+        self._lease_ttl_ms = lease_ttl_ms
+        self._heartbeat_interval_ms = heartbeat_interval_ms
+        self.engine_id = engine_id
+        #: The ZeroMQ endpoint workers connect to, once bound (``fleet=`` given).
+        self.fleet_endpoint: str | None = None
         self._given_store = store
         self._workflows: dict[tuple[str, str], Workflow] = {}
         self._latest: dict[str, Workflow] = {}
@@ -132,17 +156,20 @@ class Runtime:
         try:
             if self._given_store is None:  # a store passed in belongs to the caller
                 stack.push_async_callback(store.close)
-            self._tg = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(self._tg.cancel_scope.cancel)
-            stack.push_async_callback(self._executor.aclose)
+            self._tg = tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tg.cancel_scope.cancel)
+            if self._executor is not None:
+                stack.push_async_callback(self._executor.aclose)
             self._system = await stack.enter_async_context(
                 ActorSystem(clock=self.clock, on_escalation=self._on_escalation, name="runtime")
             )
             self._services = Services(
-                store, self._executor, self.tools, self.clock, self._rng, self._snapshot_every
+                store, self.tools, self.clock, self._rng, self._snapshot_every
             )
-            self._executor.bind(self._tg, self._deliver)
+            await self._start_scheduler(store, tg)
             await self._recover()
+            if self._fleet is not None:
+                await self._open_fleet(stack)
         except BaseException:
             await stack.aclose()
             raise
@@ -153,6 +180,39 @@ class Runtime:
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.aclose()
+
+    async def _start_scheduler(self, store: Store, tg: anyio.abc.TaskGroup) -> None:
+        assert self._system is not None and self._services is not None
+        ttl = self._lease_ttl_ms
+        scheduler = await self._system.spawn(
+            lambda: SchedulerActor(store, self.clock, self._deliver, tg, lease_ttl_ms=ttl),
+            name=SCHEDULER_NAME,
+            mailbox_size=1 << 16,
+        )
+        self._services.attach_scheduler(scheduler, tg)
+        self._services.lease_ttl_ms = ttl
+        await scheduler.ask(GetLeases(), timeout=None)  # its recovery is done
+        if self._executor is not None:
+            local = LocalWorkers(self._executor, LocalSlots(self._capacity), self._deliver)
+            local.bind(tg)
+            self._services.local = local
+            await scheduler.tell(local.joined())
+
+    async def _open_fleet(self, stack: AsyncExitStack) -> None:
+        from tether.fleet.engine_link import FleetLink  # only engines with a fleet load pyzmq
+
+        assert self._fleet is not None and self._services is not None
+        assert self._services.scheduler is not None
+        broker = await stack.enter_async_context(
+            FleetLink.broker(
+                self._fleet,
+                self._services.scheduler,
+                engine_id=self.engine_id,
+                heartbeat_interval_ms=self._heartbeat_interval_ms,
+                lease_ttl_ms=self._lease_ttl_ms,
+            )
+        )
+        self.fleet_endpoint = broker.endpoint
 
     async def _recover(self) -> None:
         """Resume every unfinished execution in the journal (oldest first)."""
@@ -378,15 +438,19 @@ class Runtime:
             strategy=_EXECUTION_SUPERVISION,
         )
 
-    async def _deliver(self, outcome: NodeOutcome) -> None:
+    async def _deliver(self, outcome: NodeOutcome) -> bool:
+        """Hand a checked outcome to its execution actor; False when none is live to take it."""
         ref = self._system_ref(outcome.execution_id)
         if ref is None:
-            return  # finished or cancelled meanwhile: the journal has settled it
-        with contextlib.suppress(ActorStopped):  # stopping: its journal has settled it
+            return False  # finished or cancelled meanwhile: the journal has settled it
+        try:
             try:
                 ref.tell_nowait(outcome)  # the common case, without a coroutine per outcome
             except MailboxFull:
                 await ref.tell(outcome)  # backpressure: wait for room
+        except ActorStopped:
+            return False  # stopping: its journal has settled it
+        return True
 
     async def _on_escalation(self, ref: ActorRef, error: BaseException) -> None:
         self._svc.mark_broken(ref.name, f"its actor kept failing: {error!r}")

@@ -5,11 +5,13 @@ no process-global registry and two runtimes in one process never see each other'
 
 Example (the runtime builds it)::
 
-    services = Services(store, executor, tools, clock, rng, snapshot_every=100)
+    services = Services(store, tools, clock, rng, snapshot_every=100)
+    services.attach_scheduler(scheduler_ref, task_group)
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -17,13 +19,15 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import anyio
+import anyio.abc
 
+from tether.actors import ActorRef, ActorStopped, MailboxFull
 from tether.clock import Clock
 from tether.errors import WorkflowNotFound
 from tether.ir.types import Node, Workflow, decode_workflow
 from tether.persistence.contract import Store
-from tether.runtime.executor import NodeExecutor
 from tether.runtime.graph import Graph
+from tether.runtime.local_workers import LocalWorkers
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import ArgumentBinder, ToolRegistry
 
@@ -49,14 +53,18 @@ class Services:
     def __init__(
         self,
         store: Store,
-        executor: NodeExecutor,
         tools: ToolRegistry,
         clock: Clock,
         rng: random.Random,
         snapshot_every: int,
     ) -> None:
         self.store = store
-        self.executor = executor
+        #: The runtime's SchedulerActor (set once it is spawned, before any execution).
+        self.scheduler: ActorRef | None = None
+        #: The in-process pool (None: no in-process workers).
+        self.local: LocalWorkers | None = None
+        self.lease_ttl_ms = 5_000
+        self._task_group: anyio.abc.TaskGroup | None = None
         self.tools = tools
         self.clock = clock
         self.rng = rng
@@ -67,6 +75,36 @@ class Services:
         self._settled: OrderedDict[str, ExecutionState] = OrderedDict()
         self.broken: dict[str, str] = {}
         self._binders: dict[int, _NodeBinding] = {}
+
+    def attach_scheduler(self, scheduler: ActorRef, task_group: anyio.abc.TaskGroup) -> None:
+        self.scheduler = scheduler
+        self._task_group = task_group
+
+    def tell_scheduler(self, message: object) -> None:
+        """Send without waiting; a full mailbox makes a task wait for room (never dropped)."""
+        ref = self.scheduler
+        assert ref is not None and self._task_group is not None
+        try:
+            ref.tell_nowait(message)
+        except MailboxFull:
+            self._task_group.start_soon(self._tell_later, ref, message)
+        except ActorStopped:
+            pass  # the runtime is shutting down; the journal holds what matters
+
+    def take_local_slot(self) -> bool:
+        """Take one free slot of the in-process pool, if there is a pool and a free slot."""
+        local = self.local
+        return local is not None and local.slots.take()
+
+    def give_local_slots(self, n: int) -> None:
+        assert self.local is not None
+        for _ in range(n):
+            self.local.slots.give()
+
+    @staticmethod
+    async def _tell_later(ref: ActorRef, message: object) -> None:
+        with contextlib.suppress(ActorStopped):
+            await ref.tell(message)
 
     def add_workflow(self, wf: Workflow) -> Graph:
         graph = Graph(wf)

@@ -27,6 +27,7 @@ from tether.runtime.records import (
     ExecutionStarted,
     NodeCompleted,
     NodeFailed,
+    NodeParked,
     NodeScheduled,
     Record,
 )
@@ -45,6 +46,8 @@ class NodeRun(msgspec.Struct, frozen=True, gc=False):
     not_before_ms: int | None = None
     input: dict[str, Any] = {}
     error: str | None = None
+    #: Times a provider rate-limited this hand-out (each parked it without spending an attempt).
+    parks: int = 0
 
 
 class ExecutionState(msgspec.Struct, frozen=True, gc=False):
@@ -96,6 +99,8 @@ def apply(state: ExecutionState, record: Record, graph: Graph) -> ExecutionState
         return _completed(state, record, graph, seq)
     if isinstance(record, NodeFailed):
         return _failed(state, record, graph, seq)
+    if isinstance(record, NodeParked):
+        return _parked(state, record, seq)
     if isinstance(record, ExecutionStarted):
         return _started(state, record, graph, seq)
     if isinstance(record, ExecutionCompleted):
@@ -215,6 +220,16 @@ def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> E
         halt=f"node {rec.node_id!r} {why} on attempt {rec.attempt}: {rec.error}",
         halt_node=rec.node_id,
     )
+
+
+def _parked(state: ExecutionState, rec: NodeParked, seq: int) -> ExecutionState:
+    current = state.nodes.get(rec.node_id)
+    if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
+        return _replace(state, last_seq=seq)
+    run = _replace(
+        current, not_before_ms=rec.not_before_ms, error=rec.error, parks=current.parks + 1
+    )
+    return _replace(state, last_seq=seq, nodes={**state.nodes, rec.node_id: run})
 
 
 def _advance(

@@ -92,8 +92,8 @@ class CountingExecutor:
             self.started[item.work_item_id] += 1
         return started
 
-    def cancel(self, execution_id: str) -> None:
-        self.inner.cancel(execution_id)
+    def cancel(self, work_item_id: str) -> bool:
+        return self.inner.cancel(work_item_id)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -75,7 +75,7 @@ class FenceBook:
         view = ChainMap(local, ahead)  # a live view: what this turn changed, then the batch
         for row in turn.work_items:
             if self.state(row.work_item_id, view) is None:
-                local[row.work_item_id] = ItemState("pending", row.fence)
+                local[row.work_item_id] = ItemState(row.status, row.fence)
         for settle in turn.settles:
             state = self.state(settle.work_item_id, view)
             problem = settle_problem(settle, state)

@@ -41,7 +41,8 @@ def insert_params(row: WorkItemRow) -> _Row:
     """The INSERT parameters of a new work item (built by the appender, off the writer)."""
     return (row.work_item_id, row.execution_id, row.node_id, row.queue, row.attempt,
             row.dispatch, row.payload, row.not_before_ms, row.fence, row.parks, row.last_error,
-            row.created_at_ms, row.updated_at_ms)  # fmt: skip
+            row.created_at_ms, row.updated_at_ms, row.status, row.lease_owner,
+            row.lease_expires_ms)  # fmt: skip
 
 
 def settle_params(settle: Settle) -> _Row:
@@ -52,7 +53,7 @@ def settle_params(settle: Settle) -> _Row:
 # An id that exists already is left alone: recovery re-derives the items of a turn (I3).
 _INSERT = f"""
     INSERT INTO work_items ({ITEM_COLS})
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, NULL, NULL, ?9, ?10, ?11, ?12, ?13)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?14, ?8, ?15, ?16, ?9, ?10, ?11, ?12, ?13)
     ON CONFLICT (work_item_id) DO NOTHING
 """
 
@@ -105,7 +106,7 @@ async def item_states(
 
 
 async def insert_work_items(conn: aiosqlite.Connection, rows: Sequence[_Row]) -> None:
-    """Insert pending items (``insert_params`` rows); existing ids are left as they are."""
+    """Insert new items (``insert_params`` rows); existing ids are left as they are."""
     await conn.executemany(_INSERT, rows)
 
 
@@ -133,6 +134,17 @@ async def grant(
     granted = [WorkItemRow(*r) for r in rows]
     granted.sort(key=lambda r: (r.not_before_ms, r.created_at_ms, r.work_item_id))
     return granted
+
+
+async def release_leases(conn: aiosqlite.Connection, owner: str, now_ms: int) -> list[WorkItemRow]:
+    """Leased rows of ``owner`` back to pending, fence kept (``leases.released``)."""
+    rows = await conn.execute_fetchall(
+        "UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_ms = NULL,"
+        " updated_at_ms = max(updated_at_ms, ?1)"
+        f" WHERE status = 'leased' AND lease_owner = ?2 RETURNING {ITEM_COLS}",
+        (now_ms, owner),
+    )
+    return sorted((WorkItemRow(*r) for r in rows), key=lambda r: (r.created_at_ms, r.work_item_id))
 
 
 # ----------------------------------------------------------------------------------- reads

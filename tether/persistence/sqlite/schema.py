@@ -124,6 +124,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         END;
         """,
     ),
+    (
+        5,
+        """
+        -- Lease expiry lives in the scheduler's memory (heartbeats never touch the table), so
+        -- nothing reads leases in expiry order on the step path; the index cost a write per
+        -- insert and per settle. expired_leases() scans the leased rows instead.
+        DROP INDEX work_items_expiry;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

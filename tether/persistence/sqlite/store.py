@@ -268,6 +268,10 @@ class SqliteStore:
         """
         return await lease_ops.expired_leases(self._reading(), now_ms, limit)
 
+    async def release_leases(self, owner: str, now_ms: int) -> list[WorkItemRow]:
+        """Leases of ``owner`` back to pending, fence and attempt kept (see the contract)."""
+        return await self._writing().release(owner, now_ms)
+
     async def open_work_items(self, queue: str | None = None) -> list[WorkItemRow]:
         """Pending, parked and leased items, oldest first (scheduler recovery)."""
         return await lease_ops.open_work_items(self._reading(), queue)

@@ -148,6 +148,15 @@ class GroupCommitWriter:
         self._enqueue(_Grant(queue, owner, now_ms, ttl_ms, limit, future))
         return future
 
+    async def release(self, owner: str, now_ms: int) -> list[WorkItemRow]:
+        """Leases of ``owner`` back to pending, in a transaction of their own."""
+        rows: list[WorkItemRow] = await self.submit(
+            lambda conn: lease_ops.release_leases(conn, owner, now_ms)
+        )
+        # Released after the book may have loaded them: reload on next use.
+        self._fences.forget(r.work_item_id for r in rows)
+        return rows
+
     async def submit(self, job: Job) -> Any:
         """Run ``job`` in its own transaction on the writer connection; return its result."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

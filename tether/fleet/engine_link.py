@@ -1,0 +1,137 @@
+"""The engine's side of the fleet: the broker's peers as the scheduler's workers.
+
+:class:`FleetLink` is the :class:`~tether.fleet.handler.BrokerHandler` the runtime gives its
+:class:`~tether.fleet.broker.Broker`: it turns wire messages into scheduler messages (Hello into
+``WorkerJoined``, Result and RateLimited into ``WorkerReport``, ...). Each peer becomes a
+:class:`PeerLink`, the scheduler's way back to that worker (Grant, Cancel, Ack, HeartbeatAck).
+
+Example (what ``Runtime(fleet="tcp://0.0.0.0:7701")`` does)::
+
+    async with FleetLink.broker("tcp://0.0.0.0:7701", scheduler_ref, engine_id="eng") as broker:
+        print(broker.endpoint)
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from tether.actors import ActorRef, ActorStopped
+from tether.fleet.broker import Broker
+from tether.fleet.handler import Peer
+from tether.fleet.protocol import (
+    Ack,
+    Cancel,
+    Credit,
+    Grant,
+    Heartbeat,
+    HeartbeatAck,
+    LeaseRef,
+    RateLimited,
+    Result,
+    WorkerMessage,
+)
+from tether.runtime.scheduler import (
+    LiveLease,
+    WorkerCredit,
+    WorkerHeartbeat,
+    WorkerJoined,
+    WorkerLeft,
+    WorkerReport,
+)
+
+
+class PeerLink:
+    """The scheduler's :class:`~tether.runtime.scheduler.WorkerLink` to one connected worker."""
+
+    def __init__(self, broker: Broker, identity: bytes) -> None:
+        self._broker = broker
+        self._identity = identity
+
+    def start(self, lease: LiveLease) -> bool:
+        row, spec = lease.row, lease.spec
+        grant = Grant(
+            work_item_id=row.work_item_id,
+            fence=lease.fence,
+            execution_id=row.execution_id,
+            node_id=row.node_id,
+            attempt=row.attempt,
+            dispatch=row.dispatch,
+            tool=spec.tool,
+            input=spec.input,
+            timeout_secs=spec.timeout_secs,
+        )
+        return self._broker.send(self._identity, grant)
+
+    def stop(self, lease: LiveLease, reason: str) -> None:
+        self._broker.send(self._identity, Cancel(lease.work_item_id, lease.fence, reason))
+
+    def answer(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
+        self._broker.send(self._identity, Ack(work_item_id, fence, accepted, reason))
+
+    def unknown(self, leases: list[tuple[str, int]]) -> None:
+        expired = [LeaseRef(wid, fence) for wid, fence in leases]
+        self._broker.send(self._identity, HeartbeatAck(expired=expired))
+
+
+class FleetLink:
+    """Forwards what the broker hears to the scheduler actor, in arrival order."""
+
+    def __init__(self, scheduler: ActorRef) -> None:
+        self._scheduler = scheduler
+        self._broker: Broker | None = None
+
+    @classmethod
+    def broker(
+        cls,
+        endpoint: str,
+        scheduler: ActorRef,
+        *,
+        engine_id: str,
+        heartbeat_interval_ms: int,
+        lease_ttl_ms: int,
+    ) -> Broker:
+        """A Broker on ``endpoint`` whose peers work for ``scheduler`` (enter it to bind)."""
+        link = cls(scheduler)
+        broker = Broker(
+            endpoint,
+            link,
+            engine_id=engine_id,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            lease_ttl_ms=lease_ttl_ms,
+        )
+        link._broker = broker
+        return broker
+
+    async def _tell(self, message: object) -> None:
+        # Awaited: a full scheduler mailbox pushes back on the broker's reading (and so on
+        # the workers) instead of dropping a report. Stopped: the engine is shutting down.
+        with contextlib.suppress(ActorStopped):
+            await self._scheduler.tell(message)
+
+    async def on_worker_joined(self, peer: Peer) -> None:
+        assert self._broker is not None
+        link = PeerLink(self._broker, peer.identity)
+        await self._tell(WorkerJoined(peer.worker_id, link, frozenset(peer.queues), peer.capacity))
+
+    async def on_worker_left(self, peer: Peer, reason: str) -> None:
+        await self._tell(WorkerLeft(peer.worker_id, reason))
+
+    async def on_message(self, peer: Peer, msg: WorkerMessage) -> None:
+        owner = peer.worker_id
+        if type(msg) is Result:
+            report = WorkerReport(
+                owner, msg.work_item_id, msg.fence, msg.ok, msg.output, msg.error,
+                msg.error_type, msg.retryable, msg.duration_ms,
+            )  # fmt: skip
+            await self._tell(report)
+        elif type(msg) is Credit:
+            await self._tell(WorkerCredit(owner, msg.n))
+        elif type(msg) is Heartbeat:
+            refs = [(lease.work_item_id, lease.fence) for lease in msg.leases]
+            await self._tell(WorkerHeartbeat(owner, refs))
+        elif type(msg) is RateLimited:
+            parked = WorkerReport(
+                owner, msg.work_item_id, msg.fence, ok=False, error=msg.error,
+                error_type="RateLimited", retry_after_secs=msg.retry_after_secs,
+            )  # fmt: skip
+            await self._tell(parked)

@@ -1,0 +1,97 @@
+"""The embedded runtime's in-process worker pool as one of the scheduler's workers.
+
+It runs leased work items like a ``tether worker`` process does (fenced, with the same
+timeouts, retries and parks), from two sources: items its execution actors created leased to
+it (when a slot was free), and pending items the scheduler granted it against its free slots.
+It skips the wire: no heartbeats and no lease expiry (it cannot die without the engine), and
+its outcomes go straight to their execution actors, whose turns settle them with the fence.
+
+Example (what the runtime does)::
+
+    slots = LocalSlots(64)
+    local = LocalWorkers(InProcessExecutor(tools, clock, 64), slots, deliver)
+    local.bind(task_group)
+    scheduler_ref.tell_nowait(local.joined())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import anyio.abc
+
+from tether.persistence.contract import WorkItemRow
+from tether.runtime.executor import NodeExecutor, NodeOutcome, WorkItem
+from tether.runtime.scheduler import LOCAL_OWNER, LiveLease, LocalSlots, WorkerJoined
+from tether.runtime.work import WorkSpec, decode_spec
+
+
+class LocalWorkers:
+    """A :class:`~tether.runtime.scheduler.WorkerLink` onto a :class:`NodeExecutor`."""
+
+    def __init__(
+        self,
+        executor: NodeExecutor,
+        slots: LocalSlots,
+        deliver: Callable[[NodeOutcome], Awaitable[bool]],
+    ) -> None:
+        self._executor = executor
+        self.slots = slots
+        self._deliver = deliver
+
+    def bind(self, task_group: anyio.abc.TaskGroup) -> None:
+        self._executor.bind(task_group, self._report)
+
+    def joined(self) -> WorkerJoined:
+        return WorkerJoined(LOCAL_OWNER, self, None, self.slots.free, local_slots=self.slots)
+
+    def start_created(self, row: WorkItemRow) -> None:
+        """Run an item its execution created leased to this pool (its slot is taken).
+
+        The spec is decoded from the row's payload: the tool gets a private copy of its
+        arguments, never the dicts the execution's state holds.
+        """
+        self._submit(row, decode_spec(row.payload), row.fence)
+
+    # -- WorkerLink -----------------------------------------------------------------------
+
+    def start(self, lease: LiveLease) -> bool:
+        self._submit(lease.row, lease.spec, lease.fence)
+        return True
+
+    def stop(self, lease: LiveLease, reason: str) -> None:
+        self.cancel(lease.work_item_id)
+
+    def answer(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
+        pass  # the pool waits for no answer
+
+    def unknown(self, leases: list[tuple[str, int]]) -> None:
+        pass  # the pool sends no heartbeats
+
+    # -- the pool -------------------------------------------------------------------------
+
+    def cancel(self, work_item_id: str) -> None:
+        """Stop an item if the pool has it (queued or running); its slot is free at once."""
+        if self._executor.cancel(work_item_id):
+            self.slots.give()
+
+    def _submit(self, row: WorkItemRow, spec: WorkSpec, fence: int) -> None:
+        started = self._executor.submit(
+            WorkItem(
+                work_item_id=row.work_item_id,
+                execution_id=row.execution_id,
+                node_id=row.node_id,
+                attempt=row.attempt,
+                dispatch=row.dispatch,
+                tool=spec.tool,
+                input=spec.input,
+                timeout_secs=spec.timeout_secs,
+                fence=fence,
+            )
+        )
+        if not started:
+            self.slots.give()  # it was already running: the second hand-out holds no slot
+
+    async def _report(self, out: NodeOutcome) -> None:
+        self.slots.give()  # finished running: the slot is free before the outcome commits
+        await self._deliver(out)

@@ -1,0 +1,617 @@
+"""SchedulerActor: hands durable work items to workers under fenced leases (I5).
+
+Work items are created in the turn that schedules them (I4). An item that is due and finds a
+free slot in the in-process pool is created already leased to the pool (fence 1) and started by
+its execution actor after the commit: one commit per step. Every other item is created pending,
+and the scheduler grants it (one ``store.grant``, group-committed with the turns) to a worker
+with credit: a worker says how many items it can take and gets no more; nobody polls. A
+granted item goes to its worker over a :class:`WorkerLink` (the pool, or a ZeroMQ peer).
+
+A remote worker's report comes back here, is checked against the live lease (owner, fence)
+and handed to the execution actor, whose turn settles the item with the fence; only then is
+the report answered (``Settled``): accepted, or refused because the store found the fence
+stale. The pool reports to the execution actors directly: it lives and dies with the engine.
+
+Leases of remote workers expire when their worker stops heartbeating them (or leaves); an
+expired lease is reclaimed through the execution actor as a retryable ``node_failed`` with the
+reason, so the fold's retry policy spends the attempt, backs off, and dead-letters the last
+one. A node past its timeout on a remote worker is stopped there and fails the same way. The
+pool's leases never expire; after an engine restart they are released back to pending without
+spending an attempt (the crash was the engine's, not the work's).
+
+Handlers never await a commit: grants run as tasks that report back with ``_Granted``, so
+reports keep flowing while a grant commits.
+
+Example (what the runtime does)::
+
+    ref = await system.spawn(lambda: SchedulerActor(store, clock, deliver, tg), name="scheduler")
+    ref.tell_nowait(WorkerJoined("local", pool_link, None, 64, local_slots=slots))
+    ref.tell_nowait(WorkReady("python_tool", not_before_ms=0))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+import anyio
+import anyio.abc
+import msgspec
+
+from tether.actors import Actor, ActorStopped, MailboxFull
+from tether.clock import Clock, now_ms
+from tether.persistence.contract import Lease, StorageError, Store, WorkItemRow
+from tether.runtime.executor import NodeOutcome
+from tether.runtime.work import WorkSpec, decode_spec
+
+log = logging.getLogger(__name__)
+
+#: Owner name of the in-process pool's leases.
+LOCAL_OWNER: Final = "local"
+DEFAULT_LEASE_TTL_MS: Final = 5_000
+#: A remote node's timeout is enforced by its worker; the engine stops it this much later.
+TIMEOUT_GRACE_SECS: Final = 1.0
+
+#: Hands an outcome to its execution actor; False when no live actor took it.
+Deliver = Callable[[NodeOutcome], Awaitable[bool]]
+
+
+@dataclass(slots=True, eq=False)
+class LiveLease:
+    """A lease the scheduler holds for a worker: the work item, its fence, and its clocks."""
+
+    row: WorkItemRow
+    fence: int
+    owner: str
+    spec: WorkSpec
+    #: Clock seconds after which the lease is reclaimed (None: never, the in-process pool).
+    expires_at: float | None
+    #: Clock seconds after which the node counts as timed out (remote leases with a timeout).
+    deadline: float | None
+    #: Set once a reclaim or timeout was handed to the execution actor: later reports lose.
+    closing: bool = False
+
+    @property
+    def work_item_id(self) -> str:
+        return self.row.work_item_id
+
+
+class WorkerLink(Protocol):
+    """How the scheduler reaches one worker (the in-process pool or a fleet peer)."""
+
+    def start(self, lease: LiveLease) -> bool:
+        """Hand the lease to the worker; False when it cannot be reached."""
+        ...
+
+    def stop(self, lease: LiveLease, reason: str) -> None:
+        """Stop running the lease (reclaimed, timed out, or its execution ended)."""
+        ...
+
+    def answer(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
+        """Tell the worker whether its report was accepted."""
+        ...
+
+    def unknown(self, leases: list[tuple[str, int]]) -> None:
+        """Tell the worker which leases it listed in a heartbeat are not (or no longer) its."""
+        ...
+
+
+class LocalSlots:
+    """Free slots of the in-process pool, shared by the scheduler and the execution actors on
+    the same event loop (plain counters: nothing else touches them between awaits).
+
+    An execution takes a slot when it schedules an item that is due now, and creates the item
+    leased to the pool. The pool gives the slot back when the item stops running; if the
+    scheduler was waiting for a slot (pending items, no free slot) it is told, so pending
+    items are granted as slots come back.
+    """
+
+    __slots__ = ("_notify", "free", "wanted")
+
+    def __init__(self, capacity: int) -> None:
+        self.free = capacity
+        self.wanted = False
+        self._notify: Callable[[], None] | None = None
+
+    def take(self) -> bool:
+        if self.free <= 0:
+            return False
+        self.free -= 1
+        return True
+
+    def give(self) -> None:
+        self.free += 1
+        if self.wanted and self._notify is not None:
+            self.wanted = False
+            self._notify()
+
+    def on_free(self, notify: Callable[[], None]) -> None:
+        self._notify = notify
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+class WorkReady(msgspec.Struct, frozen=True, gc=False):
+    """An execution committed a pending item on ``queue``, due at ``not_before_ms``."""
+
+    queue: str
+    not_before_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerJoined:
+    owner: str
+    link: WorkerLink
+    queues: frozenset[str] | None  # None: every queue
+    capacity: int
+    #: The in-process pool's shared slots (None for a remote worker).
+    local_slots: LocalSlots | None = None
+
+
+class WorkerLeft(msgspec.Struct, frozen=True, gc=False):
+    owner: str
+    reason: str
+
+
+class WorkerCredit(msgspec.Struct, frozen=True, gc=False):
+    owner: str
+    n: int
+
+
+class WorkerHeartbeat(msgspec.Struct, frozen=True, gc=False):
+    owner: str
+    leases: list[tuple[str, int]]
+
+
+class WorkerReport(msgspec.Struct, frozen=True, gc=False):
+    """A worker's outcome for a lease; ``retry_after_secs`` set means rate limited (park)."""
+
+    owner: str
+    work_item_id: str
+    fence: int
+    ok: bool
+    output: object = None
+    error: str = ""
+    error_type: str = ""
+    retryable: bool = True
+    duration_ms: int = 0
+    retry_after_secs: float | None = None
+
+
+class Settled(msgspec.Struct, frozen=True, gc=False):
+    """The execution actor's answer to an outcome: committed, or refused with the reason.
+
+    ``parked_until_ms`` set: the item was parked on ``queue`` and is granted again from then.
+    """
+
+    work_item_id: str
+    fence: int
+    accepted: bool
+    reason: str = ""
+    parked_until_ms: int | None = None
+    queue: str = ""
+
+
+class ExecutionClosed(msgspec.Struct, frozen=True, gc=False):
+    """An execution ended; its open items were settled in its last turn: stop their leases."""
+
+    work_item_ids: list[str]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Granted:
+    owner: str
+    queue: str
+    asked: int
+    generation: int
+    leases: list[Lease] = field(default_factory=list)
+    error: str | None = None
+
+
+class _Tick(msgspec.Struct, frozen=True, gc=False):
+    pass
+
+
+class SlotsFreed(msgspec.Struct, frozen=True, gc=False):
+    """The in-process pool has free slots again while items were waiting for one."""
+
+
+class GetLeases(msgspec.Struct, frozen=True, gc=False):
+    """Ask: the live leases, for inspection and tests."""
+
+
+@dataclass(slots=True, eq=False)
+class _Worker:
+    owner: str
+    link: WorkerLink
+    queues: frozenset[str] | None
+    #: Items it can take now; the in-process pool's count is shared with execution actors.
+    slots: LocalSlots
+    local: bool
+    granting: set[str] = field(default_factory=set)
+    leases: set[str] = field(default_factory=set)
+
+    @property
+    def credit(self) -> int:
+        return self.slots.free
+
+    @credit.setter
+    def credit(self, n: int) -> None:
+        self.slots.free = n
+
+    def serves(self, queue: str) -> bool:
+        return self.queues is None or queue in self.queues
+
+
+class SchedulerActor(Actor):
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        deliver: Deliver,
+        task_group: anyio.abc.TaskGroup,
+        *,
+        lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._deliver = deliver
+        self._tg = task_group
+        self._ttl_ms = lease_ttl_ms
+        self._workers: dict[str, _Worker] = {}
+        self._leases: dict[str, LiveLease] = {}
+        #: queue -> generation: bumped by each WorkReady; a grant that came back short clears
+        #: its queue only if nothing new arrived meanwhile (no lost wakeup).
+        self._demand: dict[str, int] = {}
+        self._due: list[tuple[int, str]] = []  # (not_before_ms, queue) heap
+        self._timer: anyio.CancelScope | None = None
+        self._timer_at: float | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Release what the in-process pool held when the engine died; learn open items."""
+        now = now_ms(self._clock)
+        if self.context.restart_count == 0:  # a restarted scheduler: the pool still runs them
+            await self._store.release_leases(LOCAL_OWNER, now)
+        grace = self._clock.now() + self._ttl_ms / 1000
+        for row in await self._store.open_work_items():
+            if row.lease_owner == LOCAL_OWNER:
+                continue
+            if row.status == "leased" and row.lease_owner is not None:
+                # A remote worker may outlive the engine: it has one TTL to come back and
+                # heartbeat the lease (or report it) before the lease is reclaimed.
+                self._leases[row.work_item_id] = LiveLease(
+                    row, row.fence, row.lease_owner, _spec(row), grace, None
+                )
+            else:
+                self._want(row.queue, row.not_before_ms, now)
+        self._arm()
+
+    async def on_stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    async def on_receive(self, message: object) -> object:
+        match message:
+            case WorkerReport():
+                await self._on_report(message)
+            case Settled():
+                self._on_settled(message)
+            case _Granted():
+                self._on_granted(message)
+            case SlotsFreed():
+                pass  # _pump below grants what waits
+            case WorkReady():
+                self._want(message.queue, message.not_before_ms, now_ms(self._clock))
+            case ExecutionClosed():
+                self._on_closed(message)
+            case WorkerCredit():
+                self._on_credit(message)
+            case WorkerHeartbeat():
+                self._on_heartbeat(message)
+            case _Tick():
+                await self._on_tick()
+            case WorkerJoined():
+                self._on_joined(message)
+            case WorkerLeft():
+                await self._on_left(message)
+            case GetLeases():
+                return dict(self._leases)
+            case _:
+                raise TypeError(f"SchedulerActor got an unknown message {type(message).__name__}")
+        self._pump()
+        return None
+
+    # -- demand and grants ----------------------------------------------------------------
+
+    def _want(self, queue: str, not_before_ms: int, now: int) -> None:
+        if not_before_ms > now:
+            heapq.heappush(self._due, (not_before_ms, queue))
+            self._arm()
+        else:
+            self._demand[queue] = self._demand.get(queue, 0) + 1
+
+    def _pump(self) -> None:
+        """Start a grant for every (worker, queue) with credit and demand, none already asking."""
+        if not self._demand:
+            return
+        now = now_ms(self._clock)
+        for queue, generation in list(self._demand.items()):
+            for worker in self._workers.values():
+                if queue in worker.granting or not worker.serves(queue):
+                    continue
+                if worker.credit <= 0:
+                    worker.slots.wanted = worker.local  # the pool says when a slot frees
+                    continue
+                asked, worker.credit = worker.credit, 0
+                worker.granting.add(queue)
+                self._tg.start_soon(self._grant, worker.owner, queue, asked, generation, now)
+
+    async def _grant(self, owner: str, queue: str, asked: int, generation: int, now: int) -> None:
+        try:
+            leases = await self._store.grant(queue, owner, now, self._ttl_ms, asked)
+            reply = _Granted(owner, queue, asked, generation, leases)
+        except StorageError as exc:
+            reply = _Granted(owner, queue, asked, generation, error=str(exc))
+        await self._tell_self(reply)
+
+    def _on_granted(self, msg: _Granted) -> None:
+        worker = self._workers.get(msg.owner)
+        if msg.error is not None:
+            log.error("grant on queue %s to %s failed: %s", msg.queue, msg.owner, msg.error)
+        elif len(msg.leases) < msg.asked and self._demand.get(msg.queue) == msg.generation:
+            del self._demand[msg.queue]  # drained: wait for the next WorkReady or due item
+        if worker is not None:
+            worker.granting.discard(msg.queue)
+            worker.credit += msg.asked - len(msg.leases)
+        now = self._clock.now()
+        for granted in msg.leases:
+            self._start(granted, worker, now)
+        if msg.leases and (worker is None or not worker.local):
+            self._arm()  # remote leases expire: keep the sweep running
+
+    def _start(self, granted: Lease, worker: _Worker | None, now: float) -> None:
+        row = granted.item
+        spec = _spec(row)
+        if worker is not None and worker.local:
+            # The pool reports to the execution actor itself and cannot outlive the engine:
+            # nothing to track here (its slot was taken with the credit).
+            worker.link.start(LiveLease(row, granted.fence, granted.owner, spec, None, None))
+            return
+        timeout = spec.timeout_secs
+        lease = LiveLease(
+            row,
+            granted.fence,
+            granted.owner,
+            spec,
+            now + self._ttl_ms / 1000,
+            now + timeout + TIMEOUT_GRACE_SECS if timeout else None,
+        )
+        self._leases[row.work_item_id] = lease
+        if worker is None:  # left while the grant committed: reclaimed at its expiry
+            return
+        worker.leases.add(row.work_item_id)
+        worker.link.start(lease)  # a worker gone since is reported by its link as left
+
+    # -- reports from workers -------------------------------------------------------------
+
+    async def _on_report(self, msg: WorkerReport) -> None:
+        lease = self._leases.get(msg.work_item_id)
+        worker = self._workers.get(msg.owner)
+        problem = _report_problem(msg, lease)
+        if problem is not None:
+            if worker is not None:
+                worker.link.answer(msg.work_item_id, msg.fence, False, problem)
+            return
+        assert lease is not None
+        outcome = _outcome_of(lease, msg)
+        if not await self._deliver(outcome):
+            self._drop(lease)
+            if worker is not None:
+                worker.link.answer(msg.work_item_id, msg.fence, False, "its execution has ended")
+
+    def _on_settled(self, msg: Settled) -> None:
+        if msg.accepted and msg.parked_until_ms is not None:
+            self._want(msg.queue, msg.parked_until_ms, now_ms(self._clock))
+        lease = self._leases.get(msg.work_item_id)
+        if lease is None or lease.fence != msg.fence:
+            return
+        self._drop(lease)
+        worker = self._workers.get(lease.owner)
+        if worker is not None:
+            worker.link.answer(msg.work_item_id, msg.fence, msg.accepted, msg.reason)
+
+    def _on_closed(self, msg: ExecutionClosed) -> None:
+        for wid in msg.work_item_ids:
+            lease = self._leases.get(wid)
+            if lease is None:
+                continue
+            self._drop(lease)
+            self._stop(lease, msg.reason)
+
+    def _drop(self, lease: LiveLease) -> None:
+        if self._leases.get(lease.work_item_id) is not lease:
+            return
+        del self._leases[lease.work_item_id]
+        worker = self._workers.get(lease.owner)
+        if worker is not None:
+            worker.leases.discard(lease.work_item_id)
+
+    def _stop(self, lease: LiveLease, reason: str) -> None:
+        worker = self._workers.get(lease.owner)
+        if worker is not None:
+            worker.link.stop(lease, reason)
+
+    # -- workers --------------------------------------------------------------------------
+
+    def _on_joined(self, msg: WorkerJoined) -> None:
+        # A worker back after an engine restart (or on a new connection) still runs the leases
+        # it held: they stay its own. It announces its full capacity and withholds the credit
+        # of those leases itself when they finish.
+        held = {wid for wid, lease in self._leases.items() if lease.owner == msg.owner}
+        local = msg.local_slots is not None
+        slots = msg.local_slots if msg.local_slots is not None else LocalSlots(msg.capacity)
+        if local:
+            slots.on_free(self._slots_freed)
+        self._workers[msg.owner] = _Worker(
+            msg.owner, msg.link, msg.queues, slots, local, leases=held
+        )
+
+    def _slots_freed(self) -> None:
+        ref = self.context.self_ref
+        with contextlib.suppress(MailboxFull, ActorStopped):
+            # A full mailbox is busy anyway: every handled message pumps the grants.
+            ref.tell_nowait(SlotsFreed())
+
+    def _on_credit(self, msg: WorkerCredit) -> None:
+        worker = self._workers.get(msg.owner)
+        if worker is not None:
+            worker.credit += msg.n
+
+    def _on_heartbeat(self, msg: WorkerHeartbeat) -> None:
+        worker = self._workers.get(msg.owner)
+        if worker is None:
+            return
+        expires = self._clock.now() + self._ttl_ms / 1000
+        unknown: list[tuple[str, int]] = []
+        for wid, fence in msg.leases:
+            lease = self._leases.get(wid)
+            if lease is None or lease.fence != fence or lease.owner != msg.owner or lease.closing:
+                unknown.append((wid, fence))
+                continue
+            lease.expires_at = expires
+            worker.leases.add(wid)
+        if unknown:
+            worker.link.unknown(unknown)
+
+    async def _on_left(self, msg: WorkerLeft) -> None:
+        if msg.reason == "replaced":
+            return  # the same worker on a new connection: WorkerJoined follows
+        if self._workers.pop(msg.owner, None) is None:
+            return
+        for lease in [lz for lz in self._leases.values() if lz.owner == msg.owner]:
+            if not lease.closing:
+                await self._reclaim(lease, f"lease expired: worker {msg.owner} {msg.reason}")
+
+    # -- time -----------------------------------------------------------------------------
+
+    async def _on_tick(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        now = self._clock.now()
+        for lease in list(self._leases.values()):
+            if lease.closing:
+                continue
+            if lease.deadline is not None and now >= lease.deadline:
+                self._stop(lease, "timed out")
+                timeout = lease.spec.timeout_secs
+                await self._fail(lease, f"timed out after {timeout}s", "TimeoutError")
+            elif lease.expires_at is not None and now >= lease.expires_at:
+                await self._reclaim(lease, f"lease expired: no heartbeat from {lease.owner}")
+        now_ms_ = int(now * 1000)
+        while self._due and self._due[0][0] <= now_ms_:
+            _, queue = heapq.heappop(self._due)
+            self._demand[queue] = self._demand.get(queue, 0) + 1
+        self._arm()
+
+    async def _reclaim(self, lease: LiveLease, reason: str) -> None:
+        self._stop(lease, reason)
+        await self._fail(lease, reason, "LeaseExpired")
+
+    async def _fail(self, lease: LiveLease, error: str, error_type: str) -> None:
+        """Fail the lease's attempt through its execution (retryable; the fold decides)."""
+        lease.closing = True
+        report = WorkerReport(
+            lease.owner, lease.work_item_id, lease.fence, ok=False, error=error,
+            error_type=error_type, retryable=True,
+        )  # fmt: skip
+        if not await self._deliver(_outcome_of(lease, report)):
+            self._drop(lease)
+
+    def _arm(self) -> None:
+        """Wake at the next due item, or every quarter TTL while remote leases are live."""
+        wake: float | None = None
+        if self._due:
+            wake = self._due[0][0] / 1000
+        if any(lz.expires_at is not None or lz.deadline is not None for lz in self._live()):
+            sweep = self._clock.now() + self._ttl_ms / 4000
+            wake = sweep if wake is None else min(wake, sweep)
+        if wake is None or (self._timer_at is not None and self._timer_at <= wake):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        scope = anyio.CancelScope()
+        self._timer, self._timer_at = scope, wake
+        self._tg.start_soon(self._sleep_until, wake, scope)
+
+    def _live(self) -> Iterable[LiveLease]:
+        return (lease for lease in self._leases.values() if not lease.closing)
+
+    async def _sleep_until(self, at: float, scope: anyio.CancelScope) -> None:
+        with scope:
+            await self._clock.sleep(max(0.0, at - self._clock.now()))
+            await self._tell_self(_Tick())
+
+    async def _tell_self(self, msg: object) -> None:
+        ref = self.context.self_ref
+        if not ref.is_alive:
+            return
+        try:
+            ref.tell_nowait(msg)
+        except MailboxFull:
+            await ref.tell(msg)
+
+
+def _spec(row: WorkItemRow) -> WorkSpec:
+    """The row's payload; one that does not decode runs as an unknown tool, so its node fails
+    through its execution like any other failure, with the reason."""
+    try:
+        return decode_spec(row.payload)
+    except msgspec.DecodeError as exc:
+        log.error("work item %s: payload does not decode: %s", row.work_item_id, exc)
+        return WorkSpec(tool=f"<undecodable work item payload: {exc}>")
+
+
+def _report_problem(msg: WorkerReport, lease: LiveLease | None) -> str | None:
+    """Why a worker's report is refused before it reaches the journal, or None."""
+    if lease is None:
+        return f"work item {msg.work_item_id}: no live lease (finished, reclaimed or unknown)"
+    if lease.fence != msg.fence:
+        return (
+            f"work item {msg.work_item_id}: fence {msg.fence} is stale "
+            f"(the current lease has fence {lease.fence})"
+        )
+    if lease.owner != msg.owner:
+        return f"work item {msg.work_item_id}: leased to {lease.owner}, not {msg.owner}"
+    if lease.closing:
+        return f"work item {msg.work_item_id}: the lease was reclaimed"
+    return None
+
+
+def _outcome_of(lease: LiveLease, msg: WorkerReport) -> NodeOutcome:
+    row = lease.row
+    return NodeOutcome(
+        work_item_id=row.work_item_id,
+        execution_id=row.execution_id,
+        node_id=row.node_id,
+        dispatch=row.dispatch,
+        attempt=row.attempt,
+        ok=msg.ok,
+        output=msg.output,
+        error=msg.error,
+        error_type=msg.error_type,
+        retryable=msg.retryable,
+        duration_ms=msg.duration_ms,
+        fence=lease.fence,
+        retry_after_secs=msg.retry_after_secs,
+        reply=True,
+    )
