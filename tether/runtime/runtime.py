@@ -36,6 +36,7 @@ from tether.errors import (
     ExecutionFailedError,
     ExecutionIdInUse,
     ExecutionNotFound,
+    InvalidInput,
     WorkflowNotFound,
 )
 from tether.ir import check, compile_yaml_file, workflow_from_ir
@@ -67,8 +68,9 @@ from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.typed_state import checked_input
 
 DEFAULT_DATABASE_URL = "sqlite:///.tether/runtime.db"
-#: The scheduler's actor name (execution actors are named by execution id).
-SCHEDULER_NAME = "tether.scheduler"
+#: The runtime's own actors are named with this prefix (execution actors by execution id).
+RESERVED_PREFIX = "tether."
+SCHEDULER_NAME = RESERVED_PREFIX + "scheduler"
 
 # An execution actor that keeps failing is restarted (each restart replays its journal) a few
 # times, then stopped and reported; the others go on.
@@ -129,6 +131,11 @@ class Runtime:
         self._snapshot_every = snapshot_every
         if max_concurrency < 0:
             raise ValueError("max_concurrency must be >= 0 (0: no in-process workers)")
+        if max_concurrency == 0 and executor is None and fleet is None:
+            raise ValueError(
+                "max_concurrency=0 leaves no in-process workers: give a fleet endpoint "
+                "(fleet='tcp://...') for `tether worker` processes, or max_concurrency >= 1"
+            )
         self._capacity = max_concurrency
         if executor is None and max_concurrency > 0:
             executor = InProcessExecutor(self.tools, self.clock, max_concurrency)
@@ -295,6 +302,11 @@ class Runtime:
         given = checked_input(wf, input)
         await self.persist(wf)
         if execution_id is not None:
+            if execution_id.startswith(RESERVED_PREFIX):
+                raise InvalidInput(
+                    f"execution id {execution_id!r}: ids starting with {RESERVED_PREFIX!r} "
+                    "name the runtime's own actors"
+                )
             return await self._start_with_id(wf, given, execution_id)
         for _ in range(3):
             eid = new_execution_id(self.clock, self._rng)

@@ -206,7 +206,7 @@ class ExecutionClosed(msgspec.Struct, frozen=True, gc=False):
 
 @dataclass(frozen=True, slots=True)
 class _Granted:
-    owner: str
+    worker: _Worker
     queue: str
     asked: int
     generation: int
@@ -354,29 +354,34 @@ class SchedulerActor(Actor):
                     continue
                 asked, worker.credit = worker.credit, 0
                 worker.granting.add(queue)
-                self._tg.start_soon(self._grant, worker.owner, queue, asked, generation, now)
+                self._tg.start_soon(self._grant, worker, queue, asked, generation, now)
 
-    async def _grant(self, owner: str, queue: str, asked: int, generation: int, now: int) -> None:
+    async def _grant(
+        self, worker: _Worker, queue: str, asked: int, generation: int, now: int
+    ) -> None:
         try:
-            leases = await self._store.grant(queue, owner, now, self._ttl_ms, asked)
-            reply = _Granted(owner, queue, asked, generation, leases)
+            leases = await self._store.grant(queue, worker.owner, now, self._ttl_ms, asked)
+            reply = _Granted(worker, queue, asked, generation, leases)
         except StorageError as exc:
-            reply = _Granted(owner, queue, asked, generation, error=str(exc))
+            reply = _Granted(worker, queue, asked, generation, error=str(exc))
         await self._tell_self(reply)
 
     def _on_granted(self, msg: _Granted) -> None:
-        worker = self._workers.get(msg.owner)
+        # The worker may have left, or come back on a new connection (a new _Worker with its
+        # full credit): only the one the credit was taken from gets the unused part back.
+        worker = msg.worker if self._workers.get(msg.worker.owner) is msg.worker else None
         if msg.error is not None:
-            log.error("grant on queue %s to %s failed: %s", msg.queue, msg.owner, msg.error)
+            log.error("grant on queue %s to %s failed: %s", msg.queue, msg.worker.owner, msg.error)
         elif len(msg.leases) < msg.asked and self._demand.get(msg.queue) == msg.generation:
             del self._demand[msg.queue]  # drained: wait for the next WorkReady or due item
         if worker is not None:
             worker.granting.discard(msg.queue)
             worker.credit += msg.asked - len(msg.leases)
         now = self._clock.now()
+        current = self._workers.get(msg.worker.owner)  # the same worker, maybe reconnected
         for granted in msg.leases:
-            self._start(granted, worker, now)
-        if msg.leases and (worker is None or not worker.local):
+            self._start(granted, current, now)
+        if msg.leases and not msg.worker.local:
             self._arm()  # remote leases expire: keep the sweep running
 
     def _start(self, granted: Lease, worker: _Worker | None, now: float) -> None:
@@ -427,7 +432,7 @@ class SchedulerActor(Actor):
             return
         self._drop(lease)
         worker = self._workers.get(lease.owner)
-        if worker is not None:
+        if worker is not None and not lease.closing:  # a reclaim answers no report
             worker.link.answer(msg.work_item_id, msg.fence, msg.accepted, msg.reason)
 
     def _on_closed(self, msg: ExecutionClosed) -> None:

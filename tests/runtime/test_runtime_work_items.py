@@ -1,0 +1,227 @@
+"""Work items and leases under the embedded runtime: the in-process pool behind the scheduler.
+
+Parks on a rate limit, dead letters, pool saturation, cancel, and the pool's leases after an
+engine restart (released without spending an attempt), on a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from tether import ExecutionFailedError, InvalidInput, RateLimited, Runtime, tool
+from tether.ir import compile_yaml_text
+from tether.persistence import WorkItemRow
+from tether.testing import check_replay
+
+pytestmark = pytest.mark.anyio
+
+ONE_NODE = """
+workflow: {{id: one, version: "1"}}
+nodes:
+  work: {{type: tool, tool: {tool}, retry: {retry}}}
+"""
+FAST_RETRY = "{max_attempts: 3, backoff_initial_secs: 0}"
+
+
+def one_node(tool_name: str, retry: str = FAST_RETRY) -> str:
+    return ONE_NODE.format(tool=tool_name, retry=retry)
+
+
+async def items_of(rt: Runtime, execution_id: str) -> list[WorkItemRow]:
+    rows = await rt.store.list_work_items(execution_id=execution_id)
+    return sorted(rows, key=lambda r: (r.node_id, r.dispatch))
+
+
+async def open_items(rt: Runtime) -> list[WorkItemRow]:
+    return [r for s in ("pending", "leased", "parked") for r in await rt.store.list_work_items(s)]
+
+
+async def test_each_hand_out_is_a_work_item_settled_with_its_fence_I4_I5(db_url: str) -> None:
+    @tool
+    async def inc(n: int) -> int:
+        return n + 1
+
+    async with Runtime(db_url, tools=[inc]) as rt:
+        wf = rt.register(compile_yaml_text(COUNTER, "counter.yaml"))
+        run = await rt.start(wf, {"n": 0})
+        assert await run.result() == {"n": 2}
+        rows = await items_of(rt, run.id)
+        assert [(r.node_id, r.status, r.attempt, r.fence) for r in rows] == [
+            ("first", "completed", 1, 1),
+            ("second", "completed", 1, 1),
+        ]
+        assert await open_items(rt) == []
+
+
+COUNTER = """
+workflow: {id: counter, version: "1", start: first, state_schema: {n: {type: integer}}}
+nodes:
+  first: {type: tool, tool: inc, input: {n: $n}, output_key: n, next: second}
+  second: {type: tool, tool: inc, input: {n: $n}, output_key: n, next: end}
+"""
+
+
+async def test_rate_limited_tool_parks_without_spending_attempts_I5(db_url: str) -> None:
+    calls = 0
+
+    @tool
+    async def limited() -> int:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise RateLimited(0.01, f"provider: 429 (call {calls})")
+        return calls
+
+    async with Runtime(db_url, tools=[limited]) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(one_node("limited"), "l.yaml")))
+        assert await run.result() == {"work": 3}
+        entries = await rt.journal(run.id)
+        parked = [e.record for e in entries if e.type == "node_parked"]
+        assert len(parked) == 2
+        assert "429 (call 1)" in parked[0].error  # type: ignore[union-attr]
+        node_records = [e.record for e in entries if e.type.startswith("node_")]
+        assert {r.attempt for r in node_records} == {1}  # type: ignore[union-attr]
+        assert not [e for e in entries if e.type == "node_failed"]
+        [row] = await items_of(rt, run.id)
+        assert (row.status, row.attempt, row.parks) == ("completed", 1, 2)
+        assert row.fence == 3  # leased at creation, then granted again after each park
+        state = await check_replay(rt, run.id)
+        assert state.nodes["work"].parks == 2
+
+
+async def test_last_failed_attempt_is_dead_lettered_I5(db_url: str) -> None:
+    @tool
+    async def broken() -> int:
+        raise ConnectionError("always down")
+
+    retry = "{max_attempts: 2, backoff_initial_secs: 0}"
+    async with Runtime(db_url, tools=[broken]) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(one_node("broken", retry), "b.yaml")))
+        with pytest.raises(ExecutionFailedError, match="always down"):
+            await run.result()
+        rows = await items_of(rt, run.id)
+        assert [(r.dispatch, r.attempt, r.status) for r in rows] == [
+            (1, 1, "failed"),
+            (2, 2, "dead"),
+        ]
+        assert "always down" in (rows[1].last_error or "")
+        dead = await rt.store.list_work_items(status="dead")
+        assert [r.work_item_id for r in dead] == [rows[1].work_item_id]
+
+
+async def test_a_saturated_pool_queues_items_and_grants_them_as_slots_free(db_url: str) -> None:
+    running = 0
+    most = 0
+
+    @tool
+    async def busy(n: int) -> int:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await anyio.sleep(0.005)
+        running -= 1
+        return n
+
+    async with Runtime(db_url, tools=[busy], max_concurrency=2) as rt:
+        wf = rt.register(compile_yaml_text(FAN_OUT, "fan.yaml"))
+        runs = [await rt.start(wf, {"n": i}) for i in range(6)]
+        for run in runs:
+            await run.result(timeout=20)
+        assert most == 2
+        assert await open_items(rt) == []
+        rows = [r for run in runs for r in await items_of(rt, run.id)]
+        assert len(rows) == 6 * 3
+        assert {r.status for r in rows} == {"completed"}
+        # Some items found no free slot when created and were granted later.
+        assert any(r.lease_owner is None and r.fence == 1 for r in rows)
+
+
+FAN_OUT = """
+workflow:
+  id: fan
+  version: "1"
+  start: split
+  state_schema: {n: {type: integer}, a: {type: integer}, b: {type: integer}, c: {type: integer}}
+nodes:
+  split: {type: parallel, branches: [a, b, c]}
+  a: {type: tool, tool: busy, input: {n: $n}, output_key: a, next: merge}
+  b: {type: tool, tool: busy, input: {n: $n}, output_key: b, next: merge}
+  c: {type: tool, tool: busy, input: {n: $n}, output_key: c, next: merge}
+  merge: {type: join, wait_for: [a, b, c], next: done}
+  done: {type: end}
+"""
+
+
+async def test_cancel_settles_open_items_and_stops_the_pool(db_url: str) -> None:
+    started = anyio.Event()
+    stopped = anyio.Event()
+
+    @tool
+    async def forever() -> None:
+        started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            stopped.set()
+
+    async with Runtime(db_url, tools=[forever]) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(one_node("forever"), "f.yaml")))
+        with anyio.fail_after(10):
+            await started.wait()
+            assert await rt.cancel(run.id, reason="superseded")
+            await stopped.wait()
+        [row] = await items_of(rt, run.id)
+        assert (row.status, row.last_error) == ("cancelled", "execution cancelled")
+
+
+async def test_pool_leases_are_released_after_restart_without_spending_an_attempt(
+    db_url: str,
+) -> None:
+    calls = 0
+    started = anyio.Event()
+
+    @tool
+    async def slow() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            started.set()
+            await anyio.sleep_forever()  # the engine goes away while this runs
+        return calls
+
+    async with Runtime(db_url, tools=[slow]) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(one_node("slow"), "s.yaml")))
+        with anyio.fail_after(10):
+            await started.wait()
+        [row] = await items_of(rt, run.id)
+        assert (row.status, row.lease_owner, row.fence) == ("leased", "local", 1)
+
+    async with Runtime(db_url, tools=[slow]) as rt:
+        assert await rt.handle(run.id).result(timeout=10) == {"work": 2}
+        [row] = await items_of(rt, run.id)
+        assert (row.status, row.attempt, row.dispatch, row.fence) == ("completed", 1, 1, 2)
+        entries = await rt.journal(run.id)
+        assert [e.type for e in entries] == [
+            "execution_started",
+            "node_scheduled",
+            "node_completed",
+            "execution_completed",
+        ]
+        await check_replay(rt, run.id)
+
+
+async def test_a_runtime_without_any_worker_is_refused(db_url: str) -> None:
+    with pytest.raises(ValueError, match="no in-process workers"):
+        Runtime(db_url, max_concurrency=0)
+
+
+async def test_execution_ids_of_the_runtime_actors_are_refused(db_url: str) -> None:
+    @tool
+    async def noop() -> None:
+        return None
+
+    async with Runtime(db_url, tools=[noop]) as rt:
+        wf = rt.register(compile_yaml_text(one_node("noop"), "n.yaml"))
+        with pytest.raises(InvalidInput, match="the runtime's own actors"):
+            await rt.start(wf, execution_id="tether.scheduler")
