@@ -94,6 +94,41 @@ async def test_a_join_shared_by_nested_blocks_waits_for_every_token(db_url: str)
         await check_replay(rt, run.id)
 
 
+CHAINED_NESTED_BLOCKS = """
+workflow: {id: chained, version: "1", state_schema: {n: integer}}
+nodes:
+  p1: {type: parallel, branches: [a, p2]}
+  a: {type: tool, tool: mark, input: {v: 1}, next: outer}
+  p2: {type: parallel, branches: [b, c]}
+  b: {type: tool, tool: mark, input: {v: 2}, next: inner1}
+  c: {type: tool, tool: mark, input: {v: 3}, next: inner1}
+  inner1: {type: join, next: p3}
+  p3: {type: parallel, branches: [d, e]}
+  d: {type: tool, tool: mark, input: {v: 4}, next: inner2}
+  e: {type: tool, tool: mark, input: {v: 5}, next: inner2}
+  inner2: {type: join, next: outer}
+  outer: {type: join, next: last}
+  last: {type: tool, tool: mark, input: {v: 6}}
+"""
+
+
+async def test_a_join_after_a_nested_join_then_parallel_waits_for_both_arms(
+    db_url: str,
+) -> None:
+    # Found by the work-item check of check_replay: the block opened after a nested block's
+    # own join was not counted, so `outer` fired on its first arrival and `last` ran twice.
+    async with Runtime(db_url, tools=[mark]) as rt:
+        wf = rt.register(compile_yaml_text(CHAINED_NESTED_BLOCKS, "c.yaml"))
+        run = await rt.start(wf, {})
+        assert (await rt.graph(wf.workflow_id, wf.version)).join_counts["outer"] == 2
+        result = await run.result()
+        assert {k: result[k] for k in "abcde"} == {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
+        entries = await rt.journal(run.id)
+        last = [e for e in entries if e.type == "node_scheduled" and e.record.node_id == "last"]  # type: ignore[union-attr]
+        assert len(last) == 1
+        await check_replay(rt, run.id)
+
+
 async def test_parallel_arms_meeting_at_a_work_node_are_refused(db_url: str) -> None:
     async with Runtime(db_url, tools=[mark]) as rt:
         with pytest.raises(WorkflowInvalid, match="both reach node 'c' before a join"):

@@ -280,7 +280,7 @@ class ExecutionActor(Actor):
         if not records:
             return
         items = self._created_items(after, records, ctx.now_ms)
-        settles = self._settles(after, incoming, settle, ctx.now_ms)
+        settles = self._settles(before, after, records, incoming, settle, ctx.now_ms)
         leased = [item for item in items if item.status == "leased"]
         try:
             await self._s.store.append(self._make_turn(before, after, rows, items, settles))
@@ -295,10 +295,11 @@ class ExecutionActor(Actor):
                 self._s.local.start_created(item)
             else:
                 self._s.tell_scheduler(WorkReady(item.queue, item.not_before_ms))
+        closed = [s.work_item_id for s in settles if s.fence is None]
+        if closed:
+            why = f"execution {after.status}" if after.is_terminal else "superseded"
+            self._close_items(closed, why)
         if after.is_terminal:
-            closed = [s.work_item_id for s in settles if s.fence is None]
-            if closed:
-                self._close_items(closed, f"execution {after.status}")
             self._s.settle(self.execution_id, after)
             await self._retire()
 
@@ -350,9 +351,16 @@ class ExecutionActor(Actor):
         return items
 
     def _settles(
-        self, after: ExecutionState, incoming: Record | None, settle: Settle | None, at: int
+        self,
+        before: ExecutionState,
+        after: ExecutionState,
+        records: list[Record],
+        incoming: Record | None,
+        settle: Settle | None,
+        at: int,
     ) -> list[Settle]:
-        """The outcome's fenced settle, and at the end every item still open, cancelled."""
+        """The outcome's fenced settle; a hand-out a new one of its node replaced while it was
+        still in flight, cancelled; at the end every item still open, cancelled."""
         out = []
         if settle is not None:
             if settle.status == "failed" and isinstance(incoming, NodeFailed):
@@ -360,11 +368,29 @@ class ExecutionActor(Actor):
                 if run is not None and run.status == "failed":
                     settle = msgspec.structs.replace(settle, status="dead")  # the last attempt
             out.append(settle)
+        for wid in self._superseded(before, records):
+            out.append(Settle(wid, "cancelled", None, error="superseded", at_ms=at))
         if after.is_terminal:
             for node_id, run in after.in_flight():
                 wid = work_item_id(self.execution_id, node_id, run.dispatch)
                 why = f"execution {after.status}"
                 out.append(Settle(wid, "cancelled", None, error=why, at_ms=at))
+        return out
+
+    def _superseded(self, before: ExecutionState, records: list[Record]) -> list[str]:
+        """Items of hand-outs rescheduled while in flight. Registration refuses the shapes
+        that would do it (branches meeting at a work node); this keeps a miss from leaving an
+        item open and its tool running for nothing."""
+        flying = {node_id: run.dispatch for node_id, run in before.in_flight()}
+        out = []
+        for rec in records:
+            if isinstance(rec, NodeScheduled):
+                old = flying.get(rec.node_id)
+                if old is not None and old != rec.dispatch:
+                    out.append(work_item_id(self.execution_id, rec.node_id, old))
+                flying[rec.node_id] = rec.dispatch
+            elif isinstance(rec, NodeCompleted | NodeFailed) and rec.dispatch > 0:
+                flying.pop(rec.node_id, None)
         return out
 
     def _make_turn(

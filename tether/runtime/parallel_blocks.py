@@ -62,14 +62,17 @@ class _Walker:
         owner: dict[str, str] = {}
         for branch in kind.branches:
             self._walk(branch, stops, nested, owner, branch, active | {parallel_id}, frozenset())
-        for inner_id, inner in nested:
+        # A worklist: the token carrying on from a nested block's own join may open further
+        # nested blocks (a join followed by another parallel), whose tokens count here too.
+        while nested:
+            inner_id, inner = nested.pop(0)
             for join_id, n in inner.items():
                 if join_id in stops:  # shared with sibling tokens: they all count there
                     stops[join_id] += n
                     self.absorbed.add(inner_id)
                 else:  # the nested block's own join: one token carries on from it
                     for nxt in self.exits(join_id):
-                        self._walk(nxt, stops, [], owner, join_id, active, frozenset())
+                        self._walk(nxt, stops, nested, owner, join_id, active, frozenset())
         self._closing[parallel_id] = stops
         return stops
 

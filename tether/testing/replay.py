@@ -1,5 +1,6 @@
-"""Replay checks for users' own workflows: replay equals live state (I2), and the journal
-settles every hand-out at most once (I3).
+"""Replay checks for users' own workflows: replay equals live state (I2), the journal
+settles every hand-out at most once (I3), and the work-item table agrees with the journal
+(I4, I5).
 
 Example::
 
@@ -14,7 +15,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tether.persistence import WorkItemRow
 from tether.runtime.execution import decode_state
+from tether.runtime.executor import work_item_id
 from tether.runtime.records import (
     ExecutionCancelled,
     ExecutionCompleted,
@@ -23,6 +26,7 @@ from tether.runtime.records import (
     JournalEntry,
     NodeCompleted,
     NodeFailed,
+    NodeParked,
     NodeScheduled,
 )
 from tether.runtime.state import ExecutionState, replay
@@ -107,6 +111,7 @@ async def check_replay(rt: Runtime, execution_id: str) -> ExecutionState:
         raise ReplayMismatch(
             f"{execution_id}: replay differs from live state:\n  " + "\n  ".join(diff)
         )
+    await check_work_items(rt, execution_id, entries, live)
     snap = await rt.store.latest_snapshot(execution_id)
     if snap is not None:
         base = decode_state(snap.payload)
@@ -117,3 +122,98 @@ async def check_replay(rt: Runtime, execution_id: str) -> ExecutionState:
                 f"{execution_id}: replay from snapshot {snap.seq} differs:\n  " + "\n  ".join(diff)
             )
     return replayed
+
+
+async def check_work_items(
+    rt: Runtime,
+    execution_id: str,
+    entries: Sequence[JournalEntry],
+    state: ExecutionState,
+) -> None:
+    """The work-item table says what the journal says: one item per hand-out, settled as its
+    record says (completed, failed while retried, dead on the last attempt, cancelled when
+    the run ended first), parked as often as it was, open while in flight; no other items."""
+    rows = {r.work_item_id: r for r in await _all_items(rt, execution_id)}
+    expected = _expected_items(execution_id, entries, state)
+    problems = []
+    for wid, (attempt, status, parks) in expected.items():
+        row = rows.pop(wid, None)
+        if row is None:
+            if not status.startswith("unbound"):
+                problems.append(f"{wid}: no work item for a hand-out the journal has")
+            continue
+        if (row.attempt, row.parks) != (attempt, parks) or not _status_fits(row, status):
+            problems.append(
+                f"{wid}: item has attempt {row.attempt}, status {row.status}, parks "
+                f"{row.parks}; the journal says attempt {attempt}, {status}, parks {parks}"
+            )
+    problems += [f"{wid}: item with no hand-out in the journal" for wid in rows]
+    if problems:
+        raise ReplayMismatch(
+            f"{execution_id}: work items disagree with the journal:\n  " + "\n  ".join(problems)
+        )
+
+
+async def _all_items(rt: Runtime, execution_id: str) -> list[WorkItemRow]:
+    rows: list[WorkItemRow] = []
+    while True:
+        page = await rt.store.list_work_items(
+            execution_id=execution_id, limit=500, offset=len(rows)
+        )
+        rows += page
+        if len(page) < 500:
+            return rows
+
+
+def _status_fits(row: WorkItemRow, status: str) -> bool:
+    if status.startswith("unbound "):  # failed at once, or its arguments never bound
+        status = status.removeprefix("unbound ")
+    if status == "open":
+        return row.status in ("pending", "leased", "parked")
+    return row.status == status
+
+
+def _expected_items(
+    execution_id: str, entries: Sequence[JournalEntry], state: ExecutionState
+) -> dict[str, tuple[int, str, int]]:
+    """work item id -> (attempt, status, parks) as the journal has it."""
+    out: dict[str, tuple[int, str, int]] = {}
+    previous: object = None
+    for entry in entries:
+        rec = entry.record
+        if isinstance(rec, NodeScheduled):
+            for wid, (attempt, status, parks) in out.items():  # a hand-out it replaces
+                if status == "open" and wid.rsplit("/", 1)[0].endswith("/" + rec.node_id):
+                    out[wid] = (attempt, "cancelled", parks)
+            out[work_item_id(execution_id, rec.node_id, rec.dispatch)] = (rec.attempt, "open", 0)
+        elif isinstance(rec, NodeCompleted | NodeFailed | NodeParked) and rec.dispatch > 0:
+            wid = work_item_id(execution_id, rec.node_id, rec.dispatch)
+            attempt, _, parks = out[wid]
+            if isinstance(rec, NodeParked):
+                out[wid] = (attempt, "open", parks + 1)
+            elif isinstance(rec, NodeCompleted):
+                out[wid] = (attempt, "completed", parks)
+            else:
+                run = state.nodes.get(rec.node_id)
+                final = run is not None and run.dispatch == rec.dispatch and run.status == "failed"
+                status = "dead" if final else "failed"
+                # Straight after its scheduling and not retryable: maybe its arguments did not
+                # bind, in the turn that scheduled it, before any item existed.
+                unbound = _maybe_unbound(previous, rec)
+                out[wid] = (attempt, f"unbound {status}" if unbound else status, parks)
+        previous = rec
+    if state.is_terminal:
+        for wid, (attempt, status, parks) in out.items():
+            if status == "open":
+                out[wid] = (attempt, "cancelled", parks)
+    return out
+
+
+def _maybe_unbound(previous: object, rec: NodeFailed) -> bool:
+    """A hand-out whose arguments did not bind fails in the turn that schedules it, before any
+    item exists: its node_failed directly follows its node_scheduled, not retryable."""
+    return (
+        isinstance(previous, NodeScheduled)
+        and (previous.node_id, previous.dispatch) == (rec.node_id, rec.dispatch)
+        and not rec.retryable
+    )
