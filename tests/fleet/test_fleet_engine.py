@@ -301,3 +301,25 @@ async def test_a_worker_keeps_its_lease_across_an_engine_restart_I5(tmp_path: Pa
             assert not [e for e in entries if e.type == "node_failed"]
             await w_cm.__aexit__(None, None, None)
         tg.cancel_scope.cancel()
+
+
+async def test_items_created_while_workers_have_credit_are_spread_over_them(
+    tmp_path: Path,
+) -> None:
+    async with engine(tmp_path / "e.db") as rt, anyio.create_task_group() as tg:
+        assert rt.fleet_endpoint is not None
+        wf = rt.register(compile_yaml_text(one(), "one.yaml"))
+        async with (
+            hand(tg, rt.fleet_endpoint, "w1", capacity=4) as w1,
+            hand(tg, rt.fleet_endpoint, "w2", capacity=4) as w2,
+        ):
+            for w in (w1, w2):  # the scheduler answers after it has taken the worker in
+                await w.conn.send(Heartbeat(leases=[LeaseRef("sync/x/1", 1)]))
+                await w.expect(lambda got: [m for m in got if isinstance(m, HeartbeatAck)])
+            runs = [await rt.start(wf, {"n": i}) for i in range(4)]
+            first, second = await w1.grants(2), await w2.grants(2)
+            for w, grants in ((w1, first), (w2, second)):
+                for grant in grants:
+                    assert (await w.finish(grant, grant.input["n"])).accepted
+            assert [await r.result(timeout=10) for r in runs] == [{"n": i} for i in range(4)]
+        tg.cancel_scope.cancel()

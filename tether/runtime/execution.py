@@ -51,7 +51,7 @@ from tether.runtime.records import (
     UnknownRecordType,
     decode_rows,
 )
-from tether.runtime.scheduler import LOCAL_OWNER, ExecutionClosed, Settled, WorkReady
+from tether.runtime.scheduler import LOCAL_OWNER, ExecutionClosed, Leased, Settled, WorkReady
 from tether.runtime.services import Services
 from tether.runtime.state import ExecutionState, replay
 from tether.runtime.tools import UnknownTool
@@ -281,20 +281,25 @@ class ExecutionActor(Actor):
             return
         items = self._created_items(after, records, ctx.now_ms)
         settles = self._settles(before, after, records, incoming, settle, ctx.now_ms)
-        leased = [item for item in items if item.status == "leased"]
         try:
             await self._s.store.append(self._make_turn(before, after, rows, items, settles))
         except BaseException:
-            if leased:
-                self._s.give_local_slots(len(leased))  # never granted: the slots are free
+            for item in items:  # never created: the credit taken for it is free again
+                if item.lease_owner is not None:
+                    self._give_back(item.lease_owner)
             raise
         self.state = after
+        remote = []
         for item in items:
-            if item.status == "leased":
+            if item.lease_owner == LOCAL_OWNER:
                 assert self._s.local is not None
                 self._s.local.start_created(item)
+            elif item.lease_owner is not None:
+                remote.append(item)
             else:
                 self._s.tell_scheduler(WorkReady(item.queue, item.not_before_ms))
+        if remote:
+            self._s.tell_scheduler(Leased(remote))
         closed = [s.work_item_id for s in settles if s.fence is None]
         if closed:
             why = f"execution {after.status}" if after.is_terminal else "superseded"
@@ -302,6 +307,11 @@ class ExecutionActor(Actor):
         if after.is_terminal:
             self._s.settle(self.execution_id, after)
             await self._retire()
+
+    def _give_back(self, owner: str) -> None:
+        entry = self._s.ledger.get(owner)
+        if entry is not None:
+            self._s.ledger.give_back(entry)
 
     def _close_items(self, work_item_ids: list[str], reason: str) -> None:
         """Stop the work of items settled as cancelled, wherever it runs."""
@@ -327,23 +337,25 @@ class ExecutionActor(Actor):
             timeout = node.node_timeout_secs or self.graph.workflow.timeouts.node_timeout
             spec = WorkSpec(self._s.tool_name(node), record.input, timeout)
             not_before = record.not_before_ms or 0
-            # Due now and the in-process pool has a free slot: lease it to the pool in this
-            # very turn (fence 1), so the step costs one commit, not a turn and a grant.
-            local = not_before <= at and self._s.take_local_slot()
+            queue = queue_of(node)
+            # Due now and a worker has credit: lease it to that worker in this very turn
+            # (fence 1), so the step costs one commit, not a turn and then a grant.
+            worker = self._s.ledger.take(queue) if not_before <= at else None
+            owner = worker.owner if worker is not None else None
             items.append(
                 WorkItemRow(
                     work_item_id=work_item_id(self.execution_id, record.node_id, record.dispatch),
                     execution_id=self.execution_id,
                     node_id=record.node_id,
-                    queue=queue_of(node),
+                    queue=queue,
                     attempt=record.attempt,
                     dispatch=record.dispatch,
                     payload=encode_spec(spec),
-                    status="leased" if local else "pending",
+                    status="pending" if owner is None else "leased",
                     not_before_ms=not_before,
-                    lease_owner=LOCAL_OWNER if local else None,
-                    lease_expires_ms=at + self._s.lease_ttl_ms if local else None,
-                    fence=1 if local else 0,
+                    lease_owner=owner,
+                    lease_expires_ms=None if owner is None else at + self._s.lease_ttl_ms,
+                    fence=0 if owner is None else 1,
                     created_at_ms=at,
                     updated_at_ms=at,
                 )

@@ -8,7 +8,7 @@ its outcomes go straight to their execution actors, whose turns settle them with
 
 Example (what the runtime does)::
 
-    slots = LocalSlots(64)
+    slots = Credit(64)
     local = LocalWorkers(InProcessExecutor(tools, clock, 64), slots, deliver)
     local.bind(task_group)
     scheduler_ref.tell_nowait(local.joined())
@@ -22,7 +22,8 @@ import anyio.abc
 
 from tether.persistence.contract import WorkItemRow
 from tether.runtime.executor import NodeExecutor, NodeOutcome, WorkItem
-from tether.runtime.scheduler import LOCAL_OWNER, LiveLease, LocalSlots, WorkerJoined
+from tether.runtime.ledger import Credit
+from tether.runtime.scheduler import LOCAL_OWNER, LiveLease, WorkerJoined
 from tether.runtime.work import WorkSpec, decode_spec
 
 
@@ -32,7 +33,7 @@ class LocalWorkers:
     def __init__(
         self,
         executor: NodeExecutor,
-        slots: LocalSlots,
+        slots: Credit,
         deliver: Callable[[NodeOutcome], Awaitable[bool]],
     ) -> None:
         self._executor = executor
@@ -43,7 +44,7 @@ class LocalWorkers:
         self._executor.bind(task_group, self._report)
 
     def joined(self) -> WorkerJoined:
-        return WorkerJoined(LOCAL_OWNER, self, None, self.slots.free, local_slots=self.slots)
+        return WorkerJoined(LOCAL_OWNER, self, None, self.slots.free, local_credit=self.slots)
 
     def start_created(self, row: WorkItemRow) -> None:
         """Run an item its execution created leased to this pool (its slot is taken).

@@ -53,13 +53,13 @@ from tether.runtime.execution import (
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.ids import new_execution_id
+from tether.runtime.ledger import Credit
 from tether.runtime.local_workers import LocalWorkers
 from tether.runtime.records import JournalEntry, decode_rows
 from tether.runtime.runnable import check_runnable
 from tether.runtime.scheduler import (
     DEFAULT_LEASE_TTL_MS,
     GetLeases,
-    LocalSlots,
     SchedulerActor,
 )
 from tether.runtime.services import Services
@@ -191,8 +191,9 @@ class Runtime:
     async def _start_scheduler(self, store: Store, tg: anyio.abc.TaskGroup) -> None:
         assert self._system is not None and self._services is not None
         ttl = self._lease_ttl_ms
+        ledger = self._services.ledger
         scheduler = await self._system.spawn(
-            lambda: SchedulerActor(store, self.clock, self._deliver, tg, lease_ttl_ms=ttl),
+            lambda: SchedulerActor(store, self.clock, self._deliver, tg, ledger, lease_ttl_ms=ttl),
             name=SCHEDULER_NAME,
             mailbox_size=1 << 16,
         )
@@ -200,7 +201,7 @@ class Runtime:
         self._services.lease_ttl_ms = ttl
         await scheduler.ask(GetLeases(), timeout=None)  # its recovery is done
         if self._executor is not None:
-            local = LocalWorkers(self._executor, LocalSlots(self._capacity), self._deliver)
+            local = LocalWorkers(self._executor, Credit(self._capacity), self._deliver)
             local.bind(tg)
             self._services.local = local
             await scheduler.tell(local.joined())

@@ -1,11 +1,12 @@
 """SchedulerActor: hands durable work items to workers under fenced leases (I5).
 
 Work items are created in the turn that schedules them (I4). An item that is due and finds a
-free slot in the in-process pool is created already leased to the pool (fence 1) and started by
-its execution actor after the commit: one commit per step. Every other item is created pending,
-and the scheduler grants it (one ``store.grant``, group-committed with the turns) to a worker
-with credit: a worker says how many items it can take and gets no more; nobody polls. A
-granted item goes to its worker over a :class:`WorkerLink` (the pool, or a ZeroMQ peer).
+worker with credit in the :class:`~tether.runtime.ledger.WorkerLedger` is created already
+leased to it (fence 1): the execution starts it on the in-process pool itself, or tells the
+scheduler (``Leased``) to send the grant; one commit per step. Every other item is created
+pending, and the scheduler grants it (one ``store.grant``, group-committed with the turns) as
+credit comes back: a worker says how many items it can take and gets no more; nobody polls.
+Items reach workers over a :class:`WorkerLink` (the pool, or a ZeroMQ peer).
 
 A remote worker's report comes back here, is checked against the live lease (owner, fence)
 and handed to the execution actor, whose turn settles the item with the fence; only then is
@@ -24,8 +25,9 @@ reports keep flowing while a grant commits.
 
 Example (what the runtime does)::
 
-    ref = await system.spawn(lambda: SchedulerActor(store, clock, deliver, tg), name="scheduler")
-    ref.tell_nowait(WorkerJoined("local", pool_link, None, 64, local_slots=slots))
+    ledger = WorkerLedger()
+    ref = await system.spawn(lambda: SchedulerActor(store, clock, deliver, tg, ledger))
+    ref.tell_nowait(WorkerJoined("local", pool_link, None, 64, local_credit=Credit(64)))
     ref.tell_nowait(WorkReady("python_tool", not_before_ms=0))
 """
 
@@ -46,6 +48,7 @@ from tether.actors import Actor, ActorStopped, MailboxFull
 from tether.clock import Clock, now_ms
 from tether.persistence.contract import Lease, StorageError, Store, WorkItemRow
 from tether.runtime.executor import NodeOutcome
+from tether.runtime.ledger import Credit, WorkerEntry, WorkerLedger
 from tether.runtime.work import WorkSpec, decode_spec
 
 log = logging.getLogger(__name__)
@@ -100,39 +103,6 @@ class WorkerLink(Protocol):
         ...
 
 
-class LocalSlots:
-    """Free slots of the in-process pool, shared by the scheduler and the execution actors on
-    the same event loop (plain counters: nothing else touches them between awaits).
-
-    An execution takes a slot when it schedules an item that is due now, and creates the item
-    leased to the pool. The pool gives the slot back when the item stops running; if the
-    scheduler was waiting for a slot (pending items, no free slot) it is told, so pending
-    items are granted as slots come back.
-    """
-
-    __slots__ = ("_notify", "free", "wanted")
-
-    def __init__(self, capacity: int) -> None:
-        self.free = capacity
-        self.wanted = False
-        self._notify: Callable[[], None] | None = None
-
-    def take(self) -> bool:
-        if self.free <= 0:
-            return False
-        self.free -= 1
-        return True
-
-    def give(self) -> None:
-        self.free += 1
-        if self.wanted and self._notify is not None:
-            self.wanted = False
-            self._notify()
-
-    def on_free(self, notify: Callable[[], None]) -> None:
-        self._notify = notify
-
-
 # --- messages ------------------------------------------------------------------------------
 
 
@@ -149,8 +119,8 @@ class WorkerJoined:
     link: WorkerLink
     queues: frozenset[str] | None  # None: every queue
     capacity: int
-    #: The in-process pool's shared slots (None for a remote worker).
-    local_slots: LocalSlots | None = None
+    #: The in-process pool's credit, which the pool hands back itself (None: remote worker).
+    local_credit: Credit | None = None
 
 
 class WorkerLeft(msgspec.Struct, frozen=True, gc=False):
@@ -204,9 +174,15 @@ class ExecutionClosed(msgspec.Struct, frozen=True, gc=False):
     reason: str
 
 
+class Leased(msgspec.Struct, frozen=True, gc=False):
+    """An execution committed items leased at creation to remote workers: send the grants."""
+
+    rows: list[WorkItemRow]
+
+
 @dataclass(frozen=True, slots=True)
 class _Granted:
-    worker: _Worker
+    worker: WorkerEntry
     queue: str
     asked: int
     generation: int
@@ -226,29 +202,6 @@ class GetLeases(msgspec.Struct, frozen=True, gc=False):
     """Ask: the live leases, for inspection and tests."""
 
 
-@dataclass(slots=True, eq=False)
-class _Worker:
-    owner: str
-    link: WorkerLink
-    queues: frozenset[str] | None
-    #: Items it can take now; the in-process pool's count is shared with execution actors.
-    slots: LocalSlots
-    local: bool
-    granting: set[str] = field(default_factory=set)
-    leases: set[str] = field(default_factory=set)
-
-    @property
-    def credit(self) -> int:
-        return self.slots.free
-
-    @credit.setter
-    def credit(self, n: int) -> None:
-        self.slots.free = n
-
-    def serves(self, queue: str) -> bool:
-        return self.queues is None or queue in self.queues
-
-
 class SchedulerActor(Actor):
     """See the module docstring."""
 
@@ -258,6 +211,7 @@ class SchedulerActor(Actor):
         clock: Clock,
         deliver: Deliver,
         task_group: anyio.abc.TaskGroup,
+        ledger: WorkerLedger,
         *,
         lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
     ) -> None:
@@ -266,7 +220,8 @@ class SchedulerActor(Actor):
         self._deliver = deliver
         self._tg = task_group
         self._ttl_ms = lease_ttl_ms
-        self._workers: dict[str, _Worker] = {}
+        self._ledger = ledger
+        self._workers = ledger.workers  # owner -> entry (the ledger's own dict)
         self._leases: dict[str, LiveLease] = {}
         #: queue -> generation: bumped by each WorkReady; a grant that came back short clears
         #: its queue only if nothing new arrived meanwhile (no lost wakeup).
@@ -308,6 +263,8 @@ class SchedulerActor(Actor):
                 self._on_settled(message)
             case _Granted():
                 self._on_granted(message)
+            case Leased():
+                self._on_leased(message)
             case SlotsFreed():
                 pass  # _pump below grants what waits
             case WorkReady():
@@ -349,15 +306,16 @@ class SchedulerActor(Actor):
             for worker in self._workers.values():
                 if queue in worker.granting or not worker.serves(queue):
                     continue
-                if worker.credit <= 0:
-                    worker.slots.wanted = worker.local  # the pool says when a slot frees
+                credit = worker.credit
+                if credit.free <= 0:
+                    credit.wanted = worker.local  # the pool says when a slot frees
                     continue
-                asked, worker.credit = worker.credit, 0
+                asked, credit.free = credit.free, 0
                 worker.granting.add(queue)
                 self._tg.start_soon(self._grant, worker, queue, asked, generation, now)
 
     async def _grant(
-        self, worker: _Worker, queue: str, asked: int, generation: int, now: int
+        self, worker: WorkerEntry, queue: str, asked: int, generation: int, now: int
     ) -> None:
         try:
             leases = await self._store.grant(queue, worker.owner, now, self._ttl_ms, asked)
@@ -367,7 +325,7 @@ class SchedulerActor(Actor):
         await self._tell_self(reply)
 
     def _on_granted(self, msg: _Granted) -> None:
-        # The worker may have left, or come back on a new connection (a new _Worker with its
+        # The worker may have left, or come back on a new connection (a new entry with its
         # full credit): only the one the credit was taken from gets the unused part back.
         worker = msg.worker if self._workers.get(msg.worker.owner) is msg.worker else None
         if msg.error is not None:
@@ -376,7 +334,7 @@ class SchedulerActor(Actor):
             del self._demand[msg.queue]  # drained: wait for the next WorkReady or due item
         if worker is not None:
             worker.granting.discard(msg.queue)
-            worker.credit += msg.asked - len(msg.leases)
+            worker.credit.give(msg.asked - len(msg.leases))
         now = self._clock.now()
         current = self._workers.get(msg.worker.owner)  # the same worker, maybe reconnected
         for granted in msg.leases:
@@ -384,7 +342,15 @@ class SchedulerActor(Actor):
         if msg.leases and not msg.worker.local:
             self._arm()  # remote leases expire: keep the sweep running
 
-    def _start(self, granted: Lease, worker: _Worker | None, now: float) -> None:
+    def _on_leased(self, msg: Leased) -> None:
+        now = self._clock.now()
+        for row in msg.rows:
+            assert row.lease_owner is not None and row.lease_expires_ms is not None
+            lease = Lease(row.work_item_id, row.fence, row.lease_owner, row.lease_expires_ms, row)
+            self._start(lease, self._workers.get(row.lease_owner), now)
+        self._arm()
+
+    def _start(self, granted: Lease, worker: WorkerEntry | None, now: float) -> None:
         row = granted.item
         spec = _spec(row)
         if worker is not None and worker.local:
@@ -463,13 +429,18 @@ class SchedulerActor(Actor):
         # it held: they stay its own. It announces its full capacity and withholds the credit
         # of those leases itself when they finish.
         held = {wid for wid, lease in self._leases.items() if lease.owner == msg.owner}
-        local = msg.local_slots is not None
-        slots = msg.local_slots if msg.local_slots is not None else LocalSlots(msg.capacity)
-        if local:
-            slots.on_free(self._slots_freed)
-        self._workers[msg.owner] = _Worker(
-            msg.owner, msg.link, msg.queues, slots, local, leases=held
+        credit = msg.local_credit
+        if credit is not None:
+            credit.on_free(self._slots_freed)
+        entry = WorkerEntry(
+            msg.owner,
+            msg.link,
+            msg.queues,
+            credit if credit is not None else Credit(msg.capacity),
+            local=credit is not None,
+            leases=held,
         )
+        self._ledger.join(entry)
 
     def _slots_freed(self) -> None:
         ref = self.context.self_ref
@@ -480,7 +451,7 @@ class SchedulerActor(Actor):
     def _on_credit(self, msg: WorkerCredit) -> None:
         worker = self._workers.get(msg.owner)
         if worker is not None:
-            worker.credit += msg.n
+            worker.credit.give(msg.n)
 
     def _on_heartbeat(self, msg: WorkerHeartbeat) -> None:
         worker = self._workers.get(msg.owner)
@@ -501,7 +472,7 @@ class SchedulerActor(Actor):
     async def _on_left(self, msg: WorkerLeft) -> None:
         if msg.reason == "replaced":
             return  # the same worker on a new connection: WorkerJoined follows
-        if self._workers.pop(msg.owner, None) is None:
+        if self._ledger.leave(msg.owner) is None:
             return
         for lease in [lz for lz in self._leases.values() if lz.owner == msg.owner]:
             if not lease.closing:

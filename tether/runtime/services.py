@@ -27,6 +27,7 @@ from tether.errors import WorkflowNotFound
 from tether.ir.types import Node, Workflow, decode_workflow
 from tether.persistence.contract import Store
 from tether.runtime.graph import Graph
+from tether.runtime.ledger import WorkerLedger
 from tether.runtime.local_workers import LocalWorkers
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import ArgumentBinder, ToolRegistry
@@ -63,6 +64,8 @@ class Services:
         self.scheduler: ActorRef | None = None
         #: The in-process pool (None: no in-process workers).
         self.local: LocalWorkers | None = None
+        #: Every worker's credit, shared with the scheduler (see tether.runtime.ledger).
+        self.ledger = WorkerLedger()
         self.lease_ttl_ms = 5_000
         self._task_group: anyio.abc.TaskGroup | None = None
         self.tools = tools
@@ -90,16 +93,6 @@ class Services:
             self._task_group.start_soon(self._tell_later, ref, message)
         except ActorStopped:
             pass  # the runtime is shutting down; the journal holds what matters
-
-    def take_local_slot(self) -> bool:
-        """Take one free slot of the in-process pool, if there is a pool and a free slot."""
-        local = self.local
-        return local is not None and local.slots.take()
-
-    def give_local_slots(self, n: int) -> None:
-        assert self.local is not None
-        for _ in range(n):
-            self.local.slots.give()
 
     @staticmethod
     async def _tell_later(ref: ActorRef, message: object) -> None:

@@ -1,0 +1,112 @@
+"""Who can take work now: each worker's credit, shared by the scheduler and the executions.
+
+The scheduler owns the ledger (workers join, leave, return credit); execution actors read and
+take from it synchronously on the same event loop, between awaits, so no lock is needed. An
+execution that schedules an item that is due now takes one credit from a worker serving the
+item's queue and creates the item already leased to that worker (fence 1) in the same turn
+(I4): a step costs one commit, not a turn plus a grant. Items that found no credit are created
+pending and granted by the scheduler as credit comes back, oldest first.
+
+Example::
+
+    ledger = WorkerLedger()
+    ledger.join(WorkerEntry("w1", link, frozenset({"python_tool"}), Credit(8), local=False))
+    entry = ledger.take("python_tool")      # round robin over workers with credit, or None
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tether.runtime.scheduler import WorkerLink
+
+
+class Credit:
+    """How many more items a worker can take now.
+
+    The in-process pool's credit is handed back by the pool itself as items stop running; if
+    the scheduler was waiting for it (pending items, no credit), ``give`` tells it, so pending
+    items are granted as slots come back. A remote worker's credit comes back in Credit
+    messages.
+    """
+
+    __slots__ = ("_notify", "free", "wanted")
+
+    def __init__(self, capacity: int) -> None:
+        self.free = capacity
+        self.wanted = False
+        self._notify: Callable[[], None] | None = None
+
+    def give(self, n: int = 1) -> None:
+        self.free += n
+        if self.wanted and self._notify is not None:
+            self.wanted = False
+            self._notify()
+
+    def on_free(self, notify: Callable[[], None]) -> None:
+        self._notify = notify
+
+
+@dataclass(slots=True, eq=False)
+class WorkerEntry:
+    """One worker the scheduler can hand items to."""
+
+    owner: str
+    link: WorkerLink
+    queues: frozenset[str] | None  # None: every queue
+    credit: Credit
+    local: bool
+    #: Queues with a grant in flight for this worker (at most one each).
+    granting: set[str] = field(default_factory=set)
+    #: Remote leases it holds (the pool's are not tracked: it reports to executions itself).
+    leases: set[str] = field(default_factory=set)
+
+    def serves(self, queue: str) -> bool:
+        return self.queues is None or queue in self.queues
+
+
+class WorkerLedger:
+    """The workers by owner, and a round robin over them for items created leased."""
+
+    def __init__(self) -> None:
+        self.workers: dict[str, WorkerEntry] = {}
+        self._next = 0
+
+    def join(self, entry: WorkerEntry) -> None:
+        self.workers[entry.owner] = entry
+
+    def leave(self, owner: str) -> WorkerEntry | None:
+        return self.workers.pop(owner, None)
+
+    def get(self, owner: str) -> WorkerEntry | None:
+        return self.workers.get(owner)
+
+    def take(self, queue: str) -> WorkerEntry | None:
+        """One credit of a worker serving ``queue`` (the next in turn that has some), or None."""
+        workers = self.workers
+        if len(workers) == 1:  # the common embedded case: the pool alone
+            (only,) = workers.values()
+            return self._take_from(only, queue)
+        entries = list(workers.values())
+        n = len(entries)
+        for i in range(n):
+            entry = entries[(self._next + i) % n]
+            if self._take_from(entry, queue) is not None:
+                self._next = (self._next + i + 1) % n
+                return entry
+        return None
+
+    def give_back(self, entry: WorkerEntry) -> None:
+        """Return a credit taken for an item that was never created (its turn failed)."""
+        if entry.local or self.workers.get(entry.owner) is entry:
+            entry.credit.give()
+
+    @staticmethod
+    def _take_from(entry: WorkerEntry, queue: str) -> WorkerEntry | None:
+        if entry.credit.free <= 0 or not entry.serves(queue):
+            return None
+        entry.credit.free -= 1
+        return entry
