@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
         ["benchmarks.chain", "--runs", "6", "--in-flight", "1,3", "--rounds", "1"],
         ["benchmarks.limits_group_commit", "--steps", "200", "--producers", "5", "--rounds", "1"],
         ["benchmarks.actor_hop", "--n", "200", "--repeats", "1"],
+        ["benchmarks.fleet", "--runs", "4", "--in-flight", "1", "--workers", "1", "--rounds", "1"],
     ],
-    ids=["chain", "limits_group_commit", "actor_hop"],
+    ids=["chain", "limits_group_commit", "actor_hop", "fleet"],
 )
 def test_benchmark_runs_and_prints(args: list[str]) -> None:
     done = subprocess.run(
