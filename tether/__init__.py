@@ -39,11 +39,14 @@ if TYPE_CHECKING:
 _HOMES = {
     **dict.fromkeys(
         [
+            "AmbiguousApproval",
+            "ApprovalNotPending",
             "ExecutionBroken",
             "ExecutionCancelledError",
             "ExecutionFailedError",
             "ExecutionIdInUse",
             "ExecutionNotFound",
+            "ExecutionNotRunning",
             "InvalidInput",
             "NonRetryableError",
             "RateLimited",
@@ -59,11 +62,14 @@ _HOMES = {
 }
 
 __all__ = [
+    "AmbiguousApproval",
+    "ApprovalNotPending",
     "ExecutionBroken",
     "ExecutionCancelledError",
     "ExecutionFailedError",
     "ExecutionIdInUse",
     "ExecutionNotFound",
+    "ExecutionNotRunning",
     "ExecutionState",
     "InvalidInput",
     "JournalEntry",

@@ -82,3 +82,20 @@ class RateLimited(TetherError):
         self.retry_after = retry_after if 0 <= retry_after < math.inf else 0.0
         self.message = message or f"rate limited: retry after {self.retry_after:g}s"
         super().__init__(self.message)
+
+
+class ExecutionNotRunning(TetherError):
+    """A signal (event, approval) for an execution that has already finished."""
+
+    def __init__(self, execution_id: str, status: str) -> None:
+        super().__init__(f"execution {execution_id} is {status}: it takes no more signals")
+        self.execution_id = execution_id
+        self.status = status
+
+
+class ApprovalNotPending(TetherError, LookupError):
+    """An approval for an execution (or node) where no decision is awaited."""
+
+
+class AmbiguousApproval(TetherError, ValueError):
+    """Several approvals are pending in the execution: name the node to decide."""

@@ -114,9 +114,14 @@ class WaitKind(_Kind, frozen=True, tag="wait"):
 
 
 class HumanApprovalKind(_Kind, frozen=True, tag="human_approval"):
+    """Pause until a person approves or rejects. With ``timeout_secs``, no decision in time
+    routes to ``fallback_node`` if given, else ends as ``on_timeout`` says: ``fail`` the run,
+    or decide ``approve`` / ``reject`` on the person's behalf (recorded as by the timeout)."""
+
     description: str = ""
     timeout_secs: int | None = None
     fallback_node: str | None = None
+    on_timeout: str = "fail"
 
 
 class EvalKind(_Kind, frozen=True, tag="eval"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 import msgspec
 
@@ -238,6 +239,16 @@ class _Validator:
             if value is not None and value <= 0:
                 self.issue(f"timeouts.{field}", f"timeouts.{field} must be positive, got {value}")
 
+    def check_wait(self, kind: t.WaitKind, base: str, who: str) -> None:
+        if kind.duration_secs is None and kind.until is None and not kind.correlation_key:
+            message = f"{who}: a wait node needs a duration, an 'until' time or an event key"
+            self.issue(f"{base}.kind", message)
+        if kind.until is not None:
+            try:
+                until_ms(kind.until)
+            except ValueError as exc:
+                self.issue(f"{base}.kind.until", f"{who}: until {kind.until!r}: {exc}")
+
     def check_retry(self, policy: RetryPolicy, path: str, what: str) -> None:
         if policy.max_attempts < 1:
             self.issue(path, f"{what}: max_attempts must be at least 1, got {policy.max_attempts}")
@@ -265,6 +276,10 @@ class _Validator:
         limits: list[tuple[str, float | None]] = []
         if isinstance(kind, t.WaitKind):
             limits.append(("duration", kind.duration_secs))
+            self.check_wait(kind, base, who)
+        if isinstance(kind, t.HumanApprovalKind) and kind.on_timeout not in _ON_TIMEOUT:
+            message = f"{who}: on_timeout must be one of {', '.join(_ON_TIMEOUT)}"
+            self.issue(f"{base}.kind.on_timeout", f"{message}, got {kind.on_timeout!r}")
         if isinstance(kind, t.HumanApprovalKind | t.A2aTaskKind):
             limits.append(("timeout", kind.timeout_secs))
         if isinstance(kind, t.EvalKind) and kind.max_retries < 0:
@@ -272,6 +287,18 @@ class _Validator:
         for field, value in limits:
             if value is not None and value < 0:
                 self.issue(f"{base}.{field}", f"{who}: {field} must not be negative, got {value}")
+
+
+_ON_TIMEOUT = ("fail", "approve", "reject")
+
+
+def until_ms(text: str) -> int:
+    """A wait's ``until`` as epoch milliseconds; ValueError unless it is an ISO 8601 time with
+    a zone offset (a zone-less time would mean something different on every machine)."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError("it has no time zone offset (write e.g. 2026-12-01T09:00:00+00:00)")
+    return int(when.timestamp() * 1000)
 
 
 def _closure(start: list[str], step: Callable[[str], Iterable[str]]) -> set[str]:

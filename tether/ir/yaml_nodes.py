@@ -134,11 +134,22 @@ def _human_approval(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKi
     if fallback is not None:
         paths["kind.fallback_node"] = ("fallback" if "fallback" in spec else "fallback_node",)
     timeout = spec.get("timeout")
+    on_timeout = _sub("on_timeout", as_str, spec.get("on_timeout", "fail"), "on_timeout")
+    if on_timeout not in APPROVAL_TIMEOUT_OUTCOMES:
+        raise ValueProblem(
+            ("on_timeout",),
+            f"on_timeout must be one of {', '.join(APPROVAL_TIMEOUT_OUTCOMES)}, got {on_timeout!r}",
+        )
     return t.HumanApprovalKind(
         description=as_str(spec.get("description", f"Approval required for {node_id}"), "desc"),
         timeout_secs=None if timeout is None else round(_sub("timeout", parse_duration, timeout)),
         fallback_node=None if fallback is None else as_str(fallback, "fallback"),
+        on_timeout=on_timeout,
     )
+
+
+#: What a human-approval node without a fallback does when its timeout passes.
+APPROVAL_TIMEOUT_OUTCOMES = ("fail", "approve", "reject")
 
 
 def _eval(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
@@ -252,7 +263,10 @@ KINDS: dict[str, tuple[frozenset[str], KindBuilder]] = {
         _WORK_COMMON | {"duration", "duration_secs", "until", "event", "correlation_key"},
         _wait,
     ),
-    "human_approval": (_WORK_COMMON | {"fallback", "fallback_node"}, _human_approval),
+    "human_approval": (
+        _WORK_COMMON | {"fallback", "fallback_node", "on_timeout"},
+        _human_approval,
+    ),
     "eval": (_WORK_COMMON | {"scorers", "on_fail", "max_retries", "input_expr"}, _eval),
     "agent": (_WORK_COMMON | _IO | {"agent_ref", "agent"}, _agent),
     "a2a_task": (

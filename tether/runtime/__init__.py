@@ -2,7 +2,8 @@
 
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome, WorkItem
 from tether.runtime.records import JournalEntry, Record
-from tether.runtime.runtime import DEFAULT_DATABASE_URL, Run, Runtime
+from tether.runtime.run import Run
+from tether.runtime.runtime import DEFAULT_DATABASE_URL, Runtime
 from tether.runtime.state import ExecutionState, NodeRun
 from tether.runtime.tools import Tool, ToolRegistry, tool
 

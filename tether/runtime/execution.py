@@ -23,7 +23,12 @@ import msgspec
 
 from tether.actors import Actor
 from tether.clock import now_ms
-from tether.errors import ExecutionBroken, ExecutionIdInUse, WorkflowNotFound
+from tether.errors import (
+    ExecutionBroken,
+    ExecutionIdInUse,
+    ExecutionNotRunning,
+    WorkflowNotFound,
+)
 from tether.ir.types import Workflow
 from tether.persistence.contract import (
     IndexUpdate,
@@ -36,7 +41,7 @@ from tether.persistence.contract import (
     UnknownWorkItem,
     WorkItemRow,
 )
-from tether.runtime.executor import NodeOutcome, work_item_id
+from tether.runtime.executor import NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.planner import PlanContext, plan_turn
 from tether.runtime.records import (
@@ -46,17 +51,21 @@ from tether.runtime.records import (
     NodeCompleted,
     NodeFailed,
     NodeParked,
-    NodeScheduled,
+    NodeWaiting,
     Record,
+    TimerFired,
     UnknownRecordType,
     decode_rows,
 )
 from tether.runtime.scheduler import LOCAL_OWNER, ExecutionClosed, Leased, Settled, WorkReady
 from tether.runtime.services import Services
+from tether.runtime.signals import Approve, SendEvent, approval_record, event_record
 from tether.runtime.state import ExecutionState, replay
+from tether.runtime.timers import ArmTimer, FireTimer
 from tether.runtime.tools import UnknownTool
+from tether.runtime.turn_work import created_items, turn_settles
 from tether.runtime.typed_state import type_problem
-from tether.runtime.work import WorkSpec, encode_spec, queue_of
+from tether.runtime.work import queue_of
 
 
 class StartExecution(msgspec.Struct, frozen=True):
@@ -84,7 +93,7 @@ _log = logging.getLogger(__name__)
 
 #: Bumped whenever ExecutionState changes shape: a snapshot of another shape is not decoded
 #: into the wrong fields, it is skipped and the journal replayed from the start.
-SNAPSHOT_FORMAT = b"\x02"
+SNAPSHOT_FORMAT = b"\x03"
 
 
 def encode_state(state: ExecutionState) -> bytes:
@@ -157,7 +166,11 @@ class ExecutionActor(Actor):
             await self._retire()
             return
         # Work handed out before the crash is in the work-item table, where the scheduler
-        # finds it; a turn re-derives only what follows from the state and was not journaled.
+        # finds it; timers are armed again from the waits; a turn re-derives only what
+        # follows from the state and was not journaled.
+        for node_id, wait in self.state.waits.items():
+            if wait.fire_at_ms is not None and not wait.fired:
+                self._arm(node_id, wait.dispatch, wait.fire_at_ms)
         await self._turn(None)
 
     async def on_receive(self, message: object) -> object:
@@ -168,6 +181,11 @@ class ExecutionActor(Actor):
             return await self._on_start_execution(message)
         if isinstance(message, CancelExecution):
             return await self._on_cancel(message)
+        if isinstance(message, FireTimer):
+            await self._on_timer(message)
+            return None
+        if isinstance(message, SendEvent | Approve):
+            return await self._on_signal(message)
         if isinstance(message, GetState):
             return self.state
         raise TypeError(f"ExecutionActor got an unknown message {type(message).__name__}")
@@ -265,6 +283,35 @@ class ExecutionActor(Actor):
                 Settled(out.work_item_id, out.fence, accepted, reason, parked_until_ms, queue)
             )
 
+    async def _on_timer(self, msg: FireTimer) -> None:
+        wait = self.state.waits.get(msg.node_id)
+        if self.state.status != "running" or wait is None or wait.dispatch != msg.dispatch:
+            return  # the wait is over (an event won, or the run ended): nothing to fire
+        if wait.fired:
+            return
+        now = now_ms(self._s.clock)
+        if wait.fire_at_ms is not None and wait.fire_at_ms > now:
+            self._arm(msg.node_id, wait.dispatch, wait.fire_at_ms)  # woke early: sleep on
+            return
+        await self._turn(TimerFired(at_ms=now, node_id=msg.node_id, dispatch=msg.dispatch))
+
+    async def _on_signal(self, msg: SendEvent | Approve) -> ExecutionState | None:
+        """Journal an accepted event or decision; raise (changing nothing) to refuse it."""
+        if self.execution_id in self._s.broken:
+            raise ExecutionBroken(self.execution_id, self._s.broken[self.execution_id])
+        if self.graph is None or self.state.status != "running":
+            raise ExecutionNotRunning(self.execution_id, self.state.status)
+        now = now_ms(self._s.clock)
+        record: Record | None
+        if isinstance(msg, Approve):
+            record = approval_record(self.state, self.graph, msg, now)
+        else:
+            record = event_record(self.state, self.graph, msg, now)
+            if record is None:
+                return None  # an event id already received: applied once
+        await self._turn(record)
+        return self.state
+
     async def _on_cancel(self, msg: CancelExecution) -> bool:
         if self.state.status != "running":
             return False
@@ -279,8 +326,10 @@ class ExecutionActor(Actor):
         after, records, rows = plan_turn(before, self.graph, incoming, ctx)
         if not records:
             return
-        items = self._created_items(after, records, ctx.now_ms)
-        settles = self._settles(before, after, records, incoming, settle, ctx.now_ms)
+        items = created_items(self._s, self.graph, self.execution_id, after, records, ctx.now_ms)
+        settles = turn_settles(
+            self.execution_id, before, after, records, incoming, settle, ctx.now_ms
+        )
         try:
             await self._s.store.append(self._make_turn(before, after, rows, items, settles))
         except BaseException:
@@ -300,6 +349,9 @@ class ExecutionActor(Actor):
                 self._s.tell_scheduler(WorkReady(item.queue, item.not_before_ms))
         if remote:
             self._s.tell_scheduler(Leased(remote))
+        for record in records:
+            if isinstance(record, NodeWaiting) and record.fire_at_ms is not None:
+                self._arm(record.node_id, record.dispatch, record.fire_at_ms)
         closed = [s.work_item_id for s in settles if s.fence is None]
         if closed:
             why = f"execution {after.status}" if after.is_terminal else "superseded"
@@ -307,6 +359,9 @@ class ExecutionActor(Actor):
         if after.is_terminal:
             self._s.settle(self.execution_id, after)
             await self._retire()
+
+    def _arm(self, node_id: str, dispatch: int, at_ms: int) -> None:
+        self._s.tell_timers(ArmTimer(self.execution_id, node_id, dispatch, at_ms))
 
     def _give_back(self, owner: str) -> None:
         entry = self._s.ledger.get(owner)
@@ -321,90 +376,6 @@ class ExecutionActor(Actor):
                 local.cancel(wid)
         self._s.tell_scheduler(ExecutionClosed(work_item_ids, reason))
 
-    def _created_items(
-        self, after: ExecutionState, records: list[Record], at: int
-    ) -> list[WorkItemRow]:
-        """A pending work item for each hand-out this turn scheduled and left in flight (I4)."""
-        assert self.graph is not None
-        items = []
-        for record in records:
-            if not isinstance(record, NodeScheduled):
-                continue
-            run = after.nodes.get(record.node_id)
-            if run is None or run.status != "scheduled" or run.dispatch != record.dispatch:
-                continue  # settled in the same turn (its arguments did not bind)
-            node = self.graph.node(record.node_id)
-            timeout = node.node_timeout_secs or self.graph.workflow.timeouts.node_timeout
-            spec = WorkSpec(self._s.tool_name(node), record.input, timeout)
-            not_before = record.not_before_ms or 0
-            queue = queue_of(node)
-            # Due now and a worker has credit: lease it to that worker in this very turn
-            # (fence 1), so the step costs one commit, not a turn and then a grant.
-            worker = self._s.ledger.take(queue) if not_before <= at else None
-            owner = worker.owner if worker is not None else None
-            items.append(
-                WorkItemRow(
-                    work_item_id=work_item_id(self.execution_id, record.node_id, record.dispatch),
-                    execution_id=self.execution_id,
-                    node_id=record.node_id,
-                    queue=queue,
-                    attempt=record.attempt,
-                    dispatch=record.dispatch,
-                    payload=encode_spec(spec),
-                    status="pending" if owner is None else "leased",
-                    not_before_ms=not_before,
-                    lease_owner=owner,
-                    lease_expires_ms=None if owner is None else at + self._s.lease_ttl_ms,
-                    fence=0 if owner is None else 1,
-                    created_at_ms=at,
-                    updated_at_ms=at,
-                )
-            )
-        return items
-
-    def _settles(
-        self,
-        before: ExecutionState,
-        after: ExecutionState,
-        records: list[Record],
-        incoming: Record | None,
-        settle: Settle | None,
-        at: int,
-    ) -> list[Settle]:
-        """The outcome's fenced settle; a hand-out a new one of its node replaced while it was
-        still in flight, cancelled; at the end every item still open, cancelled."""
-        out = []
-        if settle is not None:
-            if settle.status == "failed" and isinstance(incoming, NodeFailed):
-                run = after.nodes.get(incoming.node_id)
-                if run is not None and run.status == "failed":
-                    settle = msgspec.structs.replace(settle, status="dead")  # the last attempt
-            out.append(settle)
-        for wid in self._superseded(before, records):
-            out.append(Settle(wid, "cancelled", None, error="superseded", at_ms=at))
-        if after.is_terminal:
-            for node_id, run in after.in_flight():
-                wid = work_item_id(self.execution_id, node_id, run.dispatch)
-                why = f"execution {after.status}"
-                out.append(Settle(wid, "cancelled", None, error=why, at_ms=at))
-        return out
-
-    def _superseded(self, before: ExecutionState, records: list[Record]) -> list[str]:
-        """Items of hand-outs rescheduled while in flight. Registration refuses the shapes
-        that would do it (branches meeting at a work node); this keeps a miss from leaving an
-        item open and its tool running for nothing."""
-        flying = {node_id: run.dispatch for node_id, run in before.in_flight()}
-        out = []
-        for rec in records:
-            if isinstance(rec, NodeScheduled):
-                old = flying.get(rec.node_id)
-                if old is not None and old != rec.dispatch:
-                    out.append(work_item_id(self.execution_id, rec.node_id, old))
-                flying[rec.node_id] = rec.dispatch
-            elif isinstance(rec, NodeCompleted | NodeFailed) and rec.dispatch > 0:
-                flying.pop(rec.node_id, None)
-        return out
-
     def _make_turn(
         self,
         before: ExecutionState,
@@ -418,9 +389,9 @@ class ExecutionActor(Actor):
         if every > 0 and after.last_seq // every > before.last_seq // every:
             snapshot = encode_state(after)
         index = None
-        if after.status != before.status:
+        if after.display_status != before.display_status:
             index = IndexUpdate(
-                status=after.status,
+                status=after.display_status,
                 updated_at_ms=now_ms(self._s.clock),
                 workflow_id=after.workflow_id,
                 workflow_version=after.workflow_version,

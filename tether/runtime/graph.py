@@ -24,6 +24,7 @@ from tether.ir.types import (
     Node,
     ParallelKind,
     RetryPolicy,
+    WaitKind,
     Workflow,
 )
 from tether.runtime.parallel_blocks import analyze_parallel_blocks
@@ -68,6 +69,12 @@ class Graph:
             n.id for n in workflow.nodes.values() if isinstance(n.kind, CONTROL_KINDS)
         )
         self.state_keys = {n.id: n.state_key for n in workflow.nodes.values()}
+        #: The external event keys its wait nodes wait for.
+        self.event_keys = frozenset(
+            n.kind.correlation_key
+            for n in workflow.nodes.values()
+            if isinstance(n.kind, WaitKind) and n.kind.correlation_key
+        )
         self._only_target = {
             src: edges[0][1]
             for src, edges in self._edges.items()
@@ -115,6 +122,10 @@ class Graph:
         if only is not None:
             return only
         return _first_match(node_id, self._edges.get(node_id, []), state, "outgoing edge")
+
+    def has_conditions(self, node_id: str) -> bool:
+        """Does any edge out of ``node_id`` carry a condition (so it can route a decision)?"""
+        return any(cond is not None for cond, _, _ in self._edges.get(node_id, []))
 
     def choose_branch(self, node_id: str, state: Mapping[str, Any]) -> str:
         """The target of a branch node: first case that holds, else its default."""

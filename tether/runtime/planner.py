@@ -23,23 +23,29 @@ from tether.ir.types import (
     BranchKind,
     ConditionKind,
     EndKind,
+    HumanApprovalKind,
     JoinKind,
     Node,
     ParallelKind,
     RetryPolicy,
+    WaitKind,
 )
+from tether.ir.validation import until_ms
 from tether.persistence.contract import NewRecord
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
+    ApprovalReceived,
     ExecutionCompleted,
     ExecutionFailed,
     NodeCompleted,
     NodeFailed,
     NodeScheduled,
+    NodeWaiting,
     Record,
+    WaitCompleted,
     normalized,
 )
-from tether.runtime.state import RUNNING, ExecutionState, apply
+from tether.runtime.state import RUNNING, ExecutionState, Wait, apply
 
 #: Binds a work node's arguments from state; raises ValueError with a message on failure.
 Binder = Callable[[Node, Mapping[str, Any]], dict[str, Any]]
@@ -103,8 +109,14 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> list[Record
                 out.append(_resolve_control(node, state, graph, ctx))
             except RouteError as exc:
                 return [ExecutionFailed(at_ms=ctx.now_ms, error=str(exc), node_id=node_id)]
+        elif isinstance(node.kind, WaitKind | HumanApprovalKind):
+            out.append(_start_wait(node, state, graph, ctx))
         else:
             out.extend(_schedule(node, state, graph, ctx))
+    for node_id, wait in state.waits.items():
+        over = _wait_over(node_id, wait, state, graph, ctx)
+        if over is not None:
+            out.append(over)
     if not out and not state.has_in_flight():
         return [ExecutionFailed(at_ms=ctx.now_ms, error=_stall_reason(state))]
     return out
@@ -169,6 +181,67 @@ def _schedule(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContext)
             not_before_ms=not_before,
         )
     ]
+
+
+def _start_wait(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContext) -> Record:
+    prev = state.nodes.get(node.id)
+    dispatch = (prev.dispatch if prev is not None else 0) + 1
+    kind = node.kind
+    fire_at: int | None = None
+    if isinstance(kind, WaitKind):
+        if kind.duration_secs is not None:
+            fire_at = ctx.now_ms + int(kind.duration_secs * 1000)
+        elif kind.until is not None:
+            fire_at = until_ms(kind.until)  # checked when the workflow was registered
+        return NodeWaiting(
+            at_ms=ctx.now_ms, node_id=node.id, dispatch=dispatch, fire_at_ms=fire_at,
+            correlation_key=kind.correlation_key,
+        )  # fmt: skip
+    assert isinstance(kind, HumanApprovalKind)
+    timeout = kind.timeout_secs or graph.workflow.timeouts.approval_timeout
+    if timeout:
+        fire_at = ctx.now_ms + int(timeout * 1000)
+    return NodeWaiting(
+        at_ms=ctx.now_ms, node_id=node.id, dispatch=dispatch, fire_at_ms=fire_at, approval=True,
+        description=kind.description,
+    )  # fmt: skip
+
+
+#: An approval's ``on_timeout`` (without a fallback node) -> the decision recorded for it.
+_TIMEOUT_DECISION = {"approve": "approved", "reject": "rejected", "fail": "timed_out"}
+
+
+def _wait_over(
+    node_id: str, wait: Wait, state: ExecutionState, graph: Graph, ctx: PlanContext
+) -> Record | None:
+    """What ends a wait now: its fired timer, or the first event in the inbox for its key."""
+    if wait.approval:
+        if not wait.fired:
+            return None
+        kind = graph.node(node_id).kind
+        assert isinstance(kind, HumanApprovalKind)
+        decision = "timed_out" if kind.fallback_node else _TIMEOUT_DECISION[kind.on_timeout]
+        return ApprovalReceived(
+            at_ms=ctx.now_ms, node_id=node_id, dispatch=wait.dispatch, decision=decision,
+            user_id=TIMEOUT_USER, comment="no decision within the approval timeout",
+        )  # fmt: skip
+    queued = state.inbox.get(wait.correlation_key, ()) if wait.correlation_key else ()
+    if wait.fired:
+        lost = "event" if wait.correlation_key else None
+        return WaitCompleted(
+            at_ms=ctx.now_ms, node_id=node_id, dispatch=wait.dispatch, by="timer", cancelled=lost
+        )
+    if queued:
+        lost = "timer" if wait.fire_at_ms is not None else None
+        return WaitCompleted(
+            at_ms=ctx.now_ms, node_id=node_id, dispatch=wait.dispatch, by="event",
+            payload=queued[0], cancelled=lost,
+        )  # fmt: skip
+    return None
+
+
+#: The ``user_id`` of a decision made by an approval's timeout.
+TIMEOUT_USER = "tether:timeout"
 
 
 def backoff_secs(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:

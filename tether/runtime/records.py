@@ -81,6 +81,63 @@ class NodeParked(_Record, frozen=True, tag="node_parked"):
     error: str = ""
 
 
+class NodeWaiting(_Record, frozen=True, tag="node_waiting"):
+    """A wait or human-approval node started waiting. It holds no worker and no lease.
+
+    ``fire_at_ms``: when its timer fires (a wait's duration or ``until``, an approval's
+    timeout); ``correlation_key``: the external event it waits for.
+    """
+
+    node_id: str
+    dispatch: int
+    fire_at_ms: int | None = None
+    correlation_key: str | None = None
+    approval: bool = False
+    description: str = ""
+
+
+class TimerFired(_Record, frozen=True, tag="timer_fired"):
+    """The timer of a waiting node fired (journaled before anything follows from it, I1)."""
+
+    node_id: str
+    dispatch: int
+
+
+class EventReceived(_Record, frozen=True, tag="event_received"):
+    """An external event arrived; it waits in the inbox until a node waiting on its key takes
+    it (an event that comes before its wait is kept, not lost)."""
+
+    correlation_key: str
+    payload: Any = None
+    event_id: str | None = None
+
+
+class WaitCompleted(_Record, frozen=True, tag="wait_completed"):
+    """A wait node is over: ``by`` is ``"timer"`` or ``"event"`` (then the inbox's first event
+    for its key is taken and its payload merged into state); the first of the two wins."""
+
+    node_id: str
+    dispatch: int
+    by: str
+    payload: Any = None
+    #: What lost the race (``"timer"`` or ``"event"``), for a wait on both.
+    cancelled: str | None = None
+
+
+class ApprovalReceived(_Record, frozen=True, tag="approval_received"):
+    """A decision on a human-approval node: who, when (``at_ms``), what, and a state patch.
+
+    ``decision`` is ``approved``, ``rejected`` or ``timed_out`` (no decision came in time).
+    """
+
+    node_id: str
+    dispatch: int
+    decision: str
+    user_id: str
+    comment: str = ""
+    state_patch: dict[str, Any] = {}
+
+
 class ExecutionCompleted(_Record, frozen=True, tag="execution_completed"):
     result: Any = None
 
@@ -100,6 +157,11 @@ Record = (
     | NodeCompleted
     | NodeFailed
     | NodeParked
+    | NodeWaiting
+    | TimerFired
+    | EventReceived
+    | WaitCompleted
+    | ApprovalReceived
     | ExecutionCompleted
     | ExecutionFailed
     | ExecutionCancelled
@@ -112,6 +174,11 @@ RECORD_TYPES: frozenset[str] = frozenset(
         "node_completed",
         "node_failed",
         "node_parked",
+        "node_waiting",
+        "timer_fired",
+        "event_received",
+        "wait_completed",
+        "approval_received",
         "execution_completed",
         "execution_failed",
         "execution_cancelled",

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 from tether.errors import UnsupportedNode
 from tether.ir.errors import ValidationIssue, WorkflowInvalid
-from tether.ir.types import CONTROL_KINDS, PythonFnKind, ToolKind, Workflow
+from tether.ir.types import (
+    CONTROL_KINDS,
+    HumanApprovalKind,
+    PythonFnKind,
+    ToolKind,
+    WaitKind,
+    Workflow,
+)
 from tether.runtime.parallel_blocks import analyze_parallel_blocks
 from tether.runtime.tools import ToolRegistry, UnknownTool
 
 _WORK_KINDS = (ToolKind, PythonFnKind)
+#: Resolved by the execution itself over time: no worker, no lease.
+_WAIT_KINDS = (WaitKind, HumanApprovalKind)
 
 
 def check_runnable(wf: Workflow, tools: ToolRegistry) -> None:
@@ -22,13 +31,14 @@ def check_runnable(wf: Workflow, tools: ToolRegistry) -> None:
     unsupported = [
         f"node {node.id!r} is a {node.kind.__struct_config__.tag!r} node"
         for node in wf.nodes.values()
-        if not isinstance(node.kind, (*_WORK_KINDS, *CONTROL_KINDS))
+        if not isinstance(node.kind, (*_WORK_KINDS, *CONTROL_KINDS, *_WAIT_KINDS))
     ]
     if unsupported:
         raise UnsupportedNode(
             f"workflow {wf.ref} cannot run in the embedded runtime yet: "
             + "; ".join(unsupported)
-            + " (supported: tool, python_fn, branch, condition, parallel, join, end)"
+            + " (supported: tool, python_fn, branch, condition, parallel, join, end, wait,"
+            " human_approval)"
         )
     missing = []
     for node in wf.nodes.values():

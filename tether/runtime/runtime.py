@@ -32,10 +32,9 @@ from tether.actors import ActorRef, ActorStopped, ActorSystem, MailboxFull, Rest
 from tether.clock import Clock, SystemClock, now_ms
 from tether.errors import (
     ExecutionBroken,
-    ExecutionCancelledError,
-    ExecutionFailedError,
     ExecutionIdInUse,
     ExecutionNotFound,
+    ExecutionNotRunning,
     InvalidInput,
     WorkflowNotFound,
 )
@@ -43,6 +42,7 @@ from tether.ir import check, compile_yaml_file, workflow_from_ir
 from tether.ir.types import Workflow, encode_workflow
 from tether.persistence import ExecutionRow, Store, open_store
 from tether.persistence.contract import Durability, SequenceConflict
+from tether.runtime.assembly import RESERVED_PREFIX, open_fleet, start_scheduling
 from tether.runtime.execution import (
     CancelExecution,
     ExecutionActor,
@@ -53,54 +53,24 @@ from tether.runtime.execution import (
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.ids import new_execution_id
-from tether.runtime.ledger import Credit
-from tether.runtime.local_workers import LocalWorkers
 from tether.runtime.records import JournalEntry, decode_rows
+from tether.runtime.run import Run
 from tether.runtime.runnable import check_runnable
 from tether.runtime.scheduler import (
     DEFAULT_LEASE_TTL_MS,
-    GetLeases,
-    SchedulerActor,
 )
 from tether.runtime.services import Services
+from tether.runtime.signals import Approve, PendingApproval, SendEvent, check_approve
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.typed_state import checked_input
 
 DEFAULT_DATABASE_URL = "sqlite:///.tether/runtime.db"
-#: The runtime's own actors are named with this prefix (execution actors by execution id).
-RESERVED_PREFIX = "tether."
-SCHEDULER_NAME = RESERVED_PREFIX + "scheduler"
+
 
 # An execution actor that keeps failing is restarted (each restart replays its journal) a few
 # times, then stopped and reported; the others go on.
 _EXECUTION_SUPERVISION = RestartStrategy(max_restarts=3, within_secs=60.0)
-
-
-class Run:
-    """A handle on one execution. Cheap: holds only the runtime and the id."""
-
-    def __init__(self, runtime: Runtime, execution_id: str) -> None:
-        self._rt = runtime
-        self.id = execution_id
-
-    async def result(self, timeout: float | None = None) -> Any:
-        """Wait for the end; the final state (or the end node's ``output`` key).
-
-        Raises ExecutionFailedError / ExecutionCancelledError / ExecutionBroken.
-        """
-        state = await self._rt.wait(self.id, timeout)
-        if state.status == "completed":
-            return state.result
-        if state.status == "cancelled":
-            raise ExecutionCancelledError(self.id, state.error or "")
-        raise ExecutionFailedError(self.id, state.error or "unknown error")
-
-    async def state(self) -> ExecutionState:
-        return await self._rt.state(self.id)
-
-    def __repr__(self) -> str:
-        return f"Run({self.id!r})"
 
 
 class Runtime:
@@ -173,10 +143,17 @@ class Runtime:
             self._services = Services(
                 store, self.tools, self.clock, self._rng, self._snapshot_every
             )
-            await self._start_scheduler(store, tg)
+            await start_scheduling(
+                self._system, self._services, tg, self._deliver, self._tell_execution,
+                executor=self._executor, capacity=self._capacity, lease_ttl_ms=self._lease_ttl_ms,
+            )  # fmt: skip
             await self._recover()
             if self._fleet is not None:
-                await self._open_fleet(stack)
+                self.fleet_endpoint = await open_fleet(
+                    stack, self._fleet, self._services, engine_id=self.engine_id,
+                    heartbeat_interval_ms=self._heartbeat_interval_ms,
+                    lease_ttl_ms=self._lease_ttl_ms,
+                )  # fmt: skip
         except BaseException:
             await stack.aclose()
             raise
@@ -187,40 +164,6 @@ class Runtime:
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.aclose()
-
-    async def _start_scheduler(self, store: Store, tg: anyio.abc.TaskGroup) -> None:
-        assert self._system is not None and self._services is not None
-        ttl = self._lease_ttl_ms
-        ledger = self._services.ledger
-        scheduler = await self._system.spawn(
-            lambda: SchedulerActor(store, self.clock, self._deliver, tg, ledger, lease_ttl_ms=ttl),
-            name=SCHEDULER_NAME,
-            mailbox_size=1 << 16,
-        )
-        self._services.attach_scheduler(scheduler, tg)
-        self._services.lease_ttl_ms = ttl
-        await scheduler.ask(GetLeases(), timeout=None)  # its recovery is done
-        if self._executor is not None:
-            local = LocalWorkers(self._executor, Credit(self._capacity), self._deliver)
-            local.bind(tg)
-            self._services.local = local
-            await scheduler.tell(local.joined())
-
-    async def _open_fleet(self, stack: AsyncExitStack) -> None:
-        from tether.fleet.engine_link import FleetLink  # only engines with a fleet load pyzmq
-
-        assert self._fleet is not None and self._services is not None
-        assert self._services.scheduler is not None
-        broker = await stack.enter_async_context(
-            FleetLink.broker(
-                self._fleet,
-                self._services.scheduler,
-                engine_id=self.engine_id,
-                heartbeat_interval_ms=self._heartbeat_interval_ms,
-                lease_ttl_ms=self._lease_ttl_ms,
-            )
-        )
-        self.fleet_endpoint = broker.endpoint
 
     async def _recover(self) -> None:
         """Resume every unfinished execution in the journal (oldest first)."""
@@ -358,6 +301,90 @@ class Runtime:
                 raise ExecutionBroken(execution_id, self._svc.broken[execution_id]) from None
             return False
 
+    async def send_event(
+        self,
+        execution_id: str,
+        correlation_key: str,
+        payload: Any = None,
+        *,
+        event_id: str | None = None,
+    ) -> bool:
+        """Deliver an external event; returns once it is journaled (True), or False when an
+        event with this ``event_id`` was received before (it is applied once).
+
+        An event that comes before the run reaches its wait node is kept and taken when it
+        does. Raises ExecutionNotFound, ExecutionNotRunning (finished), InvalidInput (no wait
+        node of the workflow waits for this key).
+
+        Example::
+
+            await rt.send_event(run.id, "payment-cleared", {"amount": 50_000})
+        """
+        result = await self._signal(execution_id, SendEvent(correlation_key, payload, event_id))
+        return result is not None
+
+    async def approve(
+        self,
+        execution_id: str,
+        decision: str,
+        user_id: str,
+        comment: str = "",
+        *,
+        state_patch: Mapping[str, Any] | None = None,
+        node_id: str | None = None,
+    ) -> ExecutionState:
+        """Record a decision (``approved`` or ``rejected``) on the pending human approval and
+        return the state after it; the run goes on from its turn.
+
+        Raises ApprovalNotPending (nothing pending, or decided already), AmbiguousApproval
+        (several pending: give ``node_id``), ExecutionNotRunning, InvalidInput.
+
+        Example::
+
+            await rt.approve(run.id, "approved", "alice@example.com", comment="ok")
+        """
+        msg = Approve(decision, user_id, comment, dict(state_patch or {}), node_id)
+        check_approve(msg)
+        state = await self._signal(execution_id, msg)
+        assert state is not None
+        return state
+
+    async def pending_approvals(self) -> list[PendingApproval]:
+        """Every decision a run of this journal waits for, oldest request first."""
+        out = []
+        for row in await self._svc.store.list_executions(status="paused", limit=10_000):
+            state = await self.live_state(row.execution_id)
+            if state is None:
+                continue
+            for node_id, wait in state.pending_approvals():
+                out.append(
+                    PendingApproval(
+                        row.execution_id,
+                        node_id,
+                        wait.description,
+                        wait.since_ms,
+                        wait.fire_at_ms,
+                    )
+                )
+        return sorted(out, key=lambda p: (p.requested_at_ms, p.execution_id, p.node_id))
+
+    async def _signal(
+        self, execution_id: str, message: SendEvent | Approve
+    ) -> ExecutionState | None:
+        ref = self._system_ref(execution_id)
+        if ref is None:
+            row = await self._require_row(execution_id)
+            if execution_id in self._svc.broken:
+                raise ExecutionBroken(execution_id, self._svc.broken[execution_id])
+            raise ExecutionNotRunning(execution_id, row.status)
+        try:
+            result = await ref.ask(message, timeout=None)
+        except ActorStopped:
+            row = await self._require_row(execution_id)
+            raise ExecutionNotRunning(execution_id, row.status) from None
+        assert result is None or isinstance(result, ExecutionState)
+        return result
+
     async def state(self, execution_id: str) -> ExecutionState:
         """The execution's state: the one held in memory, or rebuilt from the journal."""
         live = await self.live_state(execution_id)
@@ -453,14 +480,18 @@ class Runtime:
 
     async def _deliver(self, outcome: NodeOutcome) -> bool:
         """Hand a checked outcome to its execution actor; False when none is live to take it."""
-        ref = self._system_ref(outcome.execution_id)
+        return await self._tell_execution(outcome.execution_id, outcome)
+
+    async def _tell_execution(self, execution_id: str, message: object) -> bool:
+        """Tell the live actor of an execution; False when there is none to take it."""
+        ref = self._system_ref(execution_id)
         if ref is None:
             return False  # finished or cancelled meanwhile: the journal has settled it
         try:
             try:
-                ref.tell_nowait(outcome)  # the common case, without a coroutine per outcome
+                ref.tell_nowait(message)  # the common case, without a coroutine per message
             except MailboxFull:
-                await ref.tell(outcome)  # backpressure: wait for room
+                await ref.tell(message)  # backpressure: wait for room
         except ActorStopped:
             return False  # stopping: its journal has settled it
         return True

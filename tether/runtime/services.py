@@ -62,6 +62,8 @@ class Services:
         self.store = store
         #: The runtime's SchedulerActor (set once it is spawned, before any execution).
         self.scheduler: ActorRef | None = None
+        #: The runtime's TimerActor (set with the scheduler).
+        self.timers: ActorRef | None = None
         #: The in-process pool (None: no in-process workers).
         self.local: LocalWorkers | None = None
         #: Every worker's credit, shared with the scheduler (see tether.runtime.ledger).
@@ -85,8 +87,15 @@ class Services:
 
     def tell_scheduler(self, message: object) -> None:
         """Send without waiting; a full mailbox makes a task wait for room (never dropped)."""
-        ref = self.scheduler
-        assert ref is not None and self._task_group is not None
+        assert self.scheduler is not None
+        self._tell(self.scheduler, message)
+
+    def tell_timers(self, message: object) -> None:
+        assert self.timers is not None
+        self._tell(self.timers, message)
+
+    def _tell(self, ref: ActorRef, message: object) -> None:
+        assert self._task_group is not None
         try:
             ref.tell_nowait(message)
         except MailboxFull:

@@ -18,9 +18,11 @@ from typing import Any
 
 import msgspec
 
-from tether.ir.types import EndKind
+from tether.ir.types import EndKind, HumanApprovalKind
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
+    ApprovalReceived,
+    EventReceived,
     ExecutionCancelled,
     ExecutionCompleted,
     ExecutionFailed,
@@ -29,7 +31,10 @@ from tether.runtime.records import (
     NodeFailed,
     NodeParked,
     NodeScheduled,
+    NodeWaiting,
     Record,
+    TimerFired,
+    WaitCompleted,
 )
 from tether.runtime.typed_state import initial_data
 
@@ -48,6 +53,18 @@ class NodeRun(msgspec.Struct, frozen=True, gc=False):
     error: str | None = None
     #: Times a provider rate-limited this hand-out (each parked it without spending an attempt).
     parks: int = 0
+
+
+class Wait(msgspec.Struct, frozen=True, gc=False):
+    """A node waiting for its timer, an external event, or a human decision."""
+
+    dispatch: int
+    since_ms: int
+    fire_at_ms: int | None = None
+    correlation_key: str | None = None
+    approval: bool = False
+    description: str = ""
+    fired: bool = False
 
 
 class ExecutionState(msgspec.Struct, frozen=True, gc=False):
@@ -74,6 +91,12 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
     completions: int = 0
     #: Work nodes handed out and not yet settled (kept so planning needs no scan of nodes).
     running: int = 0
+    #: Nodes waiting (timer, event, approval), by node id: they hold no worker and no lease.
+    waits: dict[str, Wait] = {}
+    #: External events not yet taken by a wait, by correlation key, oldest first.
+    inbox: dict[str, tuple[Any, ...]] = {}
+    #: Ids of the events received (a retried send with the same id is applied once).
+    event_ids: tuple[str, ...] = ()
 
     @property
     def is_terminal(self) -> bool:
@@ -84,7 +107,17 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
         return [(n, r) for n, r in self.nodes.items() if r.status == "scheduled"]
 
     def has_in_flight(self) -> bool:
-        return self.running > 0
+        return self.running > 0 or bool(self.waits)
+
+    @property
+    def display_status(self) -> str:
+        """``paused`` while a human decision is pending (the index and API show this)."""
+        if self.status == RUNNING and any(w.approval for w in self.waits.values()):
+            return "paused"
+        return self.status
+
+    def pending_approvals(self) -> list[tuple[str, Wait]]:
+        return [(n, w) for n, w in self.waits.items() if w.approval]
 
 
 _replace = msgspec.structs.replace
@@ -101,6 +134,12 @@ def apply(state: ExecutionState, record: Record, graph: Graph) -> ExecutionState
         return _failed(state, record, graph, seq)
     if isinstance(record, NodeParked):
         return _parked(state, record, seq)
+    if isinstance(record, NodeWaiting | TimerFired | EventReceived):
+        return _waiting(state, record, seq)
+    if isinstance(record, WaitCompleted):
+        return _wait_completed(state, record, graph, seq)
+    if isinstance(record, ApprovalReceived):
+        return _approval(state, record, graph, seq)
     if isinstance(record, ExecutionStarted):
         return _started(state, record, graph, seq)
     if isinstance(record, ExecutionCompleted):
@@ -230,6 +269,106 @@ def _parked(state: ExecutionState, rec: NodeParked, seq: int) -> ExecutionState:
         current, not_before_ms=rec.not_before_ms, error=rec.error, parks=current.parks + 1
     )
     return _replace(state, last_seq=seq, nodes={**state.nodes, rec.node_id: run})
+
+
+def _waiting(
+    state: ExecutionState, rec: NodeWaiting | TimerFired | EventReceived, seq: int
+) -> ExecutionState:
+    if isinstance(rec, EventReceived):
+        queued = (*state.inbox.get(rec.correlation_key, ()), rec.payload)
+        ids = state.event_ids if rec.event_id is None else (*state.event_ids, rec.event_id)
+        return _replace(
+            state, last_seq=seq, inbox={**state.inbox, rec.correlation_key: queued}, event_ids=ids
+        )
+    if isinstance(rec, TimerFired):
+        wait = state.waits.get(rec.node_id)
+        if wait is None or wait.dispatch != rec.dispatch:
+            return _replace(state, last_seq=seq)
+        fired = _replace(wait, fired=True)
+        return _replace(state, last_seq=seq, waits={**state.waits, rec.node_id: fired})
+    wait = Wait(
+        rec.dispatch, rec.at_ms, rec.fire_at_ms, rec.correlation_key, rec.approval, rec.description
+    )
+    return _replace(
+        state,
+        last_seq=seq,
+        ready=_without(state.ready, rec.node_id),
+        nodes={**state.nodes, rec.node_id: NodeRun("waiting", 1, rec.dispatch)},
+        waits={**state.waits, rec.node_id: wait},
+    )
+
+
+def _wait_completed(
+    state: ExecutionState, rec: WaitCompleted, graph: Graph, seq: int
+) -> ExecutionState:
+    wait = state.waits.get(rec.node_id)
+    if wait is None or wait.dispatch != rec.dispatch:
+        return _replace(state, last_seq=seq)
+    inbox = state.inbox
+    data = dict(state.data)
+    if rec.by == "event" and wait.correlation_key is not None:
+        rest = inbox.get(wait.correlation_key, ())[1:]
+        inbox = {k: v for k, v in inbox.items() if k != wait.correlation_key}
+        if rest:
+            inbox[wait.correlation_key] = rest
+        if isinstance(rec.payload, dict):
+            data.update(rec.payload)
+    data[graph.state_keys[rec.node_id]] = {"by": rec.by, "payload": rec.payload}
+    return _finish_wait(state, rec.node_id, graph, seq, data, inbox=inbox)
+
+
+def _approval(
+    state: ExecutionState, rec: ApprovalReceived, graph: Graph, seq: int
+) -> ExecutionState:
+    wait = state.waits.get(rec.node_id)
+    if wait is None or wait.dispatch != rec.dispatch or not wait.approval:
+        return _replace(state, last_seq=seq)
+    data = {**state.data, **rec.state_patch}
+    decision = {"decision": rec.decision, "user_id": rec.user_id, "comment": rec.comment}
+    data[graph.state_keys[rec.node_id]] = decision
+    kind = graph.node(rec.node_id).kind
+    assert isinstance(kind, HumanApprovalKind)
+    if rec.decision == "timed_out":
+        if kind.fallback_node is None:
+            why = f"approval at node {rec.node_id!r} timed out with no decision"
+            return _finish_wait(state, rec.node_id, graph, seq, data, halt=why)
+        return _finish_wait(state, rec.node_id, graph, seq, data, target=kind.fallback_node)
+    if rec.decision == "rejected" and not graph.has_conditions(rec.node_id):
+        # No edge routes on the decision: a rejection must not carry on as if approved.
+        why = f"rejected at node {rec.node_id!r} by {rec.user_id}"
+        why += f": {rec.comment}" if rec.comment else ""
+        return _finish_wait(state, rec.node_id, graph, seq, data, halt=why)
+    return _finish_wait(state, rec.node_id, graph, seq, data)
+
+
+def _finish_wait(
+    state: ExecutionState,
+    node_id: str,
+    graph: Graph,
+    seq: int,
+    data: dict[str, Any],
+    *,
+    inbox: dict[str, tuple[Any, ...]] | None = None,
+    halt: str | None = None,
+    target: str | None = None,
+) -> ExecutionState:
+    """The wait at ``node_id`` is over: the node completed, then routed (or the run halts)."""
+    waits = {k: v for k, v in state.waits.items() if k != node_id}
+    run = _replace(state.nodes[node_id], status="completed")
+    changes: dict[str, Any] = {
+        "last_seq": seq,
+        "data": data,
+        "nodes": {**state.nodes, node_id: run},
+        "waits": waits,
+        "inbox": state.inbox if inbox is None else inbox,
+    }
+    if halt is not None:
+        return _replace(state, halt=halt, halt_node=node_id, **changes)
+    try:
+        nxt = target if target is not None else graph.route(node_id, data)
+    except RouteError as exc:
+        return _replace(state, halt=str(exc), halt_node=node_id, **changes)
+    return _advance(state, node_id, [nxt], graph, state.ready, **changes)
 
 
 def _advance(

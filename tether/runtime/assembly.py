@@ -1,0 +1,88 @@
+"""Starting the runtime's own actors and its fleet port (what ``Runtime.__aenter__`` does
+after opening the store and before recovering executions).
+
+Example::
+
+    await start_scheduling(system, services, tg, deliver, tell, executor=pool, capacity=64,
+                           lease_ttl_ms=5_000)
+    endpoint = await open_fleet(stack, "tcp://0.0.0.0:7701", services, engine_id="eng",
+                                heartbeat_interval_ms=1_000, lease_ttl_ms=5_000)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+import anyio.abc
+
+from tether.actors import ActorSystem
+from tether.runtime.executor import NodeExecutor, NodeOutcome
+from tether.runtime.ledger import Credit
+from tether.runtime.local_workers import LocalWorkers
+from tether.runtime.scheduler import GetLeases, SchedulerActor
+from tether.runtime.services import Services
+from tether.runtime.timers import TimerActor
+
+#: The runtime's own actors are named with this prefix (execution actors by execution id).
+RESERVED_PREFIX = "tether."
+SCHEDULER_NAME = RESERVED_PREFIX + "scheduler"
+TIMERS_NAME = RESERVED_PREFIX + "timers"
+
+
+async def start_scheduling(
+    system: ActorSystem,
+    services: Services,
+    tg: anyio.abc.TaskGroup,
+    deliver: Callable[[NodeOutcome], Awaitable[bool]],
+    tell_execution: Callable[[str, object], Awaitable[bool]],
+    *,
+    executor: NodeExecutor | None,
+    capacity: int,
+    lease_ttl_ms: int,
+) -> None:
+    """Spawn the scheduler and the timer actor, and join the in-process pool (if any) to the
+    scheduler; returns once the scheduler has recovered the open work items."""
+    store, clock, ledger = services.store, services.clock, services.ledger
+    scheduler = await system.spawn(
+        lambda: SchedulerActor(store, clock, deliver, tg, ledger, lease_ttl_ms=lease_ttl_ms),
+        name=SCHEDULER_NAME,
+        mailbox_size=1 << 16,
+    )
+    services.attach_scheduler(scheduler, tg)
+    services.lease_ttl_ms = lease_ttl_ms
+    services.timers = await system.spawn(
+        lambda: TimerActor(clock, tell_execution, tg), name=TIMERS_NAME, mailbox_size=1 << 16
+    )
+    await scheduler.ask(GetLeases(), timeout=None)  # its recovery is done
+    if executor is not None:
+        local = LocalWorkers(executor, Credit(capacity), deliver)
+        local.bind(tg)
+        services.local = local
+        await scheduler.tell(local.joined())
+
+
+async def open_fleet(
+    stack: AsyncExitStack,
+    endpoint: str,
+    services: Services,
+    *,
+    engine_id: str,
+    heartbeat_interval_ms: int,
+    lease_ttl_ms: int,
+) -> str:
+    """Bind the ZeroMQ broker whose workers serve the scheduler; closed with ``stack``.
+    Returns the bound endpoint."""
+    from tether.fleet.engine_link import FleetLink  # only engines with a fleet load pyzmq
+
+    assert services.scheduler is not None
+    broker = await stack.enter_async_context(
+        FleetLink.broker(
+            endpoint,
+            services.scheduler,
+            engine_id=engine_id,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            lease_ttl_ms=lease_ttl_ms,
+        )
+    )
+    return broker.endpoint

@@ -1,0 +1,117 @@
+"""Signals from outside a run (external events, human decisions) and the checks that accept
+them. An accepted signal becomes one journal record in one turn (I1); a refused one changes
+nothing and says why.
+
+Example (what ``Runtime.approve`` sends its execution actor)::
+
+    record = approval_record(state, graph, Approve("approved", "alice@example.com"), now_ms)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from tether.errors import AmbiguousApproval, ApprovalNotPending, InvalidInput
+from tether.runtime.graph import Graph
+from tether.runtime.records import ApprovalReceived, EventReceived
+from tether.runtime.state import ExecutionState
+from tether.runtime.typed_state import type_problem
+
+#: What a person may decide (a timeout records ``timed_out`` itself).
+DECISIONS: Final = ("approved", "rejected")
+
+
+class SendEvent(msgspec.Struct, frozen=True, gc=False):
+    correlation_key: str
+    payload: Any = None
+    event_id: str | None = None
+
+
+class Approve(msgspec.Struct, frozen=True, gc=False):
+    decision: str
+    user_id: str
+    comment: str = ""
+    state_patch: dict[str, Any] = {}
+    node_id: str | None = None
+
+
+class PendingApproval(msgspec.Struct, frozen=True, gc=False):
+    """A decision some execution waits for (``Runtime.pending_approvals``)."""
+
+    execution_id: str
+    node_id: str
+    description: str
+    requested_at_ms: int
+    timeout_at_ms: int | None = None
+
+
+def check_approve(msg: Approve) -> None:
+    """Refuse what no execution could accept, before asking one."""
+    if msg.decision not in DECISIONS:
+        raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {msg.decision!r}")
+    if not isinstance(msg.user_id, str) or not msg.user_id.strip():
+        raise InvalidInput("user_id must name who decided (a non-empty string)")
+
+
+def approval_record(
+    state: ExecutionState, graph: Graph, msg: Approve, now_ms: int
+) -> ApprovalReceived:
+    """The record for a decision on a running execution, or the error refusing it."""
+    pending = state.pending_approvals()
+    eid = state.execution_id
+    if not pending:
+        raise ApprovalNotPending(f"execution {eid}: no approval is pending")
+    if msg.node_id is None:
+        if len(pending) > 1:
+            names = ", ".join(repr(n) for n, _ in pending)
+            raise AmbiguousApproval(
+                f"execution {eid}: approvals are pending at {names}; say which node (node_id)"
+            )
+        node_id, wait = pending[0]
+    else:
+        found = [(n, w) for n, w in pending if n == msg.node_id]
+        if not found:
+            names = ", ".join(repr(n) for n, _ in pending)
+            raise ApprovalNotPending(
+                f"execution {eid}: no approval is pending at node {msg.node_id!r} "
+                f"(pending: {names})"
+            )
+        node_id, wait = found[0]
+    schema = graph.workflow.typed_schema()
+    for key, value in msg.state_patch.items():
+        problem = type_problem(schema, key, value)
+        if problem is not None:
+            raise InvalidInput(f"state_patch: {problem}")
+    return ApprovalReceived(
+        at_ms=now_ms,
+        node_id=node_id,
+        dispatch=wait.dispatch,
+        decision=msg.decision,
+        user_id=msg.user_id,
+        comment=msg.comment,
+        state_patch=msg.state_patch,
+    )
+
+
+def event_record(
+    state: ExecutionState, graph: Graph, msg: SendEvent, now_ms: int
+) -> EventReceived | None:
+    """The record for an event, None for a repeat of an event id already received, or the
+    error refusing it (a key no wait node of the workflow waits for)."""
+    if msg.event_id is not None and msg.event_id in state.event_ids:
+        return None
+    keys = graph.event_keys
+    if msg.correlation_key not in keys:
+        known = ", ".join(repr(k) for k in sorted(keys)) or "none"
+        raise InvalidInput(
+            f"execution {state.execution_id}: no wait node of workflow {graph.workflow.ref} "
+            f"waits for event {msg.correlation_key!r} (its event keys: {known})"
+        )
+    return EventReceived(
+        at_ms=now_ms,
+        correlation_key=msg.correlation_key,
+        payload=msg.payload,
+        event_id=msg.event_id,
+    )

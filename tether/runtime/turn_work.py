@@ -1,0 +1,113 @@
+"""The work-item side of a turn: the items it creates and the items it settles (I4, I5).
+
+Derived from the turn's records and the states before and after it, so recovery re-derives
+the same rows (I3); the execution actor commits them with the records.
+
+Example (what ExecutionActor._turn does)::
+
+    items = created_items(services, graph, execution_id, after, records, now_ms)
+    settles = turn_settles(execution_id, before, after, records, incoming, settle, now_ms)
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from tether.persistence.contract import Settle, WorkItemRow
+from tether.runtime.executor import work_item_id
+from tether.runtime.graph import Graph
+from tether.runtime.records import NodeCompleted, NodeFailed, NodeScheduled, Record
+from tether.runtime.services import Services
+from tether.runtime.state import ExecutionState
+from tether.runtime.work import WorkSpec, encode_spec, queue_of
+
+
+def created_items(
+    s: Services,
+    graph: Graph,
+    execution_id: str,
+    after: ExecutionState,
+    records: list[Record],
+    at: int,
+) -> list[WorkItemRow]:
+    """A work item for each hand-out the turn scheduled and left in flight: leased at once to
+    a worker with credit when it is due (one commit per step), else pending."""
+    items = []
+    for record in records:
+        if not isinstance(record, NodeScheduled):
+            continue
+        run = after.nodes.get(record.node_id)
+        if run is None or run.status != "scheduled" or run.dispatch != record.dispatch:
+            continue  # settled in the same turn (its arguments did not bind)
+        node = graph.node(record.node_id)
+        timeout = node.node_timeout_secs or graph.workflow.timeouts.node_timeout
+        spec = WorkSpec(s.tool_name(node), record.input, timeout)
+        not_before = record.not_before_ms or 0
+        queue = queue_of(node)
+        worker = s.ledger.take(queue) if not_before <= at else None
+        owner = worker.owner if worker is not None else None
+        items.append(
+            WorkItemRow(
+                work_item_id=work_item_id(execution_id, record.node_id, record.dispatch),
+                execution_id=execution_id,
+                node_id=record.node_id,
+                queue=queue,
+                attempt=record.attempt,
+                dispatch=record.dispatch,
+                payload=encode_spec(spec),
+                status="pending" if owner is None else "leased",
+                not_before_ms=not_before,
+                lease_owner=owner,
+                lease_expires_ms=None if owner is None else at + s.lease_ttl_ms,
+                fence=0 if owner is None else 1,
+                created_at_ms=at,
+                updated_at_ms=at,
+            )
+        )
+    return items
+
+
+def turn_settles(
+    execution_id: str,
+    before: ExecutionState,
+    after: ExecutionState,
+    records: list[Record],
+    incoming: Record | None,
+    settle: Settle | None,
+    at: int,
+) -> list[Settle]:
+    """The outcome's fenced settle (``dead`` when it was the last attempt); a hand-out that a
+    new one of its node replaced while in flight, cancelled; at the end every item still
+    open, cancelled."""
+    out = []
+    if settle is not None:
+        if settle.status == "failed" and isinstance(incoming, NodeFailed):
+            run = after.nodes.get(incoming.node_id)
+            if run is not None and run.status == "failed":
+                settle = msgspec.structs.replace(settle, status="dead")
+        out.append(settle)
+    for wid in _superseded(execution_id, before, records):
+        out.append(Settle(wid, "cancelled", None, error="superseded", at_ms=at))
+    if after.is_terminal:
+        for node_id, run in after.in_flight():
+            wid = work_item_id(execution_id, node_id, run.dispatch)
+            why = f"execution {after.status}"
+            out.append(Settle(wid, "cancelled", None, error=why, at_ms=at))
+    return out
+
+
+def _superseded(execution_id: str, before: ExecutionState, records: list[Record]) -> list[str]:
+    """Items of hand-outs rescheduled while in flight. Registration refuses the shapes that
+    would do it (branches meeting at a work node); this keeps a miss from leaving an item open
+    and its tool running for nothing."""
+    flying = {node_id: run.dispatch for node_id, run in before.in_flight()}
+    out = []
+    for rec in records:
+        if isinstance(rec, NodeScheduled):
+            old = flying.get(rec.node_id)
+            if old is not None and old != rec.dispatch:
+                out.append(work_item_id(execution_id, rec.node_id, old))
+            flying[rec.node_id] = rec.dispatch
+        elif isinstance(rec, NodeCompleted | NodeFailed) and rec.dispatch > 0:
+            flying.pop(rec.node_id, None)
+    return out
