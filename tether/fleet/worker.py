@@ -258,7 +258,15 @@ class Worker:
         self._notify()
 
     def _revoke(self, key: LeaseKey, why: str) -> None:
-        self._unacked.pop(key, None)
+        if self._unacked.pop(key, None) is not None:
+            # Finished here, but the engine took the lease back first: its result is void.
+            log.warning(
+                "worker %s: engine took back lease %s after it finished (%s); its result is "
+                "refused",
+                self.worker_id,
+                key,
+                why,
+            )
         lease = self._leases.pop(key, None)
         if lease is None:
             return
@@ -315,9 +323,9 @@ class Worker:
 
     def _on_ack(self, ack: Ack) -> None:
         key = (ack.work_item_id, ack.fence)
-        if self._unacked.pop(key, None) is None:
+        if self._unacked.pop(key, None) is None and ack.accepted:
             return  # an Ack for a Result re-sent after a restart and already settled
-        if not ack.accepted:
+        if not ack.accepted:  # said even when the lease was revoked meanwhile (I5)
             log.warning(
                 "worker %s: engine refused the result for %s fence %d: %s",
                 self.worker_id,
