@@ -230,6 +230,13 @@ class Timeouts(msgspec.Struct, frozen=True):
     approval_timeout: float | None = None
 
 
+class ContinueAsNew(msgspec.Struct, frozen=True):
+    """Roll a long-running execution into a new segment once its journal segment holds
+    ``max_records`` records (at the first point with no work node in flight)."""
+
+    max_records: int
+
+
 class SourceLocation(msgspec.Struct, frozen=True):
     """Where a piece of IR came from, for error messages (``file:line``)."""
 
@@ -256,6 +263,7 @@ class Workflow(msgspec.Struct, frozen=True):
     retry_policies: dict[str, RetryPolicy] = {}
     timeouts: Timeouts = Timeouts()
     labels: dict[str, str] = {}
+    continue_as_new: ContinueAsNew | None = None
     # Source locations by dotted IR path ("nodes.fetch.kind.tool_ref"); not part of identity.
     locations: dict[str, SourceLocation] = {}
 

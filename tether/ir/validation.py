@@ -91,6 +91,12 @@ class _Validator:
         self.check_graph()
         self.check_schema()
         self.check_policies()
+        roll = self.wf.continue_as_new
+        if roll is not None and roll.max_records < 10:
+            self.issue(
+                "continue_as_new.max_records",
+                f"continue_as_new.max_records must be at least 10, got {roll.max_records}",
+            )
 
     def target(self, node_id: str, to: str, path: str, what: str, *where: str) -> None:
         if to != END and to not in self.wf.nodes:

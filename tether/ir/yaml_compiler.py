@@ -22,7 +22,15 @@ from typing import Any
 
 from tether.ir.errors import WorkflowSyntaxError
 from tether.ir.state_schema import SchemaShapeError, parse_state_schema
-from tether.ir.types import Edge, Node, RetryPolicy, SourceLocation, Timeouts, Workflow
+from tether.ir.types import (
+    ContinueAsNew,
+    Edge,
+    Node,
+    RetryPolicy,
+    SourceLocation,
+    Timeouts,
+    Workflow,
+)
 from tether.ir.validation import check
 from tether.ir.yaml_nodes import _unknown, build_node
 from tether.ir.yaml_source import Path as YPath
@@ -35,8 +43,11 @@ _TOP_KEYS = frozenset(
     {"workflow", "nodes", "retry_policies", "timeouts", "models", "tools", "mcp", "a2a"}
 )
 _WORKFLOW_KEYS = frozenset(
-    {"id", "version", "name", "description", "start", "start_node", "state_schema", "labels"}
-)
+    {
+        "id", "version", "name", "description", "start", "start_node", "state_schema", "labels",
+        "continue_as_new",
+    }
+)  # fmt: skip
 # YAML key -> IR field, so that validation finds 'nodes.x.retry_policy' where 'retry:' was.
 _IR_FIELD = {"retry": "retry_policy", "timeout": "node_timeout_secs"}
 # YAML key -> kind field, when the names differ ('tool: x' is recorded as 'kind.tool_ref').
@@ -126,6 +137,7 @@ class _Compiler:
             retry_policies=self.retry_policies(data.get("retry_policies")),
             timeouts=self.timeouts(data.get("timeouts")),
             labels={str(k): str(v) for k, v in (header.get("labels") or {}).items()},
+            continue_as_new=self.continue_as_new(header.get("continue_as_new")),
             locations=self.locations,
         )
 
@@ -220,6 +232,21 @@ class _Compiler:
                 raise self.fail(path, f"retry policy '{name}': {exc}") from None
             self.note(f"retry_policies.{name}", ("retry_policies", name))
         return policies
+
+    def continue_as_new(self, raw: Any) -> ContinueAsNew | None:
+        if raw is None:
+            return None
+        where: YPath = ("workflow", "continue_as_new")
+        spec = self.mapping(raw, where, "'continue_as_new'")
+        self.known_keys(spec, where, frozenset({"max_records"}), "continue_as_new key")
+        value = spec.get("max_records")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 10:
+            raise self.fail(
+                (*where, "max_records"),
+                f"continue_as_new.max_records must be a whole number >= 10, got {value!r}",
+            )
+        self.note("continue_as_new.max_records", (*where, "max_records"))
+        return ContinueAsNew(max_records=value)
 
     def timeouts(self, raw: Any) -> Timeouts:
         if raw is None:

@@ -4,7 +4,8 @@ from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.records import JournalEntry, Record
 from tether.runtime.run import Run
 from tether.runtime.runtime import DEFAULT_DATABASE_URL, Runtime
-from tether.runtime.state import ExecutionState, NodeRun
+from tether.runtime.state import ExecutionState
+from tether.runtime.state_types import NodeRun
 from tether.runtime.tools import Tool, ToolRegistry, tool
 
 __all__ = [

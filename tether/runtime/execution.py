@@ -16,6 +16,7 @@ Example (what the runtime does)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -31,9 +32,11 @@ from tether.errors import (
 )
 from tether.ir.types import Workflow
 from tether.persistence.contract import (
+    TERMINAL_STATUSES,
     IndexUpdate,
     JournalCorruption,
     NewRecord,
+    SequenceConflict,
     Settle,
     SnapshotCorruption,
     StaleFence,
@@ -45,6 +48,7 @@ from tether.runtime.executor import NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.planner import PlanContext, plan_turn
 from tether.runtime.records import (
+    ContinueRequested,
     ExecutionCancelled,
     ExecutionStarted,
     MalformedRecord,
@@ -53,13 +57,22 @@ from tether.runtime.records import (
     NodeParked,
     NodeWaiting,
     Record,
+    SegmentBoundary,
+    SegmentStarted,
     TimerFired,
     UnknownRecordType,
     decode_rows,
+    normalized,
 )
 from tether.runtime.scheduler import LOCAL_OWNER, ExecutionClosed, Leased, Settled, WorkReady
 from tether.runtime.services import Services
-from tether.runtime.signals import Approve, SendEvent, approval_record, event_record
+from tether.runtime.signals import (
+    Approve,
+    ContinueAsNew,
+    SendEvent,
+    approval_record,
+    event_record,
+)
 from tether.runtime.state import ExecutionState, replay
 from tether.runtime.timers import ArmTimer, FireTimer
 from tether.runtime.tools import UnknownTool
@@ -161,6 +174,8 @@ class ExecutionActor(Actor):
         self.state, self.graph = await load_state(self._s, self.execution_id)
         if self.graph is None or self.state.status == "new":
             return
+        if self.state.previous_segment is not None and not await self._handed_over():
+            return
         if self.state.is_terminal:
             self._s.settle(self.execution_id, self.state)
             await self._retire()
@@ -173,6 +188,27 @@ class ExecutionActor(Actor):
                 self._arm(node_id, wait.dispatch, wait.fire_at_ms)
         await self._turn(None)
 
+    async def _handed_over(self) -> bool:
+        """Has the previous segment ended with a boundary naming this one? While it still runs
+        (a roll cut by a crash), this segment waits, stopped, until that boundary starts it;
+        if it ended otherwise, this one was orphaned and is cancelled."""
+        prev = self.state.previous_segment
+        assert prev is not None
+        row = await self._s.store.get_execution(prev)
+        if row is not None and row.status not in TERMINAL_STATUSES:
+            await self._retire()  # still running: its boundary may yet start this segment
+            return False
+        why = f"orphaned: segment {prev} ended {row.status if row else 'missing'}"
+        if row is not None and row.status == "continued":
+            [last] = decode_rows(await self._s.store.read(prev, row.last_seq))
+            assert isinstance(last.record, SegmentBoundary)
+            if last.record.next_execution_id == self.execution_id:
+                return True
+            why = f"orphaned: segment {prev} continued as {last.record.next_execution_id}"
+        if self.state.status == "running":
+            await self._turn(ExecutionCancelled(at_ms=now_ms(self._s.clock), reason=why))
+        return False
+
     async def on_receive(self, message: object) -> object:
         if isinstance(message, NodeOutcome):
             await self._on_outcome(message)
@@ -184,7 +220,7 @@ class ExecutionActor(Actor):
         if isinstance(message, FireTimer):
             await self._on_timer(message)
             return None
-        if isinstance(message, SendEvent | Approve):
+        if isinstance(message, SendEvent | Approve | ContinueAsNew):
             return await self._on_signal(message)
         if isinstance(message, GetState):
             return self.state
@@ -295,7 +331,7 @@ class ExecutionActor(Actor):
             return
         await self._turn(TimerFired(at_ms=now, node_id=msg.node_id, dispatch=msg.dispatch))
 
-    async def _on_signal(self, msg: SendEvent | Approve) -> ExecutionState | None:
+    async def _on_signal(self, msg: SendEvent | Approve | ContinueAsNew) -> ExecutionState | None:
         """Journal an accepted event or decision; raise (changing nothing) to refuse it."""
         if self.execution_id in self._s.broken:
             raise ExecutionBroken(self.execution_id, self._s.broken[self.execution_id])
@@ -305,6 +341,8 @@ class ExecutionActor(Actor):
         record: Record | None
         if isinstance(msg, Approve):
             record = approval_record(self.state, self.graph, msg, now)
+        elif isinstance(msg, ContinueAsNew):
+            record = ContinueRequested(at_ms=now, reason=msg.reason)
         else:
             record = event_record(self.state, self.graph, msg, now)
             if record is None:
@@ -330,6 +368,9 @@ class ExecutionActor(Actor):
         settles = turn_settles(
             self.execution_id, before, after, records, incoming, settle, ctx.now_ms
         )
+        boundary = records[-1] if isinstance(records[-1], SegmentBoundary) else None
+        if boundary is not None:
+            await self._open_segment(after, boundary)
         try:
             await self._s.store.append(self._make_turn(before, after, rows, items, settles))
         except BaseException:
@@ -358,7 +399,46 @@ class ExecutionActor(Actor):
             self._close_items(closed, why)
         if after.is_terminal:
             self._s.settle(self.execution_id, after)
+            if boundary is not None:
+                await self._s.spawn_execution(boundary.next_execution_id)
             await self._retire()
+
+    async def _open_segment(self, state: ExecutionState, boundary: SegmentBoundary) -> None:
+        """Write the next segment's first turn before this one's boundary: a crash between
+        the two leaves this segment running, and its recovery reaches the same boundary with
+        the same next id, whose first turn then exists already (I3, I4)."""
+        nxt = boundary.next_execution_id
+        started = SegmentStarted(
+            at_ms=boundary.at_ms,
+            execution_id=nxt,
+            root_execution_id=state.root_execution_id or self.execution_id,
+            segment=state.segment + 1,
+            previous_execution_id=self.execution_id,
+            workflow_id=state.workflow_id,
+            workflow_version=state.workflow_version,
+            input=state.input,
+            data=state.data,
+            nodes=state.nodes,
+            ready=state.ready,
+            arrivals=state.arrivals,
+            waits=state.waits,
+            inbox=state.inbox,
+            event_ids=state.event_ids,
+            completions=state.completions,
+            started_at_ms=state.started_at_ms,
+        )
+        decoded, row = normalized(started)
+        seeded = replay(self.graph, [decoded]) if self.graph is not None else ExecutionState()
+        index = IndexUpdate(
+            status=seeded.display_status,
+            updated_at_ms=boundary.at_ms,
+            workflow_id=state.workflow_id,
+            workflow_version=state.workflow_version,
+            created_at_ms=boundary.at_ms,
+        )
+        # Already there: written before a crash that cut this segment's boundary off.
+        with contextlib.suppress(SequenceConflict):
+            await self._s.store.append(Turn(nxt, 1, (row,), None, index))
 
     def _arm(self, node_id: str, dispatch: int, at_ms: int) -> None:
         self._s.tell_timers(ArmTimer(self.execution_id, node_id, dispatch, at_ms))

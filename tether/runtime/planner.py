@@ -42,10 +42,12 @@ from tether.runtime.records import (
     NodeScheduled,
     NodeWaiting,
     Record,
+    SegmentBoundary,
     WaitCompleted,
     normalized,
 )
-from tether.runtime.state import RUNNING, ExecutionState, Wait, apply
+from tether.runtime.state import RUNNING, ExecutionState, apply
+from tether.runtime.state_types import Wait
 
 #: Binds a work node's arguments from state; raises ValueError with a message on failure.
 Binder = Callable[[Node, Mapping[str, Any]], dict[str, Any]]
@@ -97,6 +99,10 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> list[Record
         return [ExecutionFailed(at_ms=ctx.now_ms, error=state.halt, node_id=state.halt_node)]
     if state.ended:
         return [ExecutionCompleted(at_ms=ctx.now_ms, result=_result(state))]
+    if state.running == 0 and _roll_due(state, graph):
+        # Nothing in flight: the next segment starts from this state, waits included (I9).
+        nxt = segment_id(state.root_execution_id, state.segment + 1, state.last_seq + 1)
+        return [SegmentBoundary(at_ms=ctx.now_ms, next_execution_id=nxt)]
     out: list[Record] = []
     seen: set[str] = set()
     for node_id in state.ready:
@@ -120,6 +126,22 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> list[Record
     if not out and not state.has_in_flight():
         return [ExecutionFailed(at_ms=ctx.now_ms, error=_stall_reason(state))]
     return out
+
+
+def _roll_due(state: ExecutionState, graph: Graph) -> bool:
+    policy = graph.workflow.continue_as_new
+    return state.continue_pending or (policy is not None and state.last_seq >= policy.max_records)
+
+
+#: Joins an execution's first id and a segment's number; refused in ids given by users.
+SEGMENT_MARK = "~"
+
+
+def segment_id(root_execution_id: str, segment: int, boundary_seq: int) -> str:
+    """The id of a continued segment: the first segment's id, its number, and the sequence of
+    the boundary that opened it. A roll retried after a crash at the same point gets the same
+    id (its first turn is then there already); a roll from anywhere else gets another one."""
+    return f"{root_execution_id}{SEGMENT_MARK}{segment}.{boundary_seq}"
 
 
 def _result(state: ExecutionState) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from tether.persistence.contract import NewRecord, StoredRecord
+from tether.runtime.state_types import NodeRun, Wait
 
 
 class _Record(msgspec.Struct, frozen=True, gc=False, tag_field="type", omit_defaults=True):
@@ -138,6 +139,39 @@ class ApprovalReceived(_Record, frozen=True, tag="approval_received"):
     state_patch: dict[str, Any] = {}
 
 
+class ContinueRequested(_Record, frozen=True, tag="continue_requested"):
+    """Roll into a new segment at the next point with no work node in flight."""
+
+    reason: str = ""
+
+
+class SegmentBoundary(_Record, frozen=True, tag="segment_boundary"):
+    """This segment ends here; the execution goes on as ``next_execution_id`` (I9)."""
+
+    next_execution_id: str
+
+
+class SegmentStarted(_Record, frozen=True, tag="segment_started"):
+    """The first record of a continued segment: the state it goes on from, waits included."""
+
+    execution_id: str
+    root_execution_id: str
+    segment: int
+    previous_execution_id: str
+    workflow_id: str
+    workflow_version: str
+    input: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    nodes: dict[str, NodeRun] = {}
+    ready: tuple[str, ...] = ()
+    arrivals: dict[str, tuple[str, ...]] = {}
+    waits: dict[str, Wait] = {}
+    inbox: dict[str, tuple[Any, ...]] = {}
+    event_ids: tuple[str, ...] = ()
+    completions: int = 0
+    started_at_ms: int = 0
+
+
 class ExecutionCompleted(_Record, frozen=True, tag="execution_completed"):
     result: Any = None
 
@@ -162,6 +196,9 @@ Record = (
     | EventReceived
     | WaitCompleted
     | ApprovalReceived
+    | ContinueRequested
+    | SegmentBoundary
+    | SegmentStarted
     | ExecutionCompleted
     | ExecutionFailed
     | ExecutionCancelled
@@ -179,6 +216,9 @@ RECORD_TYPES: frozenset[str] = frozenset(
         "event_received",
         "wait_completed",
         "approval_received",
+        "continue_requested",
+        "segment_boundary",
+        "segment_started",
         "execution_completed",
         "execution_failed",
         "execution_cancelled",

@@ -53,14 +53,21 @@ from tether.runtime.execution import (
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.ids import new_execution_id
-from tether.runtime.records import JournalEntry, decode_rows
+from tether.runtime.planner import SEGMENT_MARK
+from tether.runtime.records import JournalEntry, SegmentBoundary, decode_rows
 from tether.runtime.run import Run
 from tether.runtime.runnable import check_runnable
 from tether.runtime.scheduler import (
     DEFAULT_LEASE_TTL_MS,
 )
 from tether.runtime.services import Services
-from tether.runtime.signals import Approve, PendingApproval, SendEvent, check_approve
+from tether.runtime.signals import (
+    Approve,
+    ContinueAsNew,
+    PendingApproval,
+    SendEvent,
+    check_approve,
+)
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.typed_state import checked_input
@@ -143,6 +150,7 @@ class Runtime:
             self._services = Services(
                 store, self.tools, self.clock, self._rng, self._snapshot_every
             )
+            self._services.spawn_execution = self._ensure_spawned
             await start_scheduling(
                 self._system, self._services, tg, self._deliver, self._tell_execution,
                 executor=self._executor, capacity=self._capacity, lease_ttl_ms=self._lease_ttl_ms,
@@ -251,6 +259,11 @@ class Runtime:
                     f"execution id {execution_id!r}: ids starting with {RESERVED_PREFIX!r} "
                     "name the runtime's own actors"
                 )
+            if SEGMENT_MARK in execution_id:
+                raise InvalidInput(
+                    f"execution id {execution_id!r}: {SEGMENT_MARK!r} is reserved for the ids "
+                    "of continued segments"
+                )
             return await self._start_with_id(wf, given, execution_id)
         for _ in range(3):
             eid = new_execution_id(self.clock, self._rng)
@@ -288,6 +301,7 @@ class Runtime:
 
     async def cancel(self, execution_id: str, reason: str = "") -> bool:
         """Cancel a running execution; False when it had already finished."""
+        execution_id = await self._current_segment(execution_id)
         ref = self._system_ref(execution_id)
         if ref is None:
             row = await self._require_row(execution_id)
@@ -349,6 +363,30 @@ class Runtime:
         assert state is not None
         return state
 
+    async def continue_as_new(self, execution_id: str, reason: str = "") -> None:
+        """Roll the execution into a new segment (id ``<id>~2``, ``~3``, ...) seeded with its
+        state, waits and pending events included, at the first point with no work node in
+        flight; the journal of the old segment ends with ``segment_boundary``. ``wait``,
+        ``result``, ``cancel``, ``send_event`` and ``approve`` on the old id follow it.
+
+        Example::
+
+            await rt.continue_as_new(run.id, reason="journal is long")
+        """
+        await self._signal(execution_id, ContinueAsNew(reason))
+
+    async def _current_segment(self, execution_id: str) -> str:
+        """The live segment of an execution that may have continued as new ones."""
+        eid = execution_id
+        while self._system_ref(eid) is None:
+            row = await self._svc.store.get_execution(eid)
+            if row is None or row.status != "continued":
+                return eid
+            [last] = decode_rows(await self._svc.store.read(eid, row.last_seq))
+            assert isinstance(last.record, SegmentBoundary)
+            eid = last.record.next_execution_id
+        return eid
+
     async def pending_approvals(self) -> list[PendingApproval]:
         """Every decision a run of this journal waits for, oldest request first."""
         out = []
@@ -369,8 +407,9 @@ class Runtime:
         return sorted(out, key=lambda p: (p.requested_at_ms, p.execution_id, p.node_id))
 
     async def _signal(
-        self, execution_id: str, message: SendEvent | Approve
+        self, execution_id: str, message: SendEvent | Approve | ContinueAsNew
     ) -> ExecutionState | None:
+        execution_id = await self._current_segment(execution_id)
         ref = self._system_ref(execution_id)
         if ref is None:
             row = await self._require_row(execution_id)
@@ -403,6 +442,9 @@ class Runtime:
                 event = self._svc.acquire_waiter(execution_id)
                 try:
                     state = await self._terminal_state(execution_id)
+                    if state is not None and state.continued_as is not None:
+                        execution_id = state.continued_as  # continued as a new segment
+                        continue
                     if state is not None:
                         return state
                     await event.wait()
@@ -467,6 +509,10 @@ class Runtime:
         assert self._system is not None
         ref = self._system.get(execution_id)
         return ref if ref is not None and ref.is_alive else None
+
+    async def _ensure_spawned(self, execution_id: str) -> ActorRef:
+        """The live actor of an execution, started from its journal if there is none."""
+        return self._system_ref(execution_id) or await self._spawn(execution_id)
 
     async def _spawn(self, execution_id: str, fresh: bool = False) -> ActorRef:
         assert self._system is not None

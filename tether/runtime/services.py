@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -33,6 +33,10 @@ from tether.runtime.state import ExecutionState
 from tether.runtime.tools import ArgumentBinder, ToolRegistry
 
 _SETTLED_KEPT = 4096
+
+
+async def _no_spawn(execution_id: str) -> object:
+    raise RuntimeError(f"cannot start execution {execution_id}: the runtime is not running")
 
 
 @dataclass
@@ -64,6 +68,8 @@ class Services:
         self.scheduler: ActorRef | None = None
         #: The runtime's TimerActor (set with the scheduler).
         self.timers: ActorRef | None = None
+        #: Starts the actor of an execution from its journal (a continued segment's).
+        self.spawn_execution: Callable[[str], Awaitable[object]] = _no_spawn
         #: The in-process pool (None: no in-process workers).
         self.local: LocalWorkers | None = None
         #: Every worker's credit, shared with the scheduler (see tether.runtime.ledger).

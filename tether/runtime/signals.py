@@ -37,6 +37,10 @@ class Approve(msgspec.Struct, frozen=True, gc=False):
     node_id: str | None = None
 
 
+class ContinueAsNew(msgspec.Struct, frozen=True, gc=False):
+    reason: str = ""
+
+
 class PendingApproval(msgspec.Struct, frozen=True, gc=False):
     """A decision some execution waits for (``Runtime.pending_approvals``)."""
 

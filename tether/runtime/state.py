@@ -22,6 +22,7 @@ from tether.ir.types import EndKind, HumanApprovalKind
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
     ApprovalReceived,
+    ContinueRequested,
     EventReceived,
     ExecutionCancelled,
     ExecutionCompleted,
@@ -33,38 +34,16 @@ from tether.runtime.records import (
     NodeScheduled,
     NodeWaiting,
     Record,
+    SegmentBoundary,
+    SegmentStarted,
     TimerFired,
     WaitCompleted,
 )
+from tether.runtime.state_types import NodeRun, Wait
 from tether.runtime.typed_state import initial_data
 
 RUNNING = "running"
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
-
-
-class NodeRun(msgspec.Struct, frozen=True, gc=False):
-    """The latest hand-out of one node: ``scheduled``, ``completed``, ``failed`` or ``retrying``."""
-
-    status: str
-    attempt: int
-    dispatch: int
-    not_before_ms: int | None = None
-    input: dict[str, Any] = {}
-    error: str | None = None
-    #: Times a provider rate-limited this hand-out (each parked it without spending an attempt).
-    parks: int = 0
-
-
-class Wait(msgspec.Struct, frozen=True, gc=False):
-    """A node waiting for its timer, an external event, or a human decision."""
-
-    dispatch: int
-    since_ms: int
-    fire_at_ms: int | None = None
-    correlation_key: str | None = None
-    approval: bool = False
-    description: str = ""
-    fired: bool = False
+TERMINAL = frozenset({"completed", "failed", "cancelled", "continued"})
 
 
 class ExecutionState(msgspec.Struct, frozen=True, gc=False):
@@ -97,6 +76,13 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
     inbox: dict[str, tuple[Any, ...]] = {}
     #: Ids of the events received (a retried send with the same id is applied once).
     event_ids: tuple[str, ...] = ()
+    #: Continue-as-new: this segment's number, the first segment's id, the next segment's id
+    #: once this one ended (status ``continued``), and a requested roll not yet done.
+    segment: int = 1
+    root_execution_id: str = ""
+    previous_segment: str | None = None
+    continued_as: str | None = None
+    continue_pending: bool = False
 
     @property
     def is_terminal(self) -> bool:
@@ -142,6 +128,19 @@ def apply(state: ExecutionState, record: Record, graph: Graph) -> ExecutionState
         return _approval(state, record, graph, seq)
     if isinstance(record, ExecutionStarted):
         return _started(state, record, graph, seq)
+    if isinstance(record, ContinueRequested):
+        return _replace(state, last_seq=seq, continue_pending=True)
+    if isinstance(record, SegmentBoundary):
+        # Ready nodes and waits stay as they are: they are what the next segment goes on with.
+        return _replace(
+            state,
+            last_seq=seq,
+            status="continued",
+            ended_at_ms=record.at_ms,
+            continued_as=record.next_execution_id,
+        )
+    if isinstance(record, SegmentStarted):
+        return _segment_started(record, seq)
     if isinstance(record, ExecutionCompleted):
         return _ended(state, seq, "completed", record.at_ms, result=record.result)
     if isinstance(record, ExecutionFailed):
@@ -175,6 +174,7 @@ def _started(
         state,
         last_seq=seq,
         execution_id=rec.execution_id,
+        root_execution_id=rec.execution_id,
         workflow_id=rec.workflow_id,
         workflow_version=rec.workflow_version,
         status=RUNNING,
@@ -182,6 +182,29 @@ def _started(
         data=initial_data(wf.typed_schema(), rec.input),
         started_at_ms=rec.at_ms,
         ready=(wf.start_node,),
+    )
+
+
+def _segment_started(rec: SegmentStarted, seq: int) -> ExecutionState:
+    return ExecutionState(
+        execution_id=rec.execution_id,
+        workflow_id=rec.workflow_id,
+        workflow_version=rec.workflow_version,
+        status=RUNNING,
+        input=rec.input,
+        data=rec.data,
+        nodes=rec.nodes,
+        ready=rec.ready,
+        arrivals=rec.arrivals,
+        last_seq=seq,
+        started_at_ms=rec.started_at_ms,
+        completions=rec.completions,
+        waits=rec.waits,
+        inbox=rec.inbox,
+        event_ids=rec.event_ids,
+        segment=rec.segment,
+        root_execution_id=rec.root_execution_id,
+        previous_segment=rec.previous_execution_id,
     )
 
 

@@ -28,13 +28,15 @@ from tether.runtime.records import (
     NodeFailed,
     NodeParked,
     NodeScheduled,
+    SegmentBoundary,
+    SegmentStarted,
 )
 from tether.runtime.state import ExecutionState, replay
 
 if TYPE_CHECKING:
     from tether.runtime.runtime import Runtime
 
-_TERMINAL = (ExecutionCompleted, ExecutionFailed, ExecutionCancelled)
+_TERMINAL = (ExecutionCompleted, ExecutionFailed, ExecutionCancelled, SegmentBoundary)
 
 
 class ReplayMismatch(AssertionError):
@@ -60,7 +62,7 @@ def check_journal(entries: Sequence[JournalEntry]) -> None:
         if entry.seq != expected:
             problems.append(f"record {entry.seq} found where {expected} was expected")
             break
-    if entries and not isinstance(entries[0].record, ExecutionStarted):
+    if entries and not isinstance(entries[0].record, ExecutionStarted | SegmentStarted):
         problems.append(f"first record is {entries[0].type}, not execution_started")
     scheduled: Counter[tuple[str, int]] = Counter()
     settled: Counter[tuple[str, int]] = Counter()

@@ -1,0 +1,34 @@
+"""The parts of an execution's state that records also carry (a new segment is seeded with
+them), kept apart so records and the fold can both import them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class NodeRun(msgspec.Struct, frozen=True, gc=False):
+    """The latest hand-out of one node: ``scheduled``, ``completed``, ``failed`` or ``retrying``."""
+
+    status: str
+    attempt: int
+    dispatch: int
+    not_before_ms: int | None = None
+    input: dict[str, Any] = {}
+    error: str | None = None
+    #: Times a provider rate-limited this hand-out (each parked it without spending an attempt).
+    parks: int = 0
+
+
+class Wait(msgspec.Struct, frozen=True, gc=False):
+    """A node waiting for its timer, an external event, or a human decision."""
+
+    dispatch: int
+    since_ms: int
+    fire_at_ms: int | None = None
+    correlation_key: str | None = None
+    approval: bool = False
+    description: str = ""
+    fired: bool = False
