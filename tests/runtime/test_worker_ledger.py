@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from tether.runtime.ledger import Credit, WorkerEntry, WorkerLedger
-from tether.runtime.scheduler import WorkerLink
+from tether.runtime.scheduler_messages import WorkerLink
 
 
 def entry(owner: str, credit: int, queues: set[str] | None = None, local: bool = False) -> Any:

@@ -30,7 +30,7 @@ from tether.fleet.protocol import (
     Result,
     WorkerMessage,
 )
-from tether.runtime.scheduler import (
+from tether.runtime.scheduler_messages import (
     LiveLease,
     WorkerCredit,
     WorkerHeartbeat,

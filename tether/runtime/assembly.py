@@ -17,10 +17,13 @@ from contextlib import AsyncExitStack
 import anyio.abc
 
 from tether.actors import ActorSystem
+from tether.errors import InvalidInput
 from tether.runtime.executor import NodeExecutor, NodeOutcome
 from tether.runtime.ledger import Credit
 from tether.runtime.local_workers import LocalWorkers
-from tether.runtime.scheduler import GetLeases, SchedulerActor
+from tether.runtime.planner import SEGMENT_MARK
+from tether.runtime.scheduler import SchedulerActor
+from tether.runtime.scheduler_messages import GetLeases
 from tether.runtime.services import Services
 from tether.runtime.timers import TimerActor
 
@@ -28,6 +31,20 @@ from tether.runtime.timers import TimerActor
 RESERVED_PREFIX = "tether."
 SCHEDULER_NAME = RESERVED_PREFIX + "scheduler"
 TIMERS_NAME = RESERVED_PREFIX + "timers"
+
+
+def check_given_id(execution_id: str) -> None:
+    """Refuse an execution id a user gives that the runtime keeps for itself."""
+    if execution_id.startswith(RESERVED_PREFIX):
+        raise InvalidInput(
+            f"execution id {execution_id!r}: ids starting with {RESERVED_PREFIX!r} "
+            "name the runtime's own actors"
+        )
+    if SEGMENT_MARK in execution_id:
+        raise InvalidInput(
+            f"execution id {execution_id!r}: {SEGMENT_MARK!r} is reserved for the ids "
+            "of continued segments"
+        )
 
 
 async def start_scheduling(

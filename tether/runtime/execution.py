@@ -64,7 +64,8 @@ from tether.runtime.records import (
     decode_rows,
     normalized,
 )
-from tether.runtime.scheduler import LOCAL_OWNER, ExecutionClosed, Leased, Settled, WorkReady
+from tether.runtime.scheduler import LOCAL_OWNER
+from tether.runtime.scheduler_messages import ExecutionClosed, Leased, Settled, WorkReady
 from tether.runtime.services import Services
 from tether.runtime.signals import (
     Approve,

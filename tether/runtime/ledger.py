@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tether.runtime.scheduler import WorkerLink
+    from tether.runtime.scheduler_messages import WorkerLink
 
 
 class Credit:

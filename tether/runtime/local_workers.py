@@ -23,7 +23,8 @@ import anyio.abc
 from tether.persistence.contract import WorkItemRow
 from tether.runtime.executor import NodeExecutor, NodeOutcome, WorkItem
 from tether.runtime.ledger import Credit
-from tether.runtime.scheduler import LOCAL_OWNER, LiveLease, WorkerJoined
+from tether.runtime.scheduler import LOCAL_OWNER
+from tether.runtime.scheduler_messages import LiveLease, WorkerJoined
 from tether.runtime.work import WorkSpec, decode_spec
 
 

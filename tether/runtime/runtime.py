@@ -35,14 +35,13 @@ from tether.errors import (
     ExecutionIdInUse,
     ExecutionNotFound,
     ExecutionNotRunning,
-    InvalidInput,
     WorkflowNotFound,
 )
 from tether.ir import check, compile_yaml_file, workflow_from_ir
 from tether.ir.types import Workflow, encode_workflow
 from tether.persistence import ExecutionRow, Store, open_store
 from tether.persistence.contract import Durability, SequenceConflict
-from tether.runtime.assembly import RESERVED_PREFIX, open_fleet, start_scheduling
+from tether.runtime.assembly import check_given_id, open_fleet, start_scheduling
 from tether.runtime.execution import (
     CancelExecution,
     ExecutionActor,
@@ -53,8 +52,7 @@ from tether.runtime.execution import (
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.ids import new_execution_id
-from tether.runtime.planner import SEGMENT_MARK
-from tether.runtime.records import JournalEntry, SegmentBoundary, decode_rows
+from tether.runtime.records import JournalEntry, decode_rows
 from tether.runtime.run import Run
 from tether.runtime.runnable import check_runnable
 from tether.runtime.scheduler import (
@@ -67,6 +65,8 @@ from tether.runtime.signals import (
     PendingApproval,
     SendEvent,
     check_approve,
+    current_segment,
+    pending_approvals,
 )
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
@@ -254,16 +254,7 @@ class Runtime:
         given = checked_input(wf, input)
         await self.persist(wf)
         if execution_id is not None:
-            if execution_id.startswith(RESERVED_PREFIX):
-                raise InvalidInput(
-                    f"execution id {execution_id!r}: ids starting with {RESERVED_PREFIX!r} "
-                    "name the runtime's own actors"
-                )
-            if SEGMENT_MARK in execution_id:
-                raise InvalidInput(
-                    f"execution id {execution_id!r}: {SEGMENT_MARK!r} is reserved for the ids "
-                    "of continued segments"
-                )
+            check_given_id(execution_id)
             return await self._start_with_id(wf, given, execution_id)
         for _ in range(3):
             eid = new_execution_id(self.clock, self._rng)
@@ -376,35 +367,13 @@ class Runtime:
         await self._signal(execution_id, ContinueAsNew(reason))
 
     async def _current_segment(self, execution_id: str) -> str:
-        """The live segment of an execution that may have continued as new ones."""
-        eid = execution_id
-        while self._system_ref(eid) is None:
-            row = await self._svc.store.get_execution(eid)
-            if row is None or row.status != "continued":
-                return eid
-            [last] = decode_rows(await self._svc.store.read(eid, row.last_seq))
-            assert isinstance(last.record, SegmentBoundary)
-            eid = last.record.next_execution_id
-        return eid
+        return await current_segment(
+            self._svc.store, lambda eid: self._system_ref(eid) is not None, execution_id
+        )
 
     async def pending_approvals(self) -> list[PendingApproval]:
         """Every decision a run of this journal waits for, oldest request first."""
-        out = []
-        for row in await self._svc.store.list_executions(status="paused", limit=10_000):
-            state = await self.live_state(row.execution_id)
-            if state is None:
-                continue
-            for node_id, wait in state.pending_approvals():
-                out.append(
-                    PendingApproval(
-                        row.execution_id,
-                        node_id,
-                        wait.description,
-                        wait.since_ms,
-                        wait.fire_at_ms,
-                    )
-                )
-        return sorted(out, key=lambda p: (p.requested_at_ms, p.execution_id, p.node_id))
+        return await pending_approvals(self._svc.store, self.live_state)
 
     async def _signal(
         self, execution_id: str, message: SendEvent | Approve | ContinueAsNew

@@ -9,13 +9,15 @@ Example (what ``Runtime.approve`` sends its execution actor)::
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import msgspec
 
 from tether.errors import AmbiguousApproval, ApprovalNotPending, InvalidInput
+from tether.persistence.contract import Store
 from tether.runtime.graph import Graph
-from tether.runtime.records import ApprovalReceived, EventReceived
+from tether.runtime.records import ApprovalReceived, EventReceived, SegmentBoundary, decode_rows
 from tether.runtime.state import ExecutionState
 from tether.runtime.typed_state import type_problem
 
@@ -119,3 +121,35 @@ def event_record(
         payload=msg.payload,
         event_id=msg.event_id,
     )
+
+
+async def current_segment(store: Store, is_live: Callable[[str], bool], execution_id: str) -> str:
+    """The live segment of an execution that may have continued as new ones: follow the
+    boundary records of ``continued`` segments."""
+    eid = execution_id
+    while not is_live(eid):
+        row = await store.get_execution(eid)
+        if row is None or row.status != "continued":
+            return eid
+        [last] = decode_rows(await store.read(eid, row.last_seq))
+        assert isinstance(last.record, SegmentBoundary)
+        eid = last.record.next_execution_id
+    return eid
+
+
+async def pending_approvals(
+    store: Store, live_state: Callable[[str], Awaitable[ExecutionState | None]]
+) -> list[PendingApproval]:
+    """The decisions paused runs wait for (from their live states), oldest request first."""
+    out = []
+    for row in await store.list_executions(status="paused", limit=10_000):
+        state = await live_state(row.execution_id)
+        if state is None:
+            continue
+        out += [
+            PendingApproval(
+                row.execution_id, node, wait.description, wait.since_ms, wait.fire_at_ms
+            )
+            for node, wait in state.pending_approvals()
+        ]
+    return sorted(out, key=lambda p: (p.requested_at_ms, p.execution_id, p.node_id))

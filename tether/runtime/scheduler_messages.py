@@ -1,0 +1,145 @@
+"""What the scheduler deals in: live leases, the link to a worker, and its messages.
+
+Example::
+
+    scheduler_ref.tell_nowait(WorkReady("python_tool"))
+    scheduler_ref.tell_nowait(WorkerReport("w1", "exec_1/fetch/1", fence=1, ok=True, output=3))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import msgspec
+
+from tether.persistence.contract import WorkItemRow
+from tether.runtime.work import WorkSpec
+
+if TYPE_CHECKING:
+    from tether.runtime.ledger import Credit
+
+
+@dataclass(slots=True, eq=False)
+class LiveLease:
+    """A lease the scheduler holds for a worker: the work item, its fence, and its clocks."""
+
+    row: WorkItemRow
+    fence: int
+    owner: str
+    spec: WorkSpec
+    #: Clock seconds after which the lease is reclaimed (None: never, the in-process pool).
+    expires_at: float | None
+    #: Clock seconds after which the node counts as timed out (remote leases with a timeout).
+    deadline: float | None
+    #: Set once a reclaim or timeout was handed to the execution actor: later reports lose.
+    closing: bool = False
+
+    @property
+    def work_item_id(self) -> str:
+        return self.row.work_item_id
+
+
+class WorkerLink(Protocol):
+    """How the scheduler reaches one worker (the in-process pool or a fleet peer)."""
+
+    def start(self, lease: LiveLease) -> bool:
+        """Hand the lease to the worker; False when it cannot be reached."""
+        ...
+
+    def stop(self, lease: LiveLease, reason: str) -> None:
+        """Stop running the lease (reclaimed, timed out, or its execution ended)."""
+        ...
+
+    def answer(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
+        """Tell the worker whether its report was accepted."""
+        ...
+
+    def unknown(self, leases: list[tuple[str, int]]) -> None:
+        """Tell the worker which leases it listed in a heartbeat are not (or no longer) its."""
+        ...
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+class WorkReady(msgspec.Struct, frozen=True, gc=False):
+    """An execution committed a pending item on ``queue``, due at ``not_before_ms``."""
+
+    queue: str
+    not_before_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerJoined:
+    owner: str
+    link: WorkerLink
+    queues: frozenset[str] | None  # None: every queue
+    capacity: int
+    #: The in-process pool's credit, which the pool hands back itself (None: remote worker).
+    local_credit: Credit | None = None
+
+
+class WorkerLeft(msgspec.Struct, frozen=True, gc=False):
+    owner: str
+    reason: str
+
+
+class WorkerCredit(msgspec.Struct, frozen=True, gc=False):
+    owner: str
+    n: int
+
+
+class WorkerHeartbeat(msgspec.Struct, frozen=True, gc=False):
+    owner: str
+    leases: list[tuple[str, int]]
+
+
+class WorkerReport(msgspec.Struct, frozen=True, gc=False):
+    """A worker's outcome for a lease; ``retry_after_secs`` set means rate limited (park)."""
+
+    owner: str
+    work_item_id: str
+    fence: int
+    ok: bool
+    output: object = None
+    error: str = ""
+    error_type: str = ""
+    retryable: bool = True
+    duration_ms: int = 0
+    retry_after_secs: float | None = None
+
+
+class Settled(msgspec.Struct, frozen=True, gc=False):
+    """The execution actor's answer to an outcome: committed, or refused with the reason.
+
+    ``parked_until_ms`` set: the item was parked on ``queue`` and is granted again from then.
+    """
+
+    work_item_id: str
+    fence: int
+    accepted: bool
+    reason: str = ""
+    parked_until_ms: int | None = None
+    queue: str = ""
+
+
+class ExecutionClosed(msgspec.Struct, frozen=True, gc=False):
+    """An execution ended; its open items were settled in its last turn: stop their leases."""
+
+    work_item_ids: list[str]
+    reason: str
+
+
+class Leased(msgspec.Struct, frozen=True, gc=False):
+    """An execution committed items leased at creation to remote workers: send the grants."""
+
+    rows: list[WorkItemRow]
+
+
+class SlotsFreed(msgspec.Struct, frozen=True, gc=False):
+    """The in-process pool has free slots again while items were waiting for one."""
+
+
+class GetLeases(msgspec.Struct, frozen=True, gc=False):
+    """Ask: the live leases, for inspection and tests."""
