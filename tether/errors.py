@@ -99,3 +99,7 @@ class ApprovalNotPending(TetherError, LookupError):
 
 class AmbiguousApproval(TetherError, ValueError):
     """Several approvals are pending in the execution: name the node to decide."""
+
+
+class ScheduleNotFound(TetherError, LookupError):
+    """No schedule with that id."""

@@ -10,7 +10,9 @@ Example::
     await store.close()
 """
 
+from tether.persistence.checks import check_lease_args, check_schedule, check_turns
 from tether.persistence.contract import (
+    MISSED_POLICIES,
     OPEN_WORK_STATUSES,
     SETTLE_STATUSES,
     TERMINAL_STATUSES,
@@ -22,6 +24,7 @@ from tether.persistence.contract import (
     JournalCorruption,
     Lease,
     NewRecord,
+    ScheduleRow,
     SchemaTooNew,
     SequenceConflict,
     Settle,
@@ -37,14 +40,13 @@ from tether.persistence.contract import (
     WorkflowRow,
     WorkflowVersionConflict,
     WorkItemRow,
-    check_lease_args,
-    check_turns,
 )
 from tether.persistence.memory import MemoryStore
 from tether.persistence.sqlite import SqliteStore, WriterStats
 from tether.persistence.urls import open_store, store_for_url
 
 __all__ = [
+    "MISSED_POLICIES",
     "OPEN_WORK_STATUSES",
     "SETTLE_STATUSES",
     "TERMINAL_STATUSES",
@@ -57,6 +59,7 @@ __all__ = [
     "Lease",
     "MemoryStore",
     "NewRecord",
+    "ScheduleRow",
     "SchemaTooNew",
     "SequenceConflict",
     "Settle",
@@ -75,6 +78,7 @@ __all__ = [
     "WorkflowVersionConflict",
     "WriterStats",
     "check_lease_args",
+    "check_schedule",
     "check_turns",
     "open_store",
     "store_for_url",

@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import msgspec
@@ -25,7 +24,7 @@ import msgspec
 Durability = Literal["full", "normal"]
 
 #: Statuses after which an execution never changes again.
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "limit_exceeded"})
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "limit_exceeded", "continued"})
 
 #: Work-item statuses a grant, heartbeat or settle can still change.
 OPEN_WORK_STATUSES = frozenset({"pending", "leased", "parked"})
@@ -180,6 +179,35 @@ class WorkflowRow(msgspec.Struct, frozen=True, gc=False):
     version: str
     ir: bytes
     created_at_ms: int
+
+
+#: What a schedule does with fires that came due while no engine ran (see ``ScheduleRow``).
+MISSED_POLICIES = frozenset({"skip", "run_once"})
+
+
+class ScheduleRow(msgspec.Struct, frozen=True, gc=False):
+    """A cron schedule: every fire starts one execution of a workflow version.
+
+    ``next_fire_ms`` is the earliest fire not yet started; the engine moves it on with
+    ``advance_schedule`` (a compare-and-set) after starting that fire's execution, whose id is
+    derived from the schedule and the fire time, so a fire started twice is started once.
+    ``input`` is the execution input, msgpack-encoded. ``missed`` is ``"skip"`` (fires that
+    came due while no engine ran start nothing) or ``"run_once"`` (the latest of them starts
+    once). ``last_error`` says why the last fire started nothing (None when it started).
+    """
+
+    schedule_id: str
+    cron: str
+    timezone: str
+    workflow_id: str
+    workflow_version: str
+    input: bytes
+    missed: str
+    paused: bool
+    next_fire_ms: int
+    created_at_ms: int
+    updated_at_ms: int
+    last_error: str | None = None
 
 
 class StorageError(Exception):
@@ -378,65 +406,46 @@ class Store(Protocol):
 
     async def get_work_item(self, work_item_id: str) -> WorkItemRow | None: ...
 
+    # ------------------------------------------------------------------------- schedules
 
-def check_id(value: str, what: str) -> None:
-    """An id the journal can store and look up again: non-empty UTF-8 text without NUL.
+    async def put_schedule(self, row: ScheduleRow) -> None:
+        """Create the schedule, or replace every field of the one with that id.
 
-    A NUL does not survive SQLite's JSON functions, and a lone surrogate does not encode;
-    either would otherwise fail deep inside the writer, for every execution in its batch.
-    """
-    if not isinstance(value, str) or not value:
-        raise StorageError(f"{what} must be a non-empty string, got {value!r}")
-    if "\x00" in value:
-        raise StorageError(f"{what} {value!r} contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise StorageError(f"{what} {value!r} is not valid text: {exc.reason}") from None
+        A malformed row (empty id, unknown missed policy...) is refused with StorageError.
+        """
+        ...
 
+    async def get_schedule(self, schedule_id: str) -> ScheduleRow | None: ...
 
-def check_turns(turns: Sequence[Turn]) -> None:
-    """Reject malformed turns before they reach a backend (shared by both backends)."""
-    for turn in turns:
-        check_id(turn.execution_id, "execution id")
-        for item in turn.work_items:
-            check_id(item.work_item_id, "work item id")
-            check_id(item.queue, "queue")
-        for settle in turn.settles:
-            check_id(settle.work_item_id, "work item id")
-        if turn.expected_seq < 1:
-            raise StorageError(f"execution {turn.execution_id}: expected_seq must be >= 1")
-        if not turn.records:
-            raise StorageError(f"execution {turn.execution_id}: a turn needs at least one record")
-        for item in turn.work_items:
-            problem = _new_item_problem(item)
-            if problem is not None:
-                raise StorageError(
-                    f"execution {turn.execution_id}: work item {item.work_item_id} {problem}"
-                )
-        for settle in turn.settles:
-            if settle.status not in SETTLE_STATUSES:
-                raise StorageError(
-                    f"execution {turn.execution_id}: work item {settle.work_item_id} cannot be "
-                    f"settled as {settle.status!r}; expected one of {sorted(SETTLE_STATUSES)}"
-                )
+    async def list_schedules(self) -> list[ScheduleRow]:
+        """Every schedule, paused or not, by schedule id."""
+        ...
 
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        """Remove the schedule; False when there was none."""
+        ...
 
-def _new_item_problem(item: WorkItemRow) -> str | None:
-    """A new item is pending without a lease, or leased at creation (fence >= 1, owner and
-    expiry set): an engine may grant a local worker the item in the turn that creates it."""
-    lease = (item.lease_owner, item.lease_expires_ms)
-    if item.status == "pending" and lease == (None, None):
-        return None
-    if item.status == "leased" and None not in lease and item.fence >= 1:
-        return None
-    return (
-        f"must be created pending without a lease, or leased with an owner, an expiry and "
-        f"fence >= 1 (got status {item.status}, owner {item.lease_owner}, fence {item.fence})"
-    )
+    async def set_schedule_paused(
+        self, schedule_id: str, paused: bool, at_ms: int, next_fire_ms: int | None = None
+    ) -> ScheduleRow | None:
+        """Pause or resume; ``next_fire_ms``, when given, replaces the next fire (a resumed
+        schedule starts from the future). The updated row, or None when there is none."""
+        ...
 
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected_next_fire_ms: int,
+        new_next_fire_ms: int,
+        at_ms: int,
+        last_error: str | None = None,
+    ) -> bool:
+        """Compare-and-set: move ``next_fire_ms`` from ``expected_next_fire_ms`` to
+        ``new_next_fire_ms`` and set ``last_error`` (None: the fire started). False, and
+        nothing changed, when the row is gone or its next fire is no longer the expected one
+        (someone else advanced, redefined or resumed it first)."""
+        ...
 
-def check_lease_args(ttl_ms: int, what: str) -> None:
-    """A lease needs a positive time to live (a zero ttl would be expired when granted)."""
-    if ttl_ms <= 0:
-        raise StorageError(f"{what}: ttl_ms must be > 0, got {ttl_ms}")
+    async def set_schedule_error(self, schedule_id: str, error: str | None, at_ms: int) -> bool:
+        """Record why the schedule's next fire could not start yet; False when there is none."""
+        ...

@@ -18,6 +18,7 @@ from __future__ import annotations
 import msgspec
 from anyio.lowlevel import checkpoint
 
+from tether.persistence.checks import check_lease_args, check_schedule, check_turns
 from tether.persistence.contract import (
     OPEN_WORK_STATUSES,
     TERMINAL_STATUSES,
@@ -25,6 +26,7 @@ from tether.persistence.contract import (
     ExecutionRow,
     IndexUpdate,
     Lease,
+    ScheduleRow,
     SequenceConflict,
     Snapshot,
     StorageError,
@@ -34,8 +36,6 @@ from tether.persistence.contract import (
     WorkflowRow,
     WorkflowVersionConflict,
     WorkItemRow,
-    check_lease_args,
-    check_turns,
 )
 from tether.persistence.leases import (
     ItemState,
@@ -63,6 +63,7 @@ class MemoryStore:
         # Insertion order of this dict is registration order ("most recently registered").
         self._workflows: dict[tuple[str, str], WorkflowRow] = {}
         self._items: dict[str, WorkItemRow] = {}
+        self._schedules: dict[str, ScheduleRow] = {}
         self._state = "new"
 
     async def open(self) -> None:
@@ -297,6 +298,81 @@ class MemoryStore:
         ]
         rows.sort(key=list_order, reverse=True)
         return rows[offset : offset + limit] if limit >= 0 else rows[offset:]
+
+    # ------------------------------------------------------------------------- schedules
+
+    async def put_schedule(self, row: ScheduleRow) -> None:
+        check_schedule(row)
+        self._check_writable()
+        await checkpoint()
+        self._check_writable()
+        self._schedules[row.schedule_id] = row
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRow | None:
+        self._check_open()
+        return self._schedules.get(schedule_id)
+
+    async def list_schedules(self) -> list[ScheduleRow]:
+        self._check_open()
+        return [self._schedules[k] for k in sorted(self._schedules)]
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        self._check_writable()
+        await checkpoint()
+        self._check_writable()
+        return self._schedules.pop(schedule_id, None) is not None
+
+    async def set_schedule_paused(
+        self, schedule_id: str, paused: bool, at_ms: int, next_fire_ms: int | None = None
+    ) -> ScheduleRow | None:
+        self._check_writable()
+        await checkpoint()
+        self._check_writable()
+        row = self._schedules.get(schedule_id)
+        if row is None:
+            return None
+        new = msgspec.structs.replace(
+            row,
+            paused=paused,
+            next_fire_ms=row.next_fire_ms if next_fire_ms is None else next_fire_ms,
+            updated_at_ms=max(row.updated_at_ms, at_ms),
+        )
+        self._schedules[schedule_id] = new
+        return new
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected_next_fire_ms: int,
+        new_next_fire_ms: int,
+        at_ms: int,
+        last_error: str | None = None,
+    ) -> bool:
+        self._check_writable()
+        await checkpoint()
+        self._check_writable()
+        row = self._schedules.get(schedule_id)
+        if row is None or row.next_fire_ms != expected_next_fire_ms:
+            return False
+        self._schedules[schedule_id] = msgspec.structs.replace(
+            row,
+            next_fire_ms=new_next_fire_ms,
+            last_error=last_error,
+            updated_at_ms=max(row.updated_at_ms, at_ms),
+        )
+        return True
+
+    async def set_schedule_error(self, schedule_id: str, error: str | None, at_ms: int) -> bool:
+        self._check_writable()
+        await checkpoint()
+        self._check_writable()
+        row = self._schedules.get(schedule_id)
+        if row is None:
+            return False
+        self._schedules[schedule_id] = msgspec.structs.replace(
+            row, last_error=error, updated_at_ms=max(row.updated_at_ms, at_ms)
+        )
+        return True
 
     def _check_writable(self) -> None:
         self._check_open()

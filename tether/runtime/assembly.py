@@ -31,6 +31,7 @@ from tether.runtime.timers import TimerActor
 RESERVED_PREFIX = "tether."
 SCHEDULER_NAME = RESERVED_PREFIX + "scheduler"
 TIMERS_NAME = RESERVED_PREFIX + "timers"
+CRON_NAME = RESERVED_PREFIX + "cron"
 
 
 def check_given_id(execution_id: str) -> None:

@@ -133,6 +133,27 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         DROP INDEX work_items_expiry;
         """,
     ),
+    (
+        6,
+        # Cron schedules. The engine keeps them all in memory and reads the table only when it
+        # starts, so there is no index beyond the primary key.
+        """
+        CREATE TABLE schedules (
+            schedule_id TEXT PRIMARY KEY,
+            cron TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            workflow_version TEXT NOT NULL,
+            input BLOB NOT NULL,
+            missed TEXT NOT NULL CHECK (missed IN ('skip', 'run_once')),
+            paused INTEGER NOT NULL CHECK (paused IN (0, 1)),
+            next_fire_ms INTEGER NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            updated_at_ms INTEGER NOT NULL,
+            last_error TEXT
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -32,10 +32,12 @@ from types import TracebackType
 
 import aiosqlite
 
+from tether.persistence.checks import check_lease_args, check_schedule, check_turns
 from tether.persistence.contract import (
     Durability,
     ExecutionRow,
     Lease,
+    ScheduleRow,
     Snapshot,
     StorageError,
     StoreClosed,
@@ -43,11 +45,9 @@ from tether.persistence.contract import (
     Turn,
     WorkflowRow,
     WorkItemRow,
-    check_lease_args,
-    check_turns,
 )
 from tether.persistence.leases import lease_of
-from tether.persistence.sqlite import lease_ops, ops, schema
+from tether.persistence.sqlite import lease_ops, ops, schedule_ops, schema
 from tether.persistence.sqlite.lock import WriterLock
 from tether.persistence.sqlite.writer import GroupCommitWriter, WriterStats
 
@@ -215,6 +215,53 @@ class SqliteStore:
         check_lease_args(ttl_ms, f"{self.path}: heartbeat of work item {work_item_id}")
         return await self._writing().heartbeat(work_item_id, fence, now_ms, ttl_ms)
 
+    async def put_schedule(self, row: ScheduleRow) -> None:
+        """Create or replace a schedule (a job of its own on the single writer, I6)."""
+        check_schedule(row)
+        await self._writing().submit(functools.partial(schedule_ops.put_schedule, row=row))
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        job = functools.partial(schedule_ops.delete_schedule, schedule_id=schedule_id)
+        return bool(await self._writing().submit(job))
+
+    async def set_schedule_paused(
+        self, schedule_id: str, paused: bool, at_ms: int, next_fire_ms: int | None = None
+    ) -> ScheduleRow | None:
+        job = functools.partial(
+            schedule_ops.set_schedule_paused,
+            schedule_id=schedule_id, paused=paused, at_ms=at_ms, next_fire_ms=next_fire_ms,
+        )  # fmt: skip
+        row: ScheduleRow | None = await self._writing().submit(job)
+        return row
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected_next_fire_ms: int,
+        new_next_fire_ms: int,
+        at_ms: int,
+        last_error: str | None = None,
+    ) -> bool:
+        """Compare-and-set the next fire; see the Store contract.
+
+        Example::
+
+            if await store.advance_schedule("daily", fire_ms, following_ms, now_ms):
+                ...  # this engine moved the schedule on; nobody else will start fire_ms
+        """
+        job = functools.partial(
+            schedule_ops.advance_schedule, schedule_id=schedule_id,
+            expected_next_fire_ms=expected_next_fire_ms, new_next_fire_ms=new_next_fire_ms,
+            at_ms=at_ms, last_error=last_error,
+        )  # fmt: skip
+        return bool(await self._writing().submit(job))
+
+    async def set_schedule_error(self, schedule_id: str, error: str | None, at_ms: int) -> bool:
+        job = functools.partial(
+            schedule_ops.set_schedule_error, schedule_id=schedule_id, error=error, at_ms=at_ms
+        )
+        return bool(await self._writing().submit(job))
+
     def _writing(self) -> GroupCommitWriter:
         self._check_open()
         if self._writer is None:
@@ -293,6 +340,13 @@ class SqliteStore:
         return await lease_ops.list_work_items(
             self._reading(), status, execution_id, queue, limit, offset
         )
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRow | None:
+        return await schedule_ops.get_schedule(self._reading(), schedule_id)
+
+    async def list_schedules(self) -> list[ScheduleRow]:
+        """Every schedule, by id."""
+        return await schedule_ops.list_schedules(self._reading())
 
     def _reading(self) -> aiosqlite.Connection:
         self._check_open()
