@@ -34,16 +34,15 @@ from tether.errors import (
     ExecutionBroken,
     ExecutionIdInUse,
     ExecutionNotFound,
-    ExecutionNotRunning,
     WorkflowNotFound,
 )
 from tether.ir import check, compile_yaml_file, workflow_from_ir
 from tether.ir.types import Workflow, encode_workflow
 from tether.persistence import ExecutionRow, Store, open_store
-from tether.persistence.contract import Durability, SequenceConflict
-from tether.runtime.assembly import check_given_id, open_fleet, start_scheduling
+from tether.persistence.contract import Durability, ScheduleRow, SequenceConflict
+from tether.runtime.assembly import CRON_NAME, check_given_id, open_fleet, start_scheduling
+from tether.runtime.cron import CronActor
 from tether.runtime.execution import (
-    CancelExecution,
     ExecutionActor,
     GetState,
     StartExecution,
@@ -55,19 +54,12 @@ from tether.runtime.ids import new_execution_id
 from tether.runtime.records import JournalEntry, decode_rows
 from tether.runtime.run import Run
 from tether.runtime.runnable import check_runnable
+from tether.runtime.runtime_signals import ExecutionSignals
+from tether.runtime.schedule_api import Schedules
 from tether.runtime.scheduler import (
     DEFAULT_LEASE_TTL_MS,
 )
 from tether.runtime.services import Services
-from tether.runtime.signals import (
-    Approve,
-    ContinueAsNew,
-    PendingApproval,
-    SendEvent,
-    check_approve,
-    current_segment,
-    pending_approvals,
-)
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.typed_state import checked_input
@@ -80,7 +72,7 @@ DEFAULT_DATABASE_URL = "sqlite:///.tether/runtime.db"
 _EXECUTION_SUPERVISION = RestartStrategy(max_restarts=3, within_secs=60.0)
 
 
-class Runtime:
+class Runtime(ExecutionSignals):
     """Durable workflow runtime over one journal database. See the module docstring."""
 
     def __init__(
@@ -131,6 +123,7 @@ class Runtime:
         self._services: Services | None = None
         self._system: ActorSystem | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._schedules: Schedules | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -156,6 +149,11 @@ class Runtime:
                 executor=self._executor, capacity=self._capacity, lease_ttl_ms=self._lease_ttl_ms,
             )  # fmt: skip
             await self._recover()
+            # After recovery: a catch-up fire must not start an execution recovery spawns.
+            cron = await self._system.spawn(
+                lambda: CronActor(store, self.clock, self._start_scheduled, tg), name=CRON_NAME
+            )
+            self._schedules = Schedules(cron)
             if self._fleet is not None:
                 self.fleet_endpoint = await open_fleet(
                     stack, self._fleet, self._services, engine_id=self.engine_id,
@@ -235,6 +233,42 @@ class Runtime:
         """The compiled graph of a registered workflow version (what replay folds against)."""
         return await self._svc.graph(workflow_id, version)
 
+    # -- schedules --------------------------------------------------------------------------
+
+    async def schedule(
+        self,
+        schedule_id: str,
+        *,
+        cron: str,
+        workflow: Workflow | str,
+        input: Mapping[str, Any] | None = None,
+        timezone: str = "UTC",
+        missed: str = "skip",
+    ) -> ScheduleRow:
+        """Start ``workflow`` at every fire of ``cron`` in ``timezone``, one execution per fire
+        (id ``sched_<id>_<fire ms>``, so no fire ever starts twice). ``missed``: ``skip`` fires
+        that came due while no engine ran, or ``run_once`` (the latest of them). Declaring the
+        same schedule again changes nothing. Raises InvalidInput naming the bad field.
+
+        Example::
+
+            await rt.schedule("daily-report", cron="0 9 * * *", workflow=wf, input={})
+        """
+        wf, given = await self._prepare(workflow, input)  # in the registry for later fires
+        return await self.schedules.create(schedule_id, cron, wf, given, timezone, missed)
+
+    @property
+    def schedules(self) -> Schedules:
+        """List, pause, resume and delete schedules (see :class:`Schedules`)."""
+        if self._schedules is None:
+            raise RuntimeError("use the Runtime inside 'async with Runtime(...) as rt'")
+        return self._schedules
+
+    async def _start_scheduled(
+        self, execution_id: str, workflow_id: str, version: str, input: dict[str, Any]
+    ) -> None:
+        await self.start(f"{workflow_id}@{version}", input, execution_id=execution_id)
+
     # -- executions -------------------------------------------------------------------------
 
     async def start(
@@ -248,11 +282,7 @@ class Runtime:
 
         Starting again with the same ``execution_id`` is a no-op returning the same run.
         """
-        wf = workflow if isinstance(workflow, Workflow) else await self.workflow(workflow)
-        if (wf.workflow_id, wf.version) not in self._workflows:
-            self.register(wf)
-        given = checked_input(wf, input)
-        await self.persist(wf)
+        wf, given = await self._prepare(workflow, input)
         if execution_id is not None:
             check_given_id(execution_id)
             return await self._start_with_id(wf, given, execution_id)
@@ -266,6 +296,17 @@ class Runtime:
             "the id generator keeps repeating existing execution ids; "
             "give each Runtime on a file its own rng seed"
         )
+
+    async def _prepare(
+        self, workflow: Workflow | str, input: Mapping[str, Any] | None
+    ) -> tuple[Workflow, dict[str, Any]]:
+        """The workflow registered and persisted, and the input checked against it."""
+        wf = workflow if isinstance(workflow, Workflow) else await self.workflow(workflow)
+        if (wf.workflow_id, wf.version) not in self._workflows:
+            self.register(wf)
+        given = checked_input(wf, input)
+        await self.persist(wf)
+        return wf, given
 
     async def _start_with_id(
         self, wf: Workflow, given: dict[str, Any], eid: str, fresh: bool = False
@@ -289,109 +330,6 @@ class Runtime:
 
     def handle(self, execution_id: str) -> Run:
         return Run(self, execution_id)
-
-    async def cancel(self, execution_id: str, reason: str = "") -> bool:
-        """Cancel a running execution; False when it had already finished."""
-        execution_id = await self._current_segment(execution_id)
-        ref = self._system_ref(execution_id)
-        if ref is None:
-            row = await self._require_row(execution_id)
-            if row.execution_id in self._svc.broken:
-                raise ExecutionBroken(execution_id, self._svc.broken[execution_id])
-            return False
-        try:
-            return bool(await ref.ask(CancelExecution(reason), timeout=None))
-        except ActorStopped:
-            if execution_id in self._svc.broken:
-                raise ExecutionBroken(execution_id, self._svc.broken[execution_id]) from None
-            return False
-
-    async def send_event(
-        self,
-        execution_id: str,
-        correlation_key: str,
-        payload: Any = None,
-        *,
-        event_id: str | None = None,
-    ) -> bool:
-        """Deliver an external event; returns once it is journaled (True), or False when an
-        event with this ``event_id`` was received before (it is applied once).
-
-        An event that comes before the run reaches its wait node is kept and taken when it
-        does. Raises ExecutionNotFound, ExecutionNotRunning (finished), InvalidInput (no wait
-        node of the workflow waits for this key).
-
-        Example::
-
-            await rt.send_event(run.id, "payment-cleared", {"amount": 50_000})
-        """
-        result = await self._signal(execution_id, SendEvent(correlation_key, payload, event_id))
-        return result is not None
-
-    async def approve(
-        self,
-        execution_id: str,
-        decision: str,
-        user_id: str,
-        comment: str = "",
-        *,
-        state_patch: Mapping[str, Any] | None = None,
-        node_id: str | None = None,
-    ) -> ExecutionState:
-        """Record a decision (``approved`` or ``rejected``) on the pending human approval and
-        return the state after it; the run goes on from its turn.
-
-        Raises ApprovalNotPending (nothing pending, or decided already), AmbiguousApproval
-        (several pending: give ``node_id``), ExecutionNotRunning, InvalidInput.
-
-        Example::
-
-            await rt.approve(run.id, "approved", "alice@example.com", comment="ok")
-        """
-        msg = Approve(decision, user_id, comment, dict(state_patch or {}), node_id)
-        check_approve(msg)
-        state = await self._signal(execution_id, msg)
-        assert state is not None
-        return state
-
-    async def continue_as_new(self, execution_id: str, reason: str = "") -> None:
-        """Roll the execution into a new segment (id ``<id>~2``, ``~3``, ...) seeded with its
-        state, waits and pending events included, at the first point with no work node in
-        flight; the journal of the old segment ends with ``segment_boundary``. ``wait``,
-        ``result``, ``cancel``, ``send_event`` and ``approve`` on the old id follow it.
-
-        Example::
-
-            await rt.continue_as_new(run.id, reason="journal is long")
-        """
-        await self._signal(execution_id, ContinueAsNew(reason))
-
-    async def _current_segment(self, execution_id: str) -> str:
-        return await current_segment(
-            self._svc.store, lambda eid: self._system_ref(eid) is not None, execution_id
-        )
-
-    async def pending_approvals(self) -> list[PendingApproval]:
-        """Every decision a run of this journal waits for, oldest request first."""
-        return await pending_approvals(self._svc.store, self.live_state)
-
-    async def _signal(
-        self, execution_id: str, message: SendEvent | Approve | ContinueAsNew
-    ) -> ExecutionState | None:
-        execution_id = await self._current_segment(execution_id)
-        ref = self._system_ref(execution_id)
-        if ref is None:
-            row = await self._require_row(execution_id)
-            if execution_id in self._svc.broken:
-                raise ExecutionBroken(execution_id, self._svc.broken[execution_id])
-            raise ExecutionNotRunning(execution_id, row.status)
-        try:
-            result = await ref.ask(message, timeout=None)
-        except ActorStopped:
-            row = await self._require_row(execution_id)
-            raise ExecutionNotRunning(execution_id, row.status) from None
-        assert result is None or isinstance(result, ExecutionState)
-        return result
 
     async def state(self, execution_id: str) -> ExecutionState:
         """The execution's state: the one held in memory, or rebuilt from the journal."""

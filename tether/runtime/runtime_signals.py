@@ -1,0 +1,152 @@
+"""What the ``Runtime`` says to running executions: cancel, events, approvals, continue-as-new.
+
+A mixin of :class:`~tether.runtime.runtime.Runtime` (kept apart so each module stays small):
+every call reaches the live segment of the execution (following continue-as-new), asks its
+actor, and returns once the signal is journaled, or raises with the reason it was refused.
+
+Example::
+
+    await rt.send_event(run.id, "payment-cleared", {"amount": 50_000})
+    await rt.approve(run.id, "approved", "alice@example.com", comment="ok")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tether.actors import ActorRef, ActorStopped
+from tether.errors import ExecutionBroken, ExecutionNotRunning
+from tether.persistence import ExecutionRow
+from tether.runtime.execution import CancelExecution
+from tether.runtime.services import Services
+from tether.runtime.signals import (
+    Approve,
+    ContinueAsNew,
+    PendingApproval,
+    SendEvent,
+    check_approve,
+    current_segment,
+    pending_approvals,
+)
+from tether.runtime.state import ExecutionState
+
+
+class ExecutionSignals:
+    """Signals to executions; the Runtime provides the hooks below."""
+
+    @property
+    def _svc(self) -> Services:
+        raise NotImplementedError
+
+    def _system_ref(self, execution_id: str) -> ActorRef | None:
+        raise NotImplementedError
+
+    async def _require_row(self, execution_id: str) -> ExecutionRow:
+        raise NotImplementedError
+
+    async def live_state(self, execution_id: str) -> ExecutionState | None:
+        raise NotImplementedError
+
+    async def cancel(self, execution_id: str, reason: str = "") -> bool:
+        """Cancel a running execution; False when it had already finished."""
+        execution_id = await self._current_segment(execution_id)
+        ref = self._system_ref(execution_id)
+        if ref is None:
+            row = await self._require_row(execution_id)
+            if row.execution_id in self._svc.broken:
+                raise ExecutionBroken(execution_id, self._svc.broken[execution_id])
+            return False
+        try:
+            return bool(await ref.ask(CancelExecution(reason), timeout=None))
+        except ActorStopped:
+            if execution_id in self._svc.broken:
+                raise ExecutionBroken(execution_id, self._svc.broken[execution_id]) from None
+            return False
+
+    async def send_event(
+        self,
+        execution_id: str,
+        correlation_key: str,
+        payload: Any = None,
+        *,
+        event_id: str | None = None,
+    ) -> bool:
+        """Deliver an external event; returns once it is journaled (True), or False when an
+        event with this ``event_id`` was received before (it is applied once).
+
+        An event that comes before the run reaches its wait node is kept and taken when it
+        does. Raises ExecutionNotFound, ExecutionNotRunning (finished), InvalidInput (no wait
+        node of the workflow waits for this key).
+
+        Example::
+
+            await rt.send_event(run.id, "payment-cleared", {"amount": 50_000})
+        """
+        result = await self._signal(execution_id, SendEvent(correlation_key, payload, event_id))
+        return result is not None
+
+    async def approve(
+        self,
+        execution_id: str,
+        decision: str,
+        user_id: str,
+        comment: str = "",
+        *,
+        state_patch: Mapping[str, Any] | None = None,
+        node_id: str | None = None,
+    ) -> ExecutionState:
+        """Record a decision (``approved`` or ``rejected``) on the pending human approval and
+        return the state after it; the run goes on from its turn.
+
+        Raises ApprovalNotPending (nothing pending, or decided already), AmbiguousApproval
+        (several pending: give ``node_id``), ExecutionNotRunning, InvalidInput.
+
+        Example::
+
+            await rt.approve(run.id, "approved", "alice@example.com", comment="ok")
+        """
+        msg = Approve(decision, user_id, comment, dict(state_patch or {}), node_id)
+        check_approve(msg)
+        state = await self._signal(execution_id, msg)
+        assert state is not None
+        return state
+
+    async def continue_as_new(self, execution_id: str, reason: str = "") -> None:
+        """Roll the execution into a new segment (id ``<id>~2``, ``~3``, ...) seeded with its
+        state, waits and pending events included, at the first point with no work node in
+        flight; the journal of the old segment ends with ``segment_boundary``. ``wait``,
+        ``result``, ``cancel``, ``send_event`` and ``approve`` on the old id follow it.
+
+        Example::
+
+            await rt.continue_as_new(run.id, reason="journal is long")
+        """
+        await self._signal(execution_id, ContinueAsNew(reason))
+
+    async def _current_segment(self, execution_id: str) -> str:
+        return await current_segment(
+            self._svc.store, lambda eid: self._system_ref(eid) is not None, execution_id
+        )
+
+    async def pending_approvals(self) -> list[PendingApproval]:
+        """Every decision a run of this journal waits for, oldest request first."""
+        return await pending_approvals(self._svc.store, self.live_state)
+
+    async def _signal(
+        self, execution_id: str, message: SendEvent | Approve | ContinueAsNew
+    ) -> ExecutionState | None:
+        execution_id = await self._current_segment(execution_id)
+        ref = self._system_ref(execution_id)
+        if ref is None:
+            row = await self._require_row(execution_id)
+            if execution_id in self._svc.broken:
+                raise ExecutionBroken(execution_id, self._svc.broken[execution_id])
+            raise ExecutionNotRunning(execution_id, row.status)
+        try:
+            result = await ref.ask(message, timeout=None)
+        except ActorStopped:
+            row = await self._require_row(execution_id)
+            raise ExecutionNotRunning(execution_id, row.status) from None
+        assert result is None or isinstance(result, ExecutionState)
+        return result
