@@ -7,11 +7,12 @@ engine restart (released without spending an attempt), on a real SQLite file.
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from tether import ExecutionFailedError, InvalidInput, RateLimited, Runtime, tool
 from tether.ir import compile_yaml_text
-from tether.persistence import WorkItemRow
+from tether.persistence import ExecutionRow, Lease, MemoryStore, WorkItemRow
 from tether.testing import check_replay
 
 pytestmark = pytest.mark.anyio
@@ -225,3 +226,51 @@ async def test_execution_ids_of_the_runtime_actors_are_refused(db_url: str) -> N
         wf = rt.register(compile_yaml_text(one_node("noop"), "n.yaml"))
         with pytest.raises(InvalidInput, match="the runtime's own actors"):
             await rt.start(wf, execution_id="tether.scheduler")
+
+
+class _OrderStore(MemoryStore):
+    """Records when recovery listed the unfinished runs and when work was granted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    async def unfinished_executions(self) -> list[ExecutionRow]:
+        rows = await super().unfinished_executions()
+        for _ in range(100):  # a slow read: whatever else is ready runs meanwhile
+            await anyio.lowlevel.checkpoint()
+        self.events.append("recovery listed")
+        return rows
+
+    async def grant(
+        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+    ) -> list[Lease]:
+        self.events.append(f"grant to {owner}")
+        return await super().grant(queue, owner, now_ms, ttl_ms, limit)
+
+
+async def test_the_pool_gets_no_work_before_recovery_has_spawned_the_executions_I3() -> None:
+    # Found by CI under load: the pool joined before recovery, ran a released item and
+    # reported it before its execution's actor existed, and the outcome was dropped.
+    started = anyio.Event()
+
+    @tool
+    async def hold() -> int:
+        started.set()
+        await anyio.sleep_forever()
+        return 0
+
+    @tool(name="hold")
+    async def quick() -> int:
+        return 7
+
+    store = _OrderStore()
+    await store.open()
+    async with Runtime(store=store, tools=[hold]) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(one_node("hold"), "h.yaml")))
+        with anyio.fail_after(10):
+            await started.wait()
+    store.events.clear()
+    async with Runtime(store=store, tools=[quick]) as rt:
+        assert await rt.handle(run.id).result(timeout=10) == {"work": 7}
+    assert store.events.index("recovery listed") < store.events.index("grant to local")

@@ -59,8 +59,8 @@ async def start_scheduling(
     capacity: int,
     lease_ttl_ms: int,
 ) -> None:
-    """Spawn the scheduler and the timer actor, and join the in-process pool (if any) to the
-    scheduler; returns once the scheduler has recovered the open work items."""
+    """Spawn the scheduler and the timer actor and bind the in-process pool (if any); returns
+    once the scheduler has recovered the open work items."""
     store, clock, ledger = services.store, services.clock, services.ledger
     scheduler = await system.spawn(
         lambda: SchedulerActor(store, clock, deliver, tg, ledger, lease_ttl_ms=lease_ttl_ms),
@@ -74,10 +74,18 @@ async def start_scheduling(
     )
     await scheduler.ask(GetLeases(), timeout=None)  # its recovery is done
     if executor is not None:
+        # Bound now (executions created from here on take its credit), joined to the
+        # scheduler only by join_local_pool, after recovery.
         local = LocalWorkers(executor, Credit(capacity), deliver)
         local.bind(tg)
         services.local = local
-        await scheduler.tell(local.joined())
+
+
+async def join_local_pool(services: Services) -> None:
+    """Let the scheduler grant open items to the in-process pool. Called once recovery has
+    spawned every unfinished execution: an outcome must find its execution's actor."""
+    if services.local is not None and services.scheduler is not None:
+        await services.scheduler.tell(services.local.joined())
 
 
 async def open_fleet(

@@ -40,7 +40,13 @@ from tether.ir import check, compile_yaml_file, workflow_from_ir
 from tether.ir.types import Workflow, encode_workflow
 from tether.persistence import ExecutionRow, Store, open_store
 from tether.persistence.contract import Durability, ScheduleRow, SequenceConflict
-from tether.runtime.assembly import CRON_NAME, check_given_id, open_fleet, start_scheduling
+from tether.runtime.assembly import (
+    CRON_NAME,
+    check_given_id,
+    join_local_pool,
+    open_fleet,
+    start_scheduling,
+)
 from tether.runtime.cron import CronActor
 from tether.runtime.execution import (
     ExecutionActor,
@@ -149,6 +155,7 @@ class Runtime(ExecutionSignals):
                 executor=self._executor, capacity=self._capacity, lease_ttl_ms=self._lease_ttl_ms,
             )  # fmt: skip
             await self._recover()
+            await join_local_pool(self._services)
             # After recovery: a catch-up fire must not start an execution recovery spawns.
             cron = await self._system.spawn(
                 lambda: CronActor(store, self.clock, self._start_scheduled, tg), name=CRON_NAME
