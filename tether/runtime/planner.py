@@ -119,8 +119,11 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> list[Record
             out.append(_start_wait(node, state, graph, ctx))
         else:
             out.extend(_schedule(node, state, graph, ctx))
+    # Waits on one key take its queued events in turn: each event goes to one wait only (the
+    # fold takes the inbox's first entry per completion, in this same order).
+    taken: dict[str, int] = {}
     for node_id, wait in state.waits.items():
-        over = _wait_over(node_id, wait, state, graph, ctx)
+        over = _wait_over(node_id, wait, state, graph, ctx, taken)
         if over is not None:
             out.append(over)
     if not out and not state.has_in_flight():
@@ -234,7 +237,12 @@ _TIMEOUT_DECISION = {"approve": "approved", "reject": "rejected", "fail": "timed
 
 
 def _wait_over(
-    node_id: str, wait: Wait, state: ExecutionState, graph: Graph, ctx: PlanContext
+    node_id: str,
+    wait: Wait,
+    state: ExecutionState,
+    graph: Graph,
+    ctx: PlanContext,
+    taken: dict[str, int],
 ) -> Record | None:
     """What ends a wait now: its fired timer, or the first event in the inbox for its key."""
     if wait.approval:
@@ -247,17 +255,20 @@ def _wait_over(
             at_ms=ctx.now_ms, node_id=node_id, dispatch=wait.dispatch, decision=decision,
             user_id=TIMEOUT_USER, comment="no decision within the approval timeout",
         )  # fmt: skip
-    queued = state.inbox.get(wait.correlation_key, ()) if wait.correlation_key else ()
+    key = wait.correlation_key
+    queued = state.inbox.get(key, ()) if key else ()
     if wait.fired:
         lost = "event" if wait.correlation_key else None
         return WaitCompleted(
             at_ms=ctx.now_ms, node_id=node_id, dispatch=wait.dispatch, by="timer", cancelled=lost
         )
-    if queued:
+    first = taken.get(key, 0) if key else 0
+    if key and len(queued) > first:
+        taken[key] = first + 1
         lost = "timer" if wait.fire_at_ms is not None else None
         return WaitCompleted(
             at_ms=ctx.now_ms, node_id=node_id, dispatch=wait.dispatch, by="event",
-            payload=queued[0], cancelled=lost,
+            payload=queued[first], cancelled=lost,
         )  # fmt: skip
     return None
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tether.actors import ActorRef, ActorStopped
-from tether.errors import ExecutionBroken, ExecutionNotRunning
+from tether.errors import ExecutionBroken, ExecutionNotRunning, InvalidInput
 from tether.persistence import ExecutionRow
 from tether.runtime.execution import CancelExecution
 from tether.runtime.services import Services
@@ -26,6 +26,7 @@ from tether.runtime.signals import (
     PendingApproval,
     SendEvent,
     check_approve,
+    check_event,
     current_segment,
     pending_approvals,
 )
@@ -83,7 +84,9 @@ class ExecutionSignals:
 
             await rt.send_event(run.id, "payment-cleared", {"amount": 50_000})
         """
-        result = await self._signal(execution_id, SendEvent(correlation_key, payload, event_id))
+        msg = SendEvent(correlation_key, payload, event_id)
+        check_event(msg)
+        result = await self._signal(execution_id, msg)
         return result is not None
 
     async def approve(
@@ -106,6 +109,8 @@ class ExecutionSignals:
 
             await rt.approve(run.id, "approved", "alice@example.com", comment="ok")
         """
+        if state_patch is not None and not isinstance(state_patch, Mapping):
+            raise InvalidInput(f"state_patch must be a mapping of state keys, got {state_patch!r}")
         msg = Approve(decision, user_id, comment, dict(state_patch or {}), node_id)
         check_approve(msg)
         state = await self._signal(execution_id, msg)

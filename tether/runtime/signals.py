@@ -54,11 +54,38 @@ class PendingApproval(msgspec.Struct, frozen=True, gc=False):
 
 
 def check_approve(msg: Approve) -> None:
-    """Refuse what no execution could accept, before asking one."""
-    if msg.decision not in DECISIONS:
+    """Refuse what no execution could accept, before asking one (I10)."""
+    if not isinstance(msg.decision, str) or msg.decision not in DECISIONS:
         raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {msg.decision!r}")
     if not isinstance(msg.user_id, str) or not msg.user_id.strip():
         raise InvalidInput("user_id must name who decided (a non-empty string)")
+    if not isinstance(msg.comment, str):
+        raise InvalidInput(f"comment must be text, got {msg.comment!r}")
+    if msg.node_id is not None and not isinstance(msg.node_id, str):
+        raise InvalidInput(f"node_id must be a node's id, got {msg.node_id!r}")
+    if not all(isinstance(k, str) for k in msg.state_patch):
+        raise InvalidInput("state_patch keys must be state key names (strings)")
+    _storable(msg.state_patch, "state_patch")
+
+
+def check_event(msg: SendEvent) -> None:
+    """Refuse an event no execution could journal (I10)."""
+    key = msg.correlation_key
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"correlation_key must be a non-empty string, got {key!r}")
+    if msg.event_id is not None and (not isinstance(msg.event_id, str) or not msg.event_id):
+        raise InvalidInput(f"event_id must be a non-empty string, got {msg.event_id!r}")
+    _storable(msg.payload, "payload")
+
+
+def _storable(value: Any, what: str) -> None:
+    try:
+        _encoder.encode(value)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise InvalidInput(f"{what} cannot be stored in the journal: {exc}") from None
+
+
+_encoder = msgspec.msgpack.Encoder()
 
 
 def approval_record(
