@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tether.cli import worker_command
+from tether.cli import dev_command, worker_command
 
 __all__ = ["main"]
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tether", description="Tether: durable execution for AI agents and workflows."
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    dev_command.add_parser(commands)
     worker_command.add_parser(commands)
     return parser
 

@@ -97,6 +97,7 @@ class Runtime(ExecutionSignals):
         lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
         heartbeat_interval_ms: int = 1_000,
         engine_id: str = "engine",
+        cron: bool = True,
     ) -> None:
         self.url = url
         self.clock: Clock = clock or SystemClock()
@@ -119,6 +120,7 @@ class Runtime(ExecutionSignals):
         self._lease_ttl_ms = lease_ttl_ms
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self.engine_id = engine_id
+        self._cron = cron
         #: The ZeroMQ endpoint workers connect to, once bound (``fleet=`` given).
         self.fleet_endpoint: str | None = None
         self._given_store = store
@@ -156,11 +158,13 @@ class Runtime(ExecutionSignals):
             )  # fmt: skip
             await self._recover()
             await join_local_pool(self._services)
-            # After recovery: a catch-up fire must not start an execution recovery spawns.
-            cron = await self._system.spawn(
-                lambda: CronActor(store, self.clock, self._start_scheduled, tg), name=CRON_NAME
-            )
-            self._schedules = Schedules(cron)
+            if self._cron:
+                # After recovery: a catch-up fire must not start an execution recovery spawns.
+                cron = await self._system.spawn(
+                    lambda: CronActor(store, self.clock, self._start_scheduled, tg),
+                    name=CRON_NAME,
+                )
+                self._schedules = Schedules(cron)
             if self._fleet is not None:
                 self.fleet_endpoint = await open_fleet(
                     stack, self._fleet, self._services, engine_id=self.engine_id,
@@ -268,8 +272,23 @@ class Runtime(ExecutionSignals):
     def schedules(self) -> Schedules:
         """List, pause, resume and delete schedules (see :class:`Schedules`)."""
         if self._schedules is None:
-            raise RuntimeError("use the Runtime inside 'async with Runtime(...) as rt'")
+            raise RuntimeError(
+                "no schedules here: use the Runtime inside 'async with', with cron=True"
+            )
         return self._schedules
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The workers the scheduler knows now: id, queues, free credit, leases held."""
+        return [
+            {
+                "worker_id": w.owner,
+                "local": w.local,
+                "queues": sorted(w.queues) if w.queues is not None else ["*"],
+                "free_slots": w.credit.free,
+                "leases": len(w.leases),
+            }
+            for w in self._svc.ledger.workers.values()
+        ]
 
     async def _start_scheduled(
         self, execution_id: str, workflow_id: str, version: str, input: dict[str, Any]

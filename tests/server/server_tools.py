@@ -1,0 +1,21 @@
+"""Tools for the server crash test (``tether dev --modules tools,server_tools``)."""
+
+from __future__ import annotations
+
+import os
+
+import anyio
+
+from tether import tool
+
+
+@tool
+async def slow_step(step: int, log: str) -> int:
+    """Sleeps a little, then appends one line per actual run (the side-effect counter)."""
+    await anyio.sleep(0.05)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{step}\n".encode())
+    finally:
+        os.close(fd)
+    return step

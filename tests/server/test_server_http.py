@@ -1,0 +1,283 @@
+"""The engine server as users run it: ``tether dev`` in a subprocess, driven over HTTP on
+loopback, by plain requests and by the ``jamjet`` SDK's own client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import msgspec
+import pytest
+
+from tether.ir import compile_yaml_file, compile_yaml_text
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+EXAMPLES = ROOT / "examples"
+DEADLINE = 30.0
+
+APPROVAL = """
+workflow: {id: pay, version: "1", start: review, state_schema: {n: {type: integer}}}
+nodes:
+  review:
+    type: human_approval
+    description: "Pay?"
+    next:
+      - {to: add, when: "review.decision == 'approved'"}
+      - {to: end}
+  add: {type: tool, tool: add_one, input: {n: $n}, output_key: n, next: end}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Engine:
+    def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / f"dev-{self.port}.log"
+        self.env = {
+            **os.environ,
+            "TETHER_DATABASE_URL": f"sqlite:///{tmp / 'engine.db'}",
+            "TETHER_WORKER_PORT": "0",
+            "PYTHONPATH": os.pathsep.join([str(EXAMPLES), str(HERE)]),
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Engine:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tether.cli", "dev", "--modules", "tools,server_tools",
+             "--port", str(self.port)],
+            cwd=EXAMPLES, env=self.env, stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+        )  # fmt: skip
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError(f"tether dev did not answer /health: {self.log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=DEADLINE)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    e = Engine(tmp_path).start()
+    try:
+        yield e
+    finally:
+        if e.proc is not None and e.proc.poll() is None:
+            e.proc.kill()
+            e.proc.wait()
+
+
+def ir_of(path_or_text: Path | str) -> dict[str, Any]:
+    wf = (
+        compile_yaml_file(path_or_text)
+        if isinstance(path_or_text, Path)
+        else compile_yaml_text(path_or_text, "inline.yaml")
+    )
+    out: dict[str, Any] = msgspec.to_builtins(wf)
+    return out
+
+
+def wait_terminal(c: httpx.Client, execution_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        view: dict[str, Any] = c.get(f"/executions/{execution_id}").json()
+        if view["status"] in ("completed", "failed", "cancelled"):
+            return view
+        time.sleep(0.02)
+    raise AssertionError(f"{execution_id} did not finish")
+
+
+def test_register_start_follow_and_read_events(engine: Engine) -> None:
+    with httpx.Client(base_url=engine.url) as c:
+        reg = c.post("/workflows", json={"ir": ir_of(EXAMPLES / "counter.yaml")})
+        assert (reg.status_code, reg.json()) == (201, {"workflow_id": "counter", "version": "1"})
+        started = c.post("/executions", json={"workflow_id": "counter", "input": {"n": 0}})
+        assert started.status_code == 201
+        eid = started.json()["execution_id"]
+        view = wait_terminal(c, eid)
+        assert (view["status"], view["current_state"], view["output"]) == (
+            "completed",
+            {"n": 3},
+            {"n": 3},
+        )
+        events = c.get(f"/executions/{eid}/events").json()["events"]
+        assert events[0]["kind"]["type"] == "workflow_started"
+        assert events[0]["kind"]["initial_input"] == {"n": 0}
+        assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
+        done = [e for e in events if e["kind"]["type"] == "node_completed"]
+        assert [e["node_id"] for e in done] == ["first", "second", "third"]
+        listed = c.get("/executions", params={"status": "completed", "limit": 10}).json()
+        assert [x["execution_id"] for x in listed["executions"]] == [eid]
+        assert c.get("/workers").json()["workers"][0]["worker_id"] == "local"
+        assert "/executions" in c.get("/openapi.json").json()["paths"]
+
+
+def test_approve_and_events_over_http(engine: Engine) -> None:
+    with httpx.Client(base_url=engine.url) as c:
+        c.post("/workflows", json={"ir": ir_of(APPROVAL)}).raise_for_status()
+        eid = c.post("/executions", json={"workflow_id": "pay", "input": {"n": 1}}).json()[
+            "execution_id"
+        ]
+        deadline = time.monotonic() + DEADLINE
+        while c.get(f"/executions/{eid}").json()["status"] != "paused":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        pending = c.get(f"/executions/{eid}/approvals").json()["pending"]
+        assert [p["node_id"] for p in pending] == ["review"]
+        ok = c.post(f"/executions/{eid}/approve", json={"decision": "approved", "user_id": "al"})
+        assert ok.json() == {"execution_id": eid, "node_id": "review", "accepted": True}
+        assert wait_terminal(c, eid)["current_state"]["n"] == 2
+        again = c.post(f"/executions/{eid}/approve", json={"decision": "approved"})
+        assert again.status_code == 409 and "completed" in again.json()["error"]
+        decided = c.get(f"/executions/{eid}/approvals").json()["decided"]
+        assert [(d["node_id"], d["status"], d["user_id"]) for d in decided] == [
+            ("review", "approved", "al")
+        ]
+
+
+def test_bad_requests_get_a_4xx_a_person_can_act_on_I10(engine: Engine) -> None:
+    with httpx.Client(base_url=engine.url) as c:
+        bad_json = c.post(
+            "/executions", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert bad_json.status_code == 400
+        invalid = c.post(
+            "/workflows", json={"ir": {**ir_of(EXAMPLES / "counter.yaml"), "start_node": "nope"}}
+        )
+        assert invalid.status_code == 422
+        assert any(i["path"] == "start_node" for i in invalid.json()["issues"])
+        unknown = c.get("/executions/exec_nope")
+        assert unknown.status_code == 404 and "exec_nope" in unknown.json()["error"]
+        no_wf = c.post("/executions", json={"workflow_id": "ghost", "input": {}})
+        assert no_wf.status_code == 404 and "ghost" in no_wf.json()["error"]
+        huge = c.post(
+            "/workflows", content=b"x" * (2 << 20), headers={"content-type": "application/json"}
+        )
+        assert huge.status_code == 413
+        c.post("/workflows", json={"ir": ir_of(EXAMPLES / "counter.yaml")}).raise_for_status()
+        eid = c.post("/executions", json={"workflow_id": "counter", "input": {"n": 0}}).json()[
+            "execution_id"
+        ]
+        wait_terminal(c, eid)
+        nothing = c.post(f"/executions/{eid}/approve", json={"decision": "approved"})
+        assert nothing.status_code == 409
+        wrong = c.post(f"/executions/{eid}/approve", json={"decision": "maybe"})
+        assert wrong.status_code == 422 and "approved, rejected" in wrong.json()["error"]
+
+
+def test_a_token_guards_every_route_but_health(tmp_path: Path) -> None:
+    e = Engine(tmp_path, {"TETHER_TOKEN": "s3cret"}).start()
+    try:
+        with httpx.Client(base_url=e.url) as c:
+            assert c.get("/health").status_code == 200
+            assert c.get("/executions").status_code == 401
+            wrong = c.get("/executions", headers={"authorization": "Bearer nope"})
+            assert wrong.status_code == 401 and "Bearer" in wrong.json()["detail"]
+            ok = c.get("/executions", headers={"authorization": "Bearer s3cret"})
+            assert ok.status_code == 200
+    finally:
+        assert e.stop() == 0  # SIGTERM: a graceful stop
+
+
+def test_an_open_bind_without_a_token_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tether.cli", "dev", "--bind", "0.0.0.0"],
+        env={**os.environ, "TETHER_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+        capture_output=True, text=True, timeout=DEADLINE,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "TETHER_TOKEN" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_jamjet_sdk_client_drives_a_run_end_to_end(engine: Engine) -> None:
+    from jamjet import JamjetClient
+
+    async def scenario() -> None:
+        async with JamjetClient(base_url=engine.url, timeout=10.0) as client:
+            await client.health()
+            reg = await client.create_workflow(ir_of(APPROVAL))
+            assert reg["workflow_id"] == "pay"
+            started = await client.start_execution("pay", {"n": 41})  # no version: the latest
+            eid = started["execution_id"]
+            with anyio.fail_after(DEADLINE):
+                while (await client.get_execution(eid))["status"] != "paused":
+                    await anyio.sleep(0.02)
+            await client.approve(eid, "approved", comment="fine")
+            with anyio.fail_after(DEADLINE):
+                while (view := await client.get_execution(eid))["status"] != "completed":
+                    await anyio.sleep(0.02)
+            assert view["current_state"]["n"] == 42
+            events = (await client.get_events(eid))["events"]
+            assert events[0]["kind"]["type"] == "workflow_started"
+            types = [e["kind"]["type"] for e in events]
+            assert types.count("approval_received") == 1
+            listed = await client.list_executions(status="completed")
+            assert [x["execution_id"] for x in listed["executions"]] == [eid]
+
+    anyio.run(scenario)
+
+
+@pytest.mark.slow
+def test_sigkill_the_server_with_50_runs_in_flight_restart_finishes_all_I3(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "effects.log"
+    first = Engine(tmp_path).start()
+    try:
+        with httpx.Client(base_url=first.url) as c:
+            c.post(
+                "/workflows", json={"ir": ir_of(EXAMPLES / "slow_chain.yaml")}
+            ).raise_for_status()
+            ids = [
+                c.post(
+                    "/executions", json={"workflow_id": "slow-chain", "input": {"log": str(log)}}
+                ).json()["execution_id"]
+                for _ in range(50)
+            ]
+        deadline = time.monotonic() + DEADLINE
+        while len(log.read_text().splitlines()) < 60 if log.exists() else True:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        first.stop(signal.SIGKILL)
+    second = Engine(tmp_path).start()
+    try:
+        with httpx.Client(base_url=second.url) as c:
+            for eid in ids:
+                assert wait_terminal(c, eid)["status"] == "completed"
+                events = c.get(f"/executions/{eid}/events").json()["events"]
+                done = [
+                    (e["kind"]["node_id"], e["kind"]["dispatch"])
+                    for e in events
+                    if e["kind"]["type"] == "node_completed"
+                ]
+                assert len(done) == len(set(done)) == 5, eid
+    finally:
+        assert second.stop() == 0
+    runs = len(log.read_text().splitlines())
+    assert 250 <= runs <= 250 + 50  # each step at least once; at most the in-flight ones again

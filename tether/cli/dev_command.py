@@ -1,0 +1,117 @@
+"""``tether dev``: run the engine server — the HTTP API, in-process workers, the ZeroMQ port
+for ``tether worker`` processes, and cron — on one journal.
+
+Example::
+
+    $ tether dev --modules my_tools
+    tether dev: engine on http://127.0.0.1:7700 (journal sqlite:///.tether/runtime.db), workers on tcp://127.0.0.1:7701
+
+Configuration comes from the environment (see :mod:`tether.server.config`); ``--port``,
+``--bind`` and ``--db`` override it. SIGTERM or SIGINT stops it gracefully: the HTTP server
+stops taking requests, the runtime closes, and a restart resumes every unfinished run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Final
+
+import uvicorn
+
+from tether.cli.worker_command import UsageError, load_tools
+from tether.runtime.runtime import Runtime
+from tether.server.app import create_app
+from tether.server.config import ConfigError, ServerConfig
+
+PROG: Final = "tether dev"
+EXIT_USAGE: Final = 2
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "dev",
+        help="run the engine server (HTTP API, workers, cron) on one journal",
+        description="Run the engine: HTTP API, in-process workers, ZeroMQ worker port, cron.",
+    )
+    p.add_argument("--modules", action="append", default=[], metavar="MOD[,MOD...]",
+                   help="modules whose top-level @tool functions the engine runs")  # fmt: skip
+    p.add_argument("--port", type=int, default=None, help="HTTP port (TETHER_PORT, 7700)")
+    p.add_argument("--bind", default=None, help="HTTP address (TETHER_BIND, 127.0.0.1)")
+    p.add_argument("--db", default=None, help="journal URL (TETHER_DATABASE_URL)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = _config(args)
+        tools = load_tools(args.modules) if args.modules else []
+    except (ConfigError, UsageError, ValueError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if config.database_url.startswith("sqlite:///"):
+        path = config.database_url.removeprefix("sqlite:///")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fleet = f"tcp://{config.bind}:{config.worker_port}" if config.worker_port else None
+    runtime = Runtime(
+        config.database_url,
+        tools=tools,
+        max_concurrency=config.embed_workers,
+        fleet=fleet,
+        cron=config.embed_cron,
+    )
+    print(
+        f"{PROG}: engine on http://{config.bind}:{config.port} (journal {config.database_url})"
+        + (f", workers on {fleet}" if fleet else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    server = _Server(
+        uvicorn.Config(
+            create_app(runtime, config),
+            host=config.bind,
+            port=config.port,
+            log_level=config.log_level,
+            lifespan="on",
+        )
+    )
+    server.run()
+    # uvicorn exits the process itself only on startup failures; a failed lifespan (e.g. the
+    # journal is locked by another engine) leaves started False.
+    return 0 if server.started else 1
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown (the process then dies of
+    the signal); a drained engine that stopped on request exits 0 instead."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for requests in flight
+        self.should_exit = True
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    config = ServerConfig.from_env(os.environ)
+    changes: dict[str, object] = {}
+    if args.port is not None:
+        changes["port"] = args.port
+    if args.bind is not None:
+        changes["bind"] = args.bind
+    if args.db is not None:
+        changes["database_url"] = args.db
+    if changes:
+        config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+        config.check()
+    return config

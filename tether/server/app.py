@@ -1,0 +1,308 @@
+"""The engine's HTTP API: an ASGI app (Litestar) over one embedded :class:`Runtime`.
+
+Litestar because it validates request bodies straight into msgspec structs (the types the
+runtime already uses), publishes an OpenAPI document from the handlers, and has a request
+body limit and guards built in; uvicorn serves it.
+
+Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
+``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
+external-event) and ``/workers``. Every error is JSON ``{"error": "..."}`` with a 4xx a person
+can act on (422 adds ``issues`` with their IR paths); nothing answers with a traceback.
+
+Example::
+
+    app = create_app(Runtime("sqlite:///.tether/runtime.db", tools=[...]), ServerConfig())
+    uvicorn.run(app, host="127.0.0.1", port=7700)
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+
+from tether.errors import (
+    AmbiguousApproval,
+    ApprovalNotPending,
+    ExecutionBroken,
+    ExecutionIdInUse,
+    ExecutionNotFound,
+    ExecutionNotRunning,
+    InvalidInput,
+    ScheduleNotFound,
+    TetherError,
+    UnsupportedNode,
+    WorkflowNotFound,
+)
+from tether.ir.errors import WorkflowError, WorkflowInvalid
+from tether.persistence import StorageError
+from tether.runtime.records import ApprovalReceived
+from tether.runtime.runtime import Runtime
+from tether.runtime.tools import UnknownTool
+from tether.server.config import ServerConfig
+from tether.server.views import event_view, execution_view, iso
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (ExecutionNotFound, 404),
+    (WorkflowNotFound, 404),
+    (ScheduleNotFound, 404),
+    (WorkflowInvalid, 422),
+    (WorkflowError, 422),
+    (UnsupportedNode, 422),
+    (UnknownTool, 422),
+    (InvalidInput, 422),
+    (ApprovalNotPending, 409),
+    (AmbiguousApproval, 409),
+    (ExecutionNotRunning, 409),
+    (ExecutionIdInUse, 409),
+    (ExecutionBroken, 409),
+]
+
+
+class RegisterWorkflow(msgspec.Struct, frozen=True):
+    ir: dict[str, Any]
+
+
+class StartExecution(msgspec.Struct, frozen=True):
+    workflow_id: str
+    input: dict[str, Any] = {}
+    workflow_version: str | None = None
+    execution_id: str | None = None
+
+
+class CancelBody(msgspec.Struct, frozen=True):
+    reason: str = ""
+
+
+class ApproveBody(msgspec.Struct, frozen=True):
+    decision: str
+    user_id: str = "anonymous"
+    comment: str = ""
+    state_patch: dict[str, Any] = {}
+    node_id: str | None = None
+
+
+class ExternalEvent(msgspec.Struct, frozen=True):
+    correlation_key: str
+    payload: Any = None
+    event_id: str | None = None
+
+
+def _rt(request: Request[Any, Any, Any]) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@get("/health", opt={"public": True})
+async def health() -> dict[str, str]:
+    return {"status": "ok", "version": VERSION}
+
+
+@get("/openapi.json", opt={"public": True}, include_in_schema=False)
+async def openapi(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return request.app.openapi_schema.to_schema()
+
+
+@post("/workflows", status_code=201)
+async def register_workflow(
+    request: Request[Any, Any, Any], data: RegisterWorkflow
+) -> dict[str, str]:
+    rt = _rt(request)
+    wf = rt.register(data.ir)
+    await rt.persist(wf)
+    return {"workflow_id": wf.workflow_id, "version": wf.version}
+
+
+@get("/workflows")
+async def list_workflows(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    rows = await _rt(request).store.list_workflows()
+    return {
+        "workflows": [
+            {"workflow_id": r.workflow_id, "version": r.version, "created_at": iso(r.created_at_ms)}
+            for r in rows
+        ]
+    }
+
+
+@post("/executions", status_code=201)
+async def start_execution(request: Request[Any, Any, Any], data: StartExecution) -> dict[str, Any]:
+    rt = _rt(request)
+    ref = (
+        data.workflow_id
+        if data.workflow_version is None
+        else (f"{data.workflow_id}@{data.workflow_version}")
+    )
+    run = await rt.start(ref, data.input, execution_id=data.execution_id)
+    state = await rt.state(run.id)
+    return {"execution_id": run.id, "status": state.display_status}
+
+
+@get("/executions")
+async def list_executions(
+    request: Request[Any, Any, Any],
+    status: str | None = None,
+    workflow_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InvalidInput(f"limit must be 1-1000 and offset >= 0, got {limit} and {offset}")
+    rows = await _rt(request).list_executions(status, workflow_id, limit, offset)
+    return {
+        "executions": [execution_view(r, None) for r in rows],
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@get("/executions/{execution_id:str}")
+async def get_execution(request: Request[Any, Any, Any], execution_id: str) -> dict[str, Any]:
+    rt = _rt(request)
+    row = await rt.get_execution(execution_id)
+    try:
+        state = await rt.state(execution_id)
+    except ExecutionBroken:
+        state = None
+    return execution_view(row, state)
+
+
+@post("/executions/{execution_id:str}/cancel", status_code=200)
+async def cancel_execution(
+    request: Request[Any, Any, Any], execution_id: str, data: CancelBody | None = None
+) -> dict[str, Any]:
+    rt = _rt(request)
+    cancelled = await rt.cancel(execution_id, reason=data.reason if data else "")
+    row = await rt.get_execution(execution_id)
+    return {"execution_id": execution_id, "cancelled": cancelled, "status": row.status}
+
+
+@get("/executions/{execution_id:str}/events")
+async def get_events(
+    request: Request[Any, Any, Any], execution_id: str, node_id: str | None = None
+) -> dict[str, Any]:
+    events = [event_view(e) for e in await _rt(request).journal(execution_id)]
+    if node_id is not None:
+        events = [e for e in events if e.get("node_id") == node_id]
+    return {"events": events}
+
+
+@post("/executions/{execution_id:str}/approve", status_code=200)
+async def approve(
+    request: Request[Any, Any, Any], execution_id: str, data: ApproveBody
+) -> dict[str, Any]:
+    rt = _rt(request)
+    before = await rt.state(execution_id)
+    pending = [n for n, _ in before.pending_approvals()]
+    await rt.approve(
+        execution_id, data.decision, data.user_id, data.comment,
+        state_patch=data.state_patch, node_id=data.node_id,
+    )  # fmt: skip
+    node = data.node_id or (pending[0] if len(pending) == 1 else None)
+    return {"execution_id": execution_id, "node_id": node, "accepted": True}
+
+
+@get("/executions/{execution_id:str}/approvals")
+async def approvals(request: Request[Any, Any, Any], execution_id: str) -> dict[str, Any]:
+    rt = _rt(request)
+    state = await rt.state(execution_id)
+    pending = [
+        {"node_id": n, "description": w.description, "requested_at": iso(w.since_ms),
+         "timeout_at": iso(w.fire_at_ms)}
+        for n, w in state.pending_approvals()
+    ]  # fmt: skip
+    decided = [
+        {"node_id": r.node_id, "status": r.decision, "user_id": r.user_id,
+         "comment": r.comment, "sequence": e.seq, "decided_at": iso(r.at_ms)}
+        for e in await rt.journal(execution_id)
+        if isinstance(r := e.record, ApprovalReceived)
+    ]  # fmt: skip
+    return {"execution_id": execution_id, "pending": pending, "decided": decided}
+
+
+@post("/executions/{execution_id:str}/external-event", status_code=200)
+async def external_event(
+    request: Request[Any, Any, Any], execution_id: str, data: ExternalEvent
+) -> dict[str, Any]:
+    accepted = await _rt(request).send_event(
+        execution_id, data.correlation_key, data.payload, event_id=data.event_id
+    )
+    return {"execution_id": execution_id, "accepted": accepted}
+
+
+@get("/workers")
+async def workers(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return {"workers": _rt(request).workers()}
+
+
+def _guard(token: str | None) -> Any:
+    expected = f"Bearer {token}".encode() if token else None
+
+    def check(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if expected is None or handler.opt.get("public"):
+            return
+        given = connection.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):  # constant time
+            raise NotAuthorizedException(
+                "missing or wrong token: send 'Authorization: Bearer <TETHER_TOKEN>'"
+            )
+
+    return check
+
+
+def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            body: dict[str, Any] = {"error": str(exc)}
+            if isinstance(exc, WorkflowInvalid):
+                body["issues"] = [{"path": i.path, "message": i.message} for i in exc.issues]
+            return Response(body, status_code=status)
+    if isinstance(exc, TetherError | StorageError):
+        return Response({"error": str(exc)}, status_code=400)
+    log.exception("unexpected error serving %s %s", request.method, request.url.path)
+    return Response({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+
+def create_app(runtime: Runtime, config: ServerConfig) -> Litestar:
+    """The API over ``runtime``; the app's lifespan opens and closes the runtime."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with runtime:
+            app.state.runtime = runtime
+            yield
+
+    return Litestar(
+        route_handlers=[
+            health,
+            openapi,
+            register_workflow,
+            list_workflows,
+            start_execution,
+            list_executions,
+            get_execution,
+            cancel_execution,
+            get_events,
+            approve,
+            approvals,
+            external_event,
+            workers,
+        ],
+        lifespan=[lifespan],
+        guards=[_guard(config.token)],
+        exception_handlers={TetherError: _error, WorkflowError: _error, StorageError: _error},
+        request_max_body_size=config.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="Tether engine", version=VERSION),
+        logging_config=None,
+    )

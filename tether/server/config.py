@@ -1,0 +1,143 @@
+"""The engine server's configuration, read from the environment with documented defaults.
+
+| variable | default | meaning |
+|---|---|---|
+| ``TETHER_STORAGE_BACKEND`` | ``sqlite`` | ``sqlite``, or ``memory`` (keeps nothing on restart) |
+| ``TETHER_DATABASE_URL`` | ``sqlite:///.tether/runtime.db`` | the journal (sqlite backend) |
+| ``TETHER_BIND`` | ``127.0.0.1`` | address the HTTP API listens on |
+| ``TETHER_PORT`` | ``7700`` | HTTP port |
+| ``TETHER_WORKER_PORT`` | ``7701`` | ZeroMQ port for ``tether worker`` processes (``0``: none) |
+| ``TETHER_TOKEN`` | unset | bearer token every route but ``/health`` requires |
+| ``TETHER_EMBED_WORKERS`` | ``64`` | in-process worker slots (``0``: remote workers only) |
+| ``TETHER_EMBED_CRON`` | ``true`` | run cron schedules in this engine |
+| ``TETHER_LOG_LEVEL`` | ``info`` | ``debug``, ``info``, ``warning`` or ``error`` |
+| ``TETHER_MAX_BODY_BYTES`` | ``1048576`` | largest request body accepted (413 above) |
+
+Binding anything but a loopback address without ``TETHER_TOKEN`` is refused: the API starts
+and cancels runs, so it is never left open on a network by accident.
+
+Example::
+
+    config = ServerConfig.from_env(os.environ)      # raises ConfigError naming the variable
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from tether.errors import TetherError
+
+DEFAULT_PORT: Final = 7700
+DEFAULT_WORKER_PORT: Final = 7701
+DEFAULT_DATABASE_URL: Final = "sqlite:///.tether/runtime.db"
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+
+class ConfigError(TetherError, ValueError):
+    """A setting that cannot be used; the message names the variable and what it expects."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    database_url: str = DEFAULT_DATABASE_URL
+    bind: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    worker_port: int = DEFAULT_WORKER_PORT
+    token: str | None = None
+    embed_workers: int = 64
+    embed_cron: bool = True
+    log_level: str = "info"
+    max_body_bytes: int = 1 << 20
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerConfig:
+        backend = env.get("TETHER_STORAGE_BACKEND", "sqlite").strip().lower()
+        if backend not in ("sqlite", "memory"):
+            raise ConfigError(f"TETHER_STORAGE_BACKEND must be sqlite or memory, got {backend!r}")
+        url = (
+            "memory://"
+            if backend == "memory"
+            else env.get("TETHER_DATABASE_URL", DEFAULT_DATABASE_URL)
+        )
+        if backend == "sqlite" and not url.startswith("sqlite:///"):
+            raise ConfigError(
+                "TETHER_DATABASE_URL must be sqlite:///relative.db or sqlite:////abs.db, "
+                f"got {url!r}"
+            )
+        level = env.get("TETHER_LOG_LEVEL", "info").strip().lower()
+        if level not in LOG_LEVELS:
+            raise ConfigError(
+                f"TETHER_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}"
+            )
+        config = cls(
+            database_url=url,
+            bind=env.get("TETHER_BIND", "127.0.0.1").strip(),
+            port=_port(env, "TETHER_PORT", DEFAULT_PORT),
+            worker_port=_port(env, "TETHER_WORKER_PORT", DEFAULT_WORKER_PORT, allow_zero=True),
+            token=env.get("TETHER_TOKEN") or None,
+            embed_workers=_whole(env, "TETHER_EMBED_WORKERS", 64),
+            embed_cron=_flag(env, "TETHER_EMBED_CRON", True),
+            log_level=level,
+            max_body_bytes=_whole(env, "TETHER_MAX_BODY_BYTES", 1 << 20, minimum=1024),
+        )
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Refuse a configuration that would expose the API without a token."""
+        if self.token is None and not is_loopback(self.bind):
+            raise ConfigError(
+                f"TETHER_BIND={self.bind} listens beyond this machine: set TETHER_TOKEN (every "
+                "request but /health must then send 'Authorization: Bearer <token>'), or bind "
+                "127.0.0.1"
+            )
+        if self.embed_workers == 0 and self.worker_port == 0:
+            raise ConfigError(
+                "TETHER_EMBED_WORKERS=0 and TETHER_WORKER_PORT=0 leave no worker to run any "
+                "node: give one of them"
+            )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _port(env: Mapping[str, str], name: str, default: int, allow_zero: bool = False) -> int:
+    value = _whole(env, name, default)
+    low = 0 if allow_zero else 1
+    if not low <= value <= 65535:
+        raise ConfigError(f"{name} must be a port number ({low}-65535), got {value}")
+    return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")

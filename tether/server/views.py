@@ -1,0 +1,86 @@
+"""JSON views of executions and records, shaped for the ``jamjet`` SDK client and CLI.
+
+The client reads ``status`` (terminal: completed, failed, cancelled, limit_exceeded),
+``current_state``, ``output`` and ``error`` of an execution, and events as
+``{sequence, kind: {type, ...}, created_at}``; ``jamjet replay`` needs the first event to be
+``workflow_started`` with ``workflow_id``, ``workflow_version`` and ``initial_input``. Our
+``execution_*`` records are named ``workflow_*`` here for that reason; every other record keeps
+its journal name and fields.
+
+Example::
+
+    view = execution_view(row, state)            # a dict, ready for JSON
+    events = [event_view(entry) for entry in await rt.journal(execution_id)]
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from tether.persistence import ExecutionRow
+from tether.runtime.records import JournalEntry
+from tether.runtime.state import ExecutionState
+
+#: Journal record type -> the event type the jamjet SDK knows.
+_EVENT_NAMES = {
+    "execution_started": "workflow_started",
+    "execution_completed": "workflow_completed",
+    "execution_failed": "workflow_failed",
+    "execution_cancelled": "workflow_cancelled",
+}
+#: Record fields renamed for the SDK (per event type).
+_FIELD_NAMES = {
+    "workflow_started": {"input": "initial_input"},
+    "workflow_completed": {"result": "final_state"},
+    "workflow_cancelled": {"reason": "reason"},
+}
+
+
+def iso(ms: int | None) -> str | None:
+    """Epoch milliseconds as an RFC 3339 UTC time (the CLI prints these as text)."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def execution_view(row: ExecutionRow, state: ExecutionState | None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "execution_id": row.execution_id,
+        "workflow_id": row.workflow_id,
+        "workflow_version": row.workflow_version,
+        "status": row.status,
+        "error": row.error,
+        "started_at": iso(row.created_at_ms),
+        "updated_at": iso(row.updated_at_ms),
+        "labels": {},
+    }
+    if state is not None:
+        view["status"] = state.display_status
+        view["initial_input"] = state.input
+        view["current_state"] = state.data
+        view["output"] = state.result if state.status == "completed" else None
+        view["error"] = state.error
+        view["completed_at"] = iso(state.ended_at_ms)
+        view["segment"] = state.segment
+        view["continued_as"] = state.continued_as
+        view["pending_approvals"] = [n for n, _ in state.pending_approvals()]
+    return view
+
+
+def event_view(entry: JournalEntry) -> dict[str, Any]:
+    record = entry.record
+    fields = msgspec.to_builtins(record)
+    kind_type = _EVENT_NAMES.get(fields.pop("type"), record.type)
+    at_ms = fields.pop("at_ms", None)
+    for old, new in _FIELD_NAMES.get(kind_type, {}).items():
+        if old in fields:
+            fields[new] = fields.pop(old)
+    kind = {"type": kind_type, **fields}
+    event: dict[str, Any] = {"sequence": entry.seq, "kind": kind, "created_at": iso(at_ms)}
+    for key in ("node_id", "duration_ms", "attempt", "error"):
+        if key in fields:
+            event[key] = fields[key]
+    return event
