@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tether.cli import dev_command, worker_command
+from tether.cli import dev_command, engine_commands, worker_command
 
 __all__ = ["main"]
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     dev_command.add_parser(commands)
+    engine_commands.add_parsers(commands)
     worker_command.add_parser(commands)
     return parser
 

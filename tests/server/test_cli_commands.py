@@ -1,0 +1,95 @@
+"""The ``tether`` commands that talk to a running engine, run as a user runs them: as
+subprocesses against ``tether dev`` on loopback, reading stdout, stderr and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_server_http import DEADLINE, EXAMPLES, Engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    e = Engine(tmp_path).start()
+    try:
+        yield e
+    finally:
+        if e.proc is not None and e.proc.poll() is None:
+            e.proc.kill()
+            e.proc.wait()
+
+
+def tether(engine_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tether.cli", *args],
+        env={**os.environ, "TETHER_ENGINE_URL": engine_url},
+        capture_output=True, text=True, timeout=DEADLINE,
+    )  # fmt: skip
+
+
+def test_run_a_file_follows_it_live_and_exits_0_on_completed(engine: Engine) -> None:
+    done = tether(engine.url, "run", str(EXAMPLES / "counter.yaml"), "-i", '{"n": 0}')
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("▸ exec_") and lines[0].endswith(" started")
+    assert [ln.split()[1] for ln in lines[1:4]] == ["[first]", "[second]", "[third]"]
+    assert lines[-1] == "▸ completed · 3 nodes"
+    assert "\x1b[" not in done.stdout  # piped: plain lines
+    eid = lines[0].split()[1]
+    again = tether(engine.url, "run", "counter", "-i", '{"n": 5}', "--json")
+    assert again.returncode == 0
+    assert json.loads(again.stdout)["output"] == {"n": 8}
+    listed = tether(engine.url, "executions", "--json")
+    assert eid in {json.loads(ln)["execution_id"] for ln in listed.stdout.splitlines()}
+    events = tether(engine.url, "events", eid, "--node", "second", "--json")
+    kinds = [json.loads(ln)["kind"]["type"] for ln in events.stdout.splitlines()]
+    assert kinds == ["node_scheduled", "node_completed"]
+    shown = tether(engine.url, "inspect", eid)
+    assert shown.returncode == 0 and "completed" in shown.stdout and '"n": 3' in shown.stdout
+    assert "counter@1" in tether(engine.url, "workflows").stdout
+
+
+def test_user_errors_are_one_line_never_a_traceback(engine: Engine, tmp_path: Path) -> None:
+    bad_file = tether(engine.url, "run", str(EXAMPLES / "invalid.yaml"))
+    assert bad_file.returncode == 2 and "invalid.yaml:15:5" in bad_file.stderr
+    unknown = tether(engine.url, "inspect", "exec_nope")
+    assert unknown.returncode == 1 and "no execution 'exec_nope'" in unknown.stderr
+    bad_input = tether(engine.url, "run", "counter", "-i", "[1]")
+    assert bad_input.returncode == 2 and "JSON object" in bad_input.stderr
+    away = tether("http://127.0.0.1:9", "executions")
+    assert away.returncode == 1 and "cannot reach the engine" in away.stderr
+    checked = tether(engine.url, "validate", str(EXAMPLES / "counter.yaml"))
+    assert checked.returncode == 0 and "valid: workflow counter@1" in checked.stdout
+    for done in (bad_file, unknown, bad_input, away):
+        assert "Traceback" not in done.stderr
+
+
+def test_approve_and_cancel_from_the_cli(engine: Engine, tmp_path: Path) -> None:
+    flow = tmp_path / "pay.yaml"
+    flow.write_text(
+        """
+workflow: {id: pay, version: "1", start: review, state_schema: {n: {type: integer}}}
+nodes:
+  review: {type: human_approval, description: "Pay?", next: add}
+  add: {type: tool, tool: add_one, input: {n: $n}, output_key: n, next: end}
+"""
+    )
+    started = tether(engine.url, "run", str(flow), "-i", '{"n": 1}', "--no-follow", "--json")
+    eid = json.loads(started.stdout)["execution_id"]
+    nothing = tether(engine.url, "approve", "exec_nope", "--user", "al")
+    assert nothing.returncode == 1
+    for _ in range(200):
+        if "paused" in tether(engine.url, "inspect", eid).stdout:
+            break
+    ok = tether(engine.url, "approve", eid, "--user", "al", "--comment", "fine")
+    assert ok.returncode == 0 and "approved at review" in ok.stdout
+    other = tether(engine.url, "run", str(flow), "-i", '{"n": 1}', "--no-follow", "--json")
+    oid = json.loads(other.stdout)["execution_id"]
+    cancelled = tether(engine.url, "cancel", oid)
+    assert cancelled.returncode == 0 and f"{oid}: cancelled" in cancelled.stdout

@@ -1,0 +1,271 @@
+"""CLI commands that talk to a running engine (``tether dev``) over its HTTP API, and
+``validate``, which needs none.
+
+Example::
+
+    $ tether run examples/counter.yaml -i '{"n": 0}'
+    ▸ exec_01J... started
+    ▸ [first]   ✓ completed   2ms
+    ...
+    ▸ completed · 3 nodes
+
+Exit status: 0 when the command did what it says (``run``: the run completed), 1 for an engine
+answer or a run that did not complete, 2 for bad arguments or an invalid workflow file. Errors
+are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from tether.cli.api_client import CliError, EngineApi
+from tether.ir import WorkflowError, compile_yaml_file
+
+DEFAULT_ENGINE: Final = "http://127.0.0.1:7700"
+TERMINAL: Final = ("completed", "failed", "cancelled", "limit_exceeded", "continued")
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def engine_parser(name: str, help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = commands.add_parser(name, help=help, description=help)
+        engine = os.environ.get("TETHER_ENGINE_URL", DEFAULT_ENGINE)
+        p.add_argument("--engine", default=engine, help=f"engine URL (default {engine})")
+        p.add_argument("--json", action="store_true", help="print JSON for machines")
+        return p
+
+    p = engine_parser("run", "register (if a file) and start a workflow, and follow it")
+    p.add_argument("workflow", help="a workflow YAML file, or a registered workflow id")
+    p.add_argument("-i", "--input", default="{}", help="the input as a JSON object")
+    p.add_argument("--version", default=None, help="workflow version (default: the latest)")
+    p.add_argument("--no-follow", action="store_true", help="print the execution id and exit")
+    p.add_argument("--timeout", type=float, default=None, help="stop following after SECS")
+    p.set_defaults(run=_guarded(run_command))
+    p = engine_parser("inspect", "an execution's state and timeline")
+    p.add_argument("execution_id")
+    p.set_defaults(run=_guarded(inspect_command))
+    p = engine_parser("events", "an execution's journal records")
+    p.add_argument("execution_id")
+    p.add_argument("--node", default=None, help="only this node's records")
+    p.set_defaults(run=_guarded(events_command))
+    p = engine_parser("executions", "list executions, newest first")
+    p.add_argument("--status", default=None)
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(run=_guarded(executions_command))
+    p = engine_parser("workflows", "list registered workflows")
+    p.set_defaults(run=_guarded(workflows_command))
+    p = engine_parser("cancel", "cancel a running execution")
+    p.add_argument("execution_id")
+    p.add_argument("--reason", default="cancelled from the CLI")
+    p.set_defaults(run=_guarded(cancel_command))
+    p = engine_parser("approve", "decide a pending human approval")
+    p.add_argument("execution_id")
+    p.add_argument("--decision", default="approved", help="approved or rejected")
+    p.add_argument("--user", required=True, help="who decides (recorded in the journal)")
+    p.add_argument("--comment", default="")
+    p.add_argument("--node", default=None, help="the approval node, when several are pending")
+    p.set_defaults(run=_guarded(approve_command))
+    v = commands.add_parser("validate", help="check a workflow file (errors with file:line)")
+    v.add_argument("file")
+    v.set_defaults(run=validate_command)
+
+
+def _guarded(command: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        api = EngineApi(args.engine, os.environ.get("TETHER_TOKEN"))
+        try:
+            status: int = command(api, args)
+            return status
+        except CliError as exc:
+            print(f"tether {args.command}: {exc}", file=sys.stderr)
+            return exc.status
+        finally:
+            api.close()
+
+    return run
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    try:
+        wf = compile_yaml_file(Path(args.file))
+    except FileNotFoundError:
+        print(f"tether validate: no such file: {args.file}", file=sys.stderr)
+        return 2
+    except WorkflowError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"{args.file}: valid: workflow {wf.ref}, {len(wf.nodes)} nodes")
+    return 0
+
+
+def run_command(api: EngineApi, args: argparse.Namespace) -> int:
+    try:
+        given = json.loads(args.input)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--input is not JSON: {exc}", status=2) from None
+    if not isinstance(given, dict):
+        raise CliError("--input must be a JSON object", status=2)
+    workflow_id, version = args.workflow, args.version
+    path = Path(args.workflow)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        try:
+            wf = compile_yaml_file(path)
+        except FileNotFoundError:
+            raise CliError(f"no such file: {args.workflow}", status=2) from None
+        except WorkflowError as exc:
+            raise CliError(str(exc), status=2) from None
+        api.post("/workflows", {"ir": msgspec.to_builtins(wf)})
+        workflow_id, version = wf.workflow_id, wf.version
+    body = {"workflow_id": workflow_id, "input": given, "workflow_version": version}
+    eid = api.post("/executions", body)["execution_id"]
+    out = _Printer(args.json)
+    out.line(f"{eid} started")
+    if args.no_follow:
+        if args.json:
+            print(json.dumps({"execution_id": eid}))
+        return 0
+    view = _follow(api, eid, out, args.timeout)
+    if args.json:
+        print(json.dumps({k: view.get(k) for k in ("execution_id", "status", "output", "error")}))
+    return 0 if view["status"] == "completed" else 1
+
+
+def _follow(api: EngineApi, eid: str, out: _Printer, timeout: float | None) -> dict[str, Any]:
+    seen = 0
+    nodes: set[str] = set()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        view: dict[str, Any] = api.get(f"/executions/{eid}")
+        for event in api.get(f"/executions/{eid}/events")["events"]:
+            if event["sequence"] > seen:
+                seen = event["sequence"]
+                out.event(event, nodes)
+        if view["status"] in TERMINAL:
+            detail = f" · {view['error']}" if view.get("error") else ""
+            out.line(
+                f"{view['status']} · {len(nodes)} nodes{detail}", ok=view["status"] == "completed"
+            )
+            return view
+        if deadline is not None and time.monotonic() > deadline:
+            raise CliError(f"{eid} still {view['status']} after {timeout:g}s (it goes on)")
+        time.sleep(0.1)
+
+
+class _Printer:
+    """Lines for people (colour on a terminal, plain when piped); silent with --json."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+    def line(self, text: str, ok: bool | None = None) -> None:
+        if self.quiet:
+            return
+        if self.colour and ok is not None:
+            text = f"\x1b[{32 if ok else 31}m{text}\x1b[0m"
+        print(f"▸ {text}", flush=True)
+
+    def event(self, event: dict[str, Any], nodes: set[str]) -> None:
+        kind = event["kind"]
+        node = kind.get("node_id")
+        label = f"[{node}]"
+        attempt = f" (attempt {kind['attempt']})" if kind.get("attempt", 1) > 1 else ""
+        match kind["type"]:
+            case "node_completed" if kind.get("dispatch", 0) > 0:
+                nodes.add(node)
+                ms = kind.get("duration_ms", 0)
+                self.line(f"{label:<12} ✓ completed {ms:>5}ms{attempt}", ok=True)
+            case "node_failed":
+                self.line(f"{label:<12} ✗ {kind.get('error', 'failed')}{attempt}", ok=False)
+            case "node_parked":
+                self.line(f"{label:<12} … rate limited, parked", ok=None)
+            case "node_waiting":
+                what = "approval" if kind.get("approval") else "wait"
+                self.line(f"{label:<12} … {what}", ok=None)
+            case "approval_received":
+                nodes.add(node)
+                self.line(f"{label:<12} ✓ {kind['decision']} by {kind['user_id']}", ok=True)
+            case "wait_completed":
+                nodes.add(node)
+                self.line(f"{label:<12} ✓ by {kind['by']}", ok=True)
+
+
+def inspect_command(api: EngineApi, args: argparse.Namespace) -> int:
+    view = api.get(f"/executions/{args.execution_id}")
+    events = api.get(f"/executions/{args.execution_id}/events")["events"]
+    if args.json:
+        print(json.dumps({"execution": view, "events": len(events)}))
+        return 0
+    print(f"{view['execution_id']}  {view['workflow_id']}@{view['workflow_version']}  "
+          f"{view['status']}")  # fmt: skip
+    if view.get("error"):
+        print(f"error: {view['error']}")
+    print(f"state: {json.dumps(view.get('current_state'), sort_keys=True)}")
+    attempts: dict[str, int] = {}
+    for e in events:
+        kind = e["kind"]
+        if kind["type"] in ("node_completed", "node_failed") and kind.get("dispatch", 0) > 0:
+            attempts[kind["node_id"]] = max(attempts.get(kind["node_id"], 0), kind["attempt"])
+            outcome = "✓" if kind["type"] == "node_completed" else "✗"
+            print(f"  {e['created_at']}  {kind['node_id']:<16} {outcome} attempt {kind['attempt']}"
+                  f"  {kind.get('duration_ms', 0)}ms")  # fmt: skip
+    print(f"{len(events)} records, {len(attempts)} nodes run")
+    return 0
+
+
+def events_command(api: EngineApi, args: argparse.Namespace) -> int:
+    events = api.get(f"/executions/{args.execution_id}/events", node_id=args.node)["events"]
+    for e in events:
+        if args.json:
+            print(json.dumps(e))
+        else:
+            kind = dict(e["kind"])
+            kind_type = kind.pop("type")
+            print(f"{e['sequence']:>5}  {e['created_at']}  {kind_type:<20} "
+                  f"{json.dumps(kind, sort_keys=True)}")  # fmt: skip
+    return 0
+
+
+def executions_command(api: EngineApi, args: argparse.Namespace) -> int:
+    rows = api.get("/executions", status=args.status, limit=args.limit)["executions"]
+    for r in rows:
+        if args.json:
+            print(json.dumps(r))
+        else:
+            print(f"{r['execution_id']}  {r['status']:<10} {r['workflow_id']}@"
+                  f"{r['workflow_version']}  {r['started_at']}")  # fmt: skip
+    return 0
+
+
+def workflows_command(api: EngineApi, args: argparse.Namespace) -> int:
+    for r in api.get("/workflows")["workflows"]:
+        print(json.dumps(r) if args.json else f"{r['workflow_id']}@{r['version']}")
+    return 0
+
+
+def cancel_command(api: EngineApi, args: argparse.Namespace) -> int:
+    out = api.post(f"/executions/{args.execution_id}/cancel", {"reason": args.reason})
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{args.execution_id}: {'cancelled' if out['cancelled'] else out['status']}")
+    return 0
+
+
+def approve_command(api: EngineApi, args: argparse.Namespace) -> int:
+    body = {"decision": args.decision, "user_id": args.user, "comment": args.comment,
+            "node_id": args.node}  # fmt: skip
+    out = api.post(f"/executions/{args.execution_id}/approve", body)
+    print(
+        json.dumps(out)
+        if args.json
+        else f"{args.execution_id}: {args.decision} at {out['node_id']}"
+    )
+    return 0
