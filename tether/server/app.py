@@ -53,6 +53,8 @@ from tether.server.views import event_view, execution_view, iso
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
+#: Paging past this is a mistake (and beyond what SQLite's integers hold near 2**63).
+MAX_OFFSET = 1_000_000_000
 
 _STATUS: list[tuple[type[Exception], int]] = [
     (ExecutionNotFound, 404),
@@ -157,8 +159,10 @@ async def list_executions(
     limit: int = 50,
     offset: int = 0,
 ) -> dict[str, Any]:
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise InvalidInput(f"limit must be 1-1000 and offset >= 0, got {limit} and {offset}")
+    if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(
+            f"limit must be 1-1000 and offset 0-{MAX_OFFSET}, got {limit} and {offset}"
+        )
     rows = await _rt(request).list_executions(status, workflow_id, limit, offset)
     return {
         "executions": [execution_view(r, None) for r in rows],
