@@ -289,3 +289,30 @@ def test_paging_out_of_range_is_a_422_not_a_500(engine: Engine) -> None:
         for params in ({"offset": 32589158477190044729}, {"limit": 0}, {"offset": -1}):
             got = c.get("/executions", params=params)
             assert got.status_code == 422 and "offset" in got.json()["error"]
+
+
+LOOP = """
+workflow:
+  id: loop
+  version: "1"
+  start: tick
+  state_schema: {n: {type: integer}}
+  continue_as_new: {max_records: 12}
+nodes:
+  tick: {type: tool, tool: add_one, input: {n: $n}, output_key: n, next: more}
+  more:
+    type: branch
+    cases: [{when: "n < 20", to: tick}]
+    default: end
+"""
+
+
+def test_a_run_that_continued_as_new_is_followed_by_its_first_id(engine: Engine) -> None:
+    with httpx.Client(base_url=engine.url) as c:
+        c.post("/workflows", json={"ir": ir_of(LOOP)}).raise_for_status()
+        eid = c.post("/executions", json={"workflow_id": "loop", "input": {"n": 0}}).json()[
+            "execution_id"
+        ]
+        view = wait_terminal(c, eid)  # jamjet's clients poll the id they were given
+        assert (view["execution_id"], view["status"]) == (eid, "completed")
+        assert view["segment_id"] != eid and view["current_state"]["n"] == 20

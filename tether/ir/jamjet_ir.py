@@ -22,6 +22,7 @@ from typing import Any, get_args
 from tether.ir.errors import ValidationIssue, WorkflowInvalid
 from tether.ir.state_schema import SchemaShapeError, parse_state_schema
 from tether.ir.types import (
+    ContinueAsNew,
     Edge,
     Node,
     NodeKind,
@@ -82,6 +83,7 @@ def workflow_from_ir(ir: Mapping[str, Any], source: str = "<ir>") -> Workflow:
         retry_policies=_retry_policies(ir.get("retry_policies"), issues),
         timeouts=_timeouts(ir.get("timeouts"), issues),
         labels={str(k): str(v) for k, v in _mapping(ir, "labels", issues).items()},
+        continue_as_new=_continue_as_new(ir.get("continue_as_new"), issues),
         locations=issues.convert(
             _mapping(ir, "locations", issues), dict[str, SourceLocation], "locations", "locations"
         )
@@ -90,6 +92,16 @@ def workflow_from_ir(ir: Mapping[str, Any], source: str = "<ir>") -> Workflow:
     if issues.items:
         raise WorkflowInvalid(issues.items, source=source)
     return wf
+
+
+def _continue_as_new(raw: Any, issues: _Issues) -> ContinueAsNew | None:
+    """Tether's own setting (the SDK sends none); kept when an IR comes back from Tether."""
+    if raw is None:
+        return None
+    converted: ContinueAsNew | None = issues.convert(
+        raw, ContinueAsNew, "continue_as_new", "continue_as_new"
+    )
+    return converted
 
 
 def _text(ir: Mapping[str, Any], key: str, issues: _Issues) -> str:

@@ -51,7 +51,7 @@ class ExecutionSignals:
 
     async def cancel(self, execution_id: str, reason: str = "") -> bool:
         """Cancel a running execution; False when it had already finished."""
-        execution_id = await self._current_segment(execution_id)
+        execution_id = await self.current_segment(execution_id)
         ref = self._system_ref(execution_id)
         if ref is None:
             row = await self._require_row(execution_id)
@@ -129,7 +129,9 @@ class ExecutionSignals:
         """
         await self._signal(execution_id, ContinueAsNew(reason))
 
-    async def _current_segment(self, execution_id: str) -> str:
+    async def current_segment(self, execution_id: str) -> str:
+        """The id of the execution's live (or last) segment: itself unless it continued as new
+        segments (see ``continue_as_new``)."""
         return await current_segment(
             self._svc.store, lambda eid: self._system_ref(eid) is not None, execution_id
         )
@@ -141,7 +143,7 @@ class ExecutionSignals:
     async def _signal(
         self, execution_id: str, message: SendEvent | Approve | ContinueAsNew
     ) -> ExecutionState | None:
-        execution_id = await self._current_segment(execution_id)
+        execution_id = await self.current_segment(execution_id)
         ref = self._system_ref(execution_id)
         if ref is None:
             row = await self._require_row(execution_id)

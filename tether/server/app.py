@@ -174,12 +174,16 @@ async def list_executions(
 @get("/executions/{execution_id:str}")
 async def get_execution(request: Request[Any, Any, Any], execution_id: str) -> dict[str, Any]:
     rt = _rt(request)
-    row = await rt.get_execution(execution_id)
+    await rt.get_execution(execution_id)  # 404 for an unknown id
+    segment = await rt.current_segment(execution_id)  # a continued run: its live segment
+    row = await rt.get_execution(segment)
     try:
-        state = await rt.state(execution_id)
+        state = await rt.state(segment)
     except ExecutionBroken:
         state = None
-    return execution_view(row, state)
+    view = execution_view(row, state)
+    view["execution_id"], view["segment_id"] = execution_id, segment
+    return view
 
 
 @post("/executions/{execution_id:str}/cancel", status_code=200)
