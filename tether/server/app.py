@@ -211,7 +211,7 @@ async def approve(
     request: Request[Any, Any, Any], execution_id: str, data: ApproveBody
 ) -> dict[str, Any]:
     rt = _rt(request)
-    before = await rt.state(execution_id)
+    before = await rt.state(await rt.current_segment(execution_id))
     pending = [n for n, _ in before.pending_approvals()]
     await rt.approve(
         execution_id, data.decision, data.user_id, data.comment,
@@ -224,7 +224,7 @@ async def approve(
 @get("/executions/{execution_id:str}/approvals")
 async def approvals(request: Request[Any, Any, Any], execution_id: str) -> dict[str, Any]:
     rt = _rt(request)
-    state = await rt.state(execution_id)
+    state = await rt.state(await rt.current_segment(execution_id))
     pending = [
         {"node_id": n, "description": w.description, "requested_at": iso(w.since_ms),
          "timeout_at": iso(w.fire_at_ms)}
