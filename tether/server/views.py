@@ -35,7 +35,6 @@ _EVENT_NAMES = {
 _FIELD_NAMES = {
     "workflow_started": {"input": "initial_input"},
     "workflow_completed": {"result": "final_state"},
-    "workflow_cancelled": {"reason": "reason"},
 }
 
 
