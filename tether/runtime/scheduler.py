@@ -46,7 +46,13 @@ import msgspec
 
 from tether.actors import Actor, ActorStopped, MailboxFull
 from tether.clock import Clock, now_ms
-from tether.persistence.contract import Lease, StorageError, Store, WorkItemRow
+from tether.persistence.contract import (
+    TERMINAL_STATUSES,
+    Lease,
+    StorageError,
+    Store,
+    WorkItemRow,
+)
 from tether.runtime.executor import NodeOutcome
 from tether.runtime.ledger import Credit, WorkerEntry, WorkerLedger
 from tether.runtime.scheduler_messages import (
@@ -399,8 +405,16 @@ class SchedulerActor(Actor):
             lease.owner, lease.work_item_id, lease.fence, ok=False, error=error,
             error_type=error_type, retryable=True,
         )  # fmt: skip
-        if not await self._deliver(_outcome_of(lease, report)):
-            self._drop(lease)
+        if await self._deliver(_outcome_of(lease, report)):
+            return
+        row = await self._store.get_execution(lease.row.execution_id)
+        if row is None or row.status in TERMINAL_STATUSES:
+            self._drop(lease)  # its run ended: the last turn settled the item
+            return
+        # The run is not live here (yet): keep the lease and try again at a later sweep, so
+        # the item is not left leased to nobody.
+        lease.closing = False
+        lease.expires_at = self._clock.now() + self._ttl_ms / 1000
 
     def _arm(self) -> None:
         """Wake at the next due item, or every quarter TTL while remote leases are live."""
