@@ -12,8 +12,8 @@ import pytest
 
 from tether import ExecutionFailedError, InvalidInput, RateLimited, Runtime, tool
 from tether.ir import compile_yaml_text
-from tether.persistence import ExecutionRow, Lease, MemoryStore, WorkItemRow
-from tether.testing import check_replay
+from tether.persistence import ExecutionRow, Lease, MemoryStore, StorageError, WorkItemRow
+from tether.testing import VirtualClock, check_replay
 
 pytestmark = pytest.mark.anyio
 
@@ -274,3 +274,42 @@ async def test_the_pool_gets_no_work_before_recovery_has_spawned_the_executions_
     async with Runtime(store=store, tools=[quick]) as rt:
         assert await rt.handle(run.id).result(timeout=10) == {"work": 7}
     assert store.events.index("recovery listed") < store.events.index("grant to local")
+
+
+class _GrantFailsOnce(MemoryStore):
+    failed = False
+
+    async def grant(
+        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+    ) -> list[Lease]:
+        if not self.failed:
+            self.failed = True
+            raise StorageError("disk full (simulated)")
+        return await super().grant(queue, owner, now_ms, ttl_ms, limit)
+
+
+async def test_a_refused_grant_is_tried_again_a_second_later_not_at_once() -> None:
+    clock = VirtualClock()
+    calls = 0
+
+    @tool
+    async def flaky() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("once")
+        return calls
+
+    retry = "{max_attempts: 2, backoff_initial_secs: 60, jitter: 0}"
+    store = _GrantFailsOnce()
+    await store.open()
+    async with Runtime(store=store, tools=[flaky], clock=clock) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(one_node("flaky", retry), "f.yaml")))
+        with anyio.fail_after(10):
+            while clock.sleepers == 0:  # the retry waits pending for its backoff
+                await anyio.sleep(0)
+            clock.advance(60)  # due: its grant is refused, and retried on the clock, not at once
+            while not store.failed or clock.sleepers == 0:
+                await anyio.sleep(0)
+        clock.advance(1)
+        assert await run.result(timeout=10) == {"work": 2}

@@ -76,6 +76,8 @@ log = logging.getLogger(__name__)
 #: Owner name of the in-process pool's leases.
 LOCAL_OWNER: Final = "local"
 DEFAULT_LEASE_TTL_MS: Final = 5_000
+#: After a grant the store refused, the next try on that queue waits this long.
+GRANT_RETRY_MS: Final = 1_000
 #: A remote node's timeout is enforced by its worker; the engine stops it this much later.
 TIMEOUT_GRACE_SECS: Final = 1.0
 
@@ -225,6 +227,9 @@ class SchedulerActor(Actor):
         worker = msg.worker if self._workers.get(msg.worker.owner) is msg.worker else None
         if msg.error is not None:
             log.error("grant on queue %s to %s failed: %s", msg.queue, msg.worker.owner, msg.error)
+            # Try again in a second rather than at once: a failing store would spin.
+            self._demand.pop(msg.queue, None)
+            self._want(msg.queue, now_ms(self._clock) + GRANT_RETRY_MS, now_ms(self._clock))
         elif len(msg.leases) < msg.asked and self._demand.get(msg.queue) == msg.generation:
             del self._demand[msg.queue]  # drained: wait for the next WorkReady or due item
         if worker is not None:
