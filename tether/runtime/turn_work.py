@@ -100,6 +100,11 @@ def _superseded(execution_id: str, before: ExecutionState, records: list[Record]
     """Items of hand-outs rescheduled while in flight. Registration refuses the shapes that
     would do it (branches meeting at a work node); this keeps a miss from leaving an item open
     and its tool running for nothing."""
+    scheduled = [r for r in records if isinstance(r, NodeScheduled)]
+    if len(scheduled) <= 1 and all(
+        (run := before.nodes.get(r.node_id)) is None or run.status != "scheduled" for r in scheduled
+    ):
+        return []  # the common turn: nothing it schedules was in flight (no scan of the nodes)
     flying = {node_id: run.dispatch for node_id, run in before.in_flight()}
     out = []
     for rec in records:
