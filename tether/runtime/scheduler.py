@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -372,10 +372,12 @@ class SchedulerActor(Actor):
     async def _on_left(self, msg: WorkerLeft) -> None:
         if msg.reason == "replaced":
             return  # the same worker on a new connection: WorkerJoined follows
-        if self._ledger.leave(msg.owner) is None:
+        entry = self._ledger.leave(msg.owner)
+        if entry is None:
             return
-        for lease in [lz for lz in self._leases.values() if lz.owner == msg.owner]:
-            if not lease.closing:
+        for wid in list(entry.leases):
+            lease = self._leases.get(wid)
+            if lease is not None and lease.owner == msg.owner and not lease.closing:
                 await self._reclaim(lease, f"lease expired: worker {msg.owner} {msg.reason}")
 
     # -- time -----------------------------------------------------------------------------
@@ -426,7 +428,8 @@ class SchedulerActor(Actor):
         wake: float | None = None
         if self._due:
             wake = self._due[0][0] / 1000
-        if any(lz.expires_at is not None or lz.deadline is not None for lz in self._live()):
+        # Only remote leases are kept here, and every one of them expires.
+        if any(not lease.closing for lease in self._leases.values()):
             sweep = self._clock.now() + self._ttl_ms / 4000
             wake = sweep if wake is None else min(wake, sweep)
         if wake is None or (self._timer_at is not None and self._timer_at <= wake):
@@ -436,9 +439,6 @@ class SchedulerActor(Actor):
         scope = anyio.CancelScope()
         self._timer, self._timer_at = scope, wake
         self._tg.start_soon(self._sleep_until, wake, scope)
-
-    def _live(self) -> Iterable[LiveLease]:
-        return (lease for lease in self._leases.values() if not lease.closing)
 
     async def _sleep_until(self, at: float, scope: anyio.CancelScope) -> None:
         with scope:
