@@ -39,7 +39,6 @@ class WorkItem(msgspec.Struct, frozen=True, gc=False):
     dispatch: int
     tool: str
     input: dict[str, Any] = {}
-    not_before_ms: int | None = None
     timeout_secs: float | None = None
     #: The lease's fence (I5): the outcome is settled only while it is still current.
     fence: int = 0
@@ -102,8 +101,8 @@ class InProcessExecutor:
     worker tasks (started as demand grows, parked when idle).
 
     A pool rather than a task per item: spawning a task and its cancel scopes per step was the
-    largest cost on the step path. Items whose ``not_before_ms`` lies ahead wait on the
-    injected clock outside the pool, so backoffs hold no worker.
+    largest cost on the step path. Items arrive due: backoffs and parks wait in the
+    scheduler, holding no worker.
     """
 
     def __init__(self, tools: ToolRegistry, clock: Clock, max_concurrency: int = 256) -> None:
@@ -115,9 +114,7 @@ class InProcessExecutor:
         self._queue: deque[WorkItem] = deque()
         self._idle: deque[asyncio.Future[None]] = deque()
         self._workers = 0
-        self._known: set[str] = set()  # queued, delayed or running: submit is idempotent
-        self._delays: dict[str, anyio.CancelScope] = {}  # items waiting for not_before
-        self._cancelled: set[str] = set()
+        self._known: set[str] = set()  # queued or running: submit is idempotent
         self._current: dict[str, asyncio.Task[Any]] = {}  # items whose tool is running
         self._interrupts: dict[str, str] = {}  # wid -> "cancelled" | "timeout"
         self._tg: anyio.abc.TaskGroup | None = None
@@ -133,10 +130,7 @@ class InProcessExecutor:
         if item.work_item_id in self._known:
             return False
         self._known.add(item.work_item_id)
-        if item.not_before_ms is not None and item.not_before_ms > self._clock.now() * 1000:
-            self._tg.start_soon(self._delayed, item)
-        else:
-            self._enqueue(item)
+        self._enqueue(item)
         return True
 
     def cancel(self, work_item_id: str) -> bool:
@@ -147,23 +141,13 @@ class InProcessExecutor:
         if len(self._queue) != before:
             self._known.discard(work_item_id)
             return True
-        scope = self._delays.get(work_item_id)
-        if scope is not None:
-            self._cancelled.add(work_item_id)
-            scope.cancel()
         task = self._current.get(work_item_id)
         if task is not None:
             self._interrupt(work_item_id, task, "cancelled")
         return True
 
-    def running(self) -> int:
-        return len(self._known)
-
     async def aclose(self) -> None:
         self._queue.clear()
-        for wid, scope in list(self._delays.items()):
-            self._cancelled.add(wid)
-            scope.cancel()
         for wid, task in list(self._current.items()):
             self._interrupt(wid, task, "cancelled")
 
@@ -192,21 +176,6 @@ class InProcessExecutor:
                 await self._run_one(self._queue.popleft(), task, loop)
         finally:
             self._workers -= 1
-
-    async def _delayed(self, item: WorkItem) -> None:
-        wid = item.work_item_id
-        with anyio.CancelScope() as scope:
-            self._delays[wid] = scope
-            try:
-                assert item.not_before_ms is not None
-                await self._clock.sleep(item.not_before_ms / 1000 - self._clock.now())
-            finally:
-                self._delays.pop(wid, None)
-        if wid in self._cancelled:
-            self._cancelled.discard(wid)
-            self._known.discard(wid)
-            return
-        self._enqueue(item)
 
     def _interrupt(self, wid: str, task: asyncio.Task[Any], why: str) -> None:
         # The worker is suspended inside this item's tool call (it is in _current only then),
