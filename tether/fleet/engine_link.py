@@ -13,8 +13,6 @@ Example (what ``Runtime(fleet="tcp://0.0.0.0:7701")`` does)::
 
 from __future__ import annotations
 
-import contextlib
-
 from tether.actors import ActorRef, ActorStopped
 from tether.fleet.broker import Broker
 from tether.fleet.handler import Peer
@@ -105,8 +103,10 @@ class FleetLink:
     async def _tell(self, message: object) -> None:
         # Awaited: a full scheduler mailbox pushes back on the broker's reading (and so on
         # the workers) instead of dropping a report. Stopped: the engine is shutting down.
-        with contextlib.suppress(ActorStopped):
+        try:  # noqa: SIM105 - not contextlib.suppress: it runs for every message forwarded
             await self._scheduler.tell(message)
+        except ActorStopped:
+            pass
 
     async def on_worker_joined(self, peer: Peer) -> None:
         assert self._broker is not None

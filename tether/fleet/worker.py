@@ -185,6 +185,8 @@ class Worker:
     # --- bookkeeping ----------------------------------------------------------------------
 
     def _notify(self) -> None:
+        if not self._stopping:
+            return  # only the drain waits on changes: no event per message before that
         self._changed.set()
         self._changed = anyio.Event()
 

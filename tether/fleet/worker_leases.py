@@ -13,7 +13,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
@@ -89,8 +89,6 @@ async def run_grant(
     grant: Grant,
     registry: ToolRegistry,
     limiter: anyio.CapacityLimiter,
-    *,
-    now: Callable[[], float] = anyio.current_time,
 ) -> Outcome:
     """Run ``grant.tool`` on ``grant.input`` within ``grant.timeout_secs``; the message to send.
 
@@ -101,10 +99,10 @@ async def run_grant(
 
         msg = await run_grant(grant, registry, anyio.CapacityLimiter(4))
     """
-    started = now()
+    started = anyio.current_time()
 
     def elapsed_ms() -> int:
-        return max(0, int((now() - started) * 1000))
+        return max(0, int((anyio.current_time() - started) * 1000))
 
     try:
         t = registry.resolve(grant.tool)
