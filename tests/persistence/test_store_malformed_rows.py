@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tether.persistence import IndexUpdate, JournalCorruption, NewRecord, SqliteStore, Turn
+from tether.persistence import (
+    IndexUpdate,
+    JournalCorruption,
+    NewRecord,
+    SnapshotCorruption,
+    SqliteStore,
+    Turn,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -44,5 +51,27 @@ async def test_a_malformed_column_is_reported_as_corruption_I7(
         with pytest.raises(JournalCorruption, match=problem):
             await store.read("e1")
         assert [r.payload for r in await store.read("e2")] == [b"fine"]
+    finally:
+        await store.close()
+
+
+async def test_a_snapshot_column_of_the_wrong_kind_is_snapshot_corruption_I7(
+    tmp_path: Path,
+) -> None:
+    # Found in review: read() cast the payload column, latest_snapshot() did not, so a text
+    # payload surfaced as a raw TypeError instead of the corruption the runtime falls back on.
+    db = tmp_path / "s.db"
+    store = SqliteStore(db)
+    await store.open()
+    await store.append(Turn("e1", 1, (NewRecord("a", b"one"),), snapshot=b"state"))
+    await store.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE snapshots SET payload = 'text now'")
+    store = SqliteStore(db)
+    await store.open()
+    try:
+        with pytest.raises(SnapshotCorruption):
+            await store.latest_snapshot("e1")
+        assert [r.payload for r in await store.read("e1")] == [b"one"]  # the journal is intact
     finally:
         await store.close()

@@ -244,7 +244,7 @@ async def read_journal(
 async def latest_snapshot(conn: aiosqlite.Connection, execution_id: str) -> Snapshot | None:
     rows = list(
         await conn.execute_fetchall(
-            "SELECT seq, payload, checksum FROM snapshots WHERE execution_id = ?"
+            "SELECT seq, CAST(payload AS BLOB), checksum FROM snapshots WHERE execution_id = ?"
             " ORDER BY seq DESC LIMIT 1",
             (execution_id,),
         )
