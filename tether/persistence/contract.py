@@ -78,7 +78,7 @@ class WorkItemRow(msgspec.Struct, frozen=True, gc=False):
 
     ``fence`` is bumped by every grant and never decreases (I5); ``parks`` counts the times the
     item was parked (rate limited) without spending an attempt. Insert one through
-    ``Turn.work_items`` (status ``pending``, no lease).
+    ``Turn.work_items``: pending without a lease, or already leased (fence >= 1; see ``Turn``).
     """
 
     work_item_id: str

@@ -252,7 +252,7 @@ class MemoryStore:
         self._check_writable()
         rows = sorted(
             (r for r in self._items.values() if r.status == "leased" and r.lease_owner == owner),
-            key=lambda r: (r.created_at_ms, r.work_item_id),
+            key=list_order,
         )
         out = [released(r, now_ms) for r in rows]
         for row in out:

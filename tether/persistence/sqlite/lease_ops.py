@@ -23,7 +23,7 @@ from typing import Any
 import aiosqlite
 
 from tether.persistence.contract import Settle, WorkItemRow
-from tether.persistence.leases import ItemState
+from tether.persistence.leases import ItemState, grant_order, list_order
 
 _Row = tuple[Any, ...]
 
@@ -132,7 +132,7 @@ async def grant(
     """Lease up to ``limit`` grantable rows of ``queue``; the granted rows, oldest first."""
     rows = await conn.execute_fetchall(_GRANT, (owner, now_ms, ttl_ms, queue, limit))
     granted = [WorkItemRow(*r) for r in rows]
-    granted.sort(key=lambda r: (r.not_before_ms, r.created_at_ms, r.work_item_id))
+    granted.sort(key=grant_order)
     return granted
 
 
@@ -144,7 +144,7 @@ async def release_leases(conn: aiosqlite.Connection, owner: str, now_ms: int) ->
         f" WHERE status = 'leased' AND lease_owner = ?2 RETURNING {ITEM_COLS}",
         (now_ms, owner),
     )
-    return sorted((WorkItemRow(*r) for r in rows), key=lambda r: (r.created_at_ms, r.work_item_id))
+    return sorted((WorkItemRow(*r) for r in rows), key=list_order)
 
 
 # ----------------------------------------------------------------------------------- reads
