@@ -316,3 +316,11 @@ def test_a_run_that_continued_as_new_is_followed_by_its_first_id(engine: Engine)
         view = wait_terminal(c, eid)  # jamjet's clients poll the id they were given
         assert (view["execution_id"], view["status"]) == (eid, "completed")
         assert view["segment_id"] != eid and view["current_state"]["n"] == 20
+
+
+def test_a_workflow_naming_an_unknown_tool_is_a_422_I10(engine: Engine) -> None:
+    # Found in review: UnknownTool is a LookupError, outside the handled error types: 500.
+    text = (EXAMPLES / "counter.yaml").read_text().replace("tool: add_one", "tool: nope")
+    with httpx.Client(base_url=engine.url) as c:
+        got = c.post("/workflows", json={"ir": ir_of(text)})
+        assert got.status_code == 422 and "nope" in got.json()["error"]

@@ -28,9 +28,9 @@ import msgspec
 
 from tether.cli.api_client import CliError, EngineApi
 from tether.ir import WorkflowError, compile_yaml_file
+from tether.persistence.contract import TERMINAL_STATUSES
 
 DEFAULT_ENGINE: Final = "http://127.0.0.1:7700"
-TERMINAL: Final = ("completed", "failed", "cancelled", "limit_exceeded", "continued")
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -143,11 +143,10 @@ def _follow(api: EngineApi, eid: str, out: _Printer, timeout: float | None) -> d
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         view: dict[str, Any] = api.get(f"/executions/{eid}")
-        for event in api.get(f"/executions/{eid}/events")["events"]:
-            if event["sequence"] > seen:
-                seen = event["sequence"]
-                out.event(event, nodes)
-        if view["status"] in TERMINAL:
+        for event in api.get(f"/executions/{eid}/events", from_seq=seen + 1)["events"]:
+            seen = event["sequence"]
+            out.event(event, nodes)
+        if view["status"] in TERMINAL_STATUSES:
             detail = f" · {view['error']}" if view.get("error") else ""
             out.line(
                 f"{view['status']} · {len(nodes)} nodes{detail}", ok=view["status"] == "completed"

@@ -25,7 +25,7 @@ import anyio.abc
 import msgspec
 
 from tether.actors import Actor, MailboxFull
-from tether.clock import Clock
+from tether.clock import Clock, now_ms
 
 
 class ArmTimer(msgspec.Struct, frozen=True, gc=False):
@@ -80,12 +80,9 @@ class TimerActor(Actor):
         self._arm()
         return None
 
-    def pending(self) -> int:
-        return len(self._heap)
-
     async def _fire_due(self) -> None:
-        now_ms = int(self._clock.now() * 1000)
-        while self._heap and self._heap[0][0] <= now_ms:
+        now = now_ms(self._clock)
+        while self._heap and self._heap[0][0] <= now:
             _, execution_id, node_id, dispatch = heapq.heappop(self._heap)
             self._armed.discard((execution_id, node_id, dispatch))
             # An execution that is not live (finished, or not yet recovered) re-arms from its

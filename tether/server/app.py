@@ -174,9 +174,8 @@ async def list_executions(
 @get("/executions/{execution_id:str}")
 async def get_execution(request: Request[Any, Any, Any], execution_id: str) -> dict[str, Any]:
     rt = _rt(request)
-    await rt.get_execution(execution_id)  # 404 for an unknown id
     segment = await rt.current_segment(execution_id)  # a continued run: its live segment
-    row = await rt.get_execution(segment)
+    row = await rt.get_execution(segment)  # 404 for an unknown id
     try:
         state = await rt.state(segment)
     except ExecutionBroken:
@@ -198,9 +197,14 @@ async def cancel_execution(
 
 @get("/executions/{execution_id:str}/events")
 async def get_events(
-    request: Request[Any, Any, Any], execution_id: str, node_id: str | None = None
+    request: Request[Any, Any, Any],
+    execution_id: str,
+    node_id: str | None = None,
+    from_seq: int = 1,
 ) -> dict[str, Any]:
-    events = [event_view(e) for e in await _rt(request).journal(execution_id)]
+    if from_seq < 1:
+        raise InvalidInput(f"from_seq must be >= 1, got {from_seq}")
+    events = [event_view(e) for e in await _rt(request).journal(execution_id, from_seq)]
     if node_id is not None:
         events = [e for e in events if e.get("node_id") == node_id]
     return {"events": events}
@@ -224,7 +228,8 @@ async def approve(
 @get("/executions/{execution_id:str}/approvals")
 async def approvals(request: Request[Any, Any, Any], execution_id: str) -> dict[str, Any]:
     rt = _rt(request)
-    state = await rt.state(await rt.current_segment(execution_id))
+    segment = await rt.current_segment(execution_id)
+    state = await rt.state(segment)
     pending = [
         {"node_id": n, "description": w.description, "requested_at": iso(w.since_ms),
          "timeout_at": iso(w.fire_at_ms)}
@@ -233,7 +238,7 @@ async def approvals(request: Request[Any, Any, Any], execution_id: str) -> dict[
     decided = [
         {"node_id": r.node_id, "status": r.decision, "user_id": r.user_id,
          "comment": r.comment, "sequence": e.seq, "decided_at": iso(r.at_ms)}
-        for e in await rt.journal(execution_id)
+        for e in await rt.journal(segment)
         if isinstance(r := e.record, ApprovalReceived)
     ]  # fmt: skip
     return {"execution_id": execution_id, "pending": pending, "decided": decided}
@@ -309,7 +314,12 @@ def create_app(runtime: Runtime, config: ServerConfig) -> Litestar:
         ],
         lifespan=[lifespan],
         guards=[_guard(config.token)],
-        exception_handlers={TetherError: _error, WorkflowError: _error, StorageError: _error},
+        exception_handlers={
+            TetherError: _error,
+            WorkflowError: _error,
+            StorageError: _error,
+            UnknownTool: _error,
+        },
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Tether engine", version=VERSION),
         logging_config=None,

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from tether.persistence import WorkItemRow
+from tether.persistence import OPEN_WORK_STATUSES, WorkItemRow
 from tether.runtime.execution import decode_state
 from tether.runtime.executor import work_item_id
 from tether.runtime.records import (
@@ -171,7 +171,7 @@ def _status_fits(row: WorkItemRow, status: str) -> bool:
     if status.startswith("unbound "):  # failed at once, or its arguments never bound
         status = status.removeprefix("unbound ")
     if status == "open":
-        return row.status in ("pending", "leased", "parked")
+        return row.status in OPEN_WORK_STATUSES
     return row.status == status
 
 
@@ -180,14 +180,18 @@ def _expected_items(
 ) -> dict[str, tuple[int, str, int]]:
     """work item id -> (attempt, status, parks) as the journal has it."""
     out: dict[str, tuple[int, str, int]] = {}
+    latest: dict[str, str] = {}  # node id -> its latest hand-out's item id
     previous: object = None
     for entry in entries:
         rec = entry.record
         if isinstance(rec, NodeScheduled):
-            for wid, (attempt, status, parks) in out.items():  # a hand-out it replaces
-                if status == "open" and wid.rsplit("/", 1)[0].endswith("/" + rec.node_id):
-                    out[wid] = (attempt, "cancelled", parks)
-            out[work_item_id(execution_id, rec.node_id, rec.dispatch)] = (rec.attempt, "open", 0)
+            replaced = latest.get(rec.node_id)  # the node's previous hand-out, if still open
+            if replaced is not None and out[replaced][1] == "open":
+                attempt, _, parks = out[replaced]
+                out[replaced] = (attempt, "cancelled", parks)
+            wid = work_item_id(execution_id, rec.node_id, rec.dispatch)
+            latest[rec.node_id] = wid
+            out[wid] = (rec.attempt, "open", 0)
         elif isinstance(rec, NodeCompleted | NodeFailed | NodeParked) and rec.dispatch > 0:
             wid = work_item_id(execution_id, rec.node_id, rec.dispatch)
             attempt, _, parks = out[wid]
