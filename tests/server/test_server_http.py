@@ -324,3 +324,16 @@ def test_a_workflow_naming_an_unknown_tool_is_a_422_I10(engine: Engine) -> None:
     with httpx.Client(base_url=engine.url) as c:
         got = c.post("/workflows", json={"ir": ir_of(text)})
         assert got.status_code == 422 and "nope" in got.json()["error"]
+
+
+def test_a_second_engine_on_a_held_journal_says_so_in_one_line_I6(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Found in review: the lock error surfaced inside uvicorn's lifespan: a traceback, exit 3.
+    done = subprocess.run(
+        [sys.executable, "-m", "tether.cli", "dev", "--port", str(free_port())],
+        env={**engine.env}, cwd=EXAMPLES, capture_output=True, text=True, timeout=DEADLINE,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "tether dev:" in done.stderr.splitlines()[-1]

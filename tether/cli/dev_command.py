@@ -14,18 +14,19 @@ stops taking requests, the runtime closes, and a restart resumes every unfinishe
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import logging
 import os
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 from typing import Final
 
 import uvicorn
 
 from tether.cli.worker_command import UsageError, load_tools
+from tether.persistence import StorageError
 from tether.runtime.runtime import Runtime
 from tether.server.app import create_app
 from tether.server.config import ConfigError, ServerConfig
@@ -60,9 +61,6 @@ def run(args: argparse.Namespace) -> int:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if config.database_url.startswith("sqlite:///"):
-        path = config.database_url.removeprefix("sqlite:///")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
     fleet = f"tcp://{config.bind}:{config.worker_port}" if config.worker_port else None
     runtime = Runtime(
         config.database_url,
@@ -79,17 +77,26 @@ def run(args: argparse.Namespace) -> int:
     )
     server = _Server(
         uvicorn.Config(
-            create_app(runtime, config),
+            create_app(runtime, config, open_runtime=False),
             host=config.bind,
             port=config.port,
             log_level=config.log_level,
             lifespan="on",
         )
     )
-    server.run()
-    # uvicorn exits the process itself only on startup failures; a failed lifespan (e.g. the
-    # journal is locked by another engine) leaves started False.
-    return 0 if server.started else 1
+    return asyncio.run(_serve(server, runtime))
+
+
+async def _serve(server: uvicorn.Server, runtime: Runtime) -> int:
+    # The runtime opens here, not in the app's lifespan: uvicorn turns a failed lifespan into
+    # a traceback and exit 3, and a journal another engine holds is a user's error (one line).
+    try:
+        async with runtime:
+            await server.serve()
+    except (StorageError, OSError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 class _Server(uvicorn.Server):

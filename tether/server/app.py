@@ -287,13 +287,17 @@ def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
     return Response({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
 
 
-def create_app(runtime: Runtime, config: ServerConfig) -> Litestar:
-    """The API over ``runtime``; the app's lifespan opens and closes the runtime."""
+def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = True) -> Litestar:
+    """The API over ``runtime``; the app's lifespan opens and closes the runtime unless
+    ``open_runtime`` is False (the caller holds it open around the server)."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.runtime = runtime
+        if not open_runtime:
+            yield
+            return
         async with runtime:
-            app.state.runtime = runtime
             yield
 
     return Litestar(
