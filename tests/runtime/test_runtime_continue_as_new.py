@@ -99,7 +99,7 @@ async def test_a_requested_roll_carries_waits_and_events_over(db_url: str) -> No
         await check_replay(rt, nxt)
 
 
-async def test_a_timer_carried_into_a_new_segment_still_fires_once(db_url: str) -> None:
+async def test_a_timer_carried_into_a_new_segment_still_fires_once_I3(db_url: str) -> None:
     clock = VirtualClock()
     async with Runtime(db_url, tools=[bump], clock=clock) as rt:
         run = await rt.start(rt.register(compile_yaml_text(WAITING, "w.yaml")), {"n": 1})

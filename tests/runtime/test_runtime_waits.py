@@ -161,7 +161,7 @@ async def test_a_restart_rearms_exactly_the_unfired_timers_I3(tmp_path: Path) ->
         assert [e.type for e in await rt.journal(run.id)].count("timer_fired") == 1
 
 
-async def test_events_that_cannot_be_taken_are_refused_clearly(db_url: str) -> None:
+async def test_events_that_cannot_be_taken_are_refused_clearly_I10(db_url: str) -> None:
     async with Runtime(db_url, tools=[bump]) as rt:
         wf = rt.register(compile_yaml_text(wait_wf("event: go"), "w.yaml"))
         run = await rt.start(wf, {"n": 1})
@@ -175,7 +175,7 @@ async def test_events_that_cannot_be_taken_are_refused_clearly(db_url: str) -> N
             await rt.send_event(run.id, "go", {})
 
 
-async def test_cancel_ends_a_waiting_run_and_its_timer_does_nothing(db_url: str) -> None:
+async def test_cancel_ends_a_waiting_run_and_its_timer_does_nothing_I3(db_url: str) -> None:
     clock = VirtualClock()
     async with Runtime(db_url, tools=[bump], clock=clock) as rt:
         run = await rt.start(

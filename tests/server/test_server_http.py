@@ -283,7 +283,7 @@ def test_sigkill_the_server_with_50_runs_in_flight_restart_finishes_all_I3(
     assert 250 <= runs <= 250 + 50  # each step at least once; at most the in-flight ones again
 
 
-def test_paging_out_of_range_is_a_422_not_a_500(engine: Engine) -> None:
+def test_paging_out_of_range_is_a_422_not_a_500_I10(engine: Engine) -> None:
     # Found by the schema fuzzer: an offset past SQLite's integers answered 500.
     with httpx.Client(base_url=engine.url) as c:
         for params in ({"offset": 32589158477190044729}, {"limit": 0}, {"offset": -1}):
