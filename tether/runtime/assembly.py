@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 
 import anyio.abc
 
@@ -85,7 +86,8 @@ async def join_local_pool(services: Services) -> None:
     """Let the scheduler grant open items to the in-process pool. Called once recovery has
     spawned every unfinished execution: an outcome must find its execution's actor."""
     if services.local is not None and services.scheduler is not None:
-        await services.scheduler.tell(services.local.joined())
+        joined = replace(services.local.joined(), excluded=services.remote_queues)
+        await services.scheduler.tell(joined)
 
 
 async def open_fleet(

@@ -79,7 +79,6 @@ from tether.runtime.timers import ArmTimer, FireTimer
 from tether.runtime.tools import UnknownTool
 from tether.runtime.turn_work import created_items, turn_settles
 from tether.runtime.typed_state import type_problem
-from tether.runtime.work import queue_of
 
 
 class StartExecution(msgspec.Struct, frozen=True):
@@ -281,10 +280,7 @@ class ExecutionActor(Actor):
                 not_before_ms=until, error=out.error,
             )  # fmt: skip
             return parked, Settle(wid, "parked", out.fence, until, out.error or None, at)
-        problem = None
-        if out.ok:
-            key = self.graph.node(out.node_id).state_key
-            problem = type_problem(self.graph.workflow.typed_schema(), key, out.output)
+        problem = self._output_problem(out) if out.ok else None
         if out.ok and problem is None:
             completed = NodeCompleted(
                 at_ms=at,
@@ -308,6 +304,20 @@ class ExecutionActor(Actor):
         # "failed" while the fold retries; _turn makes it "dead" when this was the last attempt.
         return failed, Settle(wid, "failed", out.fence, error=failed.error, at_ms=at)
 
+    def _output_problem(self, out: NodeOutcome) -> str | None:
+        """Why the output does not fit the typed state (each merged key, or the node's key)."""
+        assert self.graph is not None
+        schema = self.graph.workflow.typed_schema()
+        if out.node_id in self.graph.merge_ids and isinstance(out.output, dict):
+            writes = list(out.output.items())
+        else:
+            writes = [(self.graph.state_keys[out.node_id], out.output)]
+        for key, value in writes:
+            problem = type_problem(schema, key, value)
+            if problem is not None:
+                return problem
+        return None
+
     def _answer(
         self, out: NodeOutcome, accepted: bool, reason: str = "", parked_until_ms: int | None = None
     ) -> None:
@@ -315,7 +325,7 @@ class ExecutionActor(Actor):
         if out.reply or parked_until_ms is not None:
             queue = ""
             if self.graph is not None and out.node_id in self.graph.nodes:
-                queue = queue_of(self.graph.node(out.node_id))
+                queue = self._s.queue_of(self.graph.node(out.node_id))
             self._s.tell_scheduler(
                 Settled(out.work_item_id, out.fence, accepted, reason, parked_until_ms, queue)
             )

@@ -23,6 +23,7 @@ from tether.ir.types import (
     JoinKind,
     Node,
     ParallelKind,
+    PythonFnKind,
     RetryPolicy,
     WaitKind,
     Workflow,
@@ -69,6 +70,13 @@ class Graph:
             n.id for n in workflow.nodes.values() if isinstance(n.kind, CONTROL_KINDS)
         )
         self.state_keys = {n.id: n.state_key for n in workflow.nodes.values()}
+        #: python_fn steps without an output_key: the jamjet SDK's whole-state steps, whose
+        #: dict output (the state they changed) is merged into state rather than stored.
+        self.merge_ids = frozenset(
+            n.id
+            for n in workflow.nodes.values()
+            if isinstance(n.kind, PythonFnKind) and n.output_key is None
+        )
         #: The external event keys its wait nodes wait for.
         self.event_keys = frozenset(
             n.kind.correlation_key

@@ -63,8 +63,12 @@ class WorkerEntry:
     granting: set[str] = field(default_factory=set)
     #: Remote leases it holds (the pool's are not tracked: it reports to executions itself).
     leases: set[str] = field(default_factory=set)
+    #: Queues it never takes even when ``queues`` is None (the pool: remote-only steps).
+    excluded: set[str] | None = None
 
     def serves(self, queue: str) -> bool:
+        if self.excluded is not None and queue in self.excluded:
+            return False
         return self.queues is None or queue in self.queues
 
 

@@ -3,6 +3,9 @@
 Example::
 
     check_runnable(workflow, tools)   # raises UnsupportedNode or UnknownTool
+
+A python_fn step whose function is not registered is not refused: its items wait on its queue
+(``general`` unless labelled) for a remote worker such as ``jamjet worker``.
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ def check_runnable(wf: Workflow, tools: ToolRegistry) -> None:
         )
     missing = []
     for node in wf.nodes.values():
-        if isinstance(node.kind, _WORK_KINDS):
+        # A python_fn step the engine has no function for is run by remote workers (e.g.
+        # `jamjet worker`), which read the state themselves; a tool's arguments are bound here
+        # by its signature, so a tool must be registered.
+        if isinstance(node.kind, ToolKind):
             try:
                 tools.for_node(node)
             except UnknownTool as exc:

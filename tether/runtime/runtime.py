@@ -290,6 +290,25 @@ class Runtime(ExecutionSignals):
             for w in self._svc.ledger.workers.values()
         ]
 
+    async def tell_scheduler(self, message: object) -> None:
+        """Hand a worker transport's message to the scheduler: ``WorkerJoined``,
+        ``WorkerCredit``, ``WorkerHeartbeat``, ``WorkerReport`` or ``WorkerLeft`` (see
+        :mod:`tether.runtime.scheduler_messages`). The HTTP worker protocol uses this; the
+        ZeroMQ fleet is wired in by ``fleet=``.
+
+        Example::
+
+            await rt.tell_scheduler(WorkerCredit("http/w1", 1))
+        """
+        scheduler = self._svc.scheduler
+        assert scheduler is not None
+        await scheduler.tell(message)
+
+    @property
+    def lease_ttl_ms(self) -> int:
+        """How long a remote worker's lease lives without a heartbeat."""
+        return self._lease_ttl_ms
+
     async def _start_scheduled(
         self, execution_id: str, workflow_id: str, version: str, input: dict[str, Any]
     ) -> None:

@@ -339,6 +339,7 @@ class SchedulerActor(Actor):
             credit if credit is not None else Credit(msg.capacity),
             local=credit is not None,
             leases=held,
+            excluded=msg.excluded,
         )
         self._ledger.join(entry)
 

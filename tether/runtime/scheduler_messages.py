@@ -78,6 +78,8 @@ class WorkerJoined:
     capacity: int
     #: The in-process pool's credit, which the pool hands back itself (None: remote worker).
     local_credit: Credit | None = None
+    #: Queues it never takes (a live set: see ``WorkerEntry.excluded``).
+    excluded: set[str] | None = None
 
 
 class WorkerLeft(msgspec.Struct, frozen=True, gc=False):

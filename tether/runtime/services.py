@@ -24,13 +24,14 @@ import anyio.abc
 from tether.actors import ActorRef, ActorStopped, MailboxFull
 from tether.clock import Clock
 from tether.errors import WorkflowNotFound
-from tether.ir.types import Node, Workflow, decode_workflow
+from tether.ir.types import Node, PythonFnKind, Workflow, decode_workflow
 from tether.persistence.contract import Store
 from tether.runtime.graph import Graph
 from tether.runtime.ledger import WorkerLedger
 from tether.runtime.local_workers import LocalWorkers
 from tether.runtime.state import ExecutionState
-from tether.runtime.tools import ArgumentBinder, ToolRegistry
+from tether.runtime.tools import ArgumentBinder, ToolRegistry, UnknownTool
+from tether.runtime.work import queue_of
 
 _SETTLED_KEPT = 4096
 
@@ -48,10 +49,12 @@ class _Waiters:
 class _NodeBinding(NamedTuple):
     node: Node
     tool_name: str
-    bind: ArgumentBinder
+    #: None: a python_fn step run by remote workers only; they read the state themselves.
+    bind: ArgumentBinder | None
+    queue: str
 
     def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        return self.bind(data)
+        return {} if self.bind is None else self.bind(data)
 
 
 class Services:
@@ -86,6 +89,9 @@ class Services:
         self._settled: OrderedDict[str, ExecutionState] = OrderedDict()
         self.broken: dict[str, str] = {}
         self._binders: dict[int, _NodeBinding] = {}
+        #: Queues holding python_fn steps this engine has no function for: the in-process
+        #: pool never takes them (shared with its ledger entry; grows as workflows load).
+        self.remote_queues: set[str] = set()
 
     def attach_scheduler(self, scheduler: ActorRef, task_group: anyio.abc.TaskGroup) -> None:
         self.scheduler = scheduler
@@ -116,6 +122,9 @@ class Services:
 
     def add_workflow(self, wf: Workflow) -> Graph:
         graph = Graph(wf)
+        for node in wf.nodes.values():
+            if isinstance(node.kind, PythonFnKind) and self._binder(node).bind is None:
+                self.remote_queues.add(self._binder(node).queue)
         self._graphs[(wf.workflow_id, wf.version)] = graph
         return graph
 
@@ -136,13 +145,25 @@ class Services:
     def tool_name(self, node: Node) -> str:
         return self._binder(node).tool_name
 
+    def queue_of(self, node: Node) -> str:
+        """The queue of a work node's items (see :func:`tether.runtime.work.queue_of`)."""
+        return self._binder(node).queue
+
     def _binder(self, node: Node) -> _NodeBinding:
         # Keyed by identity: graphs keep their nodes alive, and the node is checked on hit.
         hit = self._binders.get(id(node))
         if hit is not None and hit.node is node:
             return hit
-        tool = self.tools.for_node(node)
-        binding = _NodeBinding(node, tool.name, ArgumentBinder(tool, node))
+        kind = node.kind
+        try:
+            tool = self.tools.for_node(node)
+        except UnknownTool:
+            if not isinstance(kind, PythonFnKind):
+                raise
+            name = f"{kind.module}.{kind.function}"
+            binding = _NodeBinding(node, name, None, queue_of(node, remote=True))
+        else:
+            binding = _NodeBinding(node, tool.name, ArgumentBinder(tool, node), queue_of(node))
         self._binders[id(node)] = binding
         return binding
 

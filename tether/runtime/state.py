@@ -241,7 +241,7 @@ def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int
     current = state.nodes.get(node_id)
     if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
         return _replace(state, last_seq=seq)  # never journaled by the actor; kept total
-    data = {**state.data, graph.state_keys[node_id]: rec.output}
+    data = _with_output(state.data, node_id, rec.output, graph)
     nodes = {**state.nodes, node_id: _replace(current, status="completed")}
     changes: dict[str, Any] = {
         "last_seq": seq,
@@ -255,6 +255,13 @@ def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int
     except RouteError as exc:
         return _replace(state, halt=str(exc), halt_node=node_id, **changes)
     return _advance(state, node_id, [target], graph, state.ready, **changes)
+
+
+def _with_output(data: dict[str, Any], node_id: str, output: Any, graph: Graph) -> dict[str, Any]:
+    """State after a work node's output: stored under its key, or merged (whole-state steps)."""
+    if node_id in graph.merge_ids and isinstance(output, dict):
+        return {**data, **output}
+    return {**data, graph.state_keys[node_id]: output}
 
 
 def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> ExecutionState:

@@ -134,10 +134,13 @@ class ToolRegistry:
         if isinstance(kind, ToolKind):
             return self.resolve(kind.tool_ref)
         if isinstance(kind, PythonFnKind):
+            # By module and qualified name only: a bare-name match could be another module's
+            # function of the same name (a step left for remote workers would run it instead).
             qualified = f"{kind.module}.{kind.function}"
-            if qualified in self._by_name:
-                return self._by_name[qualified]
-            return self.resolve(kind.function)
+            found = self._by_name.get(qualified)
+            if found is None:
+                raise UnknownTool(f"function {qualified!r} is not registered as a tool here")
+            return found
         raise UnknownTool(f"node {node.id!r} is not a tool node")
 
 

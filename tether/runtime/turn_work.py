@@ -19,7 +19,7 @@ from tether.runtime.graph import Graph
 from tether.runtime.records import NodeCompleted, NodeFailed, NodeScheduled, Record
 from tether.runtime.services import Services
 from tether.runtime.state import ExecutionState
-from tether.runtime.work import WorkSpec, encode_spec, queue_of
+from tether.runtime.work import WorkSpec, encode_spec
 
 
 def created_items(
@@ -41,9 +41,9 @@ def created_items(
             continue  # settled in the same turn (its arguments did not bind)
         node = graph.node(record.node_id)
         timeout = node.node_timeout_secs or graph.workflow.timeouts.node_timeout
-        spec = WorkSpec(s.tool_name(node), record.input, timeout)
+        spec = WorkSpec(s.tool_name(node), record.input, timeout, node.id in graph.merge_ids)
         not_before = record.not_before_ms or 0
-        queue = queue_of(node)
+        queue = s.queue_of(node)
         worker = s.ledger.take(queue) if not_before <= at else None
         owner = worker.owner if worker is not None else None
         items.append(

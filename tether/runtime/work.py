@@ -9,6 +9,7 @@ Example::
     spec = WorkSpec(tool="add_one", input={"n": 1}, timeout_secs=30.0)
     assert decode_spec(encode_spec(spec)) == spec
     queue_of(node)          # node.labels["queue"], or "python_tool"
+    queue_of(node, remote=True)   # a python_fn the engine cannot run: "general"
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from tether.ir.types import Node
 
 #: The queue of a node without a ``queue`` label (what ``tether worker`` serves by default).
 DEFAULT_QUEUE: Final = "python_tool"
+#: The queue of a python_fn step whose function is not registered with the engine: what
+#: ``jamjet worker`` consumes by default. The in-process pool never takes such a queue.
+REMOTE_FN_QUEUE: Final = "general"
 
 
 class WorkSpec(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -29,6 +33,9 @@ class WorkSpec(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     tool: str
     input: dict[str, Any] = {}
     timeout_secs: float | None = None
+    #: A whole-state step (python_fn without output_key): its dict output is merged into
+    #: state, so an HTTP worker's ``state_patch`` is the output that counts.
+    merge: bool = False
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -44,6 +51,7 @@ def decode_spec(payload: bytes) -> WorkSpec:
     return _decoder.decode(payload)
 
 
-def queue_of(node: Node) -> str:
-    """The queue a work node's items go to: its ``queue`` label, else :data:`DEFAULT_QUEUE`."""
-    return node.labels.get("queue", DEFAULT_QUEUE)
+def queue_of(node: Node, *, remote: bool = False) -> str:
+    """The queue a work node's items go to: its ``queue`` label, else :data:`DEFAULT_QUEUE`,
+    or :data:`REMOTE_FN_QUEUE` for a python_fn step this engine has no function for."""
+    return node.labels.get("queue", REMOTE_FN_QUEUE if remote else DEFAULT_QUEUE)
