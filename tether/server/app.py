@@ -6,8 +6,9 @@ body limit and guards built in; uvicorn serves it.
 
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
-external-event) and ``/workers``. Every error is JSON ``{"error": "..."}`` with a 4xx a person
-can act on (422 adds ``issues`` with their IR paths); nothing answers with a traceback.
+external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``. Every
+error is JSON ``{"error": "..."}`` with a 4xx a person can act on (422 adds ``issues`` with
+their IR paths); nothing answers with a traceback.
 
 Example::
 
@@ -20,9 +21,10 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import anyio
 import msgspec
 from litestar import Litestar, Request, Response, get, post
 from litestar.connection import ASGIConnection
@@ -48,7 +50,9 @@ from tether.persistence import StorageError
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
 from tether.runtime.tools import UnknownTool
+from tether.server import work_item_routes
 from tether.server.config import ServerConfig
+from tether.server.http_workers import HttpWorkers, LeaseNotFound, LeaseRefused
 from tether.server.views import event_view, execution_view, iso
 
 log = logging.getLogger(__name__)
@@ -70,6 +74,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (ExecutionNotRunning, 409),
     (ExecutionIdInUse, 409),
     (ExecutionBroken, 409),
+    (LeaseNotFound, 404),
+    (LeaseRefused, 409),
 ]
 
 
@@ -294,11 +300,15 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.runtime = runtime
-        if not open_runtime:
+        async with AsyncExitStack() as stack:
+            if open_runtime:
+                await stack.enter_async_context(runtime)
+            gateway = HttpWorkers(runtime, lease_ttl_secs=config.http_lease_ttl_ms / 1000)
+            app.state.http_workers = gateway
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            tg.start_soon(gateway.keep_alive)
             yield
-            return
-        async with runtime:
-            yield
+            tg.cancel_scope.cancel()
 
     return Litestar(
         route_handlers=[
@@ -315,6 +325,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             approvals,
             external_event,
             workers,
+            *work_item_routes.ROUTES,
         ],
         lifespan=[lifespan],
         guards=[_guard(config.token)],

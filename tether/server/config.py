@@ -12,6 +12,7 @@
 | ``TETHER_EMBED_CRON`` | ``true`` | run cron schedules in this engine |
 | ``TETHER_LOG_LEVEL`` | ``info`` | ``debug``, ``info``, ``warning`` or ``error`` |
 | ``TETHER_MAX_BODY_BYTES`` | ``1048576`` | largest request body accepted (413 above) |
+| ``TETHER_HTTP_LEASE_TTL_MS`` | ``30000`` | an HTTP worker's step may run this long unheartbeated |
 
 Binding anything but a loopback address without ``TETHER_TOKEN`` is refused: the API starts
 and cancels runs, so it is never left open on a network by accident.
@@ -51,6 +52,7 @@ class ServerConfig:
     embed_cron: bool = True
     log_level: str = "info"
     max_body_bytes: int = 1 << 20
+    http_lease_ttl_ms: int = 30_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerConfig:
@@ -82,6 +84,7 @@ class ServerConfig:
             embed_cron=_flag(env, "TETHER_EMBED_CRON", True),
             log_level=level,
             max_body_bytes=_whole(env, "TETHER_MAX_BODY_BYTES", 1 << 20, minimum=1024),
+            http_lease_ttl_ms=_whole(env, "TETHER_HTTP_LEASE_TTL_MS", 30_000, minimum=500),
         )
         config.check()
         return config

@@ -1,0 +1,158 @@
+"""The HTTP worker protocol against a real ``tether dev``: the ``jamjet worker`` command runs a
+jamjet-SDK workflow's steps, and a hand-driven worker checks fences, heartbeats, failures and
+lease reclaim (I5: a stale worker's late report is refused and nothing of it is applied)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from test_server_http import DEADLINE, HERE, Engine, wait_terminal
+
+from tether.server.http_workers import decode_token, encode_token
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    e = Engine(tmp_path, {"TETHER_HTTP_LEASE_TTL_MS": "800"}).start()
+    try:
+        yield e
+    finally:
+        if e.proc is not None and e.proc.poll() is None:
+            e.proc.kill()
+            e.proc.wait()
+
+
+def register_jamjet_flow(c: httpx.Client) -> None:
+    sys.path.insert(0, str(HERE))
+    try:
+        import jamjet_flow
+    finally:
+        sys.path.remove(str(HERE))
+    r = c.post("/workflows", json={"ir": jamjet_flow.flow.compile()})
+    assert r.status_code == 201, r.text
+
+
+def start(c: httpx.Client, n: int) -> str:
+    r = c.post("/executions", json={"workflow_id": "jj_flow", "input": {"n": n}})
+    assert r.status_code == 201, r.text
+    execution_id: str = r.json()["execution_id"]
+    return execution_id
+
+
+def claim(c: httpx.Client, worker: str) -> dict[str, Any]:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        r = c.post("/work-items/claim", json={"worker_id": worker, "queue_types": ["general"]})
+        assert r.status_code == 200, r.text
+        if r.json()["claimed"]:
+            item: dict[str, Any] = r.json()["work_item"]
+            return item
+    raise AssertionError("nothing to claim")
+
+
+def test_the_jamjet_worker_command_runs_python_fn_steps(engine: Engine, tmp_path: Path) -> None:
+    with httpx.Client(base_url=engine.url, timeout=10) as c:
+        register_jamjet_flow(c)
+        ids = [start(c, n) for n in (1, 2, 3)]
+        log = (tmp_path / "jamjet-worker.log").open("wb")
+        worker = subprocess.Popen(
+            [sys.executable, "-c", "from jamjet.cli.main import app; app()", "worker",
+             "jamjet_flow", "--name", "flow", "--runtime", engine.url,
+             "--poll-interval", "0.05", "--worker-id", "jj-1"],
+            cwd=HERE, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            views = [wait_terminal(c, eid) for eid in ids]
+            workers = c.get("/workers").json()["workers"]
+        finally:
+            worker.kill()
+            worker.wait()
+        for n, view in zip((1, 2, 3), views, strict=True):
+            assert view["status"] == "completed", view
+            assert view["current_state"]["n"] == n * 2 + 1
+            assert view["current_state"]["trail"] == ["double", "add_one"]
+        events = c.get(f"/executions/{ids[0]}/events").json()["events"]
+        done = [e["kind"]["node_id"] for e in events if e["kind"]["type"] == "node_completed"]
+        assert done == ["double", "add_one"]  # each step once
+        assert any(w["worker_id"] == "http/jj-1" for w in workers)
+
+
+def test_fences_heartbeats_and_failures_by_hand(engine: Engine) -> None:
+    with httpx.Client(base_url=engine.url, timeout=10) as c:
+        register_jamjet_flow(c)
+        eid = start(c, 5)
+        item = claim(c, "hand")
+        assert (item["execution_id"], item["node_id"], item["attempt"]) == (eid, "double", 1)
+        assert item["merge_state"] is True
+        token = item["id"]
+        assert c.post(f"/work-items/{token}/heartbeat", json={}).status_code == 200
+
+        assert c.post("/work-items/not-a-token/complete", json={}).status_code == 404
+        ref = decode_token(token)
+        stale = encode_token(ref.work_item_id, ref.fence + 1, ref.owner)
+        r = c.post(f"/work-items/{stale}/complete", json={"state_patch": {"n": 99}})
+        assert r.status_code == 409 and "fence" in r.json()["error"]
+
+        r = c.post(f"/work-items/{token}/fail", json={"error": "flaky upstream"})
+        assert r.status_code == 200 and r.json()["accepted"] is True
+        r = c.post(f"/work-items/{token}/complete", json={"state_patch": {"n": 99}})
+        assert r.status_code == 409  # the failed attempt's lease is over
+
+        retry = claim(c, "hand")
+        assert (retry["node_id"], retry["attempt"]) == ("double", 2)
+        patch = {"n": 10, "trail": ["double"]}
+        r = c.post(f"/work-items/{retry['id']}/complete",
+                   json={"output": {"n": 10, "trail": ["double"]}, "state_patch": patch})  # fmt: skip
+        assert r.status_code == 200, r.text
+        last = claim(c, "hand")
+        assert last["node_id"] == "add_one"
+        r = c.post(f"/work-items/{last['id']}/complete", json={"state_patch": {"n": 11}})
+        assert r.status_code == 200, r.text
+        view = wait_terminal(c, eid)
+        assert view["status"] == "completed"
+        assert view["current_state"] == {"n": 11, "trail": ["double"]}
+        failed = [
+            e["kind"] for e in c.get(f"/executions/{eid}/events").json()["events"]
+            if e["kind"]["type"] == "node_failed"
+        ]  # fmt: skip
+        assert [f["error"] for f in failed] == ["flaky upstream"]
+
+
+def test_a_worker_that_goes_silent_loses_its_lease_and_its_late_report_I5(
+    engine: Engine,
+) -> None:
+    with httpx.Client(base_url=engine.url, timeout=10) as c:
+        register_jamjet_flow(c)
+        eid = start(c, 1)
+        first = claim(c, "silent")  # then nothing from it for longer than the 0.8 s lease
+        second = claim(c, "alive")
+        assert (second["node_id"], second["attempt"]) == ("double", 2)
+        r = c.post(f"/work-items/{first['id']}/complete", json={"state_patch": {"n": 50}})
+        assert r.status_code == 409
+        r = c.post(f"/work-items/{second['id']}/complete", json={"state_patch": {"n": 2}})
+        assert r.status_code == 200, r.text
+        last = claim(c, "alive")
+        assert c.post(f"/work-items/{last['id']}/complete", json={"state_patch": {"n": 3}}).is_success
+        view = wait_terminal(c, eid)
+        assert view["current_state"]["n"] == 3  # the stale report's 50 was never applied
+        kinds = [e["kind"] for e in c.get(f"/executions/{eid}/events").json()["events"]]
+        reclaimed = [k for k in kinds if k["type"] == "node_failed"]
+        assert len(reclaimed) == 1 and "lease expired" in reclaimed[0]["error"]
+
+
+def test_claim_and_report_bodies_are_checked(engine: Engine) -> None:
+    with httpx.Client(base_url=engine.url, timeout=10) as c:
+        assert c.post("/work-items/claim", json={"queue_types": ["general"]}).status_code == 400
+        r = c.post("/work-items/claim", json={"worker_id": "", "queue_types": ["general"]})
+        assert r.status_code == 422 and "worker_id" in r.json()["error"]
+        r = c.post("/work-items/claim", json={"worker_id": "w", "queue_types": []})
+        assert r.status_code == 422 and "queue" in r.json()["error"]
+        r = c.post("/work-items/claim", json={"worker_id": "w", "queue_types": ["general"]})
+        assert r.json() == {"claimed": False}

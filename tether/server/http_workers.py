@@ -1,0 +1,309 @@
+"""The HTTP worker protocol: polling workers (``jamjet worker``, or any HTTP client) serve the
+scheduler like ``tether worker`` processes do over ZeroMQ.
+
+A worker claims one item at a time (``POST /work-items/claim {worker_id, queue_types}``); the
+claim gives the scheduler one credit for that worker and waits briefly for a grant. The item's
+``id`` is a lease token that carries the work item, its fence and its owner, so a report needs
+nothing else (the ``jamjet`` client sends no fence) and still names its lease after an engine
+restart. ``complete`` and ``fail`` go through the execution's turn like any worker's Result and
+answer once it committed: 200 accepted, or 409 with the reason (a stale fence, a reclaimed
+lease, a finished run) -- nothing of a refused report is applied.
+
+Liveness: a polling worker sends no heartbeat while it runs a step, so the gateway keeps the
+scheduler's lease alive for ``lease_ttl_secs`` after the grant (each heartbeat call extends it).
+A step still running after that loses its lease: the item runs again elsewhere and the late
+report is refused by fence. A worker that stops polling is told to the scheduler as gone.
+
+Example (what the server's lifespan does)::
+
+    gateway = HttpWorkers(runtime, lease_ttl_secs=30.0)
+    task_group.start_soon(gateway.keep_alive)
+    await gateway.claim("w1", ["general"])      # {"claimed": False} or {"claimed": True, ...}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import anyio
+import msgspec
+
+from tether.errors import InvalidInput, TetherError
+from tether.runtime.runtime import Runtime
+from tether.runtime.scheduler_messages import (
+    LiveLease,
+    WorkerCredit,
+    WorkerHeartbeat,
+    WorkerJoined,
+    WorkerLeft,
+    WorkerReport,
+)
+from tether.runtime.work import decode_spec
+from tether.server.views import iso
+
+#: Owner names of HTTP workers in the scheduler: never the same as a ZeroMQ worker's id.
+OWNER_PREFIX: Final = "http/"
+#: How long a claim waits for a grant before answering ``{"claimed": false}``.
+CLAIM_WAIT_SECS: Final = 1.0
+#: How long a complete/fail waits for its execution's turn to commit.
+ANSWER_WAIT_SECS: Final = 30.0
+#: Remembered stopped leases (to say why a late call is refused); oldest dropped first.
+_GONE_KEPT: Final = 10_000
+
+
+class LeaseNotFound(TetherError, LookupError):
+    """A work-item id that is not a lease token (404)."""
+
+
+class LeaseRefused(TetherError):
+    """A report or heartbeat for a lease that is no longer live (409, with the reason)."""
+
+
+class _Token(msgspec.Struct, array_like=True, frozen=True):
+    work_item_id: str
+    fence: int
+    owner: str
+
+
+def encode_token(work_item_id: str, fence: int, owner: str) -> str:
+    raw = msgspec.msgpack.encode(_Token(work_item_id, fence, owner))
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> _Token:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        return msgspec.msgpack.decode(raw, type=_Token)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise LeaseNotFound(
+            f"{token!r} is not a work item id this engine handed out (ids come from "
+            "POST /work-items/claim)"
+        ) from None
+
+
+@dataclass(eq=False)
+class _Held:
+    lease: LiveLease
+    #: Clock seconds until which the gateway heartbeats it for the worker.
+    until: float
+
+
+@dataclass(eq=False)
+class _Worker:
+    owner: str
+    queues: frozenset[str]
+    last_seen: float
+    asked: bool = False  # one credit given and not yet used by a grant
+    granted: deque[LiveLease] = field(default_factory=deque)
+    held: dict[str, _Held] = field(default_factory=dict)
+    arrived: anyio.Event = field(default_factory=anyio.Event)
+
+
+class _Link:
+    """The scheduler's WorkerLink to one HTTP worker: grants wait here for its next claim."""
+
+    def __init__(self, gateway: HttpWorkers, owner: str) -> None:
+        self._gateway = gateway
+        self._owner = owner
+
+    def start(self, lease: LiveLease) -> bool:
+        return self._gateway._granted(self._owner, lease)
+
+    def stop(self, lease: LiveLease, reason: str) -> None:
+        self._gateway._stopped(self._owner, lease, reason)
+
+    def answer(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
+        self._gateway._answered(work_item_id, fence, accepted, reason)
+
+    def unknown(self, leases: list[tuple[str, int]]) -> None:
+        for wid, fence in leases:
+            self._gateway._forget(self._owner, wid, fence, "the engine holds no such lease")
+
+
+class HttpWorkers:
+    """See the module docstring."""
+
+    def __init__(self, runtime: Runtime, *, lease_ttl_secs: float = 30.0) -> None:
+        self._rt = runtime
+        self._ttl = lease_ttl_secs
+        self._workers: dict[str, _Worker] = {}
+        self._answers: dict[tuple[str, int], tuple[anyio.Event, list[tuple[bool, str]]]] = {}
+        self._gone: OrderedDict[tuple[str, int], str] = OrderedDict()
+
+    # -- the API ----------------------------------------------------------------------------
+
+    async def claim(self, worker_id: str, queues: list[str]) -> dict[str, Any]:
+        owner = _owner(worker_id)
+        if not queues or not all(isinstance(q, str) and q for q in queues):
+            raise InvalidInput("queue_types must name at least one queue, e.g. ['general']")
+        worker = await self._worker(owner, frozenset(queues))
+        if not worker.granted:
+            if not worker.asked:
+                worker.asked = True
+                await self._rt.tell_scheduler(WorkerCredit(owner, 1))
+            worker.arrived = anyio.Event()
+            with anyio.move_on_after(CLAIM_WAIT_SECS):
+                await worker.arrived.wait()
+        if not worker.granted:
+            return {"claimed": False}
+        lease = worker.granted.popleft()
+        return {"claimed": True, "work_item": self._view(lease, worker.held[lease.work_item_id])}
+
+    async def report(
+        self,
+        token: str,
+        *,
+        ok: bool,
+        output: Any = None,
+        state_patch: dict[str, Any] | None = None,
+        error: str = "",
+        duration_ms: int = 0,
+    ) -> dict[str, Any]:
+        """Complete or fail a lease; returns once its execution's turn committed. A
+        whole-state step's ``state_patch`` (what it changed) is what is merged into state."""
+        ref = decode_token(token)
+        worker = await self._worker(ref.owner, None)
+        value = output
+        if ok and state_patch is not None:
+            held = worker.held.get(ref.work_item_id)
+            merge = held.lease.spec.merge if held is not None else await self._merges(ref)
+            value = state_patch if merge else output
+        waiter: tuple[anyio.Event, list[tuple[bool, str]]] = (anyio.Event(), [])
+        key = (ref.work_item_id, ref.fence)
+        self._answers[key] = waiter
+        try:
+            report = WorkerReport(
+                ref.owner, ref.work_item_id, ref.fence, ok, value if ok else None,
+                error, "" if ok else "WorkerError", True, duration_ms,
+            )  # fmt: skip
+            await self._rt.tell_scheduler(report)
+            with anyio.move_on_after(ANSWER_WAIT_SECS):
+                await waiter[0].wait()
+        finally:
+            self._answers.pop(key, None)
+        if not waiter[1]:
+            raise LeaseRefused(f"work item {ref.work_item_id}: no answer from its execution")
+        accepted, reason = waiter[1][0]
+        if not accepted:
+            raise LeaseRefused(reason)
+        worker.held.pop(ref.work_item_id, None)
+        return {"id": token, "work_item_id": ref.work_item_id, "accepted": True}
+
+    async def heartbeat(self, token: str) -> dict[str, Any]:
+        ref = decode_token(token)
+        gone = self._gone.get((ref.work_item_id, ref.fence))
+        if gone is not None:
+            raise LeaseRefused(f"work item {ref.work_item_id}: {gone}")
+        worker = await self._worker(ref.owner, None)
+        until = self._rt.clock.now() + self._ttl
+        held = worker.held.get(ref.work_item_id)
+        if held is not None and held.lease.fence == ref.fence:
+            held.until = until
+        await self._rt.tell_scheduler(WorkerHeartbeat(ref.owner, [(ref.work_item_id, ref.fence)]))
+        return {"id": token, "lease_expires_at": iso(int(until * 1000))}
+
+    # -- liveness ---------------------------------------------------------------------------
+
+    async def keep_alive(self) -> None:
+        """Heartbeat what HTTP workers hold, and retire workers that stopped polling."""
+        interval = max(0.05, self._rt.lease_ttl_ms / 4000)
+        while True:
+            await self._rt.clock.sleep(interval)
+            now = self._rt.clock.now()
+            for worker in list(self._workers.values()):
+                # Past its time a lease is no longer heartbeated: the scheduler reclaims it.
+                worker.held = {w: h for w, h in worker.held.items() if h.until > now}
+                worker.granted = deque(x for x in worker.granted if x.work_item_id in worker.held)
+                refs = [(w, h.lease.fence) for w, h in worker.held.items()]
+                if refs:
+                    await self._rt.tell_scheduler(WorkerHeartbeat(worker.owner, refs))
+                elif now - worker.last_seen > self._ttl:
+                    del self._workers[worker.owner]
+                    await self._rt.tell_scheduler(WorkerLeft(worker.owner, "stopped polling"))
+
+    # -- the scheduler's side ---------------------------------------------------------------
+
+    def _granted(self, owner: str, lease: LiveLease) -> bool:
+        worker = self._workers.get(owner)
+        if worker is None:
+            return False
+        worker.asked = False
+        worker.granted.append(lease)
+        worker.held[lease.work_item_id] = _Held(lease, self._rt.clock.now() + self._ttl)
+        worker.arrived.set()
+        return True
+
+    def _stopped(self, owner: str, lease: LiveLease, reason: str) -> None:
+        self._forget(owner, lease.work_item_id, lease.fence, reason)
+
+    def _forget(self, owner: str, work_item_id: str, fence: int, reason: str) -> None:
+        worker = self._workers.get(owner)
+        if worker is not None:
+            held = worker.held.get(work_item_id)
+            if held is not None and held.lease.fence == fence:
+                del worker.held[work_item_id]
+                worker.granted = deque(x for x in worker.granted if x is not held.lease)
+        self._gone[(work_item_id, fence)] = reason
+        while len(self._gone) > _GONE_KEPT:
+            self._gone.popitem(last=False)
+
+    def _answered(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
+        waiter = self._answers.get((work_item_id, fence))
+        if waiter is not None:
+            waiter[1].append((accepted, reason))
+            waiter[0].set()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _worker(self, owner: str, queues: frozenset[str] | None) -> _Worker:
+        """The worker's entry, joining it to the scheduler first (again if its queues changed;
+        a report after an engine restart joins it serving nothing until it claims)."""
+        now = self._rt.clock.now()
+        worker = self._workers.get(owner)
+        if worker is not None and (queues is None or queues == worker.queues):
+            worker.last_seen = now
+            return worker
+        if worker is not None:  # new queues: the same worker, joined again (leases kept)
+            await self._rt.tell_scheduler(WorkerLeft(owner, "replaced"))
+        fresh = _Worker(owner, queues or frozenset(), now)
+        if worker is not None:
+            fresh.held, fresh.granted = worker.held, worker.granted
+        self._workers[owner] = fresh
+        await self._rt.tell_scheduler(WorkerJoined(owner, _Link(self, owner), fresh.queues, 0))
+        return fresh
+
+    async def _merges(self, ref: _Token) -> bool:
+        row = await self._rt.store.get_work_item(ref.work_item_id)
+        if row is None:
+            raise LeaseRefused(f"work item {ref.work_item_id}: unknown to this engine")
+        try:
+            return decode_spec(row.payload).merge
+        except msgspec.DecodeError:
+            return False
+
+    def _view(self, lease: LiveLease, held: _Held) -> dict[str, Any]:
+        row, spec = lease.row, lease.spec
+        return {
+            "id": encode_token(row.work_item_id, lease.fence, lease.owner),
+            "work_item_id": row.work_item_id,
+            "execution_id": row.execution_id,
+            "node_id": row.node_id,
+            "queue_type": row.queue,
+            "attempt": row.attempt,
+            "fence": lease.fence,
+            "tool": spec.tool,
+            "input": spec.input,
+            "timeout_secs": spec.timeout_secs,
+            "merge_state": spec.merge,
+            "lease_expires_at": iso(int(held.until * 1000)),
+        }
+
+
+def _owner(worker_id: str) -> str:
+    if not worker_id or len(worker_id) > 200 or not worker_id.isprintable():
+        raise InvalidInput("worker_id must be 1-200 printable characters")
+    return OWNER_PREFIX + worker_id

@@ -1,0 +1,82 @@
+"""Routes of the HTTP worker protocol (see :mod:`tether.server.http_workers`).
+
+Bodies follow the ``jamjet`` SDK client's worker calls (``claim_work_item``,
+``complete_work_item``, ``fail_work_item``, ``heartbeat_work_item``); every answer is 200 JSON.
+
+Example (one poll of a worker)::
+
+    POST /work-items/claim {"worker_id": "w1", "queue_types": ["general"]}
+    -> {"claimed": true, "work_item": {"id": "<lease token>", "node_id": "fetch", ...}}
+    POST /work-items/<lease token>/complete {"output": {...}, "state_patch": {...}}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, post
+
+from tether.runtime.work import REMOTE_FN_QUEUE
+from tether.server.http_workers import HttpWorkers
+
+
+class ClaimBody(msgspec.Struct, frozen=True):
+    worker_id: str
+    queue_types: list[str] = msgspec.field(default_factory=lambda: [REMOTE_FN_QUEUE])
+
+
+class CompleteBody(msgspec.Struct, frozen=True):
+    output: Any = None
+    #: What a whole-state step changed (merged into state); ignored for other nodes.
+    state_patch: dict[str, Any] | None = None
+    duration_ms: int = 0
+    execution_id: str | None = None
+    node_id: str | None = None
+
+
+class FailBody(msgspec.Struct, frozen=True):
+    error: str = ""
+    duration_ms: int = 0
+
+
+class HeartbeatBody(msgspec.Struct, frozen=True):
+    worker_id: str | None = None
+
+
+def _gateway(request: Request[Any, Any, Any]) -> HttpWorkers:
+    gateway: HttpWorkers = request.app.state.http_workers
+    return gateway
+
+
+@post("/work-items/claim", status_code=200)
+async def claim(request: Request[Any, Any, Any], data: ClaimBody) -> dict[str, Any]:
+    return await _gateway(request).claim(data.worker_id, data.queue_types)
+
+
+@post("/work-items/{item_id:str}/complete", status_code=200)
+async def complete(
+    request: Request[Any, Any, Any], item_id: str, data: CompleteBody
+) -> dict[str, Any]:
+    return await _gateway(request).report(
+        item_id, ok=True, output=data.output, state_patch=data.state_patch,
+        duration_ms=max(0, data.duration_ms),
+    )  # fmt: skip
+
+
+@post("/work-items/{item_id:str}/fail", status_code=200)
+async def fail(request: Request[Any, Any, Any], item_id: str, data: FailBody) -> dict[str, Any]:
+    error = data.error or "the worker reported a failure without a message"
+    return await _gateway(request).report(
+        item_id, ok=False, error=error, duration_ms=max(0, data.duration_ms)
+    )
+
+
+@post("/work-items/{item_id:str}/heartbeat", status_code=200)
+async def heartbeat(
+    request: Request[Any, Any, Any], item_id: str, data: HeartbeatBody | None = None
+) -> dict[str, Any]:
+    return await _gateway(request).heartbeat(item_id)
+
+
+ROUTES = [claim, complete, fail, heartbeat]
