@@ -36,6 +36,7 @@ import anyio
 import anyio.abc
 
 from benchmarks.chain import chain_workflow, measure_chain, noop
+from benchmarks.machine import banner, describe
 from benchmarks.zmq_roundtrip import PAYLOAD, batched_reader
 from tether import Runtime
 from tether.ir.types import Workflow
@@ -251,7 +252,7 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=500, help="chains per configuration")
     parser.add_argument("--in-flight", type=_ints, default=[1, 50])
@@ -271,9 +272,12 @@ def main(argv: list[str] | None = None) -> None:
         f"  bare zmq: pyzmq ROUTER <-> DEALER echo process, {len(PAYLOAD)}-byte frames, "
         f"as many in flight (benchmarks.zmq_roundtrip.batched_reader)"
     )
-    for r in run_all(
+    machine = describe()
+    print(banner(machine))
+    results = run_all(
         args.in_flight, args.workers, args.runs, args.rounds, args.concurrency, args.durability
-    ):
+    )
+    for r in results:
         workers_cpu = "+".join(f"{c:.0%}" for c in r["workers_cpu"])
         print(
             f"in_flight={r['in_flight']:4d} workers={r['workers']}x{r['concurrency']:<3d}"
@@ -285,6 +289,7 @@ def main(argv: list[str] | None = None) -> None:
             f"  | bare zmq {r['bare_rtt_per_s']:7.0f} round trips/s"
             f"  | fleet/bare {r['vs_bare']:.3f}  fleet/embedded {r['vs_embedded']:.2f}"
         )
+    return {"scenario": "fleet", "machine": machine, "results": results}
 
 
 if __name__ == "__main__":
