@@ -108,8 +108,8 @@ def test_fences_heartbeats_and_failures_by_hand(engine: Engine) -> None:
         retry = claim(c, "hand")
         assert (retry["node_id"], retry["attempt"]) == ("double", 2)
         patch = {"n": 10, "trail": ["double"]}
-        r = c.post(f"/work-items/{retry['id']}/complete",
-                   json={"output": {"n": 10, "trail": ["double"]}, "state_patch": patch})  # fmt: skip
+        body = {"output": {"n": 10, "trail": ["double"]}, "state_patch": patch}
+        r = c.post(f"/work-items/{retry['id']}/complete", json=body)
         assert r.status_code == 200, r.text
         last = claim(c, "hand")
         assert last["node_id"] == "add_one"
@@ -139,7 +139,8 @@ def test_a_worker_that_goes_silent_loses_its_lease_and_its_late_report_I5(
         r = c.post(f"/work-items/{second['id']}/complete", json={"state_patch": {"n": 2}})
         assert r.status_code == 200, r.text
         last = claim(c, "alive")
-        assert c.post(f"/work-items/{last['id']}/complete", json={"state_patch": {"n": 3}}).is_success
+        r = c.post(f"/work-items/{last['id']}/complete", json={"state_patch": {"n": 3}})
+        assert r.is_success
         view = wait_terminal(c, eid)
         assert view["current_state"]["n"] == 3  # the stale report's 50 was never applied
         kinds = [e["kind"] for e in c.get(f"/executions/{eid}/events").json()["events"]]
