@@ -67,7 +67,8 @@ class ActorCell:
         self.children: dict[ActorCell, None] = {}
         self.mailbox = Mailbox(name, mailbox_size)
         self.ref = ActorRef(self)
-        self.context = ActorContext(self)
+        #: Handed to each instance (the same one across restarts); None once the loop ended.
+        self._context: ActorContext | None = ActorContext(self)
         self.instance: Actor | None = None
         self.restart_count = 0
         self.children_closed = False
@@ -130,6 +131,20 @@ class ActorCell:
                 await self._serve()
         finally:
             self._finish()
+            self._release()
+
+    def _release(self) -> None:
+        """Break the cell's reference cycles once its loop is over (ref, context, instance and
+        task all point back at it), so reference counting frees a finished actor at once.
+        Otherwise every finished actor lingers until a full collection, and with thousands of
+        short-lived execution actors those collections were a large share of a step's cost.
+        A ref held elsewhere still answers (its finished mailbox refuses messages, stop returns
+        at once); a context held elsewhere still reaches the cell."""
+        _current_cell.set(None)  # the task's context holds the cell while the task lives
+        self._task = None
+        self.instance = None
+        self._context = None
+        self.ref._release()
 
     async def _boot(self) -> bool:
         """Build an instance and start it; False if the strategy ended the actor instead."""
@@ -137,7 +152,8 @@ class ActorCell:
             instance: Actor | None = None
             try:
                 instance = self.factory()
-                instance.context = self.context
+                assert self._context is not None
+                instance.context = self._context
                 self.instance = instance
                 await instance.on_start()
                 return True

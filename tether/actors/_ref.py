@@ -32,7 +32,7 @@ class ActorRef:
     __slots__ = ("_cell", "_mailbox", "name")
 
     def __init__(self, cell: ActorCell) -> None:
-        self._cell = cell
+        self._cell: ActorCell | None = cell
         self._mailbox = cell.mailbox
         self.name = cell.name
 
@@ -104,4 +104,10 @@ class ActorRef:
         by the actor on itself (or on an ancestor) it only requests the stop, since waiting
         would deadlock its own loop.
         """
-        await self._cell.stop(drain)
+        cell = self._cell
+        if cell is not None:  # None: stopped for good, and the cell let go of this ref
+            await cell.stop(drain)
+
+    def _release(self) -> None:
+        """Called by the cell when its loop has ended: drop the ref's half of their cycle."""
+        self._cell = None
