@@ -137,3 +137,26 @@ async def test_readonly_store_refuses_lease_writes(tmp_path: Path) -> None:
                 await reader.grant("q", "w", 0, 10, 1)
             with pytest.raises(StorageError, match="read-only"):
                 await reader.heartbeat("e1/a/1", 1, 0, 10)
+
+
+async def test_presumed_new_item_that_exists_falls_back_to_a_lookup_I5(tmp_path: Path) -> None:
+    """The writer does not look up the ids a batch creates (they are new by construction);
+    when one exists after all, unknown to a fresh writer, the insert count says so and the
+    batch is retried with lookups: the turn commits, the existing row is left as it was, and
+    a settle in the same batch is still checked against the table's fence."""
+    db = tmp_path / "p.db"
+    async with SqliteStore(db) as store:
+        await store.append(turn("e1", 1, items=(item("e1/n/1", 5),)))
+        [lease] = await store.grant("q", "w", now_ms=0, ttl_ms=100, limit=1)
+    async with SqliteStore(db) as store:  # a fresh writer: its fence copy is empty
+        again = WorkItemRow("e1/n/1", "e1", "n", "q", 1, 1, b"other", created_at_ms=9)
+        assert await store.append(turn("e1", 2, items=(again,))) == 2
+        row = await store.get_work_item("e1/n/1")
+        assert row is not None
+        assert (row.status, row.fence, row.payload, row.created_at_ms) == ("leased", 1, b"p", 5)
+        with pytest.raises(StaleFence):
+            await store.append(turn("e1", 3, settles=(Settle("e1/n/1", "completed", fence=2),)))
+        done = Settle("e1/n/1", "completed", fence=lease.fence)
+        assert await store.append(turn("e1", 3, items=(again,), settles=(done,))) == 3
+        row = await store.get_work_item("e1/n/1")
+        assert row is not None and row.status == "completed"

@@ -105,9 +105,11 @@ async def item_states(
     return {str(wid): ItemState(str(status), int(fence)) for wid, status, fence in rows}
 
 
-async def insert_work_items(conn: aiosqlite.Connection, rows: Sequence[_Row]) -> None:
-    """Insert new items (``insert_params`` rows); existing ids are left as they are."""
-    await conn.executemany(_INSERT, rows)
+async def insert_work_items(conn: aiosqlite.Connection, rows: Sequence[_Row]) -> int:
+    """Insert new items (``insert_params`` rows); existing ids are left as they are. Returns
+    how many were inserted."""
+    cursor = await conn.executemany(_INSERT, rows)
+    return cursor.rowcount
 
 
 async def apply_settles(conn: aiosqlite.Connection, rows: Sequence[_Row]) -> int:

@@ -151,12 +151,17 @@ def _index_rows(turns: Sequence[PreparedTurn], indexed: Container[str]) -> tuple
 
 
 async def write_turns(
-    conn: aiosqlite.Connection, turns: Sequence[PreparedTurn], indexed: Container[str]
+    conn: aiosqlite.Connection,
+    turns: Sequence[PreparedTurn],
+    indexed: Container[str],
+    new_items: int | None = None,
 ) -> None:
     """Insert the journal rows, snapshots, index changes, new work items and settles of
     already-validated turns (work items before settles, so a turn may settle what it creates).
 
-    ``indexed`` holds the executions that already have an index row. At most six
+    ``indexed`` holds the executions that already have an index row; ``new_items``, when
+    given, is how many work items the inserts must add (others already exist): a different
+    count raises FenceMismatch, since the writer's checks assumed it. At most six
     executemany calls whatever the batch size. A duplicate (execution, seq) raises
     sqlite3.IntegrityError, and a settle the table refuses (its fence check disagreeing with
     the writer's) raises FenceMismatch; the caller rolls back.
@@ -169,7 +174,11 @@ async def write_turns(
     if leases:
         items = [row for inserts, _ in leases for row in inserts]
         if items:
-            await lease_ops.insert_work_items(conn, items)
+            inserted = await lease_ops.insert_work_items(conn, items)
+            if new_items is not None and inserted != new_items:
+                raise FenceMismatch(
+                    f"{new_items} work items were to be new, {inserted} were inserted"
+                )
         settles = [row for _, changes in leases for row in changes]
         if settles and await lease_ops.apply_settles(conn, settles) != len(settles):
             raise FenceMismatch("a settle's fence check failed in SQL")

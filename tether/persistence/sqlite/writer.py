@@ -4,8 +4,10 @@ Appends, heartbeats and grants that arrive while a commit is in flight wait in `
 and go into the next transaction together; each caller's future is resolved only after that
 transaction commits. A batch costs a constant number of awaits: one lookup for executions and
 one for work items not seen before, up to seven ``executemany`` calls, one statement per grant
-and the commit. Within a batch the heartbeats apply first, then the turns in arrival order,
-then the grants (a grant sees the items the batch's turns created or parked).
+and the commit. The items a batch creates are not looked up (their ids are new by
+construction): the insert count confirms it, and a batch where it does not is retried one
+item per transaction, with lookups. Within a batch the heartbeats apply first, then the turns
+in arrival order, then the grants (a grant sees the items the batch's turns created or parked).
 
 Sequence and fence checks happen here, in Python, against ``_last_seq`` and the
 :class:`FenceBook`, authoritative because this is the only writer. A conflicting turn or a
@@ -239,7 +241,8 @@ class GroupCommitWriter:
             else:
                 grants.append(g)
         try:
-            await self._load_unknown(appends, with_items, beats)
+            # The first try presumes new items absent; the one-by-one retry looks them up.
+            await self._load_unknown(appends, with_items, beats, presume=retry)
         except Exception as exc:
             log.error("journal writer for %s: lookup failed: %s", self._where, exc)
             _fail_all(group, f"{self._where}: cannot read sequences or fences: {exc}")
@@ -273,7 +276,11 @@ class GroupCommitWriter:
         self._acknowledge(accepted, changes, beats, grants, granted)
 
     async def _load_unknown(
-        self, appends: list[_Append], with_items: list[Turn], beats: list[_Heartbeat]
+        self,
+        appends: list[_Append],
+        with_items: list[Turn],
+        beats: list[_Heartbeat],
+        presume: bool,
     ) -> None:
         unknown = {
             eid for a in appends if (eid := a.prepared.turn.execution_id) not in self._last_seq
@@ -284,7 +291,9 @@ class GroupCommitWriter:
                 if indexed:
                     self._indexed.add(eid)
         if with_items or beats:
-            ids = self._fences.unknown(with_items, (b.work_item_id for b in beats))
+            ids = self._fences.unknown(
+                with_items, (b.work_item_id for b in beats), presume_created=presume
+            )
             if ids:
                 self._fences.remember(ids, await lease_ops.item_states(self._conn, ids))
 
@@ -330,7 +339,11 @@ class GroupCommitWriter:
             if await lease_ops.apply_heartbeats(conn, rows) != len(rows):
                 raise ops.FenceMismatch("a heartbeat's fence check failed in SQL")
         if accepted:
-            await ops.write_turns(conn, [a.prepared for a in accepted], self._indexed)
+            new_items = self._fences.absent_count(
+                w.work_item_id for a in accepted for w in a.prepared.turn.work_items
+            )
+            prepared = [a.prepared for a in accepted]
+            await ops.write_turns(conn, prepared, self._indexed, new_items)
         return [
             await lease_ops.grant(conn, g.queue, g.owner, g.now_ms, g.ttl_ms, g.limit)
             for g in grants
