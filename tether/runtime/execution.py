@@ -308,6 +308,8 @@ class ExecutionActor(Actor):
         """Why the output does not fit the typed state (each merged key, or the node's key)."""
         assert self.graph is not None
         schema = self.graph.workflow.typed_schema()
+        if not schema:
+            return None  # an untyped state takes any value (the common case: no list to build)
         if out.node_id in self.graph.merge_ids and isinstance(out.output, dict):
             writes = list(out.output.items())
         else:
@@ -390,17 +392,8 @@ class ExecutionActor(Actor):
                     self._give_back(item.lease_owner)
             raise
         self.state = after
-        remote = []
-        for item in items:
-            if item.lease_owner == LOCAL_OWNER:
-                assert self._s.local is not None
-                self._s.local.start_created(item)
-            elif item.lease_owner is not None:
-                remote.append(item)
-            else:
-                self._s.tell_scheduler(WorkReady(item.queue, item.not_before_ms))
-        if remote:
-            self._s.tell_scheduler(Leased(remote))
+        if items:
+            self._hand_out(items)
         for record in records:
             if isinstance(record, NodeWaiting) and record.fire_at_ms is not None:
                 self._arm(record.node_id, record.dispatch, record.fire_at_ms)
@@ -413,6 +406,21 @@ class ExecutionActor(Actor):
             if boundary is not None:
                 await self._s.spawn_execution(boundary.next_execution_id)
             await self._retire()
+
+    def _hand_out(self, items: list[WorkItemRow]) -> None:
+        """Start what the committed turn created: leased to the local pool, leased to a
+        remote worker (the scheduler sends it), or pending (the scheduler grants it)."""
+        remote = []
+        for item in items:
+            if item.lease_owner == LOCAL_OWNER:
+                assert self._s.local is not None
+                self._s.local.start_created(item)
+            elif item.lease_owner is not None:
+                remote.append(item)
+            else:
+                self._s.tell_scheduler(WorkReady(item.queue, item.not_before_ms))
+        if remote:
+            self._s.tell_scheduler(Leased(remote))
 
     async def _open_segment(self, state: ExecutionState, boundary: SegmentBoundary) -> None:
         """Write the next segment's first turn before this one's boundary: a crash between

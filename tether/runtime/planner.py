@@ -15,9 +15,8 @@ Example::
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from tether.ir.types import (
     BranchKind,
@@ -53,8 +52,12 @@ from tether.runtime.state_types import Wait
 Binder = Callable[[Node, Mapping[str, Any]], dict[str, Any]]
 
 
-@dataclass(frozen=True)
-class PlanContext:
+class PlanContext(NamedTuple):
+    """What a turn's decisions may depend on besides the state: the time, jitter, binding.
+
+    A named tuple: built once per turn, and a frozen dataclass's construction cost a share.
+    """
+
     now_ms: int
     rng: random.Random
     bind: Binder
@@ -70,15 +73,9 @@ def plan_turn(
     """
     records: list[Record] = []
     rows: list[NewRecord] = []
-
-    def take(record: Record) -> ExecutionState:
-        decoded, row = normalized(record)
-        records.append(decoded)
-        rows.append(row)
-        return apply(state, decoded, graph)
-
+    # A module function rather than a closure made per turn: this runs on every step.
     if incoming is not None:
-        state = take(incoming)
+        state = _take(state, graph, incoming, records, rows)
     # Bounded: each pass settles every ready node; a graph cannot loop through control nodes
     # alone more often than it has nodes without a work node in between, which schedules.
     for _ in range(4 * len(graph.nodes) + 8):
@@ -86,15 +83,34 @@ def plan_turn(
         if not decided:
             return state, records, rows
         for record in decided:
-            state = take(record)
-    state = take(ExecutionFailed(at_ms=ctx.now_ms, error="control nodes loop without doing work"))
+            state = _take(state, graph, record, records, rows)
+    failed = ExecutionFailed(at_ms=ctx.now_ms, error="control nodes loop without doing work")
+    state = _take(state, graph, failed, records, rows)
     return state, records, rows
 
 
-def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> list[Record]:
+def _take(
+    state: ExecutionState,
+    graph: Graph,
+    record: Record,
+    records: list[Record],
+    rows: list[NewRecord],
+) -> ExecutionState:
+    """Fold ``record`` as replay will see it; collect it and its row."""
+    decoded, row = normalized(record)
+    records.append(decoded)
+    rows.append(row)
+    return apply(state, decoded, graph)
+
+
+#: What ``decide`` returns when nothing follows (shared: the common second pass of a turn).
+_NOTHING: tuple[Record, ...] = ()
+
+
+def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> Sequence[Record]:
     """What follows from ``state`` now (empty when nothing does)."""
     if state.status != RUNNING:
-        return []
+        return _NOTHING
     if state.halt is not None:
         return [ExecutionFailed(at_ms=ctx.now_ms, error=state.halt, node_id=state.halt_node)]
     if state.ended:
@@ -103,12 +119,15 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> list[Record
         # Nothing in flight: the next segment starts from this state, waits included (I9).
         nxt = segment_id(state.root_execution_id, state.segment + 1, state.last_seq + 1)
         return [SegmentBoundary(at_ms=ctx.now_ms, next_execution_id=nxt)]
+    if not state.ready and not state.waits:
+        if state.running > 0:
+            return _NOTHING  # work in flight, nothing else to do: the common second pass
+        return [ExecutionFailed(at_ms=ctx.now_ms, error=_stall_reason(state))]
     out: list[Record] = []
-    seen: set[str] = set()
-    for node_id in state.ready:
-        if node_id in seen:
-            continue
-        seen.add(node_id)
+    ready = state.ready
+    for i, node_id in enumerate(ready):
+        if ready.index(node_id) != i:
+            continue  # listed twice (two routes into it): decided once
         node = graph.node(node_id)
         if graph.is_control(node_id):
             try:
@@ -119,13 +138,14 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> list[Record
             out.append(_start_wait(node, state, graph, ctx))
         else:
             out.extend(_schedule(node, state, graph, ctx))
-    # Waits on one key take its queued events in turn: each event goes to one wait only (the
-    # fold takes the inbox's first entry per completion, in this same order).
-    taken: dict[str, int] = {}
-    for node_id, wait in state.waits.items():
-        over = _wait_over(node_id, wait, state, graph, ctx, taken)
-        if over is not None:
-            out.append(over)
+    if state.waits:
+        # Waits on one key take its queued events in turn: each event goes to one wait only
+        # (the fold takes the inbox's first entry per completion, in this same order).
+        taken: dict[str, int] = {}
+        for node_id, wait in state.waits.items():
+            over = _wait_over(node_id, wait, state, graph, ctx, taken)
+            if over is not None:
+                out.append(over)
     if not out and not state.has_in_flight():
         return [ExecutionFailed(at_ms=ctx.now_ms, error=_stall_reason(state))]
     return out

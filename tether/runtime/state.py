@@ -13,7 +13,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -98,7 +98,8 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
     @property
     def display_status(self) -> str:
         """``paused`` while a human decision is pending (the index and API show this)."""
-        if self.status == RUNNING and any(w.approval for w in self.waits.values()):
+        # ``self.waits`` first: most states have none, and this runs twice per turn.
+        if self.waits and self.status == RUNNING and any(w.approval for w in self.waits.values()):
             return "paused"
         return self.status
 
@@ -237,24 +238,28 @@ def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int
                 end_output=node.kind.output,
             )
         targets = list(rec.output.get("next", [])) if isinstance(rec.output, dict) else []
-        return _advance(state, node_id, targets, graph, ready, last_seq=seq, nodes=nodes)
+        ready, arrivals, ended = _route(state, node_id, targets, graph, ready)
+        return _replace(
+            state, last_seq=seq, nodes=nodes, ready=ready, arrivals=arrivals, ended=ended
+        )
     current = state.nodes.get(node_id)
     if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
         return _replace(state, last_seq=seq)  # never journaled by the actor; kept total
     data = _with_output(state.data, node_id, rec.output, graph)
     nodes = {**state.nodes, node_id: _replace(current, status="completed")}
-    changes: dict[str, Any] = {
-        "last_seq": seq,
-        "data": data,
-        "nodes": nodes,
-        "completions": state.completions + 1,
-        "running": state.running - 1,
-    }
     try:
         target = graph.route(node_id, data)
     except RouteError as exc:
-        return _replace(state, halt=str(exc), halt_node=node_id, **changes)
-    return _advance(state, node_id, [target], graph, state.ready, **changes)
+        return _replace(
+            state, last_seq=seq, data=data, nodes=nodes, completions=state.completions + 1,
+            running=state.running - 1, halt=str(exc), halt_node=node_id,
+        )  # fmt: skip
+    # The step path: one replace with every change (no intermediate states, no kwargs dict).
+    ready, arrivals, ended = _route(state, node_id, (target,), graph, state.ready)
+    return _replace(
+        state, last_seq=seq, data=data, nodes=nodes, completions=state.completions + 1,
+        running=state.running - 1, ready=ready, arrivals=arrivals, ended=ended,
+    )  # fmt: skip
 
 
 def _with_output(data: dict[str, Any], node_id: str, output: Any, graph: Graph) -> dict[str, Any]:
@@ -385,34 +390,40 @@ def _finish_wait(
     """The wait at ``node_id`` is over: the node completed, then routed (or the run halts)."""
     waits = {k: v for k, v in state.waits.items() if k != node_id}
     run = _replace(state.nodes[node_id], status="completed")
-    changes: dict[str, Any] = {
-        "last_seq": seq,
-        "data": data,
-        "nodes": {**state.nodes, node_id: run},
-        "waits": waits,
-        "inbox": state.inbox if inbox is None else inbox,
-    }
+    finished = _replace(
+        state,
+        last_seq=seq,
+        data=data,
+        nodes={**state.nodes, node_id: run},
+        waits=waits,
+        inbox=state.inbox if inbox is None else inbox,
+    )
     if halt is not None:
-        return _replace(state, halt=halt, halt_node=node_id, **changes)
+        return _replace(finished, halt=halt, halt_node=node_id)
     try:
         nxt = target if target is not None else graph.route(node_id, data)
     except RouteError as exc:
-        return _replace(state, halt=str(exc), halt_node=node_id, **changes)
-    return _advance(state, node_id, [nxt], graph, state.ready, **changes)
+        return _replace(finished, halt=str(exc), halt_node=node_id)
+    ready, arrivals, ended = _route(state, node_id, (nxt,), graph, state.ready)
+    return _replace(finished, ready=ready, arrivals=arrivals, ended=ended)
 
 
-def _advance(
+def _route(
     state: ExecutionState,
     from_node: str,
-    targets: list[str],
+    targets: Sequence[str],
     graph: Graph,
     ready_before: tuple[str, ...],
-    **changes: Any,
-) -> ExecutionState:
-    """Route ``from_node`` to ``targets`` (joins collect arrivals) and apply ``changes``."""
-    ready = list(ready_before)
+) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]], bool]:
+    """Route ``from_node`` to ``targets`` (joins collect arrivals): the ready nodes, the
+    arrivals and whether the run reached its end, for the caller's one replace."""
     arrivals = state.arrivals
     ended = state.ended
+    if len(targets) == 1:  # the step path: one plain node next
+        target = targets[0]
+        if target in graph.nodes and not graph.is_join(target):
+            return (*ready_before, target), arrivals, ended
+    ready = list(ready_before)
     for target in targets:
         if target not in graph.nodes:
             ended = ended or graph.is_terminal_target(target)
@@ -426,7 +437,7 @@ def _advance(
                 arrivals = {**arrivals, target: arrived}
             continue
         ready.append(target)
-    return _replace(state, ready=tuple(ready), arrivals=arrivals, ended=ended, **changes)
+    return tuple(ready), arrivals, ended
 
 
 def _without(items: tuple[str, ...], item: str) -> tuple[str, ...]:

@@ -100,10 +100,7 @@ def _superseded(execution_id: str, before: ExecutionState, records: list[Record]
     """Items of hand-outs rescheduled while in flight. Registration refuses the shapes that
     would do it (branches meeting at a work node); this keeps a miss from leaving an item open
     and its tool running for nothing."""
-    scheduled = [r for r in records if isinstance(r, NodeScheduled)]
-    if len(scheduled) <= 1 and all(
-        (run := before.nodes.get(r.node_id)) is None or run.status != "scheduled" for r in scheduled
-    ):
+    if not _reschedules(before, records):
         return []  # the common turn: nothing it schedules was in flight (no scan of the nodes)
     flying = {node_id: run.dispatch for node_id, run in before.in_flight()}
     out = []
@@ -116,3 +113,16 @@ def _superseded(execution_id: str, before: ExecutionState, records: list[Record]
         elif isinstance(rec, NodeCompleted | NodeFailed) and rec.dispatch > 0:
             flying.pop(rec.node_id, None)
     return out
+
+
+def _reschedules(before: ExecutionState, records: list[Record]) -> bool:
+    """Could the turn replace a hand-out in flight: it schedules more than one hand-out, or
+    one of a node that was in flight? (A loop, not comprehensions: it runs every step.)"""
+    scheduled = 0
+    for rec in records:
+        if isinstance(rec, NodeScheduled):
+            scheduled += 1
+            run = before.nodes.get(rec.node_id)
+            if scheduled > 1 or (run is not None and run.status == "scheduled"):
+                return True
+    return False
