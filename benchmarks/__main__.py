@@ -22,23 +22,34 @@ from benchmarks.machine import banner, describe
 
 SCENARIOS = ("chain", "peers", "recovery", "fleet", "limits")
 
-#: Small sizes for ``--quick``: every scenario still measures what it says, on less work.
-QUICK: dict[str, list[str]] = {
-    "chain": ["--runs", "200", "--rounds", "1"],
-    "peers": [
-        "--runs-seq",
-        "20",
-        "--runs-conc",
-        "100",
-        "--tether-500-runs",
-        "500",
-        "--rounds",
-        "1",
-    ],
-    "recovery": ["--runs", "50", "--rounds", "1"],
-    "fleet": ["--runs", "100", "--rounds", "1"],
-    "limits": ["--rounds", "1", "--steps", "5000", "--zmq-n", "5000", "--hops", "10000"],
-}
+#: What ``all`` runs: (name in the report, scenario, its arguments). Recovery runs twice: as
+#: the scenario says (a kill 2 s in, when Tether has already finished every run) and killed
+#: halfway through (1,000 of 2,000 steps), when every system has work left to recover.
+ALL: list[tuple[str, str, list[str]]] = [
+    ("chain", "chain", ["--durability", "full,normal"]),
+    ("peers", "peers", []),
+    ("recovery", "recovery", []),
+    ("recovery_halfway", "recovery", ["--kill-at-steps", "1000"]),
+    ("fleet", "fleet", []),
+    ("limits", "limits", []),
+]
+
+#: Small sizes for ``all --quick``: every scenario still measures what it says, on less work.
+QUICK: list[tuple[str, str, list[str]]] = [
+    ("chain", "chain", ["--runs", "200", "--rounds", "1"]),
+    (
+        "peers",
+        "peers",
+        ["--runs-seq", "20", "--runs-conc", "100", "--tether-500-runs", "500", "--rounds", "1"],
+    ),
+    ("recovery_halfway", "recovery", ["--runs", "50", "--rounds", "1", "--kill-at-steps", "250"]),
+    ("fleet", "fleet", ["--runs", "100", "--rounds", "1"]),
+    (
+        "limits",
+        "limits",
+        ["--rounds", "1", "--steps", "5000", "--zmq-n", "5000", "--hops", "10000"],
+    ),
+]
 
 
 def run_scenario(name: str, argv: list[str]) -> dict[str, Any]:
@@ -55,16 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     machine = describe()
     report: dict[str, Any] = {"machine": machine, "scenarios": {}}
-    names = SCENARIOS if args.scenario == "all" else (args.scenario,)
-    if args.scenario == "all" and rest:
-        parser.error("options after 'all' go to one scenario: run it alone")
+    if args.scenario == "all":
+        if rest:
+            parser.error("options after 'all' go to one scenario: run it alone")
+        plan = QUICK if args.quick else ALL
+    else:
+        plan = [(args.scenario, args.scenario, rest)]
     print(f"benchmarks · {banner(machine)}")
     failed = []
-    for name in names:
+    for name, scenario, scenario_args in plan:
         print(f"\n=== {name} ===", flush=True)
-        scenario_args = QUICK[name] if args.quick else rest
         try:
-            report["scenarios"][name] = run_scenario(name, scenario_args)
+            report["scenarios"][name] = run_scenario(scenario, scenario_args)
         except SystemExit as exc:  # a scenario's own refusal (argparse, a failed check)
             if exc.code not in (0, None):
                 failed.append(name)
