@@ -373,3 +373,35 @@ async def test_item_leased_in_the_turn_that_creates_it_I4_I5(store: Store) -> No
     no_fence = msgspec.structs.replace(leased, work_item_id="e1/c/1", fence=0)
     with pytest.raises(StorageError, match="fence >= 1"):
         await j.append("e1", items=(no_fence,))
+
+
+async def test_reissue_inserts_absent_pending_items_without_records_I3(store: Store) -> None:
+    j = Journal(store)
+    await j.append("e1", items=(item("e1/a/1"),))
+    [a] = await store.grant("q", "w1", now_ms=10, ttl_ms=100, limit=1)
+    b = item("e1/b/1", created=20)
+    # An existing id (leased here) is left alone; an absent one is inserted, pending.
+    assert await store.reissue([item("e1/a/1", queue="other"), b]) == 1
+    assert await store.get_work_item(a.work_item_id) == a.item
+    assert await store.get_work_item(b.work_item_id) == b
+    assert len(await store.read("e1")) == 1  # no records
+    assert await store.reissue([b]) == 0
+    assert await store.reissue([]) == 0
+    # The writer knows the reissued item at once: granted and settled with its fence.
+    [lease] = await store.grant("q", "w2", now_ms=30, ttl_ms=100, limit=5)
+    assert (lease.work_item_id, lease.fence) == (b.work_item_id, 1)
+    with pytest.raises(StaleFence):
+        await j.append("e1", settles=(Settle(b.work_item_id, "completed", fence=0),))
+    await j.append("e1", settles=(Settle(b.work_item_id, "completed", fence=1),))
+    assert await status(store, b.work_item_id) == ("completed", 1)
+
+
+async def test_reissue_refuses_leased_rows_I10(store: Store) -> None:
+    leased = msgspec.structs.replace(
+        item("e1/a/1"), status="leased", lease_owner="local", lease_expires_ms=9, fence=1
+    )
+    with pytest.raises(StorageError, match="pending without a lease"):
+        await store.reissue([item("e1/b/1"), leased])
+    with pytest.raises(StorageError, match="queue must be a non-empty string"):
+        await store.reissue([item("e1/b/1"), msgspec.structs.replace(item("e1/c/1"), queue="")])
+    assert await store.get_work_item("e1/b/1") is None

@@ -1,7 +1,9 @@
 """Work items and leases under the embedded runtime: the in-process pool behind the scheduler.
 
-Parks on a rate limit, dead letters, pool saturation, cancel, and the pool's leases after an
-engine restart (released without spending an attempt), on a real SQLite file.
+The pool's items have no row while they run and none once completed or cancelled; failed,
+dead and parked ones get theirs in the turn that journals the outcome. Parks on a rate limit,
+dead letters, pool saturation, cancel, and the pool's work after an engine restart (written
+pending and run again without spending an attempt), on a real SQLite file.
 """
 
 from __future__ import annotations
@@ -12,8 +14,15 @@ import pytest
 
 from tether import ExecutionFailedError, InvalidInput, RateLimited, Runtime, tool
 from tether.ir import compile_yaml_text
-from tether.persistence import ExecutionRow, Lease, MemoryStore, StorageError, WorkItemRow
-from tether.testing import VirtualClock, check_replay
+from tether.persistence import (
+    ExecutionRow,
+    Lease,
+    MemoryStore,
+    StorageError,
+    Store,
+    WorkItemRow,
+)
+from tether.testing import VirtualClock, check_replay, crash_and_recover
 
 pytestmark = pytest.mark.anyio
 
@@ -38,44 +47,82 @@ async def open_items(rt: Runtime) -> list[WorkItemRow]:
     return [r for s in ("pending", "leased", "parked") for r in await rt.store.list_work_items(s)]
 
 
-async def test_each_hand_out_is_a_work_item_settled_with_its_fence_I4_I5(db_url: str) -> None:
+async def test_pool_items_get_a_row_only_when_their_outcome_needs_one_I4_I5(
+    db_url: str,
+) -> None:
+    holding, release = anyio.Event(), anyio.Event()
+    failures = 0
+
     @tool
     async def inc(n: int) -> int:
         return n + 1
 
-    async with Runtime(db_url, tools=[inc]) as rt:
-        wf = rt.register(compile_yaml_text(COUNTER, "counter.yaml"))
-        run = await rt.start(wf, {"n": 0})
-        assert await run.result() == {"n": 2}
-        rows = await items_of(rt, run.id)
-        assert [(r.node_id, r.status, r.attempt, r.fence) for r in rows] == [
-            ("first", "completed", 1, 1),
-            ("second", "completed", 1, 1),
-        ]
+    @tool
+    async def flaky_inc(n: int) -> int:
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise ConnectionError("once")
+        return n + 1
+
+    @tool
+    async def hold(n: int) -> int:
+        holding.set()
+        await release.wait()
+        return n + 1
+
+    async with Runtime(db_url, tools=[inc, flaky_inc, hold]) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(CHAIN, "chain.yaml")), {"n": 0})
+        with anyio.fail_after(10):
+            await holding.wait()
+        # "third" runs on the pool without a row; "first" and the retry of "second"
+        # completed and left none; the failed attempt of "second" is in the table.
         assert await open_items(rt) == []
+        rows = await items_of(rt, run.id)
+        assert [(r.node_id, r.dispatch, r.status, r.attempt, r.fence) for r in rows] == [
+            ("second", 1, "failed", 1, 1),
+        ]
+        assert "once" in (rows[0].last_error or "")
+        release.set()
+        assert await run.result(timeout=10) == {"n": 3}
+        assert [r.work_item_id for r in await items_of(rt, run.id)] == [rows[0].work_item_id]
+        await check_replay(rt, run.id)
 
 
-COUNTER = """
-workflow: {id: counter, version: "1", start: first, state_schema: {n: {type: integer}}}
+CHAIN = """
+workflow: {id: chain, version: "1", start: first, state_schema: {n: {type: integer}}}
 nodes:
   first: {type: tool, tool: inc, input: {n: $n}, output_key: n, next: second}
-  second: {type: tool, tool: inc, input: {n: $n}, output_key: n, next: end}
+  second:
+    type: tool
+    tool: flaky_inc
+    input: {n: $n}
+    output_key: n
+    retry: {max_attempts: 3, backoff_initial_secs: 0}
+    next: third
+  third: {type: tool, tool: hold, input: {n: $n}, output_key: n, next: end}
 """
 
 
 async def test_rate_limited_tool_parks_without_spending_attempts_I5(db_url: str) -> None:
     calls = 0
+    seen: list[WorkItemRow | None] = []
+    stores: list[Store] = []
 
     @tool
     async def limited() -> int:
         nonlocal calls
         calls += 1
+        if calls == 2:  # granted again after its park: the pool item has a row since
+            seen.append(await stores[0].get_work_item("exec_limited/work/1"))
         if calls <= 2:
             raise RateLimited(0.01, f"provider: 429 (call {calls})")
         return calls
 
     async with Runtime(db_url, tools=[limited]) as rt:
-        run = await rt.start(rt.register(compile_yaml_text(one_node("limited"), "l.yaml")))
+        stores.append(rt.store)
+        wf = rt.register(compile_yaml_text(one_node("limited"), "l.yaml"))
+        run = await rt.start(wf, execution_id="exec_limited")
         assert await run.result() == {"work": 3}
         entries = await rt.journal(run.id)
         parked = [e.record for e in entries if e.type == "node_parked"]
@@ -87,6 +134,14 @@ async def test_rate_limited_tool_parks_without_spending_attempts_I5(db_url: str)
         [row] = await items_of(rt, run.id)
         assert (row.status, row.attempt, row.parks) == ("completed", 1, 2)
         assert row.fence == 3  # leased at creation, then granted again after each park
+        [second] = seen
+        assert second is not None
+        assert (second.status, second.lease_owner, second.fence, second.parks) == (
+            "leased",
+            "local",
+            2,
+            1,
+        )
         state = await check_replay(rt, run.id)
         assert state.nodes["work"].parks == 2
 
@@ -132,10 +187,11 @@ async def test_a_saturated_pool_queues_items_and_grants_them_as_slots_free(db_ur
         assert most == 2
         assert await open_items(rt) == []
         rows = [r for run in runs for r in await items_of(rt, run.id)]
-        assert len(rows) == 6 * 3
+        # Items that found a free slot when created ran without a row; the others were
+        # created pending, granted later, and completed in the table.
+        assert 0 < len(rows) <= 6 * 3 - 2
         assert {r.status for r in rows} == {"completed"}
-        # Some items found no free slot when created and were granted later.
-        assert any(r.lease_owner is None and r.fence == 1 for r in rows)
+        assert all(r.lease_owner is None and r.fence == 1 for r in rows)
 
 
 FAN_OUT = """
@@ -172,11 +228,12 @@ async def test_cancel_settles_open_items_and_stops_the_pool(db_url: str) -> None
             await started.wait()
             assert await rt.cancel(run.id, reason="superseded")
             await stopped.wait()
-        [row] = await items_of(rt, run.id)
-        assert (row.status, row.last_error) == ("cancelled", "execution cancelled")
+        # Cancelled while the pool ran it without a row: it gets none.
+        assert await items_of(rt, run.id) == []
+        assert (await rt.journal(run.id))[-1].type == "execution_cancelled"
 
 
-async def test_pool_leases_are_released_after_restart_without_spending_an_attempt(
+async def test_pool_work_runs_again_after_restart_without_spending_an_attempt_I3(
     db_url: str,
 ) -> None:
     calls = 0
@@ -195,13 +252,13 @@ async def test_pool_leases_are_released_after_restart_without_spending_an_attemp
         run = await rt.start(rt.register(compile_yaml_text(one_node("slow"), "s.yaml")))
         with anyio.fail_after(10):
             await started.wait()
-        [row] = await items_of(rt, run.id)
-        assert (row.status, row.lease_owner, row.fence) == ("leased", "local", 1)
+        assert await items_of(rt, run.id) == []  # running on the pool: no row
 
     async with Runtime(db_url, tools=[slow]) as rt:
         assert await rt.handle(run.id).result(timeout=10) == {"work": 2}
+        # Recovery wrote it pending; the scheduler granted it to the pool (fence 1).
         [row] = await items_of(rt, run.id)
-        assert (row.status, row.attempt, row.dispatch, row.fence) == ("completed", 1, 1, 2)
+        assert (row.status, row.attempt, row.dispatch, row.fence) == ("completed", 1, 1, 1)
         entries = await rt.journal(run.id)
         assert [e.type for e in entries] == [
             "execution_started",
@@ -210,6 +267,53 @@ async def test_pool_leases_are_released_after_restart_without_spending_an_attemp
             "execution_completed",
         ]
         await check_replay(rt, run.id)
+
+
+async def test_a_crash_with_pool_items_in_flight_reruns_them_not_what_committed_I3() -> None:
+    @tool
+    async def step(n: int) -> int:
+        await anyio.sleep(0.001)
+        return n + 1
+
+    wf = compile_yaml_text(CHAIN_FAN, "chain_fan.yaml")
+    reference = await crash_and_recover(wf, {"n": 0}, tools=[step], cut=1 << 30)
+    # Cut right after the turn that hands out a, b and c: they run on the pool, without rows,
+    # and the engine dies before any outcome commits.
+    cut = max(e.seq for e in reference.entries if e.type == "node_scheduled")
+    store = MemoryStore()
+    report = await crash_and_recover(wf, {"n": 0}, tools=[step], cut=cut, store=store)
+    assert report.crashed
+    assert report.state.status == "completed"
+    assert report.state.data == reference.state.data == {"n": 1, "a": 2, "b": 2, "c": 2}
+    assert report.reran_settled == []  # "first" committed: not run again
+    flying = {f"exec_crash_harness/{node}/1" for node in "abc"}
+    assert {w for w, n in report.started_before.items() if n} >= flying
+    assert {w for w, n in report.started_after.items() if n} == flying
+    hand_outs = [e.record for e in report.entries if e.type.startswith("node_")]
+    assert {r.attempt for r in hand_outs if r.dispatch > 0} == {1}  # type: ignore[union-attr]
+    assert not [e for e in report.entries if e.type == "node_failed"]
+    # Written pending at recovery, granted to the pool (fence 1), completed in the table.
+    rows = await store.list_work_items(execution_id="exec_crash_harness")
+    assert sorted((r.work_item_id, r.status, r.fence, r.attempt) for r in rows) == [
+        (wid, "completed", 1, 1) for wid in sorted(flying)
+    ]
+
+
+CHAIN_FAN = """
+workflow:
+  id: chain_fan
+  version: "1"
+  start: first
+  state_schema: {n: {type: integer}, a: {type: integer}, b: {type: integer}, c: {type: integer}}
+nodes:
+  first: {type: tool, tool: step, input: {n: $n}, output_key: n, next: split}
+  split: {type: parallel, branches: [a, b, c]}
+  a: {type: tool, tool: step, input: {n: $n}, output_key: a, next: merge}
+  b: {type: tool, tool: step, input: {n: $n}, output_key: b, next: merge}
+  c: {type: tool, tool: step, input: {n: $n}, output_key: c, next: merge}
+  merge: {type: join, wait_for: [a, b, c], next: done}
+  done: {type: end}
+"""
 
 
 async def test_a_runtime_without_any_worker_is_refused(db_url: str) -> None:

@@ -77,6 +77,19 @@ def check_turns(turns: Sequence[Turn]) -> None:
                 )
 
 
+def check_reissued(rows: Sequence[WorkItemRow]) -> None:
+    """Rows ``Store.reissue`` may insert: pending, not leased, with ids the journal can hold."""
+    for row in rows:
+        check_id(row.work_item_id, "work item id")
+        check_id(row.execution_id, f"work item {row.work_item_id}: execution id")
+        check_id(row.queue, f"work item {row.work_item_id}: queue")
+        if row.status != "pending" or row.lease_owner is not None or row.lease_expires_ms:
+            raise StorageError(
+                f"work item {row.work_item_id}: a reissued item must be pending without a "
+                f"lease (got status {row.status}, owner {row.lease_owner})"
+            )
+
+
 def _new_item_problem(item: WorkItemRow) -> str | None:
     """A new item is pending without a lease, or leased at creation (fence >= 1, owner and
     expiry set): an engine may grant a local worker the item in the turn that creates it."""

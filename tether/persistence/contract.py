@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import msgspec
@@ -143,9 +144,10 @@ class Turn(msgspec.Struct, frozen=True, gc=False):
     ``snapshot``, when present, is the state after the last record of this turn.
     ``work_items`` are inserted in the same transaction, pending, or already leased to a
     worker the engine picked (fence >= 1); an id that already exists is left as it is (recovery
-    re-derives items). ``settles`` are applied after the inserts, in
-    order; a stale fence refuses the whole turn with :class:`StaleFence`, an unknown item with
-    :class:`UnknownWorkItem`, and nothing of the turn is written.
+    re-derives items). The engine may leave out the row of an item it runs in-process, and
+    insert it only in the turn that settles it (failed, dead, parked). ``settles`` are applied
+    after the inserts, in order; a stale fence refuses the whole turn with :class:`StaleFence`,
+    an unknown item with :class:`UnknownWorkItem`, and nothing of the turn is written.
     """
 
     execution_id: str
@@ -382,6 +384,17 @@ class Store(Protocol):
 
         For owners that died with the engine (its in-process pool): their work was lost to the
         engine's crash, not to the work, so it costs no attempt.
+        """
+        ...
+
+    async def reissue(self, rows: Sequence[WorkItemRow]) -> int:
+        """Insert pending work items whose ids do not exist yet, with no journal records;
+        existing ids are left as they are. Returns how many were inserted.
+
+        For recovery: the in-process pool's items get no row while they run (the engine
+        re-derives them from the journal), so an engine restarting writes a pending row for
+        each hand-out it finds in flight without one. Rows must be pending without a lease
+        (StorageError otherwise, nothing written).
         """
         ...
 

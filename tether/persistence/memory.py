@@ -15,10 +15,17 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 from anyio.lowlevel import checkpoint
 
-from tether.persistence.checks import check_lease_args, check_schedule, check_turns
+from tether.persistence.checks import (
+    check_lease_args,
+    check_reissued,
+    check_schedule,
+    check_turns,
+)
 from tether.persistence.contract import (
     OPEN_WORK_STATUSES,
     TERMINAL_STATUSES,
@@ -258,6 +265,18 @@ class MemoryStore:
         for row in out:
             self._items[row.work_item_id] = row
         return out
+
+    async def reissue(self, rows: Sequence[WorkItemRow]) -> int:
+        check_reissued(rows)
+        self._check_writable()
+        await checkpoint()
+        self._check_writable()
+        inserted = 0
+        for row in rows:
+            if row.work_item_id not in self._items:
+                self._items[row.work_item_id] = row
+                inserted += 1
+        return inserted
 
     async def expired_leases(self, now_ms: int, limit: int = 1000) -> list[WorkItemRow]:
         self._check_open()

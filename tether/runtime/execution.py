@@ -2,7 +2,8 @@
 
 Each message (start, node outcome, cancel) becomes a record; the actor plans the rest of the
 turn from the resulting state and commits the turn in one transaction (I4) with the work items
-it schedules and the fenced settle of the outcome it records; only then does it act: tells the
+it schedules and the fenced settle of the outcome it records (the in-process pool's items get
+a row only when their outcome needs one: ``pool_items``); only then does it act: tells the
 scheduler about new work and settled leases, answers waiters. An outcome whose fence the store
 finds stale is refused whole (I5). Its state is the fold of its journal (I2), so a restart —
 after a crash, or by its supervisor after a failure — rebuilds it by replay and re-derives the
@@ -17,7 +18,6 @@ Example (what the runtime does)::
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import Any
 
 import msgspec
@@ -38,7 +38,6 @@ from tether.persistence.contract import (
     NewRecord,
     SequenceConflict,
     Settle,
-    SnapshotCorruption,
     StaleFence,
     Turn,
     UnknownWorkItem,
@@ -47,6 +46,7 @@ from tether.persistence.contract import (
 from tether.runtime.executor import NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.planner import PlanContext, plan_turn
+from tether.runtime.pool_items import PoolItems
 from tether.runtime.records import (
     ContinueRequested,
     ExecutionCancelled,
@@ -74,10 +74,11 @@ from tether.runtime.signals import (
     approval_record,
     event_record,
 )
+from tether.runtime.snapshots import encode_state, load_state
 from tether.runtime.state import ExecutionState, replay
 from tether.runtime.timers import ArmTimer, FireTimer
 from tether.runtime.tools import UnknownTool
-from tether.runtime.turn_work import created_items, turn_settles
+from tether.runtime.turn_work import created_items, reissued_items, turn_settles
 from tether.runtime.typed_state import type_problem
 
 
@@ -94,57 +95,9 @@ class GetState(msgspec.Struct, frozen=True):
     pass
 
 
-_state_encoder = msgspec.msgpack.Encoder()
-_state_decoder = msgspec.msgpack.Decoder(ExecutionState)
-
 BROKEN = (JournalCorruption, UnknownRecordType, MalformedRecord)
 #: What a recovering execution cannot fix by restarting: report it at once, keep the journal.
 _UNRECOVERABLE = (WorkflowNotFound, UnknownTool)
-
-_log = logging.getLogger(__name__)
-
-
-#: Bumped whenever ExecutionState changes shape: a snapshot of another shape is not decoded
-#: into the wrong fields, it is skipped and the journal replayed from the start.
-SNAPSHOT_FORMAT = b"\x03"
-
-
-def encode_state(state: ExecutionState) -> bytes:
-    return SNAPSHOT_FORMAT + _state_encoder.encode(state)
-
-
-def decode_state(payload: bytes) -> ExecutionState:
-    if payload[:1] != SNAPSHOT_FORMAT:
-        raise msgspec.DecodeError(f"snapshot format {payload[:1]!r}, expected {SNAPSHOT_FORMAT!r}")
-    return _state_decoder.decode(payload[1:])
-
-
-async def load_state(services: Services, execution_id: str) -> tuple[ExecutionState, Graph | None]:
-    """Latest snapshot plus the records after it, folded. Raises on a broken journal (I7)."""
-    row = await services.store.get_execution(execution_id)
-    if row is None:
-        return ExecutionState(), None
-    graph = await services.graph(row.workflow_id, row.workflow_version)
-    start, from_seq = await _snapshot_or_none(services, execution_id)
-    entries = decode_rows(await services.store.read(execution_id, from_seq))
-    return replay(graph, (e.record for e in entries), start), graph
-
-
-async def _snapshot_or_none(
-    services: Services, execution_id: str
-) -> tuple[ExecutionState | None, int]:
-    """The latest snapshot and the first seq after it; a bad snapshot is only a lost shortcut:
-    the journal is intact, so replay from the start (and say so in the log)."""
-    try:
-        snap = await services.store.latest_snapshot(execution_id)
-        if snap is None:
-            return None, 1
-        return decode_state(snap.payload), snap.seq + 1
-    except (SnapshotCorruption, msgspec.DecodeError) as exc:
-        _log.warning(
-            "execution %s: ignoring snapshot (%s); replaying from the start", execution_id, exc
-        )
-        return None, 1
 
 
 class ExecutionActor(Actor):
@@ -157,6 +110,7 @@ class ExecutionActor(Actor):
         self._fresh = fresh
         self.state = ExecutionState()
         self.graph: Graph | None = None
+        self._pool = PoolItems()  # its items on the in-process pool that have no row
 
     async def on_start(self) -> None:
         if self._fresh and self.context.restart_count == 0:
@@ -181,12 +135,24 @@ class ExecutionActor(Actor):
             await self._retire()
             return
         # Work handed out before the crash is in the work-item table, where the scheduler
-        # finds it; timers are armed again from the waits; a turn re-derives only what
-        # follows from the state and was not journaled.
+        # finds it, once the pool's items (which had no row) are written; timers are armed
+        # again from the waits; a turn re-derives only what follows from the state and was
+        # not journaled.
+        await self._reissue()
         for node_id, wait in self.state.waits.items():
             if wait.fire_at_ms is not None and not wait.fired:
                 self._arm(node_id, wait.dispatch, wait.fire_at_ms)
         await self._turn(None)
+
+    async def _reissue(self) -> None:
+        """A pending row for each hand-out in flight that has none: the attempt is not spent
+        (the engine stopped, not the work) and the scheduler grants it like any other."""
+        assert self.graph is not None
+        at = now_ms(self._s.clock)
+        rows = reissued_items(self._s, self.graph, self.execution_id, self.state, at)
+        if rows and await self._s.store.reissue(rows):
+            for queue, not_before in dict.fromkeys((r.queue, r.not_before_ms) for r in rows):
+                self._s.tell_scheduler(WorkReady(queue, not_before))
 
     async def _handed_over(self) -> bool:
         """Has the previous segment ended with a boundary naming this one? While it still runs
@@ -384,14 +350,16 @@ class ExecutionActor(Actor):
         boundary = records[-1] if isinstance(records[-1], SegmentBoundary) else None
         if boundary is not None:
             await self._open_segment(after, boundary)
+        written, settled = self._pool.for_turn(items, settles)
         try:
-            await self._s.store.append(self._make_turn(before, after, rows, items, settles))
+            await self._s.store.append(self._make_turn(before, after, rows, written, settled))
         except BaseException:
             for item in items:  # never created: the credit taken for it is free again
                 if item.lease_owner is not None:
                     self._give_back(item.lease_owner)
             raise
         self.state = after
+        self._pool.committed(items, settles)
         if items:
             self._hand_out(items)
         for record in records:

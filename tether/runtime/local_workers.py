@@ -5,6 +5,8 @@ timeouts, retries and parks), from two sources: items its execution actors creat
 it (when a slot was free), and pending items the scheduler granted it against its free slots.
 It skips the wire: no heartbeats and no lease expiry (it cannot die without the engine), and
 its outcomes go straight to their execution actors, whose turns settle them with the fence.
+An item created leased to it has no row while it runs (``tether.runtime.pool_items``): the
+execution actor refuses a late or duplicate outcome by (node, dispatch) itself.
 
 Example (what the runtime does)::
 

@@ -48,12 +48,7 @@ from tether.runtime.assembly import (
     start_scheduling,
 )
 from tether.runtime.cron import CronActor
-from tether.runtime.execution import (
-    ExecutionActor,
-    GetState,
-    StartExecution,
-    load_state,
-)
+from tether.runtime.execution import ExecutionActor, GetState, StartExecution
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.ids import new_execution_id
@@ -66,6 +61,7 @@ from tether.runtime.scheduler import (
     DEFAULT_LEASE_TTL_MS,
 )
 from tether.runtime.services import Services
+from tether.runtime.snapshots import load_state
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.typed_state import checked_input

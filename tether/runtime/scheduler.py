@@ -3,9 +3,11 @@
 Work items are created in the turn that schedules them (I4). An item that is due and finds a
 worker with credit in the :class:`~tether.runtime.ledger.WorkerLedger` is created already
 leased to it (fence 1): the execution starts it on the in-process pool itself, or tells the
-scheduler (``Leased``) to send the grant; one commit per step. Every other item is created
-pending, and the scheduler grants it (one ``store.grant``, group-committed with the turns) as
-credit comes back: a worker says how many items it can take and gets no more; nobody polls.
+scheduler (``Leased``) to send the grant; one commit per step. An item leased to the pool
+that way gets no row unless its outcome needs one (failed, dead, parked: see
+``tether.runtime.pool_items``). Every other item is created pending, and the scheduler
+grants it (one ``store.grant``, group-committed with the turns) as credit comes back: a
+worker says how many items it can take and gets no more; nobody polls.
 Items reach workers over a :class:`WorkerLink` (the pool, or a ZeroMQ peer).
 
 A remote worker's report comes back here, is checked against the live lease (owner, fence)
@@ -17,8 +19,9 @@ Leases of remote workers expire when their worker stops heartbeating them (or le
 expired lease is reclaimed through the execution actor as a retryable ``node_failed`` with the
 reason, so the fold's retry policy spends the attempt, backs off, and dead-letters the last
 one. A node past its timeout on a remote worker is stopped there and fails the same way. The
-pool's leases never expire; after an engine restart they are released back to pending without
-spending an attempt (the crash was the engine's, not the work's).
+pool's leases never expire; after an engine restart they are released back to pending, and
+the pool's items that had no row are written pending by their executions' recovery, both
+without spending an attempt (the crash was the engine's, not the work's).
 
 Handlers never await a commit: grants run as tasks that report back with ``_Granted``, so
 reports keep flowing while a grant commits.

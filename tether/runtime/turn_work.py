@@ -1,7 +1,10 @@
 """The work-item side of a turn: the items it creates and the items it settles (I4, I5).
 
 Derived from the turn's records and the states before and after it, so recovery re-derives
-the same rows (I3); the execution actor commits them with the records.
+the same rows (I3); the execution actor commits them with the records, except the rows of
+items leased to the in-process pool, which are written only if their outcome needs them
+(``tether.runtime.pool_items``); recovery writes pending rows for those still in flight
+(``reissued_items``).
 
 Example (what ExecutionActor._turn does)::
 
@@ -11,8 +14,11 @@ Example (what ExecutionActor._turn does)::
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
+from tether.ir.types import Node
 from tether.persistence.contract import Settle, WorkItemRow
 from tether.runtime.executor import work_item_id
 from tether.runtime.graph import Graph
@@ -31,7 +37,8 @@ def created_items(
     at: int,
 ) -> list[WorkItemRow]:
     """A work item for each hand-out the turn scheduled and left in flight: leased at once to
-    a worker with credit when it is due (one commit per step), else pending."""
+    a worker with credit when it is due (one commit per step), else pending. (The caller
+    writes the row of one leased to the in-process pool only if its outcome needs it.)"""
     items = []
     for record in records:
         if not isinstance(record, NodeScheduled):
@@ -40,8 +47,6 @@ def created_items(
         if run is None or run.status != "scheduled" or run.dispatch != record.dispatch:
             continue  # settled in the same turn (its arguments did not bind)
         node = graph.node(record.node_id)
-        timeout = node.node_timeout_secs or graph.workflow.timeouts.node_timeout
-        spec = WorkSpec(s.tool_name(node), record.input, timeout, node.id in graph.merge_ids)
         not_before = record.not_before_ms or 0
         queue = s.queue_of(node)
         worker = s.ledger.take(queue) if not_before <= at else None
@@ -54,7 +59,7 @@ def created_items(
                 queue=queue,
                 attempt=record.attempt,
                 dispatch=record.dispatch,
-                payload=encode_spec(spec),
+                payload=_payload(s, graph, node, record.input),
                 status="pending" if owner is None else "leased",
                 not_before_ms=not_before,
                 lease_owner=owner,
@@ -65,6 +70,37 @@ def created_items(
             )
         )
     return items
+
+
+def reissued_items(
+    s: Services, graph: Graph, execution_id: str, state: ExecutionState, at: int
+) -> list[WorkItemRow]:
+    """A pending item for each hand-out in flight, built from the state as ``created_items``
+    builds it from the record: for recovery, which writes those that have no row (the
+    in-process pool's items that were running when the engine stopped)."""
+    items = []
+    for node_id, run in state.in_flight():
+        node = graph.node(node_id)
+        items.append(
+            WorkItemRow(
+                work_item_id=work_item_id(execution_id, node_id, run.dispatch),
+                execution_id=execution_id,
+                node_id=node_id,
+                queue=s.queue_of(node),
+                attempt=run.attempt,
+                dispatch=run.dispatch,
+                payload=_payload(s, graph, node, run.input),
+                not_before_ms=run.not_before_ms or 0,
+                created_at_ms=at,
+                updated_at_ms=at,
+            )
+        )
+    return items
+
+
+def _payload(s: Services, graph: Graph, node: Node, args: dict[str, Any]) -> bytes:
+    timeout = node.node_timeout_secs or graph.workflow.timeouts.node_timeout
+    return encode_spec(WorkSpec(s.tool_name(node), args, timeout, node.id in graph.merge_ids))
 
 
 def turn_settles(

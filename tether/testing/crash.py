@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -28,10 +28,7 @@ import anyio.abc
 from tether.clock import SystemClock
 from tether.ir.types import Workflow
 from tether.persistence import MemoryStore
-from tether.persistence.contract import (
-    Store,
-    Turn,
-)
+from tether.persistence.contract import Store, Turn, WorkItemRow
 from tether.runtime.executor import Deliver, InProcessExecutor, NodeExecutor, WorkItem
 from tether.runtime.records import JournalEntry, NodeCompleted, NodeFailed
 from tether.runtime.runtime import Runtime
@@ -65,6 +62,11 @@ class CutStore:
         seq = await self.inner.append(turn)
         self.committed += len(turn.records)
         return seq
+
+    async def reissue(self, rows: Sequence[WorkItemRow]) -> int:
+        if self.crashed.is_set():  # a dead process writes nothing, rows included
+            raise SimulatedCrash(f"crash at journal position {self.committed}")
+        return await self.inner.reissue(rows)
 
     async def close(self) -> None:
         pass  # the harness owns the inner store across both lives

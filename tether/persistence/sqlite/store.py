@@ -27,12 +27,18 @@ import asyncio
 import functools
 import logging
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 import aiosqlite
 
-from tether.persistence.checks import check_lease_args, check_schedule, check_turns
+from tether.persistence.checks import (
+    check_lease_args,
+    check_reissued,
+    check_schedule,
+    check_turns,
+)
 from tether.persistence.contract import (
     Durability,
     ExecutionRow,
@@ -318,6 +324,13 @@ class SqliteStore:
     async def release_leases(self, owner: str, now_ms: int) -> list[WorkItemRow]:
         """Leases of ``owner`` back to pending, fence and attempt kept (see the contract)."""
         return await self._writing().release(owner, now_ms)
+
+    async def reissue(self, rows: Sequence[WorkItemRow]) -> int:
+        """Pending rows for ids that have none, through the writer (see the contract)."""
+        check_reissued(rows)
+        if not rows:
+            return 0
+        return await self._writing().reissue(rows)
 
     async def open_work_items(self, queue: str | None = None) -> list[WorkItemRow]:
         """Pending, parked and leased items, oldest first (scheduler recovery)."""

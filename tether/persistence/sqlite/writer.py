@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -158,6 +158,18 @@ class GroupCommitWriter:
         # Released after the book may have loaded them: reload on next use.
         self._fences.forget(r.work_item_id for r in rows)
         return rows
+
+    async def reissue(self, rows: Sequence[WorkItemRow]) -> int:
+        """Insert the rows whose ids are absent, in a transaction of their own; how many."""
+        params = [lease_ops.insert_params(r) for r in rows]
+
+        async def job(conn: aiosqlite.Connection) -> int:
+            # On the writer task, between batches: the book reloads these ids on next use.
+            self._fences.forget(r.work_item_id for r in rows)
+            return await lease_ops.insert_work_items(conn, params)
+
+        inserted: int = await self.submit(job)
+        return inserted
 
     async def submit(self, job: Job) -> Any:
         """Run ``job`` in its own transaction on the writer connection; return its result."""

@@ -1,0 +1,80 @@
+"""The in-process pool's work items that have no row while they run.
+
+An item created leased to the pool (``local``, fence 1) is not written in the turn that
+creates it: the pool lives and dies with the engine and reports straight to its execution
+actor, which refuses a late or duplicate outcome by (node, dispatch) itself, and after a
+restart the journal says which hand-outs are in flight. So the row would buy nothing for an
+item that completes, and writing then settling it cost a third of a step's CPU.
+
+The turn that journals such an item's outcome writes what the table must show: completed
+or cancelled, nothing; failed, dead or parked, the row as it was created, inserted and
+settled in the same transaction (inserts come first), so the dead-letter view and parks work
+as for every other item, and a parked item is row-backed from then on (the scheduler grants
+it again). Recovery writes a pending row for every hand-out in flight that has none
+(``Store.reissue``).
+
+Example (what ExecutionActor._turn does)::
+
+    pool = PoolItems()
+    work_items, written = pool.for_turn(items, settles)   # what the Turn carries
+    await store.append(Turn(..., work_items=tuple(work_items), settles=tuple(written)))
+    pool.committed(items, settles)
+"""
+
+from __future__ import annotations
+
+from tether.persistence.contract import Settle, WorkItemRow
+from tether.runtime.scheduler import LOCAL_OWNER
+
+#: Outcomes after which an unwritten item never needs a row.
+_ROWLESS = frozenset({"completed", "cancelled"})
+
+
+class PoolItems:
+    """One execution's pool items without a row, by work item id (their rows as created)."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        self._rows: dict[str, WorkItemRow] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, work_item_id: object) -> bool:
+        return work_item_id in self._rows
+
+    def for_turn(
+        self, items: list[WorkItemRow], settles: list[Settle]
+    ) -> tuple[list[WorkItemRow], list[Settle]]:
+        """The work items and settles a turn writes, given those it creates and settles."""
+        written = [item for item in items if item.lease_owner != LOCAL_OWNER]
+        if not settles:
+            return written, settles
+        created = {i.work_item_id: i for i in items if i.lease_owner == LOCAL_OWNER}
+        if not self._rows and not created:
+            return written, settles  # nothing unwritten to settle: the turn as derived
+        out: list[Settle] = []
+        inserted: set[str] = set()
+        for settle in settles:
+            wid = settle.work_item_id
+            row = self._rows.get(wid) or created.get(wid)
+            if row is None or wid in inserted:
+                out.append(settle)
+            elif settle.status not in _ROWLESS:
+                # Failed, dead or parked: the table shows it as it shows every other item.
+                written.append(row)
+                inserted.add(wid)
+                out.append(settle)
+        return written, out
+
+    def committed(self, items: list[WorkItemRow], settles: list[Settle]) -> None:
+        """After the turn committed: its pool items are unwritten until settled; a settled
+        one is done, or has its row now."""
+        rows = self._rows
+        for item in items:
+            if item.lease_owner == LOCAL_OWNER:
+                rows[item.work_item_id] = item
+        if rows:
+            for settle in settles:
+                rows.pop(settle.work_item_id, None)
