@@ -103,13 +103,25 @@ class _Job:
     future: asyncio.Future[Any]
 
 
+@dataclass(slots=True)
+class _Reissue:
+    """Pending rows for hand-outs without one (recovery); all of a batch in one commit."""
+
+    work_item_ids: list[str]
+    params: list[Any]
+    future: asyncio.Future[int]
+
+
+_Queued = _Grouped | _Job | _Reissue
+
+
 class GroupCommitWriter:
     """Owns ``conn`` for writing; see the module docstring."""
 
     def __init__(self, conn: aiosqlite.Connection, where: str) -> None:
         self._conn = conn
         self._where = where
-        self._pending: list[_Grouped | _Job] = []
+        self._pending: list[_Queued] = []
         self._wakeup = asyncio.Event()
         self._last_seq: dict[str, int] = {}
         self._indexed: set[str] = set()  # executions known to have an index row
@@ -159,17 +171,14 @@ class GroupCommitWriter:
         self._fences.forget(r.work_item_id for r in rows)
         return rows
 
-    async def reissue(self, rows: Sequence[WorkItemRow]) -> int:
-        """Insert the rows whose ids are absent, in a transaction of their own; how many."""
+    def reissue(self, rows: Sequence[WorkItemRow]) -> asyncio.Future[int]:
+        """Queue rows to insert where their ids are absent; the future gets how many went in.
+        The reissues of one batch share a commit: a restart reissues for every execution at
+        once, and a transaction each cost a commit per execution."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         params = [lease_ops.insert_params(r) for r in rows]
-
-        async def job(conn: aiosqlite.Connection) -> int:
-            # On the writer task, between batches: the book reloads these ids on next use.
-            self._fences.forget(r.work_item_id for r in rows)
-            return await lease_ops.insert_work_items(conn, params)
-
-        inserted: int = await self.submit(job)
-        return inserted
+        self._enqueue(_Reissue([r.work_item_id for r in rows], params, future))
+        return future
 
     async def submit(self, job: Job) -> Any:
         """Run ``job`` in its own transaction on the writer connection; return its result."""
@@ -193,7 +202,7 @@ class GroupCommitWriter:
                     raise
                 log.warning("journal writer for %s had stopped: %r", self._where, exc)
 
-    def _enqueue(self, item: _Grouped | _Job) -> None:
+    def _enqueue(self, item: _Queued) -> None:
         if self._closing:
             raise StoreClosed(f"{self._where}: store is closed")
         if self._failure is not None:
@@ -204,7 +213,7 @@ class GroupCommitWriter:
     # ----------------------------------------------------------------------------- the loop
 
     async def _run(self) -> None:
-        batch: list[_Grouped | _Job] = []
+        batch: list[_Queued] = []
         try:
             while self._pending or not self._closing:
                 if not self._pending:
@@ -226,12 +235,15 @@ class GroupCommitWriter:
             self._pending.clear()
             raise
 
-    async def _process(self, batch: list[_Grouped | _Job]) -> None:
+    async def _process(self, batch: list[_Queued]) -> None:
         # Skip callers that were cancelled before their item was picked up: not acknowledged,
         # not written.
-        group = [g for g in batch if not isinstance(g, _Job) and not g.future.done()]
+        group = [g for g in batch if not isinstance(g, _Job | _Reissue) and not g.future.done()]
         if group:
             await self._commit_group(group, retry=True)
+        reissues = [r for r in batch if isinstance(r, _Reissue) and not r.future.done()]
+        if reissues:
+            await self._reissue_all(reissues)
         for item in batch:
             if isinstance(item, _Job) and not item.future.done():
                 await self._run_job(item)
@@ -416,6 +428,23 @@ class GroupCommitWriter:
         if not item.future.done():
             item.future.set_result(result)
 
+    async def _reissue_all(self, reissues: list[_Reissue]) -> None:
+        counts = []
+        try:
+            for r in reissues:
+                # Between batches: the book reloads these ids on next use.
+                self._fences.forget(r.work_item_ids)
+                counts.append(await lease_ops.insert_work_items(self._conn, r.params))
+            await self._conn.commit()
+        except Exception as exc:
+            await self._rollback()
+            log.error("journal writer for %s: reissue failed: %s", self._where, exc)
+            _fail_all(reissues, f"{self._where}: reissuing work items failed: {exc}")
+            return
+        for r, n in zip(reissues, counts, strict=True):
+            if not r.future.done():
+                r.future.set_result(n)
+
     async def _rollback(self) -> None:
         try:
             await self._conn.rollback()
@@ -436,7 +465,7 @@ def _storage_error(where: str, item: _Grouped, exc: Exception) -> StorageError:
     return StorageError(f"{where}: {_describe(item)} was not written: {exc}")
 
 
-def _fail(item: _Grouped | _Job, exc: BaseException) -> None:
+def _fail(item: _Queued, exc: BaseException) -> None:
     if not item.future.done():
         item.future.set_exception(exc)
 
@@ -446,7 +475,7 @@ def _being_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-def _fail_all(items: Iterable[_Grouped | _Job], message: str) -> None:
+def _fail_all(items: Iterable[_Queued], message: str) -> None:
     # A fresh exception per caller: one instance raised in many tasks tangles tracebacks.
     for item in items:
         _fail(item, StorageError(message))
