@@ -11,6 +11,7 @@ Example (the runtime builds it)::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 from collections import OrderedDict
@@ -84,6 +85,7 @@ class Services:
         self.rng = rng
         self.snapshot_every = snapshot_every
         self._graphs: dict[tuple[str, str], Graph] = {}
+        self._loading: dict[tuple[str, str], asyncio.Future[Graph]] = {}
         self._waiters: dict[str, _Waiters] = {}
         # Recently finished states, so result() after a live run needs no replay. Bounded.
         self._settled: OrderedDict[str, ExecutionState] = OrderedDict()
@@ -134,9 +136,18 @@ class Services:
         found = self._graphs.get(key)
         if found is not None:
             return found
-        row = await self.store.get_workflow(workflow_id, version)
+        # One load per version however many ask at once: on restart every recovering
+        # execution of a workflow asks before the first load finished.
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = self._loading[key] = asyncio.ensure_future(self._load_graph(key))
+            loading.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(loading)
+
+    async def _load_graph(self, key: tuple[str, str]) -> Graph:
+        row = await self.store.get_workflow(*key)
         if row is None:
-            raise WorkflowNotFound(f"workflow {workflow_id}@{version} is not in the registry")
+            raise WorkflowNotFound(f"workflow {key[0]}@{key[1]} is not in the registry")
         return self.add_workflow(decode_workflow(row.ir))
 
     def bind(self, node: Node, data: Mapping[str, Any]) -> dict[str, Any]:
