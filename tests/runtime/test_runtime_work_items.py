@@ -256,9 +256,10 @@ async def test_pool_work_runs_again_after_restart_without_spending_an_attempt_I3
 
     async with Runtime(db_url, tools=[slow]) as rt:
         assert await rt.handle(run.id).result(timeout=10) == {"work": 2}
-        # Recovery wrote it pending; the scheduler granted it to the pool (fence 1).
+        # Recovery wrote it pending at fence 1 (the unwritten pool lease's); the scheduler
+        # granted it to the pool at fence 2: no holder of the old lease could settle it.
         [row] = await items_of(rt, run.id)
-        assert (row.status, row.attempt, row.dispatch, row.fence) == ("completed", 1, 1, 1)
+        assert (row.status, row.attempt, row.dispatch, row.fence) == ("completed", 1, 1, 2)
         entries = await rt.journal(run.id)
         assert [e.type for e in entries] == [
             "execution_started",
@@ -266,6 +267,37 @@ async def test_pool_work_runs_again_after_restart_without_spending_an_attempt_I3
             "node_completed",
             "execution_completed",
         ]
+        await check_replay(rt, run.id)
+
+
+async def test_an_actor_restarted_mid_step_keeps_its_rowless_pool_item_I3_I5(
+    db_url: str,
+) -> None:
+    """The engine and its pool keep running while the supervisor restarts the execution's
+    actor: the item still running on the pool is neither reissued nor run twice, and its
+    outcome (fence 1) completes the run."""
+    calls = 0
+    started, release = anyio.Event(), anyio.Event()
+
+    @tool
+    async def held() -> int:
+        nonlocal calls
+        calls += 1
+        started.set()
+        await release.wait()
+        return calls
+
+    async with Runtime(db_url, tools=[held]) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(one_node("held"), "h.yaml")))
+        with anyio.fail_after(10):
+            await started.wait()
+        await rt._tell_execution(run.id, object())  # an unknown message: the actor fails
+        await rt.state(run.id)  # answered by the restarted actor, after its recovery
+        assert await items_of(rt, run.id) == []  # not reissued while the pool runs it
+        release.set()
+        assert await rt.handle(run.id).result(timeout=10) == {"work": 1}
+        assert calls == 1
+        assert await items_of(rt, run.id) == []
         await check_replay(rt, run.id)
 
 
@@ -292,10 +324,10 @@ async def test_a_crash_with_pool_items_in_flight_reruns_them_not_what_committed_
     hand_outs = [e.record for e in report.entries if e.type.startswith("node_")]
     assert {r.attempt for r in hand_outs if r.dispatch > 0} == {1}  # type: ignore[union-attr]
     assert not [e for e in report.entries if e.type == "node_failed"]
-    # Written pending at recovery, granted to the pool (fence 1), completed in the table.
+    # Written pending at recovery (fence 1), granted to the pool (fence 2), completed.
     rows = await store.list_work_items(execution_id="exec_crash_harness")
     assert sorted((r.work_item_id, r.status, r.fence, r.attempt) for r in rows) == [
-        (wid, "completed", 1, 1) for wid in sorted(flying)
+        (wid, "completed", 2, 1) for wid in sorted(flying)
     ]
 
 

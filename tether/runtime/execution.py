@@ -46,7 +46,6 @@ from tether.persistence.contract import (
 from tether.runtime.executor import NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.planner import PlanContext, plan_turn
-from tether.runtime.pool_items import PoolItems
 from tether.runtime.records import (
     ContinueRequested,
     ExecutionCancelled,
@@ -110,7 +109,7 @@ class ExecutionActor(Actor):
         self._fresh = fresh
         self.state = ExecutionState()
         self.graph: Graph | None = None
-        self._pool = PoolItems()  # its items on the in-process pool that have no row
+        self._pool = services.pool_items_of(execution_id)  # pool items without a row
 
     async def on_start(self) -> None:
         if self._fresh and self.context.restart_count == 0:
@@ -149,7 +148,11 @@ class ExecutionActor(Actor):
         (the engine stopped, not the work) and the scheduler grants it like any other."""
         assert self.graph is not None
         at = now_ms(self._s.clock)
-        rows = reissued_items(self._s, self.graph, self.execution_id, self.state, at)
+        rows = [
+            row
+            for row in reissued_items(self._s, self.graph, self.execution_id, self.state, at)
+            if not self._pool.has(row.work_item_id)  # still running here (a restarted actor)
+        ]
         if rows and await self._s.store.reissue(rows):
             for queue, not_before in dict.fromkeys((r.queue, r.not_before_ms) for r in rows):
                 self._s.tell_scheduler(WorkReady(queue, not_before))
@@ -350,9 +353,10 @@ class ExecutionActor(Actor):
         boundary = records[-1] if isinstance(records[-1], SegmentBoundary) else None
         if boundary is not None:
             await self._open_segment(after, boundary)
-        written, settled = self._pool.for_turn(items, settles)
+        items_to_write, settles_to_write = self._pool.for_turn(items, settles)
         try:
-            await self._s.store.append(self._make_turn(before, after, rows, written, settled))
+            turn = self._make_turn(before, after, rows, items_to_write, settles_to_write)
+            await self._s.store.append(turn)
         except BaseException:
             for item in items:  # never created: the credit taken for it is free again
                 if item.lease_owner is not None:
@@ -477,4 +481,5 @@ class ExecutionActor(Actor):
 
     async def _retire(self) -> None:
         """Stop this actor once the current message is handled (a request, not a wait)."""
+        self._s.forget_pool_items(self.execution_id)
         await self.context.self_ref.stop()

@@ -11,13 +11,15 @@ or cancelled, nothing; failed, dead or parked, the row as it was created, insert
 settled in the same transaction (inserts come first), so the dead-letter view and parks work
 as for every other item, and a parked item is row-backed from then on (the scheduler grants
 it again). Recovery writes a pending row for every hand-out in flight that has none
-(``Store.reissue``).
+(``Store.reissue``), except those this engine's pool still runs: the services keep each
+execution's ``PoolItems``, so an execution actor restarted by its supervisor (the engine and
+its pool still running) neither reissues them nor forgets they have no row.
 
 Example (what ExecutionActor._turn does)::
 
-    pool = PoolItems()
-    work_items, written = pool.for_turn(items, settles)   # what the Turn carries
-    await store.append(Turn(..., work_items=tuple(work_items), settles=tuple(written)))
+    pool = services.pool_items_of(execution_id)   # outlives a restarted actor instance
+    items_to_write, settles_to_write = pool.for_turn(items, settles)
+    await store.append(Turn(..., work_items=tuple(items_to_write), ...))
     pool.committed(items, settles)
 """
 
@@ -38,10 +40,8 @@ class PoolItems:
     def __init__(self) -> None:
         self._rows: dict[str, WorkItemRow] = {}
 
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __contains__(self, work_item_id: object) -> bool:
+    def has(self, work_item_id: str) -> bool:
+        """Is this item running on the pool without a row (so recovery must not reissue it)?"""
         return work_item_id in self._rows
 
     def for_turn(

@@ -30,6 +30,7 @@ from tether.persistence.contract import Store
 from tether.runtime.graph import Graph
 from tether.runtime.ledger import WorkerLedger
 from tether.runtime.local_workers import LocalWorkers
+from tether.runtime.pool_items import PoolItems
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import ArgumentBinder, ToolRegistry, UnknownTool
 from tether.runtime.work import queue_of
@@ -86,6 +87,9 @@ class Services:
         self.snapshot_every = snapshot_every
         self._graphs: dict[tuple[str, str], Graph] = {}
         self._loading: dict[tuple[str, str], asyncio.Future[Graph]] = {}
+        # Per live execution, its pool items without a row: kept here, not in the actor, so
+        # a supervisor's restart of the actor does not lose them (see pool_items).
+        self._pool_items: dict[str, PoolItems] = {}
         self._waiters: dict[str, _Waiters] = {}
         # Recently finished states, so result() after a live run needs no replay. Bounded.
         self._settled: OrderedDict[str, ExecutionState] = OrderedDict()
@@ -149,6 +153,20 @@ class Services:
         if row is None:
             raise WorkflowNotFound(f"workflow {key[0]}@{key[1]} is not in the registry")
         return self.add_workflow(decode_workflow(row.ir))
+
+    def pool_items_of(self, execution_id: str) -> PoolItems:
+        found = self._pool_items.get(execution_id)
+        if found is None:
+            found = self._pool_items[execution_id] = PoolItems()
+        return found
+
+    def runs_rowless(self, execution_id: str, work_item_id: str) -> bool:
+        """Is this item running on this engine's pool without a row (for checks)?"""
+        found = self._pool_items.get(execution_id)
+        return found is not None and found.has(work_item_id)
+
+    def forget_pool_items(self, execution_id: str) -> None:
+        self._pool_items.pop(execution_id, None)
 
     def bind(self, node: Node, data: Mapping[str, Any]) -> dict[str, Any]:
         return self._binder(node)(data)

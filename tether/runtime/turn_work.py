@@ -91,6 +91,9 @@ def reissued_items(
                 dispatch=run.dispatch,
                 payload=_payload(s, graph, node, run.input),
                 not_before_ms=run.not_before_ms or 0,
+                # The lease it replaces had fence 1 (the pool's, never written): the next
+                # grant is 2, so nothing that held fence 1 could settle the new lease.
+                fence=1,
                 created_at_ms=at,
                 updated_at_ms=at,
             )
