@@ -1,13 +1,15 @@
 """The journal writer (I6): one task owning the one write connection, committing in groups.
 
-Appends, heartbeats and grants that arrive while a commit is in flight wait in ``_pending``
-and go into the next transaction together; each caller's future is resolved only after that
-transaction commits. A batch costs a constant number of awaits: one lookup for executions and
-one for work items not seen before, up to seven ``executemany`` calls, one statement per grant
-and the commit. The items a batch creates are not looked up (their ids are new by
-construction): the insert count confirms it, and a batch where it does not is retried one
-item per transaction, with lookups. Within a batch the heartbeats apply first, then the turns
-in arrival order, then the grants (a grant sees the items the batch's turns created or parked).
+Appends, heartbeats and grants that arrive while a commit is in flight wait in ``_pending`` and
+go into the next transaction together; each caller's future is resolved only after that
+transaction commits. Reissued work items (recovery) commit together after the group, in a
+transaction of their own, before any submitted job. A batch costs a constant number of awaits:
+one lookup for executions and one for work items not seen before, up to seven ``executemany``
+calls, one statement per grant and the commit. The items a batch creates are not looked up
+(their ids are new by construction): the insert count confirms it, and a batch where it does
+not is retried one item per transaction, with lookups. Within a batch the heartbeats apply
+first, then the turns in arrival order, then the grants (a grant sees the items the batch's
+turns created or parked).
 
 Sequence and fence checks happen here, in Python, against ``_last_seq`` and the
 :class:`FenceBook`, authoritative because this is the only writer. A conflicting turn or a
@@ -428,7 +430,9 @@ class GroupCommitWriter:
         if not item.future.done():
             item.future.set_result(result)
 
-    async def _reissue_all(self, reissues: list[_Reissue]) -> None:
+    async def _reissue_all(self, reissues: list[_Reissue], retry: bool = True) -> None:
+        """All of a batch's reissues in one transaction; if that fails, each in its own, so
+        only a bad one fails (a restart reissues for every execution at once)."""
         counts = []
         try:
             for r in reissues:
@@ -438,6 +442,10 @@ class GroupCommitWriter:
             await self._conn.commit()
         except Exception as exc:
             await self._rollback()
+            if retry and len(reissues) > 1:
+                for one in reissues:
+                    await self._reissue_all([one], retry=False)
+                return
             log.error("journal writer for %s: reissue failed: %s", self._where, exc)
             _fail_all(reissues, f"{self._where}: reissuing work items failed: {exc}")
             return
