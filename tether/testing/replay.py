@@ -135,15 +135,19 @@ async def check_work_items(
     """The work-item table says what the journal says: at most one item per hand-out, settled
     as its record says (completed, failed while retried, dead on the last attempt, cancelled
     when the run ended first), parked as often as it was, open while in flight; no other
-    items. A hand-out that was never parked and is in flight, completed or cancelled may have
-    no item (the in-process pool writes none for those); a failed, dead or parked one must."""
+    items. The in-process pool writes no item for a hand-out it completes or that is cancelled
+    while it runs it, nor while it runs it (never parked): those may have none when the
+    runtime has a pool, the last only while its pool runs it; a failed, dead or parked one
+    must have one."""
     rows = {r.work_item_id: r for r in await _all_items(rt, execution_id)}
     expected = _expected_items(execution_id, entries, state)
     problems = []
     for wid, (attempt, status, parks) in expected.items():
         row = rows.pop(wid, None)
         if row is None:
-            if not status.startswith("unbound") and not _may_be_rowless(status, parks):
+            if not status.startswith("unbound") and not _may_be_rowless(
+                rt, execution_id, wid, status, parks
+            ):
                 problems.append(f"{wid}: no work item for a hand-out the journal has")
             continue
         if (row.attempt, row.parks) != (attempt, parks) or not _status_fits(row, status):
@@ -169,10 +173,17 @@ async def _all_items(rt: Runtime, execution_id: str) -> list[WorkItemRow]:
             return rows
 
 
-def _may_be_rowless(status: str, parks: int) -> bool:
-    """Could the in-process pool have run this hand-out without a row? Only if its outcome
-    never needed one: a park, a failure or a dead letter writes it."""
-    return parks == 0 and status in ("open", "completed", "cancelled")
+def _may_be_rowless(rt: Runtime, execution_id: str, wid: str, status: str, parks: int) -> bool:
+    """Could the in-process pool have run this hand-out without a row? Only if the runtime
+    has a pool and the outcome never needed one (a park, a failure or a dead letter writes
+    it), and, while the hand-out is open, only if the pool runs it now: an open hand-out
+    anywhere else (pending, remote, reissued after a restart) must have its row."""
+    services = rt._services  # the checker reads the runtime's own bookkeeping on purpose
+    if parks or services is None or services.local is None:
+        return False
+    if status == "open":
+        return services.runs_rowless(execution_id, wid)
+    return status in ("completed", "cancelled")
 
 
 def _status_fits(row: WorkItemRow, status: str) -> bool:
