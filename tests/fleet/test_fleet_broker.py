@@ -23,7 +23,12 @@ from tether.fleet import (
     WorkerMessage,
 )
 from tether.fleet.broker import DEFAULT_HWM
-from tether.fleet.protocol import ERR_BAD_FRAME, ERR_HELLO_REQUIRED, ERR_PROTOCOL_VERSION
+from tether.fleet.protocol import (
+    ERR_BAD_FRAME,
+    ERR_HELLO_REQUIRED,
+    ERR_PROTOCOL_VERSION,
+    ERR_WORKER_ID,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -185,6 +190,12 @@ async def test_bad_frames_answered_while_another_worker_is_served_I10(
         await raw.send(hello("raw", protocol=PROTOCOL_VERSION + 1))
         err = await raw.expect_error(ERR_PROTOCOL_VERSION)
         assert f"protocol {PROTOCOL_VERSION + 1}" in err.message
+        await good_round_trip()
+
+        for reserved in ("local", "http/w1"):  # the engine's own workers' names (I10)
+            await raw.send(hello(reserved))
+            err = await raw.expect_error(ERR_WORKER_ID)
+            assert "reserved" in err.message
         await good_round_trip()
 
         assert [p.worker_id for p in rec.joined] == ["good"]

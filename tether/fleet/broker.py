@@ -57,6 +57,7 @@ from tether.fleet.protocol import (
     ERR_BAD_FRAME,
     ERR_HELLO_REQUIRED,
     ERR_PROTOCOL_VERSION,
+    ERR_WORKER_ID,
     PROTOCOL_VERSION,
     Bye,
     EngineMessage,
@@ -66,6 +67,7 @@ from tether.fleet.protocol import (
     Welcome,
     decode_worker_message,
     encode,
+    reserved_worker_id,
 )
 
 __all__ = ["Broker", "BrokerHandler", "Peer"]
@@ -374,6 +376,14 @@ class Broker:
                 ERR_PROTOCOL_VERSION,
                 f"engine {self.engine_id} speaks protocol {PROTOCOL_VERSION}; worker "
                 f"{hello.worker_id!r} sent Hello with protocol {hello.protocol}",
+            )
+            return
+        if reserved_worker_id(hello.worker_id):
+            self._refuse(
+                identity,
+                ERR_WORKER_ID,
+                f"worker id {hello.worker_id!r} is reserved for the engine's own workers "
+                "('local', 'http/...'): start the worker with another --worker-id",
             )
             return
         if not self._send_frame(identity, self._welcome):

@@ -165,6 +165,15 @@ ERR_PROTOCOL_VERSION: Final = "protocol_version"
 ERR_HELLO_REQUIRED: Final = "hello_required"
 #: The frame did not decode, or the message had the wrong number of frames.
 ERR_BAD_FRAME: Final = "bad_frame"
+#: The Hello's worker_id is one the engine keeps for its own workers (``local``, ``http/...``).
+ERR_WORKER_ID: Final = "worker_id"
+
+
+def reserved_worker_id(worker_id: str) -> bool:
+    """Ids of the engine's own workers (its in-process pool, HTTP workers): a ZeroMQ worker
+    taking one would take over their credit and leases."""
+    return worker_id == "local" or worker_id.startswith("http/")
+
 
 WorkerMessage = Hello | Credit | Heartbeat | Result | RateLimited | Bye
 EngineMessage = Welcome | Grant | Cancel | Ack | HeartbeatAck | ProtocolError
