@@ -157,3 +157,29 @@ def test_claim_and_report_bodies_are_checked(engine: Engine) -> None:
         assert r.status_code == 422 and "queue" in r.json()["error"]
         r = c.post("/work-items/claim", json={"worker_id": "w", "queue_types": ["general"]})
         assert r.json() == {"claimed": False}
+
+
+def test_a_forged_token_cannot_act_for_the_pool_or_a_finished_lease_I5_I10(
+    engine: Engine,
+) -> None:
+    with httpx.Client(base_url=engine.url, timeout=10) as c:
+        for owner in ("local", "zmq-worker"):  # not an HTTP worker's lease: refused, no effect
+            forged = encode_token("exec_x/a/1", 1, owner)
+            assert c.post(f"/work-items/{forged}/heartbeat", json={}).status_code == 404
+            assert c.post(f"/work-items/{forged}/complete", json={}).status_code == 404
+        local = [w for w in c.get("/workers").json()["workers"] if w["worker_id"] == "local"]
+        assert local and local[0]["queues"] == ["*"] and local[0]["free_slots"] > 0
+
+        register_jamjet_flow(c)
+        eid = start(c, 2)
+        item = claim(c, "hb")
+        r = c.post(f"/work-items/{item['id']}/complete", json={"state_patch": {"n": 4}})
+        assert r.status_code == 200, r.text
+        r = c.post(f"/work-items/{item['id']}/heartbeat", json={})
+        assert r.status_code == 409 and "already reported" in r.json()["error"]
+        r = c.post(f"/work-items/{item['id']}/complete", json={"state_patch": {"n": 99}})
+        assert r.status_code == 409
+        last = claim(c, "hb")
+        r = c.post(f"/work-items/{last['id']}/complete", json={"state_patch": {"n": 5}})
+        assert r.is_success
+        assert wait_terminal(c, eid)["current_state"]["n"] == 5

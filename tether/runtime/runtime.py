@@ -300,6 +300,12 @@ class Runtime(ExecutionSignals):
         assert scheduler is not None
         await scheduler.tell(message)
 
+    async def ask_scheduler(self, message: object) -> object:
+        """Ask the scheduler (``GetLeases``: its live remote leases, by work item id)."""
+        scheduler = self._svc.scheduler
+        assert scheduler is not None
+        return await scheduler.ask(message, timeout=None)
+
     @property
     def lease_ttl_ms(self) -> int:
         """How long a remote worker's lease lives without a heartbeat."""

@@ -52,7 +52,12 @@ from tether.runtime.runtime import Runtime
 from tether.runtime.tools import UnknownTool
 from tether.server import work_item_routes
 from tether.server.config import ServerConfig
-from tether.server.http_workers import HttpWorkers, LeaseNotFound, LeaseRefused
+from tether.server.http_workers import (
+    HttpWorkers,
+    LeaseAnswerPending,
+    LeaseNotFound,
+    LeaseRefused,
+)
 from tether.server.views import event_view, execution_view, iso
 
 log = logging.getLogger(__name__)
@@ -76,6 +81,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (ExecutionBroken, 409),
     (LeaseNotFound, 404),
     (LeaseRefused, 409),
+    (LeaseAnswerPending, 503),
 ]
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -32,9 +33,12 @@ from typing import Any, Final
 import anyio
 import msgspec
 
+from tether.actors import ActorStopped
 from tether.errors import InvalidInput, TetherError
 from tether.runtime.runtime import Runtime
+from tether.runtime.scheduler import TIMEOUT_GRACE_SECS
 from tether.runtime.scheduler_messages import (
+    GetLeases,
     LiveLease,
     WorkerCredit,
     WorkerHeartbeat,
@@ -44,6 +48,8 @@ from tether.runtime.scheduler_messages import (
 )
 from tether.runtime.work import decode_spec
 from tether.server.views import iso
+
+log = logging.getLogger(__name__)
 
 #: Owner names of HTTP workers in the scheduler: never the same as a ZeroMQ worker's id.
 OWNER_PREFIX: Final = "http/"
@@ -63,6 +69,11 @@ class LeaseRefused(TetherError):
     """A report or heartbeat for a lease that is no longer live (409, with the reason)."""
 
 
+class LeaseAnswerPending(TetherError):
+    """The report reached the engine but its turn has not committed yet (503): it may still
+    be applied; ask again with the same id for the outcome."""
+
+
 class _Token(msgspec.Struct, array_like=True, frozen=True):
     work_item_id: str
     fence: int
@@ -75,14 +86,29 @@ def encode_token(work_item_id: str, fence: int, owner: str) -> str:
 
 
 def decode_token(token: str) -> _Token:
+    refused = LeaseNotFound(
+        f"{token[:80]!r} is not a work item id this engine handed out (ids come from "
+        "POST /work-items/claim)"
+    )
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        return msgspec.msgpack.decode(raw, type=_Token)
+        ref = msgspec.msgpack.decode(raw, type=_Token)
     except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise LeaseNotFound(
-            f"{token!r} is not a work item id this engine handed out (ids come from "
-            "POST /work-items/claim)"
-        ) from None
+        raise refused from None
+    # Only an HTTP worker's lease: a token naming the pool or a ZeroMQ worker would let a
+    # request join the scheduler under their name and take their credit and leases.
+    worker_id = ref.owner.removeprefix(OWNER_PREFIX)
+    if not ref.owner.startswith(OWNER_PREFIX) or not _valid_worker_id(worker_id):
+        raise refused
+    return ref
+
+
+@dataclass(eq=False)
+class _PendingReport:
+    """A report waiting for its execution's turn: accepted or refused, with the reason."""
+
+    answered: anyio.Event = field(default_factory=anyio.Event)
+    answer: tuple[bool, str] | None = None
 
 
 @dataclass(eq=False)
@@ -131,7 +157,7 @@ class HttpWorkers:
         self._rt = runtime
         self._ttl = lease_ttl_secs
         self._workers: dict[str, _Worker] = {}
-        self._answers: dict[tuple[str, int], tuple[anyio.Event, list[tuple[bool, str]]]] = {}
+        self._answers: dict[tuple[str, int], _PendingReport] = {}
         self._gone: OrderedDict[tuple[str, int], str] = OrderedDict()
 
     # -- the API ----------------------------------------------------------------------------
@@ -142,16 +168,19 @@ class HttpWorkers:
             raise InvalidInput("queue_types must name at least one queue, e.g. ['general']")
         worker = await self._worker(owner, frozenset(queues))
         if not worker.granted:
+            worker.arrived = arrived = anyio.Event()  # before the credit: a grant may race it
             if not worker.asked:
                 worker.asked = True
                 await self._rt.tell_scheduler(WorkerCredit(owner, 1))
-            worker.arrived = anyio.Event()
             with anyio.move_on_after(CLAIM_WAIT_SECS):
-                await worker.arrived.wait()
+                while not worker.granted:
+                    await arrived.wait()
         if not worker.granted:
             return {"claimed": False}
         lease = worker.granted.popleft()
-        return {"claimed": True, "work_item": self._view(lease, worker.held[lease.work_item_id])}
+        held = worker.held[lease.work_item_id]
+        held.until = max(held.until, self._rt.clock.now() + self._lifetime(lease))
+        return {"claimed": True, "work_item": self._view(lease, held)}
 
     async def report(
         self,
@@ -166,15 +195,22 @@ class HttpWorkers:
         """Complete or fail a lease; returns once its execution's turn committed. A
         whole-state step's ``state_patch`` (what it changed) is what is merged into state."""
         ref = decode_token(token)
+        key = (ref.work_item_id, ref.fence)
+        if key in self._answers:
+            raise LeaseRefused(
+                f"work item {ref.work_item_id}: a report for this lease is being settled"
+            )
         worker = await self._worker(ref.owner, None)
+        held = worker.held.get(ref.work_item_id)
+        if held is not None and held.lease.fence == ref.fence:
+            # Settling takes a commit: the lease must not lapse meanwhile.
+            held.until = max(held.until, self._rt.clock.now() + self._ttl)
         value = output
         if ok and state_patch is not None:
-            held = worker.held.get(ref.work_item_id)
             merge = held.lease.spec.merge if held is not None else await self._merges(ref)
             value = state_patch if merge else output
-        waiter: tuple[anyio.Event, list[tuple[bool, str]]] = (anyio.Event(), [])
-        key = (ref.work_item_id, ref.fence)
-        self._answers[key] = waiter
+        pending = _PendingReport()
+        self._answers[key] = pending
         try:
             report = WorkerReport(
                 ref.owner, ref.work_item_id, ref.fence, ok, value if ok else None,
@@ -182,48 +218,81 @@ class HttpWorkers:
             )  # fmt: skip
             await self._rt.tell_scheduler(report)
             with anyio.move_on_after(ANSWER_WAIT_SECS):
-                await waiter[0].wait()
+                await pending.answered.wait()
         finally:
             self._answers.pop(key, None)
-        if not waiter[1]:
-            raise LeaseRefused(f"work item {ref.work_item_id}: no answer from its execution")
-        accepted, reason = waiter[1][0]
+        if pending.answer is None:
+            raise LeaseAnswerPending(
+                f"work item {ref.work_item_id}: the report is not settled yet; it may still "
+                "be applied (send it again with the same id to learn the outcome)"
+            )
+        accepted, reason = pending.answer
         if not accepted:
             raise LeaseRefused(reason)
-        worker.held.pop(ref.work_item_id, None)
+        self._forget(ref.owner, ref.work_item_id, ref.fence, "it was already reported")
         return {"id": token, "work_item_id": ref.work_item_id, "accepted": True}
 
     async def heartbeat(self, token: str) -> dict[str, Any]:
+        """Extend a lease the gateway holds for its worker; any other is refused (409)."""
         ref = decode_token(token)
-        gone = self._gone.get((ref.work_item_id, ref.fence))
-        if gone is not None:
-            raise LeaseRefused(f"work item {ref.work_item_id}: {gone}")
         worker = await self._worker(ref.owner, None)
-        until = self._rt.clock.now() + self._ttl
         held = worker.held.get(ref.work_item_id)
-        if held is not None and held.lease.fence == ref.fence:
-            held.until = until
+        if held is None or held.lease.fence != ref.fence:
+            gone = self._gone.get((ref.work_item_id, ref.fence), "no live lease")
+            raise LeaseRefused(f"work item {ref.work_item_id}: {gone}")
+        held.until = max(held.until, self._rt.clock.now() + self._ttl)
         await self._rt.tell_scheduler(WorkerHeartbeat(ref.owner, [(ref.work_item_id, ref.fence)]))
-        return {"id": token, "lease_expires_at": iso(int(until * 1000))}
+        return {"id": token, "lease_expires_at": iso(int(held.until * 1000))}
 
     # -- liveness ---------------------------------------------------------------------------
 
     async def keep_alive(self) -> None:
-        """Heartbeat what HTTP workers hold, and retire workers that stopped polling."""
-        interval = max(0.05, self._rt.lease_ttl_ms / 4000)
-        while True:
-            await self._rt.clock.sleep(interval)
-            now = self._rt.clock.now()
-            for worker in list(self._workers.values()):
-                # Past its time a lease is no longer heartbeated: the scheduler reclaims it.
-                worker.held = {w: h for w, h in worker.held.items() if h.until > now}
-                worker.granted = deque(x for x in worker.granted if x.work_item_id in worker.held)
-                refs = [(w, h.lease.fence) for w, h in worker.held.items()]
-                if refs:
-                    await self._rt.tell_scheduler(WorkerHeartbeat(worker.owner, refs))
-                elif now - worker.last_seen > self._ttl:
-                    del self._workers[worker.owner]
-                    await self._rt.tell_scheduler(WorkerLeft(worker.owner, "stopped polling"))
+        """Adopt the HTTP leases the scheduler recovered, then heartbeat what HTTP workers
+        hold and retire workers that stopped polling. Ends when the runtime stops."""
+        try:
+            await self._adopt()
+            interval = max(0.05, self._rt.lease_ttl_ms / 4000)
+            while True:
+                await self._rt.clock.sleep(interval)
+                await self._tick()
+        except ActorStopped:
+            return  # the runtime is shutting down
+
+    async def _adopt(self) -> None:
+        """After an engine restart the scheduler holds the leases of HTTP workers from its
+        table, but only for its own TTL: keep them alive for the HTTP lifetime, as before."""
+        leases = await self._rt.ask_scheduler(GetLeases())
+        assert isinstance(leases, dict)
+        for lease in leases.values():
+            if isinstance(lease, LiveLease) and lease.owner.startswith(OWNER_PREFIX):
+                worker = await self._worker(lease.owner, None)
+                until = self._rt.clock.now() + self._lifetime(lease)
+                worker.held[lease.work_item_id] = _Held(lease, until)
+
+    async def _tick(self) -> None:
+        now = self._rt.clock.now()
+        for owner, worker in list(self._workers.items()):
+            if self._workers.get(owner) is not worker:
+                continue  # replaced while an earlier worker's message was sent
+            # Past its time a lease is no longer heartbeated: the scheduler reclaims it.
+            for wid in [w for w, h in worker.held.items() if h.until <= now]:
+                del worker.held[wid]
+            kept = [x for x in worker.granted if x.work_item_id in worker.held]
+            if len(kept) != len(worker.granted):
+                worker.granted.clear()
+                worker.granted.extend(kept)
+            refs = [(w, h.lease.fence) for w, h in worker.held.items()]
+            if refs:
+                await self._rt.tell_scheduler(WorkerHeartbeat(owner, refs))
+            elif now - worker.last_seen > self._ttl:
+                del self._workers[owner]
+                await self._rt.tell_scheduler(WorkerLeft(owner, "stopped polling"))
+
+    def _lifetime(self, lease: LiveLease) -> float:
+        """How long a lease lives unheartbeated: the HTTP TTL, or the node's timeout when
+        longer (a polling worker cannot heartbeat while it runs a step)."""
+        timeout = lease.spec.timeout_secs
+        return max(self._ttl, timeout + TIMEOUT_GRACE_SECS if timeout else 0.0)
 
     # -- the scheduler's side ---------------------------------------------------------------
 
@@ -233,7 +302,8 @@ class HttpWorkers:
             return False
         worker.asked = False
         worker.granted.append(lease)
-        worker.held[lease.work_item_id] = _Held(lease, self._rt.clock.now() + self._ttl)
+        until = self._rt.clock.now() + self._lifetime(lease)
+        worker.held[lease.work_item_id] = _Held(lease, until)
         worker.arrived.set()
         return True
 
@@ -252,10 +322,10 @@ class HttpWorkers:
             self._gone.popitem(last=False)
 
     def _answered(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
-        waiter = self._answers.get((work_item_id, fence))
-        if waiter is not None:
-            waiter[1].append((accepted, reason))
-            waiter[0].set()
+        pending = self._answers.get((work_item_id, fence))
+        if pending is not None and pending.answer is None:
+            pending.answer = (accepted, reason)
+            pending.answered.set()
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -267,12 +337,11 @@ class HttpWorkers:
         if worker is not None and (queues is None or queues == worker.queues):
             worker.last_seen = now
             return worker
-        if worker is not None:  # new queues: the same worker, joined again (leases kept)
-            await self._rt.tell_scheduler(WorkerLeft(owner, "replaced"))
         fresh = _Worker(owner, queues or frozenset(), now)
-        if worker is not None:
+        self._workers[owner] = fresh  # before any await: a concurrent call finds this one
+        if worker is not None:  # new queues: the same worker, joined again (leases kept)
             fresh.held, fresh.granted = worker.held, worker.granted
-        self._workers[owner] = fresh
+            await self._rt.tell_scheduler(WorkerLeft(owner, "replaced"))
         await self._rt.tell_scheduler(WorkerJoined(owner, _Link(self, owner), fresh.queues, 0))
         return fresh
 
@@ -303,7 +372,11 @@ class HttpWorkers:
         }
 
 
+def _valid_worker_id(worker_id: str) -> bool:
+    return 0 < len(worker_id) <= 200 and worker_id.isprintable()
+
+
 def _owner(worker_id: str) -> str:
-    if not worker_id or len(worker_id) > 200 or not worker_id.isprintable():
+    if not _valid_worker_id(worker_id):
         raise InvalidInput("worker_id must be 1-200 printable characters")
     return OWNER_PREFIX + worker_id
