@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 from tether import Runtime, tool
 from tether.ir import compile_yaml_text
+from tether.ir.errors import WorkflowInvalid
 from tether.testing import check_replay
 
 pytestmark = pytest.mark.anyio
@@ -62,10 +62,39 @@ async def test_a_step_the_engine_has_no_function_for_waits_for_a_remote_worker(
 ) -> None:
     async with Runtime(f"sqlite:///{tmp_path / 'remote.db'}", tools=[grow]) as rt:
         run = await rt.start(compile_yaml_text(REMOTE, "remote.yaml"), {})
-        for _ in range(50):  # let the pool take it if it (wrongly) would
-            await anyio.sleep(0)
         (item,) = await rt.store.list_work_items(execution_id=run.id)
         assert (item.queue, item.status) == ("general", "pending")
         assert (await rt.state(run.id)).status == "running"
-        local = [w for w in rt.workers() if w["local"]]
-        assert local and local[0]["free_slots"] > 0
+        # The pool's ledger entry never serves the queue (so no grant can reach it).
+        pool = rt._svc.ledger.get("local")
+        assert pool is not None and not pool.serves("general") and pool.serves("python_tool")
+
+
+@tool
+def numbered() -> dict[int, str]:
+    return {1: "one"}
+
+
+async def test_a_whole_state_step_with_non_string_keys_fails_its_node(tmp_path: Path) -> None:
+    flow = f"""
+workflow: {{id: keys, version: "1"}}
+nodes:
+  step: {{type: python_fn, module: {MODULE}, function: numbered}}
+"""
+    async with Runtime(f"sqlite:///{tmp_path / 'k.db'}", tools=[numbered]) as rt:
+        run = await rt.start(compile_yaml_text(flow, "keys.yaml"), {})
+        state = await rt.wait(run.id)
+        assert state.status == "failed" and "string keys" in (state.error or "")
+        await check_replay(rt, run.id)
+
+
+async def test_a_remote_step_may_not_share_a_queue_with_local_work(tmp_path: Path) -> None:
+    flow = f"""
+workflow: {{id: clash, version: "1", start: mine}}
+nodes:
+  mine: {{type: python_fn, module: {MODULE}, function: grow, next: theirs}}
+  theirs: {{type: python_fn, module: elsewhere, function: f, labels: {{queue: python_tool}}}}
+"""
+    async with Runtime(f"sqlite:///{tmp_path / 'c.db'}", tools=[grow]) as rt:
+        with pytest.raises(WorkflowInvalid, match="python_tool"):
+            rt.register(compile_yaml_text(flow, "clash.yaml"))

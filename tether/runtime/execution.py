@@ -79,6 +79,7 @@ from tether.runtime.timers import ArmTimer, FireTimer
 from tether.runtime.tools import UnknownTool
 from tether.runtime.turn_work import created_items, reissued_items, turn_settles
 from tether.runtime.typed_state import type_problem
+from tether.runtime.work import queue_of
 
 
 class StartExecution(msgspec.Struct, frozen=True):
@@ -277,9 +278,12 @@ class ExecutionActor(Actor):
         """Why the output does not fit the typed state (each merged key, or the node's key)."""
         assert self.graph is not None
         schema = self.graph.workflow.typed_schema()
-        if not schema:
+        merging = out.node_id in self.graph.merge_ids and isinstance(out.output, dict)
+        if not schema and not merging:
             return None  # an untyped state takes any value (the common case: no list to build)
         if out.node_id in self.graph.merge_ids and isinstance(out.output, dict):
+            if not all(isinstance(k, str) for k in out.output):
+                return "a whole-state step's output must have string keys (state keys)"
             writes = list(out.output.items())
         else:
             writes = [(self.graph.state_keys[out.node_id], out.output)]
@@ -296,7 +300,11 @@ class ExecutionActor(Actor):
         if out.reply or parked_until_ms is not None:
             queue = ""
             if self.graph is not None and out.node_id in self.graph.nodes:
-                queue = self._s.queue_of(self.graph.node(out.node_id))
+                node = self.graph.node(out.node_id)
+                try:
+                    queue = self._s.queue_of(node)
+                except UnknownTool:  # a tool this process does not have: its label decides
+                    queue = queue_of(node)
             self._s.tell_scheduler(
                 Settled(out.work_item_id, out.fence, accepted, reason, parked_until_ms, queue)
             )

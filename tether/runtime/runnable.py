@@ -10,6 +10,8 @@ A python_fn step whose function is not registered is not refused: its items wait
 
 from __future__ import annotations
 
+import logging
+
 from tether.errors import UnsupportedNode
 from tether.ir.errors import ValidationIssue, WorkflowInvalid
 from tether.ir.types import (
@@ -22,6 +24,9 @@ from tether.ir.types import (
 )
 from tether.runtime.parallel_blocks import analyze_parallel_blocks
 from tether.runtime.tools import ToolRegistry, UnknownTool
+from tether.runtime.work import queue_of
+
+_log = logging.getLogger(__name__)
 
 _WORK_KINDS = (ToolKind, PythonFnKind)
 #: Resolved by the execution itself over time: no worker, no lease.
@@ -55,7 +60,38 @@ def check_runnable(wf: Workflow, tools: ToolRegistry) -> None:
                 missing.append(f"node {node.id!r}: {exc}")
     if missing:
         raise UnknownTool(f"workflow {wf.ref}: " + "; ".join(missing))
+    _check_remote_queues(wf, tools)
     _, problems = analyze_parallel_blocks(wf)
     if problems:
         issues = [ValidationIssue(path="nodes", message=m) for m in problems]
         raise WorkflowInvalid(issues, source=wf.ref)
+
+
+def _check_remote_queues(wf: Workflow, tools: ToolRegistry) -> None:
+    """A python_fn step the engine has no function for waits on its queue for a remote
+    worker, and the in-process pool stops taking that queue: refuse a queue shared with a
+    node the engine runs itself (it would wait for a remote worker too, unexpectedly)."""
+    remote: dict[str, list[str]] = {}
+    local: dict[str, list[str]] = {}
+    for node in wf.nodes.values():
+        if isinstance(node.kind, PythonFnKind):
+            try:
+                tools.for_node(node)
+            except UnknownTool:
+                remote.setdefault(queue_of(node, remote=True), []).append(node.id)
+                continue
+        if isinstance(node.kind, _WORK_KINDS):
+            local.setdefault(queue_of(node), []).append(node.id)
+    clashes = [
+        f"queue {q!r}: remote-only steps {remote[q]} and steps this engine runs {local[q]}"
+        for q in sorted(remote.keys() & local.keys())
+    ]
+    if clashes:
+        issues = [ValidationIssue(path="nodes", message=c) for c in clashes]
+        raise WorkflowInvalid(issues, source=wf.ref)
+    for queue, nodes in remote.items():
+        _log.warning(
+            "workflow %s: %s have no function in this engine; their items wait on queue %r "
+            "for a remote worker (e.g. `jamjet worker`)",
+            wf.ref, nodes, queue,
+        )  # fmt: skip
