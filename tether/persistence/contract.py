@@ -142,12 +142,14 @@ class Turn(msgspec.Struct, frozen=True, gc=False):
     than the execution's last committed sequence (1 for a new execution), else the append is
     refused with :class:`SequenceConflict` and nothing of the turn is written.
     ``snapshot``, when present, is the state after the last record of this turn.
-    ``work_items`` are inserted in the same transaction, pending, or already leased to a
-    worker the engine picked (fence >= 1); an id that already exists is left as it is (recovery
-    re-derives items). The engine may leave out the row of an item it runs in-process, and
-    insert it only in the turn that settles it (failed, dead, parked). ``settles`` are applied
-    after the inserts, in order; a stale fence refuses the whole turn with :class:`StaleFence`,
-    an unknown item with :class:`UnknownWorkItem`, and nothing of the turn is written.
+    ``work_items`` are inserted in the same transaction, pending, or already leased to a worker
+    the engine picked (fence >= 1); an id that already exists is left as it is (allowed, but
+    the SQLite writer presumes created ids are new and pays a rollback and a retry per item
+    when one is not: recovery uses ``reissue`` instead). The engine may leave out the row of an
+    item it runs in-process, and insert it only in the turn that settles it (failed, dead,
+    parked). ``settles`` are applied after the inserts, in order; a stale fence refuses the
+    whole turn with :class:`StaleFence`, an unknown item with :class:`UnknownWorkItem`, and
+    nothing of the turn is written.
     """
 
     execution_id: str

@@ -1,7 +1,10 @@
 """Routes of the HTTP worker protocol (see :mod:`tether.server.http_workers`).
 
 Bodies follow the ``jamjet`` SDK client's worker calls (``claim_work_item``,
-``complete_work_item``, ``fail_work_item``, ``heartbeat_work_item``); every answer is 200 JSON.
+``complete_work_item``, ``fail_work_item``, ``heartbeat_work_item``); every answer is JSON:
+200, or 404 (not a lease token), 409 (refused, with the reason), 422 (a bad body), 503 (a
+report not settled yet). ``execution_id``/``node_id``/``worker_id`` in bodies are accepted as
+the SDK sends them; the lease token alone says which lease a call is about.
 
 Example (one poll of a worker)::
 
