@@ -20,6 +20,7 @@ from tether.persistence import (
     MemoryStore,
     StorageError,
     Store,
+    Turn,
     WorkItemRow,
 )
 from tether.testing import VirtualClock, check_replay, crash_and_recover
@@ -299,6 +300,39 @@ async def test_an_actor_restarted_mid_step_keeps_its_rowless_pool_item_I3_I5(
         assert calls == 1
         assert await items_of(rt, run.id) == []
         await check_replay(rt, run.id)
+
+
+async def test_an_outcome_lost_with_a_failed_turn_runs_its_pool_item_again_I3() -> None:
+    """The turn journaling a rowless pool item's outcome fails (a transient store error): the
+    actor restarts, the pool no longer holds the item, so recovery reissues it and the run
+    completes (at-least-once), instead of waiting for an outcome that will never come."""
+    calls = 0
+
+    @tool
+    async def step() -> int:
+        nonlocal calls
+        calls += 1
+        return calls
+
+    store = MemoryStore()
+    await store.open()
+    real_append = store.append
+    failed = False
+
+    async def flaky_append(turn: Turn) -> int:
+        nonlocal failed
+        if not failed and any(r.type == "node_completed" for r in turn.records):
+            failed = True
+            raise StorageError("disk hiccup (injected)")
+        return await real_append(turn)
+
+    store.append = flaky_append  # type: ignore[method-assign]
+    async with Runtime(store=store, tools=[step]) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(one_node("step"), "o.yaml")))
+        assert await rt.handle(run.id).result(timeout=10) == {"work": 2}
+        assert failed and calls == 2
+        await check_replay(rt, run.id)
+    await store.close()
 
 
 async def test_a_crash_with_pool_items_in_flight_reruns_them_not_what_committed_I3() -> None:

@@ -149,11 +149,14 @@ class ExecutionActor(Actor):
         (the engine stopped, not the work) and the scheduler grants it like any other."""
         assert self.graph is not None
         at = now_ms(self._s.clock)
-        rows = [
-            row
-            for row in reissued_items(self._s, self.graph, self.execution_id, self.state, at)
-            if not self._pool.has(row.work_item_id)  # still running here (a restarted actor)
-        ]
+        local = self._s.local
+        rows = []
+        for row in reissued_items(self._s, self.graph, self.execution_id, self.state, at):
+            wid = row.work_item_id
+            if self._pool.has(wid) and local is not None and local.holds(wid):
+                continue  # the pool still runs it (this actor was restarted): it reports here
+            self._pool.drop(wid)  # its outcome will never come: it gets a row and runs again
+            rows.append(row)
         if rows and await self._s.store.reissue(rows):
             for queue, not_before in dict.fromkeys((r.queue, r.not_before_ms) for r in rows):
                 self._s.tell_scheduler(WorkReady(queue, not_before))

@@ -91,6 +91,10 @@ class NodeExecutor(Protocol):
         delivered."""
         ...
 
+    def holds(self, work_item_id: str) -> bool:
+        """Is the item queued or running here (its outcome still to come)?"""
+        ...
+
     async def aclose(self) -> None:
         """Cancel everything still running."""
         ...
@@ -132,6 +136,9 @@ class InProcessExecutor:
         self._known.add(item.work_item_id)
         self._enqueue(item)
         return True
+
+    def holds(self, work_item_id: str) -> bool:
+        return work_item_id in self._known
 
     def cancel(self, work_item_id: str) -> bool:
         if work_item_id not in self._known:

@@ -74,6 +74,10 @@ class LocalWorkers:
 
     # -- the pool -------------------------------------------------------------------------
 
+    def holds(self, work_item_id: str) -> bool:
+        """Is the item queued or running in the pool (its outcome still to come)?"""
+        return self._executor.holds(work_item_id)
+
     def cancel(self, work_item_id: str) -> None:
         """Stop an item if the pool has it (queued or running); its slot is free at once."""
         if self._executor.cancel(work_item_id):

@@ -11,9 +11,11 @@ or cancelled, nothing; failed, dead or parked, the row as it was created, insert
 settled in the same transaction (inserts come first), so the dead-letter view and parks work
 as for every other item, and a parked item is row-backed from then on (the scheduler grants
 it again). Recovery writes a pending row for every hand-out in flight that has none
-(``Store.reissue``), except those this engine's pool still runs: the services keep each
-execution's ``PoolItems``, so an execution actor restarted by its supervisor (the engine and
-its pool still running) neither reissues them nor forgets they have no row.
+(``Store.reissue``), except those this engine's pool still holds (queued or running): the
+services keep each execution's ``PoolItems``, so an execution actor restarted by its
+supervisor (the engine and its pool still running) neither reissues them nor forgets they
+have no row. One the pool no longer holds (its outcome was lost with the failed actor) is
+reissued and runs again.
 
 Example (what ExecutionActor._turn does)::
 
@@ -41,8 +43,12 @@ class PoolItems:
         self._rows: dict[str, WorkItemRow] = {}
 
     def has(self, work_item_id: str) -> bool:
-        """Is this item running on the pool without a row (so recovery must not reissue it)?"""
+        """Was this item created without a row and not settled since?"""
         return work_item_id in self._rows
+
+    def drop(self, work_item_id: str) -> None:
+        """The item has a row now (reissued): settle it like any other."""
+        self._rows.pop(work_item_id, None)
 
     def for_turn(
         self, items: list[WorkItemRow], settles: list[Settle]

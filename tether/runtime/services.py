@@ -163,7 +163,12 @@ class Services:
     def runs_rowless(self, execution_id: str, work_item_id: str) -> bool:
         """Is this item running on this engine's pool without a row (for checks)?"""
         found = self._pool_items.get(execution_id)
-        return found is not None and found.has(work_item_id)
+        return (
+            found is not None
+            and found.has(work_item_id)
+            and self.local is not None
+            and self.local.holds(work_item_id)
+        )
 
     def forget_pool_items(self, execution_id: str) -> None:
         self._pool_items.pop(execution_id, None)

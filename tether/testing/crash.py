@@ -97,6 +97,9 @@ class CountingExecutor:
     def cancel(self, work_item_id: str) -> bool:
         return self.inner.cancel(work_item_id)
 
+    def holds(self, work_item_id: str) -> bool:
+        return self.inner.holds(work_item_id)
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 
