@@ -98,3 +98,14 @@ nodes:
     async with Runtime(f"sqlite:///{tmp_path / 'c.db'}", tools=[grow]) as rt:
         with pytest.raises(WorkflowInvalid, match="python_tool"):
             rt.register(compile_yaml_text(flow, "clash.yaml"))
+
+
+async def test_a_remote_step_may_not_take_the_default_tool_queue(tmp_path: Path) -> None:
+    flow = """
+workflow: {id: alone, version: "1"}
+nodes:
+  theirs: {type: python_fn, module: elsewhere, function: f, labels: {queue: python_tool}}
+"""
+    async with Runtime(f"sqlite:///{tmp_path / 'd.db'}", tools=[grow]) as rt:
+        with pytest.raises(WorkflowInvalid, match="default queue"):
+            rt.register(compile_yaml_text(flow, "alone.yaml"))

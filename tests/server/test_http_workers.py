@@ -177,8 +177,11 @@ def test_a_forged_token_cannot_act_for_the_pool_or_a_finished_lease_I5_I10(
         assert r.status_code == 200, r.text
         r = c.post(f"/work-items/{item['id']}/heartbeat", json={})
         assert r.status_code == 409 and "already reported" in r.json()["error"]
+        # Sent again with the same id: the first answer, nothing applied twice.
         r = c.post(f"/work-items/{item['id']}/complete", json={"state_patch": {"n": 99}})
-        assert r.status_code == 409
+        assert r.status_code == 200 and r.json()["accepted"] is True
+        r = c.post(f"/work-items/{item['id']}/fail", json={"error": "late"})
+        assert r.status_code == 409 and "already reported as completed" in r.json()["error"]
         last = claim(c, "hb")
         r = c.post(f"/work-items/{last['id']}/complete", json={"state_patch": {"n": 5}})
         assert r.is_success

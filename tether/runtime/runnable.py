@@ -24,7 +24,7 @@ from tether.ir.types import (
 )
 from tether.runtime.parallel_blocks import analyze_parallel_blocks
 from tether.runtime.tools import ToolRegistry, UnknownTool
-from tether.runtime.work import queue_of
+from tether.runtime.work import DEFAULT_QUEUE, queue_of
 
 _log = logging.getLogger(__name__)
 
@@ -86,6 +86,12 @@ def _check_remote_queues(wf: Workflow, tools: ToolRegistry) -> None:
         f"queue {q!r}: remote-only steps {remote[q]} and steps this engine runs {local[q]}"
         for q in sorted(remote.keys() & local.keys())
     ]
+    if DEFAULT_QUEUE in remote and DEFAULT_QUEUE not in local:
+        # Every workflow's tools default to it: the pool would stop serving them all.
+        clashes.append(
+            f"queue {DEFAULT_QUEUE!r} is the default queue of every tool this engine runs: "
+            f"remote-only steps {remote[DEFAULT_QUEUE]} need a queue of their own"
+        )
     if clashes:
         issues = [ValidationIssue(path="nodes", message=c) for c in clashes]
         raise WorkflowInvalid(issues, source=wf.ref)

@@ -311,6 +311,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
                 await stack.enter_async_context(runtime)
             gateway = HttpWorkers(runtime, lease_ttl_secs=config.http_lease_ttl_ms / 1000)
             app.state.http_workers = gateway
+            await gateway.adopt()  # before serving: a worker's first call finds its lease
             tg = await stack.enter_async_context(anyio.create_task_group())
             tg.start_soon(gateway.keep_alive)
             yield

@@ -17,6 +17,7 @@ report is refused by fence. A worker that stops polling is told to the scheduler
 Example (what the server's lifespan does)::
 
     gateway = HttpWorkers(runtime, lease_ttl_secs=30.0)
+    await gateway.adopt()                       # leases the scheduler recovered
     task_group.start_soon(gateway.keep_alive)
     await gateway.claim("w1", ["general"])      # {"claimed": False} or {"claimed": True, ...}
 """
@@ -107,8 +108,18 @@ def decode_token(token: str) -> _Token:
 class _PendingReport:
     """A report waiting for its execution's turn: accepted or refused, with the reason."""
 
+    ok: bool  # a completion (True) or a failure
     answered: anyio.Event = field(default_factory=anyio.Event)
     answer: tuple[bool, str] | None = None
+
+
+@dataclass(frozen=True)
+class _SettledReport:
+    """How a report was answered, for a client sending it again with the same id."""
+
+    ok: bool
+    accepted: bool
+    reason: str
 
 
 @dataclass(eq=False)
@@ -158,6 +169,7 @@ class HttpWorkers:
         self._ttl = lease_ttl_secs
         self._workers: dict[str, _Worker] = {}
         self._answers: dict[tuple[str, int], _PendingReport] = {}
+        self._settled: OrderedDict[tuple[str, int], _SettledReport] = OrderedDict()
         self._gone: OrderedDict[tuple[str, int], str] = OrderedDict()
 
     # -- the API ----------------------------------------------------------------------------
@@ -168,13 +180,15 @@ class HttpWorkers:
             raise InvalidInput("queue_types must name at least one queue, e.g. ['general']")
         worker = await self._worker(owner, frozenset(queues))
         if not worker.granted:
-            worker.arrived = arrived = anyio.Event()  # before the credit: a grant may race it
+            worker.arrived = anyio.Event()  # before the credit: a grant may race it
             if not worker.asked:
                 worker.asked = True
                 await self._rt.tell_scheduler(WorkerCredit(owner, 1))
             with anyio.move_on_after(CLAIM_WAIT_SECS):
                 while not worker.granted:
-                    await arrived.wait()
+                    await worker.arrived.wait()
+                    if not worker.granted:  # taken by another claim, or stopped: wait anew
+                        worker.arrived = anyio.Event()
         if not worker.granted:
             return {"claimed": False}
         lease = worker.granted.popleft()
@@ -196,10 +210,34 @@ class HttpWorkers:
         whole-state step's ``state_patch`` (what it changed) is what is merged into state."""
         ref = decode_token(token)
         key = (ref.work_item_id, ref.fence)
-        if key in self._answers:
-            raise LeaseRefused(
-                f"work item {ref.work_item_id}: a report for this lease is being settled"
-            )
+        earlier = self._settled.get(key) or self._answers.get(key)
+        if earlier is not None and earlier.ok != ok:
+            kind = "completed" if earlier.ok else "failed"
+            raise LeaseRefused(f"work item {ref.work_item_id}: already reported as {kind}")
+        if isinstance(earlier, _PendingReport):  # a retry: the first one's answer is its own
+            return self._outcome(token, ref, await self._await_answer(ref, earlier))
+        if earlier is not None:
+            return self._outcome(token, ref, (earlier.accepted, earlier.reason))
+        pending = self._answers[key] = _PendingReport(ok)  # reserved before any await
+        try:
+            return self._outcome(token, ref, await self._send_report(
+                ref, pending, ok, output, state_patch, error, duration_ms
+            ))  # fmt: skip
+        finally:
+            # Unanswered (503, or the client went away): kept, so the answer still finds it.
+            if pending.answer is not None and self._answers.get(key) is pending:
+                del self._answers[key]
+
+    async def _send_report(
+        self,
+        ref: _Token,
+        pending: _PendingReport,
+        ok: bool,
+        output: Any,
+        state_patch: dict[str, Any] | None,
+        error: str,
+        duration_ms: int,
+    ) -> tuple[bool, str]:
         worker = await self._worker(ref.owner, None)
         held = worker.held.get(ref.work_item_id)
         if held is not None and held.lease.fence == ref.fence:
@@ -209,24 +247,25 @@ class HttpWorkers:
         if ok and state_patch is not None:
             merge = held.lease.spec.merge if held is not None else await self._merges(ref)
             value = state_patch if merge else output
-        pending = _PendingReport()
-        self._answers[key] = pending
-        try:
-            report = WorkerReport(
-                ref.owner, ref.work_item_id, ref.fence, ok, value if ok else None,
-                error, "" if ok else "WorkerError", True, duration_ms,
-            )  # fmt: skip
-            await self._rt.tell_scheduler(report)
-            with anyio.move_on_after(ANSWER_WAIT_SECS):
-                await pending.answered.wait()
-        finally:
-            self._answers.pop(key, None)
+        report = WorkerReport(
+            ref.owner, ref.work_item_id, ref.fence, ok, value if ok else None,
+            error, "" if ok else "WorkerError", True, duration_ms,
+        )  # fmt: skip
+        await self._rt.tell_scheduler(report)
+        return await self._await_answer(ref, pending)
+
+    async def _await_answer(self, ref: _Token, pending: _PendingReport) -> tuple[bool, str]:
+        with anyio.move_on_after(ANSWER_WAIT_SECS):
+            await pending.answered.wait()
         if pending.answer is None:
             raise LeaseAnswerPending(
                 f"work item {ref.work_item_id}: the report is not settled yet; it may still "
                 "be applied (send it again with the same id to learn the outcome)"
             )
-        accepted, reason = pending.answer
+        return pending.answer
+
+    def _outcome(self, token: str, ref: _Token, answer: tuple[bool, str]) -> dict[str, Any]:
+        accepted, reason = answer
         if not accepted:
             raise LeaseRefused(reason)
         self._forget(ref.owner, ref.work_item_id, ref.fence, "it was already reported")
@@ -247,10 +286,9 @@ class HttpWorkers:
     # -- liveness ---------------------------------------------------------------------------
 
     async def keep_alive(self) -> None:
-        """Adopt the HTTP leases the scheduler recovered, then heartbeat what HTTP workers
-        hold and retire workers that stopped polling. Ends when the runtime stops."""
+        """Heartbeat what HTTP workers hold and retire workers that stopped polling (after
+        ``adopt``). Ends when the runtime stops."""
         try:
-            await self._adopt()
             interval = max(0.05, self._rt.lease_ttl_ms / 4000)
             while True:
                 await self._rt.clock.sleep(interval)
@@ -258,16 +296,16 @@ class HttpWorkers:
         except ActorStopped:
             return  # the runtime is shutting down
 
-    async def _adopt(self) -> None:
-        """After an engine restart the scheduler holds the leases of HTTP workers from its
-        table, but only for its own TTL: keep them alive for the HTTP lifetime, as before."""
+    async def adopt(self) -> None:
+        """Before serving: after an engine restart the scheduler holds the leases of HTTP
+        workers from its table, but only for its own TTL; keep them for the HTTP lifetime."""
         leases = await self._rt.ask_scheduler(GetLeases())
         assert isinstance(leases, dict)
         for lease in leases.values():
             if isinstance(lease, LiveLease) and lease.owner.startswith(OWNER_PREFIX):
                 worker = await self._worker(lease.owner, None)
                 until = self._rt.clock.now() + self._lifetime(lease)
-                worker.held[lease.work_item_id] = _Held(lease, until)
+                worker.held.setdefault(lease.work_item_id, _Held(lease, until))
 
     async def _tick(self) -> None:
         now = self._rt.clock.now()
@@ -322,10 +360,18 @@ class HttpWorkers:
             self._gone.popitem(last=False)
 
     def _answered(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
-        pending = self._answers.get((work_item_id, fence))
-        if pending is not None and pending.answer is None:
+        key = (work_item_id, fence)
+        pending = self._answers.pop(key, None)
+        if pending is None:
+            return  # not a report of this gateway's (a heartbeat's refusal goes to unknown)
+        if pending.answer is None:
             pending.answer = (accepted, reason)
             pending.answered.set()
+        # Kept for a while: a report answered 503 (or retried) learns its outcome when sent
+        # again with the same id.
+        self._settled[key] = _SettledReport(pending.ok, accepted, reason)
+        while len(self._settled) > _GONE_KEPT:
+            self._settled.popitem(last=False)
 
     # -- helpers ----------------------------------------------------------------------------
 
