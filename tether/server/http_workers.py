@@ -109,6 +109,7 @@ class _PendingReport:
     """A report waiting for its execution's turn: accepted or refused, with the reason."""
 
     ok: bool  # a completion (True) or a failure
+    since: float  # clock seconds when it was sent
     answered: anyio.Event = field(default_factory=anyio.Event)
     answer: tuple[bool, str] | None = None
 
@@ -154,7 +155,7 @@ class _Link:
         self._gateway._stopped(self._owner, lease, reason)
 
     def answer(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
-        self._gateway._answered(work_item_id, fence, accepted, reason)
+        self._gateway._answered(self._owner, work_item_id, fence, accepted, reason)
 
     def unknown(self, leases: list[tuple[str, int]]) -> None:
         for wid, fence in leases:
@@ -168,8 +169,9 @@ class HttpWorkers:
         self._rt = runtime
         self._ttl = lease_ttl_secs
         self._workers: dict[str, _Worker] = {}
-        self._answers: dict[tuple[str, int], _PendingReport] = {}
-        self._settled: OrderedDict[tuple[str, int], _SettledReport] = OrderedDict()
+        # Keyed by (owner, work item, fence): one report per lease holder.
+        self._answers: dict[tuple[str, str, int], _PendingReport] = {}
+        self._settled: OrderedDict[tuple[str, str, int], _SettledReport] = OrderedDict()
         self._gone: OrderedDict[tuple[str, int], str] = OrderedDict()
 
     # -- the API ----------------------------------------------------------------------------
@@ -209,7 +211,14 @@ class HttpWorkers:
         """Complete or fail a lease; returns once its execution's turn committed. A
         whole-state step's ``state_patch`` (what it changed) is what is merged into state."""
         ref = decode_token(token)
-        key = (ref.work_item_id, ref.fence)
+        key = (ref.owner, ref.work_item_id, ref.fence)
+        # What can fail comes first, so a report is reserved only when it is sent at once.
+        worker = await self._worker(ref.owner, None)
+        held = worker.held.get(ref.work_item_id)
+        value = output
+        if ok and state_patch is not None and key not in self._settled:
+            merge = held.lease.spec.merge if held is not None else await self._merges(ref)
+            value = state_patch if merge else output
         earlier = self._settled.get(key) or self._answers.get(key)
         if earlier is not None and earlier.ok != ok:
             kind = "completed" if earlier.ok else "failed"
@@ -218,41 +227,28 @@ class HttpWorkers:
             return self._outcome(token, ref, await self._await_answer(ref, earlier))
         if earlier is not None:
             return self._outcome(token, ref, (earlier.accepted, earlier.reason))
-        pending = self._answers[key] = _PendingReport(ok)  # reserved before any await
-        try:
-            return self._outcome(token, ref, await self._send_report(
-                ref, pending, ok, output, state_patch, error, duration_ms
-            ))  # fmt: skip
-        finally:
-            # Unanswered (503, or the client went away): kept, so the answer still finds it.
-            if pending.answer is not None and self._answers.get(key) is pending:
-                del self._answers[key]
-
-    async def _send_report(
-        self,
-        ref: _Token,
-        pending: _PendingReport,
-        ok: bool,
-        output: Any,
-        state_patch: dict[str, Any] | None,
-        error: str,
-        duration_ms: int,
-    ) -> tuple[bool, str]:
-        worker = await self._worker(ref.owner, None)
-        held = worker.held.get(ref.work_item_id)
         if held is not None and held.lease.fence == ref.fence:
             # Settling takes a commit: the lease must not lapse meanwhile.
             held.until = max(held.until, self._rt.clock.now() + self._ttl)
-        value = output
-        if ok and state_patch is not None:
-            merge = held.lease.spec.merge if held is not None else await self._merges(ref)
-            value = state_patch if merge else output
+        pending = self._answers[key] = _PendingReport(ok, self._rt.clock.now())
         report = WorkerReport(
             ref.owner, ref.work_item_id, ref.fence, ok, value if ok else None,
             error, "" if ok else "WorkerError", True, duration_ms,
         )  # fmt: skip
-        await self._rt.tell_scheduler(report)
-        return await self._await_answer(ref, pending)
+        try:
+            await self._rt.tell_scheduler(report)
+        except BaseException:  # never sent: nobody will answer it
+            self._drop_pending(key, pending)
+            raise
+        answer = await self._await_answer(ref, pending)
+        return self._outcome(token, ref, answer)
+
+    def _drop_pending(self, key: tuple[str, str, int], pending: _PendingReport) -> None:
+        """Stop waiting for an answer that will not come; waiters get a 503 and a resend is
+        sent afresh."""
+        if self._answers.get(key) is pending:
+            del self._answers[key]
+        pending.answered.set()
 
     async def _await_answer(self, ref: _Token, pending: _PendingReport) -> tuple[bool, str]:
         with anyio.move_on_after(ANSWER_WAIT_SECS):
@@ -260,7 +256,8 @@ class HttpWorkers:
         if pending.answer is None:
             raise LeaseAnswerPending(
                 f"work item {ref.work_item_id}: the report is not settled yet; it may still "
-                "be applied (send it again with the same id to learn the outcome)"
+                "be applied (send it again with the same id to learn the outcome while this "
+                "engine runs)"
             )
         return pending.answer
 
@@ -309,6 +306,11 @@ class HttpWorkers:
 
     async def _tick(self) -> None:
         now = self._rt.clock.now()
+        # The scheduler answers no report whose lease was reclaimed or dropped meanwhile:
+        # give up on those, so a resend is sent afresh (and refused or applied by fence).
+        stale = now - self._ttl - 2 * ANSWER_WAIT_SECS
+        for key, pending in [(k, p) for k, p in self._answers.items() if p.since < stale]:
+            self._drop_pending(key, pending)
         for owner, worker in list(self._workers.items()):
             if self._workers.get(owner) is not worker:
                 continue  # replaced while an earlier worker's message was sent
@@ -359,8 +361,10 @@ class HttpWorkers:
         while len(self._gone) > _GONE_KEPT:
             self._gone.popitem(last=False)
 
-    def _answered(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
-        key = (work_item_id, fence)
+    def _answered(
+        self, owner: str, work_item_id: str, fence: int, accepted: bool, reason: str
+    ) -> None:
+        key = (owner, work_item_id, fence)
         pending = self._answers.pop(key, None)
         if pending is None:
             return  # not a report of this gateway's (a heartbeat's refusal goes to unknown)
