@@ -186,3 +186,22 @@ def test_a_forged_token_cannot_act_for_the_pool_or_a_finished_lease_I5_I10(
         r = c.post(f"/work-items/{last['id']}/complete", json={"state_patch": {"n": 5}})
         assert r.is_success
         assert wait_terminal(c, eid)["current_state"]["n"] == 5
+
+
+def test_a_completion_resent_after_an_engine_restart_is_answered_accepted(
+    engine: Engine,
+) -> None:
+    with httpx.Client(base_url=engine.url, timeout=10) as c:
+        register_jamjet_flow(c)
+        eid = start(c, 3)
+        item = claim(c, "resend")
+        r = c.post(f"/work-items/{item['id']}/complete", json={"state_patch": {"n": 6}})
+        assert r.status_code == 200, r.text
+    assert engine.stop() == 0
+    engine.start()  # same journal, same port: the gateway's memory of the answer is gone
+    with httpx.Client(base_url=engine.url, timeout=10) as c:
+        r = c.post(f"/work-items/{item['id']}/complete", json={"state_patch": {"n": 6}})
+        assert r.status_code == 200 and r.json()["accepted"] is True
+        events = c.get(f"/executions/{eid}/events").json()["events"]
+        done = [e for e in events if e["kind"]["type"] == "node_completed"]
+        assert [e["kind"]["node_id"] for e in done] == ["double"]  # applied once

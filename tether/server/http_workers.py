@@ -241,7 +241,15 @@ class HttpWorkers:
             self._drop_pending(key, pending)
             raise
         answer = await self._await_answer(ref, pending)
+        if ok and not answer[0] and await self._completed_by(ref):
+            answer = (True, "")  # a resend of a completion applied before an engine restart
         return self._outcome(token, ref, answer)
+
+    async def _completed_by(self, ref: _Token) -> bool:
+        """Did this lease's completion commit already? A row completed at the lease's fence
+        was completed by its holder's report (cancels settle without a fence)."""
+        row = await self._rt.store.get_work_item(ref.work_item_id)
+        return row is not None and row.status == "completed" and row.fence == ref.fence
 
     def _drop_pending(self, key: tuple[str, str, int], pending: _PendingReport) -> None:
         """Stop waiting for an answer that will not come; waiters get a 503 and a resend is
@@ -256,8 +264,7 @@ class HttpWorkers:
         if pending.answer is None:
             raise LeaseAnswerPending(
                 f"work item {ref.work_item_id}: the report is not settled yet; it may still "
-                "be applied (send it again with the same id to learn the outcome while this "
-                "engine runs)"
+                "be applied (send it again with the same id to learn the outcome)"
             )
         return pending.answer
 
