@@ -50,25 +50,14 @@ def created_items(
         not_before = record.not_before_ms or 0
         queue = s.queue_of(node)
         worker = s.ledger.take(queue) if not_before <= at else None
-        owner = worker.owner if worker is not None else None
         items.append(
-            WorkItemRow(
-                work_item_id=work_item_id(execution_id, record.node_id, record.dispatch),
-                execution_id=execution_id,
-                node_id=record.node_id,
-                queue=queue,
-                attempt=record.attempt,
-                dispatch=record.dispatch,
-                payload=_payload(s, graph, node, record.input),
-                status="pending" if owner is None else "leased",
-                not_before_ms=not_before,
-                lease_owner=owner,
-                lease_expires_ms=None if owner is None else at + s.lease_ttl_ms,
-                fence=0 if owner is None else 1,
-                created_at_ms=at,
-                updated_at_ms=at,
+            _item(
+                s, graph, execution_id, node, record.attempt, record.dispatch, record.input,
+                not_before, at, queue,
+                # Leased at creation: fence 1 and the lease's expiry, in the same row.
+                owner=worker.owner if worker is not None else None,
             )
-        )
+        )  # fmt: skip
     return items
 
 
@@ -82,23 +71,50 @@ def reissued_items(
     for node_id, run in state.in_flight():
         node = graph.node(node_id)
         items.append(
-            WorkItemRow(
-                work_item_id=work_item_id(execution_id, node_id, run.dispatch),
-                execution_id=execution_id,
-                node_id=node_id,
-                queue=s.queue_of(node),
-                attempt=run.attempt,
-                dispatch=run.dispatch,
-                payload=_payload(s, graph, node, run.input),
-                not_before_ms=run.not_before_ms or 0,
+            _item(
+                s, graph, execution_id, node, run.attempt, run.dispatch, run.input,
+                run.not_before_ms or 0, at, s.queue_of(node),
                 # The lease it replaces had fence 1 (the pool's, never written): the next
                 # grant is 2, so nothing that held fence 1 could settle the new lease.
-                fence=1,
-                created_at_ms=at,
-                updated_at_ms=at,
+                pending_fence=1,
             )
-        )
+        )  # fmt: skip
     return items
+
+
+def _item(
+    s: Services,
+    graph: Graph,
+    execution_id: str,
+    node: Node,
+    attempt: int,
+    dispatch: int,
+    args: dict[str, Any],
+    not_before_ms: int,
+    at: int,
+    queue: str,
+    *,
+    owner: str | None = None,
+    pending_fence: int = 0,
+) -> WorkItemRow:
+    """The work item of one hand-out of ``node``: pending, or leased to ``owner`` (fence 1)."""
+    leased = owner is not None
+    return WorkItemRow(
+        work_item_id=work_item_id(execution_id, node.id, dispatch),
+        execution_id=execution_id,
+        node_id=node.id,
+        queue=queue,
+        attempt=attempt,
+        dispatch=dispatch,
+        payload=_payload(s, graph, node, args),
+        status="leased" if leased else "pending",
+        not_before_ms=not_before_ms,
+        lease_owner=owner,
+        lease_expires_ms=at + s.lease_ttl_ms if leased else None,
+        fence=1 if leased else pending_fence,
+        created_at_ms=at,
+        updated_at_ms=at,
+    )
 
 
 def _payload(s: Services, graph: Graph, node: Node, args: dict[str, Any]) -> bytes:
