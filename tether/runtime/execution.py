@@ -79,7 +79,6 @@ from tether.runtime.timers import ArmTimer, FireTimer
 from tether.runtime.tools import UnknownTool
 from tether.runtime.turn_work import created_items, reissued_items, turn_settles
 from tether.runtime.typed_state import type_problem
-from tether.runtime.work import queue_of
 
 
 class StartExecution(msgspec.Struct, frozen=True):
@@ -303,11 +302,7 @@ class ExecutionActor(Actor):
         if out.reply or parked_until_ms is not None:
             queue = ""
             if self.graph is not None and out.node_id in self.graph.nodes:
-                node = self.graph.node(out.node_id)
-                try:
-                    queue = self._s.queue_of(node)
-                except UnknownTool:  # a tool this process does not have: its label decides
-                    queue = queue_of(node)
+                queue = self._s.queue_of(self.graph.node(out.node_id))
             self._s.tell_scheduler(
                 Settled(out.work_item_id, out.fence, accepted, reason, parked_until_ms, queue)
             )

@@ -129,8 +129,10 @@ class Services:
     def add_workflow(self, wf: Workflow) -> Graph:
         graph = Graph(wf)
         for node in wf.nodes.values():
-            if isinstance(node.kind, PythonFnKind) and self._binder(node).bind is None:
-                self.remote_queues.add(self._binder(node).queue)
+            if isinstance(node.kind, PythonFnKind):
+                binding = self._binder(node)
+                if binding.bind is None:
+                    self.remote_queues.add(binding.queue)
         self._graphs[(wf.workflow_id, wf.version)] = graph
         return graph
 
@@ -180,8 +182,12 @@ class Services:
         return self._binder(node).tool_name
 
     def queue_of(self, node: Node) -> str:
-        """The queue of a work node's items (see :func:`tether.runtime.work.queue_of`)."""
-        return self._binder(node).queue
+        """The queue of a work node's items (see :func:`tether.runtime.work.queue_of`); a
+        tool this process does not have goes by its node's label."""
+        try:
+            return self._binder(node).queue
+        except UnknownTool:
+            return queue_of(node)
 
     def _binder(self, node: Node) -> _NodeBinding:
         # Keyed by identity: graphs keep their nodes alive, and the node is checked on hit.
