@@ -240,15 +240,24 @@ class GroupCommitWriter:
     async def _process(self, batch: list[_Queued]) -> None:
         # Skip callers that were cancelled before their item was picked up: not acknowledged,
         # not written.
-        group = [g for g in batch if not isinstance(g, _Job | _Reissue) and not g.future.done()]
+        group: list[_Grouped] = []
+        reissues: list[_Reissue] = []
+        jobs: list[_Job] = []
+        for item in batch:  # one pass: this runs for every batch of appends
+            if isinstance(item, _Job):
+                jobs.append(item)
+            elif isinstance(item, _Reissue):
+                reissues.append(item)
+            elif not item.future.done():
+                group.append(item)
         if group:
             await self._commit_group(group, retry=True)
-        reissues = [r for r in batch if isinstance(r, _Reissue) and not r.future.done()]
-        if reissues:
-            await self._reissue_all(reissues)
-        for item in batch:
-            if isinstance(item, _Job) and not item.future.done():
-                await self._run_job(item)
+        live = [r for r in reissues if not r.future.done()]
+        if live:
+            await self._reissue_all(live)
+        for job in jobs:
+            if not job.future.done():
+                await self._run_job(job)
 
     async def _commit_group(self, group: list[_Grouped], retry: bool) -> None:
         """Check and commit ``group`` in one transaction. If that fails, with ``retry`` each
