@@ -58,7 +58,8 @@ OWNER_PREFIX: Final = "http/"
 CLAIM_WAIT_SECS: Final = 1.0
 #: How long a complete/fail waits for its execution's turn to commit.
 ANSWER_WAIT_SECS: Final = 30.0
-#: Remembered stopped leases (to say why a late call is refused); oldest dropped first.
+#: Remembered stopped leases and settled reports (to answer a late or repeated call); oldest
+#: dropped first.
 _GONE_KEPT: Final = 10_000
 
 
@@ -364,9 +365,7 @@ class HttpWorkers:
             if held is not None and held.lease.fence == fence:
                 del worker.held[work_item_id]
                 worker.granted = deque(x for x in worker.granted if x is not held.lease)
-        self._gone[(work_item_id, fence)] = reason
-        while len(self._gone) > _GONE_KEPT:
-            self._gone.popitem(last=False)
+        _remember(self._gone, (work_item_id, fence), reason)
 
     def _answered(
         self, owner: str, work_item_id: str, fence: int, accepted: bool, reason: str
@@ -380,9 +379,7 @@ class HttpWorkers:
             pending.answered.set()
         # Kept for a while: a report answered 503 (or retried) learns its outcome when sent
         # again with the same id.
-        self._settled[key] = _SettledReport(pending.ok, accepted, reason)
-        while len(self._settled) > _GONE_KEPT:
-            self._settled.popitem(last=False)
+        _remember(self._settled, key, _SettledReport(pending.ok, accepted, reason))
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -427,6 +424,13 @@ class HttpWorkers:
             "merge_state": spec.merge,
             "lease_expires_at": iso(int(held.until * 1000)),
         }
+
+
+def _remember(memo: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    """Keep ``value`` under ``key``, dropping the oldest beyond ``_GONE_KEPT`` entries."""
+    memo[key] = value
+    while len(memo) > _GONE_KEPT:
+        memo.popitem(last=False)
 
 
 def _valid_worker_id(worker_id: str) -> bool:
