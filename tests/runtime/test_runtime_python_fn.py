@@ -46,7 +46,7 @@ nodes:
 """
 
 
-async def test_a_whole_state_step_merges_its_output_and_a_keyed_one_stores_it(
+async def test_a_whole_state_step_merges_its_output_and_a_keyed_one_stores_it_I2(
     tmp_path: Path,
 ) -> None:
     async with Runtime(f"sqlite:///{tmp_path / 'fn.db'}", tools=[grow]) as rt:
@@ -75,7 +75,7 @@ def numbered() -> dict[int, str]:
     return {1: "one"}
 
 
-async def test_a_whole_state_step_with_non_string_keys_fails_its_node(tmp_path: Path) -> None:
+async def test_a_whole_state_step_with_non_string_keys_fails_its_node_I2(tmp_path: Path) -> None:
     flow = f"""
 workflow: {{id: keys, version: "1"}}
 nodes:

@@ -12,23 +12,18 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
-from test_server_http import EXAMPLES, Engine, ir_of
+from test_server_http import EXAMPLES, Engine, ir_of, running_engine
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    e = Engine(Path(tmp_path_factory.mktemp("fuzz"))).start()
-    try:
+    with running_engine(Path(tmp_path_factory.mktemp("fuzz"))) as e:
         with httpx.Client(base_url=e.url) as c:  # something real to find by id
             c.post("/workflows", json={"ir": ir_of(EXAMPLES / "counter.yaml")}).raise_for_status()
             c.post("/executions", json={"workflow_id": "counter", "input": {"n": 0}})
         yield e
-    finally:
-        if e.proc is not None:
-            e.proc.kill()
-            e.proc.wait()
 
 
 def test_no_request_gets_a_server_error_I10(running: Engine) -> None:

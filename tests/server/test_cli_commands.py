@@ -11,18 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_server_http import DEADLINE, EXAMPLES, Engine
+from test_server_http import DEADLINE, EXAMPLES, Engine, running_engine
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    e = Engine(tmp_path).start()
-    try:
+    with running_engine(tmp_path) as e:
         yield e
-    finally:
-        if e.proc is not None and e.proc.poll() is None:
-            e.proc.kill()
-            e.proc.wait()
 
 
 def tether(engine_url: str, *args: str) -> subprocess.CompletedProcess[str]:

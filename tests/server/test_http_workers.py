@@ -13,20 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from test_server_http import DEADLINE, HERE, Engine, wait_terminal
+from test_server_http import DEADLINE, HERE, Engine, running_engine, wait_terminal
 
 from tether.server.http_workers import decode_token, encode_token
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    e = Engine(tmp_path, {"TETHER_HTTP_LEASE_TTL_MS": "800"}).start()
-    try:
+    with running_engine(tmp_path, {"TETHER_HTTP_LEASE_TTL_MS": "800"}) as e:
         yield e
-    finally:
-        if e.proc is not None and e.proc.poll() is None:
-            e.proc.kill()
-            e.proc.wait()
 
 
 def register_jamjet_flow(c: httpx.Client) -> None:

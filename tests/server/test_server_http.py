@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +81,27 @@ class Engine:
         self.proc.send_signal(sig)
         return self.proc.wait(timeout=DEADLINE)
 
+    def kill(self) -> None:
+        """SIGKILL the engine if it still runs (test cleanup)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    e = Engine(tmp_path).start()
+
+@contextmanager
+def running_engine(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Engine]:
+    """A started engine, killed on the way out whatever the test did to it."""
+    e = Engine(tmp, env).start()
     try:
         yield e
     finally:
-        if e.proc is not None and e.proc.poll() is None:
-            e.proc.kill()
-            e.proc.wait()
+        e.kill()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    with running_engine(tmp_path) as e:
+        yield e
 
 
 def ir_of(path_or_text: Path | str) -> dict[str, Any]:
