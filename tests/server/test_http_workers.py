@@ -52,7 +52,7 @@ def claim(c: httpx.Client, worker: str) -> dict[str, Any]:
     raise AssertionError("nothing to claim")
 
 
-def test_the_jamjet_worker_command_runs_python_fn_steps(engine: Engine, tmp_path: Path) -> None:
+def test_the_jamjet_worker_command_runs_python_fn_steps_I3(engine: Engine, tmp_path: Path) -> None:
     with httpx.Client(base_url=engine.url, timeout=10) as c:
         register_jamjet_flow(c)
         ids = [start(c, n) for n in (1, 2, 3)]
@@ -79,7 +79,7 @@ def test_the_jamjet_worker_command_runs_python_fn_steps(engine: Engine, tmp_path
         assert any(w["worker_id"] == "http/jj-1" for w in workers)
 
 
-def test_fences_heartbeats_and_failures_by_hand(engine: Engine) -> None:
+def test_fences_heartbeats_and_failures_by_hand_I5(engine: Engine) -> None:
     with httpx.Client(base_url=engine.url, timeout=10) as c:
         register_jamjet_flow(c)
         eid = start(c, 5)
@@ -183,7 +183,7 @@ def test_a_forged_token_cannot_act_for_the_pool_or_a_finished_lease_I5_I10(
         assert wait_terminal(c, eid)["current_state"]["n"] == 5
 
 
-def test_a_completion_resent_after_an_engine_restart_is_answered_accepted(
+def test_a_completion_resent_after_an_engine_restart_is_answered_accepted_I3(
     engine: Engine,
 ) -> None:
     with httpx.Client(base_url=engine.url, timeout=10) as c:
