@@ -153,7 +153,7 @@ class _Link:
         return self._gateway._granted(self._owner, lease)
 
     def stop(self, lease: LiveLease, reason: str) -> None:
-        self._gateway._stopped(self._owner, lease, reason)
+        self._gateway._forget(self._owner, lease.work_item_id, lease.fence, reason)
 
     def answer(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
         self._gateway._answered(self._owner, work_item_id, fence, accepted, reason)
@@ -354,9 +354,6 @@ class HttpWorkers:
         worker.held[lease.work_item_id] = _Held(lease, until)
         worker.arrived.set()
         return True
-
-    def _stopped(self, owner: str, lease: LiveLease, reason: str) -> None:
-        self._forget(owner, lease.work_item_id, lease.fence, reason)
 
     def _forget(self, owner: str, work_item_id: str, fence: int, reason: str) -> None:
         worker = self._workers.get(owner)
