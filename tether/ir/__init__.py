@@ -4,7 +4,12 @@ Example::
 
     from tether.ir import compile_yaml_file, check
     wf = compile_yaml_file("examples/counter.yaml")   # validated; errors name file:line
+
+The YAML compiler (and PyYAML) load on first use: a process that runs code-defined or
+registered workflows, such as an engine restarting to recover its runs, does not pay for them.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from tether.ir.conditions import Condition, compile_condition
 from tether.ir.errors import (
@@ -48,7 +53,9 @@ from tether.ir.types import (
     encode_workflow,
 )
 from tether.ir.validation import check, successors, validate
-from tether.ir.yaml_compiler import compile_yaml_file, compile_yaml_text
+
+if TYPE_CHECKING:
+    from tether.ir.yaml_compiler import compile_yaml_file, compile_yaml_text
 
 __all__ = [
     "CONTROL_KINDS",
@@ -95,3 +102,11 @@ __all__ = [
     "validate",
     "workflow_from_ir",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("compile_yaml_file", "compile_yaml_text"):
+        from tether.ir import yaml_compiler
+
+        return getattr(yaml_compiler, name)
+    raise AttributeError(f"module 'tether.ir' has no attribute {name!r}")

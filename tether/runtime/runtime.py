@@ -28,6 +28,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from tether import ir
 from tether.actors import ActorRef, ActorStopped, ActorSystem, MailboxFull, RestartStrategy
 from tether.clock import Clock, SystemClock, now_ms
 from tether.errors import (
@@ -36,7 +37,7 @@ from tether.errors import (
     ExecutionNotFound,
     WorkflowNotFound,
 )
-from tether.ir import check, compile_yaml_file, workflow_from_ir
+from tether.ir import check, workflow_from_ir
 from tether.ir.types import Workflow, encode_workflow
 from tether.persistence import ExecutionRow, Store, open_store
 from tether.persistence.contract import Durability, ScheduleRow, SequenceConflict
@@ -212,7 +213,7 @@ class Runtime(ExecutionSignals):
 
     def register_yaml(self, path: Path | str) -> Workflow:
         """Compile, validate and register a YAML workflow; errors name file and line."""
-        return self.register(compile_yaml_file(Path(path)))
+        return self.register(ir.compile_yaml_file(Path(path)))  # loads the compiler now
 
     async def persist(self, wf: Workflow) -> None:
         key = (wf.workflow_id, wf.version)

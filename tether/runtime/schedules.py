@@ -29,7 +29,6 @@ from typing import Any, Final, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from croniter import CroniterError, croniter  # type: ignore[import-untyped, unused-ignore]
 
 from tether.errors import InvalidInput
 from tether.persistence.contract import MISSED_POLICIES, ScheduleRow
@@ -147,11 +146,15 @@ class CronSpec:
         return None
 
     def _match_at_or_after(self, wall: int) -> int:
-        found = croniter(self.cron, _EPOCH + (wall - 1) * _SECOND).get_next(datetime)
+        found = (
+            _croniter_lib().croniter(self.cron, _EPOCH + (wall - 1) * _SECOND).get_next(datetime)
+        )
         return int((found - _EPOCH) // _SECOND)
 
     def _match_at_or_before(self, wall: int) -> int:
-        found = croniter(self.cron, _EPOCH + (wall + 1) * _SECOND).get_prev(datetime)
+        found = (
+            _croniter_lib().croniter(self.cron, _EPOCH + (wall + 1) * _SECOND).get_prev(datetime)
+        )
         return int((found - _EPOCH) // _SECOND)
 
 
@@ -180,15 +183,24 @@ def parse_cron(cron: str, timezone: str = "UTC") -> CronSpec:
             f"cron: {cron!r} is not a valid cron expression: expected 5 fields "
             f"(minute hour day-of-month month day-of-week), got {len(fields) if text else 0}"
         )
+    cron_lib = _croniter_lib()
     try:
-        expanded = croniter(text, _EPOCH).expanded
+        expanded = cron_lib.croniter(text, _EPOCH).expanded
         # An expression that never matches (30 February) is refused now, not at its first fire.
-        croniter(text, datetime(2000, 1, 1)).get_next(datetime)
-    except CroniterError as exc:
+        cron_lib.croniter(text, datetime(2000, 1, 1)).get_next(datetime)
+    except cron_lib.CroniterError as exc:
         raise InvalidInput(f"cron: {cron!r} is not a valid cron expression: {exc}") from None
     except (ValueError, KeyError, TypeError) as exc:  # croniter lets a few of these through
         raise InvalidInput(f"cron: {cron!r} is not a valid cron expression: {exc}") from None
     return CronSpec(text, zone, every_hour=expanded[1] == ["*"])
+
+
+def _croniter_lib() -> Any:
+    # Loaded on first use (it and dateutil are a tenth of the runtime's import time): an
+    # engine without schedules, such as one restarting to recover its runs, never needs it.
+    import croniter  # type: ignore[import-untyped, unused-ignore]
+
+    return croniter
 
 
 def parse_timezone(timezone: str) -> ZoneInfo:

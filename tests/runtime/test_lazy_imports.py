@@ -1,0 +1,25 @@
+"""The runtime's import path leaves the YAML compiler and croniter out until they are used:
+an engine restarting to recover its runs pays only for what recovery needs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+_PROBE = """
+import sys
+from tether import Runtime, tool
+import tether.persistence, tether.runtime.records
+print(",".join(m for m in ("yaml", "croniter", "tether.ir.yaml_compiler") if m in sys.modules))
+from tether.ir import compile_yaml_text
+from tether.runtime.schedules import parse_cron
+parse_cron("*/5 * * * *")
+print(",".join(m for m in ("yaml", "croniter", "tether.ir.yaml_compiler") if m in sys.modules))
+"""
+
+
+def test_yaml_and_croniter_load_on_first_use() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["", "yaml,croniter,tether.ir.yaml_compiler"]
