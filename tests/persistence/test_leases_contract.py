@@ -396,6 +396,24 @@ async def test_reissue_inserts_absent_pending_items_without_records_I3(store: St
     assert await status(store, b.work_item_id) == ("completed", 1)
 
 
+async def test_concurrent_reissues_count_each_new_id_once_I3(store: Store) -> None:
+    """A restart reissues for every execution at once, so the calls share a batch: each
+    gets the count of the ids it was first to add, existing ids count for none."""
+    await Journal(store).append("e1", items=(item("e1/a/1"),))
+    calls = [["e1/a/1", "e2/b/1"], ["e2/b/1", "e3/c/1"], ["e1/a/1"], ["e4/d/1"]]
+    counts: list[int] = [0] * len(calls)
+
+    async def reissue(i: int) -> None:
+        counts[i] = await store.reissue([item(wid) for wid in calls[i]])
+
+    async with anyio.create_task_group() as tg:
+        for i in range(len(calls)):
+            tg.start_soon(reissue, i)
+    assert counts == [1, 1, 0, 1]
+    for wid in ("e2/b/1", "e3/c/1", "e4/d/1"):
+        assert await status(store, wid) == ("pending", 0)
+
+
 async def test_reissue_refuses_leased_rows_I10(store: Store) -> None:
     leased = msgspec.structs.replace(
         item("e1/a/1"), status="leased", lease_owner="local", lease_expires_ms=9, fence=1

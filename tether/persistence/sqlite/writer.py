@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -440,14 +440,18 @@ class GroupCommitWriter:
             item.future.set_result(result)
 
     async def _reissue_all(self, reissues: list[_Reissue], retry: bool = True) -> None:
-        """All of a batch's reissues in one transaction; if that fails, each in its own, so
-        only a bad one fails (a restart reissues for every execution at once)."""
-        counts = []
+        """All of a batch's reissues in one transaction and three awaits (a restart reissues
+        for every execution at once, and an await per execution held the grants behind it);
+        if that fails, each in its own transaction, so only a bad one fails."""
+        ids = [wid for r in reissues for wid in r.work_item_ids]
         try:
-            for r in reissues:
-                # Between batches: the book reloads these ids on next use.
-                self._fences.forget(r.work_item_ids)
-                counts.append(await lease_ops.insert_work_items(self._conn, r.params))
+            self._fences.forget(ids)  # between batches: the book reloads these on next use
+            existing = await lease_ops.item_states(self._conn, ids)
+            counts = _new_counts(reissues, existing.keys())
+            params = [p for r in reissues for p in r.params]
+            inserted = await lease_ops.insert_work_items(self._conn, params)
+            if inserted != sum(counts):  # only if this were not the one writer
+                raise StorageError(f"{sum(counts)} work items were to be new, {inserted} were")
             await self._conn.commit()
         except Exception as exc:
             await self._rollback()
@@ -467,6 +471,17 @@ class GroupCommitWriter:
             await self._conn.rollback()
         except Exception:
             log.exception("journal writer for %s: rollback failed", self._where)
+
+
+def _new_counts(reissues: list[_Reissue], existing: Container[str]) -> list[int]:
+    """How many of each reissue's ids the insert adds: absent ones, each id once per batch."""
+    seen: set[str] = set()
+    counts = []
+    for r in reissues:
+        fresh = {wid for wid in r.work_item_ids if wid not in existing and wid not in seen}
+        seen.update(fresh)
+        counts.append(len(fresh))
+    return counts
 
 
 def _describe(item: _Grouped) -> str:
