@@ -80,6 +80,25 @@ async def test_snapshots_latest_wins(store: Store) -> None:
     assert await store.latest_snapshot("other") is None
 
 
+async def test_load_executions_reads_what_one_at_a_time_reads(store: Store) -> None:
+    await store.append(turn("e1", 1, "a", "b", snapshot=b"S2", index=started()))
+    await store.append(turn("e1", 3, "c", "d"))
+    await store.append(turn("e2", 1, "a", index=started()))
+    await store.append(turn("e3", 1, "a", "b", snapshot=b"S2", index=started()))
+    await store.append(turn("no-index", 1, "a"))
+    ids = ["e1", "e2", "e3", "no-index", "unknown"]
+    loaded = await store.load_executions(ids)
+    assert sorted(loaded) == ["e1", "e2", "e3"]  # no index row: left out
+    for eid, got in loaded.items():
+        assert got.row == await store.get_execution(eid)
+        snap = await store.latest_snapshot(eid)
+        assert got.snapshot == snap
+        assert got.records == await store.read(eid, snap.seq + 1 if snap else 1)
+    assert [r.seq for r in loaded["e1"].records] == [3, 4]
+    assert loaded["e3"].records == []  # a snapshot at the last seq: nothing after it
+    assert await store.load_executions([]) == {}
+
+
 async def test_index_created_and_updated_with_the_turn(store: Store) -> None:
     await store.append(turn("e1", 1, "started", index=started(at=10)))
     await store.append(turn("e1", 2, "step"))  # no index update: last_seq still follows

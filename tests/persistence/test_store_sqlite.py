@@ -127,6 +127,31 @@ async def test_deleted_rows_are_gaps_I7(tmp_path: Path) -> None:
         assert [r.seq for r in await store.read("first", from_seq=2)] == [2]
 
 
+async def test_load_executions_leaves_out_what_does_not_verify_I7(tmp_path: Path) -> None:
+    """Recovery's bulk read never hands over a bad journal: it leaves that execution out, so
+    its own read (one at a time) reports the problem; the others load."""
+    db = tmp_path / "l.db"
+    marker, snap_marker = b"BULK-MARKER-0123456789", b"BULK-SNAPSHOT-MARKER-987"
+    async with SqliteStore(db) as store:
+        await store.append(turn("flipped", 1, b"fine", marker, index=running()))
+        await store.append(turn("gap", 1, b"1", b"2", b"3", index=running()))
+        await store.append(turn("bad-snap", 1, b"r", snapshot=snap_marker, index=running()))
+        await store.append(turn("tail", 1, b"1", b"2", index=running()))
+        await store.append(turn("fine", 1, b"1", index=running()))
+    data = bytearray(db.read_bytes())
+    data[data.find(marker) + 5] ^= 0x01
+    data[data.find(snap_marker) + 5] ^= 0x01
+    db.write_bytes(bytes(data))
+    raw(db, "DELETE FROM journal WHERE execution_id = 'gap' AND seq = 2")
+    raw(db, "DELETE FROM journal WHERE execution_id = 'tail' AND seq = 2")
+    async with SqliteStore(db) as store:
+        loaded = await store.load_executions(["flipped", "gap", "bad-snap", "tail", "fine"])
+        assert sorted(loaded) == ["fine"]
+        assert [r.payload for r in loaded["fine"].records] == [b"1"]
+        with pytest.raises(JournalCorruption):
+            await store.read("tail")
+
+
 async def test_fresh_database_gets_every_migration(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     async with SqliteStore(db):

@@ -202,8 +202,15 @@ async def test_an_execution_id_belongs_to_one_workflow(db_url: str) -> None:
             await rt.start(other, {}, execution_id="exec_x")
 
 
-async def test_a_corrupt_snapshot_falls_back_to_the_journal_I7_I9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["checksum", "format"])
+async def test_a_corrupt_snapshot_falls_back_to_the_journal_I7_I9(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A snapshot failing its checksum (left out of recovery's bulk read) or of another
+    format (read in bulk, then not decodable) is only a lost shortcut: replay from seq 1."""
     import sqlite3
+
+    from tether.persistence.integrity import SNAPSHOT_TYPE, record_checksum
 
     db = tmp_path / "r.db"
     entered = anyio.Event()
@@ -230,12 +237,24 @@ async def test_a_corrupt_snapshot_falls_back_to_the_journal_I7_I9(tmp_path: Path
         await entered.wait()
         assert await rt.store.latest_snapshot(run.id) is not None
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE snapshots SET checksum = checksum + 1")
+        if damage == "checksum":
+            conn.execute("UPDATE snapshots SET checksum = checksum + 1")
+        else:  # a shape this version does not decode, its checksum right
+            for eid, seq in conn.execute("SELECT execution_id, seq FROM snapshots").fetchall():
+                payload = b"\xff" + b"old shape"
+                crc = record_checksum(eid, seq, SNAPSHOT_TYPE, payload)
+                conn.execute(
+                    "UPDATE snapshots SET payload = ?, checksum = ? WHERE execution_id = ?"
+                    " AND seq = ?",
+                    (payload, crc, eid, seq),
+                )
     async with Runtime(f"sqlite:///{db}", tools=[passing, mark], snapshot_every=2) as rt:
         state = await rt.wait(run.id)
         assert state.status == "completed"
         assert run.id not in rt.broken()
         await check_replay(rt, run.id)
+    assert "ignoring snapshot" in caplog.text
+    assert "failed; restart" not in caplog.text  # fell back without failing the actor
 
 
 async def test_a_repeated_generated_id_is_skipped_not_a_conflict(db_url: str) -> None:

@@ -178,6 +178,15 @@ class ExecutionRow(msgspec.Struct, frozen=True, gc=False):
     error: str | None = None
 
 
+class LoadedExecution(msgspec.Struct, frozen=True, gc=False):
+    """An execution as recovery loads it: its index row, its latest snapshot, and the
+    verified records after that snapshot (all of them without one)."""
+
+    row: ExecutionRow
+    snapshot: Snapshot | None
+    records: list[StoredRecord]
+
+
 class WorkflowRow(msgspec.Struct, frozen=True, gc=False):
     workflow_id: str
     version: str
@@ -344,6 +353,13 @@ class Store(Protocol):
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
         """Executions whose status is not terminal, oldest first (recovery order)."""
+        ...
+
+    async def load_executions(self, execution_ids: Sequence[str]) -> dict[str, LoadedExecution]:
+        """For recovery: many executions in a constant number of reads, each with its index
+        row, latest snapshot and the records after it. Ids without an index row, and
+        executions whose snapshot or records do not verify, are left out: loading those one
+        at a time (``latest_snapshot``, ``read``) reports the problem."""
         ...
 
     async def put_workflow(self, workflow_id: str, version: str, ir: bytes, at_ms: int) -> None:

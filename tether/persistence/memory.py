@@ -33,6 +33,7 @@ from tether.persistence.contract import (
     ExecutionRow,
     IndexUpdate,
     Lease,
+    LoadedExecution,
     ScheduleRow,
     SequenceConflict,
     Snapshot,
@@ -151,6 +152,17 @@ class MemoryStore:
     async def get_execution(self, execution_id: str) -> ExecutionRow | None:
         self._check_open()
         return self._executions.get(execution_id)
+
+    async def load_executions(self, execution_ids: Sequence[str]) -> dict[str, LoadedExecution]:
+        self._check_open()
+        loaded = {}
+        for eid in execution_ids:
+            row = self._executions.get(eid)
+            if row is not None:
+                snapshot = self._snapshots.get(eid)
+                records = self._journal.get(eid, [])[snapshot.seq if snapshot else 0 :]
+                loaded[eid] = LoadedExecution(row, snapshot, records)
+        return loaded
 
     async def list_executions(
         self,

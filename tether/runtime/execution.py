@@ -35,6 +35,7 @@ from tether.persistence.contract import (
     TERMINAL_STATUSES,
     IndexUpdate,
     JournalCorruption,
+    LoadedExecution,
     NewRecord,
     SequenceConflict,
     Settle,
@@ -102,11 +103,20 @@ _UNRECOVERABLE = (WorkflowNotFound, UnknownTool)
 class ExecutionActor(Actor):
     """Drives one execution. Its only durable effect is appending turns to the journal."""
 
-    def __init__(self, services: Services, execution_id: str, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        services: Services,
+        execution_id: str,
+        fresh: bool = False,
+        loaded: LoadedExecution | None = None,
+    ) -> None:
         self._s = services
         self.execution_id = execution_id
         # A just-generated id has no journal yet: skip the read, unless this is a restart.
         self._fresh = fresh
+        # Read by recovery with the other unfinished executions; current on the first start
+        # only (a restarted instance reads its journal again).
+        self._loaded = loaded
         self.state = ExecutionState()
         self.graph: Graph | None = None
         self._pool = services.pool_items_of(execution_id)  # pool items without a row
@@ -124,7 +134,9 @@ class ExecutionActor(Actor):
             await self._retire()
 
     async def _recover(self) -> None:
-        self.state, self.graph = await load_state(self._s, self.execution_id)
+        loaded = self._loaded if self.context.restart_count == 0 else None
+        self.state, self.graph = await load_state(self._s, self.execution_id, loaded)
+        self._loaded = None
         if self.graph is None or self.state.status == "new":
             return
         if self.state.previous_segment is not None and not await self._handed_over():

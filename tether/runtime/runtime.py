@@ -40,7 +40,12 @@ from tether.errors import (
 from tether.ir import check, workflow_from_ir
 from tether.ir.types import Workflow, encode_workflow
 from tether.persistence import ExecutionRow, Store, open_store
-from tether.persistence.contract import Durability, ScheduleRow, SequenceConflict
+from tether.persistence.contract import (
+    Durability,
+    LoadedExecution,
+    ScheduleRow,
+    SequenceConflict,
+)
 from tether.runtime.assembly import (
     CRON_NAME,
     check_given_id,
@@ -68,6 +73,9 @@ from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.typed_state import checked_input
 
 DEFAULT_DATABASE_URL = "sqlite:///.tether/runtime.db"
+
+#: Unfinished executions whose journals recovery reads at once (bounds the memory it holds).
+_RECOVERY_CHUNK = 500
 
 
 # An execution actor that keeps failing is restarted (each restart replays its journal) a few
@@ -180,9 +188,15 @@ class Runtime(ExecutionSignals):
             await stack.aclose()
 
     async def _recover(self) -> None:
-        """Resume every unfinished execution in the journal (oldest first)."""
-        for row in await self._svc.store.unfinished_executions():
-            await self._spawn(row.execution_id)
+        """Resume every unfinished execution in the journal (oldest first), their journals
+        read a chunk at a time: three reads per execution kept a restart waiting on them."""
+        store = self._svc.store
+        rows = await store.unfinished_executions()
+        for i in range(0, len(rows), _RECOVERY_CHUNK):
+            chunk = [row.execution_id for row in rows[i : i + _RECOVERY_CHUNK]]
+            loaded = await store.load_executions(chunk)
+            for execution_id in chunk:
+                await self._spawn(execution_id, loaded=loaded.get(execution_id))
 
     @property
     def _svc(self) -> Services:
@@ -469,11 +483,13 @@ class Runtime(ExecutionSignals):
         """The live actor of an execution, started from its journal if there is none."""
         return self._system_ref(execution_id) or await self._spawn(execution_id)
 
-    async def _spawn(self, execution_id: str, fresh: bool = False) -> ActorRef:
+    async def _spawn(
+        self, execution_id: str, fresh: bool = False, loaded: LoadedExecution | None = None
+    ) -> ActorRef:
         assert self._system is not None
         services = self._svc
         return await self._system.spawn(
-            lambda: ExecutionActor(services, execution_id, fresh),
+            lambda: ExecutionActor(services, execution_id, fresh, loaded),
             name=execution_id,
             mailbox_size=64,
             strategy=_EXECUTION_SUPERVISION,

@@ -16,7 +16,7 @@ import logging
 
 import msgspec
 
-from tether.persistence.contract import SnapshotCorruption
+from tether.persistence.contract import LoadedExecution, SnapshotCorruption
 from tether.runtime.graph import Graph
 from tether.runtime.records import decode_rows
 from tether.runtime.services import Services
@@ -42,8 +42,23 @@ def decode_state(payload: bytes) -> ExecutionState:
     return _state_decoder.decode(payload[1:])
 
 
-async def load_state(services: Services, execution_id: str) -> tuple[ExecutionState, Graph | None]:
-    """Latest snapshot plus the records after it, folded. Raises on a broken journal (I7)."""
+async def load_state(
+    services: Services, execution_id: str, loaded: LoadedExecution | None = None
+) -> tuple[ExecutionState, Graph | None]:
+    """Latest snapshot plus the records after it, folded. Raises on a broken journal (I7).
+
+    ``loaded``: the same, read already (recovery reads many executions at once); a snapshot
+    of it that does not decode sends this back to the store, which says why.
+    """
+    if loaded is not None:
+        start = None
+        if loaded.snapshot is not None:
+            try:
+                start = decode_state(loaded.snapshot.payload)
+            except msgspec.DecodeError:
+                return await load_state(services, execution_id)
+        graph = await services.graph(loaded.row.workflow_id, loaded.row.workflow_version)
+        return replay(graph, (e.record for e in decode_rows(loaded.records)), start), graph
     row = await services.store.get_execution(execution_id)
     if row is None:
         return ExecutionState(), None

@@ -25,7 +25,9 @@ from tether.persistence.contract import (
     TERMINAL_STATUSES,
     ExecutionRow,
     JournalCorruption,
+    LoadedExecution,
     Snapshot,
+    SnapshotCorruption,
     StorageError,
     StoredRecord,
     Turn,
@@ -262,6 +264,65 @@ async def latest_snapshot(conn: aiosqlite.Connection, execution_id: str) -> Snap
         return None
     seq, payload, checksum = rows[0]
     return verify_snapshot(execution_id, seq, payload, checksum)
+
+
+_LATEST_SNAPSHOTS = """
+    SELECT s.execution_id, s.seq, CAST(s.payload AS BLOB), s.checksum
+    FROM json_each(?) AS p JOIN snapshots AS s ON s.execution_id = p.value
+    WHERE s.seq = (SELECT max(seq) FROM snapshots WHERE execution_id = p.value)
+"""
+
+# One row per record after each execution's start seq, or one with NULL record columns when
+# there is none; the index row rides along, read in the same statement as the records.
+_LOAD_JOURNALS = """
+    SELECT e.execution_id, e.workflow_id, e.workflow_version, e.status, e.created_at_ms,
+           e.updated_at_ms, e.last_seq, e.error,
+           json_extract(p.value, '$[1]'), j.seq, j.type, CAST(j.payload AS BLOB), j.checksum
+    FROM json_each(?) AS p
+    JOIN executions AS e ON e.execution_id = json_extract(p.value, '$[0]')
+    LEFT JOIN journal AS j
+        ON j.execution_id = e.execution_id AND j.seq >= json_extract(p.value, '$[1]')
+    ORDER BY p.key, j.seq
+"""
+
+
+async def load_executions(
+    conn: aiosqlite.Connection, execution_ids: Sequence[str]
+) -> dict[str, LoadedExecution]:
+    """Latest snapshots, then the index rows and the records after them: two reads for any
+    number of executions (ids go in as JSON). What does not verify is left out (see
+    ``Store.load_executions``); a read SQLite itself cannot do leaves out everything."""
+    try:
+        snapshots: dict[str, Snapshot | None] = {}
+        found = await conn.execute_fetchall(_LATEST_SNAPSHOTS, (json.dumps(list(execution_ids)),))
+        for eid, seq, payload, checksum in found:
+            try:
+                snapshots[eid] = verify_snapshot(eid, seq, payload, checksum)
+            except SnapshotCorruption:
+                snapshots[eid] = None  # not None in the dict: left out below
+        starts = [
+            [eid, snap.seq + 1 if snap is not None else 1]
+            for eid in execution_ids
+            if (snap := snapshots.get(eid)) is not None or eid not in snapshots
+        ]
+        rows = await conn.execute_fetchall(_LOAD_JOURNALS, (json.dumps(starts),))
+    except sqlite3.Error:
+        return {}  # one at a time, each execution's own read reports what is wrong
+    grouped: dict[str, tuple[ExecutionRow, int, list[Any]]] = {}
+    for r in rows:
+        entry = grouped.get(r[0])
+        if entry is None:
+            entry = grouped[r[0]] = (_execution(r[:8]), int(r[8]), [])
+        if r[9] is not None:
+            entry[2].append(r[9:])
+    loaded = {}
+    for eid, (row, from_seq, journal) in grouped.items():
+        try:
+            records = verify_journal(eid, from_seq, journal, row.last_seq)
+        except JournalCorruption:
+            continue
+        loaded[eid] = LoadedExecution(row, snapshots.get(eid), records)
+    return loaded
 
 
 _EXEC_COLS = (

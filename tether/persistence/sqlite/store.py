@@ -43,6 +43,7 @@ from tether.persistence.contract import (
     Durability,
     ExecutionRow,
     Lease,
+    LoadedExecution,
     ScheduleRow,
     Snapshot,
     StorageError,
@@ -285,6 +286,12 @@ class SqliteStore:
 
     async def get_execution(self, execution_id: str) -> ExecutionRow | None:
         return await ops.get_execution(self._reading(), execution_id)
+
+    async def load_executions(self, execution_ids: Sequence[str]) -> dict[str, LoadedExecution]:
+        """Index rows, latest snapshots and the records after them; two reads for all."""
+        if not execution_ids:
+            return {}
+        return await ops.load_executions(self._reading(), execution_ids)
 
     async def list_executions(
         self,
