@@ -34,12 +34,11 @@ from tether.clock import Clock, SystemClock, now_ms
 from tether.errors import (
     ExecutionBroken,
     ExecutionIdInUse,
-    ExecutionNotFound,
     WorkflowNotFound,
 )
 from tether.ir import check, workflow_from_ir
 from tether.ir.types import Workflow, encode_workflow
-from tether.persistence import ExecutionRow, Store, open_store
+from tether.persistence import Store, open_store
 from tether.persistence.contract import (
     Durability,
     LoadedExecution,
@@ -54,21 +53,19 @@ from tether.runtime.assembly import (
     start_scheduling,
 )
 from tether.runtime.cron import CronActor
-from tether.runtime.execution import ExecutionActor, GetState, StartExecution
+from tether.runtime.execution import ExecutionActor, StartExecution
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.ids import new_execution_id
-from tether.runtime.records import JournalEntry, decode_rows
 from tether.runtime.run import Run
 from tether.runtime.runnable import check_runnable
+from tether.runtime.runtime_reads import ExecutionReads
 from tether.runtime.runtime_signals import ExecutionSignals
 from tether.runtime.schedule_api import Schedules
 from tether.runtime.scheduler import (
     DEFAULT_LEASE_TTL_MS,
 )
 from tether.runtime.services import Services
-from tether.runtime.snapshots import load_state
-from tether.runtime.state import ExecutionState
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.typed_state import checked_input
 
@@ -83,7 +80,7 @@ _RECOVERY_CHUNK = 500
 _EXECUTION_SUPERVISION = RestartStrategy(max_restarts=3, within_secs=60.0)
 
 
-class Runtime(ExecutionSignals):
+class Runtime(ExecutionReads, ExecutionSignals):
     """Durable workflow runtime over one journal database. See the module docstring."""
 
     def __init__(
@@ -393,86 +390,7 @@ class Runtime(ExecutionSignals):
     def handle(self, execution_id: str) -> Run:
         return Run(self, execution_id)
 
-    async def state(self, execution_id: str) -> ExecutionState:
-        """The execution's state: the one held in memory, or rebuilt from the journal."""
-        live = await self.live_state(execution_id)
-        if live is not None:
-            return live
-        state, graph = await load_state(self._svc, execution_id)
-        if graph is None:
-            raise ExecutionNotFound(f"no execution {execution_id!r}")
-        return state
-
-    async def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionState:
-        """Wait until the execution is terminal and return its final state."""
-        # No cancel scope when there is no timeout: one per run is measurable at scale.
-        with anyio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
-            while True:
-                event = self._svc.acquire_waiter(execution_id)
-                try:
-                    state = await self._terminal_state(execution_id)
-                    if state is not None and state.continued_as is not None:
-                        execution_id = state.continued_as  # continued as a new segment
-                        continue
-                    if state is not None:
-                        return state
-                    await event.wait()
-                finally:
-                    self._svc.release_waiter(execution_id, event)
-
-    async def _terminal_state(self, execution_id: str) -> ExecutionState | None:
-        svc = self._svc
-        if execution_id in svc.broken:
-            raise ExecutionBroken(execution_id, svc.broken[execution_id])
-        settled = svc.settled_state(execution_id)
-        if settled is not None:
-            return settled
-        if self._system_ref(execution_id) is None:
-            row = await self._require_row(execution_id)
-            state = await self.state(row.execution_id)
-            if state.is_terminal:
-                return state
-        return None
-
-    async def live_state(self, execution_id: str) -> ExecutionState | None:
-        """The state this runtime holds in memory (the live actor's, or the state it finished
-        with), never a replay; None when it holds none. What ``check_replay`` compares."""
-        ref = self._system_ref(execution_id)
-        if ref is not None:
-            with contextlib.suppress(ActorStopped):
-                state = await ref.ask(GetState(), timeout=None)
-                assert isinstance(state, ExecutionState)
-                return state
-        return self._svc.settled_state(execution_id)
-
-    async def journal(self, execution_id: str, from_seq: int = 1) -> list[JournalEntry]:
-        """The execution's records, decoded (raises on a corrupt row, never skips one)."""
-        await self._require_row(execution_id)
-        return decode_rows(await self._svc.store.read(execution_id, from_seq))
-
-    async def get_execution(self, execution_id: str) -> ExecutionRow:
-        return await self._require_row(execution_id)
-
-    async def list_executions(
-        self,
-        status: str | None = None,
-        workflow_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[ExecutionRow]:
-        return await self._svc.store.list_executions(status, workflow_id, limit, offset)
-
-    def broken(self) -> dict[str, str]:
-        """Executions stopped because their journal cannot be replayed, with the reason."""
-        return dict(self._svc.broken)
-
     # -- actors -----------------------------------------------------------------------------
-
-    async def _require_row(self, execution_id: str) -> ExecutionRow:
-        row = await self._svc.store.get_execution(execution_id)
-        if row is None:
-            raise ExecutionNotFound(f"no execution {execution_id!r}")
-        return row
 
     def _system_ref(self, execution_id: str) -> ActorRef | None:
         assert self._system is not None
