@@ -193,7 +193,9 @@ class Runtime(ExecutionReads, ExecutionSignals):
             chunk = [row.execution_id for row in rows[i : i + _RECOVERY_CHUNK]]
             loaded = await store.load_executions(chunk)
             for execution_id in chunk:
-                await self._spawn(execution_id, loaded=loaded.get(execution_id))
+                # Already live: a segment its predecessor's boundary started meanwhile.
+                if self._system_ref(execution_id) is None:
+                    await self._spawn(execution_id, loaded=loaded.get(execution_id))
 
     @property
     def _svc(self) -> Services:
