@@ -143,6 +143,20 @@ def test_a_worker_that_goes_silent_loses_its_lease_and_its_late_report_I5(
         assert len(reclaimed) == 1 and "lease expired" in reclaimed[0]["error"]
 
 
+def test_a_claim_that_finds_nothing_takes_its_credit_back_I5(engine: Engine) -> None:
+    """A worker that polled once and left must not be granted the next item: it would sit
+    with it for the lease lifetime and cost the step an attempt."""
+    with httpx.Client(base_url=engine.url, timeout=10) as c:
+        register_jamjet_flow(c)
+        r = c.post("/work-items/claim", json={"worker_id": "gone", "queue_types": ["general"]})
+        assert r.json() == {"claimed": False}
+        start(c, 1)
+        item = claim(c, "there")
+        assert (item["node_id"], item["attempt"]) == ("double", 1)
+        r = c.post(f"/work-items/{item['id']}/complete", json={"state_patch": {"n": 2}})
+        assert r.status_code == 200, r.text
+
+
 def test_claim_and_report_bodies_are_checked(engine: Engine) -> None:
     with httpx.Client(base_url=engine.url, timeout=10) as c:
         assert c.post("/work-items/claim", json={"queue_types": ["general"]}).status_code == 400

@@ -46,6 +46,10 @@ class Credit:
             self.wanted = False
             self._notify()
 
+    def withdraw(self, n: int = 1) -> None:
+        """Take back up to ``n`` credits not used yet (never below zero)."""
+        self.free -= min(n, max(self.free, 0))
+
     def on_free(self, notify: Callable[[], None]) -> None:
         self._notify = notify
 

@@ -354,8 +354,10 @@ class SchedulerActor(Actor):
 
     def _on_credit(self, msg: WorkerCredit) -> None:
         worker = self._workers.get(msg.owner)
-        if worker is not None:
+        if worker is not None and msg.n >= 0:
             worker.credit.give(msg.n)
+        elif worker is not None:
+            worker.credit.withdraw(-msg.n)
 
     def _on_heartbeat(self, msg: WorkerHeartbeat) -> None:
         worker = self._workers.get(msg.owner)

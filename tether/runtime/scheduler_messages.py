@@ -88,6 +88,9 @@ class WorkerLeft(msgspec.Struct, frozen=True, gc=False):
 
 
 class WorkerCredit(msgspec.Struct, frozen=True, gc=False):
+    """``n`` more items the worker can take; negative: take back that many unused credits
+    (a polling worker whose claim ended without a grant)."""
+
     owner: str
     n: int
 

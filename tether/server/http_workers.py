@@ -2,7 +2,8 @@
 scheduler like ``tether worker`` processes do over ZeroMQ.
 
 A worker claims one item at a time (``POST /work-items/claim {worker_id, queue_types}``); the
-claim gives the scheduler one credit for that worker and waits briefly for a grant. The item's
+claim gives the scheduler one credit for that worker and waits briefly for a grant, and takes
+the credit back if none came. The item's
 ``id`` is a lease token that carries the work item, its fence and its owner, so a report needs
 nothing else (the ``jamjet`` client sends no fence) and still names its lease after an engine
 restart. ``complete`` and ``fail`` go through the execution's turn like any worker's Result and
@@ -193,6 +194,12 @@ class HttpWorkers:
                     if not worker.granted:  # taken by another claim, or stopped: wait anew
                         worker.arrived = anyio.Event()
         if not worker.granted:
+            if worker.asked and self._workers.get(owner) is worker:
+                # Take the credit back: a worker that stops polling must not be granted an
+                # item it will never claim (stranded for the lease lifetime, and an attempt).
+                # A grant racing this lands in ``granted`` for the next claim.
+                worker.asked = False
+                await self._rt.tell_scheduler(WorkerCredit(owner, -1))
             return {"claimed": False}
         lease = worker.granted.popleft()
         held = worker.held[lease.work_item_id]
