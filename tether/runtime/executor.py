@@ -88,11 +88,11 @@ class NodeExecutor(Protocol):
 
     def cancel(self, work_item_id: str) -> bool:
         """Stop the item if it is queued, waiting or running (then True); its outcome is not
-        delivered."""
+        delivered. False when there is nothing to stop (unknown, or being reported)."""
         ...
 
     def holds(self, work_item_id: str) -> bool:
-        """Is the item queued or running here (its outcome still to come)?"""
+        """Is the item queued, running or being reported here (its outcome still to come)?"""
         ...
 
     async def aclose(self) -> None:
@@ -151,7 +151,8 @@ class InProcessExecutor:
         task = self._current.get(work_item_id)
         if task is not None:
             self._interrupt(work_item_id, task, "cancelled")
-        return True
+            return True
+        return False  # finished: its outcome is being delivered, nothing is left to stop
 
     async def aclose(self) -> None:
         self._queue.clear()
@@ -215,21 +216,26 @@ class InProcessExecutor:
             if timer is not None:
                 timer.cancel()
             self._current.pop(wid, None)
+        try:
+            why = self._interrupts.pop(wid, None)
+            if why == "cancelled":
+                return  # cancelled with its execution: nobody waits for the outcome
+            if why == "timeout":
+                outcome = _failure(
+                    self._clock,
+                    item,
+                    started,
+                    f"timed out after {item.timeout_secs}s",
+                    "TimeoutError",
+                    retryable=True,
+                )
+            if outcome is not None and self._deliver is not None:
+                await self._deliver(outcome)
+        finally:
+            # Held until delivered (delivery waits while the actor's mailbox is full): an
+            # execution actor restarted meanwhile must not reissue an item whose outcome is
+            # on its way (it would run again, and the outcome be refused by fence).
             self._known.discard(wid)
-        why = self._interrupts.pop(wid, None)
-        if why == "cancelled":
-            return  # cancelled with its execution: nobody waits for the outcome
-        if why == "timeout":
-            outcome = _failure(
-                self._clock,
-                item,
-                started,
-                f"timed out after {item.timeout_secs}s",
-                "TimeoutError",
-                retryable=True,
-            )
-        if outcome is not None and self._deliver is not None:
-            await self._deliver(outcome)
 
     async def _call(self, item: WorkItem, started: float) -> NodeOutcome:
         try:
