@@ -292,18 +292,19 @@ async def load_executions(
     """Latest snapshots, then the index rows and the records after them: two reads for any
     number of executions (ids go in as JSON). What does not verify is left out (see
     ``Store.load_executions``); a read SQLite itself cannot do leaves out everything."""
+    snapshots: dict[str, Snapshot] = {}
+    bad: set[str] = set()  # a snapshot that does not verify: left out
     try:
-        snapshots: dict[str, Snapshot | None] = {}
         found = await conn.execute_fetchall(_LATEST_SNAPSHOTS, (json.dumps(list(execution_ids)),))
         for eid, seq, payload, checksum in found:
             try:
                 snapshots[eid] = verify_snapshot(eid, seq, payload, checksum)
-            except SnapshotCorruption:
-                snapshots[eid] = None  # not None in the dict: left out below
+            except (SnapshotCorruption, TypeError, ValueError):  # bad checksum, or not bytes
+                bad.add(eid)
         starts = [
-            [eid, snap.seq + 1 if snap is not None else 1]
+            [eid, snap.seq + 1 if (snap := snapshots.get(eid)) is not None else 1]
             for eid in execution_ids
-            if (snap := snapshots.get(eid)) is not None or eid not in snapshots
+            if eid not in bad
         ]
         rows = await conn.execute_fetchall(_LOAD_JOURNALS, (json.dumps(starts),))
     except sqlite3.Error:
