@@ -50,3 +50,32 @@ def test_credit_coming_back_wakes_a_waiting_scheduler_once() -> None:
     credit.give(2)
     credit.give()
     assert woken == [3] and credit.free == 4
+
+
+def test_withdrawn_credit_is_kept_back_from_a_grant_in_flight() -> None:
+    """A polling worker's claim ends without a grant while the scheduler's grant holds its
+    credit: what that grant leaves unused does not come back; what it used stays used."""
+    w = entry("http/w", 0)
+    w.withdraw(1)  # nothing free and nothing in flight: nothing to take back
+    assert (w.credit.free, w.owed) == (0, 0)
+    w.credit.give(1)
+    w.withdraw(1)  # free: taken back at once
+    assert (w.credit.free, w.owed) == (0, 0)
+    # The scheduler moves the credit into a grant (as _pump does), then the claim gives up.
+    w.credit.give(1)
+    w.credit.free -= 1
+    w.granting.add("q")
+    w.withdraw(1)
+    assert w.owed == 1
+    w.grant_done("q", unused=1)  # the grant found nothing: the credit stays withdrawn
+    assert (w.credit.free, w.owed) == (0, 0)
+    # The same, but the grant used the credit: nothing is owed later (a new claim's credit
+    # is not swallowed).
+    w.credit.give(1)
+    w.credit.free -= 1
+    w.granting.add("q")
+    w.withdraw(1)
+    w.grant_done("q", unused=0)
+    assert (w.credit.free, w.owed) == (0, 0)
+    w.credit.give(1)
+    assert w.credit.free == 1

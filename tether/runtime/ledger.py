@@ -46,9 +46,12 @@ class Credit:
             self.wanted = False
             self._notify()
 
-    def withdraw(self, n: int = 1) -> None:
-        """Take back up to ``n`` credits not used yet (never below zero)."""
-        self.free -= min(n, max(self.free, 0))
+    def withdraw(self, n: int = 1) -> int:
+        """Take back up to ``n`` free credits (never below zero); returns how many of the
+        ``n`` were not free (taken by a grant in flight, or used)."""
+        taken = min(n, max(self.free, 0))
+        self.free -= taken
+        return n - taken
 
     def on_free(self, notify: Callable[[], None]) -> None:
         self._notify = notify
@@ -69,6 +72,23 @@ class WorkerEntry:
     leases: set[str] = field(default_factory=set)
     #: Queues it never takes even when ``queues`` is None (the pool: remote-only steps).
     excluded: set[str] | None = None
+    #: Credit withdrawn while grants were in flight with it: kept back from what those
+    #: grants leave unused (forgotten once none is in flight: the rest was used).
+    owed: int = 0
+
+    def withdraw(self, n: int) -> None:
+        """Take back ``n`` unused credits (a polling worker's claim that got nothing); what a
+        grant in flight holds is kept back from the part of it that grant leaves unused."""
+        rest = self.credit.withdraw(n)
+        if rest and self.granting:
+            self.owed += rest
+
+    def grant_done(self, queue: str, unused: int) -> None:
+        """A grant on ``queue`` came back leaving ``unused`` of its credit."""
+        self.granting.discard(queue)
+        kept_back = min(self.owed, unused)
+        self.owed = self.owed - kept_back if self.granting else 0
+        self.credit.give(unused - kept_back)
 
     def serves(self, queue: str) -> bool:
         if self.excluded is not None and queue in self.excluded:

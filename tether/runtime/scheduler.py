@@ -236,8 +236,7 @@ class SchedulerActor(Actor):
         elif len(msg.leases) < msg.asked and self._demand.get(msg.queue) == msg.generation:
             del self._demand[msg.queue]  # drained: wait for the next WorkReady or due item
         if worker is not None:
-            worker.granting.discard(msg.queue)
-            worker.credit.give(msg.asked - len(msg.leases))
+            worker.grant_done(msg.queue, msg.asked - len(msg.leases))
         now = self._clock.now()
         current = self._workers.get(msg.worker.owner)  # the same worker, maybe reconnected
         for granted in msg.leases:
@@ -357,7 +356,7 @@ class SchedulerActor(Actor):
         if worker is not None and msg.n >= 0:
             worker.credit.give(msg.n)
         elif worker is not None:
-            worker.credit.withdraw(-msg.n)
+            worker.withdraw(-msg.n)
 
     def _on_heartbeat(self, msg: WorkerHeartbeat) -> None:
         worker = self._workers.get(msg.owner)
