@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -138,6 +139,7 @@ class _Worker:
     queues: frozenset[str]
     last_seen: float
     asked: bool = False  # one credit given and not yet used by a grant
+    waiting: int = 0  # claims waiting for a grant now
     granted: deque[LiveLease] = field(default_factory=deque)
     held: dict[str, _Held] = field(default_factory=dict)
     arrived: anyio.Event = field(default_factory=anyio.Event)
@@ -184,22 +186,14 @@ class HttpWorkers:
             raise InvalidInput("queue_types must name at least one queue, e.g. ['general']")
         worker = await self._worker(owner, frozenset(queues))
         if not worker.granted:
-            worker.arrived = anyio.Event()  # before the credit: a grant may race it
-            if not worker.asked:
-                worker.asked = True
-                await self._rt.tell_scheduler(WorkerCredit(owner, 1))
-            with anyio.move_on_after(CLAIM_WAIT_SECS):
-                while not worker.granted:
-                    await worker.arrived.wait()
-                    if not worker.granted:  # taken by another claim, or stopped: wait anew
-                        worker.arrived = anyio.Event()
+            worker.waiting += 1
+            try:
+                await self._wait_for_grant(worker)
+            finally:
+                worker.waiting -= 1
+                if not worker.granted and worker.waiting == 0:
+                    await self._withdraw(worker)
         if not worker.granted:
-            if worker.asked and self._workers.get(owner) is worker:
-                # Take the credit back: a worker that stops polling must not be granted an
-                # item it will never claim (stranded for the lease lifetime, and an attempt).
-                # A grant racing this lands in ``granted`` for the next claim.
-                worker.asked = False
-                await self._rt.tell_scheduler(WorkerCredit(owner, -1))
             return {"claimed": False}
         lease = worker.granted.popleft()
         held = worker.held[lease.work_item_id]
@@ -294,6 +288,27 @@ class HttpWorkers:
         held.until = max(held.until, self._rt.clock.now() + self._ttl)
         await self._rt.tell_scheduler(WorkerHeartbeat(ref.owner, [(ref.work_item_id, ref.fence)]))
         return {"id": token, "lease_expires_at": iso(int(held.until * 1000))}
+
+    async def _wait_for_grant(self, worker: _Worker) -> None:
+        worker.arrived = anyio.Event()  # before the credit: a grant may race it
+        if not worker.asked:
+            worker.asked = True
+            await self._rt.tell_scheduler(WorkerCredit(worker.owner, 1))
+        with anyio.move_on_after(CLAIM_WAIT_SECS):
+            while not worker.granted:
+                await worker.arrived.wait()
+                if not worker.granted:  # taken by another claim, or stopped: wait anew
+                    worker.arrived = anyio.Event()
+
+    async def _withdraw(self, worker: _Worker) -> None:
+        """The last waiting claim left without a grant (timed out, or cancelled): take the
+        credit back, so a worker that stops polling is not granted an item it will never
+        claim (stranded for the lease lifetime, then an attempt spent). A grant racing this
+        lands in ``granted`` for the next claim."""
+        if worker.asked and self._workers.get(worker.owner) is worker:
+            worker.asked = False
+            with anyio.CancelScope(shield=True), contextlib.suppress(ActorStopped):
+                await self._rt.tell_scheduler(WorkerCredit(worker.owner, -1))
 
     # -- liveness ---------------------------------------------------------------------------
 
