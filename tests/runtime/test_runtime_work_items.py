@@ -483,3 +483,57 @@ async def test_a_refused_grant_is_tried_again_a_second_later_not_at_once() -> No
                 await anyio.sleep(0)
         clock.advance(1)
         assert await run.result(timeout=10) == {"work": 2}
+
+
+EARLY_EVENT = """
+workflow: {id: e, version: "1", start: first, state_schema: {n: {type: integer}}}
+nodes:
+  first: {type: tool, tool: slow, input: {n: $n}, output_key: n, next: pause}
+  pause: {type: wait, event: go, next: end}
+"""
+
+
+async def test_an_outcome_in_the_mailbox_of_a_restarted_actor_is_not_run_again_I3() -> None:
+    """The pool reports a rowless item's outcome into the actor's mailbox behind a message
+    that fails the actor: the restarted actor must take that outcome, not reissue the item
+    (which would run the tool again and refuse the first outcome by fence)."""
+    calls = 0
+    started, release = anyio.Event(), anyio.Event()
+
+    @tool
+    async def slow(n: int) -> int:
+        nonlocal calls
+        calls += 1
+        started.set()
+        await release.wait()
+        return n
+
+    store = MemoryStore()
+    await store.open()
+    real_append = store.append
+    in_turn, go_on = anyio.Event(), anyio.Event()
+
+    async def gated_append(turn: Turn) -> int:
+        if any(r.type == "event_received" for r in turn.records):
+            in_turn.set()  # the actor is inside this turn until go_on
+            await go_on.wait()
+        return await real_append(turn)
+
+    store.append = gated_append  # type: ignore[method-assign]
+    async with Runtime(store=store, tools=[slow]) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(EARLY_EVENT, "e.yaml")), {"n": 4})
+        wid = f"{run.id}/first/1"
+        with anyio.fail_after(10):
+            await started.wait()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(rt.send_event, run.id, "go", {"ok": True})
+                await in_turn.wait()
+                await rt._tell_execution(run.id, object())  # fails the actor when handled
+                release.set()  # the outcome goes into the mailbox behind it
+                while not rt._svc.pool_items_of(run.id).awaited(wid):
+                    await anyio.lowlevel.checkpoint()
+                go_on.set()
+            result = await run.result()
+        assert result["n"] == 4 and calls == 1
+        await check_replay(rt, run.id)
+    await store.close()

@@ -164,8 +164,10 @@ class ExecutionActor(Actor):
         rows = []
         for row in reissued_items(self._s, self.graph, self.execution_id, self.state, at):
             wid = row.work_item_id
-            if self._pool.has(wid) and local is not None and local.holds(wid):
-                continue  # the pool still runs it (this actor was restarted): it reports here
+            if self._pool.has(wid) and (
+                self._pool.awaited(wid) or (local is not None and local.holds(wid))
+            ):
+                continue  # running on the pool, or its outcome is in the mailbox: not lost
             self._pool.drop(wid)  # its outcome will never come: it gets a row and runs again
             rows.append(row)
         if rows and await self._s.store.reissue(rows):
@@ -234,6 +236,7 @@ class ExecutionActor(Actor):
         return self.state
 
     async def _on_outcome(self, out: NodeOutcome) -> None:
+        self._pool.taken(out.work_item_id)
         run = self.state.nodes.get(out.node_id)
         if (
             self.graph is None

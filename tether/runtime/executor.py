@@ -234,7 +234,8 @@ class InProcessExecutor:
         finally:
             # Held until delivered (delivery waits while the actor's mailbox is full): an
             # execution actor restarted meanwhile must not reissue an item whose outcome is
-            # on its way (it would run again, and the outcome be refused by fence).
+            # on its way (it would run again, and the outcome be refused by fence). Once in
+            # the mailbox, the execution's PoolItems says so (``tether.runtime.pool_items``).
             self._known.discard(wid)
 
     async def _call(self, item: WorkItem, started: float) -> NodeOutcome:

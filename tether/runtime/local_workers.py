@@ -75,7 +75,8 @@ class LocalWorkers:
     # -- the pool -------------------------------------------------------------------------
 
     def holds(self, work_item_id: str) -> bool:
-        """Is the item queued or running in the pool (its outcome still to come)?"""
+        """Is the item queued, running or being reported by the pool (its outcome still to
+        come)?"""
         return self._executor.holds(work_item_id)
 
     def cancel(self, work_item_id: str) -> None:

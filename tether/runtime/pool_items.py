@@ -37,18 +37,34 @@ _ROWLESS = frozenset({"completed", "cancelled"})
 class PoolItems:
     """One execution's pool items without a row, by work item id (their rows as created)."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_arriving", "_rows")
 
     def __init__(self) -> None:
         self._rows: dict[str, WorkItemRow] = {}
+        #: Outcomes put in the actor's mailbox and not yet taken from it.
+        self._arriving: set[str] = set()
 
     def has(self, work_item_id: str) -> bool:
         """Was this item created without a row and not settled since?"""
         return work_item_id in self._rows
 
+    def arriving(self, work_item_id: str) -> None:
+        """Its outcome is on its way to the actor (about to be put in its mailbox)."""
+        if work_item_id in self._rows:
+            self._arriving.add(work_item_id)
+
+    def taken(self, work_item_id: str) -> None:
+        """The actor took the outcome from its mailbox: if its turn fails, it is lost."""
+        self._arriving.discard(work_item_id)
+
+    def awaited(self, work_item_id: str) -> bool:
+        """Is its outcome waiting in the actor's mailbox (for a restarted actor to take)?"""
+        return work_item_id in self._arriving
+
     def drop(self, work_item_id: str) -> None:
         """The item has a row now (reissued): settle it like any other."""
         self._rows.pop(work_item_id, None)
+        self._arriving.discard(work_item_id)
 
     def for_turn(
         self, items: list[WorkItemRow], settles: list[Settle]
@@ -84,3 +100,4 @@ class PoolItems:
         if rows:
             for settle in settles:
                 rows.pop(settle.work_item_id, None)
+                self._arriving.discard(settle.work_item_id)

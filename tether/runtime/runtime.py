@@ -417,6 +417,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
 
     async def _deliver(self, outcome: NodeOutcome) -> bool:
         """Hand a checked outcome to its execution actor; False when none is live to take it."""
+        self._svc.outcome_arriving(outcome.execution_id, outcome.work_item_id)
         return await self._tell_execution(outcome.execution_id, outcome)
 
     async def _tell_execution(self, execution_id: str, message: object) -> bool:

@@ -175,6 +175,12 @@ class Services:
     def forget_pool_items(self, execution_id: str) -> None:
         self._pool_items.pop(execution_id, None)
 
+    def outcome_arriving(self, execution_id: str, work_item_id: str) -> None:
+        """An outcome is about to be put in its execution actor's mailbox."""
+        found = self._pool_items.get(execution_id)
+        if found is not None:
+            found.arriving(work_item_id)
+
     def bind(self, node: Node, data: Mapping[str, Any]) -> dict[str, Any]:
         return self._binder(node)(data)
 
