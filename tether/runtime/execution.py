@@ -114,8 +114,8 @@ class ExecutionActor(Actor):
         self.execution_id = execution_id
         # A just-generated id has no journal yet: skip the read, unless this is a restart.
         self._fresh = fresh
-        # Read by recovery with the other unfinished executions; current on the first start
-        # only (a restarted instance reads its journal again).
+        # Read by recovery with the other unfinished executions (given to a first instance
+        # only: a restarted one reads its journal again).
         self._loaded = loaded
         self.state = ExecutionState()
         self.graph: Graph | None = None
@@ -134,9 +134,8 @@ class ExecutionActor(Actor):
             await self._retire()
 
     async def _recover(self) -> None:
-        loaded = self._loaded if self.context.restart_count == 0 else None
+        loaded, self._loaded = self._loaded, None
         self.state, self.graph = await load_state(self._s, self.execution_id, loaded)
-        self._loaded = None
         if self.graph is None or self.state.status == "new":
             return
         if self.state.previous_segment is not None and not await self._handed_over():

@@ -71,7 +71,8 @@ from tether.runtime.typed_state import checked_input
 
 DEFAULT_DATABASE_URL = "sqlite:///.tether/runtime.db"
 
-#: Unfinished executions whose journals recovery reads at once (bounds the memory it holds).
+#: Unfinished executions whose journals recovery reads at once (bounds what it holds before
+#: their actors take them).
 _RECOVERY_CHUNK = 500
 
 
@@ -133,6 +134,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
         self._services: Services | None = None
         self._system: ActorSystem | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._started_in_recovery: set[str] | None = None
         self._schedules: Schedules | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -189,13 +191,19 @@ class Runtime(ExecutionReads, ExecutionSignals):
         read a chunk at a time: three reads per execution kept a restart waiting on them."""
         store = self._svc.store
         rows = await store.unfinished_executions()
-        for i in range(0, len(rows), _RECOVERY_CHUNK):
-            chunk = [row.execution_id for row in rows[i : i + _RECOVERY_CHUNK]]
-            loaded = await store.load_executions(chunk)
-            for execution_id in chunk:
-                # Already live: a segment its predecessor's boundary started meanwhile.
-                if self._system_ref(execution_id) is None:
-                    await self._spawn(execution_id, loaded=loaded.get(execution_id))
+        # Actors recovered from earlier chunks run while a chunk is read: one reaching its
+        # continue-as-new boundary starts the next segment, which may be in a later chunk.
+        # That one's bulk-read journal may be out of date (it may even have ended since).
+        self._started_in_recovery = started = set[str]()
+        try:
+            for i in range(0, len(rows), _RECOVERY_CHUNK):
+                chunk = [row.execution_id for row in rows[i : i + _RECOVERY_CHUNK]]
+                loaded = await store.load_executions(chunk)
+                for eid in chunk:
+                    if self._system_ref(eid) is None:
+                        await self._spawn(eid, loaded=None if eid in started else loaded.get(eid))
+        finally:
+            self._started_in_recovery = None
 
     @property
     def _svc(self) -> Services:
@@ -408,8 +416,13 @@ class Runtime(ExecutionReads, ExecutionSignals):
     ) -> ActorRef:
         assert self._system is not None
         services = self._svc
+        if self._started_in_recovery is not None and loaded is None:
+            self._started_in_recovery.add(execution_id)
+        # The first instance only gets what recovery read (a restarted one reads afresh),
+        # and the actor's factory does not keep it alive.
+        once = [loaded] if loaded is not None else []
         return await self._system.spawn(
-            lambda: ExecutionActor(services, execution_id, fresh, loaded),
+            lambda: ExecutionActor(services, execution_id, fresh, once.pop() if once else None),
             name=execution_id,
             mailbox_size=64,
             strategy=_EXECUTION_SUPERVISION,
