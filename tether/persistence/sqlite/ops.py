@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from tether.persistence.integrity import (
     verify_snapshot,
 )
 from tether.persistence.sqlite import lease_ops
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------- writes
 
@@ -282,7 +285,6 @@ _LOAD_JOURNALS = """
     JOIN executions AS e ON e.execution_id = json_extract(p.value, '$[0]')
     LEFT JOIN journal AS j
         ON j.execution_id = e.execution_id AND j.seq >= json_extract(p.value, '$[1]')
-    ORDER BY p.key, j.seq
 """
 
 
@@ -307,8 +309,10 @@ async def load_executions(
             if eid not in bad
         ]
         rows = await conn.execute_fetchall(_LOAD_JOURNALS, (json.dumps(starts),))
-    except sqlite3.Error:
-        return {}  # one at a time, each execution's own read reports what is wrong
+    except sqlite3.Error as exc:
+        # One at a time, each execution's own reads report what is wrong.
+        log.warning("recovery's bulk read failed (%s); reading executions one at a time", exc)
+        return {}
     grouped: dict[str, tuple[ExecutionRow, int, list[Any]]] = {}
     for r in rows:
         entry = grouped.get(r[0])
@@ -318,12 +322,19 @@ async def load_executions(
             entry[2].append(r[9:])
     loaded = {}
     for eid, (row, from_seq, journal) in grouped.items():
+        # Sorting here rather than in SQL: the rows come in key order already (a sort in
+        # SQL copied every payload into a temporary b-tree).
+        journal.sort(key=_seq_of)
         try:
             records = verify_journal(eid, from_seq, journal, row.last_seq)
         except JournalCorruption:
             continue
         loaded[eid] = LoadedExecution(row, snapshots.get(eid), records)
     return loaded
+
+
+def _seq_of(row: Any) -> Any:
+    return row[0]
 
 
 _EXEC_COLS = (
