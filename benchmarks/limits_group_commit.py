@@ -99,7 +99,7 @@ async def bare_loop(
 
 
 async def store_loop(
-    path: Path, steps: int, producers: int, durability: str
+    path: Path, steps: int, producers: int, durability: str, run_length: int = RUN_LENGTH
 ) -> tuple[float, float]:
     """The same workload through SqliteStore.append; returns (steps/s, rows per commit)."""
     store = SqliteStore(path, durability="full" if durability == "full" else "normal")
@@ -110,7 +110,7 @@ async def store_loop(
     async def producer(count: int) -> None:
         eid, seq = "", 0
         for k in range(count):
-            if k % RUN_LENGTH == 0:
+            if k % run_length == 0:
                 eid, seq = f"exec_{next(runs):012d}", 0
             records = (NewRecord("a", PAYLOAD_A), NewRecord("b", PAYLOAD_B))
             await store.append(Turn(eid, seq + 1, records))
