@@ -297,7 +297,7 @@ class ExecutionActor(Actor):
         merging = out.node_id in self.graph.merge_ids and isinstance(out.output, dict)
         if not schema and not merging:
             return None  # an untyped state takes any value (the common case: no list to build)
-        if out.node_id in self.graph.merge_ids and isinstance(out.output, dict):
+        if merging:
             if not all(isinstance(k, str) for k in out.output):
                 return "a whole-state step's output must have string keys (state keys)"
             writes = list(out.output.items())
