@@ -159,14 +159,11 @@ class ExecutionActor(Actor):
         (the engine stopped, not the work) and the scheduler grants it like any other."""
         assert self.graph is not None
         at = now_ms(self._s.clock)
-        local = self._s.local
         rows = []
         for row in reissued_items(self._s, self.graph, self.execution_id, self.state, at):
             wid = row.work_item_id
-            if self._pool.has(wid) and (
-                self._pool.awaited(wid) or (local is not None and local.holds(wid))
-            ):
-                continue  # running on the pool, or its outcome is in the mailbox: not lost
+            if self._s.runs_rowless(self.execution_id, wid):
+                continue  # this actor was restarted; the pool's outcome will come here
             self._pool.drop(wid)  # its outcome will never come: it gets a row and runs again
             rows.append(row)
         if rows and await self._s.store.reissue(rows):

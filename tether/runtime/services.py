@@ -163,13 +163,17 @@ class Services:
         return found
 
     def runs_rowless(self, execution_id: str, work_item_id: str) -> bool:
-        """Is this item running on this engine's pool without a row (for checks)?"""
+        """Is this a pool item without a row whose outcome is still to come: queued, running
+        or being reported on this engine's pool, or waiting in its actor's mailbox? (Not
+        lost: recovery leaves it alone, and checks do not expect its row.)"""
         found = self._pool_items.get(execution_id)
         return (
             found is not None
             and found.has(work_item_id)
-            and self.local is not None
-            and self.local.holds(work_item_id)
+            and (
+                found.awaited(work_item_id)
+                or (self.local is not None and self.local.holds(work_item_id))
+            )
         )
 
     def forget_pool_items(self, execution_id: str) -> None:
