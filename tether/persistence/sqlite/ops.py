@@ -18,6 +18,7 @@ import logging
 import sqlite3
 from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import aiosqlite
@@ -324,17 +325,13 @@ async def load_executions(
     for eid, (row, from_seq, journal) in grouped.items():
         # Sorting here rather than in SQL: the rows come in key order already (a sort in
         # SQL copied every payload into a temporary b-tree).
-        journal.sort(key=_seq_of)
+        journal.sort(key=itemgetter(0))  # by seq
         try:
             records = verify_journal(eid, from_seq, journal, row.last_seq)
         except JournalCorruption:
             continue
         loaded[eid] = LoadedExecution(row, snapshots.get(eid), records)
     return loaded
-
-
-def _seq_of(row: Any) -> Any:
-    return row[0]
 
 
 _EXEC_COLS = (
