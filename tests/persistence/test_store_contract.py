@@ -80,7 +80,7 @@ async def test_snapshots_latest_wins(store: Store) -> None:
     assert await store.latest_snapshot("other") is None
 
 
-async def test_load_executions_reads_what_one_at_a_time_reads(store: Store) -> None:
+async def test_load_executions_reads_what_one_at_a_time_reads_I7(store: Store) -> None:
     await store.append(turn("e1", 1, "a", "b", snapshot=b"S2", index=started()))
     await store.append(turn("e1", 3, "c", "d"))
     await store.append(turn("e2", 1, "a", index=started()))

@@ -34,7 +34,7 @@ def _gated_chain(gate_at: int, entered: anyio.Event, calls: Counter[int]):  # ty
     return step
 
 
-async def test_stopped_runtime_resumes_on_the_same_file_I3(db_url: str) -> None:
+async def test_stopped_runtime_resumes_on_the_same_file_I2_I3(db_url: str) -> None:
     calls: Counter[int] = Counter()
     entered = anyio.Event()
     wf = compile_yaml_text(CHAIN, "chain.yaml")
@@ -49,7 +49,7 @@ async def test_stopped_runtime_resumes_on_the_same_file_I3(db_url: str) -> None:
     assert calls == Counter({1: 1, 2: 1, 3: 2, 4: 1})
 
 
-async def test_resume_from_a_snapshot_I9(db_url: str) -> None:
+async def test_resume_from_a_snapshot_I2_I9(db_url: str) -> None:
     calls: Counter[int] = Counter()
     entered = anyio.Event()
     wf = compile_yaml_text(CHAIN, "chain.yaml")
