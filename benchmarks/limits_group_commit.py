@@ -19,6 +19,7 @@ import itertools
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiosqlite
@@ -78,13 +79,9 @@ async def bare_loop(
 
     async def producer(count: int) -> None:
         loop = asyncio.get_running_loop()
-        eid, seq = "", 0
-        for k in range(count):
-            if k % run_length == 0:
-                eid, seq = f"exec_{next(runs):012d}", 0
+        for eid, seq in _step_keys(count, run_length, runs):
             fut: asyncio.Future[None] = loop.create_future()
-            rows = [(eid, seq + 1, "a", PAYLOAD_A, 0), (eid, seq + 2, "b", PAYLOAD_B, 0)]
-            seq += 2
+            rows = [(eid, seq, "a", PAYLOAD_A, 0), (eid, seq + 1, "b", PAYLOAD_B, 0)]
             queue.put_nowait((rows, fut))
             await fut
 
@@ -108,13 +105,9 @@ async def store_loop(
     runs = itertools.count()
 
     async def producer(count: int) -> None:
-        eid, seq = "", 0
-        for k in range(count):
-            if k % run_length == 0:
-                eid, seq = f"exec_{next(runs):012d}", 0
+        for eid, seq in _step_keys(count, run_length, runs):
             records = (NewRecord("a", PAYLOAD_A), NewRecord("b", PAYLOAD_B))
-            await store.append(Turn(eid, seq + 1, records))
-            seq += 2
+            await store.append(Turn(eid, seq, records))
 
     started = time.perf_counter()
     await asyncio.gather(*(producer(c) for _, c in _shares(steps, producers)))
@@ -122,6 +115,17 @@ async def store_loop(
     stats = store.stats
     await store.close()
     return steps / elapsed, stats.rows / max(stats.commits, 1)
+
+
+def _step_keys(count: int, run_length: int, runs: Iterator[int]) -> Iterator[tuple[str, int]]:
+    """Each of a producer's steps: its execution id (a new one every ``run_length`` steps,
+    numbered from ``runs``, shared by all producers) and the seq of its first row."""
+    eid, seq = "", 1
+    for k in range(count):
+        if k % run_length == 0:
+            eid, seq = f"exec_{next(runs):012d}", 1
+        yield eid, seq
+        seq += 2
 
 
 def _shares(steps: int, producers: int) -> list[tuple[int, int]]:
