@@ -1,0 +1,65 @@
+"""The public surface of ``tether``: the names it exports, each resolving at run time and
+typed for a user's type checker (a name typed ``Any`` checks nothing in user code)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import tether
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Pinned: adding or removing a public name is a deliberate change to this list too.
+PUBLIC = [
+    "AmbiguousApproval",
+    "ApprovalNotPending",
+    "ExecutionBroken",
+    "ExecutionCancelledError",
+    "ExecutionFailedError",
+    "ExecutionIdInUse",
+    "ExecutionNotFound",
+    "ExecutionNotRunning",
+    "ExecutionState",
+    "InvalidInput",
+    "JournalEntry",
+    "NonRetryableError",
+    "RateLimited",
+    "Run",
+    "Runtime",
+    "ScheduleNotFound",
+    "TetherError",
+    "Tool",
+    "UnsupportedNode",
+    "WorkflowNotFound",
+    "WorkflowVersionConflict",
+    "tool",
+]
+
+
+def test_all_is_pinned_and_every_name_resolves() -> None:
+    assert sorted(tether.__all__) == sorted(PUBLIC)
+    for name in PUBLIC:
+        assert getattr(tether, name) is not None
+    namespace: dict[str, object] = {}
+    exec("from tether import *", namespace)  # what a star import gives a user
+    assert set(PUBLIC) <= set(namespace)
+    assert set(PUBLIC) <= set(dir(tether))
+
+
+def test_every_export_is_typed_for_a_user_of_mypy(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from tether import " + ", ".join(PUBLIC) + "\n"
+        + "".join(f"reveal_type({name})\n" for name in PUBLIC)
+    )  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(probe)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    revealed = [ln for ln in done.stdout.splitlines() if "Revealed type" in ln]
+    assert len(revealed) == len(PUBLIC), done.stdout + done.stderr
+    untyped = [ln for ln in revealed if '"Any"' in ln]
+    assert not untyped, untyped
+    assert done.returncode == 0, done.stdout
