@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_server_http import DEADLINE, EXAMPLES, Engine, running_engine
+from test_server_http import DEADLINE, EXAMPLES, Engine, edited_counter, running_engine
 
 
 @pytest.fixture
@@ -88,3 +88,57 @@ nodes:
     oid = json.loads(other.stdout)["execution_id"]
     cancelled = tether(engine.url, "cancel", oid)
     assert cancelled.returncode == 0 and f"{oid}: cancelled" in cancelled.stdout
+
+
+def _tether_in(folder: Path, engine_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tether.cli", *args],
+        env={**os.environ, "TETHER_ENGINE_URL": engine_url},
+        capture_output=True, text=True, timeout=DEADLINE, cwd=folder,
+    )  # fmt: skip
+
+
+def test_a_workflow_version_is_its_content_across_folders_and_restarts_I13(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """`tether run file.yaml`: the same file from any folder runs, before and after an engine
+    restart; the file edited under the same version is refused (409) every time, naming both
+    content digests, and the registered definition is the one that runs."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    for folder in (here, there):
+        folder.mkdir()
+        (folder / "counter.yaml").write_text((EXAMPLES / "counter.yaml").read_text())
+    first = _tether_in(here, engine.url, "run", "counter.yaml", "-i", '{"n": 0}', "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["output"] == {"n": 3}
+    listed = json.loads(tether(engine.url, "workflows", "--json").stdout)
+    digest = listed["digest"]
+    assert digest.startswith("sha256:") and len(digest) == 71
+    assert digest[:19] in tether(engine.url, "workflows").stdout
+    edited = there / "edited.yaml"
+    edited.write_text(edited_counter())
+    for restart in (False, True, True):
+        if restart:
+            engine.stop()
+            engine.start()
+        same = _tether_in(there, engine.url, "run", "counter.yaml", "-i", '{"n": 1}', "--json")
+        assert same.returncode == 0, same.stderr
+        assert json.loads(same.stdout)["output"] == {"n": 4}
+        for _ in range(2):
+            refused = _tether_in(there, engine.url, "run", "edited.yaml", "-i", '{"n": 0}')
+            assert refused.returncode == 1 and "Traceback" not in refused.stderr
+            assert digest[:19] in refused.stderr and "new version" in refused.stderr
+        by_id = tether(engine.url, "run", "counter", "-i", '{"n": 0}', "--json")
+        assert json.loads(by_id.stdout)["output"] == {"n": 3}  # the registered content
+    assert json.loads(tether(engine.url, "workflows", "--json").stdout)["digest"] == digest
+
+
+def test_run_version_flag_is_honoured_or_refused_never_ignored_I13(engine: Engine) -> None:
+    counter = str(EXAMPLES / "counter.yaml")
+    other = tether(engine.url, "run", counter, "--version", "2", "-i", '{"n": 0}')
+    assert other.returncode == 2 and "--version 2" in other.stderr, other.stderr
+    assert "counter@" not in tether(engine.url, "workflows").stdout  # nothing registered
+    same = tether(engine.url, "run", counter, "--version", "1", "-i", '{"n": 0}', "--json")
+    assert same.returncode == 0 and json.loads(same.stdout)["output"] == {"n": 3}
+    unknown = tether(engine.url, "run", "counter", "--version", "9", "-i", '{"n": 0}')
+    assert unknown.returncode == 1 and "counter@9" in unknown.stderr, unknown.stderr

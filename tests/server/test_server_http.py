@@ -19,7 +19,8 @@ import httpx
 import msgspec
 import pytest
 
-from tether.ir import compile_yaml_file, compile_yaml_text
+from tether.ir import compile_yaml_file, compile_yaml_text, workflow_from_ir
+from tether.ir.identity import workflow_digest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -37,6 +38,13 @@ nodes:
       - {to: end}
   add: {type: tool, tool: add_one, input: {n: $n}, output_key: n, next: end}
 """
+
+
+def edited_counter() -> str:
+    """examples/counter.yaml with its last node changed from add_one to double (n ends at 4
+    from 0), under the same id and version."""
+    head, _, third = (EXAMPLES / "counter.yaml").read_text().partition("  third:")
+    return head + "  third:" + third.replace("tool: add_one", "tool: double")
 
 
 def free_port() -> int:
@@ -127,7 +135,12 @@ def wait_terminal(c: httpx.Client, execution_id: str) -> dict[str, Any]:
 def test_register_start_follow_and_read_events(engine: Engine) -> None:
     with httpx.Client(base_url=engine.url) as c:
         reg = c.post("/workflows", json={"ir": ir_of(EXAMPLES / "counter.yaml")})
-        assert (reg.status_code, reg.json()) == (201, {"workflow_id": "counter", "version": "1"})
+        assert reg.status_code == 201
+        assert reg.json() == {
+            "workflow_id": "counter",
+            "version": "1",
+            "digest": workflow_digest(compile_yaml_file(EXAMPLES / "counter.yaml")),
+        }
         started = c.post("/executions", json={"workflow_id": "counter", "input": {"n": 0}})
         assert started.status_code == 201
         eid = started.json()["execution_id"]
@@ -224,6 +237,24 @@ def test_an_open_bind_without_a_token_is_refused(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "TETHER_TOKEN" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_registration_is_by_content_409_names_both_digests_I13(engine: Engine) -> None:
+    counter = ir_of(EXAMPLES / "counter.yaml")
+    moved = {**counter, "locations": {"nodes.first": {"file": "../elsewhere.yaml", "line": 9}}}
+    edited = ir_of(edited_counter())
+    with httpx.Client(base_url=engine.url) as c:
+        posted = [c.post("/workflows", json={"ir": ir}) for ir in (counter, moved)]
+        digests = {p.json()["digest"] for p in posted}
+        [digest] = digests  # the same content from elsewhere: accepted, one digest
+        for _ in range(2):
+            refused = c.post("/workflows", json={"ir": edited})
+            assert refused.status_code == 409, refused.text
+            message = refused.json()["error"]
+            assert digest[:19] in message and "new version" in message
+            assert workflow_digest(workflow_from_ir(edited))[:19] in message
+        [row] = c.get("/workflows").json()["workflows"]
+        assert (row["workflow_id"], row["version"], row["digest"]) == ("counter", "1", digest)
 
 
 def test_the_jamjet_sdk_client_drives_a_run_end_to_end(engine: Engine) -> None:

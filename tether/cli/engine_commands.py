@@ -28,6 +28,7 @@ import msgspec
 
 from tether.cli.api_client import CliError, EngineApi
 from tether.ir import WorkflowError, compile_yaml_file
+from tether.ir.identity import short_digest
 from tether.persistence.contract import TERMINAL_STATUSES
 
 DEFAULT_ENGINE: Final = "http://127.0.0.1:7700"
@@ -121,6 +122,12 @@ def run_command(api: EngineApi, args: argparse.Namespace) -> int:
             raise CliError(f"no such file: {args.workflow}", status=2) from None
         except WorkflowError as exc:
             raise CliError(str(exc), status=2) from None
+        if version is not None and version != wf.version:
+            raise CliError(
+                f"{args.workflow} is version {wf.version}, not --version {version}: set "
+                f'`version: "{version}"` in the file to register it as {version}',
+                status=2,
+            )
         api.post("/workflows", {"ir": msgspec.to_builtins(wf)})
         workflow_id, version = wf.workflow_id, wf.version
     body = {"workflow_id": workflow_id, "input": given, "workflow_version": version}
@@ -245,7 +252,8 @@ def executions_command(api: EngineApi, args: argparse.Namespace) -> int:
 
 def workflows_command(api: EngineApi, args: argparse.Namespace) -> int:
     for r in api.get("/workflows")["workflows"]:
-        print(json.dumps(r) if args.json else f"{r['workflow_id']}@{r['version']}")
+        line = f"{r['workflow_id']}@{r['version']}  {short_digest(r['digest'])}  {r['created_at']}"
+        print(json.dumps(r) if args.json else line)
     return 0
 
 

@@ -37,7 +37,7 @@ from tether.errors import (
     WorkflowNotFound,
 )
 from tether.ir import check, workflow_from_ir
-from tether.ir.types import Workflow, encode_workflow
+from tether.ir.types import Workflow
 from tether.persistence import Store, open_store
 from tether.persistence.contract import (
     Durability,
@@ -57,6 +57,7 @@ from tether.runtime.execution import ExecutionActor, StartExecution
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.ids import new_execution_id
+from tether.runtime.registry import WorkflowRegistry, WorkflowVersion
 from tether.runtime.run import Run
 from tether.runtime.runnable import check_runnable
 from tether.runtime.runtime_reads import ExecutionReads
@@ -127,9 +128,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
         #: The ZeroMQ endpoint workers connect to, once bound (``fleet=`` given).
         self.fleet_endpoint: str | None = None
         self._given_store = store
-        self._workflows: dict[tuple[str, str], Workflow] = {}
-        self._latest: dict[str, Workflow] = {}
-        self._persisted: set[tuple[str, str]] = set()
+        self._registry = WorkflowRegistry()
         self._stack: AsyncExitStack | None = None
         self._services: Services | None = None
         self._system: ActorSystem | None = None
@@ -220,36 +219,35 @@ class Runtime(ExecutionReads, ExecutionSignals):
     def register(self, workflow: Workflow | Mapping[str, Any]) -> Workflow:
         """Validate and register a workflow (IR struct, or an IR dict such as the jamjet SDK's).
 
-        It is written to the registry when first started (or by ``await rt.persist(wf)``).
+        A version is its content: registering the same content again is a no-op, different
+        content under a known ``id@version`` raises WorkflowVersionConflict. It is written to
+        the registry when first started (or by ``await rt.persist(wf)``), which checks the
+        store's registry the same way.
+
+        Example::
+
+            wf = rt.register({"workflow_id": "w", "version": "1", ...})
         """
         wf = workflow if isinstance(workflow, Workflow) else workflow_from_ir(workflow)
         check(wf)
         check_runnable(wf, self.tools)
-        key = (wf.workflow_id, wf.version)
-        self._workflows[key] = wf
-        self._latest[wf.workflow_id] = wf
         # Executions fold against the IR in the registry, never against this object: a
         # recovered run must not continue on an edited workflow under the same version.
-        return wf
+        return self._registry.add(wf)
 
     def register_yaml(self, path: Path | str) -> Workflow:
         """Compile, validate and register a YAML workflow; errors name file and line."""
         return self.register(ir.compile_yaml_file(Path(path)))  # loads the compiler now
 
     async def persist(self, wf: Workflow) -> None:
-        key = (wf.workflow_id, wf.version)
-        if key in self._persisted:
-            return
-        await self._svc.store.put_workflow(
-            wf.workflow_id, wf.version, encode_workflow(wf), now_ms(self.clock)
-        )
-        self._svc.add_workflow(wf)
-        self._persisted.add(key)
+        """Write ``wf`` to the store's registry, or check that it holds the same content."""
+        if await self._registry.persist(self._svc.store, wf, now_ms(self.clock)):
+            self._svc.add_workflow(wf)
 
     async def workflow(self, ref: str) -> Workflow:
         """A registered workflow by ``id`` (latest version) or ``id@version``."""
         workflow_id, _, version = ref.partition("@")
-        wf = self._workflows.get((workflow_id, version)) if version else self._latest.get(ref)
+        wf = self._registry.get(workflow_id, version or None)
         if wf is not None:
             return wf
         row = await self._svc.store.get_workflow(workflow_id, version or None)
@@ -257,6 +255,10 @@ class Runtime(ExecutionReads, ExecutionSignals):
             raise WorkflowNotFound(f"no workflow {ref!r} is registered")
         graph = await self._svc.graph(row.workflow_id, row.version)
         return graph.workflow
+
+    async def list_workflows(self) -> list[WorkflowVersion]:
+        """Every version in the registry with its content digest (``sha256:...``)."""
+        return await self._registry.versions(self._svc.store)
 
     async def graph(self, workflow_id: str, version: str) -> Graph:
         """The compiled graph of a registered workflow version (what replay folds against)."""
@@ -371,8 +373,8 @@ class Runtime(ExecutionReads, ExecutionSignals):
     ) -> tuple[Workflow, dict[str, Any]]:
         """The workflow registered and persisted, and the input checked against it."""
         wf = workflow if isinstance(workflow, Workflow) else await self.workflow(workflow)
-        if (wf.workflow_id, wf.version) not in self._workflows:
-            self.register(wf)
+        if self._registry.get(wf.workflow_id, wf.version) is not wf:
+            self.register(wf)  # checks an edited object under a known version too
         given = checked_input(wf, input)
         await self.persist(wf)
         return wf, given

@@ -46,7 +46,8 @@ from tether.errors import (
     WorkflowNotFound,
 )
 from tether.ir.errors import WorkflowError, WorkflowInvalid
-from tether.persistence import StorageError
+from tether.ir.identity import workflow_digest
+from tether.persistence import StorageError, WorkflowVersionConflict
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
 from tether.runtime.tools import UnknownTool
@@ -82,6 +83,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (LeaseNotFound, 404),
     (LeaseRefused, 409),
     (LeaseAnswerPending, 503),
+    (WorkflowVersionConflict, 409),
 ]
 
 
@@ -136,15 +138,20 @@ async def register_workflow(
     rt = _rt(request)
     wf = rt.register(data.ir)
     await rt.persist(wf)
-    return {"workflow_id": wf.workflow_id, "version": wf.version}
+    return {"workflow_id": wf.workflow_id, "version": wf.version, "digest": workflow_digest(wf)}
 
 
 @get("/workflows")
 async def list_workflows(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    rows = await _rt(request).store.list_workflows()
+    rows = await _rt(request).list_workflows()
     return {
         "workflows": [
-            {"workflow_id": r.workflow_id, "version": r.version, "created_at": iso(r.created_at_ms)}
+            {
+                "workflow_id": r.workflow_id,
+                "version": r.version,
+                "digest": r.digest,
+                "created_at": iso(r.created_at_ms),
+            }
             for r in rows
         ]
     }

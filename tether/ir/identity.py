@@ -1,0 +1,39 @@
+"""A workflow version's identity is its content (I13).
+
+Two submissions of ``id@version`` are the same workflow when their canonical IR is the same:
+the IR with presentation left out (source locations, which name the file and folder it was
+compiled from) and dict keys in a fixed order, so the same YAML compiled from any folder, or the
+same IR sent by the ``jamjet`` SDK with its keys in another order, has one digest.
+
+Example::
+
+    wf = compile_yaml_file("examples/counter.yaml")
+    workflow_digest(wf)        # 'sha256:3f1c...'
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+from tether.ir.types import Workflow
+
+_PREFIX = "sha256:"
+
+
+def canonical_ir(wf: Workflow) -> bytes:
+    """The bytes a workflow version is identified by: JSON without source locations, dict
+    keys sorted (struct fields keep their declared order, which is fixed by the code)."""
+    bare = msgspec.structs.replace(wf, locations={}) if wf.locations else wf
+    return msgspec.json.encode(bare, order="deterministic")
+
+
+def workflow_digest(wf: Workflow) -> str:
+    """``sha256:<hex>`` of :func:`canonical_ir`: equal exactly when the content is equal."""
+    return _PREFIX + hashlib.sha256(canonical_ir(wf)).hexdigest()
+
+
+def short_digest(digest: str) -> str:
+    """The first 12 hex digits, for one-line messages (``sha256:3f1c2a9b7e01``)."""
+    return digest[: len(_PREFIX) + 12]

@@ -1,0 +1,128 @@
+"""The workflow versions a runtime knows, identified by their content (I13).
+
+A version registered in this process is kept in memory; one that was persisted is in the
+store's registry, which outlives the process. Both are checked by content digest
+(:func:`tether.ir.identity.workflow_digest`): the same content is accepted from anywhere, any
+number of times, before and after a restart; different content under a registered
+``id@version`` is refused with :class:`WorkflowVersionConflict`, every time, and the version
+that runs is always the one in the registry.
+
+Example::
+
+    registry = WorkflowRegistry()
+    registry.add(wf)                               # refuses an id@version known with other content
+    await registry.persist(store, wf, at_ms)       # the same check against the store
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from tether.ir.identity import canonical_ir, short_digest, workflow_digest
+from tether.ir.types import Workflow, decode_workflow
+from tether.persistence.contract import Store, WorkflowVersionConflict
+
+_Key = tuple[str, str]
+
+
+class WorkflowVersion(msgspec.Struct, frozen=True):
+    """One registered version, as ``GET /workflows`` and ``tether workflows`` show it."""
+
+    workflow_id: str
+    version: str
+    digest: str
+    created_at_ms: int
+
+
+def version_conflict(wf: Workflow, registered: str, submitted: str) -> WorkflowVersionConflict:
+    """The one refusal for changed content under a registered version, naming both digests."""
+    return WorkflowVersionConflict(
+        f"workflow {wf.workflow_id} version {wf.version} is already registered with content "
+        f"{short_digest(registered)}, and this submission's content is "
+        f"{short_digest(submitted)}: register the changed workflow under a new version"
+    )
+
+
+class WorkflowRegistry:
+    """What this runtime registered (memory) and what it checked against the store."""
+
+    def __init__(self) -> None:
+        self._known: dict[_Key, tuple[Workflow, str]] = {}
+        self._latest: dict[str, Workflow] = {}
+        # The store's digest per version once seen, and the object last persisted as it: a
+        # start with that same object skips hashing (it is on every start's path).
+        self._stored: dict[_Key, str] = {}
+        self._persisted: dict[_Key, Workflow] = {}
+
+    def add(self, wf: Workflow) -> Workflow:
+        """Keep ``wf`` for lookups; refuse it if its version is known with other content."""
+        key = (wf.workflow_id, wf.version)
+        digest = workflow_digest(wf)
+        for known in (self._known.get(key, (wf, digest))[1], self._stored.get(key, digest)):
+            if known != digest:
+                raise version_conflict(wf, known, digest)
+        self._known[key] = (wf, digest)
+        self._latest[wf.workflow_id] = wf
+        return wf
+
+    def get(self, workflow_id: str, version: str | None) -> Workflow | None:
+        """A version registered here (the latest registered here when ``version`` is None)."""
+        if version is None:
+            return self._latest.get(workflow_id)
+        known = self._known.get((workflow_id, version))
+        return known[0] if known is not None else None
+
+    async def persist(self, store: Store, wf: Workflow, at_ms: int) -> bool:
+        """Put ``wf`` in the store's registry, or check it equals what is there.
+
+        Returns True the first time this version is confirmed in this process (the caller
+        then compiles its graph). Raises WorkflowVersionConflict on different content.
+        """
+        key = (wf.workflow_id, wf.version)
+        if self._persisted.get(key) is wf:
+            return False
+        digest = workflow_digest(wf)
+        stored = self._stored.get(key)
+        if stored is None:
+            stored = await self._store_digest(store, wf, digest, at_ms)
+            self._stored[key] = stored
+        if stored != digest:
+            self._forget(key, digest)
+            raise version_conflict(wf, stored, digest)
+        first = key not in self._persisted
+        self._persisted[key] = wf
+        return first
+
+    async def _store_digest(self, store: Store, wf: Workflow, digest: str, at_ms: int) -> str:
+        """The digest of the store's row for ``wf``'s version, inserting ``wf`` if none."""
+        row = await store.get_workflow(wf.workflow_id, wf.version)
+        if row is None:
+            try:
+                await store.put_workflow(wf.workflow_id, wf.version, canonical_ir(wf), at_ms)
+                return digest
+            except WorkflowVersionConflict:
+                # Another registration of this version won the insert: compare with it.
+                row = await store.get_workflow(wf.workflow_id, wf.version)
+                if row is None:
+                    raise
+        # Decoded and hashed again, not compared as bytes: rows written before content
+        # digests carry source locations, and another encoder may order keys differently.
+        return workflow_digest(decode_workflow(row.ir))
+
+    def _forget(self, key: _Key, digest: str) -> None:
+        """Drop a refused submission kept by ``add``, so lookups find the registered one."""
+        known = self._known.get(key)
+        if known is not None and known[1] == digest:
+            del self._known[key]
+            if self._latest.get(key[0]) is known[0]:
+                del self._latest[key[0]]
+
+    @staticmethod
+    async def versions(store: Store) -> list[WorkflowVersion]:
+        """Every version in the store's registry, with its content digest."""
+        return [
+            WorkflowVersion(
+                r.workflow_id, r.version, workflow_digest(decode_workflow(r.ir)), r.created_at_ms
+            )
+            for r in await store.list_workflows()
+        ]
