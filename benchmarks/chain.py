@@ -25,6 +25,7 @@ from benchmarks.machine import banner, describe
 from tether import Runtime, tool
 from tether.ir.types import END, Edge, Node, ToolKind, Workflow
 from tether.persistence.contract import Durability
+from tether.runtime.internals import runtime_internals
 
 
 @tool
@@ -51,7 +52,7 @@ async def measure_chain(
         f"sqlite:///{db}", tools=[noop], durability=durability, max_concurrency=max(64, in_flight)
     ) as rt:
         wf = rt.register(chain_workflow(length))
-        await rt.persist(wf)
+        await runtime_internals(rt).persist(wf)
         remaining = runs
 
         async def worker() -> None:

@@ -41,6 +41,7 @@ from benchmarks.zmq_roundtrip import PAYLOAD, batched_reader
 from tether import Runtime
 from tether.ir.types import Workflow
 from tether.persistence.contract import Durability
+from tether.runtime.internals import runtime_internals
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What ``tether worker`` logs once the engine has welcomed it.
@@ -168,7 +169,7 @@ async def measure_fleet(
     ) as rt:
         assert rt.fleet_endpoint is not None
         wf = rt.register(chain_workflow(length))
-        await rt.persist(wf)
+        await runtime_internals(rt).persist(wf)
         procs: list[WorkerProcess] = []
         try:
             for i in range(workers):

@@ -15,6 +15,7 @@ import pytest
 from tether import Runtime, tool
 from tether.ir import compile_yaml_text
 from tether.ir.errors import WorkflowInvalid
+from tether.runtime.internals import runtime_internals
 from tether.testing import check_replay
 
 pytestmark = pytest.mark.anyio
@@ -66,7 +67,7 @@ async def test_a_step_the_engine_has_no_function_for_waits_for_a_remote_worker(
         assert (item.queue, item.status) == ("general", "pending")
         assert (await rt.state(run.id)).status == "running"
         # The pool's ledger entry never serves the queue (so no grant can reach it).
-        pool = rt._svc.ledger.get("local")
+        pool = runtime_internals(rt).services.ledger.get("local")
         assert pool is not None and not pool.serves("general") and pool.serves("python_tool")
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from tether import ExecutionIdInUse, InvalidInput, Runtime, tool
 from tether.ir import WorkflowInvalid, compile_yaml_text
+from tether.runtime.internals import runtime_internals
 from tether.testing import ReplayMismatch, check_replay
 
 pytestmark = pytest.mark.anyio
@@ -120,7 +121,9 @@ async def test_a_join_after_a_nested_join_then_parallel_waits_for_both_arms(
     async with Runtime(db_url, tools=[mark]) as rt:
         wf = rt.register(compile_yaml_text(CHAINED_NESTED_BLOCKS, "c.yaml"))
         run = await rt.start(wf, {})
-        assert (await rt.graph(wf.workflow_id, wf.version)).join_counts["outer"] == 2
+        assert (await runtime_internals(rt).graph(wf.workflow_id, wf.version)).join_counts[
+            "outer"
+        ] == 2
         result = await run.result()
         assert {k: result[k] for k in "abcde"} == {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
         entries = await rt.journal(run.id)

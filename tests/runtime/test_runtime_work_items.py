@@ -23,6 +23,7 @@ from tether.persistence import (
     Turn,
     WorkItemRow,
 )
+from tether.runtime.internals import runtime_internals
 from tether.testing import VirtualClock, check_replay, crash_and_recover
 
 pytestmark = pytest.mark.anyio
@@ -530,7 +531,7 @@ async def test_an_outcome_in_the_mailbox_of_a_restarted_actor_is_not_run_again_I
                 await in_turn.wait()
                 await rt._tell_execution(run.id, object())  # fails the actor when handled
                 release.set()  # the outcome goes into the mailbox behind it
-                while not rt._svc.pool_items_of(run.id).awaited(wid):
+                while not runtime_internals(rt).services.pool_items_of(run.id).awaited(wid):
                     await anyio.lowlevel.checkpoint()
                 go_on.set()
             result = await run.result()

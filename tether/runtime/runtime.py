@@ -55,7 +55,6 @@ from tether.runtime.assembly import (
 from tether.runtime.cron import CronActor
 from tether.runtime.execution import ExecutionActor, StartExecution
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
-from tether.runtime.graph import Graph
 from tether.runtime.ids import new_execution_id
 from tether.runtime.registry import WorkflowRegistry, WorkflowVersion
 from tether.runtime.run import Run
@@ -221,8 +220,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
 
         A version is its content: registering the same content again is a no-op, different
         content under a known ``id@version`` raises WorkflowVersionConflict. It is written to
-        the registry when first started (or by ``await rt.persist(wf)``), which checks the
-        store's registry the same way.
+        the registry when first started, which checks the store's registry the same way.
 
         Example::
 
@@ -239,7 +237,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
         """Compile, validate and register a YAML workflow; errors name file and line."""
         return self.register(ir.compile_yaml_file(Path(path)))  # loads the compiler now
 
-    async def persist(self, wf: Workflow) -> None:
+    async def _persist(self, wf: Workflow) -> None:
         """Write ``wf`` to the store's registry, or check that it holds the same content."""
         if await self._registry.persist(self._svc.store, wf, now_ms(self.clock)):
             self._svc.add_workflow(wf)
@@ -259,10 +257,6 @@ class Runtime(ExecutionReads, ExecutionSignals):
     async def list_workflows(self) -> list[WorkflowVersion]:
         """Every version in the registry with its content digest (``sha256:...``)."""
         return await self._registry.versions(self._svc.store)
-
-    async def graph(self, workflow_id: str, version: str) -> Graph:
-        """The compiled graph of a registered workflow version (what replay folds against)."""
-        return await self._svc.graph(workflow_id, version)
 
     # -- schedules --------------------------------------------------------------------------
 
@@ -310,31 +304,6 @@ class Runtime(ExecutionReads, ExecutionSignals):
             for w in self._svc.ledger.workers.values()
         ]
 
-    async def tell_scheduler(self, message: object) -> None:
-        """Hand a worker transport's message to the scheduler: ``WorkerJoined``,
-        ``WorkerCredit``, ``WorkerHeartbeat``, ``WorkerReport`` or ``WorkerLeft`` (see
-        :mod:`tether.runtime.scheduler_messages`). The HTTP worker protocol uses this; the
-        ZeroMQ fleet is wired in by ``fleet=``.
-
-        Example::
-
-            await rt.tell_scheduler(WorkerCredit("http/w1", 1))
-        """
-        scheduler = self._svc.scheduler
-        assert scheduler is not None
-        await scheduler.tell(message)
-
-    async def ask_scheduler(self, message: object) -> object:
-        """Ask the scheduler (``GetLeases``: its live remote leases, by work item id)."""
-        scheduler = self._svc.scheduler
-        assert scheduler is not None
-        return await scheduler.ask(message, timeout=None)
-
-    @property
-    def lease_ttl_ms(self) -> int:
-        """How long a remote worker's lease lives without a heartbeat."""
-        return self._lease_ttl_ms
-
     async def _start_scheduled(
         self, execution_id: str, workflow_id: str, version: str, input: dict[str, Any]
     ) -> None:
@@ -376,7 +345,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
         if self._registry.get(wf.workflow_id, wf.version) is not wf:
             self.register(wf)  # checks an edited object under a known version too
         given = checked_input(wf, input)
-        await self.persist(wf)
+        await self._persist(wf)
         return wf, given
 
     async def _start_with_id(

@@ -48,6 +48,7 @@ from tether.errors import (
 from tether.ir.errors import WorkflowError, WorkflowInvalid
 from tether.ir.identity import workflow_digest
 from tether.persistence import StorageError, WorkflowVersionConflict
+from tether.runtime.internals import runtime_internals
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
 from tether.runtime.tools import UnknownTool
@@ -137,7 +138,7 @@ async def register_workflow(
 ) -> dict[str, str]:
     rt = _rt(request)
     wf = rt.register(data.ir)
-    await rt.persist(wf)
+    await runtime_internals(rt).persist(wf)
     return {"workflow_id": wf.workflow_id, "version": wf.version, "digest": workflow_digest(wf)}
 
 

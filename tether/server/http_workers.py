@@ -38,6 +38,7 @@ import msgspec
 
 from tether.actors import ActorStopped
 from tether.errors import InvalidInput, TetherError
+from tether.runtime.internals import runtime_internals
 from tether.runtime.runtime import Runtime
 from tether.runtime.scheduler import TIMEOUT_GRACE_SECS
 from tether.runtime.scheduler_messages import (
@@ -171,6 +172,7 @@ class HttpWorkers:
 
     def __init__(self, runtime: Runtime, *, lease_ttl_secs: float = 30.0) -> None:
         self._rt = runtime
+        self._internals = runtime_internals(runtime)
         self._ttl = lease_ttl_secs
         self._workers: dict[str, _Worker] = {}
         # Keyed by (owner, work item, fence): one report per lease holder.
@@ -238,7 +240,7 @@ class HttpWorkers:
             error, "" if ok else "WorkerError", True, duration_ms,
         )  # fmt: skip
         try:
-            await self._rt.tell_scheduler(report)
+            await self._internals.tell_scheduler(report)
         except BaseException:  # never sent: nobody will answer it
             self._drop_pending(key, pending)
             raise
@@ -286,14 +288,16 @@ class HttpWorkers:
             gone = self._gone.get((ref.work_item_id, ref.fence), "no live lease")
             raise LeaseRefused(f"work item {ref.work_item_id}: {gone}")
         held.until = max(held.until, self._rt.clock.now() + self._ttl)
-        await self._rt.tell_scheduler(WorkerHeartbeat(ref.owner, [(ref.work_item_id, ref.fence)]))
+        await self._internals.tell_scheduler(
+            WorkerHeartbeat(ref.owner, [(ref.work_item_id, ref.fence)])
+        )
         return {"id": token, "lease_expires_at": iso(int(held.until * 1000))}
 
     async def _wait_for_grant(self, worker: _Worker) -> None:
         worker.arrived = anyio.Event()  # before the credit: a grant may race it
         if not worker.asked:
             worker.asked = True
-            await self._rt.tell_scheduler(WorkerCredit(worker.owner, 1))
+            await self._internals.tell_scheduler(WorkerCredit(worker.owner, 1))
         with anyio.move_on_after(CLAIM_WAIT_SECS):
             while not worker.granted:
                 await worker.arrived.wait()
@@ -308,7 +312,7 @@ class HttpWorkers:
         if worker.asked and self._workers.get(worker.owner) is worker:
             worker.asked = False
             with anyio.CancelScope(shield=True), contextlib.suppress(ActorStopped):
-                await self._rt.tell_scheduler(WorkerCredit(worker.owner, -1))
+                await self._internals.tell_scheduler(WorkerCredit(worker.owner, -1))
 
     # -- liveness ---------------------------------------------------------------------------
 
@@ -316,7 +320,7 @@ class HttpWorkers:
         """Heartbeat what HTTP workers hold and retire workers that stopped polling (after
         ``adopt``). Ends when the runtime stops."""
         try:
-            interval = max(0.05, self._rt.lease_ttl_ms / 4000)
+            interval = max(0.05, self._internals.lease_ttl_ms / 4000)
             while True:
                 await self._rt.clock.sleep(interval)
                 await self._tick()
@@ -326,7 +330,7 @@ class HttpWorkers:
     async def adopt(self) -> None:
         """Before serving: after an engine restart the scheduler holds the leases of HTTP
         workers from its table, but only for its own TTL; keep them for the HTTP lifetime."""
-        leases = await self._rt.ask_scheduler(GetLeases())
+        leases = await self._internals.ask_scheduler(GetLeases())
         assert isinstance(leases, dict)
         for lease in leases.values():
             if isinstance(lease, LiveLease) and lease.owner.startswith(OWNER_PREFIX):
@@ -353,10 +357,10 @@ class HttpWorkers:
                 worker.granted.extend(kept)
             refs = [(w, h.lease.fence) for w, h in worker.held.items()]
             if refs:
-                await self._rt.tell_scheduler(WorkerHeartbeat(owner, refs))
+                await self._internals.tell_scheduler(WorkerHeartbeat(owner, refs))
             elif now - worker.last_seen > self._ttl:
                 del self._workers[owner]
-                await self._rt.tell_scheduler(WorkerLeft(owner, "stopped polling"))
+                await self._internals.tell_scheduler(WorkerLeft(owner, "stopped polling"))
 
     def _lifetime(self, lease: LiveLease) -> float:
         """How long a lease lives unheartbeated: the HTTP TTL, or the node's timeout when
@@ -414,8 +418,10 @@ class HttpWorkers:
         self._workers[owner] = fresh  # before any await: a concurrent call finds this one
         if worker is not None:  # new queues: the same worker, joined again (leases kept)
             fresh.held, fresh.granted = worker.held, worker.granted
-            await self._rt.tell_scheduler(WorkerLeft(owner, "replaced"))
-        await self._rt.tell_scheduler(WorkerJoined(owner, _Link(self, owner), fresh.queues, 0))
+            await self._internals.tell_scheduler(WorkerLeft(owner, "replaced"))
+        await self._internals.tell_scheduler(
+            WorkerJoined(owner, _Link(self, owner), fresh.queues, 0)
+        )
         return fresh
 
     async def _merges(self, ref: _Token) -> bool:

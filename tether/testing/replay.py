@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from tether.persistence import OPEN_WORK_STATUSES, WorkItemRow
 from tether.runtime.executor import work_item_id
+from tether.runtime.internals import runtime_internals
 from tether.runtime.records import (
     ExecutionCancelled,
     ExecutionCompleted,
@@ -106,7 +107,7 @@ async def check_replay(rt: Runtime, execution_id: str) -> ExecutionState:
             f"{execution_id}: running count {live.running} but "
             f"{len(live.in_flight())} nodes are in flight"
         )
-    graph = await rt.graph(live.workflow_id, live.workflow_version)
+    graph = await runtime_internals(rt).graph(live.workflow_id, live.workflow_version)
     replayed = replay(graph, [e.record for e in entries])
     diff = state_diff(live, replayed)
     if diff:
@@ -178,8 +179,8 @@ def _may_be_rowless(rt: Runtime, execution_id: str, wid: str, status: str, parks
     has a pool and the outcome never needed one (a park, a failure or a dead letter writes
     it), and, while the hand-out is open, only if the pool runs it now: an open hand-out
     anywhere else (pending, remote, reissued after a restart) must have its row."""
-    services = rt._services  # the checker reads the runtime's own bookkeeping on purpose
-    if parks or services is None or services.local is None:
+    services = runtime_internals(rt).services  # the checker reads the runtime's bookkeeping
+    if parks or services.local is None:
         return False
     if status == "open":
         return services.runs_rowless(execution_id, wid)

@@ -1,0 +1,73 @@
+"""What the layers above the runtime may reach inside a :class:`Runtime`.
+
+The server, the worker transports and the testing helpers need more of a runtime than its
+users do: to write a workflow to the registry without starting it, to read the compiled graph
+replay folds against, to talk to the scheduler, to look at the services the actors share.
+They reach it through :func:`runtime_internals`, never through ``rt._services`` or public
+``Runtime`` methods made for them, so the public surface stays what users need and this one
+interface says what the layers above depend on.
+
+Example::
+
+    internals = runtime_internals(rt)
+    await internals.persist(wf)
+    await internals.tell_scheduler(WorkerCredit("http/w1", 1))
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tether.actors import ActorRef
+from tether.ir.types import Workflow
+from tether.runtime.graph import Graph
+from tether.runtime.services import Services
+
+if TYPE_CHECKING:
+    from tether.runtime.runtime import Runtime
+
+
+class RuntimeInternals:
+    """A running runtime's inside, for the server, transports and testing helpers."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    @property
+    def services(self) -> Services:
+        """What the actors share (store, scheduler, ledger, pool); raises if not running."""
+        return self._runtime._svc
+
+    @property
+    def lease_ttl_ms(self) -> int:
+        """How long a remote worker's lease lives without a heartbeat."""
+        return self._runtime._lease_ttl_ms
+
+    async def persist(self, wf: Workflow) -> None:
+        """Write ``wf`` to the registry (or check the registry holds the same content)."""
+        await self._runtime._persist(wf)
+
+    async def graph(self, workflow_id: str, version: str) -> Graph:
+        """The compiled graph of a registered version (what replay folds against)."""
+        return await self.services.graph(workflow_id, version)
+
+    async def tell_scheduler(self, message: object) -> None:
+        """Hand a worker transport's message to the scheduler: ``WorkerJoined``,
+        ``WorkerCredit``, ``WorkerHeartbeat``, ``WorkerReport`` or ``WorkerLeft`` (see
+        :mod:`tether.runtime.scheduler_messages`)."""
+        await self._scheduler().tell(message)
+
+    async def ask_scheduler(self, message: object) -> object:
+        """Ask the scheduler (``GetLeases``: its live remote leases, by work item id)."""
+        return await self._scheduler().ask(message, timeout=None)
+
+    def _scheduler(self) -> ActorRef:
+        scheduler = self.services.scheduler
+        if scheduler is None:
+            raise RuntimeError("this runtime has no scheduler (it is not running)")
+        return scheduler
+
+
+def runtime_internals(runtime: Runtime) -> RuntimeInternals:
+    """The internal interface of ``runtime`` (see the module docstring)."""
+    return RuntimeInternals(runtime)
