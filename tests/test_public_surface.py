@@ -63,3 +63,20 @@ def test_every_export_is_typed_for_a_user_of_mypy(tmp_path: Path) -> None:
     untyped = [ln for ln in revealed if '"Any"' in ln]
     assert not untyped, untyped
     assert done.returncode == 0, done.stdout
+
+
+def test_one_set_of_terminal_statuses() -> None:
+    """The store, the runtime's state and the CLI agree on what is terminal (they once
+    disagreed on ``limit_exceeded``)."""
+    from typing import get_args
+
+    from tether.cli import engine_commands
+    from tether.persistence import TERMINAL_STATUSES, ExecutionStatus, TerminalStatus
+    from tether.runtime.state import ExecutionState
+
+    assert set(get_args(TerminalStatus)) == TERMINAL_STATUSES
+    assert engine_commands.TERMINAL_STATUSES is TERMINAL_STATUSES
+    every = {s for part in get_args(ExecutionStatus) for s in get_args(part) or (part,)}
+    assert TERMINAL_STATUSES < every
+    for status in every:
+        assert ExecutionState(status=status).is_terminal == (status in TERMINAL_STATUSES)

@@ -17,15 +17,21 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 import msgspec
 
 #: "full" survives power loss (fsync at every commit); "normal" survives a process crash only.
 Durability = Literal["full", "normal"]
 
-#: Statuses after which an execution never changes again.
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "limit_exceeded", "continued"})
+#: Statuses after which an execution never changes again (``limit_exceeded``: a budget or
+#: limit stopped it; ``continued``: the segment rolled into a new one by continue-as-new).
+TerminalStatus = Literal["completed", "failed", "cancelled", "limit_exceeded", "continued"]
+#: Every status of an execution; ``paused`` is ``running`` with a human decision pending, as
+#: the index and the API show it.
+ExecutionStatus = Literal["new", "running", "paused"] | TerminalStatus
+#: The one set of terminal statuses, used by the store, the runtime, the server and the CLI.
+TERMINAL_STATUSES: frozenset[str] = frozenset(get_args(TerminalStatus))
 
 #: Work-item statuses a grant, heartbeat or settle can still change.
 OPEN_WORK_STATUSES = frozenset({"pending", "leased", "parked"})
@@ -66,7 +72,7 @@ class IndexUpdate(msgspec.Struct, frozen=True, gc=False):
     (the turn with ``expected_seq == 1``) and ignored afterwards.
     """
 
-    status: str
+    status: ExecutionStatus
     updated_at_ms: int
     workflow_id: str = ""
     workflow_version: str = ""
@@ -171,7 +177,7 @@ class ExecutionRow(msgspec.Struct, frozen=True, gc=False):
     execution_id: str
     workflow_id: str
     workflow_version: str
-    status: str
+    status: ExecutionStatus
     created_at_ms: int
     updated_at_ms: int
     last_seq: int

@@ -14,11 +14,12 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
 from tether.ir.types import EndKind, HumanApprovalKind
+from tether.persistence.contract import TERMINAL_STATUSES, ExecutionStatus, TerminalStatus
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
     ApprovalReceived,
@@ -42,8 +43,7 @@ from tether.runtime.records import (
 from tether.runtime.state_types import NodeRun, Wait
 from tether.runtime.typed_state import initial_data
 
-RUNNING = "running"
-TERMINAL = frozenset({"completed", "failed", "cancelled", "continued"})
+RUNNING: Final = "running"
 
 
 class ExecutionState(msgspec.Struct, frozen=True, gc=False):
@@ -52,7 +52,7 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
     execution_id: str = ""
     workflow_id: str = ""
     workflow_version: str = ""
-    status: str = "new"
+    status: ExecutionStatus = "new"
     input: dict[str, Any] = {}
     data: dict[str, Any] = {}
     nodes: dict[str, NodeRun] = {}
@@ -86,7 +86,7 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in TERMINAL
+        return self.status in TERMINAL_STATUSES
 
     def in_flight(self) -> list[tuple[str, NodeRun]]:
         """Work nodes handed out and not yet settled, in node order."""
@@ -96,7 +96,7 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
         return self.running > 0 or bool(self.waits)
 
     @property
-    def display_status(self) -> str:
+    def display_status(self) -> ExecutionStatus:
         """``paused`` while a human decision is pending (the index and API show this)."""
         # ``self.waits`` first: most states have none, and this runs twice per turn.
         if self.waits and self.status == RUNNING and any(w.approval for w in self.waits.values()):
@@ -162,7 +162,7 @@ def replay(
 
 
 def _ended(
-    state: ExecutionState, seq: int, status: str, at_ms: int, **outcome: Any
+    state: ExecutionState, seq: int, status: TerminalStatus, at_ms: int, **outcome: Any
 ) -> ExecutionState:
     return _replace(state, last_seq=seq, status=status, ended_at_ms=at_ms, ready=(), **outcome)
 
