@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
 import os
 import signal
 import sys
@@ -26,6 +25,7 @@ from typing import Final
 import uvicorn
 
 from tether.cli.worker_command import UsageError, load_tools
+from tether.logs import configure_logging
 from tether.persistence import StorageError
 from tether.runtime.runtime import Runtime
 from tether.server.app import create_app
@@ -56,11 +56,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, UsageError, ValueError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.log_level)
     fleet = f"tcp://{config.bind}:{config.worker_port}" if config.worker_port else None
     runtime = Runtime(
         config.database_url,

@@ -26,6 +26,7 @@ import zmq
 
 from tether.fleet.connection import EngineUnreachable, HandshakeRefused
 from tether.fleet.worker import Worker
+from tether.logs import configure_logging
 from tether.runtime.tools import Tool, ToolRegistry
 
 PROG: Final = "tether worker"
@@ -124,11 +125,7 @@ def load_tools(module_args: list[str]) -> list[Tool]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tether worker`` with parsed ``args``; the exit status."""
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)
     try:
         registry = ToolRegistry(load_tools(args.modules))
     except (UsageError, ValueError) as exc:  # ValueError: two different tools, one name
