@@ -2,7 +2,8 @@
 
     python -m benchmarks.fleet [--runs 500] [--in-flight 1,50] [--workers 1,2] [--rounds 3]
 
-The engine is ``Runtime(fleet="tcp://127.0.0.1:0", max_concurrency=0)`` on a fresh SQLite file
+The engine is ``Runtime(transports=[ZmqFleet("tcp://127.0.0.1:0")], max_concurrency=0)`` on a
+fresh SQLite file
 (durability ``full``): no in-process pool, so each step is journaled, leased, sent to a worker
 process as a Grant and reported back as a Result over ZeroMQ. The workers run ``noop`` from
 ``benchmarks.chain``; they are started for each measurement, timed only once connected and one
@@ -39,6 +40,7 @@ from benchmarks.chain import chain_workflow, measure_chain, noop
 from benchmarks.machine import banner, describe
 from benchmarks.zmq_roundtrip import PAYLOAD, batched_reader
 from tether import Runtime
+from tether.fleet.transport import ZmqFleet
 from tether.ir.types import Workflow
 from tether.persistence.contract import Durability
 from tether.runtime.internals import runtime_internals
@@ -160,21 +162,21 @@ async def measure_fleet(
     length: int = 10,
 ) -> dict[str, Any]:
     """``runs`` chains, ``in_flight`` at once, every step in one of ``workers`` processes."""
+    fleet = ZmqFleet("tcp://127.0.0.1:0")
     async with Runtime(
         f"sqlite:///{db}",
         tools=[noop],
-        fleet="tcp://127.0.0.1:0",
+        transports=[fleet],
         max_concurrency=0,
         durability=durability,
     ) as rt:
-        assert rt.fleet_endpoint is not None
         wf = rt.register(chain_workflow(length))
         await runtime_internals(rt).persist(wf)
         procs: list[WorkerProcess] = []
         try:
             for i in range(workers):
                 log = db.with_name(f"{db.stem}-worker{i}.log")
-                procs.append(await WorkerProcess.start(rt.fleet_endpoint, concurrency, log))
+                procs.append(await WorkerProcess.start(fleet.endpoint, concurrency, log))
             with anyio.fail_after(START_TIMEOUT_SECS):
                 for proc in procs:
                     await proc.connected()

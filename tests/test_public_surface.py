@@ -77,6 +77,6 @@ def test_one_set_of_terminal_statuses() -> None:
     assert set(get_args(TerminalStatus)) == TERMINAL_STATUSES
     assert engine_commands.TERMINAL_STATUSES is TERMINAL_STATUSES
     every = {s for part in get_args(ExecutionStatus) for s in get_args(part) or (part,)}
-    assert TERMINAL_STATUSES < every
+    assert every > TERMINAL_STATUSES
     for status in every:
         assert ExecutionState(status=status).is_terminal == (status in TERMINAL_STATUSES)

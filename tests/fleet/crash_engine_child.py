@@ -22,6 +22,7 @@ import anyio
 from crash_tools import CHAIN_YAML, hold_first, step, throttled_twice
 
 from tether import Runtime
+from tether.fleet.transport import ZmqFleet
 from tether.ir import compile_yaml_text
 
 TTL_MS = 1_500
@@ -37,15 +38,15 @@ def say(line: str) -> None:
 
 
 async def main(db: str, port: int, n: int, ms: int) -> int:
+    fleet = ZmqFleet(f"tcp://127.0.0.1:{port}", heartbeat_interval_ms=HEARTBEAT_MS)
     async with Runtime(
         f"sqlite:///{db}",
         tools=[hold_first, throttled_twice, step],
-        fleet=f"tcp://127.0.0.1:{port}",
+        transports=[fleet],
         max_concurrency=0,
         lease_ttl_ms=TTL_MS,
-        heartbeat_interval_ms=HEARTBEAT_MS,
     ) as rt:
-        say(f"listening {rt.fleet_endpoint}")
+        say(f"listening {fleet.endpoint}")
         wf = rt.register(compile_yaml_text(CHAIN_YAML, "crash-chain.yaml"))
         ids = execution_ids(n)
         for eid in ids:

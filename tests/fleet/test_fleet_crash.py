@@ -44,6 +44,7 @@ from tether import JournalEntry, Runtime
 from tether.clock import Clock
 from tether.fleet import PROTOCOL_VERSION, Ack, Result, Welcome
 from tether.fleet.protocol import ERR_BAD_FRAME, ERR_PROTOCOL_VERSION
+from tether.fleet.transport import ZmqFleet
 from tether.ir import compile_yaml_text
 from tether.persistence.urls import open_store
 from tether.runtime.records import (
@@ -175,18 +176,21 @@ def children(tmp_path: Path) -> Iterator[Children]:
 
 
 @asynccontextmanager
-async def fleet_engine(tmp_path: Path, clock: Clock | None = None) -> AsyncIterator[Runtime]:
-    """An engine in this process that runs nothing itself: every node goes to the fleet."""
+async def fleet_engine(
+    tmp_path: Path, clock: Clock | None = None
+) -> AsyncIterator[tuple[Runtime, str]]:
+    """An engine in this process that runs nothing itself: every node goes to the fleet;
+    with the endpoint its broker bound."""
+    fleet = ZmqFleet("tcp://127.0.0.1:0", heartbeat_interval_ms=HEARTBEAT_MS)
     async with Runtime(
         f"sqlite:///{tmp_path / 'engine.db'}",
         tools=TOOLS,
         clock=clock,
-        fleet="tcp://127.0.0.1:0",
+        transports=[fleet],
         max_concurrency=0,
         lease_ttl_ms=TTL_MS,
-        heartbeat_interval_ms=HEARTBEAT_MS,
     ) as rt:
-        yield rt
+        yield rt, fleet.endpoint
 
 
 async def connected(*workers: Child) -> None:
@@ -220,9 +224,8 @@ async def test_sigkill_worker_mid_node_costs_one_attempt_and_completes_once_I5(
     tmp_path: Path, children: Children
 ) -> None:
     log = children.log
-    async with fleet_engine(tmp_path) as rt:
-        assert rt.fleet_endpoint is not None
-        workers = [children.worker(n, rt.fleet_endpoint) for n in ("wa", "wb")]
+    async with fleet_engine(tmp_path) as (rt, endpoint):
+        workers = [children.worker(n, endpoint) for n in ("wa", "wb")]
         await connected(*workers)
         wf = rt.register(compile_yaml_text(HOLD_YAML, "hold.yaml"))
         run = await rt.start(wf, {"key": "k1"}, execution_id="sigkill-1")
@@ -285,9 +288,8 @@ async def test_sigstopped_worker_late_result_is_refused_first_completion_kept_I5
     deterministically.
     """
     log = children.log
-    async with fleet_engine(tmp_path, clock=VirtualClock()) as rt:
-        assert rt.fleet_endpoint is not None
-        workers = [children.worker(n, rt.fleet_endpoint) for n in ("wa", "wb")]
+    async with fleet_engine(tmp_path, clock=VirtualClock()) as (rt, endpoint):
+        workers = [children.worker(n, endpoint) for n in ("wa", "wb")]
         await connected(*workers)
         wf = rt.register(compile_yaml_text(HOLD_YAML, "hold.yaml"))
         run = await rt.start(wf, {"key": "k2"}, execution_id="sigstop-1")
@@ -436,9 +438,8 @@ async def test_rate_limited_twice_parks_twice_without_spending_an_attempt_I5(
 ) -> None:
     log = children.log
     retry_after = 0.1
-    async with fleet_engine(tmp_path) as rt:
-        assert rt.fleet_endpoint is not None
-        worker = children.worker("wr", rt.fleet_endpoint)
+    async with fleet_engine(tmp_path) as (rt, endpoint):
+        worker = children.worker("wr", endpoint)
         await connected(worker)
         wf = rt.register(compile_yaml_text(THROTTLED_YAML, "throttled.yaml"))
         run = await rt.start(wf, {"key": "r1", "retry_after": retry_after}, execution_id="429-1")
@@ -479,9 +480,8 @@ async def test_bad_frames_at_the_engine_are_refused_while_a_real_worker_serves_o
 ) -> None:
     """The broker-level versions are in test_fleet_broker.py; here the scheduler and journal
     stand behind the broker, and a ``tether worker`` process keeps running executions."""
-    async with fleet_engine(tmp_path) as rt:
-        assert rt.fleet_endpoint is not None
-        good = children.worker("wg", rt.fleet_endpoint)
+    async with fleet_engine(tmp_path) as (rt, endpoint):
+        good = children.worker("wg", endpoint)
         await connected(good)
         wf = rt.register(compile_yaml_text(CHAIN_YAML, "crash-chain.yaml"))
         done: list[str] = []
@@ -493,7 +493,7 @@ async def test_bad_frames_at_the_engine_are_refused_while_a_real_worker_serves_o
             done.append(eid)
 
         await served()
-        raw = RawPeer(zctx, rt.fleet_endpoint)
+        raw = RawPeer(zctx, endpoint)
         try:
             # Another protocol version: refused, saying both versions; not registered.
             await raw.send(hello("raw", protocol=PROTOCOL_VERSION + 1))

@@ -1,4 +1,5 @@
-"""The scheduler behind a real broker: a Runtime with ``fleet=`` and hand-driven workers.
+"""The scheduler behind a real broker: a Runtime with a ``ZmqFleet`` transport and
+hand-driven workers.
 
 Each worker here is a raw :class:`EngineConnection` on loopback that the test drives message
 by message, so credit, fences, expiry, timeouts, parks and cancels can be checked exactly.
@@ -30,6 +31,7 @@ from tether.fleet import (
     Reconnected,
     Result,
 )
+from tether.fleet.transport import ZmqFleet
 from tether.ir import compile_yaml_text
 from tether.testing import check_replay
 
@@ -112,23 +114,21 @@ async def hand(
         yield h
 
 
-def engine(db: Path, port: int = 0) -> Runtime:
-    return Runtime(
-        f"sqlite:///{db}",
-        tools=[work],
-        fleet=f"tcp://127.0.0.1:{port}",
-        max_concurrency=0,
-        lease_ttl_ms=TTL_MS,
-        heartbeat_interval_ms=BEAT_MS,
-    )
+@asynccontextmanager
+async def engine(db: Path, port: int = 0) -> AsyncIterator[tuple[Runtime, str]]:
+    """A runtime whose steps all go to the fleet, and the endpoint its broker bound."""
+    fleet = ZmqFleet(f"tcp://127.0.0.1:{port}", heartbeat_interval_ms=BEAT_MS)
+    async with Runtime(
+        f"sqlite:///{db}", tools=[work], transports=[fleet], max_concurrency=0, lease_ttl_ms=TTL_MS
+    ) as rt:
+        yield rt, fleet.endpoint
 
 
 async def test_grants_follow_credit_and_results_are_acked_I5(tmp_path: Path) -> None:
-    async with engine(tmp_path / "e.db") as rt, anyio.create_task_group() as tg:
-        assert rt.fleet_endpoint is not None
+    async with engine(tmp_path / "e.db") as (rt, endpoint), anyio.create_task_group() as tg:
         wf = rt.register(compile_yaml_text(one(), "one.yaml"))
         runs = [await rt.start(wf, {"n": i}) for i in range(4)]
-        async with hand(tg, rt.fleet_endpoint, "w1", capacity=2) as w:
+        async with hand(tg, endpoint, "w1", capacity=2) as w:
             first = await w.grants(2)
             await w.beat(first)
             assert len(w.of(Grant)) == 2  # no credit, no grant
@@ -150,13 +150,12 @@ async def test_grants_follow_credit_and_results_are_acked_I5(tmp_path: Path) -> 
 async def test_silent_worker_lease_is_reclaimed_and_its_late_result_refused_I5(
     tmp_path: Path,
 ) -> None:
-    async with engine(tmp_path / "e.db") as rt, anyio.create_task_group() as tg:
-        assert rt.fleet_endpoint is not None
+    async with engine(tmp_path / "e.db") as (rt, endpoint), anyio.create_task_group() as tg:
         run = await rt.start(rt.register(compile_yaml_text(one(), "one.yaml")), {"n": 1})
-        async with hand(tg, rt.fleet_endpoint, "stale") as stale:
+        async with hand(tg, endpoint, "stale") as stale:
             [old] = await stale.grants(1)
             # Sends nothing for longer than a TTL: the engine takes the lease back.
-            async with hand(tg, rt.fleet_endpoint, "fresh") as fresh:
+            async with hand(tg, endpoint, "fresh") as fresh:
                 [new] = await fresh.grants(1)
                 assert (new.node_id, new.attempt, new.dispatch) == ("step", 2, 2)
                 assert new.work_item_id != old.work_item_id
@@ -184,9 +183,8 @@ async def test_silent_worker_lease_is_reclaimed_and_its_late_result_refused_I5(
 
 
 async def test_heartbeat_naming_an_unknown_lease_is_told_to_stop_it(tmp_path: Path) -> None:
-    async with engine(tmp_path / "e.db") as rt, anyio.create_task_group() as tg:
-        assert rt.fleet_endpoint is not None
-        async with hand(tg, rt.fleet_endpoint, "w1") as w:
+    async with engine(tmp_path / "e.db") as (_, endpoint), anyio.create_task_group() as tg:
+        async with hand(tg, endpoint, "w1") as w:
             await w.conn.send(Heartbeat(leases=[LeaseRef("nope/x/1", 3)]))
             acks = await w.expect(lambda _: w.of(HeartbeatAck))
             assert acks[0].expired == [LeaseRef("nope/x/1", 3)]
@@ -196,10 +194,9 @@ async def test_heartbeat_naming_an_unknown_lease_is_told_to_stop_it(tmp_path: Pa
 async def test_result_for_an_unknown_item_is_refused_and_serving_goes_on_I10(
     tmp_path: Path,
 ) -> None:
-    async with engine(tmp_path / "e.db") as rt, anyio.create_task_group() as tg:
-        assert rt.fleet_endpoint is not None
+    async with engine(tmp_path / "e.db") as (rt, endpoint), anyio.create_task_group() as tg:
         run = await rt.start(rt.register(compile_yaml_text(one(), "one.yaml")), {"n": 5})
-        async with hand(tg, rt.fleet_endpoint, "w1") as w:
+        async with hand(tg, endpoint, "w1") as w:
             await w.conn.send(Result("nope/x/1", 7, ok=True, output=1))
             refused = await w.ack_for("nope/x/1", 7)
             assert not refused.accepted and "nope/x/1" in refused.reason
@@ -212,10 +209,9 @@ async def test_result_for_an_unknown_item_is_refused_and_serving_goes_on_I10(
 async def test_rate_limited_report_parks_and_grants_again_with_a_new_fence_I5(
     tmp_path: Path,
 ) -> None:
-    async with engine(tmp_path / "e.db") as rt, anyio.create_task_group() as tg:
-        assert rt.fleet_endpoint is not None
+    async with engine(tmp_path / "e.db") as (rt, endpoint), anyio.create_task_group() as tg:
         run = await rt.start(rt.register(compile_yaml_text(one(), "one.yaml")), {"n": 2})
-        async with hand(tg, rt.fleet_endpoint, "w1") as w:
+        async with hand(tg, endpoint, "w1") as w:
             [first] = await w.grants(1)
             await w.conn.send(RateLimited(first.work_item_id, first.fence, 0.05, "429"))
             await w.conn.send(Credit(n=1))
@@ -233,10 +229,9 @@ async def test_rate_limited_report_parks_and_grants_again_with_a_new_fence_I5(
 
 async def test_remote_node_timeout_stops_the_worker_and_dead_letters(tmp_path: Path) -> None:
     wf_text = one(retry="{max_attempts: 1}", timeout="0.2s")
-    async with engine(tmp_path / "e.db") as rt, anyio.create_task_group() as tg:
-        assert rt.fleet_endpoint is not None
+    async with engine(tmp_path / "e.db") as (rt, endpoint), anyio.create_task_group() as tg:
         run = await rt.start(rt.register(compile_yaml_text(wf_text, "one.yaml")), {"n": 2})
-        async with hand(tg, rt.fleet_endpoint, "w1") as w:
+        async with hand(tg, endpoint, "w1") as w:
             [grant] = await w.grants(1)
             assert grant.timeout_secs == 0.2
 
@@ -262,10 +257,9 @@ async def test_remote_node_timeout_stops_the_worker_and_dead_letters(tmp_path: P
 
 
 async def test_cancel_reaches_the_worker_running_the_node(tmp_path: Path) -> None:
-    async with engine(tmp_path / "e.db") as rt, anyio.create_task_group() as tg:
-        assert rt.fleet_endpoint is not None
+    async with engine(tmp_path / "e.db") as (rt, endpoint), anyio.create_task_group() as tg:
         run = await rt.start(rt.register(compile_yaml_text(one(), "one.yaml")), {"n": 2})
-        async with hand(tg, rt.fleet_endpoint, "w1") as w:
+        async with hand(tg, endpoint, "w1") as w:
             [grant] = await w.grants(1)
             assert await rt.cancel(run.id, reason="superseded")
             [cancel] = await w.expect(lambda _: w.of(Cancel))
@@ -280,18 +274,17 @@ async def test_cancel_reaches_the_worker_running_the_node(tmp_path: Path) -> Non
 
 async def test_a_worker_keeps_its_lease_across_an_engine_restart_I5(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
-    async with engine(db) as rt:
-        assert rt.fleet_endpoint is not None
-        port = int(rt.fleet_endpoint.rsplit(":", 1)[1])
+    async with engine(db) as (rt, endpoint):
+        port = int(endpoint.rsplit(":", 1)[1])
     async with anyio.create_task_group() as tg:
-        async with engine(db, port) as rt:
+        async with engine(db, port) as (rt, endpoint):
             run = await rt.start(rt.register(compile_yaml_text(one(), "one.yaml")), {"n": 4})
             w_cm = hand(tg, f"tcp://127.0.0.1:{port}", "w1")
             w = await w_cm.__aenter__()
             [grant] = await w.grants(1)
         # The engine is gone; the worker goes on running its lease. A new engine on the same
         # file and port: the worker reconnects and reports with the fence it was granted.
-        async with engine(db, port) as rt:
+        async with engine(db, port) as (rt, endpoint):
             await w.beat([grant])  # refused as unknown: the connection says Hello again
             await w.expect(lambda _: w.of(Reconnected))
             await w.beat([grant])
@@ -306,12 +299,11 @@ async def test_a_worker_keeps_its_lease_across_an_engine_restart_I5(tmp_path: Pa
 async def test_items_created_while_workers_have_credit_are_spread_over_them(
     tmp_path: Path,
 ) -> None:
-    async with engine(tmp_path / "e.db") as rt, anyio.create_task_group() as tg:
-        assert rt.fleet_endpoint is not None
+    async with engine(tmp_path / "e.db") as (rt, endpoint), anyio.create_task_group() as tg:
         wf = rt.register(compile_yaml_text(one(), "one.yaml"))
         async with (
-            hand(tg, rt.fleet_endpoint, "w1", capacity=4) as w1,
-            hand(tg, rt.fleet_endpoint, "w2", capacity=4) as w2,
+            hand(tg, endpoint, "w1", capacity=4) as w1,
+            hand(tg, endpoint, "w2", capacity=4) as w2,
         ):
             for w in (w1, w2):  # the scheduler answers after it has taken the worker in
                 await w.conn.send(Heartbeat(leases=[LeaseRef("sync/x/1", 1)]))

@@ -25,6 +25,7 @@ from typing import Final
 import uvicorn
 
 from tether.cli.worker_command import UsageError, load_tools
+from tether.fleet.transport import ZmqFleet
 from tether.logs import configure_logging
 from tether.persistence import StorageError
 from tether.runtime.runtime import Runtime
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         config.database_url,
         tools=tools,
         max_concurrency=config.embed_workers,
-        fleet=fleet,
+        transports=[ZmqFleet(fleet)] if fleet else [],
         cron=config.embed_cron,
     )
     print(

@@ -45,6 +45,7 @@ from tether.fleet.protocol import (
     decode_worker_message,
     encode,
 )
+from tether.fleet.transport import ZmqFleet
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -71,6 +72,7 @@ __all__ = [
     "Result",
     "Welcome",
     "WorkerMessage",
+    "ZmqFleet",
     "decode_engine_message",
     "decode_worker_message",
     "encode",

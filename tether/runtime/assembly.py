@@ -1,18 +1,15 @@
-"""Starting the runtime's own actors and its fleet port (what ``Runtime.__aenter__`` does
-after opening the store and before recovering executions).
+"""Starting the runtime's own actors (what ``Runtime.__aenter__`` does after opening the
+store and before recovering executions).
 
 Example::
 
     await start_scheduling(system, services, tg, deliver, tell, executor=pool, capacity=64,
                            lease_ttl_ms=5_000)
-    endpoint = await open_fleet(stack, "tcp://0.0.0.0:7701", services, engine_id="eng",
-                                heartbeat_interval_ms=1_000, lease_ttl_ms=5_000)
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import replace
 
 import anyio.abc
@@ -88,29 +85,3 @@ async def join_local_pool(services: Services) -> None:
     if services.local is not None and services.scheduler is not None:
         joined = replace(services.local.joined(), excluded=services.remote_queues)
         await services.scheduler.tell(joined)
-
-
-async def open_fleet(
-    stack: AsyncExitStack,
-    endpoint: str,
-    services: Services,
-    *,
-    engine_id: str,
-    heartbeat_interval_ms: int,
-    lease_ttl_ms: int,
-) -> str:
-    """Bind the ZeroMQ broker whose workers serve the scheduler; closed with ``stack``.
-    Returns the bound endpoint."""
-    from tether.fleet.engine_link import FleetLink  # only engines with a fleet load pyzmq
-
-    assert services.scheduler is not None
-    broker = await stack.enter_async_context(
-        FleetLink.broker(
-            endpoint,
-            services.scheduler,
-            engine_id=engine_id,
-            heartbeat_interval_ms=heartbeat_interval_ms,
-            lease_ttl_ms=lease_ttl_ms,
-        )
-    )
-    return broker.endpoint

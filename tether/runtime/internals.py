@@ -39,6 +39,16 @@ class RuntimeInternals:
         return self._runtime._svc
 
     @property
+    def engine_id(self) -> str:
+        """The id this engine gives itself to its workers."""
+        return self._runtime.engine_id
+
+    @property
+    def scheduler(self) -> ActorRef:
+        """The scheduler actor (a transport's peers are its workers)."""
+        return self._scheduler()
+
+    @property
     def lease_ttl_ms(self) -> int:
         """How long a remote worker's lease lives without a heartbeat."""
         return self._runtime._lease_ttl_ms

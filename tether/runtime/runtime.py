@@ -49,13 +49,13 @@ from tether.runtime.assembly import (
     CRON_NAME,
     check_given_id,
     join_local_pool,
-    open_fleet,
     start_scheduling,
 )
 from tether.runtime.cron import CronActor
 from tether.runtime.execution import ExecutionActor, StartExecution
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.ids import new_execution_id
+from tether.runtime.internals import runtime_internals
 from tether.runtime.registry import WorkflowRegistry, WorkflowVersion
 from tether.runtime.run import Run
 from tether.runtime.runnable import check_runnable
@@ -67,6 +67,7 @@ from tether.runtime.scheduler import (
 )
 from tether.runtime.services import Services
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
+from tether.runtime.transports import WorkerTransport
 from tether.runtime.typed_state import checked_input
 
 DEFAULT_DATABASE_URL = "sqlite:///.tether/runtime.db"
@@ -96,9 +97,8 @@ class Runtime(ExecutionReads, ExecutionSignals):
         max_concurrency: int = 256,
         executor: NodeExecutor | None = None,
         store: Store | None = None,
-        fleet: str | None = None,
+        transports: Iterable[WorkerTransport] = (),
         lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
-        heartbeat_interval_ms: int = 1_000,
         engine_id: str = "engine",
         cron: bool = True,
     ) -> None:
@@ -110,22 +110,20 @@ class Runtime(ExecutionReads, ExecutionSignals):
         self._snapshot_every = snapshot_every
         if max_concurrency < 0:
             raise ValueError("max_concurrency must be >= 0 (0: no in-process workers)")
-        if max_concurrency == 0 and executor is None and fleet is None:
+        self._transports = list(transports)
+        if max_concurrency == 0 and executor is None and not self._transports:
             raise ValueError(
-                "max_concurrency=0 leaves no in-process workers: give a fleet endpoint "
-                "(fleet='tcp://...') for `tether worker` processes, or max_concurrency >= 1"
+                "max_concurrency=0 leaves no in-process workers: plug in a worker transport "
+                "(transports=[ZmqFleet('tcp://...')]) for `tether worker` processes, or "
+                "max_concurrency >= 1"
             )
         self._capacity = max_concurrency
         if executor is None and max_concurrency > 0:
             executor = InProcessExecutor(self.tools, self.clock, max_concurrency)
         self._executor = executor
-        self._fleet = fleet
         self._lease_ttl_ms = lease_ttl_ms
-        self._heartbeat_interval_ms = heartbeat_interval_ms
         self.engine_id = engine_id
         self._cron = cron
-        #: The ZeroMQ endpoint workers connect to, once bound (``fleet=`` given).
-        self.fleet_endpoint: str | None = None
         self._given_store = store
         self._registry = WorkflowRegistry()
         self._stack: AsyncExitStack | None = None
@@ -167,12 +165,8 @@ class Runtime(ExecutionReads, ExecutionSignals):
                     name=CRON_NAME,
                 )
                 self._schedules = Schedules(cron)
-            if self._fleet is not None:
-                self.fleet_endpoint = await open_fleet(
-                    stack, self._fleet, self._services, engine_id=self.engine_id,
-                    heartbeat_interval_ms=self._heartbeat_interval_ms,
-                    lease_ttl_ms=self._lease_ttl_ms,
-                )  # fmt: skip
+            for transport in self._transports:  # after recovery, as the local pool
+                await transport.open(runtime_internals(self), stack)
         except BaseException:
             await stack.aclose()
             raise

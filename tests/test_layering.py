@@ -1,0 +1,66 @@
+"""The layers of ../shared/DESIGN.md, checked on every import statement in the package
+(imports inside functions too: a lazy import is still a dependency)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tether"
+
+#: What each part of the package may import of Tether's, besides itself.
+ALLOWED: dict[str, set[str]] = {
+    # The kernel is usable on its own: nothing of Tether's but the clock.
+    "actors": {"clock"},
+    "clock": set(),
+    "errors": set(),
+    "logs": set(),
+    "persistence": {"clock", "errors"},
+    "ir": {"errors"},
+    # Node kinds that do I/O and worker transports plug in from above.
+    "runtime": {"actors", "clock", "errors", "logs", "persistence", "ir"},
+    "fleet": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"},
+    "server": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"},
+    "testing": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"},
+    "cli": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "fleet"}
+    | {"server"},
+}
+
+
+def _part(module: str) -> str:
+    """``tether.runtime.state`` -> ``runtime``; ``tether`` itself -> ``__init__``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "tether":  # from tether import ir
+                found += [(node.lineno, f"tether.{a.name}") for a in node.names]
+            elif node.module.startswith("tether."):
+                found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("tether.")]
+    return found
+
+
+def test_every_import_points_down_the_layers() -> None:
+    wrong: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent)
+        part = _part(".".join(rel.with_suffix("").parts))
+        if part == "__init__":
+            continue  # the package facade names the public surface of every layer
+        allowed = ALLOWED[part] | {part}
+        for line, module in _imports(path):
+            if _part(module) not in allowed:
+                wrong.append(f"{rel}:{line}: {part} imports {module}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_part_of_the_package_has_a_rule() -> None:
+    parts = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    parts |= {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert parts <= set(ALLOWED), parts - set(ALLOWED)
