@@ -97,7 +97,7 @@ async def test_sync_tools_run_in_a_thread_and_async_tools_on_the_loop() -> None:
         (grant("f", "flaky", {"msg": "boom"}), "ValueError", True, "boom"),
         (grant("n", "hopeless"), "NonRetryableError", False, "can never work"),
         (grant("u", "nope"), "UnknownTool", False, "'nope' is not registered"),
-        (grant("o", "opaque"), "UnserializableOutput", False, "cannot be sent"),
+        (grant("o", "opaque"), "UnserializableOutput", False, "msgpack cannot encode"),
         (grant("b", "echo", {"valu": 1}), "BadToolInput", False, "missing value; unexpected valu"),
     ],
     ids=["retryable", "non-retryable", "unknown-tool", "unserializable", "bad-input"],

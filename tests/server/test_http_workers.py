@@ -95,7 +95,9 @@ def test_fences_heartbeats_and_failures_by_hand_I5(engine: Engine) -> None:
         r = c.post(f"/work-items/{stale}/complete", json={"state_patch": {"n": 99}})
         assert r.status_code == 409 and "fence" in r.json()["error"]
 
-        r = c.post(f"/work-items/{token}/fail", json={"error": "flaky upstream"})
+        # A traceback, when the worker sends one, is kept with the failure (I11).
+        tb = 'Traceback (most recent call last):\n  File "w.py", line 1\nOSError: flaky upstream\n'
+        r = c.post(f"/work-items/{token}/fail", json={"error": "flaky upstream", "traceback": tb})
         assert r.status_code == 200 and r.json()["accepted"] is True
         r = c.post(f"/work-items/{token}/complete", json={"state_patch": {"n": 99}})
         assert r.status_code == 409  # the failed attempt's lease is over
@@ -117,7 +119,7 @@ def test_fences_heartbeats_and_failures_by_hand_I5(engine: Engine) -> None:
             e["kind"] for e in c.get(f"/executions/{eid}/events").json()["events"]
             if e["kind"]["type"] == "node_failed"
         ]  # fmt: skip
-        assert [f["error"] for f in failed] == ["flaky upstream"]
+        assert [(f["error"], f["traceback"]) for f in failed] == [("flaky upstream", tb)]
 
 
 def test_a_worker_that_goes_silent_loses_its_lease_and_its_late_report_I5(

@@ -62,7 +62,8 @@ class Engine:
             **os.environ,
             "TETHER_DATABASE_URL": f"sqlite:///{tmp / 'engine.db'}",
             "TETHER_WORKER_PORT": "0",
-            "PYTHONPATH": os.pathsep.join([str(EXAMPLES), str(HERE)]),
+            # ROOT too: the engine must run this checkout's tether, not an installed one.
+            "PYTHONPATH": os.pathsep.join([str(EXAMPLES), str(HERE), str(ROOT)]),
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None

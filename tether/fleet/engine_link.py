@@ -121,7 +121,7 @@ class FleetLink:
         if type(msg) is Result:
             report = WorkerReport(
                 owner, msg.work_item_id, msg.fence, msg.ok, msg.output, msg.error,
-                msg.error_type, msg.retryable, msg.duration_ms,
+                msg.error_type, msg.retryable, msg.duration_ms, traceback=msg.traceback,
             )  # fmt: skip
             await self._tell(report)
         elif type(msg) is Credit:

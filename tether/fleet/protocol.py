@@ -84,6 +84,9 @@ class Result(_Message, frozen=True, tag="result"):
     error_type: str = ""
     retryable: bool = True
     duration_ms: NonNegative = 0
+    #: A tool that raised: its traceback, bounded by the worker. Omitted when empty, and an
+    #: older engine ignores the field: no protocol version change.
+    traceback: str = ""
 
 
 class RateLimited(_Message, frozen=True, tag="rate_limited"):

@@ -78,6 +78,7 @@ from tether.runtime.snapshots import encode_state, load_state
 from tether.runtime.state import ExecutionState, replay
 from tether.runtime.timers import ArmTimer, FireTimer
 from tether.runtime.tools import UnknownTool
+from tether.runtime.tracebacks import bounded
 from tether.runtime.turn_work import created_items, reissued_items, turn_settles
 from tether.runtime.typed_state import type_problem
 
@@ -283,6 +284,8 @@ class ExecutionActor(Actor):
             error_type="TypeMismatch" if problem else out.error_type,
             retryable=False if problem else out.retryable,
             duration_ms=out.duration_ms,
+            # Bounded again here: a remote peer's text is not trusted to be.
+            traceback=bounded(out.traceback),
         )
         # "failed" while the fold retries; _turn makes it "dead" when this was the last attempt.
         return failed, Settle(wid, "failed", out.fence, error=failed.error, at_ms=at)

@@ -25,8 +25,8 @@ import anyio.abc
 import msgspec
 
 from tether.clock import Clock
-from tether.errors import NonRetryableError, RateLimited
-from tether.runtime.tools import ToolRegistry, UnknownTool
+from tether.runtime.tool_outcome import ToolOutcome, run_tool
+from tether.runtime.tools import ToolRegistry
 
 
 class WorkItem(msgspec.Struct, frozen=True, gc=False):
@@ -57,6 +57,8 @@ class NodeOutcome(msgspec.Struct, frozen=True, gc=False):
     error: str = ""
     error_type: str = ""
     retryable: bool = True
+    #: A tool that raised: where (bounded, ``tether.runtime.tracebacks``).
+    traceback: str = ""
     duration_ms: int = 0
     fence: int = 0
     #: Set when a provider rate-limited the call: park this long, spending no attempt.
@@ -120,7 +122,7 @@ class InProcessExecutor:
         self._workers = 0
         self._known: set[str] = set()  # queued or running: submit is idempotent
         self._current: dict[str, asyncio.Task[Any]] = {}  # items whose tool is running
-        self._interrupts: dict[str, str] = {}  # wid -> "cancelled" | "timeout"
+        self._interrupted: set[str] = set()  # cancelled while their tool ran
         self._tg: anyio.abc.TaskGroup | None = None
         self._deliver: Deliver | None = None
 
@@ -150,14 +152,14 @@ class InProcessExecutor:
             return True
         task = self._current.get(work_item_id)
         if task is not None:
-            self._interrupt(work_item_id, task, "cancelled")
+            self._interrupt(work_item_id, task)
             return True
         return False  # finished: its outcome is being delivered, nothing is left to stop
 
     async def aclose(self) -> None:
         self._queue.clear()
         for wid, task in list(self._current.items()):
-            self._interrupt(wid, task, "cancelled")
+            self._interrupt(wid, task)
 
     def _enqueue(self, item: WorkItem) -> None:
         self._queue.append(item)
@@ -181,56 +183,47 @@ class InProcessExecutor:
                     self._idle.append(parked)
                     await parked
                     continue
-                await self._run_one(self._queue.popleft(), task, loop)
+                await self._run_one(self._queue.popleft(), task)
         finally:
             self._workers -= 1
 
-    def _interrupt(self, wid: str, task: asyncio.Task[Any], why: str) -> None:
+    def _interrupt(self, wid: str, task: asyncio.Task[Any]) -> None:
         # The worker is suspended inside this item's tool call (it is in _current only then),
         # so the cancellation lands there; _run_one tells it from an outside cancellation.
-        if wid not in self._interrupts:
-            self._interrupts[wid] = why
+        if wid not in self._interrupted:
+            self._interrupted.add(wid)
             task.cancel()
 
-    async def _run_one(
-        self, item: WorkItem, task: asyncio.Task[Any], loop: asyncio.AbstractEventLoop
-    ) -> None:
+    async def _run_one(self, item: WorkItem, task: asyncio.Task[Any]) -> None:
         # Native task cancellation instead of an anyio cancel scope per item: the scope was a
-        # measurable share of the step path; the pool owns these worker tasks.
+        # measurable share of the step path; the pool owns these worker tasks. The timeout is
+        # run_tool's, the same as on a fleet worker (I11).
         wid = item.work_item_id
-        started = self._clock.monotonic()
-        timer = None
-        if item.timeout_secs:
-            timer = loop.call_later(item.timeout_secs, self._interrupt, wid, task, "timeout")
         self._current[wid] = task
-        outcome: NodeOutcome | None = None
+        outcome: ToolOutcome | None = None
         try:
-            outcome = await self._call(item, started)
+            outcome = await run_tool(
+                self._tools,
+                item.tool,
+                item.input,
+                timeout_secs=item.timeout_secs,
+                run_sync=anyio.to_thread.run_sync,
+                monotonic=self._clock.monotonic,
+            )
         except asyncio.CancelledError:
-            if wid not in self._interrupts:
+            if wid not in self._interrupted:
                 raise  # the pool itself is being cancelled
             task.uncancel()
             if task.cancelling():
                 raise
         finally:
-            if timer is not None:
-                timer.cancel()
             self._current.pop(wid, None)
         try:
-            why = self._interrupts.pop(wid, None)
-            if why == "cancelled":
+            if wid in self._interrupted:
+                self._interrupted.discard(wid)
                 return  # cancelled with its execution: nobody waits for the outcome
-            if why == "timeout":
-                outcome = _failure(
-                    self._clock,
-                    item,
-                    started,
-                    f"timed out after {item.timeout_secs}s",
-                    "TimeoutError",
-                    retryable=True,
-                )
             if outcome is not None and self._deliver is not None:
-                await self._deliver(outcome)
+                await self._deliver(_node_outcome(item, outcome))
         finally:
             # Held until delivered (delivery waits while the actor's mailbox is full): an
             # execution actor restarted meanwhile must not reissue an item whose outcome is
@@ -238,65 +231,21 @@ class InProcessExecutor:
             # the mailbox, the execution's PoolItems says so (``tether.runtime.pool_items``).
             self._known.discard(wid)
 
-    async def _call(self, item: WorkItem, started: float) -> NodeOutcome:
-        try:
-            tool = self._tools.resolve(item.tool)
-            if tool.is_async:  # straight to the function: one coroutine layer less per step
-                output = await tool.fn(**item.input)
-            else:
-                output = await tool.call(item.input, anyio.to_thread.run_sync)
-            msgspec.msgpack.encode(output)  # refuse what the journal could not hold
-        except RateLimited as exc:
-            parked = _failure(
-                self._clock, item, started, exc.message, "RateLimited", retryable=True
-            )
-            return msgspec.structs.replace(parked, retry_after_secs=exc.retry_after)
-        except (UnknownTool, NonRetryableError) as exc:
-            return _failure(
-                self._clock, item, started, str(exc), type(exc).__name__, retryable=False
-            )
-        except msgspec.EncodeError as exc:
-            error = f"output is not serializable: {exc}"
-            return _failure(self._clock, item, started, error, "EncodeError", retryable=False)
-        except Exception as exc:
-            return _failure(
-                self._clock, item, started, _describe(exc), type(exc).__name__, retryable=True
-            )
-        return NodeOutcome(
-            work_item_id=item.work_item_id,
-            execution_id=item.execution_id,
-            node_id=item.node_id,
-            dispatch=item.dispatch,
-            attempt=item.attempt,
-            ok=True,
-            output=output,
-            duration_ms=_elapsed_ms(self._clock, started),
-            fence=item.fence,
-        )
 
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _elapsed_ms(clock: Clock, started: float) -> int:
-    return int((clock.monotonic() - started) * 1000)
-
-
-def _failure(
-    clock: Clock, item: WorkItem, started: float, error: str, error_type: str, retryable: bool
-) -> NodeOutcome:
+def _node_outcome(item: WorkItem, out: ToolOutcome) -> NodeOutcome:
     return NodeOutcome(
         work_item_id=item.work_item_id,
         execution_id=item.execution_id,
         node_id=item.node_id,
         dispatch=item.dispatch,
         attempt=item.attempt,
-        ok=False,
-        error=error,
-        error_type=error_type,
-        retryable=retryable,
-        duration_ms=_elapsed_ms(clock, started),
+        ok=out.ok,
+        output=out.output,
+        error=out.error,
+        error_type=out.error_type,
+        retryable=out.retryable,
+        traceback=out.traceback,
+        duration_ms=out.duration_ms,
         fence=item.fence,
+        retry_after_secs=out.retry_after_secs,
     )

@@ -60,7 +60,11 @@ class NodeCompleted(_Record, frozen=True, tag="node_completed"):
 
 
 class NodeFailed(_Record, frozen=True, tag="node_failed"):
-    """A node attempt failed; ``retryable`` says whether the error type allows another try."""
+    """A node attempt failed; ``retryable`` says whether the error type allows another try.
+
+    ``traceback``: where a tool that raised failed, bounded (``tether.runtime.tracebacks``);
+    empty for other failures, and in records written before it was kept.
+    """
 
     node_id: str
     dispatch: int
@@ -69,6 +73,7 @@ class NodeFailed(_Record, frozen=True, tag="node_failed"):
     error_type: str = "Exception"
     retryable: bool = True
     duration_ms: int = 0
+    traceback: str = ""
 
 
 class NodeParked(_Record, frozen=True, tag="node_parked"):

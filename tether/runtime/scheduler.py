@@ -72,6 +72,7 @@ from tether.runtime.scheduler_messages import (
     WorkerReport,
     WorkReady,
 )
+from tether.runtime.tool_outcome import ERR_TIMEOUT, timeout_error
 from tether.runtime.work import WorkSpec, decode_spec
 
 log = logging.getLogger(__name__)
@@ -396,8 +397,9 @@ class SchedulerActor(Actor):
                 continue
             if lease.deadline is not None and now >= lease.deadline:
                 self._stop(lease, "timed out")
-                timeout = lease.spec.timeout_secs
-                await self._fail(lease, f"timed out after {timeout}s", "TimeoutError")
+                # Described as the worker would have (I11); a deadline implies a timeout.
+                error = timeout_error(lease.spec.tool, lease.spec.timeout_secs or 0.0)
+                await self._fail(lease, error, ERR_TIMEOUT)
             elif lease.expires_at is not None and now >= lease.expires_at:
                 await self._reclaim(lease, f"lease expired: no heartbeat from {lease.owner}")
         now_ms_ = int(now * 1000)
@@ -499,6 +501,7 @@ def _outcome_of(lease: LiveLease, msg: WorkerReport) -> NodeOutcome:
         error=msg.error,
         error_type=msg.error_type,
         retryable=msg.retryable,
+        traceback=msg.traceback,
         duration_ms=msg.duration_ms,
         fence=lease.fence,
         retry_after_secs=msg.retry_after_secs,

@@ -113,6 +113,7 @@ class WorkerReport(msgspec.Struct, frozen=True, gc=False):
     retryable: bool = True
     duration_ms: int = 0
     retry_after_secs: float | None = None
+    traceback: str = ""
 
 
 class Settled(msgspec.Struct, frozen=True, gc=False):

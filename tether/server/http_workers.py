@@ -211,6 +211,7 @@ class HttpWorkers:
         state_patch: dict[str, Any] | None = None,
         error: str = "",
         duration_ms: int = 0,
+        traceback: str = "",
     ) -> dict[str, Any]:
         """Complete or fail a lease; returns once its execution's turn committed. A
         whole-state step's ``state_patch`` (what it changed) is what is merged into state."""
@@ -237,7 +238,7 @@ class HttpWorkers:
         pending = self._answers[key] = _PendingReport(ok, self._rt.clock.now())
         report = WorkerReport(
             ref.owner, ref.work_item_id, ref.fence, ok, value if ok else None,
-            error, "" if ok else "WorkerError", True, duration_ms,
+            error, "" if ok else "WorkerError", True, duration_ms, traceback=traceback,
         )  # fmt: skip
         try:
             await self._internals.tell_scheduler(report)

@@ -41,6 +41,9 @@ class CompleteBody(msgspec.Struct, frozen=True):
 class FailBody(msgspec.Struct, frozen=True):
     error: str = ""
     duration_ms: int = 0
+    #: Where the step failed, kept in its ``node_failed`` record (bounded); the ``jamjet``
+    #: client sends none.
+    traceback: str = ""
 
 
 class HeartbeatBody(msgspec.Struct, frozen=True):
@@ -71,8 +74,9 @@ async def complete(
 async def fail(request: Request[Any, Any, Any], item_id: str, data: FailBody) -> dict[str, Any]:
     error = data.error or "the worker reported a failure without a message"
     return await _gateway(request).report(
-        item_id, ok=False, error=error, duration_ms=max(0, data.duration_ms)
-    )
+        item_id, ok=False, error=error, duration_ms=max(0, data.duration_ms),
+        traceback=data.traceback,
+    )  # fmt: skip
 
 
 @post("/work-items/{item_id:str}/heartbeat", status_code=200)
