@@ -20,6 +20,7 @@ import pytest
 from outcome_tools import CASES, TOOLS
 
 from tether import JournalEntry, Runtime
+from tether.fleet.transport import ZmqFleet
 from tether.ir import compile_yaml_text
 from tether.runtime.records import NodeFailed
 
@@ -104,14 +105,14 @@ async def test_a_step_leaves_the_same_records_embedded_and_on_a_worker_process_I
 ) -> None:
     async with Runtime(f"sqlite:///{tmp_path / 'embedded.db'}", tools=TOOLS) as rt:
         embedded = await run_cases(rt)
+    fleet = ZmqFleet("tcp://127.0.0.1:0")
     async with Runtime(
         f"sqlite:///{tmp_path / 'fleet.db'}",
         tools=TOOLS,  # to bind arguments: with no in-process workers, the engine runs none
-        fleet="tcp://127.0.0.1:0",
+        transports=[fleet],
         max_concurrency=0,
     ) as rt:
-        assert rt.fleet_endpoint is not None
-        async with tether_worker(rt.fleet_endpoint, worker_log):
+        async with tether_worker(fleet.endpoint, worker_log):
             remote = await run_cases(rt)
 
     for name in CASES:
