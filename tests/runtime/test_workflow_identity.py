@@ -10,12 +10,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import msgspec
 import pytest
+from hypothesis import given, settings
 from tools import add_one, double
 
 from tether import Runtime, WorkflowVersionConflict
-from tether.ir import compile_yaml_file, compile_yaml_text, workflow_from_ir
+from tether.ir import (
+    Workflow,
+    compile_yaml_file,
+    compile_yaml_text,
+    decode_workflow,
+    workflow_from_ir,
+)
 from tether.ir.identity import canonical_ir, workflow_digest
+from tether.testing.strategies import random_workflows
 
 pytestmark = pytest.mark.anyio
 
@@ -134,3 +143,32 @@ async def test_a_new_version_of_changed_content_is_accepted_and_runs_I13(
 def _names_both(message: str, registered: str, submitted: str) -> None:
     assert registered[:19] in message and submitted[:19] in message, message
     assert "new version" in message
+
+
+@settings(max_examples=100, deadline=None)
+@given(wf=random_workflows(max_depth=1))
+def test_the_digest_survives_the_registry_round_trip_I13(wf: Workflow) -> None:
+    """What a reader of the stored IR computes is the digest of what was submitted, also for
+    structs built in Python (an int where the IR says float reads back as a float)."""
+    assert workflow_digest(decode_workflow(canonical_ir(wf))) == workflow_digest(wf)
+
+
+def test_a_struct_with_an_int_in_a_float_field_is_the_same_content_I13() -> None:
+    base = compile_yaml_text(
+        'workflow: {id: w, version: "1", start: a}\n'
+        "nodes: {a: {type: tool, tool: add_one, retry: {max_attempts: 2}, next: end}}\n",
+        "w.yaml",
+    )
+    policy = base.nodes["a"].retry_policy
+    assert policy is not None
+    as_int = msgspec.structs.replace(policy, jitter=0, backoff_initial_secs=1)
+    as_float = msgspec.structs.replace(policy, jitter=0.0, backoff_initial_secs=1.0)
+    digests = {
+        workflow_digest(
+            msgspec.structs.replace(
+                base, nodes={"a": msgspec.structs.replace(base.nodes["a"], retry_policy=p)}
+            )
+        )
+        for p in (as_int, as_float)
+    }
+    assert len(digests) == 1

@@ -26,7 +26,11 @@ def canonical_ir(wf: Workflow) -> bytes:
     """The bytes a workflow version is identified by: JSON without source locations, dict
     keys sorted (struct fields keep their declared order, which is fixed by the code)."""
     bare = msgspec.structs.replace(wf, locations={}) if wf.locations else wf
-    return msgspec.json.encode(bare, order="deterministic")
+    # Decoded once more: a struct built in Python may hold an int where the IR says float
+    # (``RetryPolicy(jitter=0)``), which encodes as ``0`` but reads back as ``0.0``; the
+    # identity must be the one every reader of the stored IR computes.
+    typed = msgspec.json.decode(msgspec.json.encode(bare), type=Workflow)
+    return msgspec.json.encode(typed, order="deterministic")
 
 
 def workflow_digest(wf: Workflow) -> str:
