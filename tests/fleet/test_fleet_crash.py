@@ -198,7 +198,7 @@ async def connected(*workers: Child) -> None:
     for w in workers:
 
         def welcomed(w: Child = w) -> bool:
-            return "connected to engine" in w.stderr() or not w.alive()
+            return "worker_connected" in w.stderr() or not w.alive()
 
         await eventually(welcomed, f"worker {w.name} to connect")
         assert w.alive(), f"worker {w.name} exited {w.proc.returncode}: {w.stderr()}"

@@ -6,6 +6,7 @@ cannot encode; every failure also keeps the tool's traceback."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 #: Bound on every wait; each is for an event, polled every POLL_SECS.
 DEADLINE = 30.0
+WORKER_ID = "w-same-journal"
 POLL_SECS = 0.01
 #: Fields that say when and how fast, not what happened.
 PER_RUN_FIELDS = frozenset({"at_ms", "duration_ms", "not_before_ms"})
@@ -59,7 +61,7 @@ async def tether_worker(endpoint: str, stderr: Path) -> AsyncIterator[subprocess
     )
     argv = [
         sys.executable, "-m", "tether.cli", "worker", "--engine", endpoint,
-        "--modules", "outcome_tools", "--worker-id", "w-same-journal",
+        "--modules", "outcome_tools", "--worker-id", WORKER_ID,
         "--connect-timeout", str(DEADLINE),
     ]  # fmt: skip
     with stderr.open("wb") as err:
@@ -67,7 +69,7 @@ async def tether_worker(endpoint: str, stderr: Path) -> AsyncIterator[subprocess
     try:
 
         def connected() -> bool:
-            return "connected to engine" in stderr.read_text() or proc.poll() is not None
+            return "worker_connected" in stderr.read_text() or proc.poll() is not None
 
         await eventually(connected, "the worker to connect")
         assert proc.poll() is None, f"worker exited: {stderr.read_text()}"
@@ -101,7 +103,7 @@ def normalized(journal: list[JournalEntry]) -> list[dict[str, Any]]:
 
 
 async def test_a_step_leaves_the_same_records_embedded_and_on_a_worker_process_I11(
-    tmp_path: Path, worker_log: Path
+    tmp_path: Path, worker_log: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with Runtime(f"sqlite:///{tmp_path / 'embedded.db'}", tools=TOOLS) as rt:
         embedded = await run_cases(rt)
@@ -112,8 +114,16 @@ async def test_a_step_leaves_the_same_records_embedded_and_on_a_worker_process_I
         transports=[fleet],
         max_concurrency=0,
     ) as rt:
+        caplog.clear()  # the embedded run's lines: its failures ran on the local pool
+        caplog.set_level(logging.INFO, logger="tether")
         async with tether_worker(fleet.endpoint, worker_log):
             remote = await run_cases(rt)
+    # The engine's lifecycle lines name the worker that ran each failed attempt.
+    lines = [(r.getMessage(), getattr(r, "fields", {})) for r in caplog.records]
+    assert any(e == "worker_joined" and f["worker_id"] == WORKER_ID for e, f in lines)
+    failed = [f for e, f in lines if e == "node_failed"]
+    assert failed and all(f["worker_id"] == WORKER_ID for f in failed)
+    assert {f["execution_id"] for f in failed} >= {"same-raises", "same-times-out"}
 
     for name in CASES:
         here, there = normalized(embedded[name]), normalized(remote[name])

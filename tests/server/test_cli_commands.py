@@ -142,3 +142,14 @@ def test_run_version_flag_is_honoured_or_refused_never_ignored_I13(engine: Engin
     assert same.returncode == 0 and json.loads(same.stdout)["output"] == {"n": 3}
     unknown = tether(engine.url, "run", "counter", "--version", "9", "-i", '{"n": 0}')
     assert unknown.returncode == 1 and "counter@9" in unknown.stderr, unknown.stderr
+
+
+def test_the_engine_logs_json_lifecycle_lines_when_not_on_a_terminal(engine: Engine) -> None:
+    done = tether(engine.url, "run", str(EXAMPLES / "counter.yaml"), "-i", '{"n": 0}', "--json")
+    eid = json.loads(done.stdout)["execution_id"]
+    lines = [json.loads(ln) for ln in engine.log.read_text().splitlines() if ln.startswith("{")]
+    mine = {ln["event"]: ln for ln in lines if ln.get("execution_id") == eid}
+    assert mine["execution_started"]["workflow"] == "counter@1"
+    assert mine["execution_ended"]["status"] == "completed"
+    for line in mine.values():
+        assert {"timestamp", "level", "logger"} <= set(line)

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             host=config.bind,
             port=config.port,
             log_level=config.log_level,
+            log_config=None,  # uvicorn's lines go through configure_logging's handler too
             lifespan="on",
         )
     )

@@ -47,11 +47,13 @@ from tether.fleet.protocol import (
     WorkerMessage,
 )
 from tether.fleet.worker_leases import Lease, LeaseKey, Outcome, run_grant
+from tether.logs import lifecycle_logger
 from tether.runtime.tools import Tool, ToolRegistry
 
 __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
+lifecycle = lifecycle_logger(__name__)
 
 #: Time for ZeroMQ's I/O thread to put the Bye on the wire: the connection closes with
 #: LINGER 0, which drops whatever is still queued. Without the Bye the engine notices the
@@ -160,15 +162,11 @@ class Worker:
         if connect_scope.cancelled_caught:
             return  # asked to stop before the engine answered: nothing is held
         self._conn = conn
-        log.info(
-            "worker %s: connected to engine %s at %s (queues %s; %d slots; tools %s)",
-            self.worker_id,
-            conn.engine_id,
-            self.endpoint,
-            ", ".join(self.queues),
-            self.concurrency,
-            ", ".join(self.registry.names()) or "none",
-        )
+        lifecycle.event(
+            "worker_connected", worker_id=self.worker_id, engine_id=conn.engine_id,
+            endpoint=self.endpoint, queues=list(self.queues), slots=self.concurrency,
+            tools=list(self.registry.names()),
+        )  # fmt: skip
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg

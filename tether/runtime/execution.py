@@ -18,6 +18,7 @@ Example (what the runtime does)::
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 import msgspec
@@ -31,6 +32,7 @@ from tether.errors import (
     WorkflowNotFound,
 )
 from tether.ir.types import Workflow
+from tether.logs import lifecycle_logger
 from tether.persistence.contract import (
     TERMINAL_STATUSES,
     IndexUpdate,
@@ -99,6 +101,7 @@ class GetState(msgspec.Struct, frozen=True):
 BROKEN = (JournalCorruption, UnknownRecordType, MalformedRecord)
 #: What a recovering execution cannot fix by restarting: report it at once, keep the journal.
 _UNRECOVERABLE = (WorkflowNotFound, UnknownTool)
+lifecycle = lifecycle_logger("tether.execution")
 
 
 class ExecutionActor(Actor):
@@ -145,6 +148,11 @@ class ExecutionActor(Actor):
             self._s.settle(self.execution_id, self.state)
             await self._retire()
             return
+        lifecycle.event(
+            "execution_resumed", execution_id=self.execution_id,
+            workflow=f"{self.state.workflow_id}@{self.state.workflow_version}",
+            last_seq=self.state.last_seq, in_flight=self.state.running,
+        )  # fmt: skip
         # Work handed out before the crash is in the work-item table, where the scheduler
         # finds it, once the pool's items (which had no row) are written; timers are armed
         # again from the waits; a turn re-derives only what follows from the state and was
@@ -230,6 +238,9 @@ class ExecutionActor(Actor):
             input=msg.input,
         )
         await self._turn(started)
+        lifecycle.event(
+            "execution_started", execution_id=self.execution_id, workflow=msg.workflow.ref
+        )
         return self.state
 
     async def _on_outcome(self, out: NodeOutcome) -> None:
@@ -251,6 +262,12 @@ class ExecutionActor(Actor):
         except (StaleFence, UnknownWorkItem) as exc:
             self._answer(out, False, str(exc))  # the store refused the whole turn (I5)
             return
+        if isinstance(record, NodeFailed):
+            lifecycle.event(
+                "node_failed", logging.WARNING, execution_id=self.execution_id,
+                node_id=out.node_id, attempt=out.attempt, worker_id=out.worker_id,
+                error_type=record.error_type, error=record.error, retryable=record.retryable,
+            )  # fmt: skip
         parked = record.not_before_ms if isinstance(record, NodeParked) else None
         self._answer(out, True, parked_until_ms=parked)
 
@@ -394,6 +411,10 @@ class ExecutionActor(Actor):
             why = f"execution {after.status}" if after.is_terminal else "superseded"
             self._close_items(closed, why)
         if after.is_terminal:
+            lifecycle.event(
+                "execution_ended", execution_id=self.execution_id, status=after.status,
+                error=after.error,
+            )  # fmt: skip
             self._s.settle(self.execution_id, after)
             if boundary is not None:
                 await self._s.spawn_execution(boundary.next_execution_id)

@@ -65,6 +65,8 @@ class NodeOutcome(msgspec.Struct, frozen=True, gc=False):
     retry_after_secs: float | None = None
     #: The scheduler waits for the execution's answer (a remote worker's report).
     reply: bool = False
+    #: Who ran it (the lease owner; ``local`` for the in-process pool), for the logs.
+    worker_id: str = "local"
 
 
 def work_item_id(execution_id: str, node_id: str, dispatch: int) -> str:

@@ -49,6 +49,7 @@ import msgspec
 
 from tether.actors import Actor, ActorStopped, MailboxFull
 from tether.clock import Clock, now_ms
+from tether.logs import lifecycle_logger
 from tether.persistence.contract import (
     TERMINAL_STATUSES,
     Lease,
@@ -76,6 +77,7 @@ from tether.runtime.tool_outcome import ERR_TIMEOUT, timeout_error
 from tether.runtime.work import WorkSpec, decode_spec
 
 log = logging.getLogger(__name__)
+lifecycle = lifecycle_logger(__name__)
 
 #: Owner name of the in-process pool's leases.
 LOCAL_OWNER: Final = "local"
@@ -345,6 +347,12 @@ class SchedulerActor(Actor):
             excluded=msg.excluded,
         )
         self._ledger.join(entry)
+        if credit is None:  # the in-process pool joins once per runtime: not news
+            lifecycle.event(
+                "worker_joined", worker_id=msg.owner, capacity=msg.capacity,
+                queues=sorted(msg.queues) if msg.queues is not None else ["*"],
+                leases_held=len(held),
+            )  # fmt: skip
 
     def _slots_freed(self) -> None:
         ref = self.context.self_ref
@@ -381,6 +389,10 @@ class SchedulerActor(Actor):
         entry = self._ledger.leave(msg.owner)
         if entry is None:
             return
+        lifecycle.event(
+            "worker_lost", logging.WARNING, worker_id=msg.owner, reason=msg.reason,
+            leases_held=len(entry.leases),
+        )  # fmt: skip
         for wid in list(entry.leases):
             lease = self._leases.get(wid)
             if lease is not None and lease.owner == msg.owner and not lease.closing:
@@ -409,6 +421,11 @@ class SchedulerActor(Actor):
         self._arm()
 
     async def _reclaim(self, lease: LiveLease, reason: str) -> None:
+        row = lease.row
+        lifecycle.event(
+            "lease_reclaimed", logging.WARNING, execution_id=row.execution_id,
+            node_id=row.node_id, attempt=row.attempt, worker_id=lease.owner, reason=reason,
+        )  # fmt: skip
         self._stop(lease, reason)
         await self._fail(lease, reason, "LeaseExpired")
 
@@ -506,4 +523,5 @@ def _outcome_of(lease: LiveLease, msg: WorkerReport) -> NodeOutcome:
         fence=lease.fence,
         retry_after_secs=msg.retry_after_secs,
         reply=True,
+        worker_id=lease.owner,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,6 +27,7 @@ from tether.actors import ActorRef, ActorStopped, MailboxFull
 from tether.clock import Clock
 from tether.errors import WorkflowNotFound
 from tether.ir.types import Node, PythonFnKind, Workflow, decode_workflow
+from tether.logs import lifecycle_logger
 from tether.persistence.contract import Store
 from tether.runtime.graph import Graph
 from tether.runtime.ledger import WorkerLedger
@@ -34,6 +36,8 @@ from tether.runtime.pool_items import PoolItems
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import ArgumentBinder, ToolRegistry, UnknownTool
 from tether.runtime.work import queue_of
+
+lifecycle = lifecycle_logger("tether.execution")
 
 _SETTLED_KEPT = 4096
 
@@ -248,6 +252,9 @@ class Services:
         return self._settled.get(execution_id)
 
     def mark_broken(self, execution_id: str, problem: str) -> None:
+        lifecycle.event(
+            "execution_broken", logging.ERROR, execution_id=execution_id, problem=problem
+        )
         self.broken[execution_id] = problem
         self._wake(execution_id)
 
