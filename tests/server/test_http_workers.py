@@ -216,3 +216,35 @@ def test_a_completion_resent_after_an_engine_restart_is_answered_accepted_I3(
         events = c.get(f"/executions/{eid}/events").json()["events"]
         done = [e for e in events if e["kind"]["type"] == "node_completed"]
         assert [e["kind"]["node_id"] for e in done] == ["double"]  # applied once
+
+
+def run_jamjet_worker(engine: Engine, log: Path, worker_id: str) -> subprocess.Popen[bytes]:
+    """The ``jamjet worker`` command serving tests/server/jamjet_flow.py on ``engine``."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from jamjet.cli.main import app; app()", "worker",
+         "jamjet_flow", "--name", "flow", "--runtime", engine.url,
+         "--poll-interval", "0.05", "--worker-id", worker_id],
+        cwd=HERE, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def test_a_step_waiting_for_a_jamjet_worker_survives_an_engine_restart_I3(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """After a restart the in-process pool joins before the recovered runs load their
+    workflows: it must still leave the remote-only queue to HTTP workers, not take the step
+    and fail it for want of a function."""
+    with httpx.Client(base_url=engine.url, timeout=10) as c:
+        register_jamjet_flow(c)
+        eid = start(c, 4)  # no worker yet: 'double' waits on the 'general' queue
+    assert engine.stop() == 0
+    engine.start()
+    worker = run_jamjet_worker(engine, tmp_path / "jamjet-worker.log", "after-restart")
+    try:
+        with httpx.Client(base_url=engine.url, timeout=10) as c:
+            view = wait_terminal(c, eid)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert view["status"] == "completed", view
+    assert view["current_state"] == {"n": 9, "trail": ["double", "add_one"]}
