@@ -60,6 +60,7 @@ from tether.server.http_workers import (
     LeaseNotFound,
     LeaseRefused,
 )
+from tether.server.lease_tokens import LeaseKey
 from tether.server.views import event_view, execution_view, iso
 
 log = logging.getLogger(__name__)
@@ -317,7 +318,8 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
         async with AsyncExitStack() as stack:
             if open_runtime:
                 await stack.enter_async_context(runtime)
-            gateway = HttpWorkers(runtime, lease_ttl_secs=config.http_lease_ttl_ms / 1000)
+            key = LeaseKey.for_engine(config.token)  # lease tokens: see lease_tokens
+            gateway = HttpWorkers(runtime, key, lease_ttl_secs=config.http_lease_ttl_ms / 1000)
             app.state.http_workers = gateway
             await gateway.adopt()  # before serving: a worker's first call finds its lease
             tg = await stack.enter_async_context(anyio.create_task_group())
