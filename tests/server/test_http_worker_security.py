@@ -13,7 +13,21 @@ import httpx
 import msgspec
 import pytest
 from test_http_workers import claim, register_jamjet_flow, start
-from test_server_http import Engine, running_engine, wait_terminal
+from test_server_http import Engine, free_port, ir_of, running_engine, wait_terminal
+
+#: A tool step whose input carries a secret, on a queue of its own.
+SECRET_CALL = """
+workflow: {id: secret_call, version: "1", start: call,
+           state_schema: {n: {type: integer}, api_key: {type: string}}}
+nodes:
+  call:
+    type: tool
+    tool: call_api
+    input: {api_key: $api_key, n: $n}
+    output_key: n
+    labels: {queue: apis}
+    next: end
+"""
 
 
 @pytest.fixture
@@ -97,3 +111,37 @@ def test_without_TETHER_TOKEN_a_lease_from_before_a_restart_is_refused_and_runs_
         assert r.status_code == 200, r.text
         assert wait_terminal(c, eid)["current_state"]["n"] == 5
         assert [n for n, _ in node_outputs(c, eid)] == ["double", "add_one"]
+
+
+def test_http_workers_are_never_handed_the_engine_s_own_tool_steps_I14(tmp_path: Path) -> None:
+    """No in-process pool and no ZeroMQ worker connected: the tool step waits on its queue.
+    An HTTP worker asking for that queue, or for the default tool queue, gets nothing of it
+    (its input holds an API key; its output would be committed as the tool's)."""
+    env = {"TETHER_EMBED_WORKERS": "0", "TETHER_WORKER_PORT": str(free_port())}
+    with running_engine(tmp_path, env) as engine, httpx.Client(base_url=engine.url) as c:
+        assert c.post("/workflows", json={"ir": ir_of(SECRET_CALL)}).status_code == 201
+        r = c.post(
+            "/executions",
+            json={"workflow_id": "secret_call", "input": {"n": 1, "api_key": "sk-live-123"}},
+        )
+        eid = r.json()["execution_id"]
+        r = c.post("/work-items/claim", json={"worker_id": "w", "queue_types": ["apis"]})
+        assert r.status_code == 200 and r.json() == {"claimed": False}, r.text
+        r = c.post("/work-items/claim", json={"worker_id": "w", "queue_types": ["python_tool"]})
+        assert r.status_code == 403 and "own tools" in r.json()["error"], r.text
+        view = c.get(f"/executions/{eid}").json()
+        assert view["status"] == "running" and node_outputs(c, eid) == []
+
+
+def test_TETHER_HTTP_WORKER_QUEUES_names_the_only_queues_http_workers_may_claim_I14(
+    tmp_path: Path,
+) -> None:
+    env = {"TETHER_HTTP_WORKER_QUEUES": "reports, general"}
+    with running_engine(tmp_path, env) as engine, httpx.Client(base_url=engine.url) as c:
+        register_jamjet_flow(c)
+        eid = start(c, 1)
+        r = c.post("/work-items/claim", json={"worker_id": "w", "queue_types": ["billing"]})
+        assert r.status_code == 403, r.text
+        assert "TETHER_HTTP_WORKER_QUEUES: general, reports" in r.json()["error"]
+        item = claim(c, "w")  # 'general' is named: the jamjet flow's steps are handed out
+        assert (item["execution_id"], item["node_id"]) == (eid, "double")

@@ -62,6 +62,7 @@ from tether.server.http_workers import (
 )
 from tether.server.lease_tokens import LeaseKey
 from tether.server.views import event_view, execution_view, iso
+from tether.server.worker_queues import QueueNotAllowed
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -85,6 +86,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (LeaseNotFound, 404),
     (LeaseRefused, 409),
     (LeaseAnswerPending, 503),
+    (QueueNotAllowed, 403),
     (WorkflowVersionConflict, 409),
 ]
 
@@ -319,7 +321,10 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             if open_runtime:
                 await stack.enter_async_context(runtime)
             key = LeaseKey.for_engine(config.token)  # lease tokens: see lease_tokens
-            gateway = HttpWorkers(runtime, key, lease_ttl_secs=config.http_lease_ttl_ms / 1000)
+            gateway = HttpWorkers(
+                runtime, key, lease_ttl_secs=config.http_lease_ttl_ms / 1000,
+                queues=config.http_worker_queues,
+            )  # fmt: skip
             app.state.http_workers = gateway
             await gateway.adopt()  # before serving: a worker's first call finds its lease
             tg = await stack.enter_async_context(anyio.create_task_group())

@@ -17,7 +17,7 @@ report is refused by fence. A worker that stops polling is told to the scheduler
 
 Example (what the server's lifespan does)::
 
-    gateway = HttpWorkers(runtime, LeaseKey.for_engine(token), lease_ttl_secs=30.0)
+    gateway = HttpWorkers(runtime, LeaseKey.for_engine(token), queues=None)
     await gateway.adopt()                       # leases the scheduler recovered
     task_group.start_soon(gateway.keep_alive)
     await gateway.claim("w1", ["general"])      # {"claimed": False} or {"claimed": True, ...}
@@ -58,6 +58,7 @@ from tether.server.lease_tokens import (
     valid_worker_id,
 )
 from tether.server.views import iso
+from tether.server.worker_queues import HttpWorkerQueues
 
 __all__ = ["HttpWorkers", "LeaseAnswerPending", "LeaseNotFound", "LeaseRefused"]
 
@@ -139,10 +140,20 @@ class _Link:
 class HttpWorkers:
     """See the module docstring."""
 
-    def __init__(self, runtime: Runtime, key: LeaseKey, *, lease_ttl_secs: float = 30.0) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        key: LeaseKey,
+        *,
+        lease_ttl_secs: float = 30.0,
+        queues: frozenset[str] | None = None,
+    ) -> None:
+        """``queues``: the only queues HTTP workers may claim (TETHER_HTTP_WORKER_QUEUES),
+        within the remote-only ones (see :mod:`tether.server.worker_queues`)."""
         self._rt = runtime
         self._key = key
         self._internals = runtime_internals(runtime)
+        self._queues = HttpWorkerQueues(self._internals.services.remote_queues, configured=queues)
         self._ttl = lease_ttl_secs
         self._workers: dict[str, _Worker] = {}
         # Keyed by (owner, work item, fence): one report per lease holder.
@@ -156,7 +167,8 @@ class HttpWorkers:
         owner = _owner(worker_id)
         if not queues or not all(isinstance(q, str) and q for q in queues):
             raise InvalidInput("queue_types must name at least one queue, e.g. ['general']")
-        worker = await self._worker(owner, frozenset(queues))
+        # Joined for the queues it may be handed now (more as workflows load).
+        worker = await self._worker(owner, self._queues.claimable(queues))
         if not worker.granted:
             worker.waiting += 1
             try:
