@@ -60,7 +60,9 @@ from tether.server.http_workers import (
     LeaseNotFound,
     LeaseRefused,
 )
+from tether.server.lease_tokens import LeaseKey
 from tether.server.views import event_view, execution_view, iso
+from tether.server.worker_queues import QueueNotAllowed
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -84,6 +86,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (LeaseNotFound, 404),
     (LeaseRefused, 409),
     (LeaseAnswerPending, 503),
+    (QueueNotAllowed, 403),
     (WorkflowVersionConflict, 409),
 ]
 
@@ -317,7 +320,11 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
         async with AsyncExitStack() as stack:
             if open_runtime:
                 await stack.enter_async_context(runtime)
-            gateway = HttpWorkers(runtime, lease_ttl_secs=config.http_lease_ttl_ms / 1000)
+            key = LeaseKey.for_engine(config.token)  # lease tokens: see lease_tokens
+            gateway = HttpWorkers(
+                runtime, key, lease_ttl_secs=config.http_lease_ttl_ms / 1000,
+                queues=config.http_worker_queues,
+            )  # fmt: skip
             app.state.http_workers = gateway
             await gateway.adopt()  # before serving: a worker's first call finds its lease
             tg = await stack.enter_async_context(anyio.create_task_group())

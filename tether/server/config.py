@@ -13,6 +13,10 @@
 | ``TETHER_LOG_LEVEL`` | ``info`` | ``debug``, ``info``, ``warning`` or ``error`` |
 | ``TETHER_MAX_BODY_BYTES`` | ``1048576`` | largest request body accepted (413 above) |
 | ``TETHER_HTTP_LEASE_TTL_MS`` | ``30000`` | an HTTP worker's step may run this long unheartbeated |
+| ``TETHER_HTTP_WORKER_QUEUES`` | unset | the only queues HTTP workers may claim (comma-separated) |
+
+HTTP workers are only ever handed the queues of python_fn steps the engine has no function
+for, never its own tools' queues; ``TETHER_HTTP_WORKER_QUEUES`` narrows that to a list.
 
 Binding anything but a loopback address without ``TETHER_TOKEN`` is refused: the API starts
 and cancels runs, so it is never left open on a network by accident.
@@ -53,6 +57,7 @@ class ServerConfig:
     log_level: str = "info"
     max_body_bytes: int = 1 << 20
     http_lease_ttl_ms: int = 30_000
+    http_worker_queues: frozenset[str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerConfig:
@@ -85,6 +90,7 @@ class ServerConfig:
             log_level=level,
             max_body_bytes=_whole(env, "TETHER_MAX_BODY_BYTES", 1 << 20, minimum=1024),
             http_lease_ttl_ms=_whole(env, "TETHER_HTTP_LEASE_TTL_MS", 30_000, minimum=500),
+            http_worker_queues=_names(env, "TETHER_HTTP_WORKER_QUEUES"),
         )
         config.check()
         return config
@@ -132,6 +138,16 @@ def _whole(env: Mapping[str, str], name: str, default: int, minimum: int = 0) ->
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _names(env: Mapping[str, str], name: str) -> frozenset[str] | None:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return None
+    names = frozenset(n.strip() for n in raw.split(","))
+    if "" in names:
+        raise ConfigError(f"{name} must be comma-separated names, got {raw!r}")
+    return names
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
