@@ -2,7 +2,11 @@
 
 ``yaml.safe_load`` forgets where things were; this composes PyYAML's node graph instead and
 records, for each path (a tuple of keys and list indexes), the line and column of the entry.
-It also refuses duplicate keys, which PyYAML would silently collapse to the last one.
+It also refuses duplicate keys, which PyYAML would silently collapse to the last one, and
+input that costs too much: aliases expand into copies, so a few hundred bytes of nested aliases
+("billion laughs") can ask for billions of values. The loader counts values as it composes,
+an alias counting as the whole node it repeats, and stops at ``MAX_YAML_VALUES`` before any
+copy is made.
 
 Example::
 
@@ -23,6 +27,10 @@ from tether.ir.types import SourceLocation
 
 Path = tuple[str | int, ...]
 _MAX_DEPTH = 100
+#: Values a document may hold once its aliases are expanded. A workflow at the node limit
+#: (``tether.ir.limits``) with a handful of fields per node stays below it; loading this many
+#: values takes a fraction of a second and under 100 MB, which bounds the worst case.
+MAX_YAML_VALUES = 200_000
 
 
 @dataclass
@@ -47,9 +55,12 @@ def _loc(file: str, mark: Any) -> SourceLocation:
     return SourceLocation(file=file, line=mark.line + 1, column=mark.column + 1)
 
 
-def load_yaml(text: str, file: str) -> YamlDocument:
-    """Parse one YAML document; every failure is a ``WorkflowSyntaxError`` with a location."""
-    loader = yaml.SafeLoader(text)
+def load_yaml(text: str, file: str, *, max_values: int = MAX_YAML_VALUES) -> YamlDocument:
+    """Parse one YAML document; every failure is a ``WorkflowSyntaxError`` with a location.
+
+    ``max_values`` bounds the values the document expands to (see ``MAX_YAML_VALUES``).
+    """
+    loader = _BoundedLoader(text, file, max_values)
     try:
         root = loader.get_single_node()
         if root is None:
@@ -78,6 +89,61 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> WorkflowSyntaxError:
         problem += "; YAML does not allow tabs for indentation, use spaces"
     loc = _loc(file, mark) if mark is not None else SourceLocation(file, 1)
     return WorkflowSyntaxError(f"YAML syntax error: {problem}", loc)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader, composing with a budget of values and of depth.
+
+    Composition is linear in the text (an alias is a reference to the anchored node); the
+    copies are made later, by the walker. So the budget is kept here, where an alias costs
+    the expanded size of its node, known because that node was composed before it.
+    """
+
+    def __init__(self, text: str, file: str, max_values: int) -> None:
+        super().__init__(text)
+        self.file = file
+        self.max_values = max_values
+        self.values = 0  # values composed so far, each alias counted as its expanded node
+        self.depth = 0
+        self.anchored_sizes: dict[str, int] = {}  # anchor -> expanded values of its node
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.NodeEvent = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor is not None and event.anchor in self.anchors:  # else PyYAML reports it
+                self.count_alias(event.anchor, event.start_mark)
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise WorkflowSyntaxError(
+                f"YAML nested too deeply (limit {_MAX_DEPTH} levels)",
+                _loc(self.file, event.start_mark),
+            )
+        before = self.values
+        self.count(1, event.start_mark, "")
+        node = super().compose_node(parent, index)
+        self.depth -= 1
+        if event.anchor is not None:
+            self.anchored_sizes[event.anchor] = self.values - before
+        return node
+
+    def count_alias(self, anchor: str, mark: Any) -> None:
+        size = self.anchored_sizes.get(anchor)
+        if size is None:  # anchored but not finished: the alias is inside its own node
+            raise WorkflowSyntaxError(
+                f"alias *{anchor} is inside the node it names (a recursive alias)",
+                _loc(self.file, mark),
+            )
+        self.count(size, mark, f"alias *{anchor} repeats {size} values")
+
+    def count(self, n: int, mark: Any, what: str) -> None:
+        self.values += n
+        if self.values > self.max_values:
+            raise WorkflowSyntaxError(
+                f"too many YAML values once aliases are expanded (limit {self.max_values}): "
+                f"{what or 'the document passes the limit'} here",
+                _loc(self.file, mark),
+            )
 
 
 class _Walker:

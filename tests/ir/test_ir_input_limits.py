@@ -1,0 +1,85 @@
+"""Input that costs too much is refused early with a clear error, never a crash (I10).
+
+Boundedness is shown by counting (values composed, edge-list scans) or by a limit being hit
+with an error naming the limit, never by timing.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from tether.ir import WorkflowSyntaxError, compile_yaml_text
+from tether.ir.yaml_source import MAX_YAML_VALUES, load_yaml
+
+HEADER = "workflow: {id: w, version: '1'}\n"
+
+
+def alias_bomb(levels: int) -> str:
+    """Billion laughs: each level is a list of nine aliases of the level below."""
+    lines = [
+        HEADER.rstrip(),
+        "models:",
+        '  l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+    ]
+    for i in range(1, levels):
+        lines.append(f"  l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]")
+    lines.append(f"nodes: {{a: {{tool: t, input: {{x: *l{levels - 1}}}}}}}")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_at_the_alias_that_passes_the_limit() -> None:
+    text = alias_bomb(6)  # about 600k values once expanded, from a few hundred bytes
+    assert len(text) < 600
+    with pytest.raises(WorkflowSyntaxError) as info:
+        compile_yaml_text(text, "bomb.yaml")
+    message = str(info.value)
+    assert message.startswith("bomb.yaml:8:"), message  # the line of the level-5 anchor's list
+    assert f"limit {MAX_YAML_VALUES}" in message
+    assert "alias *l" in message
+
+
+def test_the_value_budget_counts_each_alias_as_its_expanded_node() -> None:
+    # 1 (mapping) + a: 1 key + 4 (list and 3 items) + b: 1 key + 4 (the alias, expanded) = 11
+    text = "a: &x [1, 2, 3]\nb: *x\n"
+    assert load_yaml(text, "f.yaml", max_values=11).data == {"a": [1, 2, 3], "b": [1, 2, 3]}
+    with pytest.raises(WorkflowSyntaxError, match=r"^f\.yaml:2:4: .*limit 10\): alias \*x"):
+        load_yaml(text, "f.yaml", max_values=10)
+
+
+def test_a_large_document_without_aliases_hits_the_same_limit() -> None:
+    text = "items: [" + ", ".join(["1"] * 50) + "]\n"
+    with pytest.raises(WorkflowSyntaxError, match=r"limit 20\): the document passes the limit"):
+        load_yaml(text, "f.yaml", max_values=20)
+
+
+def test_normal_anchors_aliases_and_merge_keys_still_work() -> None:
+    wf = compile_yaml_text(
+        HEADER
+        + textwrap.dedent(
+            """
+            models:
+              base: &base {type: tool, tool: t}
+              args: &args {city: state.city, days: [1, 2, 3]}
+            nodes:
+              a: {<<: *base, input: *args, next: b}
+              b: {<<: *base, input: {nested: *args}}
+            """
+        )
+    )
+    assert wf.nodes["a"].input == {"city": "state.city", "days": [1, 2, 3]}
+    assert wf.nodes["b"].input == {"nested": {"city": "state.city", "days": [1, 2, 3]}}
+
+
+def test_a_recursive_alias_is_named() -> None:
+    with pytest.raises(WorkflowSyntaxError, match=r"^f\.yaml:1:11: alias \*x is inside"):
+        load_yaml("a: &x [1, *x]\n", "f.yaml")
+
+
+@pytest.mark.parametrize("opener", ["[", "{a: "])
+def test_deep_nesting_is_a_syntax_error_not_a_recursion_error(opener: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    text = "a: " + opener * 5000 + "1" + closer * 5000 + "\n"
+    with pytest.raises(WorkflowSyntaxError, match=r"^f\.yaml:1:\d+: YAML nested too deeply"):
+        load_yaml(text, "f.yaml")
