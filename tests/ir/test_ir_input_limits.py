@@ -7,10 +7,21 @@ with an error naming the limit, never by timing.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 
+import msgspec
 import pytest
 
-from tether.ir import WorkflowSyntaxError, compile_yaml_text
+from tether.ir import (
+    END,
+    Edge,
+    Node,
+    ToolKind,
+    Workflow,
+    WorkflowSyntaxError,
+    compile_yaml_text,
+    validate,
+)
 from tether.ir.yaml_source import MAX_YAML_VALUES, load_yaml
 
 HEADER = "workflow: {id: w, version: '1'}\n"
@@ -83,3 +94,43 @@ def test_deep_nesting_is_a_syntax_error_not_a_recursion_error(opener: str) -> No
     text = "a: " + opener * 5000 + "1" + closer * 5000 + "\n"
     with pytest.raises(WorkflowSyntaxError, match=r"^f\.yaml:1:\d+: YAML nested too deeply"):
         load_yaml(text, "f.yaml")
+
+
+# -- validation is linear: the edge list is scanned a bounded number of times ---------------
+
+
+class CountingEdges(list[Edge]):
+    """An edge list that counts full scans (every ``for e in edges`` starts one)."""
+
+    scans = 0
+
+    def __iter__(self) -> Iterator[Edge]:
+        self.scans += 1
+        return super().__iter__()
+
+
+def chain(n: int) -> Workflow:
+    nodes = {f"n{i}": Node(id=f"n{i}", kind=ToolKind(tool_ref="t")) for i in range(n)}
+    edges = [Edge(from_=f"n{i}", to=f"n{i + 1}" if i + 1 < n else END) for i in range(n)]
+    return Workflow(workflow_id="w", version="1", start_node="n0", nodes=nodes, edges=edges)
+
+
+def with_counting_edges(wf: Workflow) -> tuple[Workflow, CountingEdges]:
+    edges = CountingEdges(wf.edges)
+    return msgspec.structs.replace(wf, edges=edges), edges
+
+
+def test_validating_a_20k_node_chain_scans_the_edges_a_few_times_not_once_per_node() -> None:
+    wf, edges = with_counting_edges(chain(20_000))
+    assert validate(wf) == []
+    assert edges.scans <= 3, edges.scans  # was one scan per node (and per successor query)
+
+
+def test_validation_issues_on_20k_nodes_stay_linear() -> None:
+    # Every edge names a missing node: each issue used to search all nodes for a hint.
+    wf = chain(20_000)
+    broken = [Edge(from_=e.from_, to=f"m{i}") for i, e in enumerate(wf.edges)]
+    wf, edges = with_counting_edges(msgspec.structs.replace(wf, edges=broken))
+    issues = validate(wf)
+    assert sum("names unknown node" in i.message for i in issues) == 20_000
+    assert edges.scans <= 3, edges.scans
