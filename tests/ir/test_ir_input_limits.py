@@ -18,10 +18,13 @@ from tether.ir import (
     Node,
     ToolKind,
     Workflow,
+    WorkflowInvalid,
     WorkflowSyntaxError,
     compile_yaml_text,
     validate,
 )
+from tether.ir.limits import InputLimits
+from tether.ir.submitted import compile_submitted_ir
 from tether.ir.yaml_source import MAX_YAML_VALUES, load_yaml
 
 HEADER = "workflow: {id: w, version: '1'}\n"
@@ -134,3 +137,64 @@ def test_validation_issues_on_20k_nodes_stay_linear() -> None:
     issues = validate(wf)
     assert sum("names unknown node" in i.message for i in issues) == 20_000
     assert edges.scans <= 3, edges.scans
+
+
+def test_a_20k_node_ir_chain_compiles_within_raised_limits() -> None:
+    ir = msgspec.to_builtins(chain(20_000))
+    wf = compile_submitted_ir(ir, "chain.json", limits=InputLimits(max_nodes=20_000))
+    assert len(wf.nodes) == 20_000 and len(wf.edges) == 20_000
+    with pytest.raises(WorkflowInvalid) as info:
+        compile_submitted_ir(ir, "chain.json")
+    assert str(info.value) == (
+        "chain.json: nodes: the workflow has 20000 nodes; the limit is 10000 "
+        "(InputLimits.max_nodes)"
+    )
+
+
+def test_the_node_limit_applies_to_yaml_with_the_line_of_the_nodes_section() -> None:
+    lines = [HEADER.rstrip(), "nodes:"]
+    lines += [f"  n{i}: {{tool: t, next: n{i + 1}}}" for i in range(10)]
+    lines.append("  n10: {tool: t}")
+    text = "\n".join(lines) + "\n"
+    assert len(compile_yaml_text(text, "f.yaml", limits=InputLimits(max_nodes=11)).nodes) == 11
+    with pytest.raises(WorkflowSyntaxError) as info:
+        compile_yaml_text(text, "f.yaml", limits=InputLimits(max_nodes=10))
+    message = "f.yaml:2:1: the workflow has 11 nodes; the limit is 10 (InputLimits.max_nodes)"
+    assert str(info.value) == message
+
+
+def one_node_ir(value: object) -> dict[str, object]:
+    node = {"id": "a", "kind": {"type": "tool", "tool_ref": "t"}, "input": {"x": value}}
+    return {
+        "workflow_id": "w",
+        "version": "1",
+        "start_node": "a",
+        "nodes": {"a": node},
+        "edges": [{"from": "a", "to": "end"}],
+    }
+
+
+def test_deeply_nested_ir_input_is_refused_by_depth_not_a_recursion_error() -> None:
+    value: object = 1
+    for _ in range(5_000):
+        value = {"k": [value]}
+    with pytest.raises(WorkflowInvalid) as info:
+        compile_submitted_ir(one_node_ir(value), "deep.json")
+    assert str(info.value) == (
+        "deep.json: nodes.a: the IR nests deeper than 100 levels here; the limit is 100 "
+        "(InputLimits.max_depth)"
+    )
+
+
+def test_an_ir_with_too_many_values_is_refused_before_it_is_converted() -> None:
+    ir = one_node_ir(list(range(100)))
+    assert compile_submitted_ir(ir, limits=InputLimits(max_ir_values=200)).nodes["a"].input
+    with pytest.raises(WorkflowInvalid, match=r"more than 50 values.*InputLimits.max_ir_values"):
+        compile_submitted_ir(ir, limits=InputLimits(max_ir_values=50))
+
+
+def test_too_many_edges_name_their_limit() -> None:
+    ir = one_node_ir(1)
+    ir["edges"] = [{"from": "a", "to": "end"}] * 3
+    with pytest.raises(WorkflowInvalid, match=r"3 edges; the limit is 2 \(InputLimits.max_edges"):
+        compile_submitted_ir(ir, "e.json", limits=InputLimits(max_edges=2))

@@ -55,19 +55,22 @@ def _loc(file: str, mark: Any) -> SourceLocation:
     return SourceLocation(file=file, line=mark.line + 1, column=mark.column + 1)
 
 
-def load_yaml(text: str, file: str, *, max_values: int = MAX_YAML_VALUES) -> YamlDocument:
+def load_yaml(
+    text: str, file: str, *, max_values: int = MAX_YAML_VALUES, max_depth: int = _MAX_DEPTH
+) -> YamlDocument:
     """Parse one YAML document; every failure is a ``WorkflowSyntaxError`` with a location.
 
-    ``max_values`` bounds the values the document expands to (see ``MAX_YAML_VALUES``).
+    ``max_values`` bounds the values the document expands to (see ``MAX_YAML_VALUES``),
+    ``max_depth`` the nesting of mappings and lists.
     """
-    loader = _BoundedLoader(text, file, max_values)
+    loader = _BoundedLoader(text, file, max_values, max_depth)
     try:
         root = loader.get_single_node()
         if root is None:
             raise WorkflowSyntaxError("the document is empty", SourceLocation(file, 1, 1))
         doc = YamlDocument(file=file, data=None)
         doc.locations[()] = _loc(file, root.start_mark)
-        doc.data = _Walker(loader, doc).value(root, (), 0)
+        doc.data = _Walker(loader, doc, max_depth).value(root, (), 0)
         return doc
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, file) from None
@@ -99,10 +102,11 @@ class _BoundedLoader(yaml.SafeLoader):
     the expanded size of its node, known because that node was composed before it.
     """
 
-    def __init__(self, text: str, file: str, max_values: int) -> None:
+    def __init__(self, text: str, file: str, max_values: int, max_depth: int) -> None:
         super().__init__(text)
         self.file = file
         self.max_values = max_values
+        self.max_depth = max_depth
         self.values = 0  # values composed so far, each alias counted as its expanded node
         self.depth = 0
         self.anchored_sizes: dict[str, int] = {}  # anchor -> expanded values of its node
@@ -114,9 +118,9 @@ class _BoundedLoader(yaml.SafeLoader):
                 self.count_alias(event.anchor, event.start_mark)
             return super().compose_node(parent, index)
         self.depth += 1
-        if self.depth > _MAX_DEPTH:
+        if self.depth > self.max_depth:
             raise WorkflowSyntaxError(
-                f"YAML nested too deeply (limit {_MAX_DEPTH} levels)",
+                f"YAML nested too deeply (limit {self.max_depth} levels)",
                 _loc(self.file, event.start_mark),
             )
         before = self.values
@@ -147,12 +151,13 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 class _Walker:
-    def __init__(self, loader: yaml.SafeLoader, doc: YamlDocument) -> None:
+    def __init__(self, loader: yaml.SafeLoader, doc: YamlDocument, max_depth: int) -> None:
         self.loader = loader
         self.doc = doc
+        self.max_depth = max_depth
 
     def value(self, node: yaml.Node, path: Path, depth: int) -> Any:
-        if depth > _MAX_DEPTH:
+        if depth > self.max_depth:
             raise WorkflowSyntaxError(
                 "YAML nested too deeply (recursive alias?)", _loc(self.doc.file, node.start_mark)
             )
