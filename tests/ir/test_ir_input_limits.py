@@ -18,8 +18,10 @@ from tether.ir import (
     Node,
     ToolKind,
     Workflow,
+    WorkflowError,
     WorkflowInvalid,
     WorkflowSyntaxError,
+    compile_condition,
     compile_yaml_text,
     validate,
 )
@@ -198,3 +200,29 @@ def test_too_many_edges_name_their_limit() -> None:
     ir["edges"] = [{"from": "a", "to": "end"}] * 3
     with pytest.raises(WorkflowInvalid, match=r"3 edges; the limit is 2 \(InputLimits.max_edges"):
         compile_submitted_ir(ir, "e.json", limits=InputLimits(max_edges=2))
+
+
+# -- conditions: long chains are wide, deep ones a clear error ------------------------------
+
+
+def test_a_deep_not_chain_is_a_workflow_error_not_a_recursion_error() -> None:
+    with pytest.raises(WorkflowError, match="nested too deeply"):
+        compile_condition("not " * 5_000 + "x")
+    assert compile_condition("not " * 10 + "x").evaluate({"x": True}) is True
+
+
+def test_a_not_chain_in_a_workflow_is_a_validation_issue() -> None:
+    wf = chain(2)
+    edges = [Edge(from_="n0", to="n1", condition="not " * 5_000 + "x"), *wf.edges]
+    issues = validate(msgspec.structs.replace(wf, edges=edges))
+    assert len(issues) == 1 and "nested too deeply" in issues[0].message
+
+
+@pytest.mark.parametrize("word", ["and", "or"])
+def test_long_and_or_chains_compile_and_evaluate(word: str) -> None:
+    source = f" {word} ".join(f"x{i} == {i}" for i in range(5_000))
+    cond = compile_condition(source)
+    state = {f"x{i}": i for i in range(5_000)}
+    assert cond.evaluate(state) is True
+    state["x4999"] = -1
+    assert cond.evaluate(state) is (word == "or")
