@@ -49,20 +49,49 @@ async def test_stopped_runtime_resumes_on_the_same_file_I2_I3(db_url: str) -> No
     assert calls == Counter({1: 1, 2: 1, 3: 2, 4: 1})
 
 
-async def test_resume_from_a_snapshot_I2_I9(db_url: str) -> None:
+async def test_resume_from_a_snapshot_I2_I9(tmp_path: Path) -> None:
+    db = tmp_path / "runtime.db"
+    url = f"sqlite:///{db}"
     calls: Counter[int] = Counter()
     entered = anyio.Event()
     wf = compile_yaml_text(CHAIN, "chain.yaml")
-    async with Runtime(db_url, tools=[_gated_chain(4, entered, calls)], snapshot_every=2) as rt:
+    async with Runtime(url, tools=[_gated_chain(4, entered, calls)], snapshot_every=2) as rt:
         run = await rt.start(rt.register(wf), {"log": "-"})
         await entered.wait()
-        assert await rt.store.latest_snapshot(run.id) is not None
-    async with Runtime(
-        db_url, tools=[_gated_chain(0, anyio.Event(), calls)], snapshot_every=2
-    ) as rt:
+        snap = await rt.store.latest_snapshot(run.id)
+        assert snap is not None and snap.seq > 1
+    # Spoil the first record behind the store's back (its checksum no longer matches). A
+    # recovery that starts from the snapshot never reads it; one that replays the journal
+    # from the start stops this execution as broken (I7).
+    first = _journal_payload(db, run.id, 1)
+    _set_journal_payload(db, run.id, 1, first[:-1] + bytes([first[-1] ^ 0x01]))
+    async with Runtime(url, tools=[_gated_chain(0, anyio.Event(), calls)], snapshot_every=2) as rt:
         assert (await rt.wait(run.id)).status == "completed"
+        assert rt.broken() == {}
+        # Put the record back: the whole journal, replayed, still gives the live state.
+        _set_journal_payload(db, run.id, 1, first)
         await check_replay(rt, run.id)
     assert calls[1] == calls[2] == calls[3] == 1
+
+
+def _journal_payload(db: Path, execution_id: str, seq: int) -> bytes:
+    with sqlite3.connect(db) as conn:
+        (payload,) = conn.execute(
+            "SELECT payload FROM journal WHERE execution_id = ? AND seq = ?", (execution_id, seq)
+        ).fetchone()
+    return bytes(payload)
+
+
+def _set_journal_payload(db: Path, execution_id: str, seq: int, payload: bytes) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            conn.execute(
+                "UPDATE journal SET payload = ? WHERE execution_id = ? AND seq = ?",
+                (payload, execution_id, seq),
+            )
+    finally:
+        conn.close()
 
 
 async def test_a_corrupt_row_stops_that_execution_only_I7(tmp_path: Path) -> None:
