@@ -16,6 +16,7 @@ from crash_child import CHAIN, make_step
 
 from tether import ExecutionBroken, Runtime, tool
 from tether.ir import compile_yaml_text
+from tether.persistence.integrity import record_checksum
 from tether.testing import check_replay
 
 pytestmark = pytest.mark.anyio
@@ -125,6 +126,51 @@ async def test_a_corrupt_row_stops_that_execution_only_I7(tmp_path: Path) -> Non
             "SELECT count(*) FROM journal WHERE execution_id = ?", (bad.id,)
         ).fetchone()
     assert count >= 3
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        ("unknown type", r"journal row 2: unknown record type 'from_the_future'"),
+        ("malformed", r"journal row 2: node_scheduled payload does not decode"),
+    ],
+)
+async def test_a_row_that_does_not_decode_stops_that_execution_only_I7(
+    tmp_path: Path, damage: str, says: str
+) -> None:
+    # The row's checksum is right (a newer version wrote it, or a bug did): the store passes
+    # it on, and decoding it must stop the execution, not skip the row.
+    db = tmp_path / "runtime.db"
+    url = f"sqlite:///{db}"
+    entered = anyio.Event()
+    wf = compile_yaml_text(CHAIN, "chain.yaml")
+    async with Runtime(url, tools=[_gated_chain(2, entered, Counter())]) as rt:
+        bad = await rt.start(rt.register(wf), {"log": "-"})
+        await entered.wait()
+        good = await rt.start(wf, {"log": "-"})
+    type_, payload = "node_scheduled", _journal_payload(db, bad.id, 2)
+    if damage == "unknown type":
+        type_ = "from_the_future"
+    else:
+        payload = b"\xc1" + payload
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE journal SET type = ?, payload = ?, checksum = ? WHERE execution_id = ?"
+            " AND seq = 2",
+            (type_, payload, record_checksum(bad.id, 2, type_, payload), bad.id),
+        )
+    conn.close()
+    async with Runtime(url, tools=[_gated_chain(0, anyio.Event(), Counter())]) as rt:
+        assert (await rt.wait(good.id)).status == "completed"
+        with pytest.raises(ExecutionBroken, match=says):
+            await rt.wait(bad.id)
+        assert bad.id in rt.broken()
+    with sqlite3.connect(db) as conn:  # its rows are left in place for inspection
+        rows = conn.execute(
+            "SELECT type FROM journal WHERE execution_id = ? ORDER BY seq", (bad.id,)
+        ).fetchall()
+    conn.close()
+    assert len(rows) >= 3 and rows[1] == (type_,)
 
 
 @pytest.mark.slow
