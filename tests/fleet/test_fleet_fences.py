@@ -27,6 +27,7 @@ from tether.fleet import (
     Reconnected,
     Result,
 )
+from tether.fleet.transport import ZmqFleet
 from tether.ir import compile_yaml_text
 from tether.testing import check_replay
 
@@ -56,16 +57,13 @@ async def next_of(messages: AsyncIterator[EngineMessage | Reconnected], kind: ty
 
 
 async def test_wrong_fences_on_a_live_lease_are_refused_I5(tmp_path: Path) -> None:
+    fleet = ZmqFleet("tcp://127.0.0.1:0")
     async with Runtime(
-        f"sqlite:///{tmp_path / 'e.db'}",
-        tools=[work],
-        fleet="tcp://127.0.0.1:0",
-        max_concurrency=0,
+        f"sqlite:///{tmp_path / 'e.db'}", tools=[work], transports=[fleet], max_concurrency=0
     ) as rt:
-        assert rt.fleet_endpoint is not None
         run = await rt.start(rt.register(compile_yaml_text(ONE, "one.yaml")), {"n": 1})
         async with EngineConnection(
-            rt.fleet_endpoint, worker_id="w1", queues=["python_tool"], capacity=1, tools=["work"]
+            fleet.endpoint, worker_id="w1", queues=["python_tool"], capacity=1, tools=["work"]
         ) as conn:
             messages = conn.messages()
             grant = await next_of(messages, Grant)

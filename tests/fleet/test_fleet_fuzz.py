@@ -55,6 +55,7 @@ from tether.fleet.protocol import (
     ERR_WORKER_ID,
     reserved_worker_id,
 )
+from tether.fleet.transport import ZmqFleet
 from tether.ir import compile_yaml_text
 
 pytestmark = pytest.mark.anyio
@@ -286,9 +287,9 @@ async def test_structured_garbage_is_answered_and_a_real_worker_served_I10(
     sent: list[bytes],
 ) -> None:
     with scratch_db() as url:
-        async with Runtime(url, tools=[double], fleet="tcp://127.0.0.1:0", max_concurrency=0) as rt:
-            endpoint = rt.fleet_endpoint
-            assert endpoint is not None
+        fleet = ZmqFleet("tcp://127.0.0.1:0")
+        async with Runtime(url, tools=[double], transports=[fleet], max_concurrency=0) as rt:
+            endpoint = fleet.endpoint
             wf = rt.register(compile_yaml_text(CHAIN, "fuzzed.yaml"))
             zctx = zmq.asyncio.Context()
             raw = RawPeer(zctx, endpoint)
