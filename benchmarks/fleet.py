@@ -47,7 +47,7 @@ from tether.runtime.internals import runtime_internals
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What ``tether worker`` logs once the engine has welcomed it.
-CONNECTED = "connected to engine"
+CONNECTED = "worker_connected"
 START_TIMEOUT_SECS = 30.0
 STOP_TIMEOUT_SECS = 15.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
