@@ -217,14 +217,14 @@ def test_bad_requests_get_a_4xx_a_person_can_act_on_I10(engine: Engine) -> None:
 
 
 def test_a_token_guards_every_route_but_health(tmp_path: Path) -> None:
-    e = Engine(tmp_path, {"TETHER_TOKEN": "s3cret"}).start()
+    e = Engine(tmp_path, {"TETHER_TOKEN": "s3cret-of-16-chars"}).start()
     try:
         with httpx.Client(base_url=e.url) as c:
             assert c.get("/health").status_code == 200
             assert c.get("/executions").status_code == 401
             wrong = c.get("/executions", headers={"authorization": "Bearer nope"})
-            assert wrong.status_code == 401 and "Bearer" in wrong.json()["detail"]
-            ok = c.get("/executions", headers={"authorization": "Bearer s3cret"})
+            assert wrong.status_code == 401 and "Bearer" in wrong.json()["error"]
+            ok = c.get("/executions", headers={"authorization": "Bearer s3cret-of-16-chars"})
             assert ok.status_code == 200
     finally:
         assert e.stop() == 0  # SIGTERM: a graceful stop

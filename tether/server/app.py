@@ -2,7 +2,8 @@
 
 Litestar because it validates request bodies straight into msgspec structs (the types the
 runtime already uses), publishes an OpenAPI document from the handlers, and has a request
-body limit and guards built in; uvicorn serves it.
+body limit and guards built in; uvicorn serves it. Who may call it is :mod:`.auth`; how a
+refusal is answered is :mod:`.error_responses`.
 
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
@@ -18,74 +19,30 @@ Example::
 
 from __future__ import annotations
 
-import hmac
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
 import msgspec
-from litestar import Litestar, Request, Response, get, post
-from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
-from litestar.handlers.base import BaseRouteHandler
+from litestar import Litestar, Request, get, post
 from litestar.openapi import OpenAPIConfig
 
-from tether.errors import (
-    AmbiguousApproval,
-    ApprovalNotPending,
-    ExecutionBroken,
-    ExecutionIdInUse,
-    ExecutionNotFound,
-    ExecutionNotRunning,
-    InvalidInput,
-    ScheduleNotFound,
-    TetherError,
-    UnsupportedNode,
-    WorkflowNotFound,
-)
-from tether.ir.errors import WorkflowError, WorkflowInvalid
+from tether.errors import ExecutionBroken, InvalidInput
 from tether.ir.identity import workflow_digest
-from tether.persistence import StorageError, WorkflowVersionConflict
 from tether.runtime.internals import runtime_internals
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
-from tether.runtime.tools import UnknownTool
 from tether.server import work_item_routes
+from tether.server.auth import PUBLIC, bearer_guard
 from tether.server.config import ServerConfig
-from tether.server.http_workers import (
-    HttpWorkers,
-    LeaseAnswerPending,
-    LeaseNotFound,
-    LeaseRefused,
-)
+from tether.server.error_responses import EXCEPTION_HANDLERS
+from tether.server.http_workers import HttpWorkers
 from tether.server.views import event_view, execution_view, iso
 
-log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 #: Paging past this is a mistake (and beyond what SQLite's integers hold near 2**63).
 MAX_OFFSET = 1_000_000_000
-
-_STATUS: list[tuple[type[Exception], int]] = [
-    (ExecutionNotFound, 404),
-    (WorkflowNotFound, 404),
-    (ScheduleNotFound, 404),
-    (WorkflowInvalid, 422),
-    (WorkflowError, 422),
-    (UnsupportedNode, 422),
-    (UnknownTool, 422),
-    (InvalidInput, 422),
-    (ApprovalNotPending, 409),
-    (AmbiguousApproval, 409),
-    (ExecutionNotRunning, 409),
-    (ExecutionIdInUse, 409),
-    (ExecutionBroken, 409),
-    (LeaseNotFound, 404),
-    (LeaseRefused, 409),
-    (LeaseAnswerPending, 503),
-    (WorkflowVersionConflict, 409),
-]
 
 
 class RegisterWorkflow(msgspec.Struct, frozen=True):
@@ -122,12 +79,12 @@ def _rt(request: Request[Any, Any, Any]) -> Runtime:
     return runtime
 
 
-@get("/health", opt={"public": True})
+@get("/health", opt={PUBLIC: True})
 async def health() -> dict[str, str]:
     return {"status": "ok", "version": VERSION}
 
 
-@get("/openapi.json", opt={"public": True}, include_in_schema=False)
+@get("/openapi.json", opt={PUBLIC: True}, include_in_schema=False)
 async def openapi(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return request.app.openapi_schema.to_schema()
 
@@ -279,34 +236,6 @@ async def workers(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"workers": _rt(request).workers()}
 
 
-def _guard(token: str | None) -> Any:
-    expected = f"Bearer {token}".encode() if token else None
-
-    def check(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        if expected is None or handler.opt.get("public"):
-            return
-        given = connection.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):  # constant time
-            raise NotAuthorizedException(
-                "missing or wrong token: send 'Authorization: Bearer <TETHER_TOKEN>'"
-            )
-
-    return check
-
-
-def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    for kind, status in _STATUS:
-        if isinstance(exc, kind):
-            body: dict[str, Any] = {"error": str(exc)}
-            if isinstance(exc, WorkflowInvalid):
-                body["issues"] = [{"path": i.path, "message": i.message} for i in exc.issues]
-            return Response(body, status_code=status)
-    if isinstance(exc, TetherError | StorageError):
-        return Response({"error": str(exc)}, status_code=400)
-    log.exception("unexpected error serving %s %s", request.method, request.url.path)
-    return Response({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
-
-
 def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = True) -> Litestar:
     """The API over ``runtime``; the app's lifespan opens and closes the runtime unless
     ``open_runtime`` is False (the caller holds it open around the server)."""
@@ -343,13 +272,8 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *work_item_routes.ROUTES,
         ],
         lifespan=[lifespan],
-        guards=[_guard(config.token)],
-        exception_handlers={
-            TetherError: _error,
-            WorkflowError: _error,
-            StorageError: _error,
-            UnknownTool: _error,
-        },
+        guards=[bearer_guard(config.token)],
+        exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Tether engine", version=VERSION),
         logging_config=None,

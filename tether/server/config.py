@@ -7,7 +7,7 @@
 | ``TETHER_BIND`` | ``127.0.0.1`` | address the HTTP API listens on |
 | ``TETHER_PORT`` | ``7700`` | HTTP port |
 | ``TETHER_WORKER_PORT`` | ``7701`` | ZeroMQ port for ``tether worker`` processes (``0``: none) |
-| ``TETHER_TOKEN`` | unset | bearer token every route but ``/health`` requires |
+| ``TETHER_TOKEN`` | unset | bearer token every route but ``/health`` requires (16+ characters) |
 | ``TETHER_EMBED_WORKERS`` | ``64`` | in-process worker slots (``0``: remote workers only) |
 | ``TETHER_EMBED_CRON`` | ``true`` | run cron schedules in this engine |
 | ``TETHER_LOG_LEVEL`` | ``info`` | ``debug``, ``info``, ``warning`` or ``error`` |
@@ -15,7 +15,8 @@
 | ``TETHER_HTTP_LEASE_TTL_MS`` | ``30000`` | an HTTP worker's step may run this long unheartbeated |
 
 Binding anything but a loopback address without ``TETHER_TOKEN`` is refused: the API starts
-and cancels runs, so it is never left open on a network by accident.
+and cancels runs, so it is never left open on a network by accident. A token shorter than
+:data:`MIN_TOKEN_CHARS` is refused too: it could be guessed.
 
 Example::
 
@@ -35,6 +36,8 @@ DEFAULT_PORT: Final = 7700
 DEFAULT_WORKER_PORT: Final = 7701
 DEFAULT_DATABASE_URL: Final = "sqlite:///.tether/runtime.db"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+#: A shorter bearer token is refused at start.
+MIN_TOKEN_CHARS: Final = 16
 
 
 class ConfigError(TetherError, ValueError):
@@ -90,7 +93,19 @@ class ServerConfig:
         return config
 
     def check(self) -> None:
-        """Refuse a configuration that would expose the API without a token."""
+        """Refuse a configuration that would expose the API without a token, or with a weak one."""
+        if self.token is not None:
+            if len(self.token) < MIN_TOKEN_CHARS:
+                raise ConfigError(
+                    f"TETHER_TOKEN is {len(self.token)} characters: use at least "
+                    f"{MIN_TOKEN_CHARS} (for example: python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))')"
+                )
+            if not all("!" <= c <= "~" for c in self.token):
+                raise ConfigError(
+                    "TETHER_TOKEN must be printable ASCII without spaces (HTTP headers "
+                    "carry nothing else intact)"
+                )
         if self.token is None and not is_loopback(self.bind):
             raise ConfigError(
                 f"TETHER_BIND={self.bind} listens beyond this machine: set TETHER_TOKEN (every "
