@@ -2,8 +2,9 @@
 
 Litestar because it validates request bodies straight into msgspec structs (the types the
 runtime already uses), publishes an OpenAPI document from the handlers, and has a request
-body limit and guards built in; uvicorn serves it. Who may call it is :mod:`.auth`; how a
-refusal is answered is :mod:`.error_responses`.
+body limit and guards built in; uvicorn serves it. What a browser may send it is
+:mod:`.request_gate`, who may call it :mod:`.auth`; how a refusal is answered is
+:mod:`.error_responses`.
 
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
@@ -37,7 +38,9 @@ from tether.server import work_item_routes
 from tether.server.auth import PUBLIC, bearer_guard
 from tether.server.config import ServerConfig
 from tether.server.error_responses import EXCEPTION_HANDLERS
+from tether.server.host_names import AllowedHosts
 from tether.server.http_workers import HttpWorkers
+from tether.server.request_gate import ANY_HOST, RequestGate
 from tether.server.views import event_view, execution_view, iso
 
 VERSION = "0.1.0"
@@ -79,7 +82,7 @@ def _rt(request: Request[Any, Any, Any]) -> Runtime:
     return runtime
 
 
-@get("/health", opt={PUBLIC: True})
+@get("/health", opt={PUBLIC: True, ANY_HOST: True})
 async def health() -> dict[str, str]:
     return {"status": "ok", "version": VERSION}
 
@@ -272,6 +275,9 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *work_item_routes.ROUTES,
         ],
         lifespan=[lifespan],
+        middleware=[
+            RequestGate(AllowedHosts.for_server(config.bind, config.port, config.allowed_hosts))
+        ],
         guards=[bearer_guard(config.token)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=config.max_body_bytes,

@@ -8,6 +8,7 @@
 | ``TETHER_PORT`` | ``7700`` | HTTP port |
 | ``TETHER_WORKER_PORT`` | ``7701`` | ZeroMQ port for ``tether worker`` processes (``0``: none) |
 | ``TETHER_TOKEN`` | unset | bearer token every route but ``/health`` requires (16+ characters) |
+| ``TETHER_ALLOWED_HOSTS`` | unset | other names to answer as, comma-separated (``*``: any) |
 | ``TETHER_EMBED_WORKERS`` | ``64`` | in-process worker slots (``0``: remote workers only) |
 | ``TETHER_EMBED_CRON`` | ``true`` | run cron schedules in this engine |
 | ``TETHER_LOG_LEVEL`` | ``info`` | ``debug``, ``info``, ``warning`` or ``error`` |
@@ -51,6 +52,9 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     worker_port: int = DEFAULT_WORKER_PORT
     token: str | None = None
+    #: Names (lower case; IPv6 in brackets) the API answers to besides the bound address and
+    #: loopback; ``"*"`` among them turns the Host and Origin checks off.
+    allowed_hosts: tuple[str, ...] = ()
     embed_workers: int = 64
     embed_cron: bool = True
     log_level: str = "info"
@@ -83,6 +87,7 @@ class ServerConfig:
             port=_port(env, "TETHER_PORT", DEFAULT_PORT),
             worker_port=_port(env, "TETHER_WORKER_PORT", DEFAULT_WORKER_PORT, allow_zero=True),
             token=env.get("TETHER_TOKEN") or None,
+            allowed_hosts=_hosts(env, "TETHER_ALLOWED_HOSTS"),
             embed_workers=_whole(env, "TETHER_EMBED_WORKERS", 64),
             embed_cron=_flag(env, "TETHER_EMBED_CRON", True),
             log_level=level,
@@ -147,6 +152,18 @@ def _whole(env: Mapping[str, str], name: str, default: int, minimum: int = 0) ->
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name) or ""
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if host != "*" and (any(c in host for c in "/@ \t") or not host.isascii()):
+            raise ConfigError(
+                f"{name} is a comma-separated list of host names (like api.example.com or "
+                f"[::1]), got {host!r}"
+            )
+    return hosts
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
