@@ -54,7 +54,10 @@ def free_port() -> int:
 
 
 class Engine:
-    def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, env: dict[str, str] | None = None, modules: str = "tools,server_tools"
+    ) -> None:
+        self.modules = modules
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / f"dev-{self.port}.log"
@@ -70,7 +73,7 @@ class Engine:
 
     def start(self) -> Engine:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tether.cli", "dev", "--modules", "tools,server_tools",
+            [sys.executable, "-m", "tether.cli", "dev", "--modules", self.modules,
              "--port", str(self.port)],
             cwd=EXAMPLES, env=self.env, stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
@@ -98,9 +101,11 @@ class Engine:
 
 
 @contextmanager
-def running_engine(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Engine]:
+def running_engine(
+    tmp: Path, env: dict[str, str] | None = None, modules: str = "tools,server_tools"
+) -> Iterator[Engine]:
     """A started engine, killed on the way out whatever the test did to it."""
-    e = Engine(tmp, env).start()
+    e = Engine(tmp, env, modules).start()
     try:
         yield e
     finally:

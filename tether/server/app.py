@@ -3,8 +3,8 @@
 Litestar because it validates request bodies straight into msgspec structs (the types the
 runtime already uses), publishes an OpenAPI document from the handlers, and has a request
 body limit and guards built in; uvicorn serves it. What a browser may send it is
-:mod:`.request_gate`, who may call it :mod:`.auth`; how a refusal is answered is
-:mod:`.error_responses`.
+:mod:`.request_gate`, what a body may cost :mod:`.body_check`, who may call it
+:mod:`.auth`; how a refusal is answered is :mod:`.error_responses`.
 
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
@@ -36,6 +36,7 @@ from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
 from tether.server import work_item_routes
 from tether.server.auth import PUBLIC, bearer_guard
+from tether.server.body_check import BodyCheck
 from tether.server.config import ServerConfig
 from tether.server.error_responses import EXCEPTION_HANDLERS
 from tether.server.host_names import AllowedHosts
@@ -276,7 +277,8 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
         ],
         lifespan=[lifespan],
         middleware=[
-            RequestGate(AllowedHosts.for_server(config.bind, config.port, config.allowed_hosts))
+            RequestGate(AllowedHosts.for_server(config.bind, config.port, config.allowed_hosts)),
+            BodyCheck(config.max_body_bytes),  # after the gate: a refused request is not read
         ],
         guards=[bearer_guard(config.token)],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -1,6 +1,10 @@
 """How the API answers a failed request: JSON ``{"error": "..."}`` with a status a person can
 act on, whichever layer refused it (a guard, Litestar's body parsing, the runtime).
 
+A failure nobody foresaw is a 500 whose body names a request id and the engine's log line
+that carries the same id and the traceback: the caller learns what to quote, the operator
+where to look, and no traceback reaches the caller.
+
 Example::
 
     app = Litestar(route_handlers=[...], exception_handlers=EXCEPTION_HANDLERS)
@@ -9,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any, Final
 
 from litestar import Request, Response
@@ -65,13 +70,36 @@ def domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[di
             return Response(body, status_code=status)
     if isinstance(exc, TetherError | StorageError):
         return Response({"error": str(exc)}, status_code=400)
-    log.exception("unexpected error serving %s %s", request.method, request.url.path)
-    return Response({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
+    return unexpected_error(request, exc)
 
 
-def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Anything else: a 500 naming the request id its log line carries. Running out of
+    recursion depth is the caller's input nesting too deeply (a condition, a value): a 400."""
+    if isinstance(exc, RecursionError):
+        return Response(
+            {"error": "the request nests too deeply to process (a condition or a value): "
+                      "flatten it"},
+            status_code=400,
+        )  # fmt: skip
+    request_id = secrets.token_hex(6)
+    fields = {"request_id": request_id, "method": request.method, "path": request.url.path}
+    log.error(
+        "unexpected error serving %s %s (request id %s)", request.method, request.url.path,
+        request_id, exc_info=exc, extra={"fields": fields},
+    )  # fmt: skip
+    message = (
+        f"internal error ({type(exc).__name__}), request id {request_id}: the engine's log "
+        "has the details under that id"
+    )
+    return Response({"error": message, "request_id": request_id}, status_code=500)
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     """A refusal by Litestar itself (401 from the guard, a body that is not the route's
     shape, an unknown path): the same ``{"error": ...}`` shape as the engine's own."""
+    if exc.status_code >= 500:
+        return unexpected_error(request, exc)
     body: dict[str, Any] = {"error": exc.detail}
     if exc.extra:
         body["issues"] = exc.extra
@@ -84,4 +112,5 @@ EXCEPTION_HANDLERS: Final[dict[int | type[Exception], Any]] = {
     StorageError: domain_error,
     UnknownTool: domain_error,
     HTTPException: http_error,
+    Exception: unexpected_error,
 }
