@@ -14,6 +14,9 @@
 | ``TETHER_LOG_LEVEL`` | ``info`` | ``debug``, ``info``, ``warning`` or ``error`` |
 | ``TETHER_MAX_BODY_BYTES`` | ``1048576`` | largest request body accepted (413 above) |
 | ``TETHER_HTTP_LEASE_TTL_MS`` | ``30000`` | an HTTP worker's step may run this long unheartbeated |
+| ``TETHER_MAX_CONNECTIONS`` | ``1000`` | open HTTP connections; past it the longest-idle closes |
+| ``TETHER_HEADER_TIMEOUT_SECS`` | ``10`` | a connection has this long to send a request's head |
+| ``TETHER_KEEP_ALIVE_SECS`` | ``5`` | an idle keep-alive connection is closed after this |
 
 Binding anything but a loopback address without ``TETHER_TOKEN`` is refused: the API starts
 and cancels runs, so it is never left open on a network by accident. A token shorter than
@@ -60,6 +63,9 @@ class ServerConfig:
     log_level: str = "info"
     max_body_bytes: int = 1 << 20
     http_lease_ttl_ms: int = 30_000
+    max_connections: int = 1000
+    header_timeout_secs: int = 10
+    keep_alive_secs: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerConfig:
@@ -93,6 +99,9 @@ class ServerConfig:
             log_level=level,
             max_body_bytes=_whole(env, "TETHER_MAX_BODY_BYTES", 1 << 20, minimum=1024),
             http_lease_ttl_ms=_whole(env, "TETHER_HTTP_LEASE_TTL_MS", 30_000, minimum=500),
+            max_connections=_whole(env, "TETHER_MAX_CONNECTIONS", 1000, minimum=16),
+            header_timeout_secs=_whole(env, "TETHER_HEADER_TIMEOUT_SECS", 10, minimum=1),
+            keep_alive_secs=_whole(env, "TETHER_KEEP_ALIVE_SECS", 5, minimum=1),
         )
         config.check()
         return config
