@@ -31,6 +31,7 @@ from litestar.openapi import OpenAPIConfig
 
 from tether.errors import ExecutionBroken, InvalidInput
 from tether.ir.identity import workflow_digest
+from tether.runtime.assembly import check_client_id
 from tether.runtime.internals import runtime_internals
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
@@ -127,6 +128,8 @@ async def start_execution(request: Request[Any, Any, Any], data: StartExecution)
         if data.workflow_version is None
         else (f"{data.workflow_id}@{data.workflow_version}")
     )
+    if data.execution_id is not None:
+        check_client_id(data.execution_id)  # 422 before anything is registered or started
     run = await rt.start(ref, data.input, execution_id=data.execution_id)
     state = await rt.state(run.id)
     return {"execution_id": run.id, "status": state.display_status}
