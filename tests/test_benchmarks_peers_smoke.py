@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,17 +15,36 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--runs-seq", "2", "--runs-conc", "4", "--in-flight", "2", "--tether-500-runs", "4"]
 
 
-def test_peers_runs_and_prints_figures() -> None:
+def test_peers_runs_and_prints_figures(tmp_path: Path) -> None:
+    # Every peer must run: dbos and langgraph come with the dev extras, so a skipped peer here
+    # is a broken install or a broken check, not a reason to pass.
+    missing = [
+        m
+        for system in peers.SYSTEMS
+        for m in peers.REQUIRES[system]
+        if not peers.module_available(m)
+    ]
+    assert not missing, f'{missing} not importable; pip install -e ".[dev]"'
+    out = tmp_path / "peers.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.peers", *TINY, "--rounds", "1"],
+        [sys.executable, "-m", "benchmarks.peers", *TINY, "--rounds", "1", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    assert "skipping" not in done.stdout
     assert "steps/s" in done.stdout
-    assert "tether conc / " in done.stdout or "skipping" in done.stdout
+    report = json.loads(out.read_text())
+    ran = {(r["system"], r["config"]) for r in report["results"]}
+    assert ran == {(s, c) for s in peers.SYSTEMS for c in ("seq", "conc")} | {("tether", "conc500")}
+    # (The driver itself fails a child that did not persist its steps.)
+    assert {r["name"] for r in report["ratios"]} == {
+        f"tether {ours} / {peer} {theirs}"
+        for ours, theirs in (("seq", "seq"), ("conc", "conc"), ("conc500", "conc"))
+        for peer in ("dbos", "langgraph")
+    }
 
 
 def test_a_failing_child_fails_the_driver(

@@ -212,8 +212,10 @@ async def test_bad_frames_answered_while_another_worker_is_served_I10(
 
 async def test_silent_worker_reported_after_ttl_while_heartbeating_one_stays() -> None:
     rec = Recorder()
+    # "alive" beats every 50 ms against a 500 ms TTL: it stays known through a stall of this
+    # process of up to 450 ms (a loaded machine), while "quiet" is reported.
     async with (
-        broker(rec, heartbeat_interval_ms=50, lease_ttl_ms=200) as b,
+        broker(rec, heartbeat_interval_ms=50, lease_ttl_ms=500) as b,
         connection(b.endpoint, "quiet"),
         connection(b.endpoint, "alive") as alive,
     ):
@@ -229,13 +231,15 @@ async def test_silent_worker_reported_after_ttl_while_heartbeating_one_stays() -
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(heartbeat)
-            reason = await rec.wait_until(lambda: rec.left_reason("quiet"), timeout=3)
+            reason = await rec.wait_until(lambda: rec.left_reason("quiet"))
             reported_at = anyio.current_time()
             tg.cancel_scope.cancel()
         assert reason.startswith("silent for ")
         silent_ms = int(reason.split()[2])
-        assert 200 <= silent_ms < 1000
-        assert reported_at - last_seen >= 0.2
+        # Not before a TTL of silence, and the silence it reports is the one measured from the
+        # last message to the sweep, which came before the report reached us (both on the loop's
+        # clock, as anyio.current_time is).
+        assert 500 <= silent_ms <= (reported_at - last_seen) * 1000
         assert b.peer_for("quiet") is None
         assert rec.left_reason("alive") is None
         assert b.peer_for("alive") is not None

@@ -40,12 +40,15 @@ def free_port() -> int:
 async def test_nobody_listening_raises_engine_unreachable_within_timeout() -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     started = anyio.current_time()
-    with anyio.fail_after(3), pytest.raises(EngineUnreachable) as info:
+    # The outer bound only catches a hang: EngineUnreachable (not TimeoutError) says the
+    # connection gave up on its own timeout, before that bound.
+    with anyio.fail_after(30), pytest.raises(EngineUnreachable) as info:
         async with connection(endpoint, "w1", connect_timeout_secs=0.3):
             pass
-    assert 0.3 <= anyio.current_time() - started < 2
+    elapsed = anyio.current_time() - started
     assert info.value.endpoint == endpoint
-    assert 0.3 <= info.value.waited_secs < 2
+    # Not before its timeout, and it reports the time it really waited (measured inside ours).
+    assert 0.3 <= info.value.waited_secs <= elapsed
     assert endpoint in str(info.value) and "0.3 s" in str(info.value)
 
 

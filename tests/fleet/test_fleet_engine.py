@@ -96,6 +96,16 @@ class Hand:
         refs = [LeaseRef(g.work_item_id, g.fence) for g in grants]
         await self.conn.send(Heartbeat(leases=refs))
 
+    async def keep_alive(self) -> None:
+        """Heartbeat every lease granted so far, every BEAT_MS, as a live worker does.
+
+        A hand that sends nothing is a silent worker: the broker forgets it one TTL after its
+        last message, and the scheduler reclaims its leases.
+        """
+        while True:
+            await self.beat(self.of(Grant))
+            await anyio.sleep(BEAT_MS / 1000)
+
     async def finish(self, grant: Grant, output: object) -> Ack:
         await self.conn.send(Result(grant.work_item_id, grant.fence, ok=True, output=output))
         await self.conn.send(Credit(n=1))
@@ -154,13 +164,21 @@ async def test_silent_worker_lease_is_reclaimed_and_its_late_result_refused_I5(
         run = await rt.start(rt.register(compile_yaml_text(one(), "one.yaml")), {"n": 1})
         async with hand(tg, endpoint, "stale") as stale:
             [old] = await stale.grants(1)
-            # Sends nothing for longer than a TTL: the engine takes the lease back.
-            async with hand(tg, endpoint, "fresh") as fresh:
+            # Sends nothing for longer than a TTL: the engine takes the lease back. "fresh"
+            # joins at once and heartbeats: had it been silent too, it would be forgotten one
+            # TTL after its Hello, a few ms after "stale", often in the same sweep, before the
+            # retry was created for it (then nobody was left to grant it to).
+            async with (
+                hand(tg, endpoint, "fresh") as fresh,
+                anyio.create_task_group() as alive,
+            ):
+                alive.start_soon(fresh.keep_alive)
                 [new] = await fresh.grants(1)
                 assert (new.node_id, new.attempt, new.dispatch) == ("step", 2, 2)
                 assert new.work_item_id != old.work_item_id
                 assert (await fresh.finish(new, 222)).accepted
                 assert await run.result(timeout=10) == {"n": 222}
+                alive.cancel_scope.cancel()
             late = Result(old.work_item_id, old.fence, ok=True, output=111)
             await stale.conn.send(late)
             # Forgotten as silent, it is told to say Hello first; then it sends again, as the

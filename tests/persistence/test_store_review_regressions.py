@@ -46,8 +46,14 @@ async def test_a_second_close_waits_for_the_first(tmp_path: Path) -> None:
         asyncio.ensure_future(store.append(Turn(f"e{i}", 1, (NewRecord("r", b"x"),))))
         for i in range(200)
     ]
-    await asyncio.sleep(0)
-    await asyncio.gather(store.close(), store.close())
+    first = asyncio.ensure_future(store.close())
+    await asyncio.sleep(0)  # one step of the loop: the first close has begun, not finished
+    assert not first.done()
+    # Awaited on its own (gathered with the first, the first's wait would hide a second
+    # close that returns at once): when it returns, the first's work is all done.
+    await store.close()
     assert all(a.done() for a in appends)
+    assert [a.result() for a in appends] == [1] * 200  # flushed, not dropped
     async with SqliteStore(tmp_path / "c.db") as again:  # the lock is free at once
-        assert len(await again.list_executions(limit=1000)) == 0
+        assert len(await again.read("e199")) == 1
+    await first

@@ -24,6 +24,11 @@ from tether.persistence import (
     open_store,
 )
 from tether.persistence.sqlite.schema import LATEST_VERSION, MIGRATIONS
+from tether.persistence.sqlite.settings import (
+    SYNCHRONOUS_FULL,
+    SYNCHRONOUS_NORMAL,
+    ConnectionSettings,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -69,6 +74,27 @@ async def test_acknowledged_turns_survive_reopen(tmp_path: Path, durability: str
         with pytest.raises(SequenceConflict):
             await store.append(turn("e1", 5))
         assert await store.append(turn("e1", 6)) == 6
+
+
+@pytest.mark.parametrize(
+    ("durability", "synchronous"), [("full", SYNCHRONOUS_FULL), ("normal", SYNCHRONOUS_NORMAL)]
+)
+async def test_durability_is_what_the_live_connections_are_set_to_I6(
+    tmp_path: Path, durability: str, synchronous: int
+) -> None:
+    # Read back from the connections the store really writes and reads with: a writer that
+    # never syncs (or syncs less than asked) passes every other test, since nothing here
+    # loses power.
+    db = tmp_path / "d.db"
+    async with SqliteStore(db, durability=durability) as store:  # type: ignore[arg-type]
+        await store.append(turn("e1", 1, b"x"))  # settings hold after a commit, too
+        settings = await store.connection_settings()
+        assert settings["writer"] == ConnectionSettings("wal", synchronous, query_only=False)
+        # The reader is a connection of its own, on the same WAL file, that cannot write.
+        assert settings["reader"].journal_mode == "wal"
+        assert settings["reader"].query_only
+    async with SqliteStore(db, readonly=True) as inspector:
+        assert set(await inspector.connection_settings()) == {"reader"}
 
 
 async def test_flipped_payload_byte_is_caught_I7(tmp_path: Path) -> None:

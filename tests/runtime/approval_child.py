@@ -6,7 +6,8 @@ python approval_child.py approve DB EFFECTS  -> opens the same file, approves, w
                                                 result, prints one JSON line, exits 0
 python approval_child.py timer DB EFFECTS    -> starts the timer run, waits until its 1 s wait
                                                 is journaled, prints "waiting <fire_at_ms>",
-                                                then blocks
+                                                then blocks; its clock stands still, so the
+                                                timer never comes due in this process
 python approval_child.py resume DB EFFECTS   -> opens the same file, waits for the timer run to
                                                 finish, prints one JSON line, exits 0
 
@@ -19,12 +20,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import anyio
 
 from tether import Runtime, tool
+from tether.clock import Clock, SystemClock
 from tether.ir import compile_yaml_text
+from tether.testing import VirtualClock
 
 APPROVAL_ID = "exec_approval_crash"
 TIMER_ID = "exec_timer_crash"
@@ -95,8 +99,18 @@ async def wait_until_paused(rt: Runtime, execution_id: str, timeout: float = 60)
             await anyio.sleep(0.01)
 
 
+def clock_for(mode: str) -> Clock:
+    """The real clock, except for the process that is killed while its timer is pending.
+
+    That one's time stands still at its start (a virtual clock nobody advances): its timer
+    cannot fire however long the kill takes to come on a loaded machine, so the kill always
+    lands while the timer is pending. Its records carry real times all the same.
+    """
+    return VirtualClock(start=time.time()) if mode == "timer" else SystemClock()
+
+
 async def main(mode: str, db: str, effects: str) -> None:
-    async with Runtime(f"sqlite:///{db}", tools=[effect]) as rt:
+    async with Runtime(f"sqlite:///{db}", tools=[effect], clock=clock_for(mode)) as rt:
         if mode == "start":
             wf = rt.register(compile_yaml_text(APPROVAL, "approval.yaml"))
             await rt.start(wf, {"effects": effects}, execution_id=APPROVAL_ID)

@@ -5,7 +5,8 @@ for the line it prints once the run is parked (paused at a human approval, or wa
 1-second timer), kills it with SIGKILL, and starts a second child on the same file that sends
 the approval (or only waits for the overdue timer) and prints the journal. Nothing waits a
 fixed time: the parent waits for printed lines, process exits and the wall clock passing the
-timer's own ``fire_at_ms``.
+timer's own ``fire_at_ms``. The child killed with a pending timer runs on a clock that stands
+still, so the kill comes before the timer is due however slowly the machine runs.
 """
 
 from __future__ import annotations
@@ -139,12 +140,10 @@ def test_sigkill_while_a_timer_is_pending_fires_it_once_on_restart_I1_I3(tmp_pat
     try:
         word, fire_at = first.next_line().split()
         assert word == "waiting"
-        killed_at_ms = time.time() * 1000
-        first.sigkill()
+        first.sigkill()  # its clock stands still: the timer is pending, whenever this lands
     finally:
         first.close()
     fire_at_ms = int(fire_at)
-    assert killed_at_ms < fire_at_ms, "the engine must die before its timer comes due"
     assert effects_by_node(effects) == Counter({"prepare": 1})
 
     # The engine stays down until the timer's time has passed (a condition on the wall clock,

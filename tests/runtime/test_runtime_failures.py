@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
@@ -126,17 +128,39 @@ async def test_cancel_stops_the_running_tool(db_url: str) -> None:
 
 
 async def test_node_timeout_counts_as_a_failed_attempt(db_url: str) -> None:
+    # Several attempts, so the test sees the timeout counted: a retry with the next attempt
+    # number while attempts are left, the run failed once they are spent.
+    calls: dict[str, int] = {}
+
     @tool
-    async def slow() -> int:
-        await anyio.sleep_forever()
-        return 0
+    async def slow(label: str, hang_for: int) -> int:
+        calls[label] = calls.get(label, 0) + 1
+        if calls[label] <= hang_for:
+            await anyio.sleep_forever()
+        return calls[label]
 
     text = """
-workflow: {id: t, version: "1"}
+workflow: {id: t, version: "1", state_schema: {label: {type: string}, hang_for: {type: integer}}}
 nodes:
-  work: {type: tool, tool: slow, timeout: 0.01, retry: {max_attempts: 1}}
+  work: {type: tool, tool: slow, input: {label: $label, hang_for: $hang_for}, timeout: 0.01,
+         retry: {max_attempts: 3, backoff_initial_secs: 0}}
 """
     async with Runtime(db_url, tools=[slow]) as rt:
-        run = await rt.start(rt.register(compile_yaml_text(text, "t.yaml")))
+        wf = rt.register(compile_yaml_text(text, "t.yaml"))
+
+        recovers = await rt.start(wf, {"label": "recovers", "hang_for": 2})
+        assert (await recovers.result())["work"] == 3
+        failed = await _failed_attempts(rt, recovers.id)
+        assert [f.attempt for f in failed] == [1, 2]
+        assert all("timed out" in f.error for f in failed)
+        await check_replay(rt, recovers.id)
+
+        spent = await rt.start(wf, {"label": "spent", "hang_for": 99})
         with pytest.raises(ExecutionFailedError, match="timed out"):
-            await run.result()
+            await spent.result()
+        assert [f.attempt for f in await _failed_attempts(rt, spent.id)] == [1, 2, 3]
+        assert calls == {"recovers": 3, "spent": 3}
+
+
+async def _failed_attempts(rt: Runtime, execution_id: str) -> list[Any]:
+    return [e.record for e in await rt.journal(execution_id) if e.type == "node_failed"]

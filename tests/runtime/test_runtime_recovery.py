@@ -16,6 +16,7 @@ from crash_child import CHAIN, make_step
 
 from tether import ExecutionBroken, Runtime, tool
 from tether.ir import compile_yaml_text
+from tether.persistence.integrity import record_checksum
 from tether.testing import check_replay
 
 pytestmark = pytest.mark.anyio
@@ -49,20 +50,52 @@ async def test_stopped_runtime_resumes_on_the_same_file_I2_I3(db_url: str) -> No
     assert calls == Counter({1: 1, 2: 1, 3: 2, 4: 1})
 
 
-async def test_resume_from_a_snapshot_I2_I9(db_url: str) -> None:
+async def test_resume_from_a_snapshot_I2_I9(tmp_path: Path) -> None:
+    db = tmp_path / "runtime.db"
+    url = f"sqlite:///{db}"
     calls: Counter[int] = Counter()
     entered = anyio.Event()
     wf = compile_yaml_text(CHAIN, "chain.yaml")
-    async with Runtime(db_url, tools=[_gated_chain(4, entered, calls)], snapshot_every=2) as rt:
+    async with Runtime(url, tools=[_gated_chain(4, entered, calls)], snapshot_every=2) as rt:
         run = await rt.start(rt.register(wf), {"log": "-"})
         await entered.wait()
-        assert await rt.store.latest_snapshot(run.id) is not None
-    async with Runtime(
-        db_url, tools=[_gated_chain(0, anyio.Event(), calls)], snapshot_every=2
-    ) as rt:
+        snap = await rt.store.latest_snapshot(run.id)
+        row = await rt.store.get_execution(run.id)
+        assert snap is not None and row is not None and snap.seq > 1
+        # Snapshots bound replay: fewer than snapshot_every records follow the latest one.
+        assert row.last_seq - snap.seq < 2
+    # Spoil the first record behind the store's back (its checksum no longer matches). A
+    # recovery that starts from the snapshot never reads it; one that replays the journal
+    # from the start stops this execution as broken (I7).
+    first = _journal_payload(db, run.id, 1)
+    _set_journal_payload(db, run.id, 1, first[:-1] + bytes([first[-1] ^ 0x01]))
+    async with Runtime(url, tools=[_gated_chain(0, anyio.Event(), calls)], snapshot_every=2) as rt:
         assert (await rt.wait(run.id)).status == "completed"
+        assert rt.broken() == {}
+        # Put the record back: the whole journal, replayed, still gives the live state.
+        _set_journal_payload(db, run.id, 1, first)
         await check_replay(rt, run.id)
     assert calls[1] == calls[2] == calls[3] == 1
+
+
+def _journal_payload(db: Path, execution_id: str, seq: int) -> bytes:
+    with sqlite3.connect(db) as conn:
+        (payload,) = conn.execute(
+            "SELECT payload FROM journal WHERE execution_id = ? AND seq = ?", (execution_id, seq)
+        ).fetchone()
+    return bytes(payload)
+
+
+def _set_journal_payload(db: Path, execution_id: str, seq: int, payload: bytes) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            conn.execute(
+                "UPDATE journal SET payload = ? WHERE execution_id = ? AND seq = ?",
+                (payload, execution_id, seq),
+            )
+    finally:
+        conn.close()
 
 
 async def test_a_corrupt_row_stops_that_execution_only_I7(tmp_path: Path) -> None:
@@ -93,6 +126,51 @@ async def test_a_corrupt_row_stops_that_execution_only_I7(tmp_path: Path) -> Non
             "SELECT count(*) FROM journal WHERE execution_id = ?", (bad.id,)
         ).fetchone()
     assert count >= 3
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        ("unknown type", r"journal row 2: unknown record type 'from_the_future'"),
+        ("malformed", r"journal row 2: node_scheduled payload does not decode"),
+    ],
+)
+async def test_a_row_that_does_not_decode_stops_that_execution_only_I7(
+    tmp_path: Path, damage: str, says: str
+) -> None:
+    # The row's checksum is right (a newer version wrote it, or a bug did): the store passes
+    # it on, and decoding it must stop the execution, not skip the row.
+    db = tmp_path / "runtime.db"
+    url = f"sqlite:///{db}"
+    entered = anyio.Event()
+    wf = compile_yaml_text(CHAIN, "chain.yaml")
+    async with Runtime(url, tools=[_gated_chain(2, entered, Counter())]) as rt:
+        bad = await rt.start(rt.register(wf), {"log": "-"})
+        await entered.wait()
+        good = await rt.start(wf, {"log": "-"})
+    type_, payload = "node_scheduled", _journal_payload(db, bad.id, 2)
+    if damage == "unknown type":
+        type_ = "from_the_future"
+    else:
+        payload = b"\xc1" + payload
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE journal SET type = ?, payload = ?, checksum = ? WHERE execution_id = ?"
+            " AND seq = 2",
+            (type_, payload, record_checksum(bad.id, 2, type_, payload), bad.id),
+        )
+    conn.close()
+    async with Runtime(url, tools=[_gated_chain(0, anyio.Event(), Counter())]) as rt:
+        assert (await rt.wait(good.id)).status == "completed"
+        with pytest.raises(ExecutionBroken, match=says):
+            await rt.wait(bad.id)
+        assert bad.id in rt.broken()
+    with sqlite3.connect(db) as conn:  # its rows are left in place for inspection
+        rows = conn.execute(
+            "SELECT type FROM journal WHERE execution_id = ? ORDER BY seq", (bad.id,)
+        ).fetchall()
+    conn.close()
+    assert len(rows) >= 3 and rows[1] == (type_,)
 
 
 @pytest.mark.slow

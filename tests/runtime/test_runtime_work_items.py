@@ -148,6 +148,40 @@ async def test_rate_limited_tool_parks_without_spending_attempts_I5(db_url: str)
         assert state.nodes["work"].parks == 2
 
 
+async def test_parks_leave_every_attempt_for_real_failures_I5(db_url: str) -> None:
+    # Two parks, then a real failure: with max_attempts 2 the retry is attempt 2 and runs.
+    # A park that spent an attempt (in the work item or in the node's state) shows here.
+    calls = 0
+
+    @tool
+    async def limited() -> int:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise RateLimited(0.01, f"provider: 429 (call {calls})")
+        if calls == 3:
+            raise ConnectionError("provider hiccup")
+        return calls
+
+    retry = "{max_attempts: 2, backoff_initial_secs: 0}"
+    async with Runtime(db_url, tools=[limited]) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(one_node("limited", retry), "p.yaml")))
+        assert await run.result() == {"work": 4}
+        entries = await rt.journal(run.id)
+        attempts = [(e.type, e.record.attempt) for e in entries if e.type.startswith("node_")]  # type: ignore[union-attr]
+        assert attempts == [
+            ("node_scheduled", 1),
+            ("node_parked", 1),
+            ("node_parked", 1),
+            ("node_failed", 1),
+            ("node_scheduled", 2),
+            ("node_completed", 2),
+        ]
+        rows = await items_of(rt, run.id)
+        assert [(r.attempt, r.parks, r.status) for r in rows] == [(1, 2, "failed")]
+        await check_replay(rt, run.id)
+
+
 async def test_last_failed_attempt_is_dead_lettered_I5(db_url: str) -> None:
     @tool
     async def broken() -> int:

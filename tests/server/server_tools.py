@@ -19,3 +19,10 @@ async def slow_step(step: int, log: str) -> int:
     finally:
         os.close(fd)
     return step
+
+
+@tool
+async def call_api(api_key: str, n: int) -> int:
+    """Stands for a tool that calls a provider with a secret: its input must stay in the
+    engine (the HTTP worker security tests)."""
+    return n + len(api_key)

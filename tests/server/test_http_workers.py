@@ -4,6 +4,7 @@ lease reclaim (I5: a stale worker's late report is refused and nothing of it is 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -15,13 +16,24 @@ import httpx
 import pytest
 from test_server_http import DEADLINE, HERE, Engine, running_engine, wait_terminal
 
-from tether.server.http_workers import decode_token, encode_token
+from tether.server.lease_tokens import LeaseKey
+
+#: The engine's TETHER_TOKEN: its lease key is derived from it, so tests can sign a token
+#: for a lease they were not handed (a stale fence, another owner) and see it refused.
+TOKEN = "http-worker-tests"
+KEY = LeaseKey.for_engine(TOKEN)
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    with running_engine(tmp_path, {"TETHER_HTTP_LEASE_TTL_MS": "800"}) as e:
+    env = {"TETHER_HTTP_LEASE_TTL_MS": "800", "TETHER_TOKEN": TOKEN}
+    with running_engine(tmp_path, env) as e:
         yield e
+
+
+def client(engine: Engine, token: str | None = TOKEN) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=engine.url, timeout=10, headers=headers)
 
 
 def register_jamjet_flow(c: httpx.Client) -> None:
@@ -53,16 +65,10 @@ def claim(c: httpx.Client, worker: str) -> dict[str, Any]:
 
 
 def test_the_jamjet_worker_command_runs_python_fn_steps_I3(engine: Engine, tmp_path: Path) -> None:
-    with httpx.Client(base_url=engine.url, timeout=10) as c:
+    with client(engine) as c:
         register_jamjet_flow(c)
         ids = [start(c, n) for n in (1, 2, 3)]
-        log = (tmp_path / "jamjet-worker.log").open("wb")
-        worker = subprocess.Popen(
-            [sys.executable, "-c", "from jamjet.cli.main import app; app()", "worker",
-             "jamjet_flow", "--name", "flow", "--runtime", engine.url,
-             "--poll-interval", "0.05", "--worker-id", "jj-1"],
-            cwd=HERE, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        worker = run_jamjet_worker(engine, tmp_path / "jamjet-worker.log", "jj-1")
         try:
             views = [wait_terminal(c, eid) for eid in ids]
             workers = c.get("/workers").json()["workers"]
@@ -80,7 +86,7 @@ def test_the_jamjet_worker_command_runs_python_fn_steps_I3(engine: Engine, tmp_p
 
 
 def test_fences_heartbeats_and_failures_by_hand_I5(engine: Engine) -> None:
-    with httpx.Client(base_url=engine.url, timeout=10) as c:
+    with client(engine) as c:
         register_jamjet_flow(c)
         eid = start(c, 5)
         item = claim(c, "hand")
@@ -90,8 +96,8 @@ def test_fences_heartbeats_and_failures_by_hand_I5(engine: Engine) -> None:
         assert c.post(f"/work-items/{token}/heartbeat", json={}).status_code == 200
 
         assert c.post("/work-items/not-a-token/complete", json={}).status_code == 404
-        ref = decode_token(token)
-        stale = encode_token(ref.work_item_id, ref.fence + 1, ref.owner)
+        ref = KEY.verify(token)
+        stale = KEY.sign(ref.work_item_id, ref.fence + 1, ref.owner)
         r = c.post(f"/work-items/{stale}/complete", json={"state_patch": {"n": 99}})
         assert r.status_code == 409 and "fence" in r.json()["error"]
 
@@ -125,7 +131,7 @@ def test_fences_heartbeats_and_failures_by_hand_I5(engine: Engine) -> None:
 def test_a_worker_that_goes_silent_loses_its_lease_and_its_late_report_I5(
     engine: Engine,
 ) -> None:
-    with httpx.Client(base_url=engine.url, timeout=10) as c:
+    with client(engine) as c:
         register_jamjet_flow(c)
         eid = start(c, 1)
         first = claim(c, "silent")  # then nothing from it for longer than the 0.8 s lease
@@ -148,7 +154,7 @@ def test_a_worker_that_goes_silent_loses_its_lease_and_its_late_report_I5(
 def test_a_claim_that_finds_nothing_takes_its_credit_back_I5(engine: Engine) -> None:
     """A worker that polled once and left must not be granted the next item: it would sit
     with it for the lease lifetime and cost the step an attempt."""
-    with httpx.Client(base_url=engine.url, timeout=10) as c:
+    with client(engine) as c:
         register_jamjet_flow(c)
         r = c.post("/work-items/claim", json={"worker_id": "gone", "queue_types": ["general"]})
         assert r.json() == {"claimed": False}
@@ -160,7 +166,7 @@ def test_a_claim_that_finds_nothing_takes_its_credit_back_I5(engine: Engine) -> 
 
 
 def test_claim_and_report_bodies_are_checked(engine: Engine) -> None:
-    with httpx.Client(base_url=engine.url, timeout=10) as c:
+    with client(engine) as c:
         assert c.post("/work-items/claim", json={"queue_types": ["general"]}).status_code == 400
         r = c.post("/work-items/claim", json={"worker_id": "", "queue_types": ["general"]})
         assert r.status_code == 422 and "worker_id" in r.json()["error"]
@@ -173,9 +179,9 @@ def test_claim_and_report_bodies_are_checked(engine: Engine) -> None:
 def test_a_forged_token_cannot_act_for_the_pool_or_a_finished_lease_I5_I10(
     engine: Engine,
 ) -> None:
-    with httpx.Client(base_url=engine.url, timeout=10) as c:
+    with client(engine) as c:
         for owner in ("local", "zmq-worker"):  # not an HTTP worker's lease: refused, no effect
-            forged = encode_token("exec_x/a/1", 1, owner)
+            forged = KEY.sign("exec_x/a/1", 1, owner)
             assert c.post(f"/work-items/{forged}/heartbeat", json={}).status_code == 404
             assert c.post(f"/work-items/{forged}/complete", json={}).status_code == 404
         local = [w for w in c.get("/workers").json()["workers"] if w["worker_id"] == "local"]
@@ -202,7 +208,7 @@ def test_a_forged_token_cannot_act_for_the_pool_or_a_finished_lease_I5_I10(
 def test_a_completion_resent_after_an_engine_restart_is_answered_accepted_I3(
     engine: Engine,
 ) -> None:
-    with httpx.Client(base_url=engine.url, timeout=10) as c:
+    with client(engine) as c:
         register_jamjet_flow(c)
         eid = start(c, 3)
         item = claim(c, "resend")
@@ -210,9 +216,47 @@ def test_a_completion_resent_after_an_engine_restart_is_answered_accepted_I3(
         assert r.status_code == 200, r.text
     assert engine.stop() == 0
     engine.start()  # same journal, same port: the gateway's memory of the answer is gone
-    with httpx.Client(base_url=engine.url, timeout=10) as c:
+    with client(engine) as c:
         r = c.post(f"/work-items/{item['id']}/complete", json={"state_patch": {"n": 6}})
         assert r.status_code == 200 and r.json()["accepted"] is True
         events = c.get(f"/executions/{eid}/events").json()["events"]
         done = [e for e in events if e["kind"]["type"] == "node_completed"]
         assert [e["kind"]["node_id"] for e in done] == ["double"]  # applied once
+
+
+def run_jamjet_worker(
+    engine: Engine, log: Path, worker_id: str, token: str | None = TOKEN
+) -> subprocess.Popen[bytes]:
+    """The ``jamjet worker`` command serving tests/server/jamjet_flow.py on ``engine`` (its
+    client sends ``JAMJET_TOKEN`` as the bearer token)."""
+    env = {k: v for k, v in os.environ.items() if k != "JAMJET_TOKEN"}
+    if token:
+        env["JAMJET_TOKEN"] = token
+    return subprocess.Popen(
+        [sys.executable, "-c", "from jamjet.cli.main import app; app()", "worker",
+         "jamjet_flow", "--name", "flow", "--runtime", engine.url,
+         "--poll-interval", "0.05", "--worker-id", worker_id],
+        cwd=HERE, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def test_a_step_waiting_for_a_jamjet_worker_survives_an_engine_restart_I3(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """After a restart the in-process pool joins before the recovered runs load their
+    workflows: it must still leave the remote-only queue to HTTP workers, not take the step
+    and fail it for want of a function."""
+    with client(engine) as c:
+        register_jamjet_flow(c)
+        eid = start(c, 4)  # no worker yet: 'double' waits on the 'general' queue
+    assert engine.stop() == 0
+    engine.start()
+    worker = run_jamjet_worker(engine, tmp_path / "jamjet-worker.log", "after-restart")
+    try:
+        with client(engine) as c:
+            view = wait_terminal(c, eid)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert view["status"] == "completed", view
+    assert view["current_state"] == {"n": 9, "trail": ["double", "add_one"]}

@@ -21,6 +21,8 @@ from tether.ir.errors import (
     WorkflowSyntaxError,
 )
 from tether.ir.jamjet_ir import workflow_from_ir
+from tether.ir.limits import DEFAULT_LIMITS, InputLimits
+from tether.ir.submitted import compile_submitted_ir
 from tether.ir.types import (
     CONTROL_KINDS,
     END,
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTROL_KINDS",
+    "DEFAULT_LIMITS",
     "END",
     "STATE_TYPES",
     "A2aTaskKind",
@@ -74,6 +77,7 @@ __all__ = [
     "EvalKind",
     "HttpKind",
     "HumanApprovalKind",
+    "InputLimits",
     "JoinKind",
     "McpToolKind",
     "ModelKind",
@@ -94,6 +98,7 @@ __all__ = [
     "WorkflowSyntaxError",
     "check",
     "compile_condition",
+    "compile_submitted_ir",
     "compile_yaml_file",
     "compile_yaml_text",
     "decode_workflow",

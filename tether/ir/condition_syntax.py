@@ -19,6 +19,8 @@ from typing import Any
 
 from tether.ir.errors import ConditionSyntaxError
 
+#: Nesting of parentheses, lists and ``not`` together: the parser and the compiled closures
+#: recurse once per level, so this keeps them far from Python's recursion limit.
 _MAX_DEPTH = 64
 
 # Python special names are refused as path segments even though paths are only ever looked
@@ -72,7 +74,10 @@ class Token:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """An AST node. ``op`` is 'lit', 'path', 'list', 'not', 'and', 'or' or a comparison."""
+    """An AST node. ``op`` is 'lit', 'path', 'list', 'not', 'and', 'or' or a comparison.
+
+    ``and`` and ``or`` hold every operand of a chain (``a and b and c`` has three args), so
+    a long chain is a wide node, not a deep tree."""
 
     op: str
     start: int
@@ -159,24 +164,29 @@ class _Parser:
             raise self.fail(f"unexpected {self.tok.text!r}")
         return node
 
-    def _binary(self, word: str, operand: Any) -> Node:
-        left: Node = operand()
+    def _chain(self, word: str, operand: Any) -> Node:
+        operands: list[Node] = [operand()]
         while self.at("kw", word):
             self.take()
-            right: Node = operand()
-            left = Node(word, left.start, right.end, args=(left, right))
-        return left
+            operands.append(operand())
+        if len(operands) == 1:
+            return operands[0]
+        return Node(word, operands[0].start, operands[-1].end, args=tuple(operands))
 
     def or_expr(self) -> Node:
-        return self._binary("or", self.and_expr)
+        return self._chain("or", self.and_expr)
 
     def and_expr(self) -> Node:
-        return self._binary("and", self.not_expr)
+        return self._chain("and", self.not_expr)
 
     def not_expr(self) -> Node:
         if self.at("kw", "not"):
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                raise self.fail("condition is nested too deeply ('not' repeated too often)")
             t = self.take()
             operand = self.not_expr()
+            self.depth -= 1
             return Node("not", t.start, operand.end, args=(operand,))
         return self.comparison()
 

@@ -172,12 +172,21 @@ class _Compiler:
         if op == "not":
             inner = self.compile(node.args[0])
             return lambda state: not inner(state)
+        if op in ("and", "or"):
+            return self.chain(op, [self.compile(a) for a in node.args])
         left, right = (self.compile(a) for a in node.args)
-        if op == "and":
-            return lambda state: bool(left(state)) and bool(right(state))
-        if op == "or":
-            return lambda state: bool(left(state)) or bool(right(state))
         return self.comparison(node, left, right)
+
+    def chain(self, op: str, parts: list[Evaluator]) -> Evaluator:
+        """``and`` / ``or`` over a chain of operands, short-circuiting, giving a boolean."""
+        if len(parts) == 2:  # the common case, kept to two direct calls
+            left, right = parts
+            if op == "and":
+                return lambda state: bool(left(state)) and bool(right(state))
+            return lambda state: bool(left(state)) or bool(right(state))
+        if op == "and":
+            return lambda state: all(f(state) for f in parts)
+        return lambda state: any(f(state) for f in parts)
 
     def path(self, segments: tuple[str, ...]) -> Evaluator:
         self.paths.append(".".join(segments))

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, get_args
 
 from tether.ir.errors import ValidationIssue, WorkflowInvalid
+from tether.ir.limits import DEFAULT_LIMITS, InputLimits, check_ir_size, too_many
 from tether.ir.state_schema import SchemaShapeError, parse_state_schema
 from tether.ir.types import (
     ContinueAsNew,
@@ -52,10 +53,13 @@ class _Issues:
             return None
 
 
-def workflow_from_ir(ir: Mapping[str, Any], source: str = "<ir>") -> Workflow:
+def workflow_from_ir(
+    ir: Mapping[str, Any], source: str = "<ir>", *, limits: InputLimits = DEFAULT_LIMITS
+) -> Workflow:
     """Build a ``Workflow`` from an IR dict; raises ``WorkflowInvalid`` listing every problem.
 
-    Graph rules are not checked here: call ``check`` on the result.
+    Graph rules are not checked here: call ``check`` on the result (or use
+    ``compile_submitted_ir``, which does both). An IR over ``limits`` is refused first.
 
     Example::
 
@@ -65,6 +69,10 @@ def workflow_from_ir(ir: Mapping[str, Any], source: str = "<ir>") -> Workflow:
     issues = _Issues()
     if not isinstance(ir, Mapping):
         issues.add("", f"the IR must be a mapping, got {type(ir).__name__}")
+        raise WorkflowInvalid(issues.items, source=source)
+    check_ir_size(ir, limits, source)
+    _check_counts(ir, limits, issues)
+    if issues.items:
         raise WorkflowInvalid(issues.items, source=source)
     for key in ("workflow_id", "start_node", "nodes"):
         if key not in ir:
@@ -92,6 +100,14 @@ def workflow_from_ir(ir: Mapping[str, Any], source: str = "<ir>") -> Workflow:
     if issues.items:
         raise WorkflowInvalid(issues.items, source=source)
     return wf
+
+
+def _check_counts(ir: Mapping[str, Any], limits: InputLimits, issues: _Issues) -> None:
+    nodes, edges = ir.get("nodes"), ir.get("edges")
+    if isinstance(nodes, Mapping) and len(nodes) > limits.max_nodes:
+        issues.add("nodes", too_many("nodes", len(nodes), limits.max_nodes, "max_nodes"))
+    if isinstance(edges, list) and len(edges) > limits.max_edges:
+        issues.add("edges", too_many("edges", len(edges), limits.max_edges, "max_edges"))
 
 
 def _continue_as_new(raw: Any, issues: _Issues) -> ContinueAsNew | None:

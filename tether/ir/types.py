@@ -276,7 +276,16 @@ class Workflow(msgspec.Struct, frozen=True):
         return self.state_schema if isinstance(self.state_schema, dict) else {}
 
     def outgoing(self, node_id: str) -> list[Edge]:
+        """The edges leaving ``node_id``. This scans every edge: code that asks for many nodes
+        builds ``edges_by_source()`` once instead (one scan per node is quadratic)."""
         return [e for e in self.edges if e.from_ == node_id]
+
+    def edges_by_source(self) -> dict[str, list[Edge]]:
+        """Every node's outgoing edges, in edge order, from one scan of ``edges``."""
+        index: dict[str, list[Edge]] = {}
+        for edge in self.edges:
+            index.setdefault(edge.from_, []).append(edge)
+        return index
 
 
 def encode_workflow(wf: Workflow) -> bytes:

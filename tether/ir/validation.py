@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 
 import msgspec
@@ -40,8 +40,13 @@ def check(wf: Workflow) -> None:
         raise WorkflowInvalid(issues)
 
 
-def successors(wf: Workflow, node_id: str) -> list[str]:
-    """Where a node can route to, as the runtime routes (parallel edges are ignored)."""
+def successors(
+    wf: Workflow, node_id: str, by_source: Mapping[str, list[t.Edge]] | None = None
+) -> list[str]:
+    """Where a node can route to, as the runtime routes (parallel edges are ignored).
+
+    Pass ``by_source`` (``wf.edges_by_source()``) when asking for many nodes: without it each
+    call scans every edge."""
     kind = wf.nodes[node_id].kind
     if isinstance(kind, t.EndKind):
         return []
@@ -50,10 +55,15 @@ def successors(wf: Workflow, node_id: str) -> list[str]:
     if isinstance(kind, t.BranchKind):
         targets = [c.to for c in kind.cases]
         return targets + ([kind.default] if kind.default is not None else [])
-    targets = [e.to for e in wf.outgoing(node_id)]
+    edges = wf.outgoing(node_id) if by_source is None else by_source.get(node_id, [])
+    targets = [e.to for e in edges]
     if isinstance(kind, t.HumanApprovalKind) and kind.fallback_node is not None:
         targets.append(kind.fallback_node)
     return targets
+
+
+#: Name comparisons spent on 'did you mean' hints in one validation (a few ms of difflib).
+_HINT_COMPARISONS = 20_000
 
 
 def _suggest(name: str, options: Iterable[str]) -> str:
@@ -66,6 +76,16 @@ class _Validator:
         self.wf = wf
         self.issues: list[ValidationIssue] = []
         self.broken: set[str] = set()  # nodes with no way out or an unknown target
+        self.by_source = wf.edges_by_source()  # built once: validation stays linear
+        self.hint_budget = _HINT_COMPARISONS
+
+    def suggest(self, name: str, options: Collection[str]) -> str:
+        """A 'did you mean' hint while the budget lasts: each hint compares ``name`` with every
+        option, so thousands of unknown names among thousands of nodes would be quadratic."""
+        if len(options) > self.hint_budget:
+            return ""
+        self.hint_budget -= len(options)
+        return _suggest(name, options)
 
     def issue(self, path: str, message: str, *where: str) -> None:
         loc = None
@@ -101,7 +121,7 @@ class _Validator:
     def target(self, node_id: str, to: str, path: str, what: str, *where: str) -> None:
         if to != END and to not in self.wf.nodes:
             self.broken.add(node_id)
-            hint = _suggest(to, self.wf.nodes)
+            hint = self.suggest(to, self.wf.nodes)
             self.issue(path, f"node '{node_id}': {what} names unknown node '{to}'{hint}", *where)
 
     def condition(self, node_id: str, source: str, path: str, *where: str) -> None:
@@ -127,7 +147,7 @@ class _Validator:
     def check_start(self) -> None:
         start = self.wf.start_node
         if start not in self.wf.nodes:
-            hint = _suggest(start, self.wf.nodes)
+            hint = self.suggest(start, self.wf.nodes)
             self.issue("start_node", f"start node '{start}' does not exist{hint}", "workflow")
 
     def check_edges(self) -> None:
@@ -168,7 +188,7 @@ class _Validator:
             path = f"nodes.{node.id}.kind.wait_for.{i}"
             if name not in self.wf.nodes:
                 self.target(node.id, name, path, "wait_for")
-            elif node.id not in successors(self.wf, name):
+            elif node.id not in successors(self.wf, name, self.by_source):
                 self.issue(path, f"node '{node.id}': waits for '{name}', which never routes to it")
 
     def check_exit(self, node: Node) -> None:
@@ -181,7 +201,7 @@ class _Validator:
                 message = f"node '{node.id}': a branch needs cases or a default"
                 self.issue(f"nodes.{node.id}.kind", message)
             return
-        if not self.wf.outgoing(node.id):
+        if not self.by_source.get(node.id):
             self.broken.add(node.id)
             self.issue(
                 f"nodes.{node.id}.next",
@@ -192,7 +212,8 @@ class _Validator:
     def check_graph(self) -> None:
         nodes = self.wf.nodes
         succ = {
-            nid: [s for s in successors(self.wf, nid) if s in nodes or s == END] for nid in nodes
+            nid: [s for s in successors(self.wf, nid, self.by_source) if s in nodes or s == END]
+            for nid in nodes
         }
         reached = _closure([self.wf.start_node], lambda n: succ.get(n, []))
         for nid in nodes:
@@ -236,7 +257,7 @@ class _Validator:
                 self.issue(
                     f"nodes.{node.id}.output_key",
                     f"node '{node.id}': output_key '{node.output_key}' is not in the "
-                    f"state_schema{_suggest(node.output_key, schema)}",
+                    f"state_schema{self.suggest(node.output_key, schema)}",
                 )
 
     def check_policies(self) -> None:

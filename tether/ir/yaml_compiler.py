@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.ir.errors import WorkflowSyntaxError
+from tether.ir.limits import DEFAULT_LIMITS, InputLimits, too_many
 from tether.ir.state_schema import SchemaShapeError, parse_state_schema
 from tether.ir.types import (
     ContinueAsNew,
@@ -59,7 +60,9 @@ _KIND_FIELD = {
 }  # fmt: skip
 
 
-def compile_yaml_file(path: Path | str, *, validate: bool = True) -> Workflow:
+def compile_yaml_file(
+    path: Path | str, *, validate: bool = True, limits: InputLimits = DEFAULT_LIMITS
+) -> Workflow:
     """Read and compile a workflow file; see ``compile_yaml_text``.
 
     Example::
@@ -72,25 +75,33 @@ def compile_yaml_file(path: Path | str, *, validate: bool = True) -> Workflow:
         raise WorkflowSyntaxError(f"{path}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise WorkflowSyntaxError(f"{path}: cannot read the file ({exc.strerror})") from None
-    return compile_yaml_text(text, str(path), validate=validate)
+    return compile_yaml_text(text, str(path), validate=validate, limits=limits)
 
 
-def compile_yaml_text(text: str, filename: str = "<string>", *, validate: bool = True) -> Workflow:
+def compile_yaml_text(
+    text: str,
+    filename: str = "<string>",
+    *,
+    validate: bool = True,
+    limits: InputLimits = DEFAULT_LIMITS,
+) -> Workflow:
     """Compile YAML text; with ``validate`` the graph is also checked (``WorkflowInvalid``).
+    A workflow over ``limits`` (or a document over the loader's value budget) is refused.
 
     Example::
 
         wf = compile_yaml_text(Path("flow.yaml").read_text(), "flow.yaml")
     """
-    wf = _Compiler(load_yaml(text, filename)).compile()
+    wf = _Compiler(load_yaml(text, filename, max_depth=limits.max_depth), limits).compile()
     if validate:
         check(wf)
     return wf
 
 
 class _Compiler:
-    def __init__(self, doc: YamlDocument) -> None:
+    def __init__(self, doc: YamlDocument, limits: InputLimits) -> None:
         self.doc = doc
+        self.limits = limits
         self.locations: dict[str, SourceLocation] = {}
 
     def fail(self, path: YPath, message: str) -> WorkflowSyntaxError:
@@ -181,6 +192,9 @@ class _Compiler:
         specs = self.mapping(raw, ("nodes",), "'nodes' (node id -> node)")
         if not specs:
             raise self.fail(("nodes",), "the workflow has no nodes")
+        if len(specs) > self.limits.max_nodes:
+            message = too_many("nodes", len(specs), self.limits.max_nodes, "max_nodes")
+            raise self.fail(("nodes",), message)
         nodes: dict[str, Node] = {}
         edges: list[Edge] = []
         for node_id, spec in specs.items():
@@ -205,6 +219,9 @@ class _Compiler:
                 if route.when_where is not None:
                     self.note(f"edges.{len(edges)}.condition", (*where, *route.when_where))
                 edges.append(Edge(from_=node_id, to=route.to, condition=route.when))
+        if len(edges) > self.limits.max_edges:
+            message = too_many("edges", len(edges), self.limits.max_edges, "max_edges")
+            raise self.fail(("nodes",), message)
         return nodes, edges
 
     def state_schema(self, raw: Any) -> dict[str, Any]:

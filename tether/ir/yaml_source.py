@@ -2,7 +2,11 @@
 
 ``yaml.safe_load`` forgets where things were; this composes PyYAML's node graph instead and
 records, for each path (a tuple of keys and list indexes), the line and column of the entry.
-It also refuses duplicate keys, which PyYAML would silently collapse to the last one.
+It also refuses duplicate keys, which PyYAML would silently collapse to the last one, and
+input that costs too much: aliases expand into copies, so a few hundred bytes of nested aliases
+("billion laughs") can ask for billions of values. The loader counts values as it composes,
+an alias counting as the whole node it repeats, and stops at ``MAX_YAML_VALUES`` before any
+copy is made.
 
 Example::
 
@@ -23,6 +27,10 @@ from tether.ir.types import SourceLocation
 
 Path = tuple[str | int, ...]
 _MAX_DEPTH = 100
+#: Values a document may hold once its aliases are expanded. A workflow at the node limit
+#: (``tether.ir.limits``) with a handful of fields per node stays below it; loading this many
+#: values takes a fraction of a second and under 100 MB, which bounds the worst case.
+MAX_YAML_VALUES = 200_000
 
 
 @dataclass
@@ -47,16 +55,22 @@ def _loc(file: str, mark: Any) -> SourceLocation:
     return SourceLocation(file=file, line=mark.line + 1, column=mark.column + 1)
 
 
-def load_yaml(text: str, file: str) -> YamlDocument:
-    """Parse one YAML document; every failure is a ``WorkflowSyntaxError`` with a location."""
-    loader = yaml.SafeLoader(text)
+def load_yaml(
+    text: str, file: str, *, max_values: int = MAX_YAML_VALUES, max_depth: int = _MAX_DEPTH
+) -> YamlDocument:
+    """Parse one YAML document; every failure is a ``WorkflowSyntaxError`` with a location.
+
+    ``max_values`` bounds the values the document expands to (see ``MAX_YAML_VALUES``),
+    ``max_depth`` the nesting of mappings and lists.
+    """
+    loader = _BoundedLoader(text, file, max_values, max_depth)
     try:
         root = loader.get_single_node()
         if root is None:
             raise WorkflowSyntaxError("the document is empty", SourceLocation(file, 1, 1))
         doc = YamlDocument(file=file, data=None)
         doc.locations[()] = _loc(file, root.start_mark)
-        doc.data = _Walker(loader, doc).value(root, (), 0)
+        doc.data = _Walker(loader, doc, max_depth).value(root, (), 0)
         return doc
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, file) from None
@@ -80,13 +94,70 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> WorkflowSyntaxError:
     return WorkflowSyntaxError(f"YAML syntax error: {problem}", loc)
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader, composing with a budget of values and of depth.
+
+    Composition is linear in the text (an alias is a reference to the anchored node); the
+    copies are made later, by the walker. So the budget is kept here, where an alias costs
+    the expanded size of its node, known because that node was composed before it.
+    """
+
+    def __init__(self, text: str, file: str, max_values: int, max_depth: int) -> None:
+        super().__init__(text)
+        self.file = file
+        self.max_values = max_values
+        self.max_depth = max_depth
+        self.values = 0  # values composed so far, each alias counted as its expanded node
+        self.depth = 0
+        self.anchored_sizes: dict[str, int] = {}  # anchor -> expanded values of its node
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.NodeEvent = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor is not None and event.anchor in self.anchors:  # else PyYAML reports it
+                self.count_alias(event.anchor, event.start_mark)
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise WorkflowSyntaxError(
+                f"YAML nested too deeply (limit {self.max_depth} levels)",
+                _loc(self.file, event.start_mark),
+            )
+        before = self.values
+        self.count(1, event.start_mark, "")
+        node = super().compose_node(parent, index)
+        self.depth -= 1
+        if event.anchor is not None:
+            self.anchored_sizes[event.anchor] = self.values - before
+        return node
+
+    def count_alias(self, anchor: str, mark: Any) -> None:
+        size = self.anchored_sizes.get(anchor)
+        if size is None:  # anchored but not finished: the alias is inside its own node
+            raise WorkflowSyntaxError(
+                f"alias *{anchor} is inside the node it names (a recursive alias)",
+                _loc(self.file, mark),
+            )
+        self.count(size, mark, f"alias *{anchor} repeats {size} values")
+
+    def count(self, n: int, mark: Any, what: str) -> None:
+        self.values += n
+        if self.values > self.max_values:
+            raise WorkflowSyntaxError(
+                f"too many YAML values once aliases are expanded (limit {self.max_values}): "
+                f"{what or 'the document passes the limit'} here",
+                _loc(self.file, mark),
+            )
+
+
 class _Walker:
-    def __init__(self, loader: yaml.SafeLoader, doc: YamlDocument) -> None:
+    def __init__(self, loader: yaml.SafeLoader, doc: YamlDocument, max_depth: int) -> None:
         self.loader = loader
         self.doc = doc
+        self.max_depth = max_depth
 
     def value(self, node: yaml.Node, path: Path, depth: int) -> Any:
-        if depth > _MAX_DEPTH:
+        if depth > self.max_depth:
             raise WorkflowSyntaxError(
                 "YAML nested too deeply (recursive alias?)", _loc(self.doc.file, node.start_mark)
             )

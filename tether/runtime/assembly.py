@@ -113,5 +113,7 @@ async def join_local_pool(services: Services) -> None:
     """Let the scheduler grant open items to the in-process pool. Called once recovery has
     spawned every unfinished execution: an outcome must find its execution's actor."""
     if services.local is not None and services.scheduler is not None:
+        # The pool serves every queue but the remote-only ones: learn them all first.
+        await services.load_unfinished_workflows()
         joined = replace(services.local.joined(), excluded=services.remote_queues)
         await services.scheduler.tell(joined)

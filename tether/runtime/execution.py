@@ -48,13 +48,13 @@ from tether.persistence.contract import (
 )
 from tether.runtime.executor import NodeOutcome
 from tether.runtime.graph import Graph
+from tether.runtime.outcome_records import outcome_record
 from tether.runtime.planner import PlanContext, plan_turn
 from tether.runtime.records import (
     ContinueRequested,
     ExecutionCancelled,
     ExecutionStarted,
     MalformedRecord,
-    NodeCompleted,
     NodeFailed,
     NodeParked,
     NodeWaiting,
@@ -80,9 +80,7 @@ from tether.runtime.snapshots import encode_state, load_state
 from tether.runtime.state import ExecutionState, replay
 from tether.runtime.timers import ArmTimer, FireTimer
 from tether.runtime.tools import UnknownTool
-from tether.runtime.tracebacks import bounded
 from tether.runtime.turn_work import created_items, reissued_items, turn_settles
-from tether.runtime.typed_state import type_problem
 
 
 class StartExecution(msgspec.Struct, frozen=True):
@@ -256,7 +254,7 @@ class ExecutionActor(Actor):
             # Late or duplicate: the journal already settled this hand-out.
             self._answer(out, False, f"work item {out.work_item_id} is already settled")
             return
-        record, settle = self._outcome_record(out, now_ms(self._s.clock))
+        record, settle = outcome_record(self.graph, out, now_ms(self._s.clock))
         try:
             await self._turn(record, settle)
         except (StaleFence, UnknownWorkItem) as exc:
@@ -270,61 +268,6 @@ class ExecutionActor(Actor):
             )  # fmt: skip
         parked = record.not_before_ms if isinstance(record, NodeParked) else None
         self._answer(out, True, parked_until_ms=parked)
-
-    def _outcome_record(self, out: NodeOutcome, at: int) -> tuple[Record, Settle]:
-        assert self.graph is not None
-        wid = out.work_item_id
-        if out.retry_after_secs is not None:
-            until = at + int(out.retry_after_secs * 1000)
-            parked = NodeParked(
-                at_ms=at, node_id=out.node_id, dispatch=out.dispatch, attempt=out.attempt,
-                not_before_ms=until, error=out.error,
-            )  # fmt: skip
-            return parked, Settle(wid, "parked", out.fence, until, out.error or None, at)
-        problem = self._output_problem(out) if out.ok else None
-        if out.ok and problem is None:
-            completed = NodeCompleted(
-                at_ms=at,
-                node_id=out.node_id,
-                dispatch=out.dispatch,
-                attempt=out.attempt,
-                output=out.output,
-                duration_ms=out.duration_ms,
-            )
-            return completed, Settle(wid, "completed", out.fence, at_ms=at)
-        failed = NodeFailed(
-            at_ms=at,
-            node_id=out.node_id,
-            dispatch=out.dispatch,
-            attempt=out.attempt,
-            error=problem or out.error,
-            error_type="TypeMismatch" if problem else out.error_type,
-            retryable=False if problem else out.retryable,
-            duration_ms=out.duration_ms,
-            # Bounded again here: a remote peer's text is not trusted to be.
-            traceback=bounded(out.traceback),
-        )
-        # "failed" while the fold retries; _turn makes it "dead" when this was the last attempt.
-        return failed, Settle(wid, "failed", out.fence, error=failed.error, at_ms=at)
-
-    def _output_problem(self, out: NodeOutcome) -> str | None:
-        """Why the output does not fit the typed state (each merged key, or the node's key)."""
-        assert self.graph is not None
-        schema = self.graph.workflow.typed_schema()
-        merging = out.node_id in self.graph.merge_ids and isinstance(out.output, dict)
-        if not schema and not merging:
-            return None  # an untyped state takes any value (the common case: no list to build)
-        if merging:
-            if not all(isinstance(k, str) for k in out.output):
-                return "a whole-state step's output must have string keys (state keys)"
-            writes = list(out.output.items())
-        else:
-            writes = [(self.graph.state_keys[out.node_id], out.output)]
-        for key, value in writes:
-            problem = type_problem(schema, key, value)
-            if problem is not None:
-                return problem
-        return None
 
     def _answer(
         self, out: NodeOutcome, accepted: bool, reason: str = "", parked_until_ms: int | None = None

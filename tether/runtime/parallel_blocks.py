@@ -40,10 +40,11 @@ class _Walker:
         self._closing: dict[str, Counter[str]] = {}
         #: Nested blocks whose tokens count at a join of an enclosing block.
         self.absorbed: set[str] = set()
+        self.by_source = wf.edges_by_source()  # one scan, not one per node visited
 
     def exits(self, node_id: str) -> list[str]:
         node = self.wf.nodes[node_id]
-        out = [e.to for e in self.wf.edges if e.from_ == node_id]
+        out = [e.to for e in self.by_source.get(node_id, [])]
         if isinstance(node.kind, BranchKind):
             out = [c.to for c in node.kind.cases]
             out += [node.kind.default] if node.kind.default else []

@@ -55,9 +55,9 @@ from tether.persistence.contract import (
     Lease,
     StorageError,
     Store,
-    WorkItemRow,
 )
 from tether.runtime.executor import NodeOutcome
+from tether.runtime.lease_reports import outcome_of, report_problem, spec_of
 from tether.runtime.ledger import Credit, WorkerEntry, WorkerLedger
 from tether.runtime.scheduler_messages import (
     ExecutionClosed,
@@ -74,7 +74,6 @@ from tether.runtime.scheduler_messages import (
     WorkReady,
 )
 from tether.runtime.tool_outcome import ERR_TIMEOUT, timeout_error
-from tether.runtime.work import WorkSpec, decode_spec
 
 log = logging.getLogger(__name__)
 lifecycle = lifecycle_logger(__name__)
@@ -148,7 +147,7 @@ class SchedulerActor(Actor):
                 # A remote worker may outlive the engine: it has one TTL to come back and
                 # heartbeat the lease (or report it) before the lease is reclaimed.
                 self._leases[row.work_item_id] = LiveLease(
-                    row, row.fence, row.lease_owner, _spec(row), grace, None
+                    row, row.fence, row.lease_owner, spec_of(row), grace, None
                 )
             else:
                 self._want(row.queue, row.not_before_ms, now)
@@ -257,7 +256,7 @@ class SchedulerActor(Actor):
 
     def _start(self, granted: Lease, worker: WorkerEntry | None, now: float) -> None:
         row = granted.item
-        spec = _spec(row)
+        spec = spec_of(row)
         if worker is not None and worker.local:
             # The pool reports to the execution actor itself and cannot outlive the engine:
             # nothing to track here (its slot was taken with the credit).
@@ -283,13 +282,13 @@ class SchedulerActor(Actor):
     async def _on_report(self, msg: WorkerReport) -> None:
         lease = self._leases.get(msg.work_item_id)
         worker = self._workers.get(msg.owner)
-        problem = _report_problem(msg, lease)
+        problem = report_problem(msg, lease)
         if problem is not None:
             if worker is not None:
                 worker.link.answer(msg.work_item_id, msg.fence, False, problem)
             return
         assert lease is not None
-        outcome = _outcome_of(lease, msg)
+        outcome = outcome_of(lease, msg)
         if not await self._deliver(outcome):
             self._drop(lease)
             if worker is not None:
@@ -436,7 +435,7 @@ class SchedulerActor(Actor):
             lease.owner, lease.work_item_id, lease.fence, ok=False, error=error,
             error_type=error_type, retryable=True,
         )  # fmt: skip
-        if await self._deliver(_outcome_of(lease, report)):
+        if await self._deliver(outcome_of(lease, report)):
             return
         row = await self._store.get_execution(lease.row.execution_id)
         if row is None or row.status in TERMINAL_STATUSES:
@@ -478,50 +477,3 @@ class SchedulerActor(Actor):
         except MailboxFull:
             await ref.tell(msg)
 
-
-def _spec(row: WorkItemRow) -> WorkSpec:
-    """The row's payload; one that does not decode runs as an unknown tool, so its node fails
-    through its execution like any other failure, with the reason."""
-    try:
-        return decode_spec(row.payload)
-    except msgspec.DecodeError as exc:
-        log.error("work item %s: payload does not decode: %s", row.work_item_id, exc)
-        return WorkSpec(tool=f"<undecodable work item payload: {exc}>")
-
-
-def _report_problem(msg: WorkerReport, lease: LiveLease | None) -> str | None:
-    """Why a worker's report is refused before it reaches the journal, or None."""
-    if lease is None:
-        return f"work item {msg.work_item_id}: no live lease (finished, reclaimed or unknown)"
-    if lease.fence != msg.fence:
-        return (
-            f"work item {msg.work_item_id}: fence {msg.fence} is stale "
-            f"(the current lease has fence {lease.fence})"
-        )
-    if lease.owner != msg.owner:
-        return f"work item {msg.work_item_id}: leased to {lease.owner}, not {msg.owner}"
-    if lease.closing:
-        return f"work item {msg.work_item_id}: the lease was reclaimed"
-    return None
-
-
-def _outcome_of(lease: LiveLease, msg: WorkerReport) -> NodeOutcome:
-    row = lease.row
-    return NodeOutcome(
-        work_item_id=row.work_item_id,
-        execution_id=row.execution_id,
-        node_id=row.node_id,
-        dispatch=row.dispatch,
-        attempt=row.attempt,
-        ok=msg.ok,
-        output=msg.output,
-        error=msg.error,
-        error_type=msg.error_type,
-        retryable=msg.retryable,
-        traceback=msg.traceback,
-        duration_ms=msg.duration_ms,
-        fence=lease.fence,
-        retry_after_secs=msg.retry_after_secs,
-        reply=True,
-        worker_id=lease.owner,
-    )

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import anyio
 import anyio.abc
+import msgspec
 
 from tether.actors import ActorRef, ActorStopped, MailboxFull
 from tether.clock import Clock
@@ -159,6 +160,17 @@ class Services:
         if row is None:
             raise WorkflowNotFound(f"workflow {key[0]}@{key[1]} is not in the registry")
         return self.add_workflow(decode_workflow(row.ir))
+
+    async def load_unfinished_workflows(self) -> None:
+        """Load the graph of every workflow an unfinished execution runs, so
+        ``remote_queues`` names their remote-only queues. After a restart the recovered
+        executions load theirs in their own tasks, maybe only after the in-process pool joined
+        and was granted (and failed) their remote steps; a workflow that does not load is left
+        to its executions, which report it."""
+        rows = await self.store.unfinished_executions()
+        for key in dict.fromkeys((row.workflow_id, row.workflow_version) for row in rows):
+            with contextlib.suppress(WorkflowNotFound, UnknownTool, msgspec.DecodeError):
+                await self.graph(*key)
 
     def pool_items_of(self, execution_id: str) -> PoolItems:
         found = self._pool_items.get(execution_id)

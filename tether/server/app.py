@@ -31,6 +31,7 @@ from litestar.openapi import OpenAPIConfig
 
 from tether.errors import ExecutionBroken, InvalidInput
 from tether.ir.identity import workflow_digest
+from tether.ir.submitted import compile_submitted_ir
 from tether.runtime.assembly import check_client_id
 from tether.runtime.internals import runtime_internals
 from tether.runtime.records import ApprovalReceived
@@ -42,6 +43,7 @@ from tether.server.config import ServerConfig
 from tether.server.error_responses import EXCEPTION_HANDLERS
 from tether.server.host_names import AllowedHosts
 from tether.server.http_workers import HttpWorkers
+from tether.server.lease_tokens import LeaseKey
 from tether.server.request_gate import ANY_HOST, RequestGate
 from tether.server.views import event_view, execution_view, iso
 
@@ -99,7 +101,9 @@ async def register_workflow(
     request: Request[Any, Any, Any], data: RegisterWorkflow
 ) -> dict[str, str]:
     rt = _rt(request)
-    wf = rt.register(data.ir)
+    # Compiled and validated in a thread: a large IR must not stall the event loop (and with
+    # it every run and /health); register then re-checks in linear time.
+    wf = rt.register(await anyio.to_thread.run_sync(compile_submitted_ir, data.ir))
     await runtime_internals(rt).persist(wf)
     return {"workflow_id": wf.workflow_id, "version": wf.version, "digest": workflow_digest(wf)}
 
@@ -253,7 +257,11 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
         async with AsyncExitStack() as stack:
             if open_runtime:
                 await stack.enter_async_context(runtime)
-            gateway = HttpWorkers(runtime, lease_ttl_secs=config.http_lease_ttl_ms / 1000)
+            key = LeaseKey.for_engine(config.token)  # lease tokens: see lease_tokens
+            gateway = HttpWorkers(
+                runtime, key, lease_ttl_secs=config.http_lease_ttl_ms / 1000,
+                queues=config.http_worker_queues,
+            )  # fmt: skip
             app.state.http_workers = gateway
             await gateway.adopt()  # before serving: a worker's first call finds its lease
             tg = await stack.enter_async_context(anyio.create_task_group())

@@ -17,6 +17,10 @@
 | ``TETHER_MAX_CONNECTIONS`` | ``1000`` | open HTTP connections; past it the longest-idle closes |
 | ``TETHER_HEADER_TIMEOUT_SECS`` | ``10`` | a connection has this long to send a request's head |
 | ``TETHER_KEEP_ALIVE_SECS`` | ``5`` | an idle keep-alive connection is closed after this |
+| ``TETHER_HTTP_WORKER_QUEUES`` | unset | the only queues HTTP workers may claim (comma-separated) |
+
+HTTP workers are only ever handed the queues of python_fn steps the engine has no function
+for, never its own tools' queues; ``TETHER_HTTP_WORKER_QUEUES`` narrows that to a list.
 
 Binding anything but a loopback address without ``TETHER_TOKEN`` is refused: the API starts
 and cancels runs, so it is never left open on a network by accident. A token shorter than
@@ -66,6 +70,7 @@ class ServerConfig:
     max_connections: int = 1000
     header_timeout_secs: int = 10
     keep_alive_secs: int = 5
+    http_worker_queues: frozenset[str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerConfig:
@@ -102,6 +107,7 @@ class ServerConfig:
             max_connections=_whole(env, "TETHER_MAX_CONNECTIONS", 1000, minimum=16),
             header_timeout_secs=_whole(env, "TETHER_HEADER_TIMEOUT_SECS", 10, minimum=1),
             keep_alive_secs=_whole(env, "TETHER_KEEP_ALIVE_SECS", 5, minimum=1),
+            http_worker_queues=_names(env, "TETHER_HTTP_WORKER_QUEUES"),
         )
         config.check()
         return config
@@ -173,6 +179,14 @@ def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
                 f"[::1]), got {host!r}"
             )
     return hosts
+def _names(env: Mapping[str, str], name: str) -> frozenset[str] | None:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return None
+    names = frozenset(n.strip() for n in raw.split(","))
+    if "" in names:
+        raise ConfigError(f"{name} must be comma-separated names, got {raw!r}")
+    return names
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -36,6 +36,7 @@ from tether.ir.errors import WorkflowError, WorkflowInvalid
 from tether.persistence import StorageError, WorkflowVersionConflict
 from tether.runtime.tools import UnknownTool
 from tether.server.http_workers import LeaseAnswerPending, LeaseNotFound, LeaseRefused
+from tether.server.worker_queues import QueueNotAllowed
 
 log = logging.getLogger("tether.server")
 
@@ -56,6 +57,7 @@ _STATUS: Final[list[tuple[type[Exception], int]]] = [
     (LeaseNotFound, 404),
     (LeaseRefused, 409),
     (LeaseAnswerPending, 503),
+    (QueueNotAllowed, 403),
     (WorkflowVersionConflict, 409),
 ]
 

@@ -3,12 +3,12 @@ scheduler like ``tether worker`` processes do over ZeroMQ.
 
 A worker claims one item at a time (``POST /work-items/claim {worker_id, queue_types}``); the
 claim gives the scheduler one credit for that worker and waits briefly for a grant, and takes
-the credit back if none came. The item's
-``id`` is a lease token that carries the work item, its fence and its owner, so a report needs
-nothing else (the ``jamjet`` client sends no fence) and still names its lease after an engine
-restart. ``complete`` and ``fail`` go through the execution's turn like any worker's Result and
-answer once it committed: 200 accepted, or 409 with the reason (a stale fence, a reclaimed
-lease, a finished run) -- nothing of a refused report is applied.
+the credit back if none came. The item's ``id`` is a lease token that carries the work item,
+its fence and its owner, signed by the engine (see :mod:`tether.server.lease_tokens`), so a
+report needs nothing else (the ``jamjet`` client sends no fence) and nobody can make one up.
+``complete`` and ``fail`` go through the execution's turn like any worker's Result and answer
+once it committed: 200 accepted, or 409 with the reason (a stale fence, a reclaimed lease, a
+finished run, a token the engine did not sign) -- nothing of a refused report is applied.
 
 Liveness: a polling worker sends no heartbeat while it runs a step, so the gateway keeps the
 scheduler's lease alive for ``lease_ttl_secs`` after the grant (each heartbeat call extends it).
@@ -17,7 +17,7 @@ report is refused by fence. A worker that stops polling is told to the scheduler
 
 Example (what the server's lifespan does)::
 
-    gateway = HttpWorkers(runtime, lease_ttl_secs=30.0)
+    gateway = HttpWorkers(runtime, LeaseKey.for_engine(token), queues=None)
     await gateway.adopt()                       # leases the scheduler recovered
     task_group.start_soon(gateway.keep_alive)
     await gateway.claim("w1", ["general"])      # {"claimed": False} or {"claimed": True, ...}
@@ -25,8 +25,6 @@ Example (what the server's lifespan does)::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import logging
 from collections import OrderedDict, deque
@@ -51,12 +49,21 @@ from tether.runtime.scheduler_messages import (
     WorkerReport,
 )
 from tether.runtime.work import decode_spec
+from tether.server.lease_tokens import (
+    OWNER_PREFIX,
+    LeaseKey,
+    LeaseNotFound,
+    LeaseRef,
+    LeaseRefused,
+    valid_worker_id,
+)
 from tether.server.views import iso
+from tether.server.worker_queues import HttpWorkerQueues
+
+__all__ = ["HttpWorkers", "LeaseAnswerPending", "LeaseNotFound", "LeaseRefused"]
 
 log = logging.getLogger(__name__)
 
-#: Owner names of HTTP workers in the scheduler: never the same as a ZeroMQ worker's id.
-OWNER_PREFIX: Final = "http/"
 #: How long a claim waits for a grant before answering ``{"claimed": false}``.
 CLAIM_WAIT_SECS: Final = 1.0
 #: How long a complete/fail waits for its execution's turn to commit.
@@ -66,46 +73,9 @@ ANSWER_WAIT_SECS: Final = 30.0
 _GONE_KEPT: Final = 10_000
 
 
-class LeaseNotFound(TetherError, LookupError):
-    """A work-item id that is not a lease token (404)."""
-
-
-class LeaseRefused(TetherError):
-    """A report or heartbeat for a lease that is no longer live (409, with the reason)."""
-
-
 class LeaseAnswerPending(TetherError):
     """The report reached the engine but its turn has not committed yet (503): it may still
     be applied; ask again with the same id for the outcome."""
-
-
-class _Token(msgspec.Struct, array_like=True, frozen=True):
-    work_item_id: str
-    fence: int
-    owner: str
-
-
-def encode_token(work_item_id: str, fence: int, owner: str) -> str:
-    raw = msgspec.msgpack.encode(_Token(work_item_id, fence, owner))
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_token(token: str) -> _Token:
-    refused = LeaseNotFound(
-        f"{token[:80]!r} is not a work item id this engine handed out (ids come from "
-        "POST /work-items/claim)"
-    )
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        ref = msgspec.msgpack.decode(raw, type=_Token)
-    except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise refused from None
-    # Only an HTTP worker's lease: a token naming the pool or a ZeroMQ worker would let a
-    # request join the scheduler under their name and take their credit and leases.
-    worker_id = ref.owner.removeprefix(OWNER_PREFIX)
-    if not ref.owner.startswith(OWNER_PREFIX) or not _valid_worker_id(worker_id):
-        raise refused
-    return ref
 
 
 @dataclass(eq=False)
@@ -170,9 +140,20 @@ class _Link:
 class HttpWorkers:
     """See the module docstring."""
 
-    def __init__(self, runtime: Runtime, *, lease_ttl_secs: float = 30.0) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        key: LeaseKey,
+        *,
+        lease_ttl_secs: float = 30.0,
+        queues: frozenset[str] | None = None,
+    ) -> None:
+        """``queues``: the only queues HTTP workers may claim (TETHER_HTTP_WORKER_QUEUES),
+        within the remote-only ones (see :mod:`tether.server.worker_queues`)."""
         self._rt = runtime
+        self._key = key
         self._internals = runtime_internals(runtime)
+        self._queues = HttpWorkerQueues(self._internals.services.remote_queues, configured=queues)
         self._ttl = lease_ttl_secs
         self._workers: dict[str, _Worker] = {}
         # Keyed by (owner, work item, fence): one report per lease holder.
@@ -186,7 +167,8 @@ class HttpWorkers:
         owner = _owner(worker_id)
         if not queues or not all(isinstance(q, str) and q for q in queues):
             raise InvalidInput("queue_types must name at least one queue, e.g. ['general']")
-        worker = await self._worker(owner, frozenset(queues))
+        # Joined for the queues it may be handed now (more as workflows load).
+        worker = await self._worker(owner, self._queues.claimable(queues))
         if not worker.granted:
             worker.waiting += 1
             try:
@@ -215,7 +197,7 @@ class HttpWorkers:
     ) -> dict[str, Any]:
         """Complete or fail a lease; returns once its execution's turn committed. A
         whole-state step's ``state_patch`` (what it changed) is what is merged into state."""
-        ref = decode_token(token)
+        ref = self._key.verify(token)
         key = (ref.owner, ref.work_item_id, ref.fence)
         # What can fail comes first, so a report is reserved only when it is sent at once.
         worker = await self._worker(ref.owner, None)
@@ -250,9 +232,10 @@ class HttpWorkers:
             answer = (True, "")  # a resend of a completion applied before an engine restart
         return self._outcome(token, ref, answer)
 
-    async def _completed_by(self, ref: _Token) -> bool:
+    async def _completed_by(self, ref: LeaseRef) -> bool:
         """Did this lease's completion commit already? A row completed at the lease's fence
-        was completed by its holder's report (cancels settle without a fence)."""
+        was completed by a report of its holder: only the holder was handed the signed token
+        for that fence (cancels settle without a fence)."""
         row = await self._rt.store.get_work_item(ref.work_item_id)
         return row is not None and row.status == "completed" and row.fence == ref.fence
 
@@ -263,7 +246,7 @@ class HttpWorkers:
             del self._answers[key]
         pending.answered.set()
 
-    async def _await_answer(self, ref: _Token, pending: _PendingReport) -> tuple[bool, str]:
+    async def _await_answer(self, ref: LeaseRef, pending: _PendingReport) -> tuple[bool, str]:
         with anyio.move_on_after(ANSWER_WAIT_SECS):
             await pending.answered.wait()
         if pending.answer is None:
@@ -273,7 +256,7 @@ class HttpWorkers:
             )
         return pending.answer
 
-    def _outcome(self, token: str, ref: _Token, answer: tuple[bool, str]) -> dict[str, Any]:
+    def _outcome(self, token: str, ref: LeaseRef, answer: tuple[bool, str]) -> dict[str, Any]:
         accepted, reason = answer
         if not accepted:
             raise LeaseRefused(reason)
@@ -282,7 +265,7 @@ class HttpWorkers:
 
     async def heartbeat(self, token: str) -> dict[str, Any]:
         """Extend a lease the gateway holds for its worker; any other is refused (409)."""
-        ref = decode_token(token)
+        ref = self._key.verify(token)
         worker = await self._worker(ref.owner, None)
         held = worker.held.get(ref.work_item_id)
         if held is None or held.lease.fence != ref.fence:
@@ -330,7 +313,11 @@ class HttpWorkers:
 
     async def adopt(self) -> None:
         """Before serving: after an engine restart the scheduler holds the leases of HTTP
-        workers from its table, but only for its own TTL; keep them for the HTTP lifetime."""
+        workers from its table, but only for its own TTL; keep them for the HTTP lifetime.
+        Not when the lease key is new since the restart: no worker can present those tokens,
+        so the scheduler reclaims their leases after its own TTL and the steps run again."""
+        if not self._key.durable:
+            return
         leases = await self._internals.ask_scheduler(GetLeases())
         assert isinstance(leases, dict)
         for lease in leases.values():
@@ -425,7 +412,7 @@ class HttpWorkers:
         )
         return fresh
 
-    async def _merges(self, ref: _Token) -> bool:
+    async def _merges(self, ref: LeaseRef) -> bool:
         row = await self._rt.store.get_work_item(ref.work_item_id)
         if row is None:
             raise LeaseRefused(f"work item {ref.work_item_id}: unknown to this engine")
@@ -437,7 +424,7 @@ class HttpWorkers:
     def _view(self, lease: LiveLease, held: _Held) -> dict[str, Any]:
         row, spec = lease.row, lease.spec
         return {
-            "id": encode_token(row.work_item_id, lease.fence, lease.owner),
+            "id": self._key.sign(row.work_item_id, lease.fence, lease.owner),
             "work_item_id": row.work_item_id,
             "execution_id": row.execution_id,
             "node_id": row.node_id,
@@ -459,11 +446,7 @@ def _remember(memo: OrderedDict[Any, Any], key: Any, value: Any) -> None:
         memo.popitem(last=False)
 
 
-def _valid_worker_id(worker_id: str) -> bool:
-    return 0 < len(worker_id) <= 200 and worker_id.isprintable()
-
-
 def _owner(worker_id: str) -> str:
-    if not _valid_worker_id(worker_id):
+    if not valid_worker_id(worker_id):
         raise InvalidInput("worker_id must be 1-200 printable characters")
     return OWNER_PREFIX + worker_id

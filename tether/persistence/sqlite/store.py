@@ -56,6 +56,7 @@ from tether.persistence.contract import (
 from tether.persistence.leases import lease_of
 from tether.persistence.sqlite import lease_ops, ops, schedule_ops, schema
 from tether.persistence.sqlite.lock import WriterLock
+from tether.persistence.sqlite.settings import ConnectionSettings, read_settings
 from tether.persistence.sqlite.writer import GroupCommitWriter, WriterStats
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,19 @@ class SqliteStore:
     def stats(self) -> WriterStats:
         """Commit counters of the writer (zeros for a read-only store)."""
         return self._writer.stats if self._writer is not None else WriterStats()
+
+    async def connection_settings(self) -> dict[str, ConnectionSettings]:
+        """What the store's live connections are set to: ``"reader"`` and, unless read-only,
+        ``"writer"`` (read on the writer's own connection, as a job between its batches).
+
+        Example::
+
+            assert (await store.connection_settings())["writer"].journal_mode == "wal"
+        """
+        settings = {"reader": await read_settings(self._reading())}
+        if self._writer is not None:
+            settings["writer"] = await self._writer.submit(read_settings)
+        return settings
 
     # -------------------------------------------------------------------------------- writes
 

@@ -1,0 +1,72 @@
+"""What a node's outcome is recorded as: ``node_parked``, ``node_completed`` or
+``node_failed``, and the settle of its work item that commits with it (I4, I11).
+
+Example::
+
+    record, settle = outcome_record(graph, outcome, now_ms(clock))
+"""
+
+from __future__ import annotations
+
+from tether.persistence.contract import Settle
+from tether.runtime.executor import NodeOutcome
+from tether.runtime.graph import Graph
+from tether.runtime.records import NodeCompleted, NodeFailed, NodeParked, Record
+from tether.runtime.tracebacks import bounded
+from tether.runtime.typed_state import type_problem
+
+
+def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Settle]:
+    """The record an outcome comes to (parked, completed or failed) and how it settles its
+    work item; an output that does not fit the typed state fails the node, not retried."""
+    wid = out.work_item_id
+    if out.retry_after_secs is not None:
+        until = at + int(out.retry_after_secs * 1000)
+        parked = NodeParked(
+            at_ms=at, node_id=out.node_id, dispatch=out.dispatch, attempt=out.attempt,
+            not_before_ms=until, error=out.error,
+        )  # fmt: skip
+        return parked, Settle(wid, "parked", out.fence, until, out.error or None, at)
+    problem = output_problem(graph, out) if out.ok else None
+    if out.ok and problem is None:
+        completed = NodeCompleted(
+            at_ms=at,
+            node_id=out.node_id,
+            dispatch=out.dispatch,
+            attempt=out.attempt,
+            output=out.output,
+            duration_ms=out.duration_ms,
+        )
+        return completed, Settle(wid, "completed", out.fence, at_ms=at)
+    failed = NodeFailed(
+        at_ms=at,
+        node_id=out.node_id,
+        dispatch=out.dispatch,
+        attempt=out.attempt,
+        error=problem or out.error,
+        error_type="TypeMismatch" if problem else out.error_type,
+        retryable=False if problem else out.retryable,
+        duration_ms=out.duration_ms,
+        # Bounded again here: a remote peer's text is not trusted to be.
+        traceback=bounded(out.traceback),
+    )
+    # "failed" while the fold retries; the turn makes it "dead" when this was the last attempt.
+    return failed, Settle(wid, "failed", out.fence, error=failed.error, at_ms=at)
+
+def output_problem(graph: Graph, out: NodeOutcome) -> str | None:
+    """Why the output does not fit the typed state (each merged key, or the node's key)."""
+    schema = graph.workflow.typed_schema()
+    merging = out.node_id in graph.merge_ids and isinstance(out.output, dict)
+    if not schema and not merging:
+        return None  # an untyped state takes any value (the common case: no list to build)
+    if merging:
+        if not all(isinstance(k, str) for k in out.output):
+            return "a whole-state step's output must have string keys (state keys)"
+        writes = list(out.output.items())
+    else:
+        writes = [(graph.state_keys[out.node_id], out.output)]
+    for key, value in writes:
+        problem = type_problem(schema, key, value)
+        if problem is not None:
+            return problem
+    return None
