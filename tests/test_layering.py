@@ -14,7 +14,8 @@ ALLOWED: dict[str, set[str]] = {
     "actors": {"clock"},
     "clock": set(),
     "errors": set(),
-    "logs": set(),
+    "log_throttle": set(),
+    "logs": {"log_throttle"},
     "persistence": {"clock", "errors"},
     "ir": {"errors"},
     # Node kinds that do I/O and worker transports plug in from above.

@@ -6,7 +6,8 @@ lease reclaimed, a worker joined or was lost) as an event name and key-value fie
 that embeds a Runtime keeps its own logging setup and finds the fields as the record's
 attributes; ``tether dev`` and ``tether worker`` call :func:`configure_logging`, which
 renders every line, Tether's and its libraries', through structlog: JSON when stderr is not a
-terminal (for collectors), aligned key=value on one.
+terminal (for collectors), aligned key=value on one; a line repeated many times a second is
+let through a few times with a count of the rest (:mod:`tether.log_throttle`).
 
 Example::
 
@@ -22,6 +23,8 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
+
+from tether.log_throttle import RepeatFilter
 
 
 class LifecycleLogger:
@@ -78,6 +81,7 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(RepeatFilter())  # a flood of one line is a few lines and a count
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

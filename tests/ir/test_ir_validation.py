@@ -271,3 +271,11 @@ def test_issues_without_a_location_show_their_path() -> None:
     with pytest.raises(WorkflowInvalid) as info:
         check(wf_of(tool("a"), edges=[("a", "zz")]))
     assert str(info.value) == "nodes.a.next: node 'a': next names unknown node 'zz'"
+
+
+def test_a_node_id_with_a_slash_is_refused_naming_the_node() -> None:
+    # Work items are named execution/node/dispatch: a '/' in a node id would let two differ
+    # by where the split falls.
+    wf = wf_of(tool("fetch/1"))
+    assert only_issue(wf) == "node 'fetch/1': a node id may not contain '/'"
+    assert validate(wf)[0].path == "nodes.fetch/1"

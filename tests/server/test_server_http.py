@@ -54,7 +54,10 @@ def free_port() -> int:
 
 
 class Engine:
-    def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, env: dict[str, str] | None = None, modules: str = "tools,server_tools"
+    ) -> None:
+        self.modules = modules
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / f"dev-{self.port}.log"
@@ -70,7 +73,7 @@ class Engine:
 
     def start(self) -> Engine:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tether.cli", "dev", "--modules", "tools,server_tools",
+            [sys.executable, "-m", "tether.cli", "dev", "--modules", self.modules,
              "--port", str(self.port)],
             cwd=EXAMPLES, env=self.env, stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
@@ -98,9 +101,11 @@ class Engine:
 
 
 @contextmanager
-def running_engine(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Engine]:
+def running_engine(
+    tmp: Path, env: dict[str, str] | None = None, modules: str = "tools,server_tools"
+) -> Iterator[Engine]:
     """A started engine, killed on the way out whatever the test did to it."""
-    e = Engine(tmp, env).start()
+    e = Engine(tmp, env, modules).start()
     try:
         yield e
     finally:
@@ -217,14 +222,14 @@ def test_bad_requests_get_a_4xx_a_person_can_act_on_I10(engine: Engine) -> None:
 
 
 def test_a_token_guards_every_route_but_health(tmp_path: Path) -> None:
-    e = Engine(tmp_path, {"TETHER_TOKEN": "s3cret"}).start()
+    e = Engine(tmp_path, {"TETHER_TOKEN": "s3cret-of-16-chars"}).start()
     try:
         with httpx.Client(base_url=e.url) as c:
             assert c.get("/health").status_code == 200
             assert c.get("/executions").status_code == 401
             wrong = c.get("/executions", headers={"authorization": "Bearer nope"})
-            assert wrong.status_code == 401 and "Bearer" in wrong.json()["detail"]
-            ok = c.get("/executions", headers={"authorization": "Bearer s3cret"})
+            assert wrong.status_code == 401 and "Bearer" in wrong.json()["error"]
+            ok = c.get("/executions", headers={"authorization": "Bearer s3cret-of-16-chars"})
             assert ok.status_code == 200
     finally:
         assert e.stop() == 0  # SIGTERM: a graceful stop

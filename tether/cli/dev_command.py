@@ -31,8 +31,11 @@ from tether.persistence import StorageError
 from tether.runtime.runtime import Runtime
 from tether.server.app import create_app
 from tether.server.config import ConfigError, ServerConfig
+from tether.server.connections import bounded_protocol, connection_budget, raise_open_file_limit
 
 PROG: Final = "tether dev"
+#: A request line and headers longer than this are refused (uvicorn answers 400).
+MAX_HEAD_BYTES: Final = 16 * 1024
 EXIT_USAGE: Final = 2
 
 
@@ -58,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(config.log_level)
+    open_files = raise_open_file_limit()  # before the journal and the sockets take any
     fleet = f"tcp://{config.bind}:{config.worker_port}" if config.worker_port else None
     runtime = Runtime(
         config.database_url,
@@ -80,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
             log_level=config.log_level,
             log_config=None,  # uvicorn's lines go through configure_logging's handler too
             lifespan="on",
+            http=bounded_protocol(
+                connection_budget(config.max_connections, open_files), config.header_timeout_secs
+            ),
+            timeout_keep_alive=config.keep_alive_secs,
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         )
     )
     return asyncio.run(_serve(server, runtime))

@@ -139,6 +139,8 @@ class _Validator:
         for key, node in self.wf.nodes.items():
             if node.id != key:
                 self.issue(f"nodes.{key}.id", f"node '{key}' has a different id '{node.id}'")
+            if "/" in key:  # work items are named execution/node/dispatch: one reading only
+                self.issue(f"nodes.{key}", f"node '{key}': a node id may not contain '/'")
             if key == END and not isinstance(node.kind, t.EndKind):
                 self.issue(f"nodes.{key}", "'end' is reserved for the end of the run; rename it")
 

@@ -9,8 +9,10 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Final
 
 import anyio.abc
 
@@ -22,6 +24,7 @@ from tether.runtime.local_workers import LocalWorkers
 from tether.runtime.planner import SEGMENT_MARK
 from tether.runtime.scheduler import SchedulerActor
 from tether.runtime.scheduler_messages import GetLeases
+from tether.runtime.schedules import EXECUTION_PREFIX as SCHEDULED_PREFIX
 from tether.runtime.services import Services
 from tether.runtime.timers import TimerActor
 
@@ -30,6 +33,33 @@ RESERVED_PREFIX = "tether."
 SCHEDULER_NAME = RESERVED_PREFIX + "scheduler"
 TIMERS_NAME = RESERVED_PREFIX + "timers"
 CRON_NAME = RESERVED_PREFIX + "cron"
+
+
+#: An execution id a remote client gives: what a URL path segment, a work-item id
+#: (``execution/node/dispatch``) and a log line carry as they are.
+CLIENT_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+CLIENT_ID_RULE: Final = "1-128 characters of A-Z a-z 0-9 . _ : -, starting with a letter or a digit"
+
+
+def check_client_id(execution_id: str) -> None:
+    """Refuse an execution id a remote client gives (over HTTP) that no REST call could
+    reach again, or that pre-empts one the runtime will make: :data:`CLIENT_ID_RULE`, and
+    not ``sched_...``, the ids the cron actor starts its fires under.
+
+    Example::
+
+        check_client_id("order-1234")          # fine
+        check_client_id("../etc")              # InvalidInput naming the rule
+    """
+    if not CLIENT_ID.fullmatch(execution_id):
+        shown = repr(execution_id[:64]) + ("..." if len(execution_id) > 64 else "")
+        raise InvalidInput(f"execution id {shown}: use {CLIENT_ID_RULE}")
+    if execution_id.startswith(SCHEDULED_PREFIX):
+        raise InvalidInput(
+            f"execution id {execution_id!r}: ids starting with {SCHEDULED_PREFIX!r} are the "
+            "cron schedules' fires"
+        )
+    check_given_id(execution_id)
 
 
 def check_given_id(execution_id: str) -> None:

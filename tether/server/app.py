@@ -2,7 +2,9 @@
 
 Litestar because it validates request bodies straight into msgspec structs (the types the
 runtime already uses), publishes an OpenAPI document from the handlers, and has a request
-body limit and guards built in; uvicorn serves it.
+body limit and guards built in; uvicorn serves it. What a browser may send it is
+:mod:`.request_gate`, what a body may cost :mod:`.body_check`, who may call it
+:mod:`.auth`; how a refusal is answered is :mod:`.error_responses`.
 
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
@@ -18,77 +20,36 @@ Example::
 
 from __future__ import annotations
 
-import hmac
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
 import msgspec
-from litestar import Litestar, Request, Response, get, post
-from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
-from litestar.handlers.base import BaseRouteHandler
+from litestar import Litestar, Request, get, post
 from litestar.openapi import OpenAPIConfig
 
-from tether.errors import (
-    AmbiguousApproval,
-    ApprovalNotPending,
-    ExecutionBroken,
-    ExecutionIdInUse,
-    ExecutionNotFound,
-    ExecutionNotRunning,
-    InvalidInput,
-    ScheduleNotFound,
-    TetherError,
-    UnsupportedNode,
-    WorkflowNotFound,
-)
-from tether.ir.errors import WorkflowError, WorkflowInvalid
+from tether.errors import ExecutionBroken, InvalidInput
 from tether.ir.identity import workflow_digest
-from tether.persistence import StorageError, WorkflowVersionConflict
+from tether.ir.submitted import compile_submitted_ir
+from tether.runtime.assembly import check_client_id
 from tether.runtime.internals import runtime_internals
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
-from tether.runtime.tools import UnknownTool
 from tether.server import work_item_routes
+from tether.server.auth import PUBLIC, bearer_guard
+from tether.server.body_check import BodyCheck
 from tether.server.config import ServerConfig
-from tether.server.http_workers import (
-    HttpWorkers,
-    LeaseAnswerPending,
-    LeaseNotFound,
-    LeaseRefused,
-)
+from tether.server.error_responses import EXCEPTION_HANDLERS
+from tether.server.host_names import AllowedHosts
+from tether.server.http_workers import HttpWorkers
 from tether.server.lease_tokens import LeaseKey
+from tether.server.request_gate import ANY_HOST, RequestGate
 from tether.server.views import event_view, execution_view, iso
-from tether.server.worker_queues import QueueNotAllowed
 
-log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 #: Paging past this is a mistake (and beyond what SQLite's integers hold near 2**63).
 MAX_OFFSET = 1_000_000_000
-
-_STATUS: list[tuple[type[Exception], int]] = [
-    (ExecutionNotFound, 404),
-    (WorkflowNotFound, 404),
-    (ScheduleNotFound, 404),
-    (WorkflowInvalid, 422),
-    (WorkflowError, 422),
-    (UnsupportedNode, 422),
-    (UnknownTool, 422),
-    (InvalidInput, 422),
-    (ApprovalNotPending, 409),
-    (AmbiguousApproval, 409),
-    (ExecutionNotRunning, 409),
-    (ExecutionIdInUse, 409),
-    (ExecutionBroken, 409),
-    (LeaseNotFound, 404),
-    (LeaseRefused, 409),
-    (LeaseAnswerPending, 503),
-    (QueueNotAllowed, 403),
-    (WorkflowVersionConflict, 409),
-]
 
 
 class RegisterWorkflow(msgspec.Struct, frozen=True):
@@ -125,12 +86,12 @@ def _rt(request: Request[Any, Any, Any]) -> Runtime:
     return runtime
 
 
-@get("/health", opt={"public": True})
+@get("/health", opt={PUBLIC: True, ANY_HOST: True})
 async def health() -> dict[str, str]:
     return {"status": "ok", "version": VERSION}
 
 
-@get("/openapi.json", opt={"public": True}, include_in_schema=False)
+@get("/openapi.json", opt={PUBLIC: True}, include_in_schema=False)
 async def openapi(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return request.app.openapi_schema.to_schema()
 
@@ -140,7 +101,9 @@ async def register_workflow(
     request: Request[Any, Any, Any], data: RegisterWorkflow
 ) -> dict[str, str]:
     rt = _rt(request)
-    wf = rt.register(data.ir)
+    # Compiled and validated in a thread: a large IR must not stall the event loop (and with
+    # it every run and /health); register then re-checks in linear time.
+    wf = rt.register(await anyio.to_thread.run_sync(compile_submitted_ir, data.ir))
     await runtime_internals(rt).persist(wf)
     return {"workflow_id": wf.workflow_id, "version": wf.version, "digest": workflow_digest(wf)}
 
@@ -169,6 +132,8 @@ async def start_execution(request: Request[Any, Any, Any], data: StartExecution)
         if data.workflow_version is None
         else (f"{data.workflow_id}@{data.workflow_version}")
     )
+    if data.execution_id is not None:
+        check_client_id(data.execution_id)  # 422 before anything is registered or started
     run = await rt.start(ref, data.input, execution_id=data.execution_id)
     state = await rt.state(run.id)
     return {"execution_id": run.id, "status": state.display_status}
@@ -282,34 +247,6 @@ async def workers(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"workers": _rt(request).workers()}
 
 
-def _guard(token: str | None) -> Any:
-    expected = f"Bearer {token}".encode() if token else None
-
-    def check(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        if expected is None or handler.opt.get("public"):
-            return
-        given = connection.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):  # constant time
-            raise NotAuthorizedException(
-                "missing or wrong token: send 'Authorization: Bearer <TETHER_TOKEN>'"
-            )
-
-    return check
-
-
-def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    for kind, status in _STATUS:
-        if isinstance(exc, kind):
-            body: dict[str, Any] = {"error": str(exc)}
-            if isinstance(exc, WorkflowInvalid):
-                body["issues"] = [{"path": i.path, "message": i.message} for i in exc.issues]
-            return Response(body, status_code=status)
-    if isinstance(exc, TetherError | StorageError):
-        return Response({"error": str(exc)}, status_code=400)
-    log.exception("unexpected error serving %s %s", request.method, request.url.path)
-    return Response({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
-
-
 def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = True) -> Litestar:
     """The API over ``runtime``; the app's lifespan opens and closes the runtime unless
     ``open_runtime`` is False (the caller holds it open around the server)."""
@@ -350,13 +287,12 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *work_item_routes.ROUTES,
         ],
         lifespan=[lifespan],
-        guards=[_guard(config.token)],
-        exception_handlers={
-            TetherError: _error,
-            WorkflowError: _error,
-            StorageError: _error,
-            UnknownTool: _error,
-        },
+        middleware=[
+            RequestGate(AllowedHosts.for_server(config.bind, config.port, config.allowed_hosts)),
+            BodyCheck(config.max_body_bytes),  # after the gate: a refused request is not read
+        ],
+        guards=[bearer_guard(config.token)],
+        exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Tether engine", version=VERSION),
         logging_config=None,

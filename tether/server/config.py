@@ -7,19 +7,24 @@
 | ``TETHER_BIND`` | ``127.0.0.1`` | address the HTTP API listens on |
 | ``TETHER_PORT`` | ``7700`` | HTTP port |
 | ``TETHER_WORKER_PORT`` | ``7701`` | ZeroMQ port for ``tether worker`` processes (``0``: none) |
-| ``TETHER_TOKEN`` | unset | bearer token every route but ``/health`` requires |
+| ``TETHER_TOKEN`` | unset | bearer token every route but ``/health`` requires (16+ characters) |
+| ``TETHER_ALLOWED_HOSTS`` | unset | other names to answer as, comma-separated (``*``: any) |
 | ``TETHER_EMBED_WORKERS`` | ``64`` | in-process worker slots (``0``: remote workers only) |
 | ``TETHER_EMBED_CRON`` | ``true`` | run cron schedules in this engine |
 | ``TETHER_LOG_LEVEL`` | ``info`` | ``debug``, ``info``, ``warning`` or ``error`` |
 | ``TETHER_MAX_BODY_BYTES`` | ``1048576`` | largest request body accepted (413 above) |
 | ``TETHER_HTTP_LEASE_TTL_MS`` | ``30000`` | an HTTP worker's step may run this long unheartbeated |
+| ``TETHER_MAX_CONNECTIONS`` | ``1000`` | open HTTP connections; past it the longest-idle closes |
+| ``TETHER_HEADER_TIMEOUT_SECS`` | ``10`` | a connection has this long to send a request's head |
+| ``TETHER_KEEP_ALIVE_SECS`` | ``5`` | an idle keep-alive connection is closed after this |
 | ``TETHER_HTTP_WORKER_QUEUES`` | unset | the only queues HTTP workers may claim (comma-separated) |
 
 HTTP workers are only ever handed the queues of python_fn steps the engine has no function
 for, never its own tools' queues; ``TETHER_HTTP_WORKER_QUEUES`` narrows that to a list.
 
 Binding anything but a loopback address without ``TETHER_TOKEN`` is refused: the API starts
-and cancels runs, so it is never left open on a network by accident.
+and cancels runs, so it is never left open on a network by accident. A token shorter than
+:data:`MIN_TOKEN_CHARS` is refused too: it could be guessed.
 
 Example::
 
@@ -39,6 +44,8 @@ DEFAULT_PORT: Final = 7700
 DEFAULT_WORKER_PORT: Final = 7701
 DEFAULT_DATABASE_URL: Final = "sqlite:///.tether/runtime.db"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+#: A shorter bearer token is refused at start.
+MIN_TOKEN_CHARS: Final = 16
 
 
 class ConfigError(TetherError, ValueError):
@@ -52,11 +59,17 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     worker_port: int = DEFAULT_WORKER_PORT
     token: str | None = None
+    #: Names (lower case; IPv6 in brackets) the API answers to besides the bound address and
+    #: loopback; ``"*"`` among them turns the Host and Origin checks off.
+    allowed_hosts: tuple[str, ...] = ()
     embed_workers: int = 64
     embed_cron: bool = True
     log_level: str = "info"
     max_body_bytes: int = 1 << 20
     http_lease_ttl_ms: int = 30_000
+    max_connections: int = 1000
+    header_timeout_secs: int = 10
+    keep_alive_secs: int = 5
     http_worker_queues: frozenset[str] | None = None
 
     @classmethod
@@ -85,18 +98,34 @@ class ServerConfig:
             port=_port(env, "TETHER_PORT", DEFAULT_PORT),
             worker_port=_port(env, "TETHER_WORKER_PORT", DEFAULT_WORKER_PORT, allow_zero=True),
             token=env.get("TETHER_TOKEN") or None,
+            allowed_hosts=_hosts(env, "TETHER_ALLOWED_HOSTS"),
             embed_workers=_whole(env, "TETHER_EMBED_WORKERS", 64),
             embed_cron=_flag(env, "TETHER_EMBED_CRON", True),
             log_level=level,
             max_body_bytes=_whole(env, "TETHER_MAX_BODY_BYTES", 1 << 20, minimum=1024),
             http_lease_ttl_ms=_whole(env, "TETHER_HTTP_LEASE_TTL_MS", 30_000, minimum=500),
+            max_connections=_whole(env, "TETHER_MAX_CONNECTIONS", 1000, minimum=16),
+            header_timeout_secs=_whole(env, "TETHER_HEADER_TIMEOUT_SECS", 10, minimum=1),
+            keep_alive_secs=_whole(env, "TETHER_KEEP_ALIVE_SECS", 5, minimum=1),
             http_worker_queues=_names(env, "TETHER_HTTP_WORKER_QUEUES"),
         )
         config.check()
         return config
 
     def check(self) -> None:
-        """Refuse a configuration that would expose the API without a token."""
+        """Refuse a configuration that would expose the API without a token, or with a weak one."""
+        if self.token is not None:
+            if len(self.token) < MIN_TOKEN_CHARS:
+                raise ConfigError(
+                    f"TETHER_TOKEN is {len(self.token)} characters: use at least "
+                    f"{MIN_TOKEN_CHARS} (for example: python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))')"
+                )
+            if not all("!" <= c <= "~" for c in self.token):
+                raise ConfigError(
+                    "TETHER_TOKEN must be printable ASCII without spaces (HTTP headers "
+                    "carry nothing else intact)"
+                )
         if self.token is None and not is_loopback(self.bind):
             raise ConfigError(
                 f"TETHER_BIND={self.bind} listens beyond this machine: set TETHER_TOKEN (every "
@@ -140,6 +169,16 @@ def _whole(env: Mapping[str, str], name: str, default: int, minimum: int = 0) ->
     return value
 
 
+def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name) or ""
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if host != "*" and (any(c in host for c in "/@ \t") or not host.isascii()):
+            raise ConfigError(
+                f"{name} is a comma-separated list of host names (like api.example.com or "
+                f"[::1]), got {host!r}"
+            )
+    return hosts
 def _names(env: Mapping[str, str], name: str) -> frozenset[str] | None:
     raw = env.get(name)
     if raw is None or not raw.strip():
