@@ -7,8 +7,12 @@ Example::
     tether dev: engine on http://127.0.0.1:7700 (journal sqlite:///.tether/runtime.db), workers on tcp://127.0.0.1:7701
 
 Configuration comes from the environment (see :mod:`tether.server.config`); ``--port``,
-``--bind`` and ``--db`` override it. SIGTERM or SIGINT stops it gracefully: the HTTP server
-stops taking requests, the runtime closes, and a restart resumes every unfinished run.
+``--bind`` and ``--db`` override it. The worker port listens on the same address; beyond
+loopback it needs worker keys (I14): ``--fleet-key`` / ``TETHER_FLEET_KEY`` (the engine's
+``NAME.key_secret``) and ``--fleet-worker-keys`` / ``TETHER_FLEET_WORKER_KEYS`` (a directory of
+the accepted workers' ``NAME.key`` files); without them it refuses to start (exit 2).
+SIGTERM or SIGINT stops it gracefully: the HTTP server stops taking requests, the runtime
+closes, and a restart resumes every unfinished run.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Final
 import uvicorn
 
 from tether.cli.worker_command import UsageError, load_tools
+from tether.fleet.keys import EngineKeys, KeyFileError, beyond_loopback
 from tether.fleet.transport import ZmqFleet
 from tether.logs import configure_logging
 from tether.persistence import StorageError
@@ -50,29 +55,38 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--port", type=int, default=None, help="HTTP port (TETHER_PORT, 7700)")
     p.add_argument("--bind", default=None, help="HTTP address (TETHER_BIND, 127.0.0.1)")
     p.add_argument("--db", default=None, help="journal URL (TETHER_DATABASE_URL)")
+    p.add_argument("--fleet-key", default=None, metavar="FILE",
+                   help="the engine's CURVE key pair for the worker port, NAME.key_secret "
+                   "(TETHER_FLEET_KEY)")  # fmt: skip
+    p.add_argument("--fleet-worker-keys", default=None, metavar="DIR",
+                   help="directory of the public keys (NAME.key) of the workers to accept "
+                   "(TETHER_FLEET_WORKER_KEYS)")  # fmt: skip
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    fleet = None
     try:
         config = _config(args)
+        if config.worker_port:
+            endpoint = f"tcp://{config.bind}:{config.worker_port}"
+            fleet = ZmqFleet(endpoint, keys=_fleet_keys(args, endpoint))
         tools = load_tools(args.modules) if args.modules else []
     except (ConfigError, UsageError, ValueError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(config.log_level)
     open_files = raise_open_file_limit()  # before the journal and the sockets take any
-    fleet = f"tcp://{config.bind}:{config.worker_port}" if config.worker_port else None
     runtime = Runtime(
         config.database_url,
         tools=tools,
         max_concurrency=config.embed_workers,
-        transports=[ZmqFleet(fleet)] if fleet else [],
+        transports=[fleet] if fleet else [],
         cron=config.embed_cron,
     )
     print(
         f"{PROG}: engine on http://{config.bind}:{config.port} (journal {config.database_url})"
-        + (f", workers on {fleet}" if fleet else ""),
+        + (f", workers on {fleet.endpoint}" if fleet else ""),
         file=sys.stderr,
         flush=True,
     )
@@ -114,6 +128,25 @@ class _Server(uvicorn.Server):
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True  # a second Ctrl-C: stop waiting for requests in flight
         self.should_exit = True
+
+
+def _fleet_keys(args: argparse.Namespace, endpoint: str) -> EngineKeys | None:
+    secret = args.fleet_key or os.environ.get("TETHER_FLEET_KEY") or None
+    workers = args.fleet_worker_keys or os.environ.get("TETHER_FLEET_WORKER_KEYS") or None
+    if secret is None and workers is None:
+        if beyond_loopback(endpoint):
+            raise UsageError(
+                f"the worker port {endpoint} listens beyond this machine: set TETHER_FLEET_KEY "
+                "and TETHER_FLEET_WORKER_KEYS (see README, 'Workers across hosts'), bind "
+                "127.0.0.1, or TETHER_WORKER_PORT=0"
+            )
+        return None
+    if secret is None or workers is None:
+        raise UsageError("TETHER_FLEET_KEY and TETHER_FLEET_WORKER_KEYS go together: set both")
+    try:
+        return EngineKeys.from_files(secret, workers)
+    except KeyFileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:

@@ -5,6 +5,15 @@ Example::
     $ tether worker --engine tcp://10.0.0.5:7701 --queue python_tool \\
           --modules my_tools,more_tools --concurrency 8
 
+Against an engine whose worker port uses keys (any engine reachable from another machine), give
+the worker its key pair and the engine's public key (files from ``zmq.auth.create_certificates``
+or ``python -m tether.fleet.keys``)::
+
+    $ tether worker --engine tcp://10.0.0.5:7701 --modules my_tools \\
+          --key keys/worker-1.key_secret --engine-key keys/engine.key
+
+(or ``TETHER_WORKER_KEY`` and ``TETHER_ENGINE_KEY``).
+
 The first SIGTERM or SIGINT drains (in-flight tools finish and are reported, then exit 0); a
 second one exits at once. Exit 1: the engine cannot be reached or refused the worker. Exit 2:
 bad arguments or modules. User errors are one line on stderr, never a traceback.
@@ -19,12 +28,14 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any, Final
 
 import anyio
 import zmq
 
 from tether.fleet.connection import EngineUnreachable, HandshakeRefused
+from tether.fleet.keys import KeyFileError, WorkerKeys
 from tether.fleet.worker import Worker
 from tether.logs import configure_logging
 from tether.runtime.tools import Tool, ToolRegistry
@@ -91,6 +102,18 @@ def add_parser(commands: Any) -> None:
         metavar="SECS",
         help="give up when no engine answers within this (default 10)",
     )
+    p.add_argument(
+        "--key",
+        default=None,
+        metavar="FILE",
+        help="this worker's CURVE key pair, NAME.key_secret (TETHER_WORKER_KEY)",
+    )
+    p.add_argument(
+        "--engine-key",
+        default=None,
+        metavar="FILE",
+        help="the engine's CURVE public key, NAME.key (TETHER_ENGINE_KEY)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(run=run)
 
@@ -127,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``tether worker`` with parsed ``args``; the exit status."""
     configure_logging(args.log_level)
     try:
+        keys = worker_keys(args.key, args.engine_key, os.environ)
         registry = ToolRegistry(load_tools(args.modules))
     except (UsageError, ValueError) as exc:  # ValueError: two different tools, one name
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -138,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         worker_id=args.worker_id,
         connect_timeout_secs=args.connect_timeout,
+        keys=keys,
     )
     status = anyio.run(_serve, worker, args)
     if status > 128 or threading.active_count() > 1:
@@ -148,6 +173,30 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(status)
     return status
+
+
+def worker_keys(
+    key: str | None, engine_key: str | None, env: Mapping[str, str]
+) -> WorkerKeys | None:
+    """The worker's CURVE keys from the flags or the environment; None when neither names any.
+
+    Example::
+
+        worker_keys("w1.key_secret", "engine.key", os.environ)   # WorkerKeys(...)
+    """
+    key = key or env.get("TETHER_WORKER_KEY") or None
+    engine_key = engine_key or env.get("TETHER_ENGINE_KEY") or None
+    if key is None and engine_key is None:
+        return None
+    if key is None or engine_key is None:
+        raise UsageError(
+            "give both --key (this worker's NAME.key_secret) and --engine-key (the engine's "
+            "NAME.key), or neither"
+        )
+    try:
+        return WorkerKeys.from_files(key, engine_key)
+    except KeyFileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 async def _serve(worker: Worker, args: argparse.Namespace) -> int:

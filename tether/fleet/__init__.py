@@ -7,7 +7,8 @@ scheduling belong to the scheduler above it.
 
 Example::
 
-    async with Broker("tcp://0.0.0.0:5555", scheduler, engine_id="eng-1") as broker:
+    keys = EngineKeys.from_files("keys/engine.key_secret", "keys/workers")
+    async with Broker("tcp://0.0.0.0:5555", scheduler, engine_id="eng-1", keys=keys) as broker:
         ...
     async with EngineConnection("tcp://engine:5555", worker_id="w1", queues=["default"],
                                 capacity=8, tools=["add"]) as conn:
@@ -23,6 +24,7 @@ from tether.fleet.connection import (
     Reconnected,
 )
 from tether.fleet.handler import BrokerHandler, Peer
+from tether.fleet.keys import EngineKeys, InsecureEndpoint, KeyFileError, WorkerKeys
 from tether.fleet.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -56,6 +58,7 @@ __all__ = [
     "Cancel",
     "Credit",
     "EngineConnection",
+    "EngineKeys",
     "EngineMessage",
     "EngineUnreachable",
     "FrameError",
@@ -64,6 +67,8 @@ __all__ = [
     "Heartbeat",
     "HeartbeatAck",
     "Hello",
+    "InsecureEndpoint",
+    "KeyFileError",
     "LeaseRef",
     "Peer",
     "ProtocolError",
@@ -71,6 +76,7 @@ __all__ = [
     "Reconnected",
     "Result",
     "Welcome",
+    "WorkerKeys",
     "WorkerMessage",
     "ZmqFleet",
     "decode_engine_message",

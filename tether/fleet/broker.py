@@ -38,6 +38,15 @@ TTL after the last message.
 
 All handler callbacks run one at a time, in order, on the pump task; while one awaits, the broker
 reads nothing more (the sockets' queues then push back on the workers).
+
+Who may join (I14): with ``keys`` the socket is a CURVE server and only the workers' public keys
+in ``keys.workers`` connect at all (see :mod:`tether.fleet.zap`); each message's ``User-Id`` is
+its connection's key, the peer's principal. Without keys only a loopback (or ``ipc://``) endpoint
+binds: :class:`~tether.fleet.keys.InsecureEndpoint` otherwise. Which Hello joins is
+:class:`~tether.fleet.peer_table.PeerTable`'s rule: one worker id per connection, no takeover of a
+live id, at most ``max_workers_per_principal`` workers per key. Frames above
+``max_message_bytes`` (``ZMQ_MAXMSGSIZE``) make ZeroMQ close the sender's connection; the worker
+learns the limit from Welcome and never sends one.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Mapping
+from contextlib import ExitStack
 from types import MappingProxyType, TracebackType
 from typing import Final
 
@@ -53,22 +63,25 @@ import zmq
 
 from tether.fleet._aiozmq import NOBLOCK, SNDMORE_NOBLOCK, SocketWaiter, recv_frames
 from tether.fleet.handler import BrokerHandler, Peer
+from tether.fleet.keys import EngineKeys, InsecureEndpoint, beyond_loopback
+from tether.fleet.peer_table import PeerTable, Refusal
 from tether.fleet.protocol import (
+    DEFAULT_MAX_MESSAGE_BYTES,
     ERR_BAD_FRAME,
     ERR_HELLO_REQUIRED,
     ERR_PROTOCOL_VERSION,
-    ERR_WORKER_ID,
     PROTOCOL_VERSION,
     Bye,
     EngineMessage,
     FrameError,
+    HeartbeatAck,
     Hello,
     ProtocolError,
     Welcome,
     decode_worker_message,
     encode,
-    reserved_worker_id,
 )
+from tether.fleet.zap import curve_server
 
 __all__ = ["Broker", "BrokerHandler", "Peer"]
 
@@ -84,6 +97,11 @@ ZMTP_HEARTBEAT_IVL_MS: Final = 1_000
 ZMTP_HEARTBEAT_TIMEOUT_MS: Final = 10_000
 #: Messages handled per pump turn before yielding to other tasks (fairness).
 _BATCH: Final = 256
+#: Workers one key (or, without keys, all loopback connections together) may register.
+DEFAULT_MAX_WORKERS_PER_PRINCIPAL: Final = 256
+_RCVMORE: Final = int(zmq.RCVMORE)
+#: Sent to see whether ZeroMQ still reaches a connection; a worker ignores an empty one.
+_PROBE: Final = encode(HeartbeatAck())
 
 
 class Broker:
@@ -107,6 +125,9 @@ class Broker:
         lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
         hwm: int = DEFAULT_HWM,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        keys: EngineKeys | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_workers_per_principal: int = DEFAULT_MAX_WORKERS_PER_PRINCIPAL,
     ) -> None:
         if heartbeat_interval_ms < 1:
             raise ValueError("heartbeat_interval_ms must be >= 1")
@@ -117,12 +138,18 @@ class Broker:
             )
         if hwm < 1:
             raise ValueError("hwm must be >= 1")
+        if max_message_bytes < 1024:
+            raise ValueError("max_message_bytes must be >= 1024")
+        if keys is None and beyond_loopback(endpoint):
+            raise InsecureEndpoint(endpoint)  # I14: never open to a network by accident
         self.endpoint = endpoint
         self.engine_id = engine_id
         self._handler = handler
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self._lease_ttl_ms = lease_ttl_ms
         self._hwm = hwm
+        self._keys = keys
+        self._max_message_bytes = max_message_bytes
         self._context = context
         self._own_context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._welcome = encode(
@@ -131,14 +158,16 @@ class Broker:
                 engine_id=engine_id,
                 heartbeat_interval_ms=heartbeat_interval_ms,
                 lease_ttl_ms=lease_ttl_ms,
+                max_message_bytes=max_message_bytes,
             )
         )
-        self._peers: dict[bytes, Peer] = {}
-        self._by_worker: dict[str, bytes] = {}
+        self._table = PeerTable(max_per_principal=max_workers_per_principal)
+        self._peers = self._table.by_identity
         self._departures: deque[tuple[Peer, str]] = deque()
         self._sock: zmq.Socket[bytes] | None = None
         self._waiter: SocketWaiter | None = None
         self._task: asyncio.Task[None] | None = None
+        self._zap = ExitStack()
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -154,7 +183,10 @@ class Broker:
         assert context is not None
         sock = context.socket(zmq.ROUTER)
         try:
+            if self._keys is not None:
+                self._zap.enter_context(curve_server(context, sock, self._keys))
             sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.MAXMSGSIZE, self._max_message_bytes)
             sock.setsockopt(zmq.SNDHWM, self._hwm)
             sock.setsockopt(zmq.RCVHWM, self._hwm)
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -164,6 +196,7 @@ class Broker:
             self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         except BaseException:
             sock.close(linger=0)
+            self._zap.close()
             self._term_context()
             raise
         self._sock = sock
@@ -208,6 +241,7 @@ class Broker:
                 self._waiter.close()
             if self._sock is not None:
                 self._sock.close(linger=0)
+            self._zap.close()  # the ZAP handler's socket, before the context ends
             self._term_context()
         if task is not None and not task.cancelled() and task.exception() is not None:
             raise RuntimeError("the fleet broker's pump failed") from task.exception()
@@ -226,8 +260,7 @@ class Broker:
 
     def peer_for(self, worker_id: str) -> Peer | None:
         """The connected peer with this worker id, if any."""
-        identity = self._by_worker.get(worker_id)
-        return None if identity is None else self._peers.get(identity)
+        return self._table.peer_for(worker_id)
 
     def send(self, identity: bytes, msg: EngineMessage) -> bool:
         """Queue ``msg`` for the worker at ``identity`` without blocking.
@@ -272,10 +305,23 @@ class Broker:
         self._send_frame(identity, encode(ProtocolError(code=code, message=message)))
 
     def _forget(self, peer: Peer) -> None:
-        if self._peers.get(peer.identity) is peer:
-            del self._peers[peer.identity]
-        if self._by_worker.get(peer.worker_id) == peer.identity:
-            del self._by_worker[peer.worker_id]
+        self._table.remove(peer)
+
+    def _reachable(self, identity: bytes) -> bool:
+        """Whether ZeroMQ still has a connection with this identity (a harmless probe)."""
+        sock = self._sock
+        assert sock is not None and self._waiter is not None
+        try:
+            sock.send(identity, SNDMORE_NOBLOCK)
+            sock.send(_PROBE, NOBLOCK)
+        except zmq.Again:
+            return True  # connected, not reading
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EHOSTUNREACH:
+                raise
+            return False
+        self._waiter.poke()
+        return True
 
     def _lost(self, identity: bytes, reason: str) -> None:
         # Called from send(), possibly outside the pump: report from the pump, so handler
@@ -304,11 +350,11 @@ class Broker:
                 now = loop.time()
                 while handled < _BATCH:
                     try:
-                        frames = recv_frames(sock)
+                        frames, principal = self._recv(sock)
                     except zmq.Again:
                         break
                     handled += 1
-                    await self._on_frames(frames, now)
+                    await self._on_frames(frames, principal, now)
                 busy = handled > 0
                 while self._departures:
                     peer, reason = self._departures.popleft()
@@ -337,9 +383,27 @@ class Broker:
                 self._forget(peer)
                 self._departures.append((peer, f"silent for {int(silent * 1000)} ms"))
 
-    async def _on_frames(self, frames: list[bytes], now: float) -> None:
+    def _recv(self, sock: zmq.Socket[bytes]) -> tuple[list[bytes], str | None]:
+        """The next message's frames and its connection's principal (the CURVE key, z85)."""
+        if self._keys is None:
+            return recv_frames(sock), None
+        frames = [sock.recv(NOBLOCK)]
+        principal: str | None = None
+        while sock.get(_RCVMORE):
+            # Not copied as bytes at once: the frame carries the ZAP handler's User-Id.
+            frame = sock.recv(NOBLOCK, copy=False)
+            user = frame.get("User-Id")
+            principal = user if isinstance(user, str) else None
+            frames.append(frame.bytes)
+        return frames, principal
+
+    async def _on_frames(self, frames: list[bytes], principal: str | None, now: float) -> None:
         identity = frames[0]
         peer = self._peers.get(identity)
+        if peer is not None and peer.principal != principal:
+            # Another key behind an identity the broker remembers (a peer may choose its
+            # ROUTER identity, and an old connection's lingers until it is forgotten).
+            peer = None
         if peer is not None:
             peer.last_seen = now
         if len(frames) != 2:
@@ -355,7 +419,7 @@ class Broker:
             self._refuse(identity, ERR_BAD_FRAME, str(exc))
             return
         if type(msg) is Hello:
-            await self._on_hello(identity, msg, now)
+            await self._on_hello(identity, principal, msg, now)
         elif peer is None:
             self._refuse(
                 identity,
@@ -369,7 +433,9 @@ class Broker:
         else:
             await self._call(self._handler.on_message(peer, msg))
 
-    async def _on_hello(self, identity: bytes, hello: Hello, now: float) -> None:
+    async def _on_hello(
+        self, identity: bytes, principal: str | None, hello: Hello, now: float
+    ) -> None:
         if hello.protocol != PROTOCOL_VERSION:
             self._refuse(
                 identity,
@@ -378,25 +444,21 @@ class Broker:
                 f"{hello.worker_id!r} sent Hello with protocol {hello.protocol}",
             )
             return
-        if reserved_worker_id(hello.worker_id):
-            self._refuse(
-                identity,
-                ERR_WORKER_ID,
-                f"worker id {hello.worker_id!r} is reserved for the engine's own workers "
-                "('local', 'http/...'): start the worker with another --worker-id",
-            )
+        verdict = self._table.admit(identity, principal, hello, self._reachable)
+        if isinstance(verdict, Refusal):
+            log.warning(
+                "fleet broker %s: refused Hello from worker %r (%s): %s",
+                self.engine_id, hello.worker_id, verdict.code, verdict.message,
+            )  # fmt: skip
+            self._refuse(identity, verdict.code, verdict.message)
             return
         if not self._send_frame(identity, self._welcome):
             return
-        # A worker that reconnected (new identity, same worker_id), or said Hello twice on the
-        # same connection, replaces what the broker knew.
-        replaced = [self._peers.get(identity)]
-        old_identity = self._by_worker.get(hello.worker_id)
-        if old_identity is not None and old_identity != identity:
-            replaced.append(self._peers.get(old_identity))
-        for old in replaced:
-            if old is not None:
-                self._forget(old)
+        # The same worker reconnected (new identity, same worker_id and key), or said Hello
+        # twice on one connection: "replaced" tells the scheduler a WorkerJoined for the same
+        # worker follows, so its leases stay its own.
+        for old in verdict.replaced:
+            if self._table.remove(old):
                 await self._call(self._handler.on_worker_left(old, "replaced"))
         peer = Peer(
             identity=identity,
@@ -408,9 +470,9 @@ class Broker:
             host=hello.host,
             joined_at=now,
             last_seen=now,
+            principal=principal,
         )
-        self._peers[identity] = peer
-        self._by_worker[hello.worker_id] = identity
+        self._table.add(peer)
         await self._call(self._handler.on_worker_joined(peer))
 
     async def _call(self, callback: Awaitable[None]) -> None:

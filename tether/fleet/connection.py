@@ -8,6 +8,11 @@ connection says Hello again and puts a :class:`Reconnected` in the message strea
 
 It does not heartbeat or track leases itself: the worker sends ``Heartbeat`` every
 ``conn.welcome.heartbeat_interval_ms`` with the leases it runs.
+
+With ``keys`` the connection is a CURVE client of the engine's public key. A key the engine does
+not accept (or a wrong engine key) never gets a Welcome: a socket monitor sees the failed
+handshake and the connection raises :class:`HandshakeRefused` at once instead of waiting out
+``connect_timeout_secs``.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ from typing import Final
 import anyio
 import msgspec
 import zmq
+from zmq.utils.monitor import parse_monitor_message
 
 from tether.errors import TetherError
 from tether.fleet._aiozmq import NOBLOCK, SocketWaiter, recv_frames
 from tether.fleet.broker import DEFAULT_HWM, ZMTP_HEARTBEAT_IVL_MS, ZMTP_HEARTBEAT_TIMEOUT_MS
+from tether.fleet.keys import WorkerKeys
 from tether.fleet.protocol import (
     ERR_HELLO_REQUIRED,
     ERR_PROTOCOL_VERSION,
@@ -41,12 +48,23 @@ from tether.fleet.protocol import (
     decode_engine_message,
     encode,
 )
+from tether.fleet.zap import curve_client
 
 log = logging.getLogger(__name__)
 
 #: First reconnect after 100 ms, backing off to 5 s while the engine stays away.
 RECONNECT_IVL_MS: Final = 100
 RECONNECT_IVL_MAX_MS: Final = 5_000
+#: The ProtocolError code of a CURVE handshake that failed (never sent by an engine).
+ERR_AUTHENTICATION: Final = "authentication"
+_HANDSHAKE_FAILED: Final = {
+    int(zmq.EVENT_HANDSHAKE_FAILED_AUTH): "the engine refused this worker's key (is its public "
+    "key in the engine's worker keys directory?)",
+    int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL): "the CURVE handshake failed (is the engine key "
+    "the engine's public key, and does the engine use keys?)",
+    int(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL): "the CURVE handshake failed (is the engine key "
+    "the engine's public key, and does the engine use keys?)",
+}
 
 
 class EngineUnreachable(TetherError, ConnectionError):
@@ -105,8 +123,10 @@ class EngineConnection:
         connect_timeout_secs: float = 10.0,
         hwm: int = DEFAULT_HWM,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        keys: WorkerKeys | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._keys = keys
         self.worker_id = worker_id
         self._hello = encode(
             Hello(
@@ -158,10 +178,15 @@ class EngineConnection:
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
             sock.setsockopt(zmq.HEARTBEAT_IVL, ZMTP_HEARTBEAT_IVL_MS)
             sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, ZMTP_HEARTBEAT_TIMEOUT_MS)
+            if self._keys is not None:
+                curve_client(sock, self._keys)
             self._waiter = SocketWaiter(sock, loop)
-            sock.connect(self.endpoint)
             with anyio.move_on_after(self._connect_timeout):
-                await self._handshake()
+                if self._keys is None:
+                    sock.connect(self.endpoint)
+                    await self._handshake()
+                else:
+                    await self._watched_handshake(sock, loop)
             if self._welcome is None:
                 raise EngineUnreachable(self.endpoint, loop.time() - started)
         except BaseException:
@@ -187,6 +212,55 @@ class EngineConnection:
             self._waiter.close()
         if self._sock is not None:
             self._sock.close(linger=0)
+
+    async def _watched_handshake(
+        self, sock: zmq.Socket[bytes], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """The handshake, raising HandshakeRefused as soon as a CURVE handshake fails."""
+        monitor = sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+        )
+        waiter = SocketWaiter(monitor, loop)
+        failure: str | None = None
+        refused: Exception | None = None
+        try:
+            sock.connect(self.endpoint)
+            async with anyio.create_task_group() as tg:
+
+                async def watch() -> None:
+                    nonlocal failure
+                    while True:
+                        try:
+                            event = parse_monitor_message(monitor.recv_multipart(NOBLOCK))
+                        except zmq.Again:
+                            await waiter.wait(zmq.POLLIN)
+                            continue
+                        failure = _HANDSHAKE_FAILED.get(int(event["event"]))
+                        if failure is not None:
+                            tg.cancel_scope.cancel()
+                            return
+
+                async def shake() -> None:
+                    nonlocal refused
+                    try:
+                        await self._handshake()
+                    except Exception as exc:  # raised below, not as an ExceptionGroup
+                        refused = exc
+                    finally:
+                        tg.cancel_scope.cancel()
+
+                tg.start_soon(watch)
+                tg.start_soon(shake)
+        finally:
+            waiter.close()
+            sock.disable_monitor()
+            monitor.close(linger=0)
+        if refused is not None:
+            raise refused
+        if failure is not None and self._welcome is None:
+            raise HandshakeRefused(self.endpoint, ERR_AUTHENTICATION, failure)
 
     async def _handshake(self) -> None:
         await self._send_frame(self._hello)

@@ -5,18 +5,20 @@
 ``WorkerJoined``, Result and RateLimited into ``WorkerReport``, ...). Each peer becomes a
 :class:`PeerLink`, the scheduler's way back to that worker (Grant, Cancel, Ack, HeartbeatAck).
 
-Example (what ``Runtime(fleet="tcp://0.0.0.0:7701")`` does)::
+Example (what ``ZmqFleet("tcp://127.0.0.1:7701")`` does in a Runtime)::
 
-    async with FleetLink.broker("tcp://0.0.0.0:7701", scheduler_ref, engine_id="eng") as broker:
+    async with FleetLink.broker("tcp://127.0.0.1:7701", scheduler_ref, engine_id="eng") as broker:
         print(broker.endpoint)
 """
 
 from __future__ import annotations
 
 from tether.actors import ActorRef, ActorStopped
-from tether.fleet.broker import Broker
+from tether.fleet.broker import DEFAULT_MAX_WORKERS_PER_PRINCIPAL, Broker
 from tether.fleet.handler import Peer
+from tether.fleet.keys import EngineKeys
 from tether.fleet.protocol import (
+    DEFAULT_MAX_MESSAGE_BYTES,
     Ack,
     Cancel,
     Credit,
@@ -87,8 +89,12 @@ class FleetLink:
         engine_id: str,
         heartbeat_interval_ms: int,
         lease_ttl_ms: int,
+        keys: EngineKeys | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_workers_per_principal: int = DEFAULT_MAX_WORKERS_PER_PRINCIPAL,
     ) -> Broker:
-        """A Broker on ``endpoint`` whose peers work for ``scheduler`` (enter it to bind)."""
+        """A Broker on ``endpoint`` whose peers work for ``scheduler`` (enter it to bind);
+        ``keys`` and the limits are the Broker's."""
         link = cls(scheduler)
         broker = Broker(
             endpoint,
@@ -96,6 +102,9 @@ class FleetLink:
             engine_id=engine_id,
             heartbeat_interval_ms=heartbeat_interval_ms,
             lease_ttl_ms=lease_ttl_ms,
+            keys=keys,
+            max_message_bytes=max_message_bytes,
+            max_workers_per_principal=max_workers_per_principal,
         )
         link._broker = broker
         return broker

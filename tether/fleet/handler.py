@@ -10,9 +10,11 @@ from tether.fleet.protocol import WorkerMessage
 
 @dataclass(slots=True, eq=False)
 class Peer:
-    """A worker the broker knows: its ROUTER identity and what its Hello said.
+    """A worker the broker knows: its ROUTER identity, who it is, and what its Hello said.
 
-    ``joined_at`` and ``last_seen`` are event-loop times (monotonic seconds).
+    ``principal`` is the CURVE public key (z85) its connection authenticated with, or None on a
+    worker port without keys. ``joined_at`` and ``last_seen`` are event-loop times (monotonic
+    seconds).
     """
 
     identity: bytes
@@ -24,6 +26,7 @@ class Peer:
     host: str
     joined_at: float
     last_seen: float
+    principal: str | None = None
 
 
 class BrokerHandler(Protocol):

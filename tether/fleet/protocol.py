@@ -8,6 +8,11 @@ Decoding is strict: bytes that are not msgpack, an unknown ``type``, or a missin
 field raise :class:`FrameError` with msgspec's description of what and where (I10). The engine
 answers such a frame with ``ProtocolError(code="bad_frame")`` and goes on serving other workers.
 
+Every number and text a worker sends is bounded here, at the boundary, because a peer is not
+trusted to be sane: a ``retry_after_secs`` of ``inf`` or a ``Credit(n=2**63)`` would otherwise
+travel into the scheduler and the journal and break a run there. Whole frames are bounded by the
+broker's ``ZMQ_MAXMSGSIZE`` (``Welcome.max_message_bytes`` tells the worker the limit).
+
 Example::
 
     frame = encode(Hello(protocol=PROTOCOL_VERSION, worker_id="w1", queues=["default"],
@@ -26,9 +31,34 @@ from tether.errors import TetherError
 #: Bumped on any change a peer of the previous version would misread.
 PROTOCOL_VERSION: Final = 1
 
+#: Ids and names (worker, work item, queue, tool, host): far above any real one.
+MAX_NAME_CHARS: Final = 256
+#: Queues or tools one worker may name.
+MAX_NAMES: Final = 1024
+#: Slots one worker may announce (Hello.capacity) or give back in one Credit.
+MAX_CAPACITY: Final = 10_000
+#: Leases one Heartbeat may list (a worker back from an engine restart may hold more than its
+#: capacity for a while, never this many).
+MAX_HEARTBEAT_LEASES: Final = 100_000
+#: Fences, pids: what SQLite's signed 64-bit integers hold.
+MAX_INT64: Final = 2**63 - 1
+#: Longest park a worker may ask for: a provider's Retry-After of hours is real, of weeks is not.
+MAX_RETRY_AFTER_SECS: Final = 7 * 24 * 3600.0
+#: Longest duration a Result may report (a year in milliseconds).
+MAX_DURATION_MS: Final = 366 * 24 * 3600 * 1000
+#: An error message; the worker cuts longer ones (tracebacks are bounded further, to 4 KiB).
+MAX_ERROR_CHARS: Final = 16_384
+#: Largest frame the engine reads by default (``ZMQ_MAXMSGSIZE``): a Result's output included.
+DEFAULT_MAX_MESSAGE_BYTES: Final = 16 * 1024 * 1024
+
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+Fence = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
+Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)]
+WorkerId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
+Names = Annotated[list[Name], msgspec.Meta(max_length=MAX_NAMES)]
+Slots = Annotated[int, msgspec.Meta(ge=1, le=MAX_CAPACITY)]
+ErrorText = Annotated[str, msgspec.Meta(max_length=MAX_ERROR_CHARS)]
 
 
 class FrameError(TetherError, ValueError):
@@ -42,8 +72,8 @@ class _Message(msgspec.Struct, frozen=True, gc=False, tag_field="type", omit_def
 class LeaseRef(msgspec.Struct, frozen=True, gc=False):
     """A lease a worker holds: the work item and the fence it was granted with (I5)."""
 
-    work_item_id: str
-    fence: NonNegative
+    work_item_id: Name
+    fence: Fence
 
 
 # --- worker -> engine -------------------------------------------------------------------------
@@ -53,55 +83,56 @@ class Hello(_Message, frozen=True, tag="hello"):
     """First message on a connection: who the worker is and what it can run."""
 
     protocol: int
-    worker_id: NonEmpty
-    queues: list[str]
-    capacity: Positive
-    tools: list[str]
-    pid: int
-    host: str
+    worker_id: WorkerId
+    queues: Names
+    capacity: Slots
+    tools: Names
+    pid: Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
+    host: Name
 
 
 class Credit(_Message, frozen=True, tag="credit"):
     """The worker has ``n`` more free slots (beyond what Hello or earlier Credits announced)."""
 
-    n: Positive
+    n: Slots
 
 
 class Heartbeat(_Message, frozen=True, tag="heartbeat"):
     """Liveness plus the leases the worker still runs; the engine answers HeartbeatAck."""
 
-    leases: list[LeaseRef] = []
+    leases: Annotated[list[LeaseRef], msgspec.Meta(max_length=MAX_HEARTBEAT_LEASES)] = []
 
 
 class Result(_Message, frozen=True, tag="result"):
     """Outcome of a granted work item, fenced; the engine answers Ack."""
 
-    work_item_id: str
-    fence: NonNegative
+    work_item_id: Name
+    fence: Fence
     ok: bool
     output: Any = None
-    error: str = ""
-    error_type: str = ""
+    error: ErrorText = ""
+    error_type: Name = ""
     retryable: bool = True
-    duration_ms: NonNegative = 0
+    duration_ms: Annotated[int, msgspec.Meta(ge=0, le=MAX_DURATION_MS)] = 0
     #: A tool that raised: its traceback, bounded by the worker. Omitted when empty, and an
     #: older engine ignores the field: no protocol version change.
-    traceback: str = ""
+    traceback: ErrorText = ""
 
 
 class RateLimited(_Message, frozen=True, tag="rate_limited"):
     """The tool's provider said 429: park the item until ``retry_after_secs`` (no attempt spent)."""
 
-    work_item_id: str
-    fence: NonNegative
-    retry_after_secs: Annotated[float, msgspec.Meta(ge=0)]
-    error: str = ""
+    work_item_id: Name
+    fence: Fence
+    #: Finite, 0 to MAX_RETRY_AFTER_SECS: NaN and inf are refused (the worker clamps).
+    retry_after_secs: Annotated[float, msgspec.Meta(ge=0, le=MAX_RETRY_AFTER_SECS)]
+    error: ErrorText = ""
 
 
 class Bye(_Message, frozen=True, tag="bye"):
     """The worker is leaving on purpose (drained or shutting down)."""
 
-    reason: str = ""
+    reason: Annotated[str, msgspec.Meta(max_length=MAX_ERROR_CHARS)] = ""
 
 
 # --- engine -> worker -------------------------------------------------------------------------
@@ -114,6 +145,10 @@ class Welcome(_Message, frozen=True, tag="welcome"):
     engine_id: str
     heartbeat_interval_ms: Positive
     lease_ttl_ms: Positive
+    #: The largest frame the engine reads; a larger one closes the connection. An engine that
+    #: does not send it reads the default. (Added without a version change: older peers
+    #: ignore it.)
+    max_message_bytes: Positive = DEFAULT_MAX_MESSAGE_BYTES
 
 
 class Grant(_Message, frozen=True, tag="grant"):
@@ -168,8 +203,11 @@ ERR_PROTOCOL_VERSION: Final = "protocol_version"
 ERR_HELLO_REQUIRED: Final = "hello_required"
 #: The frame did not decode, or the message had the wrong number of frames.
 ERR_BAD_FRAME: Final = "bad_frame"
-#: The Hello's worker_id is one the engine keeps for its own workers (``local``, ``http/...``).
+#: The Hello's worker_id cannot be taken: the engine keeps it for its own workers (``local``,
+#: ``http/...``), another live connection holds it, or this connection is already another worker.
 ERR_WORKER_ID: Final = "worker_id"
+#: The credential (CURVE key) that sent this Hello already has as many workers as it may.
+ERR_WORKER_LIMIT: Final = "worker_limit"
 
 
 def reserved_worker_id(worker_id: str) -> bool:

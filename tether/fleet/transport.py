@@ -1,8 +1,9 @@
 """The ZeroMQ worker port, plugged into a Runtime from above.
 
-Example::
+Beyond loopback the port needs worker keys (I14, see :mod:`tether.fleet.keys`)::
 
-    fleet = ZmqFleet("tcp://0.0.0.0:7701")
+    fleet = ZmqFleet("tcp://0.0.0.0:7701",
+                     keys=EngineKeys.from_files("keys/engine.key_secret", "keys/workers"))
     async with Runtime("sqlite:///runs.db", transports=[fleet], max_concurrency=0) as rt:
         print(fleet.endpoint)        # the bound endpoint (a port 0 resolved)
         # `tether worker --engine tcp://host:7701 --modules my_tools` serves its steps
@@ -12,7 +13,10 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
+from tether.fleet.broker import DEFAULT_MAX_WORKERS_PER_PRINCIPAL
 from tether.fleet.engine_link import FleetLink
+from tether.fleet.keys import EngineKeys, InsecureEndpoint, beyond_loopback
+from tether.fleet.protocol import DEFAULT_MAX_MESSAGE_BYTES
 from tether.runtime.internals import RuntimeInternals
 
 
@@ -20,10 +24,23 @@ class ZmqFleet:
     """A :class:`~tether.runtime.transports.WorkerTransport`: binds a broker whose peers
     (``tether worker`` processes) serve the runtime's scheduler."""
 
-    def __init__(self, endpoint: str, *, heartbeat_interval_ms: int = 1_000) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        heartbeat_interval_ms: int = 1_000,
+        keys: EngineKeys | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_workers_per_principal: int = DEFAULT_MAX_WORKERS_PER_PRINCIPAL,
+    ) -> None:
+        if keys is None and beyond_loopback(endpoint):
+            raise InsecureEndpoint(endpoint)  # said here, before a runtime opens around it
         #: The endpoint to bind; once the runtime is open, the one bound.
         self.endpoint = endpoint
         self._heartbeat_interval_ms = heartbeat_interval_ms
+        self._keys = keys
+        self._max_message_bytes = max_message_bytes
+        self._max_workers_per_principal = max_workers_per_principal
 
     async def open(self, internals: RuntimeInternals, stack: AsyncExitStack) -> None:
         broker = await stack.enter_async_context(
@@ -33,6 +50,9 @@ class ZmqFleet:
                 engine_id=internals.engine_id,
                 heartbeat_interval_ms=self._heartbeat_interval_ms,
                 lease_ttl_ms=internals.lease_ttl_ms,
+                keys=self._keys,
+                max_message_bytes=self._max_message_bytes,
+                max_workers_per_principal=self._max_workers_per_principal,
             )
         )
         self.endpoint = broker.endpoint

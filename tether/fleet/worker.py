@@ -33,6 +33,7 @@ import anyio
 
 from tether.clock import Clock, SystemClock
 from tether.fleet.connection import EngineConnection, Reconnected
+from tether.fleet.keys import WorkerKeys
 from tether.fleet.protocol import (
     Ack,
     Bye,
@@ -46,7 +47,7 @@ from tether.fleet.protocol import (
     ProtocolError,
     WorkerMessage,
 )
-from tether.fleet.worker_leases import Lease, LeaseKey, Outcome, run_grant
+from tether.fleet.worker_leases import Lease, LeaseKey, Outcome, fitting, run_grant
 from tether.logs import lifecycle_logger
 from tether.runtime.tools import Tool, ToolRegistry
 
@@ -84,6 +85,7 @@ class Worker:
         connect_timeout_secs: float = 10.0,
         drain_ack_timeout_secs: float = 10.0,
         clock: Clock | None = None,
+        keys: WorkerKeys | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -94,6 +96,7 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.connect_timeout_secs = connect_timeout_secs
         self.drain_ack_timeout_secs = drain_ack_timeout_secs
+        self._keys = keys
         self._clock: Clock = clock or SystemClock()
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._leases: dict[LeaseKey, Lease] = {}
@@ -152,6 +155,7 @@ class Worker:
             capacity=self.concurrency,
             tools=self.registry.names(),
             connect_timeout_secs=self.connect_timeout_secs,
+            keys=self._keys,
         )
         with anyio.CancelScope() as connect_scope:
             self._connect_scope = connect_scope
@@ -245,6 +249,9 @@ class Worker:
                 "worker %s: lease %s revoked; its outcome is dropped", self.worker_id, lease.key
             )
         else:
+            if self._conn is not None:
+                limit = self._conn.welcome.max_message_bytes
+                outcome = fitting(outcome, lease.grant.tool, limit)
             self._unacked[lease.key] = outcome
             await self._send(outcome)
         await self._slot_freed()

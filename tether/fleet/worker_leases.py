@@ -15,17 +15,24 @@ Example::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
 
 import anyio
 
-from tether.fleet.protocol import Grant, Result
+from tether.fleet.protocol import (
+    MAX_ERROR_CHARS,
+    MAX_RETRY_AFTER_SECS,
+    Grant,
+    Result,
+    encode,
+)
 from tether.fleet.protocol import RateLimited as RateLimitedMessage
 from tether.runtime.tool_outcome import run_tool
 from tether.runtime.tools import ToolRegistry
 
-__all__ = ["Lease", "LeaseKey", "Outcome", "run_grant"]
+__all__ = ["Lease", "LeaseKey", "Outcome", "fitting", "run_grant"]
 
 #: A lease is one (work item, fence): the same item may come back with a higher fence.
 LeaseKey = tuple[str, int]
@@ -73,17 +80,50 @@ async def run_grant(
         return RateLimitedMessage(
             work_item_id=grant.work_item_id,
             fence=grant.fence,
-            retry_after_secs=out.retry_after_secs,
-            error=out.error,
+            retry_after_secs=_park_secs(out.retry_after_secs),
+            error=out.error[:MAX_ERROR_CHARS],
         )
     return Result(
         work_item_id=grant.work_item_id,
         fence=grant.fence,
         ok=out.ok,
         output=out.output,
-        error=out.error,
+        error=out.error[:MAX_ERROR_CHARS],
         error_type=out.error_type,
         retryable=out.retryable,
-        traceback=out.traceback,
+        traceback=out.traceback[:MAX_ERROR_CHARS],
         duration_ms=out.duration_ms,
     )
+
+
+def fitting(outcome: Outcome, tool: str, max_message_bytes: int) -> Outcome:
+    """``outcome``, or, when its frame would exceed the engine's limit (the engine would close
+    the connection on it), a failure that says so: not retryable, the same output would come
+    back.
+
+    Example::
+
+        msg = fitting(await run_grant(grant, registry, limiter), grant.tool, 16 << 20)
+    """
+    size = len(encode(outcome))
+    if size <= max_message_bytes:
+        return outcome
+    return Result(
+        work_item_id=outcome.work_item_id,
+        fence=outcome.fence,
+        ok=False,
+        error=(
+            f"tool {tool!r} returned {size} bytes, more than the engine accepts in one message "
+            f"({max_message_bytes}): return a reference to large data instead"
+        ),
+        error_type="OutputTooLarge",
+        retryable=False,
+        duration_ms=outcome.duration_ms if isinstance(outcome, Result) else 0,
+    )
+
+
+def _park_secs(secs: float) -> float:
+    # A tool's Retry-After may say anything; the engine refuses more than the cap.
+    if math.isnan(secs):
+        return MAX_RETRY_AFTER_SECS
+    return min(max(secs, 0.0), MAX_RETRY_AFTER_SECS)

@@ -8,6 +8,9 @@ Example::
 
 from __future__ import annotations
 
+import math
+from typing import Final
+
 from tether.persistence.contract import Settle
 from tether.runtime.executor import NodeOutcome
 from tether.runtime.graph import Graph
@@ -21,7 +24,7 @@ def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Set
     work item; an output that does not fit the typed state fails the node, not retried."""
     wid = out.work_item_id
     if out.retry_after_secs is not None:
-        until = at + int(out.retry_after_secs * 1000)
+        until = at + _park_ms(out.retry_after_secs)
         parked = NodeParked(
             at_ms=at, node_id=out.node_id, dispatch=out.dispatch, attempt=out.attempt,
             not_before_ms=until, error=out.error,
@@ -52,6 +55,18 @@ def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Set
     )
     # "failed" while the fold retries; the turn makes it "dead" when this was the last attempt.
     return failed, Settle(wid, "failed", out.fence, error=failed.error, at_ms=at)
+
+
+#: Longest park recorded: a non-finite or absurd retry-after (from any tool or peer) must not
+#: raise here, in the run's actor, nor overflow the journal's integers.
+_MAX_PARK_MS: Final = 7 * 24 * 3600 * 1000
+
+
+def _park_ms(retry_after_secs: float) -> int:
+    if math.isnan(retry_after_secs):
+        return _MAX_PARK_MS
+    return int(min(max(retry_after_secs * 1000, 0.0), _MAX_PARK_MS))
+
 
 def output_problem(graph: Graph, out: NodeOutcome) -> str | None:
     """Why the output does not fit the typed state (each merged key, or the node's key)."""
