@@ -194,7 +194,7 @@ def test_tether_dev_refuses_an_open_worker_port_without_keys_in_one_line_I14(
     tmp_path: Path, keys: Keys
 ) -> None:
     env = {**os.environ, "TETHER_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
-           "TETHER_TOKEN": "s3cret", "TETHER_BIND": "0.0.0.0"}  # fmt: skip
+           "TETHER_TOKEN": "s3cret-s3cret-s3cret", "TETHER_BIND": "0.0.0.0"}  # fmt: skip
     for name in ("TETHER_FLEET_KEY", "TETHER_FLEET_WORKER_KEYS"):
         env.pop(name, None)
     done = subprocess.run([sys.executable, "-m", "tether.cli", "dev"], env=env,

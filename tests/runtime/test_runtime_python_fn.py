@@ -110,3 +110,36 @@ nodes:
     async with Runtime(f"sqlite:///{tmp_path / 'd.db'}", tools=[grow]) as rt:
         with pytest.raises(WorkflowInvalid, match="default queue"):
             rt.register(compile_yaml_text(flow, "alone.yaml"))
+
+
+@tool
+def call_api(api_key: str) -> str:
+    return "called"
+
+
+SECRET_CALL = """
+workflow: {id: secret_call, version: "1"}
+nodes:
+  call: {type: tool, tool: call_api, labels: {queue: general}}
+"""
+
+
+async def test_no_queue_is_remote_in_one_workflow_and_local_in_another_I14(
+    tmp_path: Path,
+) -> None:
+    """A tool step on the queue another workflow's remote-only steps wait on would be handed
+    to a remote worker, its input (an API key) and the right to commit its output with it."""
+    remote, secret = compile_yaml_text(REMOTE, "r.yaml"), compile_yaml_text(SECRET_CALL, "s.yaml")
+    for first, second, said in ((remote, secret, "remote-only"), (secret, remote, "runs")):
+        async with Runtime(
+            f"sqlite:///{tmp_path / f'{first.workflow_id}.db'}", tools=[call_api]
+        ) as rt:
+            rt.register(first)
+            with pytest.raises(WorkflowInvalid, match=f"queue 'general'.*{said}"):
+                rt.register(second)
+    # After a restart the loaded workflow is known again before anything is registered.
+    async with Runtime(f"sqlite:///{tmp_path / 'again.db'}", tools=[call_api]) as rt:
+        await rt.start(remote, {})
+    async with Runtime(f"sqlite:///{tmp_path / 'again.db'}", tools=[call_api]) as rt:
+        with pytest.raises(WorkflowInvalid, match="queue 'general'"):
+            rt.register(secret)

@@ -33,9 +33,11 @@ _WORK_KINDS = (ToolKind, PythonFnKind)
 _WAIT_KINDS = (WaitKind, HumanApprovalKind)
 
 
-def check_runnable(wf: Workflow, tools: ToolRegistry) -> None:
-    """Every node is a kind this runtime executes, every tool it names is registered, and its
-    parallel blocks have one meaning (see :mod:`tether.runtime.parallel_blocks`)."""
+def check_runnable(wf: Workflow, tools: ToolRegistry, others: QueueUsers | None = None) -> None:
+    """Every node is a kind this runtime executes, every tool it names is registered, its
+    parallel blocks have one meaning (see :mod:`tether.runtime.parallel_blocks`), and no
+    queue is both remote-only and served by this engine, here or in ``others`` (the
+    workflows this runtime has loaded)."""
     unsupported = [
         f"node {node.id!r} is a {node.kind.__struct_config__.tag!r} node"
         for node in wf.nodes.values()
@@ -60,17 +62,36 @@ def check_runnable(wf: Workflow, tools: ToolRegistry) -> None:
                 missing.append(f"node {node.id!r}: {exc}")
     if missing:
         raise UnknownTool(f"workflow {wf.ref}: " + "; ".join(missing))
-    _check_remote_queues(wf, tools)
+    _check_remote_queues(wf, tools, others or QueueUsers())
     _, problems = analyze_parallel_blocks(wf)
     if problems:
         issues = [ValidationIssue(path="nodes", message=m) for m in problems]
         raise WorkflowInvalid(issues, source=wf.ref)
 
 
-def _check_remote_queues(wf: Workflow, tools: ToolRegistry) -> None:
-    """A python_fn step the engine has no function for waits on its queue for a remote
-    worker, and the in-process pool stops taking that queue: refuse a queue shared with a
-    node the engine runs itself (it would wait for a remote worker too, unexpectedly)."""
+class QueueUsers:
+    """Which loaded workflow first used each queue for remote-only steps and for steps the
+    engine runs itself. A queue in both would hand the engine's own steps (their inputs,
+    maybe secrets, and the right to commit their outputs) to remote workers such as
+    ``jamjet worker``, and keep them from the in-process pool."""
+
+    def __init__(self) -> None:
+        self.remote: dict[str, str] = {}
+        self.local: dict[str, str] = {}
+
+    def add(self, wf: Workflow, tools: ToolRegistry) -> None:
+        remote, local = queues_of(wf, tools)
+        for queue in remote:
+            self.remote.setdefault(queue, wf.ref)
+        for queue in local:
+            self.local.setdefault(queue, wf.ref)
+
+
+def queues_of(
+    wf: Workflow, tools: ToolRegistry
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The queues of ``wf``'s remote-only steps and of the steps this engine runs, each with
+    its node ids."""
     remote: dict[str, list[str]] = {}
     local: dict[str, list[str]] = {}
     for node in wf.nodes.values():
@@ -82,9 +103,30 @@ def _check_remote_queues(wf: Workflow, tools: ToolRegistry) -> None:
                 continue
         if isinstance(node.kind, _WORK_KINDS):
             local.setdefault(queue_of(node), []).append(node.id)
+    return remote, local
+
+
+def _check_remote_queues(wf: Workflow, tools: ToolRegistry, others: QueueUsers) -> None:
+    """A python_fn step the engine has no function for waits on its queue for a remote
+    worker, and the in-process pool stops taking that queue: refuse a queue shared with a
+    node the engine runs itself, in this workflow or in another one loaded here."""
+    remote, local = queues_of(wf, tools)
     clashes = [
         f"queue {q!r}: remote-only steps {remote[q]} and steps this engine runs {local[q]}"
         for q in sorted(remote.keys() & local.keys())
+    ]
+    clashes += [
+        f"queue {q!r}: remote-only steps {remote[q]} here, and workflow {others.local[q]} "
+        "runs its steps on this engine on that queue"
+        for q in sorted(remote.keys() & others.local.keys())
+        if others.local[q] != wf.ref
+    ]
+    clashes += [
+        f"queue {q!r}: steps this engine runs {local[q]} here, and workflow "
+        f"{others.remote[q]} has remote-only steps on that queue (a remote worker would be "
+        "handed these steps)"
+        for q in sorted(local.keys() & others.remote.keys())
+        if others.remote[q] != wf.ref
     ]
     if DEFAULT_QUEUE in remote and DEFAULT_QUEUE not in local:
         # Every workflow's tools default to it: the pool would stop serving them all.

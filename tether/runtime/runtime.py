@@ -58,7 +58,7 @@ from tether.runtime.ids import new_execution_id
 from tether.runtime.internals import runtime_internals
 from tether.runtime.registry import WorkflowRegistry, WorkflowVersion
 from tether.runtime.run import Run
-from tether.runtime.runnable import check_runnable
+from tether.runtime.runnable import QueueUsers, check_runnable
 from tether.runtime.runtime_reads import ExecutionReads
 from tether.runtime.runtime_signals import ExecutionSignals
 from tether.runtime.schedule_api import Schedules
@@ -126,6 +126,8 @@ class Runtime(ExecutionReads, ExecutionSignals):
         self._cron = cron
         self._given_store = store
         self._registry = WorkflowRegistry()
+        #: Queues of the workflows registered or loaded here (a queue is remote or local).
+        self._queue_users = QueueUsers()
         self._stack: AsyncExitStack | None = None
         self._services: Services | None = None
         self._system: ActorSystem | None = None
@@ -152,6 +154,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
                 store, self.tools, self.clock, self._rng, self._snapshot_every
             )
             self._services.spawn_execution = self._ensure_spawned
+            self._services.queue_users = self._queue_users
             await start_scheduling(
                 self._system, self._services, tg, self._deliver, self._tell_execution,
                 executor=self._executor, capacity=self._capacity, lease_ttl_ms=self._lease_ttl_ms,
@@ -222,7 +225,8 @@ class Runtime(ExecutionReads, ExecutionSignals):
         """
         wf = workflow if isinstance(workflow, Workflow) else workflow_from_ir(workflow)
         check(wf)
-        check_runnable(wf, self.tools)
+        check_runnable(wf, self.tools, self._queue_users)
+        self._queue_users.add(wf, self.tools)
         # Executions fold against the IR in the registry, never against this object: a
         # recovered run must not continue on an edited workflow under the same version.
         return self._registry.add(wf)

@@ -34,6 +34,7 @@ from tether.runtime.graph import Graph
 from tether.runtime.ledger import WorkerLedger
 from tether.runtime.local_workers import LocalWorkers
 from tether.runtime.pool_items import PoolItems
+from tether.runtime.runnable import QueueUsers
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import ArgumentBinder, ToolRegistry, UnknownTool
 from tether.runtime.work import queue_of
@@ -103,6 +104,8 @@ class Services:
         #: Queues holding python_fn steps this engine has no function for: the in-process
         #: pool never takes them (shared with its ledger entry; grows as workflows load).
         self.remote_queues: set[str] = set()
+        #: Which loaded workflow uses each queue remotely and locally (refusing a clash).
+        self.queue_users = QueueUsers()
 
     def attach_scheduler(self, scheduler: ActorRef, task_group: anyio.abc.TaskGroup) -> None:
         self.scheduler = scheduler
@@ -133,6 +136,7 @@ class Services:
 
     def add_workflow(self, wf: Workflow) -> Graph:
         graph = Graph(wf)
+        self.queue_users.add(wf, self.tools)
         for node in wf.nodes.values():
             if isinstance(node.kind, PythonFnKind):
                 binding = self._binder(node)
