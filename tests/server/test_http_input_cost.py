@@ -5,6 +5,7 @@ the engine's log names too (I10 clear errors)."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +97,38 @@ def test_an_unforeseen_error_is_a_500_whose_request_id_the_log_names_I10(tmp_pat
         [logged] = [x for x in lines if x.get("request_id") == request_id]
         assert logged["level"] == "error" and logged["path"] == "/workers"
         assert "ZeroDivisionError: planted by the test" in logged["exception"]
+
+
+def test_an_unterminated_string_costs_one_pass_not_one_per_quote_I10() -> None:
+    """A string without its closing quote, full of escaped quotes, made the scan start again
+    at every quote: quadratic, ~50 minutes of a blocked event loop for 1 MiB. Now one pass
+    (a regression hangs into the test timeout); the decoder then refuses it as malformed."""
+    from tether.server.json_shape import json_shape_problem
+
+    assert json_shape_problem(b'"' + b'\\"' * 500_000) is None
+    assert json_shape_problem(b'{"a": "[[[\\"", "b": [1]}') is None  # text is not structure
+
+
+def test_without_the_token_no_body_is_read_and_a_dripped_body_is_cut_off_I14(
+    tmp_path: Path,
+) -> None:
+    """A caller without the token is refused before its body is read (here: a body declared
+    far over the bound still gets the 401, not the 413), and a body that does not arrive
+    within the deadline is answered 408, freeing its connection."""
+    token = "a-token-of-20-chars!"
+    env = {"TETHER_TOKEN": token, "TETHER_HEADER_TIMEOUT_SECS": "1"}
+    with running_engine(tmp_path, env) as e:
+
+        def send_head(auth: str, length: int) -> str:
+            head = (
+                f"POST /workflows HTTP/1.1\r\nHost: 127.0.0.1:{e.port}\r\n{auth}"
+                f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{"
+            )
+            with socket.create_connection(("127.0.0.1", e.port), timeout=30) as raw:
+                raw.sendall(head.encode())
+                return raw.recv(4096).decode()  # blocks until the engine answers
+
+        refused = send_head("", 100 * MAX_BODY)
+        assert refused.startswith("HTTP/1.1 401"), refused
+        late = send_head(f"Authorization: Bearer {token}\r\n", 1000)
+        assert late.startswith("HTTP/1.1 408") and "did not arrive" in late, late

@@ -289,7 +289,9 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
         lifespan=[lifespan],
         middleware=[
             RequestGate(AllowedHosts.for_server(config.bind, config.port, config.allowed_hosts)),
-            BodyCheck(config.max_body_bytes),  # after the gate: a refused request is not read
+            # After the gate: a refused request is not read; the token is checked before the
+            # body is read too (the guard below checks it again for body-less requests).
+            BodyCheck(config.max_body_bytes, config.token, config.header_timeout_secs),
         ],
         guards=[bearer_guard(config.token)],
         exception_handlers=EXCEPTION_HANDLERS,

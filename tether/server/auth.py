@@ -32,17 +32,30 @@ def bearer_guard(token: str | None) -> Any:
     def check(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         if expected is None or handler.opt.get(PUBLIC):
             return
-        given = connection.headers.getall("authorization", [])
-        if len(given) > 1:
-            raise _refused("send one Authorization header, not several")
-        scheme, _, credentials = (given[0] if given else "").strip().partition(" ")
-        if scheme.lower() != SCHEME or not hmac.compare_digest(
-            credentials.strip().encode(), expected
-        ):  # constant time: the comparison does not tell how much of a guess was right
-            raise _refused("missing or wrong token: send 'Authorization: Bearer <TETHER_TOKEN>'")
+        problem = token_problem(connection.headers.getall("authorization", []), expected)
+        if problem is not None:
+            raise _refused(problem)
 
     return check
 
 
+def token_problem(given: list[str], expected: bytes) -> str | None:
+    """Why the ``Authorization`` header values ``given`` do not carry ``expected``, or None.
+    Also asked before a request's body is read (:mod:`.body_check`): a caller without the
+    token costs the engine no body."""
+    if len(given) > 1:
+        return "send one Authorization header, not several"
+    scheme, _, credentials = (given[0] if given else "").strip().partition(" ")
+    if scheme.lower() != SCHEME or not hmac.compare_digest(
+        credentials.strip().encode(), expected
+    ):  # constant time: the comparison does not tell how much of a guess was right
+        return "missing or wrong token: send 'Authorization: Bearer <TETHER_TOKEN>'"
+    return None
+
+
+#: Sent with every 401, by the guard and by the body check.
+CHALLENGE: Final = ("WWW-Authenticate", 'Bearer realm="tether"')
+
+
 def _refused(message: str) -> NotAuthorizedException:
-    return NotAuthorizedException(message, headers={"WWW-Authenticate": 'Bearer realm="tether"'})
+    return NotAuthorizedException(message, headers=dict([CHALLENGE]))

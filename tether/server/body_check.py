@@ -1,17 +1,21 @@
-"""Reads a request's body up to a bound (413 past it) and judges its JSON shape
-(:mod:`.json_shape`) before a route decodes it; the route then reads the same bytes.
+"""Reads a request's body up to a bound (413 past it), within a deadline (408 past it), and
+judges its JSON shape (:mod:`.json_shape`) before a route decodes it; the route then reads the
+same bytes. With a token configured, a request without it is refused (401) before a byte of
+its body is read: reading and judging a body is work an anonymous caller must not get.
 
 Example::
 
-    Litestar(route_handlers=[...], middleware=[BodyCheck(max_bytes=1 << 20)])
+    Litestar(route_handlers=[...], middleware=[BodyCheck(1 << 20, token, read_secs=10)])
 """
 
 from __future__ import annotations
 
+import anyio
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
+from tether.server.auth import CHALLENGE, token_problem
 from tether.server.json_shape import json_shape_problem
 from tether.server.request_gate import answer, has_body, header_values
 
@@ -21,37 +25,58 @@ class BodyCheck(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, token: str | None = None, read_secs: float = 10) -> None:
         self.max_bytes = max_bytes
+        self._token = token.encode() if token else None
+        self._read_secs = read_secs
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         if not has_body(scope["headers"]):
             await next_app(scope, receive, send)
             return
+        if self._token is not None:
+            given = header_values(scope["headers"], b"authorization")
+            refused = token_problem(given, self._token)
+            if refused is not None:
+                await answer(send, 401, refused, CHALLENGE)
+                return
         declared = header_values(scope["headers"], b"content-length")
         too_big = f"the body is over {self.max_bytes} bytes (TETHER_MAX_BODY_BYTES)"
         if declared and declared[0].strip().isdigit() and int(declared[0]) > self.max_bytes:
             await answer(send, 413, too_big)  # refused before a byte of it is read
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await answer(send, 413, too_big)
-                return
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        # A body dripped a byte at a time would hold the connection (and its place among
+        # the bounded connections) for as long as the client likes.
+        body: bytes | None = None
+        with anyio.move_on_after(self._read_secs) as deadline:
+            body = await self._read(receive, send, too_big)
+        if deadline.cancelled_caught:
+            await answer(send, 408, f"the body did not arrive within {self._read_secs:g} s")
+            return
+        if body is None:  # answered (413) or gone
+            return
         problem = json_shape_problem(body)
         if problem is not None:
             await answer(send, *problem)
             return
         await next_app(scope, _replay(body, receive), send)
+
+
+    async def _read(self, receive: Receive, send: Send, too_big: str) -> bytes | None:
+        """The whole body, or None once it is answered (413) or the client went away."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return None
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await answer(send, 413, too_big)
+                return None
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -24,7 +24,9 @@ MAX_NUMBER_CHARS: Final = 100
 #: What the journal's msgpack can hold.
 INT_RANGE: Final = (-(2**63), 2**64 - 1)
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# The closing quote is optional: an unterminated string then runs to the end in one match,
+# where a required quote made the engine retry from every later quote (quadratic time).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NUMBER = re.compile(rb"-?[0-9][0-9.eE+-]*")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}

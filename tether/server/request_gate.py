@@ -87,17 +87,16 @@ def has_body(raw: Iterable[tuple[bytes, bytes]]) -> bool:
     return False
 
 
-async def answer(send: Send, status: int, message: str) -> None:
+async def answer(
+    send: Send, status: int, message: str, extra: tuple[str, str] | None = None
+) -> None:
     """A refusal in the API's ``{"error": ...}`` shape, sent before any route ran."""
     body = msgspec.json.encode({"error": message})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if extra is not None:
+        headers.append((extra[0].lower().encode(), extra[1].encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
