@@ -72,6 +72,12 @@ class RepeatFilter(logging.Filter):
         return entry[1] <= self.burst
 
     def _forget(self, now: float) -> None:
-        """Drop the lines whose interval has ended (their drop counts are lost with them)."""
-        for key in [k for k, (start, _) in self._seen.items() if now - start >= self.interval_secs]:
-            del self._seen[key]
+        """Drop the oldest lines whose interval has ended (their drop counts are lost with
+        them), stopping at the first still running: the table is in first-seen order, so a
+        full table of live lines (one line per run, each with its own ids) costs one look
+        per new line, not a scan of the table."""
+        while self._seen:
+            oldest = next(iter(self._seen))
+            if now - self._seen[oldest][0] < self.interval_secs:
+                return
+            del self._seen[oldest]

@@ -101,7 +101,7 @@ def test_without_TETHER_TOKEN_a_lease_from_before_a_restart_is_refused_and_runs_
     with httpx.Client(base_url=tokenless.url, timeout=10) as c:
         r = c.post(f"/work-items/{before['id']}/complete", json={"state_patch": {"n": 4}})
         assert r.status_code == 409, r.text
-        assert "restart" in r.json()["error"] and "TETHER_TOKEN" in r.json()["error"]
+        assert "restart" in r.json()["error"] and "TETHER_LEASE_KEY" in r.json()["error"]
         again = claim(c, "restarted")  # the lease is reclaimed: the step is handed out anew
         assert (again["node_id"], again["attempt"]) == ("double", before["attempt"] + 1)
         r = c.post(f"/work-items/{again['id']}/complete", json={"state_patch": {"n": 4}})
@@ -145,3 +145,29 @@ def test_TETHER_HTTP_WORKER_QUEUES_names_the_only_queues_http_workers_may_claim_
         assert "TETHER_HTTP_WORKER_QUEUES: general, reports" in r.json()["error"]
         item = claim(c, "w")  # 'general' is named: the jamjet flow's steps are handed out
         assert (item["execution_id"], item["node_id"]) == (eid, "double")
+
+
+def test_a_worker_holding_the_api_token_cannot_sign_another_workers_lease_I14(
+    tmp_path: Path,
+) -> None:
+    """Every HTTP worker holds TETHER_TOKEN: a lease key derived from it would let one worker
+    sign a report for another's lease (ids and owners are in the API, fences are small).
+    The key comes from TETHER_LEASE_KEY, which no worker holds, or is random."""
+    from tether.server.lease_tokens import LeaseKey, LeaseRef
+
+    token = "api-token-every-worker-holds"
+    with running_engine(tmp_path, {"TETHER_TOKEN": token}) as e:
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=e.url, timeout=10, headers=auth) as c:
+            register_jamjet_flow(c)
+            start(c, 2)
+            item = claim(c, "victim")
+            head = item["id"].split(".")[0]
+            ref = msgspec.msgpack.decode(
+                base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)), type=LeaseRef
+            )
+            forged = LeaseKey.for_engine(token).sign(ref.work_item_id, ref.fence, ref.owner)
+            r = c.post(f"/work-items/{forged}/complete", json={"state_patch": {"n": 99}})
+            assert r.status_code == 409, r.text
+            r = c.post(f"/work-items/{item['id']}/complete", json={"state_patch": {"n": 4}})
+            assert r.status_code == 200, r.text

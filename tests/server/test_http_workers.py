@@ -18,15 +18,21 @@ from test_server_http import DEADLINE, HERE, Engine, running_engine, wait_termin
 
 from tether.server.lease_tokens import LeaseKey
 
-#: The engine's TETHER_TOKEN: its lease key is derived from it, so tests can sign a token
-#: for a lease they were not handed (a stale fence, another owner) and see it refused.
+#: The engine's TETHER_TOKEN (every HTTP worker holds it).
 TOKEN = "http-worker-tests"
-KEY = LeaseKey.for_engine(TOKEN)
+#: The engine's TETHER_LEASE_KEY: tests know it, as no worker does, so they can sign a token
+#: for a lease they were not handed (a stale fence, another owner) and see it refused.
+LEASE_SECRET = "lease-secret-only-the-engine-holds-0123456789"
+KEY = LeaseKey.for_engine(LEASE_SECRET)
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    env = {"TETHER_HTTP_LEASE_TTL_MS": "800", "TETHER_TOKEN": TOKEN}
+    env = {
+        "TETHER_HTTP_LEASE_TTL_MS": "800",
+        "TETHER_TOKEN": TOKEN,
+        "TETHER_LEASE_KEY": LEASE_SECRET,
+    }
     with running_engine(tmp_path, env) as e:
         yield e
 

@@ -257,7 +257,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
         async with AsyncExitStack() as stack:
             if open_runtime:
                 await stack.enter_async_context(runtime)
-            key = LeaseKey.for_engine(config.token)  # lease tokens: see lease_tokens
+            key = LeaseKey.for_engine(config.lease_key)  # lease tokens: see lease_tokens
             gateway = HttpWorkers(
                 runtime, key, lease_ttl_secs=config.http_lease_ttl_ms / 1000,
                 queues=config.http_worker_queues,

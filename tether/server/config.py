@@ -18,6 +18,7 @@
 | ``TETHER_HEADER_TIMEOUT_SECS`` | ``10`` | a connection has this long to send a request's head |
 | ``TETHER_KEEP_ALIVE_SECS`` | ``5`` | an idle keep-alive connection is closed after this |
 | ``TETHER_HTTP_WORKER_QUEUES`` | unset | the only queues HTTP workers may claim (comma-separated) |
+| ``TETHER_LEASE_KEY`` | unset | secret (32+ characters) signing HTTP workers' lease tokens |
 
 HTTP workers are only ever handed the queues of python_fn steps the engine has no function
 for, never its own tools' queues; ``TETHER_HTTP_WORKER_QUEUES`` narrows that to a list.
@@ -44,6 +45,8 @@ DEFAULT_PORT: Final = 7700
 DEFAULT_WORKER_PORT: Final = 7701
 DEFAULT_DATABASE_URL: Final = "sqlite:///.tether/runtime.db"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+#: A shorter lease-token key is refused at start.
+MIN_LEASE_KEY_CHARS: Final = 32
 #: A shorter bearer token is refused at start.
 MIN_TOKEN_CHARS: Final = 16
 
@@ -71,6 +74,8 @@ class ServerConfig:
     header_timeout_secs: int = 10
     keep_alive_secs: int = 5
     http_worker_queues: frozenset[str] | None = None
+    #: Signs HTTP workers' lease tokens; a secret no worker holds (unset: random per start).
+    lease_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerConfig:
@@ -108,12 +113,19 @@ class ServerConfig:
             header_timeout_secs=_whole(env, "TETHER_HEADER_TIMEOUT_SECS", 10, minimum=1),
             keep_alive_secs=_whole(env, "TETHER_KEEP_ALIVE_SECS", 5, minimum=1),
             http_worker_queues=_names(env, "TETHER_HTTP_WORKER_QUEUES"),
+            lease_key=env.get("TETHER_LEASE_KEY") or None,
         )
         config.check()
         return config
 
     def check(self) -> None:
         """Refuse a configuration that would expose the API without a token, or with a weak one."""
+        if self.lease_key is not None and len(self.lease_key) < MIN_LEASE_KEY_CHARS:
+            raise ConfigError(
+                f"TETHER_LEASE_KEY is {len(self.lease_key)} characters: use at least "
+                f"{MIN_LEASE_KEY_CHARS} (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
         if self.token is not None:
             if len(self.token) < MIN_TOKEN_CHARS:
                 raise ConfigError(

@@ -8,15 +8,17 @@ payload alone is guessable (ids are in the API, owners in ``GET /workers``): the
 says the engine handed this lease to this worker.
 
 The key is never written to the database (whoever can read the journal must not be able to
-mint tokens). With ``TETHER_TOKEN`` set it is derived from it under a context label, so it
-is the same after a restart: a worker's token from before the restart still reports (a
-completion resent after the restart is answered from the work item's row). Without one it
-is random per engine start: a token from before a restart is refused with a reason that says
-so, and the step's lease is reclaimed and the step runs again.
+mint tokens), and it is not the API's bearer token either: every HTTP worker holds that one,
+and a key derived from it would let any worker sign another worker's lease. With
+``TETHER_LEASE_KEY`` set (a secret only the engine has) it is derived from that, so it is the
+same after a restart: a worker's token from before the restart still reports (a completion
+resent after the restart is answered from the work item's row). Without it the key is random
+per engine start: a token from before a restart is refused with a reason that says so, and
+the step's lease is reclaimed and the step runs again.
 
 Example::
 
-    key = LeaseKey.for_engine(config.token)
+    key = LeaseKey.for_engine(config.lease_key)
     token = key.sign("exec_1/double/1", 3, "http/w1")
     key.verify(token)          # LeaseRef("exec_1/double/1", 3, "http/w1")
 """
@@ -36,7 +38,7 @@ from tether.errors import TetherError
 
 #: Owner names of HTTP workers in the scheduler: never the same as a ZeroMQ worker's id.
 OWNER_PREFIX: Final = "http/"
-#: The context of the key derived from ``TETHER_TOKEN``: the bearer token itself never signs.
+#: The context of the key derived from ``TETHER_LEASE_KEY``: the secret itself never signs.
 _KEY_LABEL: Final = b"tether/http-worker-lease-token/v1"
 
 
@@ -68,7 +70,7 @@ class LeaseKey:
 
     @classmethod
     def for_engine(cls, secret: str | None) -> LeaseKey:
-        """Derived from the engine's configured secret (``TETHER_TOKEN``), else random."""
+        """Derived from the engine's lease secret (``TETHER_LEASE_KEY``), else random."""
         if secret:
             derived = hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
             return cls(derived, durable=True)
@@ -92,8 +94,8 @@ class LeaseKey:
             raise LeaseRefused(
                 f"{token[:80]!r} is not a lease this engine handed out: its signature does not "
                 "match. A token from before an engine restart is refused when the engine has no "
-                "TETHER_TOKEN to derive its lease key from; that lease is reclaimed and the step "
-                "runs again"
+                "TETHER_LEASE_KEY to derive its lease key from; that lease is reclaimed and the "
+                "step runs again"
             )
         try:
             ref = msgspec.msgpack.decode(payload, type=LeaseRef)
