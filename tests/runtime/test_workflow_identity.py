@@ -172,3 +172,19 @@ def test_a_struct_with_an_int_in_a_float_field_is_the_same_content_I13() -> None
         for p in (as_int, as_float)
     }
     assert len(digests) == 1
+
+
+async def test_what_runs_is_the_registry_copy_not_the_submitted_object_I13(
+    db_url: str, examples: Path
+) -> None:
+    """Two objects with one digest run the same (a key 1 is "1" once stored, before and after
+    a restart), and editing the submitted object's dicts afterwards reaches no run."""
+    submitted = compile_yaml_file(examples / "counter.yaml")
+    submitted = msgspec.structs.replace(submitted, labels={1: "one"})  # type: ignore[dict-item]
+    async with Runtime(db_url, tools=TOOLS) as rt:
+        held = rt.register(submitted)
+        assert held.labels == {"1": "one"} and held is not submitted
+        submitted.labels["team"] = "edited after registering"  # type: ignore[index]
+        run = await rt.start(submitted, {"n": 0})  # the object it was registered from
+        assert await run.result() == {"n": 3}
+        assert (await rt.workflow("counter@1")).labels == {"1": "one"}

@@ -35,7 +35,12 @@ def canonical_ir(wf: Workflow) -> bytes:
 
 def workflow_digest(wf: Workflow) -> str:
     """``sha256:<hex>`` of :func:`canonical_ir`: equal exactly when the content is equal."""
-    return _PREFIX + hashlib.sha256(canonical_ir(wf)).hexdigest()
+    return digest_of(canonical_ir(wf))
+
+
+def digest_of(canonical: bytes) -> str:
+    """The digest of bytes :func:`canonical_ir` returned (to hash them without encoding twice)."""
+    return _PREFIX + hashlib.sha256(canonical).hexdigest()
 
 
 def short_digest(digest: str) -> str:

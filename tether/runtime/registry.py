@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import msgspec
 
-from tether.ir.identity import canonical_ir, short_digest, workflow_digest
+from tether.ir.identity import canonical_ir, digest_of, short_digest, workflow_digest
 from tether.ir.types import Workflow, decode_workflow
 from tether.persistence.contract import Store, WorkflowVersionConflict
 
@@ -53,17 +53,37 @@ class WorkflowRegistry:
         # start with that same object skips hashing (it is on every start's path).
         self._stored: dict[_Key, str] = {}
         self._persisted: dict[_Key, Workflow] = {}
+        # The object last submitted as each version: starting with it again needs no hashing.
+        self._submitted: dict[_Key, Workflow] = {}
 
     def add(self, wf: Workflow) -> Workflow:
-        """Keep ``wf`` for lookups; refuse it if its version is known with other content."""
+        """Keep ``wf``'s content for lookups, and return it as the registry holds it (what
+        runs); refuse it if its version is known with other content.
+
+        The returned object is read back from the canonical IR, so it is exactly what a
+        restarted engine reads from the store (a dict key ``1`` is ``"1"`` in both), and a
+        later change to the submitted object's dicts does not reach the runs.
+        """
         key = (wf.workflow_id, wf.version)
-        digest = workflow_digest(wf)
+        canonical = canonical_ir(wf)
+        digest = digest_of(canonical)
         for known in (self._known.get(key, (wf, digest))[1], self._stored.get(key, digest)):
             if known != digest:
                 raise version_conflict(wf, known, digest)
-        self._known[key] = (wf, digest)
-        self._latest[wf.workflow_id] = wf
-        return wf
+        held = msgspec.structs.replace(decode_workflow(canonical), locations=wf.locations)
+        self._known[key] = (held, digest)
+        self._submitted[key] = wf
+        self._latest[wf.workflow_id] = held
+        return held
+
+    def resolve(self, wf: Workflow) -> Workflow | None:
+        """The registry's own copy of ``wf`` if ``wf`` is that copy or the object it was
+        registered from; None if ``wf`` must be registered (checked) first."""
+        key = (wf.workflow_id, wf.version)
+        known = self._known.get(key)
+        if known is not None and (known[0] is wf or self._submitted.get(key) is wf):
+            return known[0]
+        return None
 
     def get(self, workflow_id: str, version: str | None) -> Workflow | None:
         """A version registered here (the latest registered here when ``version`` is None)."""
@@ -81,14 +101,19 @@ class WorkflowRegistry:
         key = (wf.workflow_id, wf.version)
         if self._persisted.get(key) is wf:
             return False
-        digest = workflow_digest(wf)
-        stored = self._stored.get(key)
-        if stored is None:
-            stored = await self._store_digest(store, wf, digest, at_ms)
-            self._stored[key] = stored
-        if stored != digest:
+        known = self._known.get(key)
+        digest = known[1] if known is not None and known[0] is wf else workflow_digest(wf)
+        try:
+            stored = self._stored.get(key)
+            if stored is None:
+                stored = await self._store_digest(store, wf, digest, at_ms)
+                self._stored[key] = stored
+            if stored != digest:
+                raise version_conflict(wf, stored, digest)
+        except BaseException:
+            # Refused, or the store failed: lookups must not keep finding this submission.
             self._forget(key, digest)
-            raise version_conflict(wf, stored, digest)
+            raise
         first = key not in self._persisted
         self._persisted[key] = wf
         return first
@@ -112,17 +137,20 @@ class WorkflowRegistry:
     def _forget(self, key: _Key, digest: str) -> None:
         """Drop a refused submission kept by ``add``, so lookups find the registered one."""
         known = self._known.get(key)
-        if known is not None and known[1] == digest:
+        if known is not None and known[1] == digest and key not in self._persisted:
             del self._known[key]
+            self._submitted.pop(key, None)
             if self._latest.get(key[0]) is known[0]:
-                del self._latest[key[0]]
+                del self._latest[key[0]]  # lookups of the latest fall back to the store
 
-    @staticmethod
-    async def versions(store: Store) -> list[WorkflowVersion]:
-        """Every version in the store's registry, with its content digest."""
-        return [
-            WorkflowVersion(
-                r.workflow_id, r.version, workflow_digest(decode_workflow(r.ir)), r.created_at_ms
-            )
-            for r in await store.list_workflows()
-        ]
+    async def versions(self, store: Store) -> list[WorkflowVersion]:
+        """Every version in the store's registry, with its content digest (each stored IR
+        hashed once per process: rows never change)."""
+        out = []
+        for r in await store.list_workflows():
+            key = (r.workflow_id, r.version)
+            digest = self._stored.get(key)
+            if digest is None:
+                digest = self._stored[key] = workflow_digest(decode_workflow(r.ir))
+            out.append(WorkflowVersion(r.workflow_id, r.version, digest, r.created_at_ms))
+        return out

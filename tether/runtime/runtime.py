@@ -340,8 +340,8 @@ class Runtime(ExecutionReads, ExecutionSignals):
     ) -> tuple[Workflow, dict[str, Any]]:
         """The workflow registered and persisted, and the input checked against it."""
         wf = workflow if isinstance(workflow, Workflow) else await self.workflow(workflow)
-        if self._registry.get(wf.workflow_id, wf.version) is not wf:
-            self.register(wf)  # checks an edited object under a known version too
+        # The registry's copy runs; any other object (an edited one too) is checked first.
+        wf = self._registry.resolve(wf) or self.register(wf)
         given = checked_input(wf, input)
         await self._persist(wf)
         return wf, given
