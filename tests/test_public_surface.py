@@ -3,6 +3,7 @@ typed for a user's type checker (a name typed ``Any`` checks nothing in user cod
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,24 @@ def test_all_is_pinned_and_every_name_resolves() -> None:
     exec("from tether import *", namespace)  # what a star import gives a user
     assert set(PUBLIC) <= set(namespace)
     assert set(PUBLIC) <= set(dir(tether))
+
+
+def test_the_type_checkers_list_and_the_runtime_homes_agree() -> None:
+    """tether/__init__.py names each export twice: as an import type checkers read, and in
+    the table that loads it at run time. They must say the same, name for name and home."""
+    tree = ast.parse((ROOT / "tether" / "__init__.py").read_text(encoding="utf-8"))
+    block = next(
+        n for n in tree.body
+        if isinstance(n, ast.If) and isinstance(n.test, ast.Name) and n.test.id == "TYPE_CHECKING"
+    )  # fmt: skip
+    typed = {
+        alias.asname: stmt.module
+        for stmt in block.body
+        if isinstance(stmt, ast.ImportFrom)
+        for alias in stmt.names
+        if alias.asname == alias.name  # ``X as X``: an explicit export
+    }
+    assert typed == tether._HOMES
 
 
 def test_every_export_is_typed_for_a_user_of_mypy(tmp_path: Path) -> None:

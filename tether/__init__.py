@@ -18,14 +18,13 @@ pull in the runtime, storage or IR.
 
 from __future__ import annotations
 
-import ast
 import importlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# The one list of the public names: type checkers read these imports (``X as X`` exports
-# them), and at run time the same statements, read from this file, say where each name
-# lives so it loads on first use.
+# Type checkers read the imports below (``X as X`` exports each name); at run time the same
+# names load on first use from the homes in _HOMES. tests/test_public_surface.py checks the
+# two say the same, and pins the list. (The homes are not parsed from this file at import:
+# an application frozen without sources must still import Tether.)
 if TYPE_CHECKING:
     from tether.errors import AmbiguousApproval as AmbiguousApproval
     from tether.errors import ApprovalNotPending as ApprovalNotPending
@@ -51,34 +50,36 @@ if TYPE_CHECKING:
     from tether.runtime import tool as tool
 
 
-def _read_homes() -> dict[str, str]:
-    """Public name -> module, from the ``if TYPE_CHECKING:`` block above."""
-    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
-    block = next(
-        n for n in tree.body
-        if isinstance(n, ast.If) and isinstance(n.test, ast.Name) and n.test.id == "TYPE_CHECKING"
-    )  # fmt: skip
-    return {
-        alias.asname or alias.name: str(stmt.module)
-        for stmt in block.body
-        if isinstance(stmt, ast.ImportFrom)
-        for alias in stmt.names
-    }
-
-
-_homes: dict[str, str] = {}
-
-
-def _all_homes() -> dict[str, str]:
-    if not _homes:
-        _homes.update(_read_homes())
-    return _homes
+_HOMES: dict[str, str] = {
+    "AmbiguousApproval": "tether.errors",
+    "ApprovalNotPending": "tether.errors",
+    "ExecutionBroken": "tether.errors",
+    "ExecutionCancelledError": "tether.errors",
+    "ExecutionFailedError": "tether.errors",
+    "ExecutionIdInUse": "tether.errors",
+    "ExecutionNotFound": "tether.errors",
+    "ExecutionNotRunning": "tether.errors",
+    "InvalidInput": "tether.errors",
+    "NonRetryableError": "tether.errors",
+    "RateLimited": "tether.errors",
+    "ScheduleNotFound": "tether.errors",
+    "TetherError": "tether.errors",
+    "UnsupportedNode": "tether.errors",
+    "WorkflowNotFound": "tether.errors",
+    "WorkflowVersionConflict": "tether.persistence",
+    "ExecutionState": "tether.runtime",
+    "JournalEntry": "tether.runtime",
+    "Run": "tether.runtime",
+    "Runtime": "tether.runtime",
+    "Tool": "tether.runtime",
+    "tool": "tether.runtime",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name == "__all__":
-        return sorted(_all_homes())
-    home = _all_homes().get(name)
+        return sorted(_HOMES)
+    home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'tether' has no attribute {name!r}")
     return getattr(importlib.import_module(home), name)
