@@ -476,4 +476,3 @@ class SchedulerActor(Actor):
             ref.tell_nowait(msg)
         except MailboxFull:
             await ref.tell(msg)
-

@@ -61,7 +61,6 @@ class BodyCheck(ASGIMiddleware):
             return
         await next_app(scope, _replay(body, receive), send)
 
-
     async def _read(self, receive: Receive, send: Send, too_big: str) -> bytes | None:
         """The whole body, or None once it is answered (413) or the client went away."""
         chunks: list[bytes] = []

@@ -191,6 +191,8 @@ def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
                 f"[::1]), got {host!r}"
             )
     return hosts
+
+
 def _names(env: Mapping[str, str], name: str) -> frozenset[str] | None:
     raw = env.get(name)
     if raw is None or not raw.strip():
