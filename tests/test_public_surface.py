@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = [
     "AmbiguousApproval",
     "ApprovalNotPending",
+    "ApproverNotAllowed",
     "ExecutionBroken",
     "ExecutionCancelledError",
     "ExecutionFailedError",

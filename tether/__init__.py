@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tether.errors import AmbiguousApproval as AmbiguousApproval
     from tether.errors import ApprovalNotPending as ApprovalNotPending
+    from tether.errors import ApproverNotAllowed as ApproverNotAllowed
     from tether.errors import ExecutionBroken as ExecutionBroken
     from tether.errors import ExecutionCancelledError as ExecutionCancelledError
     from tether.errors import ExecutionFailedError as ExecutionFailedError
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     "AmbiguousApproval": "tether.errors",
     "ApprovalNotPending": "tether.errors",
+    "ApproverNotAllowed": "tether.errors",
     "ExecutionBroken": "tether.errors",
     "ExecutionCancelledError": "tether.errors",
     "ExecutionFailedError": "tether.errors",

@@ -101,5 +101,10 @@ class AmbiguousApproval(TetherError, ValueError):
     """Several approvals are pending in the execution: name the node to decide."""
 
 
+class ApproverNotAllowed(TetherError, PermissionError):
+    """A decision by someone the approval node's ``approvers`` list does not name (by user id
+    or role); nothing was recorded."""
+
+
 class ScheduleNotFound(TetherError, LookupError):
     """No schedule with that id."""

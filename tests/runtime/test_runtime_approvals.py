@@ -49,6 +49,7 @@ nodes:
   review:
     type: human_approval
     description: Approve the payment?
+    patchable: [note, amount]
     {extra}
     next:
       - {{to: pay, when: "review.decision == 'approved'"}}

@@ -116,12 +116,18 @@ class WaitKind(_Kind, frozen=True, tag="wait"):
 class HumanApprovalKind(_Kind, frozen=True, tag="human_approval"):
     """Pause until a person approves or rejects. With ``timeout_secs``, no decision in time
     routes to ``fallback_node`` if given, else ends as ``on_timeout`` says: ``fail`` the run,
-    or decide ``approve`` / ``reject`` on the person's behalf (recorded as by the timeout)."""
+    or decide ``approve`` / ``reject`` on the person's behalf (recorded as by the timeout).
+
+    ``approvers``: who may decide (user ids, or ``role:NAME``); None lets anyone the engine
+    authenticated decide. ``patchable``: the state keys a decision's ``state_patch`` may set;
+    none by default, so a decision cannot rewrite state the node's author did not offer."""
 
     description: str = ""
     timeout_secs: int | None = None
     fallback_node: str | None = None
     on_timeout: str = "fail"
+    approvers: list[str] | None = None
+    patchable: list[str] = []
 
 
 class EvalKind(_Kind, frozen=True, tag="eval"):

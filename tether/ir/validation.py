@@ -20,6 +20,7 @@ from datetime import datetime
 import msgspec
 
 from tether.ir import types as t
+from tether.ir.approvers import approver_problem
 from tether.ir.conditions import compile_condition
 from tether.ir.errors import ConditionSyntaxError, ValidationIssue, WorkflowInvalid
 from tether.ir.state_schema import value_matches
@@ -309,6 +310,8 @@ class _Validator:
         if isinstance(kind, t.HumanApprovalKind) and kind.on_timeout not in _ON_TIMEOUT:
             message = f"{who}: on_timeout must be one of {', '.join(_ON_TIMEOUT)}"
             self.issue(f"{base}.kind.on_timeout", f"{message}, got {kind.on_timeout!r}")
+        if isinstance(kind, t.HumanApprovalKind):
+            self.check_approval_access(kind, base, who)
         if isinstance(kind, t.HumanApprovalKind | t.A2aTaskKind):
             limits.append(("timeout", kind.timeout_secs))
         if isinstance(kind, t.EvalKind) and kind.max_retries < 0:
@@ -316,6 +319,29 @@ class _Validator:
         for field, value in limits:
             if value is not None and value < 0:
                 self.issue(f"{base}.{field}", f"{who}: {field} must not be negative, got {value}")
+
+    def check_approval_access(self, kind: t.HumanApprovalKind, base: str, who: str) -> None:
+        """Approver entries that can name someone; patchable keys the state declares."""
+        for i, entry in enumerate(kind.approvers or ()):
+            problem = approver_problem(entry)
+            if problem is not None:
+                self.issue(f"{base}.kind.approvers.{i}", f"{who}: {problem}")
+        if kind.approvers is not None and not kind.approvers:
+            self.issue(
+                f"{base}.kind.approvers",
+                f"{who}: an empty approvers list lets nobody decide; leave it out to let anyone "
+                "authenticated decide",
+            )
+        schema = self.wf.typed_schema()
+        for i, key in enumerate(kind.patchable):
+            if not key:
+                self.issue(f"{base}.kind.patchable.{i}", f"{who}: a patchable key is empty")
+            elif schema and key not in schema:
+                self.issue(
+                    f"{base}.kind.patchable.{i}",
+                    f"{who}: patchable key {key!r} is not in the state_schema"
+                    f"{self.suggest(key, schema)}",
+                )
 
 
 _ON_TIMEOUT = ("fail", "approve", "reject")

@@ -26,6 +26,7 @@ from tether.ir.yaml_values import (
     as_mapping,
     as_name_list,
     as_str,
+    as_str_list,
     convert,
     parse_duration,
     parse_retry,
@@ -145,6 +146,12 @@ def _human_approval(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKi
         timeout_secs=None if timeout is None else round(_sub("timeout", parse_duration, timeout)),
         fallback_node=None if fallback is None else as_str(fallback, "fallback"),
         on_timeout=on_timeout,
+        approvers=(
+            None
+            if spec.get("approvers") is None
+            else _sub("approvers", as_str_list, spec["approvers"], "approvers")
+        ),
+        patchable=_sub("patchable", as_str_list, spec.get("patchable", []), "patchable"),
     )
 
 
@@ -264,7 +271,7 @@ KINDS: dict[str, tuple[frozenset[str], KindBuilder]] = {
         _wait,
     ),
     "human_approval": (
-        _WORK_COMMON | {"fallback", "fallback_node", "on_timeout"},
+        _WORK_COMMON | {"fallback", "fallback_node", "on_timeout", "approvers", "patchable"},
         _human_approval,
     ),
     "eval": (_WORK_COMMON | {"scorers", "on_fail", "max_retries", "input_expr"}, _eval),

@@ -122,6 +122,15 @@ def as_name_list(value: Any, what: str) -> list[str]:
     raise ValueProblem((), f"{what} must be a list of node names, got {value!r}")
 
 
+def as_str_list(value: Any, what: str) -> list[str]:
+    """A list of strings (user ids, state keys); a single string is a one-item list."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueProblem((), f"{what} must be a list of strings, got {value!r}")
+
+
 def as_mapping(value: Any, what: str) -> dict[str, Any]:
     if value is None:
         return {}

@@ -12,7 +12,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from tether.actors import ActorRef, ActorStopped
@@ -98,12 +98,19 @@ class ExecutionSignals:
         *,
         state_patch: Mapping[str, Any] | None = None,
         node_id: str | None = None,
+        roles: Collection[str] = (),
     ) -> ExecutionState:
         """Record a decision (``approved`` or ``rejected``) on the pending human approval and
         return the state after it; the run goes on from its turn.
 
+        ``user_id`` and ``roles`` say who decides: the caller vouches for them (the HTTP API
+        takes them from the authenticated token). The node's ``approvers`` list, when it has
+        one, must name the user or one of the roles; ``state_patch`` may set only the node's
+        ``patchable`` keys. A refused decision records nothing.
+
         Raises ApprovalNotPending (nothing pending, or decided already), AmbiguousApproval
-        (several pending: give ``node_id``), ExecutionNotRunning, InvalidInput.
+        (several pending: give ``node_id``), ApproverNotAllowed (not in ``approvers``),
+        ExecutionNotRunning, InvalidInput (a bad user id or comment, a key not patchable).
 
         Example::
 
@@ -111,7 +118,9 @@ class ExecutionSignals:
         """
         if state_patch is not None and not isinstance(state_patch, Mapping):
             raise InvalidInput(f"state_patch must be a mapping of state keys, got {state_patch!r}")
-        msg = Approve(decision, user_id, comment, dict(state_patch or {}), node_id)
+        if isinstance(roles, str) or not all(isinstance(r, str) for r in roles):
+            raise InvalidInput(f"roles must be a collection of role names, got {roles!r}")
+        msg = Approve(decision, user_id, comment, dict(state_patch or {}), node_id, tuple(roles))
         check_approve(msg)
         state = await self._signal(execution_id, msg)
         assert state is not None

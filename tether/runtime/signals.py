@@ -14,9 +14,12 @@ from typing import Any, Final
 
 import msgspec
 
-from tether.errors import AmbiguousApproval, ApprovalNotPending, InvalidInput
+from tether.errors import AmbiguousApproval, ApprovalNotPending, ApproverNotAllowed, InvalidInput
+from tether.ir.approvers import comment_problem, may_approve, user_id_problem
+from tether.ir.types import HumanApprovalKind
 from tether.persistence.contract import Store
 from tether.runtime.graph import Graph
+from tether.runtime.planner import TIMEOUT_USER
 from tether.runtime.records import ApprovalReceived, EventReceived, SegmentBoundary, decode_rows
 from tether.runtime.state import ExecutionState
 from tether.runtime.typed_state import type_problem
@@ -37,6 +40,8 @@ class Approve(msgspec.Struct, frozen=True, gc=False):
     comment: str = ""
     state_patch: dict[str, Any] = {}
     node_id: str | None = None
+    #: The decider's roles, as whoever authenticated them says (``role:NAME`` approvers).
+    roles: tuple[str, ...] = ()
 
 
 class ContinueAsNew(msgspec.Struct, frozen=True, gc=False):
@@ -57,10 +62,11 @@ def check_approve(msg: Approve) -> None:
     """Refuse what no execution could accept, before asking one (I10)."""
     if not isinstance(msg.decision, str) or msg.decision not in DECISIONS:
         raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {msg.decision!r}")
-    if not isinstance(msg.user_id, str) or not msg.user_id.strip():
-        raise InvalidInput("user_id must name who decided (a non-empty string)")
-    if not isinstance(msg.comment, str):
-        raise InvalidInput(f"comment must be text, got {msg.comment!r}")
+    problem = user_id_problem(msg.user_id) or comment_problem(msg.comment)
+    if problem is not None:
+        raise InvalidInput(problem)
+    if msg.user_id == TIMEOUT_USER:
+        raise InvalidInput(f"user_id {TIMEOUT_USER!r} is the approval timeout's, not a person's")
     if msg.node_id is not None and not isinstance(msg.node_id, str):
         raise InvalidInput(f"node_id must be a node's id, got {msg.node_id!r}")
     if not all(isinstance(k, str) for k in msg.state_patch):
@@ -112,6 +118,20 @@ def approval_record(
                 f"(pending: {names})"
             )
         node_id, wait = found[0]
+    kind = graph.workflow.nodes[node_id].kind
+    assert isinstance(kind, HumanApprovalKind)
+    if not may_approve(kind.approvers, msg.user_id, msg.roles):
+        raise ApproverNotAllowed(
+            f"execution {eid}: {msg.user_id!r} may not decide the approval at node "
+            f"{node_id!r} (its approvers: {', '.join(kind.approvers or ())})"
+        )
+    refused = sorted(set(msg.state_patch) - set(kind.patchable))
+    if refused:
+        allowed = ", ".join(kind.patchable) or "none: the node has no patchable list"
+        raise InvalidInput(
+            f"state_patch: node {node_id!r} does not let a decision set "
+            f"{', '.join(map(repr, refused))} (patchable keys: {allowed})"
+        )
     schema = graph.workflow.typed_schema()
     for key, value in msg.state_patch.items():
         problem = type_problem(schema, key, value)
