@@ -27,6 +27,8 @@ from typing import Any
 import anyio
 import msgspec
 from litestar import Litestar, Request, get, post
+from litestar.datastructures import State
+from litestar.exceptions import PermissionDeniedException
 from litestar.openapi import OpenAPIConfig
 
 from tether.errors import ExecutionBroken, InvalidInput
@@ -37,7 +39,8 @@ from tether.runtime.internals import runtime_internals
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
 from tether.server import work_item_routes
-from tether.server.auth import PUBLIC, bearer_guard
+from tether.server.api_keys import ApiKeys
+from tether.server.auth import PUBLIC, TokenBeforeBody, authenticated_caller, bearer_guard
 from tether.server.body_check import BodyCheck
 from tether.server.config import ServerConfig
 from tether.server.error_responses import EXCEPTION_HANDLERS
@@ -48,6 +51,8 @@ from tether.server.request_gate import ANY_HOST, RequestGate
 from tether.server.views import event_view, execution_view, iso
 
 VERSION = "0.1.0"
+#: The decider of an approval sent with the shared token (or none) and no ``user_id``.
+ANONYMOUS = "anonymous"
 #: Paging past this is a mistake (and beyond what SQLite's integers hold near 2**63).
 MAX_OFFSET = 1_000_000_000
 
@@ -69,7 +74,8 @@ class CancelBody(msgspec.Struct, frozen=True):
 
 class ApproveBody(msgspec.Struct, frozen=True):
     decision: str
-    user_id: str = "anonymous"
+    #: Who decides. A caller with a named token is its user: leave it out, or give the same.
+    user_id: str | None = None
     comment: str = ""
     state_patch: dict[str, Any] = {}
     node_id: str | None = None
@@ -203,11 +209,23 @@ async def approve(
     request: Request[Any, Any, Any], execution_id: str, data: ApproveBody
 ) -> dict[str, Any]:
     rt = _rt(request)
+    keys: ApiKeys = request.app.state.api_keys
+    caller = authenticated_caller(keys, request)
+    roles: tuple[str, ...]
+    if caller is None:  # the shared token (or none): the body says who, checked like any id
+        user_id, roles = data.user_id or ANONYMOUS, ()
+    elif data.user_id in (None, caller.user_id):
+        user_id, roles = caller.user_id, caller.roles
+    else:
+        raise PermissionDeniedException(
+            f"your token stands for user {caller.user_id!r}: leave user_id out or give "
+            f"{caller.user_id!r}, got {data.user_id!r}"
+        )
     before = await rt.state(await rt.current_segment(execution_id))
     pending = [n for n, _ in before.pending_approvals()]
     await rt.approve(
-        execution_id, data.decision, data.user_id, data.comment,
-        state_patch=data.state_patch, node_id=data.node_id,
+        execution_id, data.decision, user_id, data.comment,
+        state_patch=data.state_patch, node_id=data.node_id, roles=roles,
     )  # fmt: skip
     node = data.node_id or (pending[0] if len(pending) == 1 else None)
     return {"execution_id": execution_id, "node_id": node, "accepted": True}
@@ -269,6 +287,8 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             yield
             tg.cancel_scope.cancel()
 
+    keys = config.api_keys()
+
     return Litestar(
         route_handlers=[
             health,
@@ -287,13 +307,17 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *work_item_routes.ROUTES,
         ],
         lifespan=[lifespan],
+        state=State({"api_keys": keys}),
         middleware=[
             RequestGate(AllowedHosts.for_server(config.bind, config.port, config.allowed_hosts)),
             # After the gate: a refused request is not read; the token is checked before the
             # body is read too (the guard below checks it again for body-less requests).
-            BodyCheck(config.max_body_bytes, config.token, config.header_timeout_secs),
+            # Refuses a caller without a token before its body is read (any configured token
+            # admits, so the body check below does not check it again).
+            TokenBeforeBody(keys),
+            BodyCheck(config.max_body_bytes, None, config.header_timeout_secs),
         ],
-        guards=[bearer_guard(config.token)],
+        guards=[bearer_guard(keys)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Tether engine", version=VERSION),

@@ -19,6 +19,10 @@
 | ``TETHER_KEEP_ALIVE_SECS`` | ``5`` | an idle keep-alive connection is closed after this |
 | ``TETHER_HTTP_WORKER_QUEUES`` | unset | the only queues HTTP workers may claim (comma-separated) |
 | ``TETHER_LEASE_KEY`` | unset | secret (32+ characters) signing HTTP workers' lease tokens |
+| ``TETHER_TOKENS_FILE`` | unset | named tokens, a line each: ``user_id[:role,role] token`` |
+
+A caller with a named token acts as its user (approvals are recorded under it); the shared
+``TETHER_TOKEN`` names nobody. Either kind of token satisfies the rule below.
 
 HTTP workers are only ever handed the queues of python_fn steps the engine has no function
 for, never its own tools' queues; ``TETHER_HTTP_WORKER_QUEUES`` narrows that to a list.
@@ -40,6 +44,16 @@ from dataclasses import dataclass
 from typing import Final
 
 from tether.errors import TetherError
+from tether.server.api_keys import (
+    MIN_TOKEN_CHARS,
+    ApiKeys,
+    NamedToken,
+    TokensFileError,
+    parse_tokens_file,
+    token_shape_problem,
+)
+
+__all__ = ["MIN_TOKEN_CHARS", "ConfigError", "ServerConfig", "is_loopback"]
 
 DEFAULT_PORT: Final = 7700
 DEFAULT_WORKER_PORT: Final = 7701
@@ -47,8 +61,6 @@ DEFAULT_DATABASE_URL: Final = "sqlite:///.tether/runtime.db"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 #: A shorter lease-token key is refused at start.
 MIN_LEASE_KEY_CHARS: Final = 32
-#: A shorter bearer token is refused at start.
-MIN_TOKEN_CHARS: Final = 16
 
 
 class ConfigError(TetherError, ValueError):
@@ -76,6 +88,12 @@ class ServerConfig:
     http_worker_queues: frozenset[str] | None = None
     #: Signs HTTP workers' lease tokens; a secret no worker holds (unset: random per start).
     lease_key: str | None = None
+    #: Tokens that stand for one user each (``TETHER_TOKENS_FILE``).
+    named_tokens: tuple[NamedToken, ...] = ()
+
+    def api_keys(self) -> ApiKeys:
+        """The tokens callers may present."""
+        return ApiKeys(self.token, self.named_tokens)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerConfig:
@@ -114,6 +132,7 @@ class ServerConfig:
             keep_alive_secs=_whole(env, "TETHER_KEEP_ALIVE_SECS", 5, minimum=1),
             http_worker_queues=_names(env, "TETHER_HTTP_WORKER_QUEUES"),
             lease_key=env.get("TETHER_LEASE_KEY") or None,
+            named_tokens=_named_tokens(env, "TETHER_TOKENS_FILE"),
         )
         config.check()
         return config
@@ -127,18 +146,15 @@ class ServerConfig:
                 "print(secrets.token_urlsafe(32))')"
             )
         if self.token is not None:
-            if len(self.token) < MIN_TOKEN_CHARS:
+            problem = token_shape_problem(self.token, "TETHER_TOKEN")
+            if problem is not None:
+                raise ConfigError(problem)
+            if any(n.token == self.token for n in self.named_tokens):
                 raise ConfigError(
-                    f"TETHER_TOKEN is {len(self.token)} characters: use at least "
-                    f"{MIN_TOKEN_CHARS} (for example: python -c 'import secrets; "
-                    "print(secrets.token_urlsafe(32))')"
+                    "TETHER_TOKENS_FILE gives a user the TETHER_TOKEN itself: a named token "
+                    "must be one only its user holds"
                 )
-            if not all("!" <= c <= "~" for c in self.token):
-                raise ConfigError(
-                    "TETHER_TOKEN must be printable ASCII without spaces (HTTP headers "
-                    "carry nothing else intact)"
-                )
-        if self.token is None and not is_loopback(self.bind):
+        if not self.api_keys().required and not is_loopback(self.bind):
             raise ConfigError(
                 f"TETHER_BIND={self.bind} listens beyond this machine: set TETHER_TOKEN (every "
                 "request but /health must then send 'Authorization: Bearer <token>'), or bind "
@@ -201,6 +217,21 @@ def _names(env: Mapping[str, str], name: str) -> frozenset[str] | None:
     if "" in names:
         raise ConfigError(f"{name} must be comma-separated names, got {raw!r}")
     return names
+
+
+def _named_tokens(env: Mapping[str, str], name: str) -> tuple[NamedToken, ...]:
+    path = env.get(name)
+    if path is None or not path.strip():
+        return ()
+    try:
+        with open(path.strip(), encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}={path}: cannot read it ({exc})") from None
+    try:
+        return parse_tokens_file(text, f"{name}={path.strip()}")
+    except TokensFileError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -22,6 +22,7 @@ from litestar.exceptions import HTTPException
 from tether.errors import (
     AmbiguousApproval,
     ApprovalNotPending,
+    ApproverNotAllowed,
     ExecutionBroken,
     ExecutionIdInUse,
     ExecutionNotFound,
@@ -49,6 +50,7 @@ _STATUS: Final[list[tuple[type[Exception], int]]] = [
     (UnsupportedNode, 422),
     (UnknownTool, 422),
     (InvalidInput, 422),
+    (ApproverNotAllowed, 403),
     (ApprovalNotPending, 409),
     (AmbiguousApproval, 409),
     (ExecutionNotRunning, 409),
