@@ -23,6 +23,7 @@ from tether.ir import types as t
 from tether.ir.approvers import approver_problem
 from tether.ir.conditions import compile_condition
 from tether.ir.errors import ConditionSyntaxError, ValidationIssue, WorkflowInvalid
+from tether.ir.secret_refs import reference_problem
 from tether.ir.state_schema import value_matches
 from tether.ir.types import END, STATE_TYPES, Node, RetryPolicy, Workflow
 
@@ -312,6 +313,11 @@ class _Validator:
             self.issue(f"{base}.kind.on_timeout", f"{message}, got {kind.on_timeout!r}")
         if isinstance(kind, t.HumanApprovalKind):
             self.check_approval_access(kind, base, who)
+        for where, mapping in (("input", node.input), ("kind.input_mapping", _mapping_of(kind))):
+            for param, value in mapping.items():
+                problem = reference_problem(value)
+                if problem is not None:
+                    self.issue(f"{base}.{where}.{param}", f"{who}: input {param!r}: {problem}")
         if isinstance(kind, t.HumanApprovalKind | t.A2aTaskKind):
             limits.append(("timeout", kind.timeout_secs))
         if isinstance(kind, t.EvalKind) and kind.max_retries < 0:
@@ -342,6 +348,11 @@ class _Validator:
                     f"{who}: patchable key {key!r} is not in the state_schema"
                     f"{self.suggest(key, schema)}",
                 )
+
+
+def _mapping_of(kind: t.NodeKind) -> Mapping[str, object]:
+    mapping = getattr(kind, "input_mapping", None)
+    return mapping if isinstance(mapping, Mapping) else {}
 
 
 _ON_TIMEOUT = ("fail", "approve", "reject")

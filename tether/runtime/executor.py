@@ -25,6 +25,7 @@ import anyio.abc
 import msgspec
 
 from tether.clock import Clock
+from tether.runtime.secrets import EnvSecrets, SecretSource
 from tether.runtime.tool_outcome import ToolOutcome, run_tool
 from tether.runtime.tools import ToolRegistry
 
@@ -113,10 +114,18 @@ class InProcessExecutor:
     scheduler, holding no worker.
     """
 
-    def __init__(self, tools: ToolRegistry, clock: Clock, max_concurrency: int = 256) -> None:
+    def __init__(
+        self,
+        tools: ToolRegistry,
+        clock: Clock,
+        max_concurrency: int = 256,
+        secrets: SecretSource | None = None,
+    ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self._tools = tools
+        #: Values of ``${secret:NAME}`` inputs: resolved in run_tool, never in a WorkItem.
+        self._secrets = secrets if secrets is not None else EnvSecrets()
         self._clock = clock
         self._max = max_concurrency
         self._queue: deque[WorkItem] = deque()
@@ -211,6 +220,7 @@ class InProcessExecutor:
                 timeout_secs=item.timeout_secs,
                 run_sync=anyio.to_thread.run_sync,
                 monotonic=self._clock.monotonic,
+                secrets=self._secrets,
             )
         except asyncio.CancelledError:
             if wid not in self._interrupted:

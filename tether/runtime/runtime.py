@@ -12,6 +12,11 @@ Example::
         print(await run.result())                       # {'n': 3}
         print([e.type for e in await rt.journal(run.id)])
 
+A tool input written ``${secret:NAME}`` is journaled as that reference; the in-process pool
+gives the tool the value from ``secrets=`` (a mapping, a function of the name, or a
+:class:`~tether.runtime.secrets.SecretSource`; default: the environment's
+``TETHER_SECRET_<NAME>``), and scrubs it from what a failure says.
+
 Leaving the block stops the actors and cancels running tools; executions that had not
 finished stay in the journal and the next ``Runtime`` on the same file resumes them.
 """
@@ -65,6 +70,7 @@ from tether.runtime.schedule_api import Schedules
 from tether.runtime.scheduler import (
     DEFAULT_LEASE_TTL_MS,
 )
+from tether.runtime.secrets import SecretsArg, secret_source
 from tether.runtime.services import Services
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.transports import WorkerTransport
@@ -101,6 +107,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
         lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
         engine_id: str = "engine",
         cron: bool = True,
+        secrets: SecretsArg = None,
     ) -> None:
         self.url = url
         self.clock: Clock = clock or SystemClock()
@@ -119,7 +126,9 @@ class Runtime(ExecutionReads, ExecutionSignals):
             )
         self._capacity = max_concurrency
         if executor is None and max_concurrency > 0:
-            executor = InProcessExecutor(self.tools, self.clock, max_concurrency)
+            executor = InProcessExecutor(
+                self.tools, self.clock, max_concurrency, secret_source(secrets)
+            )
         self._executor = executor
         self._lease_ttl_ms = lease_ttl_ms
         self.engine_id = engine_id

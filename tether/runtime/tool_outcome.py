@@ -17,6 +17,12 @@ How outcomes are described (``error_type``, retryable, ``error``):
 * raised anything else: its class name, yes, ``"<Class>: <message>"``.
 * ran past ``timeout_secs``: ``TimeoutError``, yes, ``"tool 'x' timed out after 2s"``.
 * returned what msgpack cannot encode: ``UnserializableOutput``, no, what msgpack said.
+* an input ``${secret:NAME}`` the ``secrets`` source has no value for: ``MissingSecret``, no,
+  which secret (by name) is missing.
+
+Secret references in the input are resolved here, where the tool runs, and only here; the
+values are then scrubbed (replaced by their references) from the error text and traceback of
+every outcome, so a key a provider echoes in its exception is neither journaled nor sent.
 
 A tool that raised keeps its traceback (bounded, innermost frames kept:
 :mod:`tether.runtime.tracebacks`).
@@ -37,11 +43,20 @@ from typing import Any, Final
 import msgspec
 
 from tether.errors import NonRetryableError, RateLimited
+from tether.runtime.secrets import (
+    ENV_PREFIX,
+    MissingSecret,
+    SecretSource,
+    has_reference,
+    resolved_input,
+    scrub,
+)
 from tether.runtime.tools import Tool, ToolRegistry, UnknownTool
 from tether.runtime.tracebacks import exception_traceback
 
 __all__ = [
     "ERR_BAD_INPUT",
+    "ERR_MISSING_SECRET",
     "ERR_RATE_LIMITED",
     "ERR_TIMEOUT",
     "ERR_UNKNOWN_TOOL",
@@ -57,6 +72,7 @@ ERR_BAD_INPUT: Final = "BadToolInput"
 ERR_UNSERIALIZABLE: Final = "UnserializableOutput"
 ERR_TIMEOUT: Final = "TimeoutError"
 ERR_RATE_LIMITED: Final = "RateLimited"
+ERR_MISSING_SECRET: Final = "MissingSecret"
 
 #: Runs a synchronous call off the event loop (a worker thread), e.g. ``anyio.to_thread.run_sync``.
 RunSync = Callable[[Callable[[], Any]], Awaitable[Any]]
@@ -93,9 +109,47 @@ async def run_tool(
     timeout_secs: float | None,
     run_sync: RunSync,
     monotonic: Callable[[], float],
+    secrets: SecretSource | None = None,
 ) -> ToolOutcome:
     """Call the tool ``ref`` names with ``kwargs``, stopped after ``timeout_secs`` (None or 0:
-    no limit), and describe the outcome. ``monotonic`` times the call."""
+    no limit), and describe the outcome. ``monotonic`` times the call; ``secrets`` gives the
+    values of ``${secret:NAME}`` inputs (none: a reference fails the call)."""
+    if not has_reference(kwargs):  # the common step: no secret, nothing to resolve or scrub
+        return await _run_tool(tools, ref, kwargs, timeout_secs, run_sync, monotonic)
+    try:
+        resolved, used = resolved_input(kwargs, secrets)
+    except MissingSecret as exc:
+        return ToolOutcome(
+            ok=False,
+            error=missing_secret_error(ref, exc.name),
+            error_type=ERR_MISSING_SECRET,
+            retryable=False,
+        )
+    out = await _run_tool(tools, ref, resolved, timeout_secs, run_sync, monotonic)
+    if out.ok:
+        return out
+    return msgspec.structs.replace(
+        out, error=scrub(out.error, used), traceback=scrub(out.traceback, used)
+    )
+
+
+def missing_secret_error(tool: str, name: str) -> str:
+    """The error of a call whose input references a secret with no value where it runs (the
+    name only: there is no value to leak, and the name tells the operator what to set)."""
+    return (
+        f"tool {tool!r} needs secret {name!r}, which is not set where it runs: set "
+        f"{ENV_PREFIX}{name} there (or pass it in Runtime(secrets=...) for the in-process pool)"
+    )
+
+
+async def _run_tool(
+    tools: ToolRegistry,
+    ref: str,
+    kwargs: Mapping[str, Any],
+    timeout_secs: float | None,
+    run_sync: RunSync,
+    monotonic: Callable[[], float],
+) -> ToolOutcome:
     started = monotonic()
     try:
         t = tools.resolve(ref)

@@ -20,6 +20,7 @@ from typing import Any, overload
 
 from tether.ir.conditions import lookup  # the same path rules as conditions
 from tether.ir.types import Node, PythonFnKind, ToolKind
+from tether.runtime.secrets import REF_PREFIX, has_reference, secret_name
 
 ToolFn = Callable[..., Any]
 
@@ -161,21 +162,28 @@ def _path_parts(path: str) -> tuple[str, ...]:
 class ArgumentBinder:
     """Binds one tool's arguments at one node; the mapping is parsed once, not per step.
 
-    Mapped values first (``$path`` from state, anything else literal), then state keys named
-    like a parameter. Raises BindError when a required parameter has no value.
+    Mapped values first (``$path`` from state, anything else literal; ``${secret:NAME}`` is
+    a literal reference, resolved only where the tool runs), then state keys named like a
+    parameter. Raises BindError when a required parameter has no value, or when a value taken
+    from state is a secret reference: only the workflow's author may reference a secret,
+    never whoever supplies the run's input or a tool's output.
     """
 
     def __init__(self, t: Tool, node: Node) -> None:
         self._node_id = node.id
         self._tool = t
         self._mapped: list[tuple[str, tuple[str, ...] | None, Any]] = []
+        self._secret_params: set[str] = set()
         for param, source in input_mapping(node).items():
             if param not in t.params and not t.accepts_kwargs:
                 raise BindError(
                     f"node {node.id!r}: input {param!r} is not a parameter of "
                     f"tool {t.name!r} (parameters: {', '.join(t.params) or 'none'})"
                 )
-            if isinstance(source, str) and source.startswith("$"):
+            if isinstance(source, str) and source.startswith(REF_PREFIX):
+                self._mapped.append((param, None, source))  # checked by the IR's validation
+                self._secret_params.add(param)
+            elif isinstance(source, str) and source.startswith("$"):
                 self._mapped.append((param, _path_parts(source), None))
             else:
                 self._mapped.append((param, None, source))
@@ -197,4 +205,15 @@ class ArgumentBinder:
                 f"node {self._node_id!r}: tool {self._tool.name!r} needs {', '.join(missing)}: "
                 "not in state and not in the node's input mapping"
             )
+        if has_reference(kwargs):
+            smuggled = sorted(
+                p for p, v in kwargs.items()
+                if p not in self._secret_params and secret_name(v) is not None
+            )  # fmt: skip
+            if smuggled:
+                raise BindError(
+                    f"node {self._node_id!r}: input {', '.join(smuggled)} of tool "
+                    f"{self._tool.name!r} comes from state and looks like a secret reference: "
+                    "only the workflow may reference secrets"
+                )
         return kwargs
