@@ -49,6 +49,7 @@ from tether.fleet.protocol import (
 )
 from tether.fleet.worker_leases import Lease, LeaseKey, Outcome, fitting, run_grant
 from tether.logs import lifecycle_logger
+from tether.runtime.secrets import EnvSecrets, SecretSource
 from tether.runtime.tools import Tool, ToolRegistry
 
 __all__ = ["Worker"]
@@ -86,6 +87,7 @@ class Worker:
         drain_ack_timeout_secs: float = 10.0,
         clock: Clock | None = None,
         keys: WorkerKeys | None = None,
+        secrets: SecretSource | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -97,6 +99,8 @@ class Worker:
         self.connect_timeout_secs = connect_timeout_secs
         self.drain_ack_timeout_secs = drain_ack_timeout_secs
         self._keys = keys
+        #: Values of ``${secret:NAME}`` inputs, looked up here: the engine never holds them.
+        self._secrets: SecretSource = secrets if secrets is not None else EnvSecrets()
         self._clock: Clock = clock or SystemClock()
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._leases: dict[LeaseKey, Lease] = {}
@@ -239,7 +243,7 @@ class Worker:
         outcome: Outcome | None = None
         try:
             with scope:
-                outcome = await run_grant(lease.grant, self.registry, self._limiter)
+                outcome = await run_grant(lease.grant, self.registry, self._limiter, self._secrets)
         finally:
             self._running -= 1
             if self._leases.get(lease.key) is lease:

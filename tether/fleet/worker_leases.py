@@ -29,6 +29,7 @@ from tether.fleet.protocol import (
     encode,
 )
 from tether.fleet.protocol import RateLimited as RateLimitedMessage
+from tether.runtime.secrets import EnvSecrets, SecretSource
 from tether.runtime.tool_outcome import run_tool
 from tether.runtime.tools import ToolRegistry
 
@@ -57,11 +58,14 @@ async def run_grant(
     grant: Grant,
     registry: ToolRegistry,
     limiter: anyio.CapacityLimiter,
+    secrets: SecretSource | None = None,
 ) -> Outcome:
     """Run ``grant.tool`` on ``grant.input`` within ``grant.timeout_secs``; the message to send.
 
     Sync tools run in a thread taken from ``limiter``; on timeout or revocation the thread is
-    abandoned (Python cannot stop it) and finishes on its own.
+    abandoned (Python cannot stop it) and finishes on its own. ``${secret:NAME}`` inputs take
+    their values from ``secrets`` (default: this process's ``TETHER_SECRET_<NAME>``): the
+    engine sends references only, and the outcome sent back is scrubbed of the values.
 
     Example::
 
@@ -75,6 +79,7 @@ async def run_grant(
         timeout_secs=grant.timeout_secs,
         run_sync=run_sync,
         monotonic=anyio.current_time,
+        secrets=secrets if secrets is not None else EnvSecrets(),
     )
     if out.retry_after_secs is not None:
         return RateLimitedMessage(
