@@ -7,10 +7,17 @@ same starts and each is a no-op), waits for all of them and prints ``done N``. T
 resumes whatever an earlier, killed incarnation left unfinished when it is entered. Every tool
 call appends one line ``<execution_id> <node_id> <incarnation>`` to EFFECTS before it returns:
 the side effect the parent counts.
+
+Journal before act (I1): as it starts, every tool call looks, through a SQLite connection of
+its own, for its step's ``node_scheduled`` in DB (what is durable, not what the engine
+believes), and appends ``<execution_id> <node_id> <incarnation> <1 if found, else 0>`` to
+``EFFECTS.handouts``, so the parent can check that no step ran before its turn committed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import sys
 from typing import Any
 
@@ -18,6 +25,7 @@ import anyio
 
 from tether import Runtime, Tool, tool
 from tether.ir import compile_yaml_text
+from tether.runtime.records import NodeScheduled, decode_record
 
 MAX_CONCURRENCY = 8
 
@@ -85,8 +93,26 @@ def _duration(eid: str, node: str) -> float:
     return 0.005 + (sum(map(ord, eid + node)) % 16) / 1000
 
 
-def make_tools(effects: str, incarnation: str) -> list[Tool]:
+def journaled(db: str, eid: str, node: str) -> bool:
+    """Is a ``node_scheduled`` of ``node`` committed in the journal of ``eid``?"""
+    # Synchronous on purpose: nothing else of this process runs before the answer.
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute(
+            "SELECT payload FROM journal WHERE execution_id = ? AND type = 'node_scheduled'",
+            (eid,),
+        ).fetchall()
+    for (payload,) in rows:
+        record = decode_record("node_scheduled", payload)
+        if isinstance(record, NodeScheduled) and record.node_id == node:
+            return True
+    return False
+
+
+def make_tools(effects: str, incarnation: str, db: str) -> list[Tool]:
     async def effect(eid: str, node: str) -> None:
+        seen = journaled(db, eid, node)
+        with open(effects + ".handouts", "a") as f:
+            f.write(f"{eid} {node} {incarnation} {int(seen)}\n")
         await anyio.sleep(_duration(eid, node))
         with open(effects, "a") as f:
             f.write(f"{eid} {node} {incarnation}\n")
@@ -118,7 +144,7 @@ def make_tools(effects: str, incarnation: str) -> list[Tool]:
 async def main(db: str, effects: str, n: int, incarnation: str) -> None:
     async with Runtime(
         f"sqlite:///{db}",
-        tools=make_tools(effects, incarnation),
+        tools=make_tools(effects, incarnation, db),
         max_concurrency=MAX_CONCURRENCY,
     ) as rt:
         workflows = {

@@ -6,6 +6,11 @@ moments (after the side-effect log has grown by a few lines), restarts it (the R
 the unfinished executions, the child re-issues the same starts as no-ops), and finally lets one
 incarnation run to the end. Between kills the parent reads, read-only, which tool steps had
 their ``node_completed`` committed; no such step may run again in a later incarnation.
+
+Journal before act (I1): each tool call, as it starts, looks up its step's ``node_scheduled``
+in the database through a connection of its own and logs what it found; every logged hand-out
+must have found it, and after each kill every step any incarnation started must be in the
+journal (a hand-out whose turn died with the process must never have run).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from kill_loop_child import CHAIN6, FORK, MAX_CONCURRENCY, make_tools, plan
 from tether import Runtime
 from tether.ir import compile_yaml_text
 from tether.persistence.urls import open_store
-from tether.runtime.records import NodeCompleted, decode_rows
+from tether.runtime.records import NodeCompleted, NodeScheduled, decode_rows
 from tether.testing import check_journal
 
 pytestmark = pytest.mark.anyio
@@ -63,17 +68,32 @@ def _effect_count(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
-async def _committed_tool_steps(db: Path) -> set[Pair]:
-    """(execution, node) of every tool step whose node_completed is committed in ``db``."""
+def _handouts(path: Path) -> list[tuple[Pair, bool]]:
+    """Each tool start the child logged: its step, and whether its node_scheduled was found."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        eid, node, _, found = line.split()
+        out.append(((eid, node), found == "1"))
+    return out
+
+
+async def _committed_tool_steps(db: Path) -> tuple[set[Pair], set[Pair]]:
+    """(execution, node) of every tool step whose node_completed, and of every one whose
+    node_scheduled, is committed in ``db``."""
     store = await open_store(f"sqlite:///{db}", readonly=True)
     try:
         done: set[Pair] = set()
+        scheduled: set[Pair] = set()
         for row in await store.list_executions(limit=10 * N):
             for entry in decode_rows(await store.read(row.execution_id)):
                 rec = entry.record
                 if isinstance(rec, NodeCompleted) and rec.dispatch > 0:
                     done.add((row.execution_id, rec.node_id))
-        return done
+                elif isinstance(rec, NodeScheduled):
+                    scheduled.add((row.execution_id, rec.node_id))
+        return done, scheduled
     finally:
         await store.close()
 
@@ -87,7 +107,7 @@ async def _exit_code(child: subprocess.Popen[bytes]) -> int:
 async def _reference_data(tmp_path: Path) -> dict[str, dict[str, Any]]:
     """The final data of an uncut run of the same plan, in this process, on another file."""
     url = f"sqlite:///{tmp_path / 'reference.db'}"
-    tools = make_tools(str(tmp_path / "reference_effects.log"), "0")
+    tools = make_tools(str(tmp_path / "reference_effects.log"), "0", str(tmp_path / "reference.db"))
     async with Runtime(url, tools=tools, max_concurrency=MAX_CONCURRENCY) as rt:
         wfs = {
             "chain6": rt.register(compile_yaml_text(CHAIN6, "chain6.yaml")),
@@ -108,6 +128,7 @@ async def test_repeated_sigkill_loses_nothing_and_applies_nothing_twice_I1_I3_I4
     tmp_path: Path,
 ) -> None:
     db, effects = tmp_path / "runtime.db", tmp_path / "effects.log"
+    handouts = tmp_path / "effects.log.handouts"
     rng = random.Random(SEED)
     children: list[subprocess.Popen[bytes]] = []
     committed_at_kill: list[set[Pair]] = []  # index k: committed when incarnation k was killed
@@ -141,7 +162,13 @@ async def test_repeated_sigkill_loses_nothing_and_applies_nothing_twice_I1_I3_I4
                     await anyio.sleep(0.002)
                 os.kill(child.pid, signal.SIGKILL)
                 assert await _exit_code(child) == -signal.SIGKILL
-                committed_at_kill.append(await _committed_tool_steps(db))
+                completed, scheduled = await _committed_tool_steps(db)
+                committed_at_kill.append(completed)
+                started = {step for step, _ in _handouts(handouts)}
+                assert started <= scheduled, (
+                    f"started with no node_scheduled committed at kill {incarnation}: "
+                    f"{sorted(started - scheduled)}"
+                )
             last = spawn(KILLS)
             code = await _exit_code(last)
             assert code == 0, f"the final incarnation exited {code}:\n{stderr_of(KILLS)}"
@@ -158,7 +185,9 @@ async def test_repeated_sigkill_loses_nothing_and_applies_nothing_twice_I1_I3_I4
     # The engine's view: every execution completed once, with the data of an uncut run.
     after = tmp_path / "after_effects.log"
     async with Runtime(
-        f"sqlite:///{db}", tools=make_tools(str(after), "-1"), max_concurrency=MAX_CONCURRENCY
+        f"sqlite:///{db}",
+        tools=make_tools(str(after), "-1", str(db)),
+        max_concurrency=MAX_CONCURRENCY,
     ) as rt:
         assert rt.broken() == {}
         for eid, wf, inp in plan(N):
@@ -176,6 +205,10 @@ async def test_repeated_sigkill_loses_nothing_and_applies_nothing_twice_I1_I3_I4
             if wf == "chain6":  # the reference could share a bug: spot-check the arithmetic
                 assert state.data["x"] == inp["x"] * 10**6 + 123456
     assert not after.exists(), "a finished journal made the verifying runtime run a tool"
+
+    # I1: every tool call found its step's node_scheduled committed as it started.
+    unjournaled = sorted({step for step, found in _handouts(handouts) if not found})
+    assert unjournaled == [], f"started before their node_scheduled committed: {unjournaled}"
 
     # The side effects: every step ran; none ran twice in one process; none whose
     # node_completed was committed before a kill ran again after it.

@@ -56,6 +56,8 @@ from tether.ir import compile_yaml_text
 from tether.ir.types import Workflow
 from tether.persistence import MemoryStore, open_store
 from tether.persistence.contract import Store
+from tether.persistence.sqlite import SqliteStore
+from tether.runtime.executor import InProcessExecutor
 from tether.runtime.planner import TIMEOUT_USER
 from tether.runtime.records import (
     ApprovalReceived,
@@ -67,7 +69,9 @@ from tether.runtime.records import (
     WaitCompleted,
 )
 from tether.runtime.state import ExecutionState
+from tether.runtime.tools import ToolRegistry
 from tether.testing import CutStore, SimulatedCrash, VirtualClock, check_journal, check_replay
+from tether.testing.crash import CountingExecutor
 
 
 @tool
@@ -262,6 +266,7 @@ class Harness:
         self.ledger = Ledger()
         self.inner: Store | None = None
         self.cut: CutStore | None = None
+        self.executor = CountingExecutor(InProcessExecutor(ToolRegistry([]), self.clock))
         self._rt: Runtime | None = None
         self.journal_seen: list[JournalEntry] = []
         self.marker = 0
@@ -282,11 +287,18 @@ class Harness:
             else:
                 self.inner = await open_store(self.url)
         self.cut = CutStore(self.inner, 1 << 40)
+        await self.cut.learn_journal()  # what earlier lives committed may be handed out again
+        # Starts nothing once the cut killed this life, and lists what it started before its
+        # turn committed (I1).
+        self.executor = CountingExecutor(
+            InProcessExecutor(ToolRegistry([bump]), self.clock), witness=self.cut
+        )
         rt = Runtime(
             store=self.cut.as_store(),
             tools=[bump],
             clock=self.clock,
             snapshot_every=self.snapshot_every,
+            executor=self.executor,
         )
         await rt.__aenter__()
         self._rt = rt
@@ -295,9 +307,14 @@ class Harness:
         """End this life (a clean stop, or the process 'dying' after a cut)."""
         rt, self._rt = self._rt, None
         if rt is not None:
-            await rt.__aexit__(None, None, None)
+            await rt.__aexit__(None, None, None)  # a dead cut store lets no write through
         if self.backend == "sqlite" and self.inner is not None:
-            await self.inner.close()  # the next life opens the file again
+            # The next life opens the file again; after a cut, from what a kill leaves.
+            if self.cut is not None and self.cut.dead:
+                assert isinstance(self.inner, SqliteStore)
+                await self.inner.abandon()
+            else:
+                await self.inner.close()
             self.inner = None
 
     async def restart(self, down_secs: float) -> None:
@@ -339,6 +356,7 @@ class Harness:
     async def check(self) -> ExecutionState:
         """Every invariant this test is about, on the journal and the state of this life."""
         rt = self.rt
+        assert self.executor.unjournaled == [], "handed out before its turn committed (I1)"
         entries = await rt.journal(EID)
         check_journal(entries)
         seen = self.journal_seen

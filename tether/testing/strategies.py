@@ -9,31 +9,32 @@ Example::
     def test_any_input(input): ...
 
 ``random_workflows()`` draws graphs of chains, branches and parallel/join blocks whose work
-nodes call the tools in :data:`PROPERTY_TOOLS`; Tether's own property tests use it.
+nodes call the tools in :data:`PROPERTY_TOOLS` on ``n`` or on earlier nodes' outputs;
+``modelled_workflows()`` draws them with a model of the final state they must reach. Tether's
+own property tests use both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
 
-from tether.ir.types import (
-    END,
-    BranchCase,
-    BranchKind,
-    Edge,
-    EndKind,
-    JoinKind,
-    Node,
-    ParallelKind,
-    RetryPolicy,
-    StateField,
-    ToolKind,
-    Workflow,
-)
+from tether.ir.types import Workflow
 from tether.runtime.tools import tool
+from tether.testing.workflow_model import (
+    MODULUS,
+    Branch,
+    CondTask,
+    ModelledWorkflow,
+    Parallel,
+    Step,
+    Task,
+    build_workflow,
+    hiccup_value,
+    mix_value,
+    tasks_of,
+)
 
 _JSON_SCALARS = st.none() | st.booleans() | st.integers(-(2**31), 2**31) | st.text(max_size=20)
 
@@ -70,7 +71,7 @@ def workflow_inputs(
 @tool
 async def mix(x: int, salt: int) -> int:
     """A deterministic step: the same input always gives the same output."""
-    return (x * 31 + salt) % 1_000_003
+    return mix_value(x, salt)
 
 
 @tool
@@ -80,7 +81,7 @@ async def hiccup(x: int, salt: int) -> int:
     if x % 2 and key not in _seen:
         _seen.add(key)
         raise ConnectionError(f"transient failure for {key}")
-    return (x * 17 + salt) % 1_000_003
+    return hiccup_value(x, salt)
 
 
 _seen: set[tuple[int, int]] = set()
@@ -94,115 +95,79 @@ def reset_property_tools() -> None:
     _seen.clear()
 
 
-@dataclass
-class _Builder:
-    nodes: dict[str, Node] = field(default_factory=dict)
-    edges: list[Edge] = field(default_factory=list)
+class _Planner:
+    """Draws a plan front to back, so each step knows the keys written before it."""
 
-    def new_id(self, prefix: str) -> str:
-        return f"{prefix}{len(self.nodes)}"
+    def __init__(self, draw: st.DrawFn) -> None:
+        self.draw = draw
+        self.tasks = 0
 
+    def block(self, depth: int, readable: list[str], min_size: int = 1) -> list[Step]:
+        """Steps reading ``readable`` (and what earlier steps of the block write)."""
+        readable = list(readable)
+        steps: list[Step] = []
+        for _ in range(self.draw(st.integers(min_size, 3 if depth <= 0 else 4))):
+            # Tasks first: hypothesis shrinks towards plain chains.
+            kind = "task" if depth <= 0 else self.draw(st.sampled_from(_KINDS))
+            step = self.step(kind, depth, readable)
+            steps.append(step)
+            readable += [t.key for t in tasks_of([step])]
+        return steps
 
-# ("task", tool) | ("branch", threshold, block, block) | ("cond", threshold, block, block)
-# | ("par", [blocks], explicit_wait_for)
-_Block = list[Any]
+    def step(self, kind: str, depth: int, readable: list[str]) -> Step:
+        if kind == "task":
+            return self.task(readable)
+        if kind == "branch":
+            key = self.draw(st.sampled_from(readable))
+            threshold = self.draw(_threshold(key))
+            yes = self.block(depth - 1, readable, min_size=0)  # an empty arm routes straight on
+            return Branch(key, threshold, yes, self.block(depth - 1, readable))
+        if kind == "cond":
+            task = self.task(readable)
+            key = self.draw(st.sampled_from([task.key, *readable]))
+            threshold = self.draw(_threshold(key))
+            after = [*readable, task.key]
+            yes = self.block(depth - 1, after)
+            return CondTask(task, key, threshold, yes, self.block(depth - 1, after, min_size=0))
+        # Each arm reads only what was written before the block: never a sibling's keys.
+        arms = [self.block(depth - 1, readable) for _ in range(self.draw(st.integers(2, 3)))]
+        return Parallel(arms, self.draw(st.booleans()))
 
-
-def _blocks(depth: int, min_size: int = 1) -> st.SearchStrategy[_Block]:
-    task = st.tuples(st.just("task"), st.sampled_from(["mix", "hiccup"]))
-    if depth <= 0:
-        return st.lists(task, min_size=min_size, max_size=3)
-    inner = _blocks(depth - 1)
-    maybe_empty = _blocks(depth - 1, min_size=0)  # an empty arm routes straight on (to a join)
-    branch = st.tuples(st.just("branch"), st.integers(-5, 5), maybe_empty, inner)
-    cond = st.tuples(st.just("cond"), st.integers(-5, 5), inner, maybe_empty)
-    par = st.tuples(st.just("par"), st.lists(inner, min_size=2, max_size=3), st.booleans())
-    return st.lists(st.one_of(task, task, branch, cond, par), min_size=min_size, max_size=4)
-
-
-def _emit(b: _Builder, block: _Block, exit_to: str) -> str:
-    """Add ``block``'s nodes routing to ``exit_to``; return the id of its entry node."""
-    entry = exit_to
-    for item in reversed(block):
-        entry = _emit_item(b, item, entry)
-    return entry
-
-
-def _emit_item(b: _Builder, item: Any, next_id: str) -> str:
-    kind = item[0]
-    if kind == "task":
-        node_id = b.new_id("t")
-        salt = len(b.nodes)
-        b.nodes[node_id] = Node(
-            id=node_id,
-            kind=ToolKind(tool_ref=item[1]),
-            input={"x": "$n", "salt": salt},
-            retry_policy=RetryPolicy(max_attempts=3, backoff_initial_secs=0, jitter=0),
-        )
-        b.edges.append(Edge(from_=node_id, to=next_id))
-        return node_id
-    if kind == "branch":
-        node_id = b.new_id("b")
-        b.nodes[node_id] = Node(id=node_id, kind=BranchKind())  # placeholder, replaced below
-        yes = _emit(b, item[2], next_id)
-        no = _emit(b, item[3], next_id)
-        b.nodes[node_id] = Node(
-            id=node_id,
-            kind=BranchKind(cases=[BranchCase(to=yes, when=f"n > {item[1]}")], default=no),
-        )
-        return node_id
-    if kind == "cond":  # a task whose outgoing edges carry the condition (the SDK's form)
-        node_id = _emit_item(b, ("task", "mix"), next_id)
-        yes = _emit(b, item[2], next_id)
-        no = _emit(b, item[3], next_id)
-        b.edges[:] = [e for e in b.edges if e.from_ != node_id]
-        b.edges.append(Edge(from_=node_id, to=yes, condition=f"n <= {item[1]}"))
-        b.edges.append(Edge(from_=node_id, to=no))
-        return node_id
-    node_id = b.new_id("p")
-    b.nodes[node_id] = Node(id=node_id, kind=ParallelKind(branches=[]))
-    join_id = b.new_id("j")
-    b.nodes[join_id] = Node(id=join_id, kind=JoinKind())
-    b.edges.append(Edge(from_=join_id, to=next_id))
-    arms = [(sub, _emit(b, sub, join_id)) for sub in item[1]]
-    b.nodes[node_id] = Node(id=node_id, kind=ParallelKind(branches=[e for _, e in arms]))
-    lasts = [_last_task(b, entry, join_id) for _, entry in arms]
-    if item[2] and all(lasts):  # name the arrivals explicitly when each arm's last is fixed
-        b.nodes[join_id] = Node(id=join_id, kind=JoinKind(wait_for=[x for x in lasts if x]))
-    return node_id
+    def task(self, readable: list[str]) -> Task:
+        tool_name = self.draw(st.sampled_from(["mix", "hiccup"]))
+        # Mostly an earlier task's output: data flow between nodes is what replay must keep.
+        source = self.draw(st.sampled_from(readable[::-1]))
+        self.tasks += 1
+        return Task(self.tasks - 1, tool_name, source)
 
 
-def _last_task(b: _Builder, entry: str, join_id: str) -> str | None:
-    """The one node of a plain chain that routes into ``join_id``, if the arm is a chain."""
-    node_id = entry
-    for _ in range(len(b.nodes)):
-        node = b.nodes.get(node_id)
-        if node is None or not isinstance(node.kind, ToolKind):
-            return None
-        outs = [e for e in b.edges if e.from_ == node_id]
-        if len(outs) != 1:
-            return None
-        if outs[0].to == join_id:
-            return node_id
-        node_id = outs[0].to
-    return None
+_KINDS = ("task", "task", "branch", "cond", "par")
+
+
+def _threshold(key: str) -> st.SearchStrategy[int]:
+    return st.integers(-5, 5) if key == "n" else st.integers(0, MODULUS - 1)
 
 
 @st.composite
-def random_workflows(draw: st.DrawFn, max_depth: int = 2) -> Workflow:
-    """Valid graphs mixing chains, branches on ``n`` and parallel blocks with joins."""
-    block = draw(_blocks(max_depth))
-    b = _Builder()
-    exit_to = END
-    if draw(st.booleans()):  # sometimes an explicit end node instead of the pseudo-node
-        b.nodes["finish"] = Node(id="finish", kind=EndKind())
-        exit_to = "finish"
-    start = _emit(b, block, exit_to)
-    return Workflow(
-        workflow_id="random",
-        version=str(draw(st.integers(0, 10**9))),
-        start_node=start,
-        nodes=b.nodes,
-        edges=b.edges,
-        state_schema={"n": StateField(type="integer", required=True)},
-    )
+def modelled_workflows(draw: st.DrawFn, max_depth: int = 2) -> ModelledWorkflow:
+    """Random workflows with their plan: ``.workflow`` to run, ``.expected_data(input)`` for
+    the final state it must reach (see :mod:`tether.testing.workflow_model`).
+
+    Example::
+
+        @given(modelled_workflows(), st.integers(-8, 8))
+        def test_it_computes_the_model(model, n):
+            ...  # run model.workflow on {"n": n} with PROPERTY_TOOLS
+            assert state.data == model.expected_data({"n": n})
+    """
+    steps = _Planner(draw).block(max_depth, ["n"])
+    explicit_end = draw(st.booleans())  # sometimes an end node instead of the pseudo-node
+    version = str(draw(st.integers(0, 10**9)))
+    workflow = build_workflow(steps, explicit_end=explicit_end, version=version)
+    return ModelledWorkflow(workflow, steps)
+
+
+def random_workflows(max_depth: int = 2) -> st.SearchStrategy[Workflow]:
+    """Valid graphs mixing chains, branches and parallel blocks with joins, whose tasks read
+    ``n`` or earlier tasks' outputs and write keys of their own."""
+    return modelled_workflows(max_depth).map(lambda m: m.workflow)

@@ -140,6 +140,29 @@ class SqliteStore:
         self._closing = asyncio.ensure_future(self._teardown())
         await asyncio.shield(self._closing)
 
+    async def abandon(self) -> None:
+        """Let go of the file as a killed process does, for crash tests
+        (:func:`tether.testing.crash_and_recover`): the writer stops where it is (queued
+        writes are lost, a transaction not committed rolls back when its connection closes), no
+        WAL checkpoint, and the lock goes as the OS drops a dead holder's. Closed afterwards.
+        """
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        writer, self._writer = self._writer, None
+        reader, self._reader = self._reader, None
+        conn, self._writer_conn = self._writer_conn, None
+        try:
+            if writer is not None:
+                await writer.abandon()
+        finally:
+            try:
+                for c in (reader, conn):
+                    if c is not None:
+                        await c.close()  # sqlite3 closes without committing
+            finally:
+                self._lock.release()
+
     async def _teardown(self) -> None:
         writer, self._writer = self._writer, None
         reader, self._reader = self._reader, None

@@ -204,6 +204,15 @@ class GroupCommitWriter:
                     raise
                 log.warning("journal writer for %s had stopped: %r", self._where, exc)
 
+    async def abandon(self) -> None:
+        """Stop where it is, as a killed process stops (crash tests): nothing queued is
+        written and a batch in flight is not committed unless its commit had already reached
+        the connection. Callers still waiting get StorageError."""
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task])  # no raise: the caller may be cancelled itself
+
     def _enqueue(self, item: _Queued) -> None:
         if self._closing:
             raise StoreClosed(f"{self._where}: store is closed")
