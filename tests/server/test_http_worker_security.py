@@ -171,3 +171,24 @@ def test_a_worker_holding_the_api_token_cannot_sign_another_workers_lease_I14(
             assert r.status_code == 409, r.text
             r = c.post(f"/work-items/{item['id']}/complete", json={"state_patch": {"n": 4}})
             assert r.status_code == 200, r.text
+
+
+def test_a_named_token_claims_only_the_queues_its_roles_name_I14(tmp_path: Path) -> None:
+    """Worker credentials scoped to queues: a worker calling with a named token
+    (TETHER_TOKENS_FILE) is handed only the queues of its ``queue:NAME`` roles."""
+    shared, scoped, other = "shared-token-of-twenty", "scoped-worker-token-1", "approver-token-only"
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text(f"w1:queue:general {scoped}\nalice {other}\n")
+    env = {"TETHER_TOKEN": shared, "TETHER_TOKENS_FILE": str(tokens)}
+    with running_engine(tmp_path, env) as e, httpx.Client(base_url=e.url, timeout=10) as c:
+        c.headers["Authorization"] = f"Bearer {shared}"
+        register_jamjet_flow(c)
+        start(c, 2)
+        body = {"worker_id": "w-alice", "queue_types": ["general"]}
+        r = c.post("/work-items/claim", json=body, headers={"Authorization": f"Bearer {other}"})
+        assert r.status_code == 403 and "'alice' may claim queues none" in r.text, r.text
+        c.headers["Authorization"] = f"Bearer {scoped}"
+        r = c.post("/work-items/claim", json={"worker_id": "w1", "queue_types": ["gpu"]})
+        assert r.status_code == 403 and "not gpu" in r.text, r.text
+        item = claim(c, "w1")  # its own queue: handed the step
+        assert item["node_id"] == "double"

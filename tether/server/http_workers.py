@@ -58,7 +58,7 @@ from tether.server.lease_tokens import (
     valid_worker_id,
 )
 from tether.server.views import iso
-from tether.server.worker_queues import HttpWorkerQueues
+from tether.server.worker_queues import Credential, HttpWorkerQueues
 
 __all__ = ["HttpWorkers", "LeaseAnswerPending", "LeaseNotFound", "LeaseRefused"]
 
@@ -163,12 +163,14 @@ class HttpWorkers:
 
     # -- the API ----------------------------------------------------------------------------
 
-    async def claim(self, worker_id: str, queues: list[str]) -> dict[str, Any]:
+    async def claim(
+        self, worker_id: str, queues: list[str], credential: Credential | None = None
+    ) -> dict[str, Any]:
         owner = _owner(worker_id)
         if not queues or not all(isinstance(q, str) and q for q in queues):
             raise InvalidInput("queue_types must name at least one queue, e.g. ['general']")
         # Joined for the queues it may be handed now (more as workflows load).
-        worker = await self._worker(owner, self._queues.claimable(queues))
+        worker = await self._worker(owner, self._queues.claimable(queues, credential))
         if not worker.granted:
             worker.waiting += 1
             try:

@@ -21,7 +21,9 @@ import msgspec
 from litestar import Request, post
 
 from tether.runtime.work import REMOTE_FN_QUEUE
+from tether.server.auth import authenticated_caller
 from tether.server.http_workers import HttpWorkers
+from tether.server.worker_queues import queues_of_caller
 
 
 class ClaimBody(msgspec.Struct, frozen=True):
@@ -57,7 +59,9 @@ def _gateway(request: Request[Any, Any, Any]) -> HttpWorkers:
 
 @post("/work-items/claim", status_code=200)
 async def claim(request: Request[Any, Any, Any], data: ClaimBody) -> dict[str, Any]:
-    return await _gateway(request).claim(data.worker_id, data.queue_types)
+    caller = authenticated_caller(request.app.state.api_keys, request)
+    credential = None if caller is None else queues_of_caller(caller.user_id, caller.roles)
+    return await _gateway(request).claim(data.worker_id, data.queue_types, credential)
 
 
 @post("/work-items/{item_id:str}/complete", status_code=200)
