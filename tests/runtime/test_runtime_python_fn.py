@@ -143,3 +143,23 @@ async def test_no_queue_is_remote_in_one_workflow_and_local_in_another_I14(
     async with Runtime(f"sqlite:///{tmp_path / 'again.db'}", tools=[call_api]) as rt:
         with pytest.raises(WorkflowInvalid, match="queue 'general'"):
             rt.register(secret)
+
+
+async def test_a_stored_workflow_loaded_later_cannot_take_a_queue_the_other_way_I14(
+    tmp_path: Path,
+) -> None:
+    """After a restart only unfinished runs' workflows load: one stored earlier with remote
+    steps on a queue must not, when it loads later, turn that queue remote under a tool that
+    was registered meanwhile (its steps would wait for, and go to, a remote worker)."""
+    url = f"sqlite:///{tmp_path / 'later.db'}"
+    remote, secret = compile_yaml_text(REMOTE, "r.yaml"), compile_yaml_text(SECRET_CALL, "s.yaml")
+    async with Runtime(url, tools=[call_api]) as rt:
+        run = await rt.start(remote, {})
+        await rt.cancel(run.id, "done with it")
+    async with Runtime(url, tools=[call_api]) as rt:
+        rt.register(secret)  # nothing loaded uses 'general' remotely: accepted
+        with pytest.raises(WorkflowInvalid, match="queue 'general'"):
+            await rt.start("remote@1", {})
+        done = await rt.start(secret, {"api_key": "k"})
+        await done.result(timeout=10)  # run by the in-process pool, not left to a worker
+        assert (await rt.state(done.id)).status == "completed"

@@ -31,6 +31,7 @@ from tether.errors import (
     ExecutionNotRunning,
     WorkflowNotFound,
 )
+from tether.ir.errors import WorkflowInvalid
 from tether.ir.types import Workflow
 from tether.logs import lifecycle_logger
 from tether.persistence.contract import (
@@ -98,7 +99,7 @@ class GetState(msgspec.Struct, frozen=True):
 
 BROKEN = (JournalCorruption, UnknownRecordType, MalformedRecord)
 #: What a recovering execution cannot fix by restarting: report it at once, keep the journal.
-_UNRECOVERABLE = (WorkflowNotFound, UnknownTool)
+_UNRECOVERABLE = (WorkflowNotFound, UnknownTool, WorkflowInvalid)
 lifecycle = lifecycle_logger("tether.execution")
 
 

@@ -62,7 +62,7 @@ def check_runnable(wf: Workflow, tools: ToolRegistry, others: QueueUsers | None 
                 missing.append(f"node {node.id!r}: {exc}")
     if missing:
         raise UnknownTool(f"workflow {wf.ref}: " + "; ".join(missing))
-    _check_remote_queues(wf, tools, others or QueueUsers())
+    check_queues(wf, tools, others or QueueUsers())
     _, problems = analyze_parallel_blocks(wf)
     if problems:
         issues = [ValidationIssue(path="nodes", message=m) for m in problems]
@@ -106,7 +106,7 @@ def queues_of(
     return remote, local
 
 
-def _check_remote_queues(wf: Workflow, tools: ToolRegistry, others: QueueUsers) -> None:
+def check_queues(wf: Workflow, tools: ToolRegistry, others: QueueUsers) -> None:
     """A python_fn step the engine has no function for waits on its queue for a remote
     worker, and the in-process pool stops taking that queue: refuse a queue shared with a
     node the engine runs itself, in this workflow or in another one loaded here."""

@@ -235,10 +235,11 @@ class Runtime(ExecutionReads, ExecutionSignals):
         wf = workflow if isinstance(workflow, Workflow) else workflow_from_ir(workflow)
         check(wf)
         check_runnable(wf, self.tools, self._queue_users)
-        self._queue_users.add(wf, self.tools)
         # Executions fold against the IR in the registry, never against this object: a
         # recovered run must not continue on an edited workflow under the same version.
-        return self._registry.add(wf)
+        held = self._registry.add(wf)
+        self._queue_users.add(wf, self.tools)  # once accepted: a refusal claims no queue
+        return held
 
     def register_yaml(self, path: Path | str) -> Workflow:
         """Compile, validate and register a YAML workflow; errors name file and line."""

@@ -34,7 +34,7 @@ from tether.runtime.graph import Graph
 from tether.runtime.ledger import WorkerLedger
 from tether.runtime.local_workers import LocalWorkers
 from tether.runtime.pool_items import PoolItems
-from tether.runtime.runnable import QueueUsers
+from tether.runtime.runnable import QueueUsers, check_queues
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import ArgumentBinder, ToolRegistry, UnknownTool
 from tether.runtime.work import queue_of
@@ -135,6 +135,10 @@ class Services:
             await ref.tell(message)
 
     def add_workflow(self, wf: Workflow) -> Graph:
+        # Checked on every load, not only at registration: a version stored before another
+        # workflow took its queue the other way must not hand that one's steps to remote
+        # workers (or keep them from the pool) when it is loaded later (I14).
+        check_queues(wf, self.tools, self.queue_users)
         graph = Graph(wf)
         self.queue_users.add(wf, self.tools)
         for node in wf.nodes.values():
