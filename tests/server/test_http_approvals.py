@@ -72,14 +72,19 @@ def test_named_tokens_decide_as_their_user_and_only_listed_ones_I14(tmp_path: Pa
             ({"user_id": "ali\u202ece"}, "printable"),
             ({"user_id": "x" * 100_000}, "1-128"),
             ({"user_id": "al\x00"}, "printable"),
-            ({"user_id": "alice", "comment": "hi\x00"}, "U+0000"),
-            ({"user_id": "alice", "comment": "c" * 5000}, "at most 4096"),
-            ({"user_id": "alice", "state_patch": {"owner": "x"}}, "does not let a decision"),
+            ({"user_id": "dave", "comment": "hi\x00"}, "U+0000"),
+            ({"user_id": "dave", "comment": "c" * 5000}, "at most 4096"),
         ]:
             bad = c.post(url, json={"decision": "approved", **body})
             assert bad.status_code == 422 and rule in bad.json()["error"], (body, bad.text)
+        patch = {"decision": "approved", "state_patch": {"owner": "x"}}
+        bad = c.post(url, json=patch, headers=bearer(ALICE))
+        assert bad.status_code == 422 and "does not let a decision" in bad.text, bad.text
         unlisted = c.post(url, json={"decision": "approved", "user_id": "mallory"})
         assert unlisted.status_code == 403
+        # Every worker holds the shared token: it cannot speak for a user with a named one.
+        posing = c.post(url, json={"decision": "approved", "user_id": "alice"})
+        assert posing.status_code == 403 and "has a named token" in posing.text, posing.text
         assert decided(c, eid) == []
         assert "approval_received" not in {
             ev["kind"]["type"] for ev in c.get(f"/executions/{eid}/events").json()["events"]

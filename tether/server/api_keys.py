@@ -112,6 +112,10 @@ class ApiKeys:
             return "send one Authorization header, not several"
         return "missing or wrong token: send 'Authorization: Bearer <token>'"
 
+    def has_named(self, user_id: str) -> bool:
+        """Does a named token stand for ``user_id``? (Then only that token speaks for them.)"""
+        return any(caller.user_id == user_id for _, caller in self._named)
+
     def caller(self, given: list[str]) -> Caller | None:
         """The user a named token in ``given`` stands for; None for the shared token (or no
         token configured): such a caller names nobody in particular."""

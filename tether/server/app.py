@@ -214,6 +214,10 @@ async def approve(
     roles: tuple[str, ...]
     if caller is None:  # the shared token (or none): the body says who, checked like any id
         user_id, roles = data.user_id or ANONYMOUS, ()
+        if keys.has_named(user_id):  # every worker holds the shared token: no impersonation
+            raise PermissionDeniedException(
+                f"user {user_id!r} has a named token: decide with it, not the shared token"
+            )
     elif data.user_id in (None, caller.user_id):
         user_id, roles = caller.user_id, caller.roles
     else:
