@@ -71,3 +71,14 @@ def test_a_park_of_any_length_records_a_bounded_time_I10(secs: float) -> None:
     assert isinstance(record, NodeParked)
     assert 1_000 <= record.not_before_ms <= 1_000 + 7 * 24 * 3600 * 1000
     assert settle.not_before_ms == record.not_before_ms
+
+
+def test_the_longest_work_item_id_a_workflow_can_make_crosses_the_wire() -> None:
+    """execution/node/dispatch with a 128-character client id and the longest node id
+    validation admits: a worker's Result for it decodes (found by review: the 256-character
+    bound refused it, and the lease was reclaimed and rerun on every attempt)."""
+    from tether.ir.validation import MAX_NODE_ID_CHARS
+
+    wid = f"{'e' * 128}/{'n' * MAX_NODE_ID_CHARS}/{2**63 - 1}"
+    frame = msgspec.msgpack.encode({**RESULT, "work_item_id": wid, "error_type": "E"})
+    assert decode_worker_message(frame).work_item_id == wid  # type: ignore[union-attr]

@@ -279,3 +279,14 @@ def test_a_node_id_with_a_slash_is_refused_naming_the_node() -> None:
     wf = wf_of(tool("fetch/1"))
     assert only_issue(wf) == "node 'fetch/1': a node id may not contain '/'"
     assert validate(wf)[0].path == "nodes.fetch/1"
+
+
+def test_a_node_id_longer_than_work_items_carry_is_refused() -> None:
+    from tether.ir import WorkflowError, compile_yaml_text
+    from tether.ir.validation import MAX_NODE_ID_CHARS
+
+    long_id = "n" * (MAX_NODE_ID_CHARS + 1)
+    text = f'workflow: {{id: w, version: "1", start: {long_id}}}\n'
+    text += f"nodes: {{{long_id}: {{type: end}}}}\n"
+    with pytest.raises(WorkflowError, match=f"at most {MAX_NODE_ID_CHARS}"):
+        compile_yaml_text(text, "long.yaml")

@@ -46,6 +46,8 @@ MAX_INT64: Final = 2**63 - 1
 MAX_RETRY_AFTER_SECS: Final = 7 * 24 * 3600.0
 #: Longest duration a Result may report (a year in milliseconds).
 MAX_DURATION_MS: Final = 366 * 24 * 3600 * 1000
+#: Longest work item id the wire carries (see WorkItemId).
+MAX_WORK_ITEM_ID_CHARS: Final = 1024
 #: An error message; the worker cuts longer ones (tracebacks are bounded further, to 4 KiB).
 MAX_ERROR_CHARS: Final = 16_384
 #: Largest frame the engine reads by default (``ZMQ_MAXMSGSIZE``): a Result's output included.
@@ -55,6 +57,9 @@ NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Fence = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
 Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)]
+#: ``execution/node/dispatch``: a client's execution id (128), a node id (MAX_NODE_ID_CHARS in
+#: tether.ir.validation) and a dispatch number fit well within it.
+WorkItemId = Annotated[str, msgspec.Meta(max_length=MAX_WORK_ITEM_ID_CHARS)]
 WorkerId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
 Names = Annotated[list[Name], msgspec.Meta(max_length=MAX_NAMES)]
 Slots = Annotated[int, msgspec.Meta(ge=1, le=MAX_CAPACITY)]
@@ -72,7 +77,7 @@ class _Message(msgspec.Struct, frozen=True, gc=False, tag_field="type", omit_def
 class LeaseRef(msgspec.Struct, frozen=True, gc=False):
     """A lease a worker holds: the work item and the fence it was granted with (I5)."""
 
-    work_item_id: Name
+    work_item_id: WorkItemId
     fence: Fence
 
 
@@ -106,7 +111,7 @@ class Heartbeat(_Message, frozen=True, tag="heartbeat"):
 class Result(_Message, frozen=True, tag="result"):
     """Outcome of a granted work item, fenced; the engine answers Ack."""
 
-    work_item_id: Name
+    work_item_id: WorkItemId
     fence: Fence
     ok: bool
     output: Any = None
@@ -122,7 +127,7 @@ class Result(_Message, frozen=True, tag="result"):
 class RateLimited(_Message, frozen=True, tag="rate_limited"):
     """The tool's provider said 429: park the item until ``retry_after_secs`` (no attempt spent)."""
 
-    work_item_id: Name
+    work_item_id: WorkItemId
     fence: Fence
     #: Finite, 0 to MAX_RETRY_AFTER_SECS: NaN and inf are refused (the worker clamps).
     retry_after_secs: Annotated[float, msgspec.Meta(ge=0, le=MAX_RETRY_AFTER_SECS)]

@@ -23,6 +23,7 @@ import anyio
 
 from tether.fleet.protocol import (
     MAX_ERROR_CHARS,
+    MAX_NAME_CHARS,
     MAX_RETRY_AFTER_SECS,
     Grant,
     Result,
@@ -94,7 +95,7 @@ async def run_grant(
         ok=out.ok,
         output=out.output,
         error=out.error[:MAX_ERROR_CHARS],
-        error_type=out.error_type,
+        error_type=out.error_type[:MAX_NAME_CHARS],  # an exception class name may be long
         retryable=out.retryable,
         traceback=out.traceback[:MAX_ERROR_CHARS],
         duration_ms=out.duration_ms,

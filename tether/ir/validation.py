@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
+from typing import Final
 
 import msgspec
 
@@ -72,6 +73,9 @@ def _suggest(name: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(options), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
+
+#: Longest node id: a work item id (execution/node/dispatch) must fit a worker's frame.
+MAX_NODE_ID_CHARS: Final = 256
 
 class _Validator:
     def __init__(self, wf: Workflow) -> None:
@@ -143,6 +147,11 @@ class _Validator:
                 self.issue(f"nodes.{key}.id", f"node '{key}' has a different id '{node.id}'")
             if "/" in key:  # work items are named execution/node/dispatch: one reading only
                 self.issue(f"nodes.{key}", f"node '{key}': a node id may not contain '/'")
+            if len(key) > MAX_NODE_ID_CHARS:  # and travel to workers within a bounded frame
+                self.issue(
+                    f"nodes.{key[:40]}...",
+                    f"node id of {len(key)} characters; at most {MAX_NODE_ID_CHARS}",
+                )
             if key == END and not isinstance(node.kind, t.EndKind):
                 self.issue(f"nodes.{key}", "'end' is reserved for the end of the run; rename it")
 
