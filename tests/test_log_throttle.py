@@ -53,3 +53,20 @@ def test_lifecycle_events_differing_in_their_fields_are_different_lines() -> Non
         started = record("execution_started", name="tether.execution")
         started.fields = {"execution_id": f"exec_{n}"}
         assert f.filter(started)
+
+
+def test_a_line_repeated_across_intervals_does_not_stop_eviction_behind_it() -> None:
+    """Found by review: a line whose interval restarted kept its place at the head of a full
+    table, eviction stopped at it, and every new line then went through untracked."""
+    from tether.log_throttle import MAX_TRACKED
+
+    clock = Clock()
+    throttle = RepeatFilter(burst=2, interval_secs=10, clock=clock)
+    throttle.filter(record("steady"))
+    for i in range(MAX_TRACKED - 1):
+        throttle.filter(record(f"once {i}"))
+    clock.now = 11.0
+    throttle.filter(record("steady"))  # its interval restarts: it is now the newest
+    clock.now = 15.0  # the one-off lines' intervals have ended, steady's has not
+    flood = [throttle.filter(record("new flood")) for _ in range(1000)]
+    assert flood.count(True) == 2

@@ -60,7 +60,9 @@ class RepeatFilter(logging.Filter):
             return True
         if now - entry[0] >= self.interval_secs:
             dropped = int(entry[1]) - self.burst
-            entry[0], entry[1] = now, 1
+            # A new interval goes to the end, keeping the table in start order (_forget).
+            del self._seen[key]
+            self._seen[key] = [now, 1]
             if dropped > 0:
                 record.msg = (
                     f"{record.getMessage()} ({dropped:,} more like this dropped in the last "
@@ -73,7 +75,7 @@ class RepeatFilter(logging.Filter):
 
     def _forget(self, now: float) -> None:
         """Drop the oldest lines whose interval has ended (their drop counts are lost with
-        them), stopping at the first still running: the table is in first-seen order, so a
+        them), stopping at the first still running: the table is in interval-start order, so a
         full table of live lines (one line per run, each with its own ids) costs one look
         per new line, not a scan of the table."""
         while self._seen:
