@@ -45,4 +45,10 @@ def leaky_provider(api_key: str) -> None:
     raise PermissionError(f"provider refused key {api_key!r} (key={api_key})")
 
 
-TOOLS = [call_provider, leaky_provider]
+@tool
+async def echoing_provider(api_key: str) -> dict[str, object]:
+    """A client that returns its request, headers and all (found by review: unscrubbed)."""
+    return {"request": {"headers": [f"Authorization: Bearer {api_key}"]}, api_key: "seen"}
+
+
+TOOLS = [call_provider, leaky_provider, echoing_provider]

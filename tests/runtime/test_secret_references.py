@@ -84,3 +84,20 @@ def test_a_malformed_reference_is_an_ir_error() -> None:
 def test_scrub_replaces_longer_values_first() -> None:
     used = {"A": "abc", "B": "abcdef"}
     assert scrub("x abcdef y abc", used) == "x ${secret:B} y ${secret:A}"
+
+
+async def test_an_output_echoing_the_secret_is_scrubbed_before_it_is_journaled_I14(
+    tmp_path: Path,
+) -> None:
+    echo = """
+workflow: {id: echo, version: "1", start: call}
+nodes:
+  call: {type: tool, tool: echoing_provider, input: {api_key: "${secret:PROVIDER_KEY}"},
+         output_key: reply, next: end}
+"""
+    url = f"sqlite:///{tmp_path / 'runtime.db'}"
+    async with Runtime(url, tools=TOOLS, secrets={"PROVIDER_KEY": SECRET}) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(echo, "echo.yaml")), {})
+        reply = (await run.result(timeout=30))["reply"]
+    assert reply == {"request": {"headers": [f"Authorization: Bearer {REF}"]}, REF: "seen"}
+    assert SECRET.encode() not in stored_bytes(tmp_path)

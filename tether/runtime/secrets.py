@@ -124,6 +124,19 @@ def resolved_input(
     return out, used
 
 
+def scrub_value(value: Any, used: Mapping[str, str]) -> Any:
+    """A tool's output with every secret value in its strings (keys and values, nested in
+    lists and dicts) replaced by its reference: a tool that echoes its request must not put
+    the key in the journal (I14)."""
+    if isinstance(value, str):
+        return scrub(value, used)
+    if isinstance(value, dict):
+        return {scrub_value(k, used): scrub_value(v, used) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(scrub_value(v, used) for v in value)
+    return value
+
+
 def scrub(text: str, used: Mapping[str, str]) -> str:
     """``text`` with every secret value in ``used`` replaced by its reference. Longer values
     first: one secret may contain another."""

@@ -50,6 +50,7 @@ from tether.runtime.secrets import (
     has_reference,
     resolved_input,
     scrub,
+    scrub_value,
 )
 from tether.runtime.tools import Tool, ToolRegistry, UnknownTool
 from tether.runtime.tracebacks import exception_traceback
@@ -126,8 +127,8 @@ async def run_tool(
             retryable=False,
         )
     out = await _run_tool(tools, ref, resolved, timeout_secs, run_sync, monotonic)
-    if out.ok:
-        return out
+    if out.ok:  # only a call that used a secret gets here: the common step returned above
+        return msgspec.structs.replace(out, output=scrub_value(out.output, used))
     return msgspec.structs.replace(
         out, error=scrub(out.error, used), traceback=scrub(out.traceback, used)
     )
