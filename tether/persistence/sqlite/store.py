@@ -147,6 +147,8 @@ class SqliteStore:
         WAL checkpoint, and the lock goes as the OS drops a dead holder's. Closed afterwards.
         """
         if self._state == "closed":
+            if self._closing is not None:  # a close in progress: the file is free once it is
+                await asyncio.shield(self._closing)
             return
         self._state = "closed"
         writer, self._writer = self._writer, None
