@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -198,3 +199,24 @@ async def test_a_real_worker_reports_a_too_large_output_as_a_failure_I10(tmp_pat
         assert len(failed) == 1  # not retryable: the same output would come back
         assert failed[0].error_type == "OutputTooLarge"  # type: ignore[union-attr]
         assert journal_bytes(db) < 5 << 20
+
+
+async def test_a_flood_of_idle_connections_to_the_worker_port_leaves_runs_going_I10(
+    tmp_path: Path,
+) -> None:
+    """Hundreds of TCP connections that never speak (no ZMTP greeting) hold no worker
+    slot and no scheduler state: a real worker joining afterwards runs every step."""
+    async with engine(tmp_path / "e.db") as (rt, endpoint), anyio.create_task_group() as tg:
+        port = int(endpoint.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(300)]
+        try:
+            wf = rt.register(compile_yaml_text(workflow(), "w.yaml"))
+            runs = [await rt.start(wf, {"n": i}) for i in range(5)]
+            async with hand(tg, endpoint, "real") as w:
+                await serve_all(w, 5)
+                assert [await r.result(timeout=30) for r in runs] == [{"n": i} for i in range(5)]
+            assert [x["worker_id"] for x in rt.workers()] in ([], ["real"])
+        finally:
+            for s in idle:
+                s.close()
+        tg.cancel_scope.cancel()
