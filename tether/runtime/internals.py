@@ -53,6 +53,10 @@ class RuntimeInternals:
         """How long a remote worker's lease lives without a heartbeat."""
         return self._runtime._lease_ttl_ms
 
+    def digest(self, wf: Workflow) -> str:
+        """``wf``'s content digest, without hashing it again when it is the registry's copy."""
+        return self._runtime._registry.digest(wf)
+
     async def persist(self, wf: Workflow) -> None:
         """Write ``wf`` to the registry (or check the registry holds the same content)."""
         await self._runtime._persist(wf)

@@ -85,6 +85,12 @@ class WorkflowRegistry:
             return known[0]
         return None
 
+    def digest(self, wf: Workflow) -> str:
+        """``wf``'s content digest: the one computed when it was registered, if it is the
+        registry's copy (hashing a large IR again costs as much as validating it)."""
+        known = self._known.get((wf.workflow_id, wf.version))
+        return known[1] if known is not None and known[0] is wf else workflow_digest(wf)
+
     def get(self, workflow_id: str, version: str | None) -> Workflow | None:
         """A version registered here (the latest registered here when ``version`` is None)."""
         if version is None:
@@ -101,8 +107,7 @@ class WorkflowRegistry:
         key = (wf.workflow_id, wf.version)
         if self._persisted.get(key) is wf:
             return False
-        known = self._known.get(key)
-        digest = known[1] if known is not None and known[0] is wf else workflow_digest(wf)
+        digest = self.digest(wf)
         try:
             stored = self._stored.get(key)
             if stored is None:

@@ -32,7 +32,6 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.openapi import OpenAPIConfig
 
 from tether.errors import ExecutionBroken, InvalidInput
-from tether.ir.identity import workflow_digest
 from tether.ir.submitted import compile_submitted_ir
 from tether.runtime.assembly import check_client_id
 from tether.runtime.internals import runtime_internals
@@ -111,7 +110,8 @@ async def register_workflow(
     # it every run and /health); register then re-checks in linear time.
     wf = rt.register(await anyio.to_thread.run_sync(compile_submitted_ir, data.ir))
     await runtime_internals(rt).persist(wf)
-    return {"workflow_id": wf.workflow_id, "version": wf.version, "digest": workflow_digest(wf)}
+    digest = runtime_internals(rt).digest(wf)  # computed once, at registration
+    return {"workflow_id": wf.workflow_id, "version": wf.version, "digest": digest}
 
 
 @get("/workflows")
