@@ -3,8 +3,9 @@ as that string; its value is looked up only where the tool runs, and never leave
 
 Where a tool runs (the in-process pool, a ``tether worker`` process), a :class:`SecretSource`
 gives the value; :func:`resolved_input` swaps references for values just before the call and
-:func:`scrub` takes the values back out of whatever the outcome says (error text, traceback)
-before it is described, journaled or sent to the engine. The runtime holds no provider code:
+:func:`scrub` / :func:`scrub_value` take the values back out of whatever the outcome says
+(error text, traceback, the output of a call that used one) before it is described, journaled
+or sent to the engine. The runtime holds no provider code:
 a vault client is one class with a ``secret(name)`` method.
 
 Example::
@@ -33,6 +34,7 @@ __all__ = [
     "has_reference",
     "resolved_input",
     "scrub",
+    "scrub_value",
     "secret_name",
     "secret_source",
 ]

@@ -21,8 +21,8 @@ How outcomes are described (``error_type``, retryable, ``error``):
   which secret (by name) is missing.
 
 Secret references in the input are resolved here, where the tool runs, and only here; the
-values are then scrubbed (replaced by their references) from the error text and traceback of
-every outcome, so a key a provider echoes in its exception is neither journaled nor sent.
+values are then scrubbed (replaced by their references) from the error text, traceback and
+output of the outcome, so a key a provider echoes is neither journaled nor sent.
 
 A tool that raised keeps its traceback (bounded, innermost frames kept:
 :mod:`tether.runtime.tracebacks`).
