@@ -34,10 +34,6 @@ class LifecycleLogger:
     def __init__(self, name: str) -> None:
         self._logger = logging.getLogger(name)
 
-    def enabled(self, level: int = logging.INFO) -> bool:
-        """Whether a line at ``level`` would be emitted (to skip building its fields)."""
-        return self._logger.isEnabledFor(level)
-
     def event(self, event: str, level: int = logging.INFO, **fields: Any) -> None:
         if self._logger.isEnabledFor(level):
             # The fields ride as the record's attributes; configure_logging renders them.

@@ -51,7 +51,7 @@ class RuntimeInternals:
     @property
     def lease_ttl_ms(self) -> int:
         """How long a remote worker's lease lives without a heartbeat."""
-        return self._runtime._lease_ttl_ms
+        return self.services.lease_ttl_ms
 
     def digest(self, wf: Workflow) -> str:
         """``wf``'s content digest, without hashing it again when it is the registry's copy."""
