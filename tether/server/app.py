@@ -314,12 +314,10 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
         state=State({"api_keys": keys}),
         middleware=[
             RequestGate(AllowedHosts.for_server(config.bind, config.port, config.allowed_hosts)),
-            # After the gate: a refused request is not read; the token is checked before the
-            # body is read too (the guard below checks it again for body-less requests).
-            # Refuses a caller without a token before its body is read (any configured token
-            # admits, so the body check below does not check it again).
+            # After the gate, and before a byte of a body is read: a caller without a token
+            # (the guard below checks requests without a body).
             TokenBeforeBody(keys),
-            BodyCheck(config.max_body_bytes, None, config.header_timeout_secs),
+            BodyCheck(config.max_body_bytes, config.header_timeout_secs),
         ],
         guards=[bearer_guard(keys)],
         exception_handlers=EXCEPTION_HANDLERS,

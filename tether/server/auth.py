@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import hmac
 from typing import Any, Final
 
 from litestar.connection import ASGIConnection
@@ -26,7 +25,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from tether.server.api_keys import SCHEME, ApiKeys, Caller
+from tether.server.api_keys import ApiKeys, Caller
 from tether.server.request_gate import answer, has_body, header_values
 
 #: Route handlers whose ``opt`` has this key set answer without a token (``/health``).
@@ -72,20 +71,7 @@ class TokenBeforeBody(ASGIMiddleware):
         await next_app(scope, receive, send)
 
 
-def token_problem(given: list[str], expected: bytes) -> str | None:
-    """Why the ``Authorization`` header values ``given`` do not carry ``expected``, or None
-    (one token; :class:`ApiKeys` checks several)."""
-    if len(given) > 1:
-        return "send one Authorization header, not several"
-    scheme, _, credentials = (given[0] if given else "").strip().partition(" ")
-    if scheme.lower() != SCHEME or not hmac.compare_digest(
-        credentials.strip().encode(), expected
-    ):  # constant time: the comparison does not tell how much of a guess was right
-        return "missing or wrong token: send 'Authorization: Bearer <TETHER_TOKEN>'"
-    return None
-
-
-#: Sent with every 401, by the guard and by the body check.
+#: Sent with every 401, by the guard and by TokenBeforeBody.
 CHALLENGE: Final = ("WWW-Authenticate", 'Bearer realm="tether"')
 
 

@@ -1,11 +1,11 @@
 """Reads a request's body up to a bound (413 past it), within a deadline (408 past it), and
 judges its JSON shape (:mod:`.json_shape`) before a route decodes it; the route then reads the
-same bytes. With a token configured, a request without it is refused (401) before a byte of
-its body is read: reading and judging a body is work an anonymous caller must not get.
+same bytes. A caller without a token never gets here: :class:`~tether.server.auth.TokenBeforeBody`
+refuses it first.
 
 Example::
 
-    Litestar(route_handlers=[...], middleware=[BodyCheck(1 << 20, token, read_secs=10)])
+    Litestar(route_handlers=[...], middleware=[BodyCheck(1 << 20, read_secs=10)])
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
-from tether.server.auth import CHALLENGE, token_problem
 from tether.server.json_shape import json_shape_problem
 from tether.server.request_gate import answer, has_body, header_values
 
@@ -25,21 +24,14 @@ class BodyCheck(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, max_bytes: int, token: str | None = None, read_secs: float = 10) -> None:
+    def __init__(self, max_bytes: int, read_secs: float = 10) -> None:
         self.max_bytes = max_bytes
-        self._token = token.encode() if token else None
         self._read_secs = read_secs
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         if not has_body(scope["headers"]):
             await next_app(scope, receive, send)
             return
-        if self._token is not None:
-            given = header_values(scope["headers"], b"authorization")
-            refused = token_problem(given, self._token)
-            if refused is not None:
-                await answer(send, 401, refused, CHALLENGE)
-                return
         declared = header_values(scope["headers"], b"content-length")
         too_big = f"the body is over {self.max_bytes} bytes (TETHER_MAX_BODY_BYTES)"
         if declared and declared[0].strip().isdigit() and int(declared[0]) > self.max_bytes:

@@ -29,7 +29,7 @@ for, never its own tools' queues; ``TETHER_HTTP_WORKER_QUEUES`` narrows that to 
 
 Binding anything but a loopback address without ``TETHER_TOKEN`` is refused: the API starts
 and cancels runs, so it is never left open on a network by accident. A token shorter than
-:data:`MIN_TOKEN_CHARS` is refused too: it could be guessed.
+:data:`~tether.server.api_keys.MIN_TOKEN_CHARS` is refused too: it could be guessed.
 
 Example::
 
@@ -45,7 +45,6 @@ from typing import Final
 
 from tether.errors import TetherError
 from tether.server.api_keys import (
-    MIN_TOKEN_CHARS,
     ApiKeys,
     NamedToken,
     TokensFileError,
@@ -53,7 +52,7 @@ from tether.server.api_keys import (
     token_shape_problem,
 )
 
-__all__ = ["MIN_TOKEN_CHARS", "ConfigError", "ServerConfig", "is_loopback"]
+__all__ = ["ConfigError", "ServerConfig", "is_loopback"]
 
 DEFAULT_PORT: Final = 7700
 DEFAULT_WORKER_PORT: Final = 7701

@@ -36,7 +36,8 @@ from tether.errors import (
 from tether.ir.errors import WorkflowError, WorkflowInvalid
 from tether.persistence import StorageError, WorkflowVersionConflict
 from tether.runtime.tools import UnknownTool
-from tether.server.http_workers import LeaseAnswerPending, LeaseNotFound, LeaseRefused
+from tether.server.http_workers import LeaseAnswerPending
+from tether.server.lease_tokens import LeaseNotFound, LeaseRefused
 from tether.server.worker_queues import QueueNotAllowed
 
 log = logging.getLogger("tether.server")

@@ -17,7 +17,7 @@ report is refused by fence. A worker that stops polling is told to the scheduler
 
 Example (what the server's lifespan does)::
 
-    gateway = HttpWorkers(runtime, LeaseKey.for_engine(token), queues=None)
+    gateway = HttpWorkers(runtime, LeaseKey.for_engine(config.lease_key), queues=None)
     await gateway.adopt()                       # leases the scheduler recovered
     task_group.start_soon(gateway.keep_alive)
     await gateway.claim("w1", ["general"])      # {"claimed": False} or {"claimed": True, ...}
@@ -26,7 +26,6 @@ Example (what the server's lifespan does)::
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -52,7 +51,6 @@ from tether.runtime.work import decode_spec
 from tether.server.lease_tokens import (
     OWNER_PREFIX,
     LeaseKey,
-    LeaseNotFound,
     LeaseRef,
     LeaseRefused,
     valid_worker_id,
@@ -60,9 +58,7 @@ from tether.server.lease_tokens import (
 from tether.server.views import iso
 from tether.server.worker_queues import Credential, HttpWorkerQueues
 
-__all__ = ["HttpWorkers", "LeaseAnswerPending", "LeaseNotFound", "LeaseRefused"]
-
-log = logging.getLogger(__name__)
+__all__ = ["HttpWorkers", "LeaseAnswerPending"]
 
 #: How long a claim waits for a grant before answering ``{"claimed": false}``.
 CLAIM_WAIT_SECS: Final = 1.0
