@@ -20,9 +20,10 @@ import zmq.asyncio
 from big_tools import big, work
 from fleet_helpers import RawPeer, hello
 from test_fleet_engine import Hand, hand
+from test_fleet_worker_cli import finish
 
 from tether import Runtime
-from tether.fleet import Bye, ProtocolError, Reconnected, Result, Welcome
+from tether.fleet import Bye, Heartbeat, LeaseRef, ProtocolError, Reconnected, Result, Welcome
 from tether.fleet.protocol import ERR_BAD_FRAME, ERR_HELLO_REQUIRED, ERR_WORKER_ID
 from tether.fleet.transport import ZmqFleet
 from tether.ir import compile_yaml_text
@@ -92,7 +93,10 @@ async def test_one_connection_cannot_register_a_flood_of_worker_ids_I14(
             ctx.destroy(linger=0)
         wf = rt.register(compile_yaml_text(workflow(), "w.yaml"))
         async with hand(tg, endpoint, "legit", capacity=2) as w:
-            # The scheduler has taken in the legitimate worker, and no ghost is left.
+            # The scheduler has taken in the legitimate worker, and no ghost is left. A heartbeat
+            # for a lease nobody holds is answered through the scheduler, after it took in the
+            # join: its answer wakes expect (Welcome comes from the broker before that).
+            await w.conn.send(Heartbeat(leases=[LeaseRef("sync/x/1", 1)]))
             await w.expect(lambda _: [x for x in rt.workers() if x["worker_id"] == "legit"])
             runs = [await rt.start(wf, {"n": i}) for i in range(10)]
             await serve_all(w, 10)
@@ -192,7 +196,7 @@ async def test_a_real_worker_reports_a_too_large_output_as_a_failure_I10(tmp_pat
             state = await rt.wait(run.id, timeout=60)
         finally:
             proc.terminate()
-            await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=30))
+            await finish(proc, timeout=30)  # killed if it does not end in time
         assert state.status == "failed"
         assert "more than the engine accepts" in (state.error or "")
         failed = [e.record for e in await rt.journal(run.id) if e.type == "node_failed"]
