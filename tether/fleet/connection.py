@@ -358,6 +358,12 @@ class EngineConnection:
         """
         await self._send_frame(encode(msg))
 
+    async def send_frame(self, frame: bytes) -> None:
+        """Send a message already encoded (:func:`~tether.fleet.protocol.encode`): a worker
+        that sized its Result against the engine's limit sends those bytes, not a second
+        encoding of them."""
+        await self._send_frame(frame)
+
     async def _send_frame(self, frame: bytes) -> None:
         while True:
             if self._closed:

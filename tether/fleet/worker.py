@@ -46,6 +46,7 @@ from tether.fleet.protocol import (
     LeaseRef,
     ProtocolError,
     WorkerMessage,
+    encode,
 )
 from tether.fleet.worker_leases import Lease, LeaseKey, Outcome, fitting, run_grant
 from tether.logs import lifecycle_logger
@@ -196,12 +197,13 @@ class Worker:
         self._changed.set()
         self._changed = anyio.Event()
 
-    async def _send(self, msg: WorkerMessage) -> None:
+    async def _send(self, msg: WorkerMessage, frame: bytes | None = None) -> None:
+        """Send ``msg`` (``frame``: its encoding, when the caller has it already)."""
         conn = self._conn
         if conn is None:
             return
         try:
-            await conn.send(msg)
+            await conn.send_frame(frame if frame is not None else encode(msg))
         except RuntimeError:
             # Closed under us while shutting down: the engine's TTL and fences cover it.
             log.debug("worker %s: connection closed; %s not sent", self.worker_id, msg)
@@ -253,11 +255,12 @@ class Worker:
                 "worker %s: lease %s revoked; its outcome is dropped", self.worker_id, lease.key
             )
         else:
+            frame = None
             if self._conn is not None:
                 limit = self._conn.welcome.max_message_bytes
-                outcome = fitting(outcome, lease.grant.tool, limit)
+                outcome, frame = fitting(outcome, lease.grant.tool, limit)
             self._unacked[lease.key] = outcome
-            await self._send(outcome)
+            await self._send(outcome, frame)
         await self._slot_freed()
 
     async def _slot_freed(self) -> None:

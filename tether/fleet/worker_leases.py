@@ -102,30 +102,31 @@ async def run_grant(
     )
 
 
-def fitting(outcome: Outcome, tool: str, max_message_bytes: int) -> Outcome:
-    """``outcome``, or, when its frame would exceed the engine's limit (the engine would close
-    the connection on it), a failure that says so: not retryable, the same output would come
-    back.
+def fitting(outcome: Outcome, tool: str, max_message_bytes: int) -> tuple[Outcome, bytes]:
+    """``outcome`` and its frame, or, when the frame would exceed the engine's limit (the
+    engine would close the connection on it), a failure that says so and its frame: not
+    retryable, the same output would come back. Encoded once: the frame is what is sent.
 
     Example::
 
-        msg = fitting(await run_grant(grant, registry, limiter), grant.tool, 16 << 20)
+        msg, frame = fitting(await run_grant(grant, registry, limiter), grant.tool, 16 << 20)
     """
-    size = len(encode(outcome))
-    if size <= max_message_bytes:
-        return outcome
-    return Result(
+    frame = encode(outcome)
+    if len(frame) <= max_message_bytes:
+        return outcome, frame
+    too_large = Result(
         work_item_id=outcome.work_item_id,
         fence=outcome.fence,
         ok=False,
         error=(
-            f"tool {tool!r} returned {size} bytes, more than the engine accepts in one message "
-            f"({max_message_bytes}): return a reference to large data instead"
+            f"tool {tool!r} returned {len(frame)} bytes, more than the engine accepts in one "
+            f"message ({max_message_bytes}): return a reference to large data instead"
         ),
         error_type="OutputTooLarge",
         retryable=False,
         duration_ms=outcome.duration_ms if isinstance(outcome, Result) else 0,
     )
+    return too_large, encode(too_large)
 
 
 def _park_secs(secs: float) -> float:
