@@ -63,6 +63,11 @@ class NonRetryableError(TetherError):
     """Raise from a tool to fail its node at once, without spending further attempts."""
 
 
+#: Longest a rate-limited step is parked, however long its provider asks: a Retry-After of
+#: hours is real, of weeks is not (the engine's records and a worker's frames both hold to it).
+MAX_RETRY_AFTER_SECS = 7 * 24 * 3600.0
+
+
 class RateLimited(TetherError):
     """Raise from a tool when its provider rate-limits it; ``retry_after`` is in seconds.
 

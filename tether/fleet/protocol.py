@@ -26,6 +26,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
+from tether.errors import MAX_RETRY_AFTER_SECS as MAX_RETRY_AFTER_SECS  # part of the wire's bounds
 from tether.errors import TetherError
 
 #: Bumped on any change a peer of the previous version would misread.
@@ -42,8 +43,6 @@ MAX_CAPACITY: Final = 10_000
 MAX_HEARTBEAT_LEASES: Final = 100_000
 #: Fences, pids: what SQLite's signed 64-bit integers hold.
 MAX_INT64: Final = 2**63 - 1
-#: Longest park a worker may ask for: a provider's Retry-After of hours is real, of weeks is not.
-MAX_RETRY_AFTER_SECS: Final = 7 * 24 * 3600.0
 #: Longest duration a Result may report (a year in milliseconds).
 MAX_DURATION_MS: Final = 366 * 24 * 3600 * 1000
 #: Longest work item id the wire carries (see WorkItemId).

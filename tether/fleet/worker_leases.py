@@ -21,10 +21,10 @@ from functools import partial
 
 import anyio
 
+from tether.errors import MAX_RETRY_AFTER_SECS
 from tether.fleet.protocol import (
     MAX_ERROR_CHARS,
     MAX_NAME_CHARS,
-    MAX_RETRY_AFTER_SECS,
     Grant,
     Result,
     encode,

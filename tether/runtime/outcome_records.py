@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
+from tether.errors import MAX_RETRY_AFTER_SECS
 from tether.persistence.contract import Settle
 from tether.runtime.executor import NodeOutcome
 from tether.runtime.graph import Graph
@@ -59,7 +60,7 @@ def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Set
 
 #: Longest park recorded: a non-finite or absurd retry-after (from any tool or peer) must not
 #: raise here, in the run's actor, nor overflow the journal's integers.
-_MAX_PARK_MS: Final = 7 * 24 * 3600 * 1000
+_MAX_PARK_MS: Final = int(MAX_RETRY_AFTER_SECS * 1000)
 
 
 def _park_ms(retry_after_secs: float) -> int:
