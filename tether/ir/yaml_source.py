@@ -23,10 +23,11 @@ from typing import Any
 import yaml
 
 from tether.ir.errors import WorkflowSyntaxError
+from tether.ir.limits import DEFAULT_LIMITS
 from tether.ir.types import SourceLocation
 
 Path = tuple[str | int, ...]
-_MAX_DEPTH = 100
+_MAX_DEPTH = DEFAULT_LIMITS.max_depth  # one nesting limit for YAML and IR
 #: Values a document may hold once its aliases are expanded. A workflow at the node limit
 #: (``tether.ir.limits``) with a handful of fields per node stays below it; loading this many
 #: values takes a fraction of a second and under 100 MB, which bounds the worst case.
