@@ -59,9 +59,6 @@ class PeerTable:
         self._by_worker: dict[str, bytes] = {}
         self._held: Counter[str | None] = Counter()
 
-    def get(self, identity: bytes) -> Peer | None:
-        return self.by_identity.get(identity)
-
     def peer_for(self, worker_id: str) -> Peer | None:
         identity = self._by_worker.get(worker_id)
         return None if identity is None else self.by_identity.get(identity)
@@ -107,8 +104,8 @@ class PeerTable:
                     "take it (it frees when that worker says Bye or stays silent for a lease TTL)",
                 )
             replaced.append(old)
-        staying = sum(1 for peer in replaced if peer.principal == principal)
-        if self._held[principal] - staying >= self.max_per_principal:
+        # Every replaced peer is this principal's (checked above): they make room for this one.
+        if self._held[principal] - len(replaced) >= self.max_per_principal:
             who = "this key" if principal is not None else "unauthenticated connections"
             return Refusal(
                 ERR_WORKER_LIMIT,

@@ -295,7 +295,8 @@ class Workflow(msgspec.Struct, frozen=True):
 
 
 def encode_workflow(wf: Workflow) -> bytes:
-    """Canonical JSON bytes of a workflow (stable key order from struct field order)."""
+    """JSON bytes of a workflow, source locations included (its identity is
+    :func:`tether.ir.identity.canonical_ir`)."""
     return msgspec.json.encode(wf)
 
 

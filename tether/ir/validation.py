@@ -77,6 +77,7 @@ def _suggest(name: str, options: Iterable[str]) -> str:
 #: Longest node id: a work item id (execution/node/dispatch) must fit a worker's frame.
 MAX_NODE_ID_CHARS: Final = 256
 
+
 class _Validator:
     def __init__(self, wf: Workflow) -> None:
         self.wf = wf
