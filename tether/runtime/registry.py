@@ -16,6 +16,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import msgspec
 
 from tether.ir.identity import canonical_ir, digest_of, short_digest, workflow_digest
@@ -43,11 +45,19 @@ def version_conflict(wf: Workflow, registered: str, submitted: str) -> WorkflowV
     )
 
 
+class _Held(NamedTuple):
+    """A registered version as the registry keeps it: what runs, its digest, its bytes."""
+
+    workflow: Workflow
+    digest: str
+    canonical: bytes
+
+
 class WorkflowRegistry:
     """What this runtime registered (memory) and what it checked against the store."""
 
     def __init__(self) -> None:
-        self._known: dict[_Key, tuple[Workflow, str]] = {}
+        self._known: dict[_Key, _Held] = {}
         self._latest: dict[str, Workflow] = {}
         # The store's digest per version once seen, and the object last persisted as it: a
         # start with that same object skips hashing (it is on every start's path).
@@ -67,11 +77,12 @@ class WorkflowRegistry:
         key = (wf.workflow_id, wf.version)
         canonical = canonical_ir(wf)
         digest = digest_of(canonical)
-        for known in (self._known.get(key, (wf, digest))[1], self._stored.get(key, digest)):
-            if known != digest:
-                raise version_conflict(wf, known, digest)
+        known = self._known.get(key)
+        for registered in (known.digest if known else digest, self._stored.get(key, digest)):
+            if registered != digest:
+                raise version_conflict(wf, registered, digest)
         held = msgspec.structs.replace(decode_workflow(canonical), locations=wf.locations)
-        self._known[key] = (held, digest)
+        self._known[key] = _Held(held, digest, canonical)
         self._submitted[key] = wf
         self._latest[wf.workflow_id] = held
         return held
@@ -81,22 +92,27 @@ class WorkflowRegistry:
         registered from; None if ``wf`` must be registered (checked) first."""
         key = (wf.workflow_id, wf.version)
         known = self._known.get(key)
-        if known is not None and (known[0] is wf or self._submitted.get(key) is wf):
-            return known[0]
+        if known is not None and (known.workflow is wf or self._submitted.get(key) is wf):
+            return known.workflow
         return None
 
     def digest(self, wf: Workflow) -> str:
         """``wf``'s content digest: the one computed when it was registered, if it is the
         registry's copy (hashing a large IR again costs as much as validating it)."""
+        known = self._held(wf)
+        return known.digest if known is not None else workflow_digest(wf)
+
+    def _held(self, wf: Workflow) -> _Held | None:
+        """What the registry keeps for ``wf`` if ``wf`` is its own copy."""
         known = self._known.get((wf.workflow_id, wf.version))
-        return known[1] if known is not None and known[0] is wf else workflow_digest(wf)
+        return known if known is not None and known.workflow is wf else None
 
     def get(self, workflow_id: str, version: str | None) -> Workflow | None:
         """A version registered here (the latest registered here when ``version`` is None)."""
         if version is None:
             return self._latest.get(workflow_id)
         known = self._known.get((workflow_id, version))
-        return known[0] if known is not None else None
+        return known.workflow if known is not None else None
 
     async def persist(self, store: Store, wf: Workflow, at_ms: int) -> bool:
         """Put ``wf`` in the store's registry, or check it equals what is there.
@@ -128,7 +144,9 @@ class WorkflowRegistry:
         row = await store.get_workflow(wf.workflow_id, wf.version)
         if row is None:
             try:
-                await store.put_workflow(wf.workflow_id, wf.version, canonical_ir(wf), at_ms)
+                held = self._held(wf)
+                canonical = held.canonical if held is not None else canonical_ir(wf)
+                await store.put_workflow(wf.workflow_id, wf.version, canonical, at_ms)
                 return digest
             except WorkflowVersionConflict:
                 # Another registration of this version won the insert: compare with it.
@@ -142,10 +160,10 @@ class WorkflowRegistry:
     def _forget(self, key: _Key, digest: str) -> None:
         """Drop a refused submission kept by ``add``, so lookups find the registered one."""
         known = self._known.get(key)
-        if known is not None and known[1] == digest and key not in self._persisted:
+        if known is not None and known.digest == digest and key not in self._persisted:
             del self._known[key]
             self._submitted.pop(key, None)
-            if self._latest.get(key[0]) is known[0]:
+            if self._latest.get(key[0]) is known.workflow:
                 del self._latest[key[0]]  # lookups of the latest fall back to the store
 
     async def versions(self, store: Store) -> list[WorkflowVersion]:
