@@ -4,20 +4,15 @@ refused decision leaves no record."""
 
 from __future__ import annotations
 
-import anyio
 import pytest
+from test_runtime_approvals import paused, pay
 
-from tether import ApproverNotAllowed, InvalidInput, Runtime, tool
+from tether import ApproverNotAllowed, InvalidInput, Runtime
 from tether.ir import compile_yaml_text
 from tether.ir.errors import WorkflowInvalid
 from tether.testing import check_replay
 
 pytestmark = pytest.mark.anyio
-
-
-@tool
-async def pay(amount: int) -> str:
-    return f"paid {amount}"
 
 
 GUARDED = """
@@ -42,12 +37,6 @@ nodes:
   review: {type: human_approval, description: "Pay?", next: pay}
   pay: {type: tool, tool: pay, input: {amount: $amount}, next: end}
 """
-
-
-async def paused(rt: Runtime, run_id: str) -> None:
-    with anyio.fail_after(10):
-        while (await rt.get_execution(run_id)).status != "paused":
-            await anyio.sleep(0)
 
 
 async def decisions(rt: Runtime, run_id: str) -> int:

@@ -20,11 +20,13 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
         yield e
 
 
-def tether(engine_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def tether(
+    engine_url: str, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tether.cli", *args],
         env={**os.environ, "TETHER_ENGINE_URL": engine_url},
-        capture_output=True, text=True, timeout=DEADLINE,
+        capture_output=True, text=True, timeout=DEADLINE, cwd=cwd,
     )  # fmt: skip
 
 
@@ -90,14 +92,6 @@ nodes:
     assert cancelled.returncode == 0 and f"{oid}: cancelled" in cancelled.stdout
 
 
-def _tether_in(folder: Path, engine_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tether.cli", *args],
-        env={**os.environ, "TETHER_ENGINE_URL": engine_url},
-        capture_output=True, text=True, timeout=DEADLINE, cwd=folder,
-    )  # fmt: skip
-
-
 def test_a_workflow_version_is_its_content_across_folders_and_restarts_I13(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -108,7 +102,7 @@ def test_a_workflow_version_is_its_content_across_folders_and_restarts_I13(
     for folder in (here, there):
         folder.mkdir()
         (folder / "counter.yaml").write_text((EXAMPLES / "counter.yaml").read_text())
-    first = _tether_in(here, engine.url, "run", "counter.yaml", "-i", '{"n": 0}', "--json")
+    first = tether(engine.url, "run", "counter.yaml", "-i", '{"n": 0}', "--json", cwd=here)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["output"] == {"n": 3}
     listed = json.loads(tether(engine.url, "workflows", "--json").stdout)
@@ -121,11 +115,11 @@ def test_a_workflow_version_is_its_content_across_folders_and_restarts_I13(
         if restart:
             engine.stop()
             engine.start()
-        same = _tether_in(there, engine.url, "run", "counter.yaml", "-i", '{"n": 1}', "--json")
+        same = tether(engine.url, "run", "counter.yaml", "-i", '{"n": 1}', "--json", cwd=there)
         assert same.returncode == 0, same.stderr
         assert json.loads(same.stdout)["output"] == {"n": 4}
         for _ in range(2):
-            refused = _tether_in(there, engine.url, "run", "edited.yaml", "-i", '{"n": 0}')
+            refused = tether(engine.url, "run", "edited.yaml", "-i", '{"n": 0}', cwd=there)
             assert refused.returncode == 1 and "Traceback" not in refused.stderr
             assert digest[:19] in refused.stderr and "new version" in refused.stderr
         by_id = tether(engine.url, "run", "counter", "-i", '{"n": 0}', "--json")
