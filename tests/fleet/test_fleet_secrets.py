@@ -23,12 +23,11 @@ from tether.runtime.records import NodeFailed
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "runtime"))  # secret_tools
-from secret_tools import SECRET, TOOLS, WORKFLOW, digest  # noqa: E402
+from secret_tools import REF, SECRET, TOOLS, WORKFLOW, digest  # noqa: E402
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 DEADLINE = 30.0
-REF = "${secret:PROVIDER_KEY}"
 
 
 async def test_a_worker_resolves_the_secret_from_its_own_env_and_nothing_carries_it_I14(

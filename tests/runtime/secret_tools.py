@@ -9,6 +9,8 @@ from tether import tool
 
 #: The value the tests give as secret PROVIDER_KEY; nothing but the tools may ever hold it.
 SECRET = "sk_live_7f3a9c1e5b2d4f6a8c0e"
+#: How WORKFLOW refers to it: what every journal, view and frame may show instead.
+REF = "${secret:PROVIDER_KEY}"
 
 #: One workflow: a call that succeeds with the key, then one whose error quotes it.
 WORKFLOW = """

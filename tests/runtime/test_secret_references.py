@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from secret_tools import SECRET, TOOLS, WORKFLOW, digest
+from secret_tools import REF, SECRET, TOOLS, WORKFLOW, digest
 
 from tether import ExecutionFailedError, Runtime
 from tether.ir import compile_yaml_text
@@ -18,7 +18,6 @@ from tether.runtime.secrets import EnvSecrets, scrub
 
 pytestmark = pytest.mark.anyio
 
-REF = "${secret:PROVIDER_KEY}"
 
 
 def stored_bytes(folder: Path) -> bytes:

@@ -13,9 +13,7 @@ from test_server_http import EXAMPLES, HERE, ROOT, ir_of, running_engine, wait_t
 
 RUNTIME_TESTS = ROOT / "tests" / "runtime"
 sys.path.insert(0, str(RUNTIME_TESTS))  # secret_tools
-from secret_tools import SECRET, WORKFLOW, digest  # noqa: E402
-
-REF = "${secret:PROVIDER_KEY}"
+from secret_tools import REF, SECRET, WORKFLOW, digest  # noqa: E402
 
 
 def test_views_and_logs_show_the_reference_not_the_value_I14(tmp_path: Path) -> None:
