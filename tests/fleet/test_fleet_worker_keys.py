@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import anyio
 import pytest
 from big_tools import work
+from test_fleet_worker_cli import finish
 
 from tether import Runtime
 from tether.fleet import (
@@ -85,23 +85,13 @@ def tether_worker(endpoint: str, *extra: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-async def finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
-    try:
-        _, err = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=timeout))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return proc.returncode, err
-
-
 async def test_a_worker_without_a_key_never_joins_nor_sees_a_step_I14(
     tmp_path: Path, keys: Keys
 ) -> None:
     async with keyed_engine(tmp_path / "e.db", keys) as (rt, endpoint):
         run = await rt.start(rt.register(compile_yaml_text(WF, "wf.yaml")), {"n": 1})
         proc = tether_worker(endpoint, "--connect-timeout", "1")
-        status, err = await finish(proc)
+        status, err = await finish(proc, timeout=30)
         assert status == 1, err
         assert "cannot reach the engine" in err and "Traceback" not in err
         assert rt.workers() == []
@@ -118,7 +108,7 @@ async def test_a_worker_with_an_unlisted_key_is_refused_at_once_I14(
             endpoint, "--key", str(keys.stranger), "--engine-key", str(keys.engine_public),
             "--connect-timeout", "600",
         )  # fmt: skip
-        status, err = await finish(proc)
+        status, err = await finish(proc, timeout=30)
         assert status == 1, err
         assert "refused this worker's key" in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1, err
@@ -136,7 +126,7 @@ async def test_a_worker_with_a_listed_key_runs_the_steps_I14(tmp_path: Path, key
             assert [await r.result(timeout=30) for r in runs] == [{"n": i} for i in range(5)]
         finally:
             proc.terminate()
-            status, err = await finish(proc)
+            status, err = await finish(proc, timeout=30)
         assert status == 0, err
 
 
