@@ -19,7 +19,6 @@ from tether.runtime.secrets import EnvSecrets, scrub
 pytestmark = pytest.mark.anyio
 
 
-
 def stored_bytes(folder: Path) -> bytes:
     """Every byte SQLite wrote for the journal (the database and its WAL)."""
     return b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith("runtime.db"))
