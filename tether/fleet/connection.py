@@ -57,13 +57,15 @@ RECONNECT_IVL_MS: Final = 100
 RECONNECT_IVL_MAX_MS: Final = 5_000
 #: The ProtocolError code of a CURVE handshake that failed (never sent by an engine).
 ERR_AUTHENTICATION: Final = "authentication"
+_CURVE_MISMATCH: Final = (
+    "the CURVE handshake failed (is the engine key the engine's public key, and does the "
+    "engine use keys?)"
+)
 _HANDSHAKE_FAILED: Final = {
     int(zmq.EVENT_HANDSHAKE_FAILED_AUTH): "the engine refused this worker's key (is its public "
     "key in the engine's worker keys directory?)",
-    int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL): "the CURVE handshake failed (is the engine key "
-    "the engine's public key, and does the engine use keys?)",
-    int(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL): "the CURVE handshake failed (is the engine key "
-    "the engine's public key, and does the engine use keys?)",
+    int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL): _CURVE_MISMATCH,
+    int(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL): _CURVE_MISMATCH,
 }
 
 
