@@ -21,10 +21,12 @@ ALLOWED: dict[str, set[str]] = {
     # Node kinds that do I/O and worker transports plug in from above.
     "runtime": {"actors", "clock", "errors", "logs", "persistence", "ir"},
     "fleet": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"},
-    "server": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"},
-    "testing": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"},
+    # Providers, the agent loop, MCP: executors plugged into the runtime's seam.
+    "agents": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"},
+    "server": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"},
+    "testing": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"},
     "cli": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "fleet"}
-    | {"server"},
+    | {"server", "agents"},
 }
 
 
