@@ -5,6 +5,7 @@ python crash_child.py DB LOG  -> prints the execution id, then runs until killed
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 
@@ -30,7 +31,7 @@ def make_step(block_at: int | None):  # type: ignore[no-untyped-def]
     @tool(name="step")
     async def step(k: int, log: str) -> int:
         with open(log, "a") as f:
-            f.write(f"start {k} {os.getpid()}\n")
+            f.write(f"start {k} {os.getpid()} {ran_in()}\n")
         if k == block_at:
             await anyio.sleep_forever()
         with open(log, "a") as f:
@@ -38,6 +39,13 @@ def make_step(block_at: int | None):  # type: ignore[no-untyped-def]
         return k
 
     return step
+
+
+def ran_in() -> str:
+    """Which task runs the step: its execution actor's own (``inline``) or a pool worker's."""
+    task = asyncio.current_task()
+    assert task is not None
+    return "inline" if task.get_name().startswith("tether actor ") else "pool"
 
 
 async def main(db: str, log: str) -> None:

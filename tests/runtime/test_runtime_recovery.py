@@ -203,6 +203,9 @@ async def test_sigkill_mid_run_then_a_new_process_finishes_it(tmp_path: Path) ->
     started = Counter(line.split()[1] for line in lines if line.startswith("start"))
     assert done == Counter({"1": 1, "2": 1, "3": 1, "4": 1})  # committed steps never re-ran
     assert started["3"] == 2  # the step in flight at the kill ran again
+    # It was killed in the middle of a step run in its execution actor's own turn; recovery
+    # wrote it a row, which the scheduler granted to the pool.
+    assert [line.split()[3] for line in lines if line.startswith("start 3")] == ["inline", "pool"]
     completed = Counter(
         e.record.node_id
         for e in entries  # type: ignore[union-attr]

@@ -17,13 +17,12 @@ Example (what the runtime does)::
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
 import msgspec
 
-from tether.actors import Actor
+from tether.actors import Actor, ActorStopped, MailboxFull
 from tether.clock import now_ms
 from tether.errors import (
     ExecutionBroken,
@@ -40,14 +39,13 @@ from tether.persistence.contract import (
     JournalCorruption,
     LoadedExecution,
     NewRecord,
-    SequenceConflict,
     Settle,
     StaleFence,
     Turn,
     UnknownWorkItem,
     WorkItemRow,
 )
-from tether.runtime.executor import NodeOutcome
+from tether.runtime.executor import NodeOutcome, WorkItem
 from tether.runtime.graph import Graph
 from tether.runtime.outcome_records import outcome_record
 from tether.runtime.planner import PlanContext, plan_turn
@@ -61,14 +59,13 @@ from tether.runtime.records import (
     NodeWaiting,
     Record,
     SegmentBoundary,
-    SegmentStarted,
     TimerFired,
     UnknownRecordType,
     decode_rows,
-    normalized,
 )
 from tether.runtime.scheduler import LOCAL_OWNER
 from tether.runtime.scheduler_messages import ExecutionClosed, Leased, Settled, WorkReady
+from tether.runtime.segments import open_segment
 from tether.runtime.services import Services
 from tether.runtime.signals import (
     Approve,
@@ -78,7 +75,7 @@ from tether.runtime.signals import (
     event_record,
 )
 from tether.runtime.snapshots import encode_state, load_state
-from tether.runtime.state import ExecutionState, replay
+from tether.runtime.state import ExecutionState
 from tether.runtime.timers import ArmTimer, FireTimer
 from tether.runtime.tools import UnknownTool
 from tether.runtime.turn_work import created_items, reissued_items, turn_settles
@@ -95,6 +92,13 @@ class CancelExecution(msgspec.Struct, frozen=True):
 
 class GetState(msgspec.Struct, frozen=True):
     pass
+
+
+class RunInline(msgspec.Struct, frozen=True, gc=False):
+    """Run a claimed pool item in this actor's own task (sent to itself after the turn that
+    created it: the turn's asker is answered first)."""
+
+    item: WorkItem
 
 
 BROKEN = (JournalCorruption, UnknownRecordType, MalformedRecord)
@@ -203,6 +207,9 @@ class ExecutionActor(Actor):
         if isinstance(message, NodeOutcome):
             await self._on_outcome(message)
             return None
+        if isinstance(message, RunInline):
+            await self._on_inline(message.item)
+            return None
         if isinstance(message, StartExecution):
             return await self._on_start_execution(message)
         if isinstance(message, CancelExecution):
@@ -270,6 +277,20 @@ class ExecutionActor(Actor):
         parked = record.not_before_ms if isinstance(record, NodeParked) else None
         self._answer(out, True, parked_until_ms=parked)
 
+    async def _on_inline(self, item: WorkItem) -> None:
+        local = self._s.local
+        assert local is not None
+        run = self.state.nodes.get(item.node_id)
+        if run is None or run.status != "scheduled" or run.dispatch != item.dispatch:
+            local.cancel(item.work_item_id)  # settled meanwhile: frees the claim and slot
+            outcome = None
+        else:
+            outcome = await local.run_inline(item)
+        if self._pool.inline == item.work_item_id:
+            self._pool.inline = None
+        if outcome is not None:
+            await self._on_outcome(outcome)
+
     def _answer(
         self, out: NodeOutcome, accepted: bool, reason: str = "", parked_until_ms: int | None = None
     ) -> None:
@@ -333,7 +354,7 @@ class ExecutionActor(Actor):
         )
         boundary = records[-1] if isinstance(records[-1], SegmentBoundary) else None
         if boundary is not None:
-            await self._open_segment(after, boundary)
+            await open_segment(self._s, self.graph, self.execution_id, after, boundary)
         items_to_write, settles_to_write = self._pool.for_turn(items, settles)
         try:
             turn = self._make_turn(before, after, rows, items_to_write, settles_to_write)
@@ -368,53 +389,29 @@ class ExecutionActor(Actor):
         """Start what the committed turn created: leased to the local pool, leased to a
         remote worker (the scheduler sends it), or pending (the scheduler grants it)."""
         remote = []
+        inline: WorkItem | None = None
+        local = self._s.local
         for item in items:
             if item.lease_owner == LOCAL_OWNER:
-                assert self._s.local is not None
-                self._s.local.start_created(item)
+                assert local is not None
+                if inline is None and self._pool.inline is None:
+                    inline = local.start_or_claim(item)
+                else:
+                    local.start_created(item)
             elif item.lease_owner is not None:
                 remote.append(item)
             else:
                 self._s.tell_scheduler(WorkReady(item.queue, item.not_before_ms))
         if remote:
             self._s.tell_scheduler(Leased(remote))
-
-    async def _open_segment(self, state: ExecutionState, boundary: SegmentBoundary) -> None:
-        """Write the next segment's first turn before this one's boundary: a crash between
-        the two leaves this segment running, and its recovery reaches the same boundary with
-        the same next id, whose first turn then exists already (I3, I4)."""
-        nxt = boundary.next_execution_id
-        started = SegmentStarted(
-            at_ms=boundary.at_ms,
-            execution_id=nxt,
-            root_execution_id=state.root_execution_id or self.execution_id,
-            segment=state.segment + 1,
-            previous_execution_id=self.execution_id,
-            workflow_id=state.workflow_id,
-            workflow_version=state.workflow_version,
-            input=state.input,
-            data=state.data,
-            nodes=state.nodes,
-            ready=state.ready,
-            arrivals=state.arrivals,
-            waits=state.waits,
-            inbox=state.inbox,
-            event_ids=state.event_ids,
-            completions=state.completions,
-            started_at_ms=state.started_at_ms,
-        )
-        decoded, row = normalized(started)
-        seeded = replay(self.graph, [decoded]) if self.graph is not None else ExecutionState()
-        index = IndexUpdate(
-            status=seeded.display_status,
-            updated_at_ms=boundary.at_ms,
-            workflow_id=state.workflow_id,
-            workflow_version=state.workflow_version,
-            created_at_ms=boundary.at_ms,
-        )
-        # Already there: written before a crash that cut this segment's boundary off.
-        with contextlib.suppress(SequenceConflict):
-            await self._s.store.append(Turn(nxt, 1, (row,), None, index))
+        if inline is not None:
+            assert local is not None
+            try:
+                self.context.self_ref.tell_nowait(RunInline(inline))
+            except (MailboxFull, ActorStopped):
+                local.to_pool(inline)  # no room for it (or stopping): the pool runs it
+            else:
+                self._pool.inline = inline.work_item_id
 
     def _arm(self, node_id: str, dispatch: int, at_ms: int) -> None:
         self._s.tell_timers(ArmTimer(self.execution_id, node_id, dispatch, at_ms))

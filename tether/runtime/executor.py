@@ -11,6 +11,9 @@ Example::
     executor.bind(task_group, deliver)      # deliver(outcome) routes to the execution actor
     executor.submit(item)                   # idempotent by item.work_item_id
     executor.cancel(item.work_item_id)      # its outcome is not delivered
+
+    if executor.claim(other):                # or run it in the caller's own task
+        outcome = await executor.run_claimed(other)   # None: cancelled meanwhile
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import msgspec
 from tether.clock import Clock
 from tether.runtime.secrets import EnvSecrets, SecretSource
 from tether.runtime.tool_outcome import ToolOutcome, run_tool
-from tether.runtime.tools import ToolRegistry
+from tether.runtime.tools import ToolRegistry, UnknownTool
 
 
 class WorkItem(msgspec.Struct, frozen=True, gc=False):
@@ -134,6 +137,8 @@ class InProcessExecutor:
         self._known: set[str] = set()  # queued or running: submit is idempotent
         self._current: dict[str, asyncio.Task[Any]] = {}  # items whose tool is running
         self._interrupted: set[str] = set()  # cancelled while their tool ran
+        self._claimed: set[str] = set()  # claimed to run in a caller's task, not started yet
+        self._inline: set[str] = set()  # claimed items running in their caller's task
         self._tg: anyio.abc.TaskGroup | None = None
         self._deliver: Deliver | None = None
 
@@ -156,6 +161,10 @@ class InProcessExecutor:
     def cancel(self, work_item_id: str) -> bool:
         if work_item_id not in self._known:
             return False
+        if work_item_id in self._claimed:  # its caller will find it gone and not run it
+            self._claimed.discard(work_item_id)
+            self._known.discard(work_item_id)
+            return True
         before = len(self._queue)
         self._queue = deque(i for i in self._queue if i.work_item_id != work_item_id)
         if len(self._queue) != before:
@@ -167,8 +176,50 @@ class InProcessExecutor:
             return True
         return False  # finished: its outcome is being delivered, nothing is left to stop
 
+    def claim(self, work_item_id: str) -> bool:
+        """Reserve an item to be run by :meth:`run_claimed` in the caller's own task (no
+        worker task, no hop): held (``holds``) and cancellable from now on. False if an item
+        with this id is already here."""
+        if work_item_id in self._known:
+            return False
+        self._known.add(work_item_id)
+        self._claimed.add(work_item_id)
+        return True
+
+    async def run_claimed(self, item: WorkItem) -> NodeOutcome | None:
+        """Run a claimed item in the current task, under the same timeout and outcome rules as
+        the pool's (I11). None when it was cancelled, before it started or while it ran (the
+        cancel interrupts the current task's wait inside the tool, and only that)."""
+        wid = item.work_item_id
+        if wid not in self._claimed:
+            return None
+        self._claimed.discard(wid)
+        task = asyncio.current_task()
+        assert task is not None
+        self._inline.add(wid)
+        try:
+            outcome = await self._call(item, task)
+        finally:
+            self._inline.discard(wid)
+            self._known.discard(wid)
+        if outcome is None or wid in self._interrupted:
+            self._interrupted.discard(wid)
+            return None
+        return _node_outcome(item, outcome)
+
+    def stop_inline(self) -> None:
+        """Interrupt the items running in their callers' tasks and drop the claims not yet
+        run: their callers (execution actors) can then stop, as the pool's tasks are."""
+        for wid in list(self._claimed):
+            self.cancel(wid)
+        for wid in list(self._inline):
+            task = self._current.get(wid)
+            if task is not None:
+                self._interrupt(wid, task)
+
     async def aclose(self) -> None:
         self._queue.clear()
+        self.stop_inline()
         for wid, task in list(self._current.items()):
             self._interrupt(wid, task)
 
@@ -205,13 +256,13 @@ class InProcessExecutor:
             self._interrupted.add(wid)
             task.cancel()
 
-    async def _run_one(self, item: WorkItem, task: asyncio.Task[Any]) -> None:
+    async def _call(self, item: WorkItem, task: asyncio.Task[Any]) -> ToolOutcome | None:
+        """The tool's outcome, or None when ``cancel`` interrupted it."""
         # Native task cancellation instead of an anyio cancel scope per item: the scope was a
-        # measurable share of the step path; the pool owns these worker tasks. The timeout is
-        # run_tool's, the same as on a fleet worker (I11).
+        # measurable share of the step path. The timeout is run_tool's, the same as on a
+        # fleet worker (I11).
         wid = item.work_item_id
         self._current[wid] = task
-        outcome: ToolOutcome | None = None
         try:
             outcome = await run_tool(
                 self._tools,
@@ -224,12 +275,35 @@ class InProcessExecutor:
             )
         except asyncio.CancelledError:
             if wid not in self._interrupted:
-                raise  # the pool itself is being cancelled
+                raise  # the task itself is being cancelled (the pool, or the caller's)
             task.uncancel()
             if task.cancelling():
                 raise
+            return None
         finally:
             self._current.pop(wid, None)
+        if wid in self._interrupted:
+            task.uncancel()  # the tool caught the interruption and returned: still cancelled
+            return None
+        return outcome
+
+    def is_inline(self, tool_name: str) -> bool:
+        """May this tool run in its caller's task (async, and not kept on the pool)?"""
+        try:
+            t = self._tools.resolve(tool_name)
+        except UnknownTool:
+            return False  # the pool reports it, as a fleet worker would
+        return t.is_async and t.inline
+
+    def release_claim(self, work_item_id: str) -> None:
+        """Forget a claim that will not be run in the caller's task (submit it instead)."""
+        if work_item_id in self._claimed:
+            self._claimed.discard(work_item_id)
+            self._known.discard(work_item_id)
+
+    async def _run_one(self, item: WorkItem, task: asyncio.Task[Any]) -> None:
+        wid = item.work_item_id
+        outcome = await self._call(item, task)
         try:
             if wid in self._interrupted:
                 self._interrupted.discard(wid)

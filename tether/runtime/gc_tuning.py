@@ -49,7 +49,9 @@ class GcTuning:
         current = gc.get_threshold()
         if current[0] == 0 or current[0] >= threshold:
             return cls(None)
-        gc.collect()
+        # No collection first: it costs a full walk of the heap (a pause of tens to hundreds
+        # of milliseconds in a big process, paid by every start); garbage frozen with the
+        # rest is returned to the collector by restore().
         gc.freeze()
         # Older generations keep their ratio to the young one: a full collection walks every
         # live execution's objects, so it should stay rare.

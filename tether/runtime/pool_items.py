@@ -37,12 +37,15 @@ _ROWLESS = frozenset({"completed", "cancelled"})
 class PoolItems:
     """One execution's pool items without a row, by work item id (their rows as created)."""
 
-    __slots__ = ("_arriving", "_rows")
+    __slots__ = ("_arriving", "_rows", "inline")
 
     def __init__(self) -> None:
         self._rows: dict[str, WorkItemRow] = {}
         #: Outcomes put in the actor's mailbox and not yet taken from it.
         self._arriving: set[str] = set()
+        #: The item the actor runs (or has queued to run) in its own task, if any: a cancel
+        #: of the execution interrupts it before the cancel waits its turn.
+        self.inline: str | None = None
 
     def has(self, work_item_id: str) -> bool:
         """Was this item created without a row and not settled since?"""

@@ -168,6 +168,10 @@ class Runtime(ExecutionReads, ExecutionSignals):
             self._system = await stack.enter_async_context(
                 ActorSystem(clock=self.clock, on_escalation=self._on_escalation, name="runtime")
             )
+            if isinstance(self._executor, InProcessExecutor):
+                # Before the actors stop: one running a tool in its own turn would hold the
+                # shutdown until the tool returned.
+                stack.callback(self._executor.stop_inline)
             self._services = Services(
                 store, self.tools, self.clock, self._rng, self._snapshot_every
             )

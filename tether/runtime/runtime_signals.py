@@ -58,6 +58,7 @@ class ExecutionSignals:
             if row.execution_id in self._svc.broken:
                 raise ExecutionBroken(execution_id, self._svc.broken[execution_id])
             return False
+        self._svc.interrupt_inline(execution_id)
         try:
             return bool(await ref.ask(CancelExecution(reason), timeout=None))
         except ActorStopped:

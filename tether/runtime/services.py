@@ -200,6 +200,14 @@ class Services:
             )
         )
 
+    def interrupt_inline(self, execution_id: str) -> None:
+        """Stop the tool an execution actor runs in its own turn, so that a cancel reaches
+        it now rather than when the tool returns. No durable effect: the item stays in flight
+        until the cancel's turn settles it (or recovery hands it out again)."""
+        found = self._pool_items.get(execution_id)
+        if found is not None and found.inline is not None and self.local is not None:
+            self.local.cancel(found.inline)
+
     def forget_pool_items(self, execution_id: str) -> None:
         self._pool_items.pop(execution_id, None)
 

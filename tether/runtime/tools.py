@@ -37,6 +37,10 @@ class Tool:
     qualname: str
     accepts_kwargs: bool = False
     description: str = ""
+    #: An async tool may run in its execution's own turn, skipping the pool's task hop; its
+    #: execution's other messages (events, approvals, other branches' outcomes) wait until
+    #: it returns, a cancel interrupts it. False keeps it on the pool's worker tasks.
+    inline: bool = True
 
     async def call(self, kwargs: Mapping[str, Any], run_sync: Callable[..., Awaitable[Any]]) -> Any:
         """Call the function; synchronous ones go through ``run_sync`` (a worker thread)."""
@@ -52,13 +56,18 @@ class Tool:
 @overload
 def tool(fn: ToolFn, /) -> Tool: ...
 @overload
-def tool(*, name: str | None = None) -> Callable[[ToolFn], Tool]: ...
+def tool(*, name: str | None = None, inline: bool = True) -> Callable[[ToolFn], Tool]: ...
 
 
 def tool(
-    fn: ToolFn | None = None, /, *, name: str | None = None
+    fn: ToolFn | None = None, /, *, name: str | None = None, inline: bool = True
 ) -> Tool | Callable[[ToolFn], Tool]:
     """Make a function usable as a workflow tool node (``type: tool, tool: <name>``).
+
+    An async tool runs in its execution's own turn on the embedded runtime (no hop through
+    the pool's worker tasks: the common step's path); ``inline=False`` keeps one that waits a
+    long time on the pool, so that its execution's events and approvals are not held behind
+    it. Synchronous tools always run in a worker thread.
 
     Example::
 
@@ -67,6 +76,9 @@ def tool(
 
         @tool(name="search.web")
         def search(query: str) -> list[str]: ...   # sync tools run in a worker thread
+
+        @tool(inline=False)
+        async def wait_for_report(job: str) -> dict: ...   # minutes: on the pool
     """
 
     def wrap(f: ToolFn) -> Tool:
@@ -90,6 +102,7 @@ def tool(
             qualname=f"{f.__module__}.{f.__qualname__}",
             accepts_kwargs=any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()),
             description=inspect.getdoc(f) or "",
+            inline=inline,
         )
 
     return wrap(fn) if fn is not None else wrap

@@ -1,0 +1,60 @@
+"""Continue-as-new: the next segment's first turn, written before this segment's boundary.
+
+Example (what ExecutionActor._turn does when a turn ends with a SegmentBoundary)::
+
+    await open_segment(services, graph, execution_id, state_after, boundary)
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from tether.persistence.contract import IndexUpdate, SequenceConflict, Turn
+from tether.runtime.graph import Graph
+from tether.runtime.records import SegmentBoundary, SegmentStarted, normalized
+from tether.runtime.services import Services
+from tether.runtime.state import ExecutionState, replay
+
+
+async def open_segment(
+    s: Services,
+    graph: Graph | None,
+    execution_id: str,
+    state: ExecutionState,
+    boundary: SegmentBoundary,
+) -> None:
+    """Write the next segment's first turn before this one's boundary: a crash between the
+    two leaves this segment running, and its recovery reaches the same boundary with the same
+    next id, whose first turn then exists already (I3, I4)."""
+    nxt = boundary.next_execution_id
+    started = SegmentStarted(
+        at_ms=boundary.at_ms,
+        execution_id=nxt,
+        root_execution_id=state.root_execution_id or execution_id,
+        segment=state.segment + 1,
+        previous_execution_id=execution_id,
+        workflow_id=state.workflow_id,
+        workflow_version=state.workflow_version,
+        input=state.input,
+        data=state.data,
+        nodes=state.nodes,
+        ready=state.ready,
+        arrivals=state.arrivals,
+        waits=state.waits,
+        inbox=state.inbox,
+        event_ids=state.event_ids,
+        completions=state.completions,
+        started_at_ms=state.started_at_ms,
+    )
+    decoded, row = normalized(started)
+    seeded = replay(graph, [decoded]) if graph is not None else ExecutionState()
+    index = IndexUpdate(
+        status=seeded.display_status,
+        updated_at_ms=boundary.at_ms,
+        workflow_id=state.workflow_id,
+        workflow_version=state.workflow_version,
+        created_at_ms=boundary.at_ms,
+    )
+    # Already there: written before a crash that cut this segment's boundary off.
+    with contextlib.suppress(SequenceConflict):
+        await s.store.append(Turn(nxt, 1, (row,), None, index))
