@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Final, Protocol
 
@@ -37,7 +38,7 @@ class ModelClient(Protocol):
     async def aclose(self) -> None: ...
 
 
-class ClientBase:
+class ClientBase(ABC):
     """The HTTP client, clock and timeout a provider's client calls with."""
 
     provider: str = ""
@@ -55,6 +56,10 @@ class ClientBase:
         self._http = http if http is not None else httpx.AsyncClient()
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._timeout = timeout
+
+    @abstractmethod
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        """Call the model once (no retries: the runtime owns them) and return its reply."""
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client made it; one it was given stays open."""
