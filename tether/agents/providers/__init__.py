@@ -17,8 +17,11 @@ Example::
 
 from tether.agents.providers.anthropic import AnthropicClient
 from tether.agents.providers.client import ClientBase, ModelClient
+from tether.agents.providers.config import ModelsConfig, ModelSpec, fallback_chain, parse_models
+from tether.agents.providers.costs import DEFAULT_PRICES, Cost, CostTable, Price
 from tether.agents.providers.errors import (
     MalformedAnswer,
+    ModelConfigError,
     ProviderError,
     ProviderRateLimited,
     ProviderRejected,
@@ -26,6 +29,8 @@ from tether.agents.providers.errors import (
 )
 from tether.agents.providers.gemini import GeminiClient
 from tether.agents.providers.openai import AzureOpenAIClient, OpenAIClient
+from tether.agents.providers.provider_set import ProviderSet
+from tether.agents.providers.resolve import PROVIDERS, SEAM_URL, make_client, provider_for
 from tether.agents.providers.types import (
     AssistantMessage,
     FinishReason,
@@ -41,21 +46,31 @@ from tether.agents.providers.types import (
 )
 
 __all__ = [
+    "DEFAULT_PRICES",
+    "PROVIDERS",
+    "SEAM_URL",
     "AnthropicClient",
     "AssistantMessage",
     "AzureOpenAIClient",
     "ClientBase",
+    "Cost",
+    "CostTable",
     "FinishReason",
     "GeminiClient",
     "MalformedAnswer",
     "Message",
     "ModelClient",
+    "ModelConfigError",
     "ModelReply",
     "ModelRequest",
+    "ModelSpec",
+    "ModelsConfig",
     "OpenAIClient",
+    "Price",
     "ProviderError",
     "ProviderRateLimited",
     "ProviderRejected",
+    "ProviderSet",
     "ProviderTransient",
     "SystemMessage",
     "ToolCall",
@@ -63,4 +78,8 @@ __all__ = [
     "ToolSpec",
     "Usage",
     "UserMessage",
+    "fallback_chain",
+    "make_client",
+    "parse_models",
+    "provider_for",
 ]

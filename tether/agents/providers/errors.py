@@ -31,6 +31,7 @@ from tether.errors import NonRetryableError, RateLimited, TetherError
 __all__ = [
     "DEFAULT_RETRY_AFTER_SECS",
     "MalformedAnswer",
+    "ModelConfigError",
     "ProviderError",
     "ProviderRateLimited",
     "ProviderRejected",
@@ -116,3 +117,12 @@ def _number(value: str | None) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) else None
+
+
+class ModelConfigError(TetherError, ValueError):
+    """A models configuration (or environment) that cannot work; the message names the field.
+
+    Example::
+
+        ModelConfigError("models.smart.fallback: 'fastt' is not a model here (known: fast)")
+    """
