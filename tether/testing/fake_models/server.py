@@ -6,6 +6,7 @@ subprocesses all reach it the same way: by its URL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -183,7 +184,9 @@ class FakeModelServer:
         if answer.delay_secs > 0:
             time.sleep(answer.delay_secs)
         if isinstance(answer, FakeFailure):
-            extra = {"retry-after": answer.retry_after} if answer.retry_after else {}
+            # Gemini says when to retry in its body (RetryInfo), not in a header.
+            after = answer.retry_after if where.wire != "gemini" else None
+            extra = {"retry-after": after} if after else {}
             return _Out(answer.status, error_body(where.wire, answer), extra)
         assert isinstance(body, dict)  # _refusal turned away every other body
         return _Out(200, reply_body(where.wire, answer, model, body, len(self._log)))
@@ -261,7 +264,9 @@ def _handler(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
             for name, value in out.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(out.body)
+            # A client that gave up waiting (a timeout test) has nothing left to be told.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(out.body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the request log is the record; stderr noise helps no one
