@@ -35,6 +35,7 @@ from tether.agents.mcp.errors import (
     McpToolError,
     McpToolNotFound,
 )
+from tether.agents.mcp.manager import McpManager
 from tether.agents.mcp.tools import McpResult, McpTool, ToolSpec, tool_spec
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "McpBadResponse",
     "McpConfigError",
     "McpError",
+    "McpManager",
     "McpResult",
     "McpServerNotStartable",
     "McpServerUnavailable",
