@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import anyio
 import pytest
@@ -16,6 +17,7 @@ from tether.agents.mcp import (
     McpTimeout,
     StdioServer,
 )
+from tether.agents.mcp.connection import _CLOSE_GRACE
 from tether.errors import NonRetryableError
 
 pytestmark = pytest.mark.anyio
@@ -117,7 +119,10 @@ async def test_aclose_leaves_no_child_process_behind() -> None:
         tg.start_soon(_hang, mcp, "a", ended)
         # Answered after the hanging call was sent (one ordered pipe): it is in flight.
         await mcp.call_tool("a", "echo", {"text": "x"}, timeout=30)
+        closing = time.monotonic()
     # Leaving the manager closed it (with a call in flight), then the task group ended.
+    # The call in flight was stopped, not waited out to the close's 5s grace.
+    assert time.monotonic() - closing < _CLOSE_GRACE / 2
     assert children() == before
     assert [str(e) for e in ended] == ["MCP server 'a' is unavailable: the MCP manager was closed"]
     with pytest.raises(RuntimeError, match="this McpManager is closed"):

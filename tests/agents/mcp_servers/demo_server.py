@@ -3,8 +3,9 @@
 Run over stdio: ``python demo_server.py stdio``. Over streamable HTTP: ``python
 demo_server.py http [PORT]`` binds 127.0.0.1 on PORT (default: a free one), prints
 ``listening <port>`` once the socket listens (the tests read that line instead of waiting a
-fixed time), then serves ``/mcp``. With ``DEMO_TOKEN`` set, the HTTP server answers 401 to a request without
-``Authorization: Bearer <DEMO_TOKEN>``: how the tests see that headers are sent.
+fixed time), then serves ``/mcp``. With ``DEMO_TOKEN`` set, the HTTP server answers 401 to
+a request without ``Authorization: Bearer <DEMO_TOKEN>``: how the tests see that headers
+are sent.
 """
 
 from __future__ import annotations
