@@ -65,7 +65,9 @@ async def test_a_timer_wait_resumes_when_the_clock_passes_it(db_url: str) -> Non
 async def test_an_event_sent_before_the_wait_is_kept_and_taken_I1(db_url: str) -> None:
     gate = anyio.Event()
 
-    @tool
+    # On the pool: a tool run in its execution's own turn would hold the event behind it,
+    # and this one waits for the gate the test opens only after the event is accepted.
+    @tool(inline=False)
     async def slow(n: int) -> int:
         await gate.wait()
         return n

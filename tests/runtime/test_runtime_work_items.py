@@ -315,7 +315,7 @@ async def test_an_actor_restarted_mid_step_keeps_its_rowless_pool_item_I3_I5(
     calls = 0
     started, release = anyio.Event(), anyio.Event()
 
-    @tool
+    @tool(inline=False)  # on the pool: an inline tool holds its actor's messages
     async def held() -> int:
         nonlocal calls
         calls += 1
@@ -535,7 +535,7 @@ async def test_an_outcome_in_the_mailbox_of_a_restarted_actor_is_not_run_again_I
     calls = 0
     started, release = anyio.Event(), anyio.Event()
 
-    @tool
+    @tool(inline=False)  # on the pool: an inline tool holds its actor's messages
     async def slow(n: int) -> int:
         nonlocal calls
         calls += 1
