@@ -20,6 +20,17 @@ ROOT = Path(__file__).resolve().parents[1]
         ["benchmarks.actor_hop", "--n", "200", "--repeats", "1"],
         ["benchmarks.fleet", "--runs", "4", "--in-flight", "1", "--workers", "1", "--rounds", "1"],
         [
+            "benchmarks.idle",
+            "--runs",
+            "40",
+            "--sample",
+            "5",
+            "--timer-sample",
+            "3",
+            "--short-timer",
+            "1.5",
+        ],
+        [
             "benchmarks.limits",
             "--rounds",
             "1",
@@ -33,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
             "200",
         ],
     ],
-    ids=["chain", "limits_group_commit", "actor_hop", "fleet", "limits"],
+    ids=["chain", "limits_group_commit", "actor_hop", "fleet", "idle", "limits"],
 )
 def test_benchmark_runs_and_prints(args: list[str]) -> None:
     done = subprocess.run(

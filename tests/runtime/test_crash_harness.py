@@ -26,6 +26,7 @@ STORE_READS = {
     "get_execution",
     "list_executions",
     "unfinished_executions",
+    "passive_wakes",
     "load_executions",
     "get_workflow",
     "list_workflows",

@@ -101,6 +101,12 @@ class ActorContext:
         return self._cell.restart_count
 
     @property
+    def queued(self) -> int:
+        """How many messages wait in this actor's mailbox (an actor that would stop when idle
+        checks this: a stop drains them, and a message put later is refused at once)."""
+        return len(self._cell.mailbox)
+
+    @property
     def children(self) -> list[ActorRef]:
         """The live children, oldest first."""
         return [child.ref for child in self._cell.children if child.ref.is_alive]

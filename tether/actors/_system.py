@@ -124,12 +124,30 @@ class ActorSystem:
             factory, name=name, mailbox_size=mailbox_size, strategy=strategy, parent=None
         )
 
+    @property
+    def running(self) -> bool:
+        """True while the system spawns top-level actors (False once a shutdown began)."""
+        return self._accepting
+
     def get(self, name: str) -> ActorRef | None:
         """The live actor called ``name``, or None."""
         cell = self._cells.get(name)
         if cell is None or not cell.ref.is_alive:
             return None
         return cell.ref
+
+    async def stopped(self, name: str) -> None:
+        """Return once no stopping actor holds ``name`` (a stop frees a name only when it is
+        over): then it can be spawned again. Returns at once for a live actor or none.
+
+        Example::
+
+            await system.stopped("exec_1")
+            ref = await system.spawn(factory, name="exec_1")
+        """
+        cell = self._cells.get(name)
+        if cell is not None and not cell.ref.is_alive:
+            await cell.stopped.wait()
 
     async def shutdown(self) -> None:
         """Stop every top-level actor, newest first, each with its subtree (children first).

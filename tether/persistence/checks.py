@@ -54,6 +54,10 @@ def check_turns(turns: Sequence[Turn]) -> None:
     """Reject malformed turns before they reach a backend (shared by both backends)."""
     for turn in turns:
         check_id(turn.execution_id, "execution id")
+        if turn.passive is not None and turn.snapshot is None:
+            raise StorageError(
+                f"execution {turn.execution_id}: a passivating turn must carry its snapshot"
+            )
         for item in turn.work_items:
             check_id(item.work_item_id, "work item id")
             check_id(item.queue, "queue")

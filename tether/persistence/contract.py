@@ -80,6 +80,17 @@ class IndexUpdate(msgspec.Struct, frozen=True, gc=False):
     error: str | None = None
 
 
+class Passive(msgspec.Struct, frozen=True, gc=False):
+    """Marks a turn after which its execution is passivated: nothing of it runs or is
+    scheduled, it only waits (a signal, or a timer at ``wake_at_ms``), its state is the turn's
+    snapshot, and its actor stops. The mark lasts until the execution's next turn; recovery
+    leaves a passivated execution on disk and only arms its wake-up (I9).
+    """
+
+    #: The earliest timer the execution waits for (None: it waits for a signal only).
+    wake_at_ms: int | None = None
+
+
 class WorkItemRow(msgspec.Struct, frozen=True, gc=False):
     """One hand-out of a workflow node (id ``execution/node/dispatch``, chosen by the runtime).
 
@@ -155,7 +166,8 @@ class Turn(msgspec.Struct, frozen=True, gc=False):
     item it runs in-process, and insert it only in the turn that settles it (failed, dead,
     parked). ``settles`` are applied after the inserts, in order; a stale fence refuses the
     whole turn with :class:`StaleFence`, an unknown item with :class:`UnknownWorkItem`, and
-    nothing of the turn is written.
+    nothing of the turn is written. ``passive`` (with a ``snapshot``) marks the execution
+    passivated as of this turn (see :class:`Passive`).
     """
 
     execution_id: str
@@ -165,6 +177,7 @@ class Turn(msgspec.Struct, frozen=True, gc=False):
     index: IndexUpdate | None = None
     work_items: tuple[WorkItemRow, ...] = ()
     settles: tuple[Settle, ...] = ()
+    passive: Passive | None = None
 
     @property
     def last_seq(self) -> int:
@@ -172,7 +185,11 @@ class Turn(msgspec.Struct, frozen=True, gc=False):
 
 
 class ExecutionRow(msgspec.Struct, frozen=True, gc=False):
-    """One execution in the index (a projection kept in step with the journal)."""
+    """One execution in the index (a projection kept in step with the journal).
+
+    ``passivated``: its last turn passivated it (see :class:`Passive`), so no actor holds it;
+    ``wake_at_ms``: then, the earliest timer it waits for.
+    """
 
     execution_id: str
     workflow_id: str
@@ -182,6 +199,8 @@ class ExecutionRow(msgspec.Struct, frozen=True, gc=False):
     updated_at_ms: int
     last_seq: int
     error: str | None = None
+    passivated: bool = False
+    wake_at_ms: int | None = None
 
 
 class LoadedExecution(msgspec.Struct, frozen=True, gc=False):
@@ -358,7 +377,13 @@ class Store(Protocol):
         ...
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
-        """Executions whose status is not terminal, oldest first (recovery order)."""
+        """Executions whose status is not terminal and that are not passivated, oldest first
+        (recovery order: these get an actor at once)."""
+        ...
+
+    async def passive_wakes(self) -> list[tuple[str, int]]:
+        """``(execution_id, wake_at_ms)`` of each passivated execution that waits for a
+        timer, earliest first: recovery arms these without loading the executions."""
         ...
 
     async def load_executions(self, execution_ids: Sequence[str]) -> dict[str, LoadedExecution]:

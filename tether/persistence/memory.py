@@ -102,6 +102,11 @@ class MemoryStore:
         if turn.snapshot is not None:
             self._snapshots[turn.execution_id] = Snapshot(turn.execution_id, last, turn.snapshot)
         self._index(turn.execution_id, turn.index, last)
+        old = self._executions.get(turn.execution_id)
+        if turn.passive is not None and old is not None:
+            self._executions[turn.execution_id] = _replace(
+                old, passivated=True, wake_at_ms=turn.passive.wake_at_ms
+            )
         if items:
             self._items.update(items)
         return last
@@ -126,8 +131,10 @@ class MemoryStore:
     def _index(self, execution_id: str, ix: IndexUpdate | None, last: int) -> None:
         old = self._executions.get(execution_id)
         if ix is None:
-            if old is not None:
-                self._executions[execution_id] = _replace(old, last_seq=last)
+            if old is not None:  # a later turn ends a passivation (see Passive)
+                self._executions[execution_id] = _replace(
+                    old, last_seq=last, passivated=False, wake_at_ms=None
+                )
             return
         if old is None:
             self._executions[execution_id] = ExecutionRow(
@@ -137,7 +144,7 @@ class MemoryStore:
         else:
             self._executions[execution_id] = _replace(
                 old, status=ix.status, updated_at_ms=ix.updated_at_ms, last_seq=last,
-                error=ix.error,
+                error=ix.error, passivated=False, wake_at_ms=None,
             )  # fmt: skip
 
     async def read(self, execution_id: str, from_seq: int = 1) -> list[StoredRecord]:
@@ -184,8 +191,21 @@ class MemoryStore:
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
         self._check_open()
-        rows = [r for r in self._executions.values() if r.status not in TERMINAL_STATUSES]
+        rows = [
+            r
+            for r in self._executions.values()
+            if r.status not in TERMINAL_STATUSES and not r.passivated
+        ]
         return sorted(rows, key=lambda r: (r.created_at_ms, r.execution_id))
+
+    async def passive_wakes(self) -> list[tuple[str, int]]:
+        self._check_open()
+        wakes = [
+            (r.execution_id, r.wake_at_ms)
+            for r in self._executions.values()
+            if r.passivated and r.wake_at_ms is not None
+        ]
+        return sorted(wakes, key=lambda w: (w[1], w[0]))
 
     async def put_workflow(self, workflow_id: str, version: str, ir: bytes, at_ms: int) -> None:
         self._check_writable()

@@ -48,6 +48,7 @@ from tether.persistence.contract import (
 from tether.runtime.executor import NodeOutcome, WorkItem
 from tether.runtime.graph import Graph
 from tether.runtime.outcome_records import outcome_record
+from tether.runtime.passivation import may_sleep, seal
 from tether.runtime.planner import PlanContext, plan_turn
 from tether.runtime.records import (
     ContinueRequested,
@@ -127,6 +128,8 @@ class ExecutionActor(Actor):
         self.state = ExecutionState()
         self.graph: Graph | None = None
         self._pool = services.pool_items_of(execution_id)  # pool items without a row
+        #: The seq of the last turn that passivated this execution (see passivation).
+        self._sealed_seq = -1
 
     async def on_start(self) -> None:
         if self._fresh and self.context.restart_count == 0:
@@ -143,6 +146,8 @@ class ExecutionActor(Actor):
     async def _recover(self) -> None:
         loaded, self._loaded = self._loaded, None
         self.state, self.graph = await load_state(self._s, self.execution_id, loaded)
+        if loaded is not None and loaded.row.passivated:  # woken: it may sleep again
+            self._sealed_seq = loaded.row.last_seq
         if self.graph is None or self.state.status == "new":
             return
         if self.state.previous_segment is not None and not await self._handed_over():
@@ -204,6 +209,20 @@ class ExecutionActor(Actor):
         return False
 
     async def on_receive(self, message: object) -> object:
+        try:
+            return await self._receive(message)
+        finally:
+            if self._sealed_seq == self.state.last_seq:  # passivated by its last turn
+                await self._sleep_if_idle()
+
+    async def _sleep_if_idle(self) -> None:
+        """Stop, the execution left on disk, unless messages wait or a timer came near."""
+        now = now_ms(self._s.clock)
+        if may_sleep(self.state, self.context.queued, now, self._s.passivate_after_ms):
+            self._s.forget_pool_items(self.execution_id)
+            await self.context.self_ref.stop()  # closes the mailbox now: nothing more comes
+
+    async def _receive(self, message: object) -> object:
         if isinstance(message, NodeOutcome):
             await self._on_outcome(message)
             return None
@@ -358,6 +377,8 @@ class ExecutionActor(Actor):
         items_to_write, settles_to_write = self._pool.for_turn(items, settles)
         try:
             turn = self._make_turn(before, after, rows, items_to_write, settles_to_write)
+            if after.waits and self._s.passivate_after_ms:  # only waits left? passivate
+                turn = seal(turn, after, ctx.now_ms, self._s.passivate_after_ms)
             await self._s.store.append(turn)
         except BaseException:
             for item in items:  # never created: the credit taken for it is free again
@@ -365,6 +386,8 @@ class ExecutionActor(Actor):
                     self._give_back(item.lease_owner)
             raise
         self.state = after
+        if turn.passive is not None:
+            self._sealed_seq = after.last_seq
         self._pool.committed(items, settles)
         if items:
             self._hand_out(items)

@@ -66,6 +66,7 @@ from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.gc_tuning import DEFAULT_GC_THRESHOLD, GcTuning
 from tether.runtime.ids import new_execution_id
 from tether.runtime.internals import runtime_internals
+from tether.runtime.passivation import Activations
 from tether.runtime.registry import WorkflowRegistry, WorkflowVersion
 from tether.runtime.run import Run
 from tether.runtime.runnable import QueueUsers, check_runnable
@@ -114,6 +115,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
         cron: bool = True,
         secrets: SecretsArg = None,
         gc_threshold: int | None = DEFAULT_GC_THRESHOLD,
+        passivate_after: float | None = 60.0,
     ) -> None:
         self.url = url
         self.clock: Clock = clock or SystemClock()
@@ -121,6 +123,11 @@ class Runtime(ExecutionReads, ExecutionSignals):
         self._rng = rng or random.Random()
         self._durability: Durability = durability
         self._snapshot_every = snapshot_every
+        # An execution that only waits (decisions, events, timers at least this far away)
+        # gives up its actor and stays on disk until something wakes it (I9).
+        if passivate_after is not None and passivate_after < 0:
+            raise ValueError("passivate_after must be >= 0 seconds (0 or None: never)")
+        self._passivate_after_ms = int(passivate_after * 1000) if passivate_after else None
         if max_concurrency < 0:
             raise ValueError("max_concurrency must be >= 0 (0: no in-process workers)")
         self._transports = list(transports)
@@ -152,6 +159,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
         if gc_threshold is not None and gc_threshold < 1:
             raise ValueError("gc_threshold must be >= 1 (or None to leave the collector alone)")
         self._gc_threshold = gc_threshold
+        self._activations: Activations | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -177,8 +185,12 @@ class Runtime(ExecutionReads, ExecutionSignals):
             )
             self._services.spawn_execution = self._ensure_spawned
             self._services.queue_users = self._queue_users
+            self._services.passivate_after_ms = self._passivate_after_ms
+            self._activations = Activations(
+                self._services, self._system, self._system_ref, self._spawn_passive
+            )
             await start_scheduling(
-                self._system, self._services, tg, self._deliver, self._tell_execution,
+                self._system, self._services, tg, self._deliver, self._fire_timer,
                 executor=self._executor, capacity=self._capacity, lease_ttl_ms=self._lease_ttl_ms,
             )  # fmt: skip
             await self._recover()
@@ -207,7 +219,8 @@ class Runtime(ExecutionReads, ExecutionSignals):
 
     async def _recover(self) -> None:
         """Resume every unfinished execution in the journal (oldest first), their journals
-        read a chunk at a time: three reads per execution kept a restart waiting on them."""
+        read a chunk at a time: three reads per execution kept a restart waiting on them.
+        Passivated ones stay on disk: only their earliest timers are armed, to wake them."""
         store = self._svc.store
         rows = await store.unfinished_executions()
         # Actors recovered from earlier chunks run while a chunk is read: one reaching its
@@ -223,6 +236,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
                         await self._spawn(eid, loaded=None if eid in started else loaded.get(eid))
         finally:
             self._started_in_recovery = None
+        await self._passive.arm_wakes(await store.passive_wakes())
 
     @property
     def _svc(self) -> Services:
@@ -233,6 +247,12 @@ class Runtime(ExecutionReads, ExecutionSignals):
     @property
     def store(self) -> Store:
         return self._svc.store
+
+    @property
+    def _passive(self) -> Activations:
+        if self._activations is None:
+            raise RuntimeError("use the Runtime inside 'async with Runtime(...) as rt'")
+        return self._activations
 
     # -- workflows --------------------------------------------------------------------------
 
@@ -376,6 +396,9 @@ class Runtime(ExecutionReads, ExecutionSignals):
     ) -> Run:
         if eid in self._svc.broken:
             raise ExecutionBroken(eid, self._svc.broken[eid])
+        if not fresh:  # a given id may name a passivated execution: wake it, not a second
+            await self._passive.live_ref(eid)
+        # No await between the look-up and the spawn: a concurrent start finds this actor.
         existing = self._system_ref(eid)
         ref = existing or await self._spawn(eid, fresh=fresh)
         try:
@@ -421,6 +444,21 @@ class Runtime(ExecutionReads, ExecutionSignals):
             mailbox_size=64,
             strategy=_EXECUTION_SUPERVISION,
         )
+
+    async def _spawn_passive(self, execution_id: str, loaded: LoadedExecution | None) -> ActorRef:
+        return await self._spawn(execution_id, loaded=loaded)
+
+    async def _ask_execution(self, execution_id: str, message: object) -> tuple[bool, object]:
+        return await self._passive.ask(execution_id, message)
+
+    async def _fire_timer(self, execution_id: str, message: object) -> bool:
+        """What the timer actor tells an execution; a passivated one is woken in a task of
+        its own, so its wake-up does not hold up the timers due after it."""
+        if await self._tell_execution(execution_id, message):
+            return True
+        assert self._tg is not None
+        self._tg.start_soon(self._passive.wake, execution_id, message)
+        return True
 
     async def _deliver(self, outcome: NodeOutcome) -> bool:
         """Hand a checked outcome to its execution actor; False when none is live to take it."""

@@ -80,15 +80,25 @@ class ExecutionReads:
         return None
 
     async def live_state(self, execution_id: str) -> ExecutionState | None:
-        """The state this runtime holds in memory (the live actor's, or the state it finished
-        with), never a replay; None when it holds none. What ``check_replay`` compares."""
+        """The state this runtime holds (the live actor's, the state it finished with, or a
+        passivated execution's snapshot), never a replay; None when it holds none. What
+        ``check_replay`` compares."""
         ref = self._system_ref(execution_id)
         if ref is not None:
             with contextlib.suppress(ActorStopped):
                 state = await ref.ask(GetState(), timeout=None)
                 assert isinstance(state, ExecutionState)
                 return state
-        return self._svc.settled_state(execution_id)
+        return self._svc.settled_state(execution_id) or await self._passive_state(execution_id)
+
+    async def _passive_state(self, execution_id: str) -> ExecutionState | None:
+        """A passivated execution's state, from the snapshot its last turn wrote (no actor
+        is spawned to answer, and nothing is replayed)."""
+        loaded = (await self._svc.store.load_executions([execution_id])).get(execution_id)
+        if loaded is None or not loaded.row.passivated:
+            return None
+        state, _ = await load_state(self._svc, execution_id, loaded)
+        return state
 
     async def journal(self, execution_id: str, from_seq: int = 1) -> list[JournalEntry]:
         """The execution's records, decoded (raises on a corrupt row, never skips one)."""

@@ -2,7 +2,8 @@
 
 A mixin of :class:`~tether.runtime.runtime.Runtime` (kept apart so each module stays small):
 every call reaches the live segment of the execution (following continue-as-new), asks its
-actor, and returns once the signal is journaled, or raises with the reason it was refused.
+actor (woken first if it was passivated), and returns once the signal is journaled, or raises
+with the reason it was refused.
 
 Example::
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from tether.actors import ActorRef, ActorStopped
+from tether.actors import ActorRef
 from tether.errors import ExecutionBroken, ExecutionNotRunning, InvalidInput
 from tether.persistence import ExecutionRow
 from tether.runtime.execution import CancelExecution
@@ -49,22 +50,22 @@ class ExecutionSignals:
     async def live_state(self, execution_id: str) -> ExecutionState | None:
         raise NotImplementedError
 
+    async def _ask_execution(self, execution_id: str, message: object) -> tuple[bool, object]:
+        """Ask the execution's actor (woken if passivated): (False, None) when none took it."""
+        raise NotImplementedError
+
     async def cancel(self, execution_id: str, reason: str = "") -> bool:
         """Cancel a running execution; False when it had already finished."""
         execution_id = await self.current_segment(execution_id)
-        ref = self._system_ref(execution_id)
-        if ref is None:
-            row = await self._require_row(execution_id)
-            if row.execution_id in self._svc.broken:
+        # A tool the execution runs in its own turn is stopped now, not when it returns.
+        self._svc.interrupt_inline(execution_id)
+        answered, cancelled = await self._ask_execution(execution_id, CancelExecution(reason))
+        if not answered:
+            await self._require_row(execution_id)
+            if execution_id in self._svc.broken:
                 raise ExecutionBroken(execution_id, self._svc.broken[execution_id])
             return False
-        self._svc.interrupt_inline(execution_id)
-        try:
-            return bool(await ref.ask(CancelExecution(reason), timeout=None))
-        except ActorStopped:
-            if execution_id in self._svc.broken:
-                raise ExecutionBroken(execution_id, self._svc.broken[execution_id]) from None
-            return False
+        return bool(cancelled)
 
     async def send_event(
         self,
@@ -154,16 +155,11 @@ class ExecutionSignals:
         self, execution_id: str, message: SendEvent | Approve | ContinueAsNew
     ) -> ExecutionState | None:
         execution_id = await self.current_segment(execution_id)
-        ref = self._system_ref(execution_id)
-        if ref is None:
+        answered, result = await self._ask_execution(execution_id, message)
+        if not answered:
             row = await self._require_row(execution_id)
             if execution_id in self._svc.broken:
                 raise ExecutionBroken(execution_id, self._svc.broken[execution_id])
             raise ExecutionNotRunning(execution_id, row.status)
-        try:
-            result = await ref.ask(message, timeout=None)
-        except ActorStopped:
-            row = await self._require_row(execution_id)
-            raise ExecutionNotRunning(execution_id, row.status) from None
         assert result is None or isinstance(result, ExecutionState)
         return result

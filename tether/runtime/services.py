@@ -91,6 +91,9 @@ class Services:
         self.clock = clock
         self.rng = rng
         self.snapshot_every = snapshot_every
+        #: An execution that only waits, with no timer nearer than this, gives up its actor
+        #: (see tether.runtime.passivation); None: never.
+        self.passivate_after_ms: int | None = None
         self._graphs: dict[tuple[str, str], Graph] = {}
         self._loading: dict[tuple[str, str], asyncio.Future[Graph]] = {}
         # Per live execution, its pool items without a row: kept here, not in the actor, so

@@ -84,9 +84,13 @@ _UPSERT_EXECUTION = """
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (execution_id) DO UPDATE SET
         status = excluded.status, updated_at_ms = excluded.updated_at_ms,
-        last_seq = excluded.last_seq, error = excluded.error
+        last_seq = excluded.last_seq, error = excluded.error,
+        passive_seq = NULL, wake_at_ms = NULL
 """
 _UPDATE_LAST_SEQ = "UPDATE executions SET last_seq = ? WHERE execution_id = ?"
+# After the upserts: a status change clears an old mark (so the wake index keeps no stale
+# rows), and a passivating turn sets its own after that.
+_MARK_PASSIVE = "UPDATE executions SET passive_seq = ?, wake_at_ms = ? WHERE execution_id = ?"
 
 
 _Rows = list[tuple[Any, ...]]
@@ -194,6 +198,13 @@ async def write_turns(
         await conn.executemany(_UPSERT_EXECUTION, upserts)
     if bumps:
         await conn.executemany(_UPDATE_LAST_SEQ, bumps)
+    passive = [
+        (p.last_seq, p.turn.passive.wake_at_ms, p.turn.execution_id)
+        for p in turns
+        if p.turn.passive is not None
+    ]
+    if passive:
+        await conn.executemany(_MARK_PASSIVE, passive)
 
 
 async def put_workflow(
@@ -280,7 +291,8 @@ _LATEST_SNAPSHOTS = """
 # there is none; the index row rides along, read in the same statement as the records.
 _LOAD_JOURNALS = """
     SELECT e.execution_id, e.workflow_id, e.workflow_version, e.status, e.created_at_ms,
-           e.updated_at_ms, e.last_seq, e.error,
+           e.updated_at_ms, e.last_seq, e.error, e.passive_seq IS e.last_seq,
+           CASE WHEN e.passive_seq IS e.last_seq THEN e.wake_at_ms END,
            json_extract(p.value, '$[1]'), j.seq, j.type, CAST(j.payload AS BLOB), j.checksum
     FROM json_each(?) AS p
     JOIN executions AS e ON e.execution_id = json_extract(p.value, '$[0]')
@@ -318,9 +330,9 @@ async def load_executions(
     for r in rows:
         entry = grouped.get(r[0])
         if entry is None:
-            entry = grouped[r[0]] = (_execution(r[:8]), int(r[8]), [])
-        if r[9] is not None:
-            entry[2].append(r[9:])
+            entry = grouped[r[0]] = (_execution(r[:10]), int(r[10]), [])
+        if r[11] is not None:
+            entry[2].append(r[11:])
     loaded = {}
     for eid, (row, from_seq, journal) in grouped.items():
         # Sorting here rather than in SQL: the rows come in key order already (a sort in
@@ -334,14 +346,19 @@ async def load_executions(
     return loaded
 
 
+# The passive mark counts only while no later turn moved last_seq past it.
 _EXEC_COLS = (
     "execution_id, workflow_id, workflow_version, status, created_at_ms, updated_at_ms,"
-    " last_seq, error"
+    " last_seq, error, passive_seq IS last_seq,"
+    " CASE WHEN passive_seq IS last_seq THEN wake_at_ms END"
 )
+_NOT_PASSIVE = "(passive_seq IS NULL OR passive_seq <> last_seq)"
 
 
 def _execution(row: Any) -> ExecutionRow:
-    return ExecutionRow(*row)
+    eid, wf, version, status, created, updated, last_seq, error, passive, wake = row
+    return ExecutionRow(eid, wf, version, status, created, updated, last_seq, error,
+                        bool(passive), wake)  # fmt: skip
 
 
 async def get_execution(conn: aiosqlite.Connection, execution_id: str) -> ExecutionRow | None:
@@ -379,14 +396,24 @@ async def list_executions(
 
 
 async def unfinished_executions(conn: aiosqlite.Connection) -> list[ExecutionRow]:
-    """Non-terminal executions, oldest first (the order recovery restarts them in)."""
+    """Non-terminal executions not passivated, oldest first (the order recovery restarts
+    them in)."""
     marks = ", ".join("?" for _ in TERMINAL_STATUSES)
     rows = await conn.execute_fetchall(
         f"SELECT {_EXEC_COLS} FROM executions WHERE status NOT IN ({marks})"
-        " ORDER BY created_at_ms, execution_id",
+        f" AND {_NOT_PASSIVE} ORDER BY created_at_ms, execution_id",
         tuple(sorted(TERMINAL_STATUSES)),
     )
     return [_execution(r) for r in rows]
+
+
+async def passive_wakes(conn: aiosqlite.Connection) -> list[tuple[str, int]]:
+    """Passivated executions waiting for a timer, earliest first (the partial index)."""
+    rows = await conn.execute_fetchall(
+        "SELECT execution_id, wake_at_ms FROM executions WHERE wake_at_ms IS NOT NULL"
+        " AND passive_seq = last_seq ORDER BY wake_at_ms, execution_id"
+    )
+    return [(str(eid), int(at)) for eid, at in rows]
 
 
 _WF_COLS = "workflow_id, version, ir, created_at_ms"

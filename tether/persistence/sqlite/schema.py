@@ -154,6 +154,19 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        7,
+        # Passivation (I9): an execution is passivated while passive_seq = last_seq (its last
+        # turn marked it; any later turn moves last_seq on, so the mark never needs clearing
+        # on the step path). wake_at_ms is its earliest timer; the partial index lets recovery
+        # arm those without touching the executions that wait for a signal only.
+        """
+        ALTER TABLE executions ADD COLUMN passive_seq INTEGER;
+        ALTER TABLE executions ADD COLUMN wake_at_ms INTEGER;
+        CREATE INDEX executions_wake ON executions (wake_at_ms, execution_id)
+            WHERE wake_at_ms IS NOT NULL;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

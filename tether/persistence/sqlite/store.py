@@ -343,8 +343,12 @@ class SqliteStore:
         return await ops.list_executions(self._reading(), status, workflow_id, limit, offset)
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
-        """Non-terminal executions, oldest first."""
+        """Non-terminal executions not passivated, oldest first."""
         return await ops.unfinished_executions(self._reading())
+
+    async def passive_wakes(self) -> list[tuple[str, int]]:
+        """Passivated executions waiting for a timer and when, earliest first."""
+        return await ops.passive_wakes(self._reading())
 
     async def get_workflow(
         self, workflow_id: str, version: str | None = None
