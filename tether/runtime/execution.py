@@ -300,13 +300,14 @@ class ExecutionActor(Actor):
         local = self._s.local
         assert local is not None
         run = self.state.nodes.get(item.node_id)
-        if run is None or run.status != "scheduled" or run.dispatch != item.dispatch:
-            local.cancel(item.work_item_id)  # settled meanwhile: frees the claim and slot
-            outcome = None
-        else:
+        try:
+            if run is None or run.status != "scheduled" or run.dispatch != item.dispatch:
+                local.cancel(item.work_item_id)  # settled meanwhile: frees the claim and slot
+                return
             outcome = await local.run_inline(item)
-        if self._pool.inline == item.work_item_id:
-            self._pool.inline = None
+        finally:  # ended, however: a cancel has nothing left to interrupt
+            if self._pool.inline == item.work_item_id:
+                self._pool.inline = None
         if outcome is not None:
             await self._on_outcome(outcome)
 
