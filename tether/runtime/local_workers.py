@@ -82,7 +82,11 @@ class LocalWorkers:
     async def run_inline(self, item: WorkItem) -> NodeOutcome | None:
         """Run a claimed item in the calling task; None if it was cancelled (``cancel``)."""
         assert isinstance(self._executor, InProcessExecutor)
-        outcome = await self._executor.run_claimed(item)
+        try:
+            outcome = await self._executor.run_claimed(item)
+        except BaseException:
+            self.slots.give()  # its task was cancelled from outside: it runs here no more
+            raise
         if outcome is not None:
             self.slots.give()  # finished running: the slot is free before the outcome commits
         return outcome
