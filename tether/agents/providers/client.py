@@ -42,14 +42,20 @@ class ClientBase(ABC):
     """The HTTP client, clock and timeout a provider's client calls with."""
 
     provider: str = ""
+    #: Where the provider answers when no ``base_url`` is given.
+    default_base_url: str = ""
 
     def __init__(
         self,
+        api_key: str,
         *,
+        base_url: str | None = None,
         http: httpx.AsyncClient | None = None,
         clock: Clock | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECS,
     ) -> None:
+        self._key = api_key
+        self._base_url = (base_url if base_url is not None else self.default_base_url).rstrip("/")
         if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self._owns_http = http is None

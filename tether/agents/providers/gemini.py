@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import quote
 
-import httpx
 import msgspec
 
-from tether.agents.providers.client import DEFAULT_TIMEOUT_SECS, ClientBase
+from tether.agents.providers.client import ClientBase
 from tether.agents.providers.http import Answer, Endpoint, malformed, post_json
 from tether.agents.providers.types import (
     AssistantMessage,
@@ -28,7 +27,6 @@ from tether.agents.providers.types import (
     Usage,
     bounded,
 )
-from tether.clock import Clock
 
 __all__ = ["DEFAULT_GEMINI_BASE_URL", "GeminiClient", "generate_body", "parse_generate"]
 
@@ -50,18 +48,7 @@ class GeminiClient(ClientBase):
 
     provider = "gcp.gemini"
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = DEFAULT_GEMINI_BASE_URL,
-        http: httpx.AsyncClient | None = None,
-        clock: Clock | None = None,
-        timeout: float = DEFAULT_TIMEOUT_SECS,
-    ) -> None:
-        super().__init__(http=http, clock=clock, timeout=timeout)
-        self._key = api_key
-        self._base_url = base_url.rstrip("/")
+    default_base_url = DEFAULT_GEMINI_BASE_URL
 
     async def complete(self, request: ModelRequest) -> ModelReply:
         """Call the model once (no retries: the runtime owns them) and return its reply."""

@@ -62,18 +62,7 @@ class OpenAIClient(ClientBase):
 
     provider = "openai"
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = DEFAULT_OPENAI_BASE_URL,
-        http: httpx.AsyncClient | None = None,
-        clock: Clock | None = None,
-        timeout: float = DEFAULT_TIMEOUT_SECS,
-    ) -> None:
-        super().__init__(http=http, clock=clock, timeout=timeout)
-        self._key = api_key
-        self._base_url = base_url.rstrip("/")
+    default_base_url = DEFAULT_OPENAI_BASE_URL
 
     def endpoint(self, model: str) -> Endpoint:
         """Where a call of ``model`` goes, with its headers."""
