@@ -1,0 +1,554 @@
+"""The template language of node strings: model ``prompt``/``system``, http ``url``/``body``.
+
+Syntax:
+
+- ``{{ path }}`` inserts a value; spaces inside the braces are optional. A path is names and
+  integer indexes joined by dots (``state.items.0.name``), with the condition language's
+  name rules (letters, digits, ``_``, inner ``-``; Python special names refused). Its root
+  is ``state`` (the workflow state) or ``input`` (the run's input); any other first name
+  means a state key, so ``{{ query }}`` is ``{{ state.query }}``. A state key named
+  ``input`` or ``state`` is reached as ``state.input`` / ``state.state``.
+- Filters follow ``|`` and apply left to right:
+  ``json`` renders the value as compact JSON (a string gets its quotes);
+  ``default(v)`` replaces a missing or null value by the literal ``v`` (a quoted string, a
+  number, ``true``/``false``/``null``), so put it first;
+  ``join`` / ``join(sep)`` joins a list, each item rendered as below (used by jamjet's
+  ``{{ state.search_results | join('\\n\\n') }}``).
+  String literals take ``'`` or ``"`` and the escapes ``\\n \\t \\r \\\\ \\' \\"``.
+- A literal ``{{`` is written ``{{ '{{' }}`` (any string literal renders as itself), the
+  Jinja idiom, so templates mean the same under jamjet's own renderer. ``escape`` does it.
+  A lone ``{``, ``}`` or ``}}`` outside a placeholder is plain text.
+
+Not supported, and refused at parse time with a column: method calls and ``[0]``
+indexing (jamjet's ``state.repo.split('/')[0]``), custom filters such as ``extract_path``,
+whitespace control (``{{-``), statements (``{% %}``). Nothing is ever evaluated: a path is
+only looked up in mappings and lists (``conditions.lookup``), never through attributes.
+
+Rendering: a string is inserted as is; numbers, booleans, null, lists and objects as
+compact JSON (``true``, ``null``, ``[1,2]``), never Python's ``True``/``None``. A missing
+path raises ``TemplateMissing`` unless ``default`` is given. Templates are at most
+``MAX_TEMPLATE_CHARS`` characters; output is bounded by ``max_output``
+(``DEFAULT_MAX_OUTPUT``); placeholders cannot nest, by construction of the grammar.
+
+Example::
+
+    >>> parse_template("Plan for: {{ state.query }}").render({"query": "tea"})
+    'Plan for: tea'
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+# The condition language's name pattern, shared so a key reachable from an edge's `when:`
+# is reachable from a template and vice versa.
+from tether.ir.condition_syntax import _NAME, RESERVED_NAMES
+from tether.ir.conditions import lookup, type_name
+from tether.ir.errors import WorkflowError
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT",
+    "MAX_TEMPLATE_CHARS",
+    "Filter",
+    "Placeholder",
+    "Template",
+    "TemplateError",
+    "TemplateMissing",
+    "escape",
+    "parse_template",
+    "render_value",
+]
+
+#: Longest template source accepted; prompts are long, but not this long.
+MAX_TEMPLATE_CHARS: Final = 64 * 1024
+#: Default bound on one render's output, in characters (``render_value``: on all strings).
+DEFAULT_MAX_OUTPUT: Final = 1024 * 1024
+
+ROOTS: Final = ("state", "input")
+_OPEN, _CLOSE = "{{", "}}"
+_SNIPPET = 60  # characters of a placeholder quoted in an error message
+
+
+class TemplateError(WorkflowError):
+    """The template is malformed, or a render broke a bound; ``column`` is 1-based.
+
+    ``column`` counts characters from the start of the whole template (newlines included),
+    like ``ConditionSyntaxError``'s. The message is one line.
+    """
+
+    def __init__(self, message: str, column: int) -> None:
+        self.message = message
+        self.column = column
+        super().__init__(f"template column {column}: {message}")
+
+
+class TemplateMissing(WorkflowError, LookupError):
+    """A path a template names is absent from the data; ``path`` includes its root."""
+
+    def __init__(self, path: tuple[str, ...], column: int | None = None) -> None:
+        self.path = path
+        self.column = column
+        where = "" if column is None else f" at template column {column}"
+        super().__init__(
+            f"the template uses {'.'.join(path)}{where}, which is missing "
+            "(add | default(...) to make it optional)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One ``| name(args)`` step; ``column`` is where its name starts."""
+
+    name: str
+    args: tuple[Any, ...]
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholder:
+    """One ``{{ ... }}``: a ``path`` under ``root`` (or a string ``constant``), then filters."""
+
+    root: str | None  # 'state' or 'input'; None for a string literal
+    path: tuple[str, ...]
+    constant: str
+    filters: tuple[Filter, ...]
+    column: int
+    source: str
+
+    def variable(self) -> tuple[str, ...] | None:
+        """The full path read, root first, or None for a literal."""
+        return None if self.root is None else (self.root, *self.path)
+
+
+Part = str | Placeholder
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A parsed template: literal text and placeholders, in order.
+
+    Example::
+
+        >>> t = parse_template("{{ state.user.name }} asked {{ input.q | json }}")
+        >>> t.variables()
+        (('state', 'user', 'name'), ('input', 'q'))
+        >>> t.render({"user": {"name": "Ann"}}, {"q": "why?"})
+        'Ann asked "why?"'
+    """
+
+    source: str
+    parts: tuple[Part, ...]
+
+    def variables(self) -> tuple[tuple[str, ...], ...]:
+        """Each path read, root first, once, in order of first use.
+
+        Example::
+
+            >>> parse_template("{{ a }}{{ state.a }}{{ input.b.0 }}").variables()
+            (('state', 'a'), ('input', 'b', '0'))
+        """
+        found = (p.variable() for p in self.parts if isinstance(p, Placeholder))
+        return tuple(dict.fromkeys(v for v in found if v is not None))
+
+    def render(
+        self,
+        state: Mapping[str, Any],
+        input: Mapping[str, Any] | None = None,
+        *,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+    ) -> str:
+        """The text with each placeholder replaced; see the module docstring for the rules.
+
+        Raises ``TemplateMissing`` for an absent path without ``default``, ``TemplateError``
+        past ``max_output`` characters or for a value that is not JSON data.
+
+        Example::
+
+            >>> parse_template("n={{ n }} tags={{ tags }}").render({"n": 2, "tags": ["a"]})
+            'n=2 tags=["a"]'
+        """
+        return _render(self, _Data(state, input), _Budget(max_output))
+
+    def single(self) -> Placeholder | None:
+        """The placeholder when the template is exactly one and nothing else."""
+        if len(self.parts) == 1 and isinstance(self.parts[0], Placeholder):
+            return self.parts[0]
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def parse_template(text: str) -> Template:
+    """Parse (and cache) a template; raises ``TemplateError`` naming the problem and column.
+
+    Example::
+
+        >>> parse_template("Hi {{ name | default('you') }}").render({})
+        'Hi you'
+    """
+    if len(text) > MAX_TEMPLATE_CHARS:
+        raise TemplateError(
+            f"the template is {len(text)} characters; the limit is {MAX_TEMPLATE_CHARS}",
+            MAX_TEMPLATE_CHARS + 1,
+        )
+    parts: list[Part] = []
+    pos = 0
+    while (start := text.find(_OPEN, pos)) != -1:
+        _add_text(parts, text[pos:start])
+        placeholder, pos = _Parser(text, start).placeholder()
+        if placeholder.root is None and not placeholder.filters:
+            _add_text(parts, placeholder.constant)  # an escape: plain text from here on
+        else:
+            parts.append(placeholder)
+    _add_text(parts, text[pos:])
+    return Template(text, tuple(parts))
+
+
+def escape(text: str) -> str:
+    """A template that renders to ``text`` exactly: each ``{{`` becomes ``{{ '{{' }}``.
+
+    Example::
+
+        >>> escape("use {{ x }}")
+        "use {{ '{{' }} x }}"
+    """
+    return text.replace(_OPEN, "{{ '{{' }}")
+
+
+def render_value(
+    value: Any,
+    state: Mapping[str, Any],
+    input: Mapping[str, Any] | None = None,
+    *,
+    max_output: int = DEFAULT_MAX_OUTPUT,
+) -> Any:
+    """Render every string containing ``{{`` inside a JSON value; the rest is kept as is.
+
+    A string that is exactly one placeholder gives the value itself, so a list stays a
+    list. Mapping keys are not rendered. ``max_output`` bounds the characters of all
+    rendered strings together; values passed through whole are not counted.
+
+    Example::
+
+        >>> render_value({"items": "{{ xs }}", "n": 1, "s": "x{{ xs.0 }}"}, {"xs": [7]})
+        {'items': [7], 'n': 1, 's': 'x7'}
+    """
+    return _render_value(value, _Data(state, input), _Budget(max_output))
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"'}
+_TOKEN = re.compile(
+    rf"""
+    (?P<ws>\s+)
+  | (?P<close>}}}})
+  | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<num>-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
+  | (?P<path>{_NAME}(?:\.(?:{_NAME}|[0-9]+))*)
+  | (?P<op>[|(),\[\]])
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_WORDS: dict[str, Any] = {"true": True, "false": False, "null": None}
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str  # ws is dropped; str, num, path, op, close remain
+    text: str
+    start: int  # offset in the whole template
+
+
+def _add_text(parts: list[Part], text: str) -> None:
+    """Append literal text, merged with a preceding literal so renders join fewer pieces."""
+    if not text:
+        return
+    if parts and isinstance(parts[-1], str):
+        parts[-1] += text
+    else:
+        parts.append(text)
+
+
+class _Parser:
+    """Parses one placeholder: ``expr ('|' name ['(' literal {',' literal} ')'])* '}}'``."""
+
+    def __init__(self, text: str, start: int) -> None:
+        self.text = text
+        self.start = start
+        self.tokens = self._tokenize(start + len(_OPEN))
+        self.i = 0
+
+    def placeholder(self) -> tuple[Placeholder, int]:
+        """The placeholder, and the offset just past its ``}}``."""
+        root, path, constant = self.expr()
+        filters: list[Filter] = []
+        while self.peek().kind != "close":
+            self.expect("op", "|", what="'|' or '}}'")
+            filters.append(self.filter())
+        end = self.peek().start + len(_CLOSE)
+        source = self.text[self.start : end]
+        return Placeholder(root, path, constant, tuple(filters), self.start + 1, source), end
+
+    def _tokenize(self, pos: int) -> list[_Token]:
+        tokens: list[_Token] = []
+        while True:
+            if pos >= len(self.text):
+                raise self.fail_at(self.start, f"unclosed '{_OPEN}' (no '{_CLOSE}' follows)")
+            m = _TOKEN.match(self.text, pos)
+            if m is None:
+                raise self.fail_at(pos, self._unexpected(pos))
+            kind, pos = m.lastgroup or "", m.end()
+            if kind == "close":
+                tokens.append(_Token("close", m.group(), m.start()))
+                return tokens
+            if kind != "ws":
+                tokens.append(_Token(kind, m.group(), m.start()))
+
+    def _unexpected(self, pos: int) -> str:
+        char = self.text[pos]
+        if char in "'\"":
+            return "unterminated string"
+        if char == "." and pos > 0 and not self.text[pos - 1].isspace():
+            return "bad path: a segment after '.' must be a name or an integer index"
+        if char == "{":
+            return f"'{_OPEN}' cannot nest inside a placeholder"
+        return f"unexpected {char!r}"
+
+    def peek(self) -> _Token:
+        return self.tokens[self.i]
+
+    def take(self) -> _Token:
+        token = self.tokens[self.i]
+        self.i += min(1, len(self.tokens) - 1 - self.i)  # stay on the final 'close'
+        return token
+
+    def expect(self, kind: str, text: str | None = None, *, what: str) -> _Token:
+        token = self.peek()
+        if token.kind != kind or (text is not None and token.text != text):
+            raise self.fail_at(token.start, f"expected {what}, got {token.text!r}")
+        return self.take()
+
+    def expr(self) -> tuple[str | None, tuple[str, ...], str]:
+        token = self.peek()
+        if token.kind == "close":
+            raise self.fail_at(self.start, "empty placeholder: write {{ path }}")
+        if token.kind == "str":
+            self.take()
+            return None, (), _unquote(token.text)
+        if token.kind != "path":
+            raise self.fail_at(token.start, f"expected a path like state.x, got {token.text!r}")
+        self.take()
+        after = self.peek()
+        if after.text == "(":
+            raise self.fail_at(after.start, "function and method calls are not supported")
+        if after.text == "[":
+            raise self.fail_at(after.start, "indexing with [...] is not supported; write a.0")
+        return self.path(token)
+
+    def path(self, token: _Token) -> tuple[str, tuple[str, ...], str]:
+        segments = token.text.split(".")
+        offset = token.start
+        for seg in segments:
+            if seg in RESERVED_NAMES:
+                raise self.fail_at(offset, f"{seg!r} is a reserved name")
+            offset += len(seg) + 1
+        if segments[0] in ROOTS:
+            return segments[0], tuple(segments[1:]), ""
+        return "state", tuple(segments), ""
+
+    def filter(self) -> Filter:
+        token = self.expect("path", what="a filter name")
+        if token.text not in _FILTERS:
+            known = ", ".join(sorted(_FILTERS))
+            raise self.fail_at(token.start, f"unknown filter {token.text!r}; known: {known}")
+        args = self.args() if self.peek().text == "(" else ()
+        low, high = _FILTERS[token.text].arity
+        if not low <= len(args) <= high:
+            count = str(low) if low == high else f"{low} to {high}"
+            s = "" if count == "1" else "s"
+            raise self.fail_at(
+                token.start, f"filter {token.text!r} takes {count} argument{s}, got {len(args)}"
+            )
+        if token.text == "join" and args and not isinstance(args[0], str):
+            raise self.fail_at(token.start, "filter 'join' takes a string separator")
+        return Filter(token.text, args, token.start + 1)
+
+    def args(self) -> tuple[Any, ...]:
+        self.take()  # '('
+        args: list[Any] = []
+        while self.peek().text != ")":
+            if args:
+                self.expect("op", ",", what="',' or ')'")
+            args.append(self.literal())
+        self.take()
+        return tuple(args)
+
+    def literal(self) -> Any:
+        token = self.take()
+        if token.kind == "str":
+            return _unquote(token.text)
+        if token.kind == "num":
+            return self.number(token)
+        if token.kind == "path" and token.text in _WORDS:
+            return _WORDS[token.text]
+        raise self.fail_at(
+            token.start,
+            f"expected a literal (string, number, true, false, null), got {token.text!r}",
+        )
+
+    def number(self, token: _Token) -> int | float:
+        value = float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
+        if not math.isfinite(value):
+            raise self.fail_at(token.start, f"number {token.text!r} is out of range")
+        return value
+
+    def fail_at(self, offset: int, reason: str) -> TemplateError:
+        snippet = self.text[self.start : self.start + _SNIPPET]
+        more = "..." if len(self.text) > self.start + _SNIPPET else ""
+        return TemplateError(f"{reason} in {snippet!r}{more}", offset + 1)
+
+
+def _unquote(token: str) -> str:
+    body = token[1:-1]
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), body, flags=re.S)
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+class _Missing:
+    """The marker of an absent value, distinct from a present null."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+
+
+@dataclass(frozen=True, slots=True)
+class _Data:
+    state: Mapping[str, Any]
+    input: Mapping[str, Any] | None
+
+    def resolve(self, root: str, path: tuple[str, ...]) -> Any:
+        """The value at ``root.path``, or ``MISSING``; a present null stays ``None``."""
+        data = self.state if root == "state" else self.input
+        if data is None:
+            return MISSING
+        if not path:
+            return data
+        # `lookup` folds "absent" into None; asking the parent tells the two apart.
+        parent, last = lookup(data, path[:-1]), path[-1]
+        if isinstance(parent, Mapping):
+            return parent.get(last, MISSING)
+        if isinstance(parent, list | tuple) and last.isdigit() and int(last) < len(parent):
+            return parent[int(last)]
+        return MISSING
+
+
+class _Budget:
+    """Characters left for output; shared by every string of one ``render_value``."""
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def spend(self, count: int, column: int) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise TemplateError(
+                f"the rendered output exceeds {self.limit} characters (max_output)", column
+            )
+
+
+def _render(template: Template, data: _Data, budget: _Budget) -> str:
+    pieces: list[str] = []
+    for part in template.parts:
+        if isinstance(part, str):
+            piece, column = part, 1
+        else:
+            piece, column = _to_text(_evaluate(part, data), part.column), part.column
+        budget.spend(len(piece), column)
+        pieces.append(piece)
+    return "".join(pieces)
+
+
+def _evaluate(ph: Placeholder, data: _Data) -> Any:
+    """The placeholder's value after its filters; raises ``TemplateMissing`` if absent."""
+    value = ph.constant if ph.root is None else data.resolve(ph.root, ph.path)
+    for step in ph.filters:
+        spec = _FILTERS[step.name]
+        if value is MISSING and not spec.takes_missing:
+            break
+        value = spec.apply(value, step)
+    if value is MISSING:
+        raise TemplateMissing(ph.variable() or (), ph.column)
+    return value
+
+
+def _to_text(value: Any, column: int) -> str:
+    return value if isinstance(value, str) else _to_json(value, column)
+
+
+def _to_json(value: Any, column: int) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        # Only plain JSON data is rendered: never a repr() or attributes of an object.
+        reason = f"the value is not JSON data ({type_name(value)}): {exc}"
+        raise TemplateError(reason, column) from None
+
+
+def _render_value(value: Any, data: _Data, budget: _Budget) -> Any:
+    if isinstance(value, str):
+        if _OPEN not in value:
+            return value
+        template = parse_template(value)
+        whole = template.single()
+        return _evaluate(whole, data) if whole else _render(template, data, budget)
+    if isinstance(value, Mapping):
+        return {k: _render_value(v, data, budget) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_render_value(v, data, budget) for v in value]
+    return value
+
+
+# --- filters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _FilterSpec:
+    apply: Callable[[Any, Filter], Any]
+    arity: tuple[int, int]
+    takes_missing: bool = False
+
+
+def _default(value: Any, step: Filter) -> Any:
+    return step.args[0] if value is MISSING or value is None else value
+
+
+def _json(value: Any, step: Filter) -> str:
+    return _to_json(value, step.column)
+
+
+def _join(value: Any, step: Filter) -> str:
+    if not isinstance(value, list | tuple):
+        raise TemplateError(f"filter 'join' needs a list, got {type_name(value)}", step.column)
+    sep: str = step.args[0] if step.args else ""
+    return sep.join(_to_text(item, step.column) for item in value)
+
+
+_FILTERS: dict[str, _FilterSpec] = {
+    "default": _FilterSpec(_default, (1, 1), takes_missing=True),
+    "json": _FilterSpec(_json, (0, 0)),
+    "join": _FilterSpec(_join, (0, 1)),
+}
