@@ -30,7 +30,25 @@ def canonical_ir(wf: Workflow) -> bytes:
     # (``RetryPolicy(jitter=0)``), which encodes as ``0`` but reads back as ``0.0``; the
     # identity must be the one every reader of the stored IR computes.
     typed = msgspec.json.decode(msgspec.json.encode(bare), type=Workflow)
-    return msgspec.json.encode(typed, order="deterministic")
+    # Field by field, as the struct itself encodes (declared order, no spaces), leaving out
+    # fields added after versions were registered while they hold their default.
+    parts = []
+    for name in typed.__struct_fields__:
+        value = getattr(typed, name)
+        if name in _ADDED_LATER and value == _ADDED_LATER[name]:
+            continue
+        parts.append(_encode(name) + b":" + msgspec.json.encode(value, order="deterministic"))
+    return b"{" + b",".join(parts) + b"}"
+
+
+#: Workflow fields added after the first versions were stored, with their defaults.
+_ADDED_LATER: dict[str, object] = {
+    "models": {},
+    "mcp_servers": {},
+    "budget": None,
+    "allowed_tools": None,
+}
+_encode = msgspec.json.encode
 
 
 def workflow_digest(wf: Workflow) -> str:

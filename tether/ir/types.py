@@ -53,18 +53,32 @@ class McpToolKind(_Kind, frozen=True, tag="mcp_tool"):
 
 
 class ModelKind(_Kind, frozen=True, tag="model"):
+    """One model call: ``prompt`` and ``system_prompt`` are templates over state
+    (``{{ state.x }}``); ``model_ref`` a model of the workflow's ``models`` or a bare model
+    name. ``output_schema``: a JSON schema the answer must match (parsed into state), or the
+    `jamjet` SDK's state key name (a string)."""
+
     model_ref: str = "default_chat"
     prompt_ref: str = ""
     output_schema: str | dict[str, Any] = ""
     system_prompt: str | None = None
     prompt: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
 
 
 class HttpKind(_Kind, frozen=True, tag="http"):
+    """An HTTP call: ``url`` and string ``body`` parts are templates over state; header values
+    may hold ``${NAME}``, resolved from the environment where the call runs (never
+    journaled). ``expect_status`` empty: any 2xx. ``response``: ``auto``, ``json`` or
+    ``text``."""
+
     url: str
     method: str = "GET"
     headers: dict[str, str] = {}
     body: Any = None
+    expect_status: list[int] = []
+    response: str = "auto"
 
 
 class BranchCase(msgspec.Struct, frozen=True):
@@ -137,10 +151,31 @@ class EvalKind(_Kind, frozen=True, tag="eval"):
     input_expr: str | None = None
 
 
+class Budget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Hard limits, checked before each model call with its projected cost and tokens."""
+
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+    max_iterations: int | None = None
+    wall_clock_secs: float | None = None
+
+
 class AgentKind(_Kind, frozen=True, tag="agent"):
-    agent_ref: str
+    """A tool-calling agent: the model proposes tool calls, the allow-list decides, the tools
+    run, their results go back, until it answers. Each model call and each tool call is a step
+    of its own. ``tools``: ``@tool`` names and ``server.tool`` MCP tools (its allow-list);
+    ``prompt``: the first user message, a template (default: the run's input as JSON)."""
+
+    agent_ref: str = ""
     input_mapping: dict[str, Any] = {}
     output_schema: str | dict[str, Any] = ""
+    model: str = ""
+    instructions: str = ""
+    prompt: str | None = None
+    tools: list[str] = []
+    budget: Budget | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
 
 
 class A2aTaskKind(_Kind, frozen=True, tag="a2a_task"):
@@ -179,6 +214,10 @@ CONTROL_KINDS: tuple[type[_Kind], ...] = (
     JoinKind,
     EndKind,
 )
+
+
+#: Kinds that do I/O, run by a plug-in (``tether.runtime.node_kinds``).
+IO_KINDS: tuple[type[_Kind], ...] = (ModelKind, HttpKind, AgentKind, McpToolKind, EvalKind)
 
 
 class RetryPolicy(msgspec.Struct, frozen=True):
@@ -272,6 +311,17 @@ class Workflow(msgspec.Struct, frozen=True):
     continue_as_new: ContinueAsNew | None = None
     # Source locations by dotted IR path ("nodes.fetch.kind.tool_ref"); not part of identity.
     locations: dict[str, SourceLocation] = {}
+    # Added later: left out of the identity while empty, so versions registered before they
+    # existed keep their digest (tether.ir.identity).
+    #: Model aliases (``{fast: {provider: openai, model: gpt-4o-mini}}``), see
+    #: ``tether.agents.providers.parse_models``.
+    models: dict[str, Any] = {}
+    #: MCP servers by name (``{files: {command: [...]}}`` or ``{url: ...}``).
+    mcp_servers: dict[str, Any] = {}
+    #: The whole run's budget over every model call (cost and tokens).
+    budget: Budget | None = None
+    #: Tools no agent of this workflow may call beyond (None: each agent's own list).
+    allowed_tools: list[str] | None = None
 
     @property
     def ref(self) -> str:

@@ -364,7 +364,8 @@ class ExecutionActor(Actor):
         """Plan, commit, then act. Nothing is acted on unless its turn committed."""
         assert self.graph is not None
         before = self.state
-        ctx = PlanContext(now_ms=now_ms(self._s.clock), rng=self._s.rng, bind=self._s.bind)
+        agents = self._s if self._s.node_kinds is not None else None
+        ctx = PlanContext(now_ms(self._s.clock), self._s.rng, self._s.bind, agents)
         after, records, rows = plan_turn(before, self.graph, incoming, ctx)
         if not records:
             return

@@ -18,6 +18,8 @@ from tether.ir.conditions import Condition, ConditionEvalError, compile_conditio
 from tether.ir.types import (
     CONTROL_KINDS,
     END,
+    IO_KINDS,
+    AgentKind,
     BranchKind,
     EndKind,
     JoinKind,
@@ -76,6 +78,14 @@ class Graph:
             n.id
             for n in workflow.nodes.values()
             if isinstance(n.kind, PythonFnKind) and n.output_key is None
+        )
+        #: Nodes run by a plug-in (tether.runtime.node_kinds): their outcomes carry facts.
+        self.io_ids = frozenset(
+            n.id for n in workflow.nodes.values() if isinstance(n.kind, IO_KINDS)
+        )
+        #: Agent nodes: handed out once per model or tool call (tether.runtime.agent_fold).
+        self.agent_ids = frozenset(
+            n.id for n in workflow.nodes.values() if isinstance(n.kind, AgentKind)
         )
         #: The external event keys its wait nodes wait for.
         self.event_keys = frozenset(

@@ -9,12 +9,13 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Any, Final
 
 from tether.errors import MAX_RETRY_AFTER_SECS
 from tether.persistence.contract import Settle
 from tether.runtime.executor import NodeOutcome
 from tether.runtime.graph import Graph
+from tether.runtime.node_kinds import split_facts
 from tether.runtime.records import NodeCompleted, NodeFailed, NodeParked, Record
 from tether.runtime.tracebacks import bounded
 from tether.runtime.typed_state import type_problem
@@ -31,15 +32,20 @@ def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Set
             not_before_ms=until, error=out.error,
         )  # fmt: skip
         return parked, Settle(wid, "parked", out.fence, until, out.error or None, at)
-    problem = output_problem(graph, out) if out.ok else None
+    output: Any = out.output
+    facts: dict[str, Any] = {}
+    if out.ok and out.node_id in graph.io_ids:
+        output, facts = split_facts(out.output)
+    problem = output_problem(graph, out.node_id, output) if out.ok else None
     if out.ok and problem is None:
         completed = NodeCompleted(
             at_ms=at,
             node_id=out.node_id,
             dispatch=out.dispatch,
             attempt=out.attempt,
-            output=out.output,
+            output=output,
             duration_ms=out.duration_ms,
+            facts=facts,
         )
         return completed, Settle(wid, "completed", out.fence, at_ms=at)
     failed = NodeFailed(
@@ -69,18 +75,20 @@ def _park_ms(retry_after_secs: float) -> int:
     return int(min(max(retry_after_secs * 1000, 0.0), _MAX_PARK_MS))
 
 
-def output_problem(graph: Graph, out: NodeOutcome) -> str | None:
+def output_problem(graph: Graph, node_id: str, output: Any) -> str | None:
     """Why the output does not fit the typed state (each merged key, or the node's key)."""
     schema = graph.workflow.typed_schema()
-    merging = out.node_id in graph.merge_ids and isinstance(out.output, dict)
+    merging = node_id in graph.merge_ids and isinstance(output, dict)
     if not schema and not merging:
         return None  # an untyped state takes any value (the common case: no list to build)
+    if node_id in graph.agent_ids:
+        return None  # its calls' outputs go to its transcript; its answer is checked there
     if merging:
-        if not all(isinstance(k, str) for k in out.output):
+        if not all(isinstance(k, str) for k in output):
             return "a whole-state step's output must have string keys (state keys)"
-        writes = list(out.output.items())
+        writes = list(output.items())
     else:
-        writes = [(graph.state_keys[out.node_id], out.output)]
+        writes = [(graph.state_keys[node_id], output)]
     for key, value in writes:
         problem = type_problem(schema, key, value)
         if problem is not None:

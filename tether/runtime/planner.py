@@ -31,11 +31,14 @@ from tether.ir.types import (
 )
 from tether.ir.validation import until_ms
 from tether.persistence.contract import NewRecord
+from tether.runtime import agent_plan
+from tether.runtime.agent_plan import AgentCalls
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
     ApprovalReceived,
     ExecutionCompleted,
     ExecutionFailed,
+    ExecutionLimited,
     NodeCompleted,
     NodeFailed,
     NodeScheduled,
@@ -61,6 +64,8 @@ class PlanContext(NamedTuple):
     now_ms: int
     rng: random.Random
     bind: Binder
+    #: An agent node's calls and policy (None: the runtime has no node-kind plug-in).
+    agents: AgentCalls | None = None
 
 
 def plan_turn(
@@ -113,6 +118,8 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> Sequence[Re
         return _NOTHING
     if state.halt is not None:
         return [ExecutionFailed(at_ms=ctx.now_ms, error=state.halt, node_id=state.halt_node)]
+    if state.limit is not None:
+        return [ExecutionLimited(at_ms=ctx.now_ms, error=state.limit, node_id=state.halt_node)]
     if state.ended:
         return [ExecutionCompleted(at_ms=ctx.now_ms, result=_result(state))]
     if state.running == 0 and _roll_due(state, graph):
@@ -136,6 +143,8 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> Sequence[Re
                 return [ExecutionFailed(at_ms=ctx.now_ms, error=str(exc), node_id=node_id)]
         elif isinstance(node.kind, WaitKind | HumanApprovalKind):
             out.append(_start_wait(node, state, graph, ctx))
+        elif node_id in graph.agent_ids:
+            out.extend(agent_plan.decide_agent(node, state, graph, ctx))
         else:
             out.extend(_schedule(node, state, graph, ctx))
     if state.waits:
@@ -216,6 +225,10 @@ def _schedule(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContext)
             retryable=False,
         )
         return [scheduled, failed]
+    if graph.workflow.budget is not None and "projected_cost_usd" in args:
+        breach = agent_plan.model_node_breach(node, state, graph, args, ctx.now_ms)
+        if breach is not None:
+            return [breach]
     return [
         NodeScheduled(
             at_ms=ctx.now_ms,

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from tether.persistence.contract import NewRecord, StoredRecord
-from tether.runtime.state_types import NodeRun, Wait
+from tether.runtime.state_types import AgentLoop, NodeRun, Wait
 
 
 class _Record(msgspec.Struct, frozen=True, gc=False, tag_field="type", omit_defaults=True):
@@ -57,6 +57,10 @@ class NodeCompleted(_Record, frozen=True, tag="node_completed"):
     attempt: int
     output: Any = None
     duration_ms: int = 0
+    #: What an I/O node's call reported besides its output, under OpenTelemetry GenAI's
+    #: names where they apply (``gen_ai_system``, ``gen_ai_model``, ``input_tokens``,
+    #: ``output_tokens``, ``finish_reason``, ``cost_usd``); empty for plain tools.
+    facts: dict[str, Any] = {}
 
 
 class NodeFailed(_Record, frozen=True, tag="node_failed"):
@@ -175,6 +179,35 @@ class SegmentStarted(_Record, frozen=True, tag="segment_started"):
     event_ids: tuple[str, ...] = ()
     completions: int = 0
     started_at_ms: int = 0
+    loops: dict[str, AgentLoop] = {}
+    spent_usd: float = 0.0
+    spent_tokens: int = 0
+
+
+class PolicyViolation(_Record, frozen=True, tag="policy_violation"):
+    """A tool call an agent's model asked for was refused before it ran: ``rule`` says which
+    (not on the allow-list, a secret in its arguments); the model is told the tool is
+    unavailable. ``arguments_sha256`` identifies the arguments without journaling them."""
+
+    node_id: str
+    tool: str
+    call_id: str
+    rule: str
+    arguments_sha256: str = ""
+
+
+class BudgetExceeded(_Record, frozen=True, tag="budget_exceeded"):
+    """A call would pass a budget (checked before the call, with its projected cost): the
+    run ends ``limit_exceeded`` with the best answer so far in state. ``limit`` is one of
+    ``cost_usd``, ``tokens``, ``iterations``, ``wall_clock_secs``; ``scope`` ``node`` or
+    ``workflow``."""
+
+    node_id: str
+    limit: str
+    spent: float
+    cap: float
+    projected: float = 0.0
+    scope: str = "node"
 
 
 class ExecutionCompleted(_Record, frozen=True, tag="execution_completed"):
@@ -188,6 +221,13 @@ class ExecutionFailed(_Record, frozen=True, tag="execution_failed"):
 
 class ExecutionCancelled(_Record, frozen=True, tag="execution_cancelled"):
     reason: str = ""
+
+
+class ExecutionLimited(_Record, frozen=True, tag="execution_limit_exceeded"):
+    """The run ended on a budget breach (status ``limit_exceeded``)."""
+
+    error: str
+    node_id: str | None = None
 
 
 Record = (
@@ -207,6 +247,9 @@ Record = (
     | ExecutionCompleted
     | ExecutionFailed
     | ExecutionCancelled
+    | PolicyViolation
+    | BudgetExceeded
+    | ExecutionLimited
 )
 
 RECORD_TYPES: frozenset[str] = frozenset(
@@ -227,6 +270,9 @@ RECORD_TYPES: frozenset[str] = frozenset(
         "execution_completed",
         "execution_failed",
         "execution_cancelled",
+        "policy_violation",
+        "budget_exceeded",
+        "execution_limit_exceeded",
     }
 )
 

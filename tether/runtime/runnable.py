@@ -16,12 +16,14 @@ from tether.errors import UnsupportedNode
 from tether.ir.errors import ValidationIssue, WorkflowInvalid
 from tether.ir.types import (
     CONTROL_KINDS,
+    IO_KINDS,
     HumanApprovalKind,
     PythonFnKind,
     ToolKind,
     WaitKind,
     Workflow,
 )
+from tether.runtime.node_kinds import NodeKinds
 from tether.runtime.parallel_blocks import analyze_parallel_blocks
 from tether.runtime.tools import ToolRegistry, UnknownTool
 from tether.runtime.work import DEFAULT_QUEUE, queue_of
@@ -33,8 +35,14 @@ _WORK_KINDS = (ToolKind, PythonFnKind)
 _WAIT_KINDS = (WaitKind, HumanApprovalKind)
 
 
-def check_runnable(wf: Workflow, tools: ToolRegistry, others: QueueUsers | None = None) -> None:
-    """Every node is a kind this runtime executes, every tool it names is registered, its
+def check_runnable(
+    wf: Workflow,
+    tools: ToolRegistry,
+    others: QueueUsers | None = None,
+    node_kinds: NodeKinds | None = None,
+) -> None:
+    """Every node is a kind this runtime executes (I/O kinds through ``node_kinds``, which
+    checks their models, tools and templates), every tool it names is registered, its
     parallel blocks have one meaning (see :mod:`tether.runtime.parallel_blocks`), and no
     queue is both remote-only and served by this engine, here or in ``others`` (the
     workflows this runtime has loaded)."""
@@ -42,14 +50,24 @@ def check_runnable(wf: Workflow, tools: ToolRegistry, others: QueueUsers | None 
         f"node {node.id!r} is a {node.kind.__struct_config__.tag!r} node"
         for node in wf.nodes.values()
         if not isinstance(node.kind, (*_WORK_KINDS, *CONTROL_KINDS, *_WAIT_KINDS))
+        and (node_kinds is None or not node_kinds.handles(node))
     ]
     if unsupported:
+        hint = (
+            "; model, agent and http nodes need the agent kinds (tether.Runtime has them)"
+            if node_kinds is None
+            else ""
+        )
         raise UnsupportedNode(
-            f"workflow {wf.ref} cannot run in the embedded runtime yet: "
+            f"workflow {wf.ref} cannot run in this runtime: "
             + "; ".join(unsupported)
             + " (supported: tool, python_fn, branch, condition, parallel, join, end, wait,"
-            " human_approval)"
+            f" human_approval{', ' + _io_names() if node_kinds is not None else ''}){hint}"
         )
+    if node_kinds is not None:
+        io_problems = node_kinds.check(wf, tools)
+        if io_problems:
+            raise WorkflowInvalid(io_problems, source=wf.ref)
     missing = []
     for node in wf.nodes.values():
         # A python_fn step the engine has no function for is run by remote workers (e.g.
@@ -67,6 +85,10 @@ def check_runnable(wf: Workflow, tools: ToolRegistry, others: QueueUsers | None 
     if problems:
         issues = [ValidationIssue(path="nodes", message=m) for m in problems]
         raise WorkflowInvalid(issues, source=wf.ref)
+
+
+def _io_names() -> str:
+    return ", ".join(str(k.__struct_config__.tag) for k in IO_KINDS)
 
 
 class QueueUsers:
@@ -101,7 +123,7 @@ def queues_of(
             except UnknownTool:
                 remote.setdefault(queue_of(node, remote=True), []).append(node.id)
                 continue
-        if isinstance(node.kind, _WORK_KINDS):
+        if isinstance(node.kind, (*_WORK_KINDS, *IO_KINDS)):
             local.setdefault(queue_of(node), []).append(node.id)
     return remote, local
 

@@ -66,6 +66,7 @@ from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.gc_tuning import DEFAULT_GC_THRESHOLD, GcTuning
 from tether.runtime.ids import new_execution_id
 from tether.runtime.internals import runtime_internals
+from tether.runtime.node_kinds import NodeKinds
 from tether.runtime.passivation import Activations
 from tether.runtime.registry import WorkflowRegistry, WorkflowVersion
 from tether.runtime.run import Run
@@ -116,10 +117,16 @@ class Runtime(ExecutionReads, ExecutionSignals):
         secrets: SecretsArg = None,
         gc_threshold: int | None = DEFAULT_GC_THRESHOLD,
         passivate_after: float | None = 60.0,
+        node_kinds: NodeKinds | None = None,
     ) -> None:
         self.url = url
         self.clock: Clock = clock or SystemClock()
         self.tools = ToolRegistry(tools)
+        #: Model, agent and http nodes (tether.agents.AgentKinds; tether.Runtime's default).
+        self.node_kinds = node_kinds
+        if node_kinds is not None:
+            for builtin in node_kinds.tools():
+                self.tools.add(builtin)
         self._rng = rng or random.Random()
         self._durability: Durability = durability
         self._snapshot_every = snapshot_every
@@ -171,6 +178,8 @@ class Runtime(ExecutionReads, ExecutionSignals):
                 stack.push_async_callback(store.close)
             self._tg = tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
+            if self.node_kinds is not None:  # after the executor: no call is still using it
+                stack.push_async_callback(self.node_kinds.aclose)
             if self._executor is not None:
                 stack.push_async_callback(self._executor.aclose)
             self._system = await stack.enter_async_context(
@@ -181,7 +190,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
                 # shutdown until the tool returned.
                 stack.callback(self._executor.stop_inline)
             self._services = Services(
-                store, self.tools, self.clock, self._rng, self._snapshot_every
+                store, self.tools, self.clock, self._rng, self._snapshot_every, self.node_kinds
             )
             self._services.spawn_execution = self._ensure_spawned
             self._services.queue_users = self._queue_users
@@ -269,7 +278,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
         """
         wf = workflow if isinstance(workflow, Workflow) else workflow_from_ir(workflow)
         check(wf)
-        check_runnable(wf, self.tools, self._queue_users)
+        check_runnable(wf, self.tools, self._queue_users, self.node_kinds)
         # Executions fold against the IR in the registry, never against this object: a
         # recovered run must not continue on an edited workflow under the same version.
         held = self._registry.add(wf)

@@ -27,12 +27,13 @@ import msgspec
 from tether.actors import ActorRef, ActorStopped, MailboxFull
 from tether.clock import Clock
 from tether.errors import WorkflowNotFound
-from tether.ir.types import Node, PythonFnKind, Workflow, decode_workflow
+from tether.ir.types import AgentKind, Node, PythonFnKind, Workflow, decode_workflow
 from tether.logs import lifecycle_logger
 from tether.persistence.contract import Store
 from tether.runtime.graph import Graph
 from tether.runtime.ledger import WorkerLedger
 from tether.runtime.local_workers import LocalWorkers
+from tether.runtime.node_kinds import CallBinder, NodeKinds
 from tether.runtime.pool_items import PoolItems
 from tether.runtime.runnable import QueueUsers, check_queues
 from tether.runtime.state import ExecutionState
@@ -58,8 +59,10 @@ class _NodeBinding(NamedTuple):
     node: Node
     tool_name: str
     #: None: a python_fn step run by remote workers only; they read the state themselves.
-    bind: ArgumentBinder | None
+    bind: ArgumentBinder | CallBinder | None
     queue: str
+    #: An agent node: its hand-outs' tool depends on the call (Services.work_spec).
+    node_kinds_call: bool = False
 
     def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
         return {} if self.bind is None else self.bind(data)
@@ -73,8 +76,13 @@ class Services:
         clock: Clock,
         rng: random.Random,
         snapshot_every: int,
+        node_kinds: NodeKinds | None = None,
     ) -> None:
         self.store = store
+        #: Model, agent, http ... nodes' calls (None: this runtime runs none).
+        self.node_kinds = node_kinds
+        # The workflow of each loaded node (by identity), for the plug-in's bindings.
+        self._workflow_of: dict[int, Workflow] = {}
         #: The runtime's SchedulerActor (set once it is spawned, before any execution).
         self.scheduler: ActorRef | None = None
         #: The runtime's TimerActor (set with the scheduler).
@@ -144,6 +152,8 @@ class Services:
         check_queues(wf, self.tools, self.queue_users)
         graph = Graph(wf)
         self.queue_users.add(wf, self.tools)
+        for node in graph.nodes.values():
+            self._workflow_of[id(node)] = wf
         for node in wf.nodes.values():
             if isinstance(node.kind, PythonFnKind):
                 binding = self._binder(node)
@@ -234,12 +244,45 @@ class Services:
         except UnknownTool:
             return queue_of(node)
 
+    def work_spec(self, node: Node, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The tool a hand-out of ``node`` with ``args`` runs, and its input: an agent's
+        tool calls run the tool the model named, its model calls the plug-in's tool."""
+        binding = self._binder(node)
+        if binding.node_kinds_call and args.get("call") == "tool":
+            assert self.node_kinds is not None
+            call = {
+                "id": args.get("call_id"),
+                "name": args.get("tool"),
+                "arguments": args.get("arguments"),
+            }
+            return self.node_kinds.tool_call(self._workflow_of[id(node)], node, call)
+        return binding.tool_name, args
+
+    # -- an agent's calls, for the planner (tether.runtime.agent_plan.AgentCalls) -----------
+
+    def model_call(
+        self, node: Node, messages: tuple[Any, ...] | None, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        assert self.node_kinds is not None
+        return self.node_kinds.model_call(self._workflow_of[id(node)], node, messages, data)
+
+    def refusal(self, node: Node, call: Mapping[str, Any]) -> str | None:
+        assert self.node_kinds is not None
+        return self.node_kinds.refusal(self._workflow_of[id(node)], node, call)
+
     def _binder(self, node: Node) -> _NodeBinding:
         # Keyed by identity: graphs keep their nodes alive, and the node is checked on hit.
         hit = self._binders.get(id(node))
         if hit is not None and hit.node is node:
             return hit
         kind = node.kind
+        if self.node_kinds is not None and self.node_kinds.handles(node):
+            wf = self._workflow_of[id(node)]
+            name, bind = self.node_kinds.binding(wf, node, self.tools)
+            agent = isinstance(kind, AgentKind)
+            binding = _NodeBinding(node, name, bind, queue_of(node), agent)
+            self._binders[id(node)] = binding
+            return binding
         try:
             tool = self.tools.for_node(node)
         except UnknownTool:

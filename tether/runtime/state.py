@@ -13,34 +13,39 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, Final
 
 import msgspec
 
 from tether.ir.types import EndKind, HumanApprovalKind
 from tether.persistence.contract import TERMINAL_STATUSES, ExecutionStatus, TerminalStatus
+from tether.runtime import agent_fold
+from tether.runtime.fold_routes import route_to, without
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
     ApprovalReceived,
+    BudgetExceeded,
     ContinueRequested,
     EventReceived,
     ExecutionCancelled,
     ExecutionCompleted,
     ExecutionFailed,
+    ExecutionLimited,
     ExecutionStarted,
     NodeCompleted,
     NodeFailed,
     NodeParked,
     NodeScheduled,
     NodeWaiting,
+    PolicyViolation,
     Record,
     SegmentBoundary,
     SegmentStarted,
     TimerFired,
     WaitCompleted,
 )
-from tether.runtime.state_types import NodeRun, Wait
+from tether.runtime.state_types import AgentLoop, NodeRun, Wait
 from tether.runtime.typed_state import initial_data
 
 RUNNING: Final = "running"
@@ -83,6 +88,13 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
     previous_segment: str | None = None
     continued_as: str | None = None
     continue_pending: bool = False
+    #: Agent nodes between their calls, by node id (see tether.runtime.agent_fold).
+    loops: dict[str, AgentLoop] = {}
+    #: What the run's model calls cost so far, for its workflow budget.
+    spent_usd: float = 0.0
+    spent_tokens: int = 0
+    #: A budget breach: the run ends ``limit_exceeded`` with this reason.
+    limit: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -114,7 +126,7 @@ def apply(state: ExecutionState, record: Record, graph: Graph) -> ExecutionState
     """Fold one record into the state (pure; the input state is left untouched)."""
     seq = state.last_seq + 1
     if isinstance(record, NodeScheduled):
-        return _scheduled(state, record, seq)
+        return _scheduled(state, record, graph, seq)
     if isinstance(record, NodeCompleted):
         return _completed(state, record, graph, seq)
     if isinstance(record, NodeFailed):
@@ -148,6 +160,12 @@ def apply(state: ExecutionState, record: Record, graph: Graph) -> ExecutionState
         return _ended(state, seq, "failed", record.at_ms, error=record.error)
     if isinstance(record, ExecutionCancelled):
         return _ended(state, seq, "cancelled", record.at_ms, error=record.reason or "cancelled")
+    if isinstance(record, PolicyViolation):
+        return agent_fold.refused(state, record, seq)
+    if isinstance(record, BudgetExceeded):
+        return agent_fold.over_budget(state, record, graph, seq)
+    if isinstance(record, ExecutionLimited):
+        return _ended(state, seq, "limit_exceeded", record.at_ms, error=record.error)
     raise TypeError(f"no fold rule for record {type(record).__name__}")
 
 
@@ -206,26 +224,32 @@ def _segment_started(rec: SegmentStarted, seq: int) -> ExecutionState:
         segment=rec.segment,
         root_execution_id=rec.root_execution_id,
         previous_segment=rec.previous_execution_id,
+        loops=rec.loops,
+        spent_usd=rec.spent_usd,
+        spent_tokens=rec.spent_tokens,
     )
 
 
-def _scheduled(state: ExecutionState, rec: NodeScheduled, seq: int) -> ExecutionState:
+def _scheduled(state: ExecutionState, rec: NodeScheduled, graph: Graph, seq: int) -> ExecutionState:
     run = NodeRun("scheduled", rec.attempt, rec.dispatch, rec.not_before_ms, rec.input)
     prev = state.nodes.get(rec.node_id)
     already = prev is not None and prev.status == "scheduled"
-    return _replace(
+    scheduled = _replace(
         state,
         last_seq=seq,
-        ready=_without(state.ready, rec.node_id),
+        ready=without(state.ready, rec.node_id),
         nodes={**state.nodes, rec.node_id: run},
         running=state.running if already else state.running + 1,
     )
+    if rec.node_id in graph.agent_ids:
+        return agent_fold.call_scheduled(scheduled, rec)
+    return scheduled
 
 
 def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int) -> ExecutionState:
     node_id = rec.node_id
     if rec.dispatch == 0:  # a control node: its routing decision is in the record
-        ready = _without(state.ready, node_id)
+        ready = without(state.ready, node_id)
         nodes = {**state.nodes, node_id: NodeRun("completed", 0, 0)}
         node = graph.node(node_id)
         if isinstance(node.kind, EndKind):
@@ -238,13 +262,17 @@ def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int
                 end_output=node.kind.output,
             )
         targets = list(rec.output.get("next", [])) if isinstance(rec.output, dict) else []
-        ready, arrivals, ended = _route(state, node_id, targets, graph, ready)
+        ready, arrivals, ended = route_to(state, node_id, targets, graph, ready)
         return _replace(
             state, last_seq=seq, nodes=nodes, ready=ready, arrivals=arrivals, ended=ended
         )
     current = state.nodes.get(node_id)
     if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
         return _replace(state, last_seq=seq)  # never journaled by the actor; kept total
+    if rec.facts:
+        state = agent_fold.spent(state, rec.facts)
+    if node_id in graph.agent_ids:
+        return agent_fold.call_completed(state, rec, current, graph, seq)
     data = _with_output(state.data, node_id, rec.output, graph)
     nodes = {**state.nodes, node_id: _replace(current, status="completed")}
     try:
@@ -255,7 +283,7 @@ def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int
             running=state.running - 1, halt=str(exc), halt_node=node_id,
         )  # fmt: skip
     # The step path: one replace with every change (no intermediate states, no kwargs dict).
-    ready, arrivals, ended = _route(state, node_id, (target,), graph, state.ready)
+    ready, arrivals, ended = route_to(state, node_id, (target,), graph, state.ready)
     return _replace(
         state, last_seq=seq, data=data, nodes=nodes, completions=state.completions + 1,
         running=state.running - 1, ready=ready, arrivals=arrivals, ended=ended,
@@ -275,6 +303,10 @@ def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> E
         return _replace(state, last_seq=seq)
     policy = graph.retry_policy(rec.node_id)
     retry_ok = rec.retryable and (not policy.retry_on or rec.error_type in policy.retry_on)
+    if not (retry_ok and rec.attempt < policy.max_attempts) and agent_fold.is_tool_call(
+        graph, rec.node_id, current
+    ):
+        return agent_fold.tool_failed(state, rec, current, seq)  # the model is told
     if retry_ok and rec.attempt < policy.max_attempts:
         run = _replace(current, status="retrying", error=rec.error)
         return _replace(
@@ -327,7 +359,7 @@ def _waiting(
     return _replace(
         state,
         last_seq=seq,
-        ready=_without(state.ready, rec.node_id),
+        ready=without(state.ready, rec.node_id),
         nodes={**state.nodes, rec.node_id: NodeRun("waiting", 1, rec.dispatch)},
         waits={**state.waits, rec.node_id: wait},
     )
@@ -404,44 +436,5 @@ def _finish_wait(
         nxt = target if target is not None else graph.route(node_id, data)
     except RouteError as exc:
         return _replace(finished, halt=str(exc), halt_node=node_id)
-    ready, arrivals, ended = _route(state, node_id, (nxt,), graph, state.ready)
+    ready, arrivals, ended = route_to(state, node_id, (nxt,), graph, state.ready)
     return _replace(finished, ready=ready, arrivals=arrivals, ended=ended)
-
-
-def _route(
-    state: ExecutionState,
-    from_node: str,
-    targets: Sequence[str],
-    graph: Graph,
-    ready_before: tuple[str, ...],
-) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]], bool]:
-    """Route ``from_node`` to ``targets`` (joins collect arrivals): the ready nodes, the
-    arrivals and whether the run reached its end, for the caller's one replace."""
-    arrivals = state.arrivals
-    ended = state.ended
-    if len(targets) == 1:  # the step path: one plain node next
-        target = targets[0]
-        if target in graph.nodes and not graph.is_join(target):
-            return (*ready_before, target), arrivals, ended
-    ready = list(ready_before)
-    for target in targets:
-        if target not in graph.nodes:
-            ended = ended or graph.is_terminal_target(target)
-            continue
-        if graph.is_join(target):
-            arrived = (*arrivals.get(target, ()), from_node)
-            if graph.join_ready(target, arrived):
-                arrivals = {k: v for k, v in arrivals.items() if k != target}
-                ready.append(target)
-            else:
-                arrivals = {**arrivals, target: arrived}
-            continue
-        ready.append(target)
-    return tuple(ready), arrivals, ended
-
-
-def _without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
-    if item not in items:
-        return items
-    i = items.index(item)
-    return items[:i] + items[i + 1 :]

@@ -32,3 +32,23 @@ class Wait(msgspec.Struct, frozen=True, gc=False):
     approval: bool = False
     description: str = ""
     fired: bool = False
+
+
+class AgentLoop(msgspec.Struct, frozen=True, gc=False):
+    """An agent node's tool-calling loop between its calls: the transcript so far (the
+    messages of its last model call, then that call's answer and the tool results since),
+    the tool calls of that answer still to run, and what the loop has spent.
+
+    Messages and calls are plain dicts in the providers' neutral shape (``role`` tagged:
+    system, user, assistant with ``tool_calls``, tool with ``call_id``), as journaled.
+    """
+
+    started_at_ms: int
+    messages: tuple[Any, ...] = ()
+    pending: tuple[Any, ...] = ()
+    iterations: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    #: The text of the model's latest answer: what a budget breach leaves in state.
+    best: Any = None

@@ -119,7 +119,8 @@ def _item(
 
 def _payload(s: Services, graph: Graph, node: Node, args: dict[str, Any]) -> bytes:
     timeout = node.node_timeout_secs or graph.workflow.timeouts.node_timeout
-    return encode_spec(WorkSpec(s.tool_name(node), args, timeout, node.id in graph.merge_ids))
+    tool, tool_input = s.work_spec(node, args)
+    return encode_spec(WorkSpec(tool, tool_input, timeout, node.id in graph.merge_ids))
 
 
 def turn_settles(
