@@ -26,7 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "server": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"},
     "testing": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"},
     "cli": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "fleet"}
-    | {"server", "agents"},
+    | {"server", "agents", "embedded"},
+    # tether.Runtime: the runtime with the agents' node kinds plugged in (the facade's).
+    "embedded": {"runtime", "agents"},
 }
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 # two say the same, and pins the list. (The homes are not parsed from this file at import:
 # an application frozen without sources must still import Tether.)
 if TYPE_CHECKING:
+    from tether.embedded import Runtime as Runtime
     from tether.errors import AmbiguousApproval as AmbiguousApproval
     from tether.errors import ApprovalNotPending as ApprovalNotPending
     from tether.errors import ApproverNotAllowed as ApproverNotAllowed
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from tether.runtime import ExecutionState as ExecutionState
     from tether.runtime import JournalEntry as JournalEntry
     from tether.runtime import Run as Run
-    from tether.runtime import Runtime as Runtime
     from tether.runtime import Tool as Tool
     from tether.runtime import tool as tool
 
@@ -72,7 +72,7 @@ _HOMES: dict[str, str] = {
     "ExecutionState": "tether.runtime",
     "JournalEntry": "tether.runtime",
     "Run": "tether.runtime",
-    "Runtime": "tether.runtime",
+    "Runtime": "tether.embedded",
     "Tool": "tether.runtime",
     "tool": "tether.runtime",
 }

@@ -70,10 +70,23 @@ async def test_unsupported_node_kind_is_refused_at_registration(db_url: str) -> 
     text = """
 workflow: {id: m, version: "1"}
 nodes:
-  ask: {type: model, model: gpt, prompt: hi, next: end}
+  ask: {type: a2a_task, remote_agent: "http://x", next: end}
 """
     async with Runtime(db_url) as rt:
-        with pytest.raises(UnsupportedNode, match="node 'ask' is a 'model' node"):
+        with pytest.raises(UnsupportedNode, match="node 'ask' is a 'a2a_task' node"):
+            rt.register(compile_yaml_text(text, "m.yaml"))
+
+
+async def test_a_model_node_the_core_runtime_cannot_run_says_what_can(db_url: str) -> None:
+    from tether.runtime import Runtime as CoreRuntime
+
+    text = """
+workflow: {id: m, version: "1"}
+nodes:
+  ask: {type: model, model: gpt-4o-mini, prompt: hi, next: end}
+"""
+    async with CoreRuntime(db_url) as rt:
+        with pytest.raises(UnsupportedNode, match="tether.Runtime has them"):
             rt.register(compile_yaml_text(text, "m.yaml"))
 
 

@@ -29,11 +29,11 @@ from typing import Final
 import uvicorn
 
 from tether.cli.worker_command import UsageError, load_tools
+from tether.embedded import Runtime
 from tether.fleet.keys import EngineKeys, KeyFileError, beyond_loopback
 from tether.fleet.transport import ZmqFleet
 from tether.logs import configure_logging
 from tether.persistence import StorageError
-from tether.runtime.runtime import Runtime
 from tether.server.app import create_app
 from tether.server.config import ConfigError, ServerConfig
 from tether.server.connections import bounded_protocol, connection_budget, raise_open_file_limit

@@ -24,6 +24,7 @@ from tether.ir.errors import WorkflowSyntaxError
 from tether.ir.limits import DEFAULT_LIMITS, InputLimits, too_many
 from tether.ir.state_schema import SchemaShapeError, parse_state_schema
 from tether.ir.types import (
+    Budget,
     ContinueAsNew,
     Edge,
     Node,
@@ -33,16 +34,19 @@ from tether.ir.types import (
     Workflow,
 )
 from tether.ir.validation import check
-from tether.ir.yaml_nodes import _unknown, build_node
+from tether.ir.yaml_nodes import _unknown, build_node, parse_budget
 from tether.ir.yaml_source import Path as YPath
 from tether.ir.yaml_source import YamlDocument, load_yaml
-from tether.ir.yaml_values import ValueProblem, parse_duration, parse_retry
+from tether.ir.yaml_values import ValueProblem, as_str_list, parse_duration, parse_retry
 
-# 'models', 'tools', 'mcp' and 'a2a' are read by the jamjet SDK for its own runtime; Tether
-# registers tools in Python, so they are accepted and ignored.
+# 'tools', 'mcp' and 'a2a' are read by the jamjet SDK for its own runtime; Tether registers
+# tools in Python, so they are accepted and ignored. 'models' and 'mcp_servers' travel in the IR.
 _TOP_KEYS = frozenset(
-    {"workflow", "nodes", "retry_policies", "timeouts", "models", "tools", "mcp", "a2a"}
-)
+    {
+        "workflow", "nodes", "retry_policies", "timeouts", "models", "tools", "mcp", "a2a",
+        "mcp_servers", "budget", "allowed_tools",
+    }
+)  # fmt: skip
 _WORKFLOW_KEYS = frozenset(
     {
         "id", "version", "name", "description", "start", "start_node", "state_schema", "labels",
@@ -150,7 +154,29 @@ class _Compiler:
             labels={str(k): str(v) for k, v in (header.get("labels") or {}).items()},
             continue_as_new=self.continue_as_new(header.get("continue_as_new")),
             locations=self.locations,
+            models=dict(self.mapping(data.get("models") or {}, ("models",), "'models'")),
+            mcp_servers=dict(
+                self.mapping(data.get("mcp_servers") or {}, ("mcp_servers",), "'mcp_servers'")
+            ),
+            budget=self.budget(data.get("budget")),
+            allowed_tools=self.allowed_tools(data.get("allowed_tools")),
         )
+
+    def budget(self, raw: Any) -> Budget | None:
+        if raw is None:
+            return None
+        try:
+            return parse_budget(raw)
+        except ValueProblem as exc:
+            raise self.fail(("budget", *exc.subpath), f"budget: {exc}") from None
+
+    def allowed_tools(self, raw: Any) -> list[str] | None:
+        if raw is None:
+            return None
+        try:
+            return as_str_list(raw, "allowed_tools")
+        except ValueProblem as exc:
+            raise self.fail(("allowed_tools", *exc.subpath), str(exc)) from None
 
     def known_keys(
         self, spec: Mapping[str, Any], path: YPath, allowed: frozenset[str], what: str

@@ -105,17 +105,21 @@ def _model(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
         prompt=None if spec.get("prompt") is None else as_str(spec["prompt"], "prompt"),
         system_prompt=None if system is None else as_str(system, "system_prompt"),
         output_schema=spec.get("output_schema", ""),
+        temperature=_sub("temperature", convert, spec.get("temperature"), float | None, "temp"),
+        max_tokens=_sub("max_tokens", convert, spec.get("max_tokens"), int | None, "max_tokens"),
     )
+
+
+_HTTP_FIELDS = ("url", "method", "headers", "body", "expect_status", "response")
 
 
 def _http(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
     if "url" not in spec:
         raise ValueProblem((), "an http node needs 'url'")
-    return convert(
-        {k: spec[k] for k in ("url", "method", "headers", "body") if k in spec},
-        t.HttpKind,
-        "http node",
-    )
+    fields = {k: spec[k] for k in _HTTP_FIELDS if k in spec}
+    if isinstance(fields.get("expect_status"), int):
+        fields["expect_status"] = [fields["expect_status"]]
+    return convert(fields, t.HttpKind, "http node")
 
 
 def _wait(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
@@ -166,11 +170,28 @@ def _eval(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
 
 def _agent(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
     ref = spec.get("agent_ref", spec.get("agent", node_id))
+    system = spec.get("instructions", spec.get("system"))
     return t.AgentKind(
         agent_ref=as_str(ref, "agent_ref"),
         input_mapping=_io(spec),
         output_schema=spec.get("output_schema", ""),
+        model=as_str(spec.get("model", ""), "model"),
+        instructions="" if system is None else as_str(system, "instructions"),
+        prompt=None if spec.get("prompt") is None else as_str(spec["prompt"], "prompt"),
+        tools=_sub("tools", as_str_list, spec.get("tools", []), "tools"),
+        budget=None if spec.get("budget") is None else _sub("budget", parse_budget, spec["budget"]),
+        temperature=_sub("temperature", convert, spec.get("temperature"), float | None, "temp"),
+        max_tokens=_sub("max_tokens", convert, spec.get("max_tokens"), int | None, "max_tokens"),
     )
+
+
+def parse_budget(raw: Any) -> t.Budget:
+    """A ``budget`` mapping: ``max_cost_usd``, ``max_tokens``, ``max_iterations``,
+    ``wall_clock`` (a duration such as ``5m``)."""
+    fields = dict(as_mapping(raw, "budget"))
+    if "wall_clock" in fields:
+        fields["wall_clock_secs"] = _sub("wall_clock", parse_duration, fields.pop("wall_clock"))
+    return convert(fields, t.Budget, "budget")
 
 
 def _a2a_task(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
@@ -262,10 +283,13 @@ KINDS: dict[str, tuple[frozenset[str], KindBuilder]] = {
     "python_fn": (_WORK_COMMON | _IO | {"module", "function"}, _python_fn),
     "mcp_tool": (_WORK_COMMON | _IO | {"server", "tool"}, _mcp_tool),
     "model": (
-        _WORK_COMMON | _IO | {"model", "model_ref", "prompt", "prompt_ref"} | _SYSTEM,
+        _WORK_COMMON
+        | _IO
+        | {"model", "model_ref", "prompt", "prompt_ref", "temperature", "max_tokens"}
+        | _SYSTEM,
         _model,
     ),
-    "http": (_WORK_COMMON | {"url", "method", "headers", "body", "input"}, _http),
+    "http": (_WORK_COMMON | {*_HTTP_FIELDS, "input"}, _http),
     "wait": (
         _WORK_COMMON | {"duration", "duration_secs", "until", "event", "correlation_key"},
         _wait,
@@ -275,7 +299,13 @@ KINDS: dict[str, tuple[frozenset[str], KindBuilder]] = {
         _human_approval,
     ),
     "eval": (_WORK_COMMON | {"scorers", "on_fail", "max_retries", "input_expr"}, _eval),
-    "agent": (_WORK_COMMON | _IO | {"agent_ref", "agent"}, _agent),
+    "agent": (
+        _WORK_COMMON
+        | _IO
+        | {"agent_ref", "agent", "model", "instructions", "system", "prompt", "tools", "budget"}
+        | {"temperature", "max_tokens"},
+        _agent,
+    ),
     "a2a_task": (
         _WORK_COMMON | _IO | {"remote_agent", "skill", "stream", "on_input_required"},
         _a2a_task,

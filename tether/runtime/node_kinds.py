@@ -53,7 +53,12 @@ class NodeKinds(Protocol):
         ...
 
     def model_call(
-        self, wf: Workflow, node: Node, messages: tuple[Any, ...] | None, data: Mapping[str, Any]
+        self,
+        wf: Workflow,
+        node: Node,
+        messages: tuple[Any, ...] | None,
+        data: Mapping[str, Any],
+        tools: ToolRegistry,
     ) -> dict[str, Any]:
         """An agent node's next model call: the arguments of its tool, with the transcript
         (``messages``; None: the first call, which starts it) and ``projected_cost_usd`` /

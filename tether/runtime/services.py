@@ -264,7 +264,8 @@ class Services:
         self, node: Node, messages: tuple[Any, ...] | None, data: Mapping[str, Any]
     ) -> dict[str, Any]:
         assert self.node_kinds is not None
-        return self.node_kinds.model_call(self._workflow_of[id(node)], node, messages, data)
+        wf = self._workflow_of[id(node)]
+        return self.node_kinds.model_call(wf, node, messages, data, self.tools)
 
     def refusal(self, node: Node, call: Mapping[str, Any]) -> str | None:
         assert self.node_kinds is not None

@@ -1,0 +1,30 @@
+"""``tether.Runtime``: the runtime with every node kind plugged in (model, agent and http nodes
+from :mod:`tether.agents`), for services that embed Tether. ``tether.runtime.Runtime`` is the
+same runtime without them (no provider or network code below ``tether.agents``).
+
+Example::
+
+    from tether import Runtime, tool
+
+    async with Runtime("sqlite:///.tether/runtime.db", tools=[search]) as rt:
+        await rt.register("research.yaml")         # model and agent nodes run
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tether.agents.kinds import AgentKinds
+from tether.runtime import Runtime as CoreRuntime
+from tether.runtime.node_kinds import NodeKinds
+from tether.runtime.secrets import secret_source
+
+
+class Runtime(CoreRuntime):
+    """:class:`tether.runtime.Runtime` with :class:`tether.agents.kinds.AgentKinds` as its
+    ``node_kinds`` unless others are given (its http nodes read ``secrets`` first)."""
+
+    def __init__(self, *args: Any, node_kinds: NodeKinds | None = None, **kwargs: Any) -> None:
+        if node_kinds is None:
+            node_kinds = AgentKinds(secrets=secret_source(kwargs.get("secrets")))
+        super().__init__(*args, node_kinds=node_kinds, **kwargs)
