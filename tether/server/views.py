@@ -77,7 +77,10 @@ def event_view(entry: JournalEntry) -> dict[str, Any]:
     for old, new in _FIELD_NAMES.get(kind_type, {}).items():
         if old in fields:
             fields[new] = fields.pop(old)
-    kind = {"type": kind_type, **fields}
+    # A call's facts sit beside the record's own fields, where the jamjet tools read them
+    # (`jamjet inspect`: kind.input_tokens, kind.cost_usd ...).
+    facts = fields.pop("facts", None) or {}
+    kind = {"type": kind_type, **{k: v for k, v in facts.items() if k not in fields}, **fields}
     event: dict[str, Any] = {"sequence": entry.seq, "kind": kind, "created_at": iso(at_ms)}
     for key in ("node_id", "duration_ms", "attempt", "error"):
         if key in fields:
