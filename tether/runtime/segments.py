@@ -45,6 +45,9 @@ async def open_segment(
         event_ids=state.event_ids,
         completions=state.completions,
         started_at_ms=state.started_at_ms,
+        loops=state.loops,
+        spent_usd=state.spent_usd,
+        spent_tokens=state.spent_tokens,
     )
     decoded, row = normalized(started)
     seeded = replay(graph, [decoded]) if graph is not None else ExecutionState()
