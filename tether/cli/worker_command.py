@@ -34,6 +34,7 @@ from typing import Any, Final
 import anyio
 import zmq
 
+from tether.agents.kinds import AgentKinds
 from tether.fleet.connection import EngineUnreachable, HandshakeRefused
 from tether.fleet.keys import KeyFileError, WorkerKeys
 from tether.fleet.worker import Worker
@@ -152,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         keys = worker_keys(args.key, args.engine_key, os.environ)
         registry = ToolRegistry(load_tools(args.modules))
+        # Model and http calls of the engine's workflows run wherever tools run: with the
+        # keys of this worker's environment.
+        for builtin in AgentKinds().tools():
+            registry.add(builtin)
     except (UsageError, ValueError) as exc:  # ValueError: two different tools, one name
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
