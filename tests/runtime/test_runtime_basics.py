@@ -86,7 +86,7 @@ nodes:
   ask: {type: model, model: gpt-4o-mini, prompt: hi, next: end}
 """
     async with CoreRuntime(db_url) as rt:
-        with pytest.raises(UnsupportedNode, match="tether.Runtime has them"):
+        with pytest.raises(UnsupportedNode, match=r"tether\.Runtime has them"):
             rt.register(compile_yaml_text(text, "m.yaml"))
 
 
