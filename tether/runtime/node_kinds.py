@@ -8,9 +8,8 @@ a fleet worker) and binds its arguments from state at hand-out, so what was sent
 journal. The tool returns ``{"output": ..., "facts": {...}}``: the output goes to state, the
 facts (tokens, cost, model) into ``node_completed`` (see :func:`split_facts`).
 
-Example (what ``tether.Runtime`` does)::
+Example (what ``tether.Runtime`` does, with ``AgentKinds`` from the agents layer above)::
 
-    from tether.agents import AgentKinds
     rt = Runtime(url, tools=[search], node_kinds=AgentKinds())
 """
 
