@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-async def test_sigkill_mid_agent_loop_resumes_without_resending_a_committed_call(
+async def test_sigkill_mid_agent_loop_resumes_without_resending_a_committed_call_I12(
     tmp_path: Path,
 ) -> None:
     db, log = tmp_path / "rt.db", tmp_path / "tools.log"

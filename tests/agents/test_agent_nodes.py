@@ -79,7 +79,7 @@ async def test_a_model_node_calls_each_provider_and_records_its_facts(
     assert facts["cost_usd"] > 0 and facts["finish_reason"] == "stop"
 
 
-async def test_a_429_parks_without_spending_an_attempt_and_a_500_retries(tmp_path: Path) -> None:
+async def test_a_429_parks_without_spending_an_attempt_and_a_500_retries_I5(tmp_path: Path) -> None:
     script = [FakeFailure.rate_limited(retry_after=0), FakeFailure.server_error(), FakeReply("ok")]
     with FakeModelServer(script, api_key="test-key") as server:
         async with _runtime(tmp_path, server) as rt:
@@ -134,7 +134,7 @@ async def test_an_agent_calls_its_tool_and_answers_each_call_a_step(tmp_path: Pa
     assert server.sent_twice() == []
 
 
-async def test_a_tool_off_the_allow_list_never_runs_and_the_run_goes_on(tmp_path: Path) -> None:
+async def test_a_tool_off_the_allow_list_never_runs_and_the_run_goes_on_I12(tmp_path: Path) -> None:
     side_effect = tmp_path / "dropped.txt"
 
     @tool
@@ -193,7 +193,7 @@ nodes:
     assert "web_serch" in message and "state.qestion" in message and "llama-unknown" in message
 
 
-async def test_an_http_node_fills_its_header_where_it_runs_and_never_journals_it(
+async def test_an_http_node_fills_its_header_where_it_runs_and_never_journals_it_I14(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading

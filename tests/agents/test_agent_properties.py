@@ -32,7 +32,7 @@ _turn = st.lists(_call, min_size=1, max_size=3)
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(turns=st.lists(_turn, max_size=4))
-def test_any_model_answers_replay_to_the_live_state_and_send_nothing_twice(
+def test_any_model_answers_replay_to_the_live_state_and_send_nothing_twice_I2_I12(
     turns: list[list[tuple[str, int]]],
 ) -> None:
     ran: list[tuple[str, int]] = []
