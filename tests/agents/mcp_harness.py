@@ -22,7 +22,7 @@ from tether.agents.mcp import (
 )
 
 DEMO = Path(__file__).resolve().parent / "mcp_servers" / "demo_server.py"
-DEMO_TOOLS = ["add", "crash", "echo", "getenv", "hang", "invalid", "pid", "refuse"]
+DEMO_TOOLS = ["add", "crash", "crash_once", "echo", "getenv", "hang", "invalid", "pid", "refuse"]
 
 
 def stdio_demo(env: dict[str, str] | None = None) -> StdioServer:

@@ -153,9 +153,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         keys = worker_keys(args.key, args.engine_key, os.environ)
         registry = ToolRegistry(load_tools(args.modules))
-        # Model and http calls of the engine's workflows run wherever tools run: with the
+        # Model, http and MCP calls of the engine's workflows run wherever tools run: with the
         # keys of this worker's environment.
-        for builtin in AgentKinds().tools():
+        kinds = AgentKinds()
+        for builtin in kinds.tools():
             registry.add(builtin)
     except (UsageError, ValueError) as exc:  # ValueError: two different tools, one name
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         connect_timeout_secs=args.connect_timeout,
         keys=keys,
     )
-    status = anyio.run(_serve, worker, args)
+    status = anyio.run(_serve, worker, kinds, args)
     if status > 128 or threading.active_count() > 1:
         # A tool thread still running (abandoned after a timeout, or a second signal) would
         # keep the interpreter alive at exit: leave now, it has been reported or will expire.
@@ -204,7 +205,16 @@ def worker_keys(
         raise UsageError(str(exc)) from None
 
 
-async def _serve(worker: Worker, args: argparse.Namespace) -> int:
+async def _serve(worker: Worker, kinds: AgentKinds, args: argparse.Namespace) -> int:
+    await kinds.start()  # MCP servers the calls start are stopped as the worker ends
+    try:
+        return await _serve_started(worker, args)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await kinds.aclose()
+
+
+async def _serve_started(worker: Worker, args: argparse.Namespace) -> int:
     status = 0
     async with anyio.create_task_group() as tg:
 

@@ -75,6 +75,11 @@ class NodeKinds(Protocol):
         """The tool that runs an allowed agent tool call, and its input."""
         ...
 
+    async def start(self) -> None:
+        """Called as the runtime starts, in the task that later calls :meth:`aclose` (a task
+        group opened here, for servers the calls start, is closed there)."""
+        ...
+
     async def aclose(self) -> None:
         """Release clients and servers (called when the runtime stops)."""
         ...

@@ -179,6 +179,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
             self._tg = tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
             if self.node_kinds is not None:  # after the executor: no call is still using it
+                await self.node_kinds.start()
                 stack.push_async_callback(self.node_kinds.aclose)
             if self._executor is not None:
                 stack.push_async_callback(self._executor.aclose)

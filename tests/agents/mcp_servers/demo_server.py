@@ -75,6 +75,17 @@ def crash() -> str:
 
 
 @server.tool()
+def crash_once(marker: str) -> str:
+    """Die mid-call the first time (leaving ``marker``), answer after: a server that a restart
+    brings back."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        sys.stdout.flush()
+        os._exit(1)
+    return "survived"
+
+
+@server.tool()
 async def hang() -> str:
     """Never answer: a call to it ends at the caller's timeout."""
     await anyio.Event().wait()

@@ -9,13 +9,15 @@ Example::
 
 from __future__ import annotations
 
+from tether.agents.kinds.mcp_calls import mcp_ref
 from tether.agents.kinds.model_calls import model_spec
+from tether.agents.mcp import McpConfigError, parse_servers
 from tether.agents.providers.config import parse_models
 from tether.agents.providers.costs import CostTable
 from tether.agents.providers.errors import ModelConfigError
 from tether.ir.errors import ValidationIssue
 from tether.ir.templates import TemplateError, parse_template
-from tether.ir.types import AgentKind, Budget, HttpKind, ModelKind, Node, Workflow
+from tether.ir.types import AgentKind, Budget, HttpKind, McpToolKind, ModelKind, Node, Workflow
 from tether.runtime.tools import ToolRegistry, UnknownTool
 
 
@@ -26,6 +28,11 @@ def check_workflow(wf: Workflow, tools: ToolRegistry, costs: CostTable) -> list[
             parse_models(wf.models)
         except ModelConfigError as exc:
             return [ValidationIssue("models", str(exc))]
+    if wf.mcp_servers:
+        try:
+            parse_servers(wf.mcp_servers)
+        except McpConfigError as exc:
+            return [ValidationIssue("mcp_servers", str(exc))]
     for node in wf.nodes.values():
         where = f"nodes.{node.id}.kind"
         kind = node.kind
@@ -46,7 +53,28 @@ def check_workflow(wf: Workflow, tools: ToolRegistry, costs: CostTable) -> list[
             _agent_tools(wf, node, kind, tools, f"{where}.tools", issues)
         elif isinstance(kind, HttpKind):
             _template(node, kind.url, f"{where}.url", wf, issues)
+        elif isinstance(kind, McpToolKind):
+            _mcp_node(wf, node, kind, where, issues)
     return issues
+
+
+def _mcp_node(
+    wf: Workflow, node: Node, kind: McpToolKind, where: str, issues: list[ValidationIssue]
+) -> None:
+    if kind.server not in wf.mcp_servers:
+        known = ", ".join(sorted(wf.mcp_servers)) or "none"
+        issues.append(
+            ValidationIssue(
+                f"{where}.server",
+                f"node {node.id!r}: MCP server {kind.server!r} is not in the workflow's "
+                f"mcp_servers (known: {known})",
+            )
+        )
+    if not kind.tool:
+        issues.append(ValidationIssue(f"{where}.tool", f"node {node.id!r} names no MCP tool"))
+    for name, source in (node.input or kind.input_mapping).items():
+        if isinstance(source, str):
+            _template(node, source, f"{where}.input.{name}", wf, issues)
 
 
 def _model(
@@ -120,9 +148,17 @@ def _agent_tools(
 ) -> None:
     for name in kind.tools:
         try:
-            tools.resolve(name)
+            if mcp_ref(wf, name) is None:
+                tools.resolve(name)
         except UnknownTool as exc:
-            issues.append(ValidationIssue(where, f"agent {node.id!r}: {exc}"))
+            server = name.partition(".")[0] if "." in name else None
+            hint = (
+                f"; nor is {server!r} one of the workflow's mcp_servers "
+                f"({', '.join(sorted(wf.mcp_servers)) or 'none'})"
+                if server
+                else ""
+            )
+            issues.append(ValidationIssue(where, f"agent {node.id!r}: {exc}{hint}"))
             continue
         if wf.allowed_tools is not None and name not in wf.allowed_tools:
             issues.append(

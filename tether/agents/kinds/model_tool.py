@@ -23,11 +23,12 @@ import anyio
 import httpx
 import msgspec
 
+from tether.agents.kinds.mcp_calls import McpCaller
 from tether.agents.providers.client import ClientBase
 from tether.agents.providers.costs import CostTable, Price
 from tether.agents.providers.resolve import make_client
 from tether.agents.providers.types import Message, ModelReply, ModelRequest, ToolSpec, bounded
-from tether.errors import TetherError
+from tether.errors import NonRetryableError, TetherError
 from tether.runtime.tools import Tool
 
 #: The name workflows' model calls run under (a worker needs it to run them).
@@ -53,8 +54,10 @@ class ModelCaller:
         *,
         http: httpx.AsyncClient | None = None,
         costs: CostTable | None = None,
+        mcp: McpCaller | None = None,
     ) -> None:
         self._env = env
+        self._mcp = mcp
         self._http = http
         self._owns_http = http is None
         self._costs = costs or CostTable()
@@ -70,10 +73,15 @@ class ModelCaller:
 
     async def call(self, **args: Any) -> dict[str, Any]:
         names: dict[str, str] = args.get("tool_names") or {}
+        tools = msgspec.convert(args.get("tools", []), tuple[ToolSpec, ...])
+        if args.get("mcp_tools"):  # offered as their servers list them now
+            if self._mcp is None:
+                raise NonRetryableError("this model caller has no MCP client for MCP tools")
+            tools += tuple(await self._mcp.specs(args["mcp_tools"]))
         request = ModelRequest(
             model=args["provider_model"],
             messages=msgspec.convert(_to_wire(args["messages"], names), tuple[Message, ...]),
-            tools=msgspec.convert(args.get("tools", []), tuple[ToolSpec, ...]),
+            tools=tools,
             temperature=args.get("temperature"),
             max_output_tokens=args.get("max_output_tokens"),
             output_schema=args.get("output_schema"),

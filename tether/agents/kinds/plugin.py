@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,24 +18,36 @@ import httpx
 
 from tether.agents.kinds.checks import check_workflow
 from tether.agents.kinds.http_tool import HTTP_TOOL, HttpCaller, http_args
+from tether.agents.kinds.mcp_calls import (
+    MCP_TOOL,
+    McpCaller,
+    SecretsThenEnviron,
+    mcp_call_args,
+    mcp_node_args,
+    mcp_ref,
+)
 from tether.agents.kinds.model_calls import call_args, first_messages, model_node_args, model_spec
 from tether.agents.kinds.model_tool import MODEL_TOOL, ModelCaller
 from tether.agents.kinds.tool_schema import tool_spec, wire_name
 from tether.agents.providers.costs import CostTable
 from tether.agents.providers.types import ToolSpec
 from tether.ir.errors import ValidationIssue
-from tether.ir.types import AgentKind, HttpKind, ModelKind, Node, Workflow
+from tether.ir.types import AgentKind, HttpKind, McpToolKind, ModelKind, Node, Workflow
 from tether.runtime.node_kinds import CallBinder
 from tether.runtime.secrets import SecretSource
 from tether.runtime.tools import Tool, ToolRegistry
 
-_KINDS = (ModelKind, AgentKind, HttpKind)
+_KINDS = (ModelKind, AgentKind, HttpKind, McpToolKind)
+
+#: An agent's tools: the specs of its ``@tool`` functions, wire name -> tool name where they
+#: differ, and its MCP tools (listed by the server when the model is called).
+_AgentTools = tuple[list[ToolSpec], dict[str, str], list[dict[str, Any]]]
 
 
 class AgentKinds:
-    """Runs model, agent and http nodes. ``env`` gives provider keys and endpoints (default:
-    this process's environment, read at the first call); ``secrets`` fills http headers'
-    ``${NAME}`` before the environment does."""
+    """Runs model, agent, http and ``mcp_tool`` nodes. ``env`` gives provider keys and
+    endpoints (default: this process's environment, read at the first call); ``secrets`` fills
+    http headers' and MCP servers' ``${NAME}`` before the environment does."""
 
     def __init__(
         self,
@@ -45,15 +58,19 @@ class AgentKinds:
         costs: CostTable | None = None,
     ) -> None:
         self._costs = costs or CostTable()
-        self._models = ModelCaller(env, http=http, costs=self._costs)
+        self._mcp = McpCaller(SecretsThenEnviron(secrets, os.environ if env is None else env))
+        self._models = ModelCaller(env, http=http, costs=self._costs, mcp=self._mcp)
         self._http = HttpCaller(secrets)
-        self._specs: dict[int, tuple[list[ToolSpec], dict[str, str]]] = {}
+        self._specs: dict[int, _AgentTools] = {}
 
     def handles(self, node: Node) -> bool:
         return isinstance(node.kind, _KINDS)
 
     def tools(self) -> Iterable[Tool]:
-        return (self._models.tool(), self._http.tool())
+        return (self._models.tool(), self._http.tool(), self._mcp.tool())
+
+    async def start(self) -> None:
+        await self._mcp.start()
 
     def check(self, wf: Workflow, tools: ToolRegistry) -> list[ValidationIssue]:
         return check_workflow(wf, tools, self._costs)
@@ -61,6 +78,8 @@ class AgentKinds:
     def binding(self, wf: Workflow, node: Node, tools: ToolRegistry) -> tuple[str, CallBinder]:
         if isinstance(node.kind, HttpKind):
             return HTTP_TOOL, lambda data: http_args(node, data)
+        if isinstance(node.kind, McpToolKind):
+            return MCP_TOOL, lambda data: mcp_node_args(wf, node, data)
         if isinstance(node.kind, ModelKind):
             return MODEL_TOOL, lambda data: model_node_args(wf, node, data, self._costs)
         return MODEL_TOOL, lambda data: self.model_call(wf, node, None, data, tools)
@@ -75,7 +94,7 @@ class AgentKinds:
     ) -> dict[str, Any]:
         kind = node.kind
         assert isinstance(kind, AgentKind)
-        specs, names = self._agent_tools(node, tools)
+        specs, names, mcp_tools = self._agent_tools(wf, node, tools)
         transcript = list(messages) if messages is not None else first_messages(node, data)
         schema = kind.output_schema if isinstance(kind.output_schema, dict) else None
         spec = model_spec(wf, kind.model or "default_chat")
@@ -85,6 +104,8 @@ class AgentKinds:
         )  # fmt: skip
         if names:
             args["tool_names"] = names
+        if mcp_tools:
+            args["mcp_tools"] = mcp_tools
         return args
 
     def refusal(self, wf: Workflow, node: Node, call: Mapping[str, Any]) -> str | None:
@@ -100,22 +121,33 @@ class AgentKinds:
     def tool_call(
         self, wf: Workflow, node: Node, call: Mapping[str, Any]
     ) -> tuple[str, dict[str, Any]]:
-        arguments = call.get("arguments")
-        return str(call.get("name")), dict(arguments) if isinstance(arguments, dict) else {}
+        name, arguments = str(call.get("name")), call.get("arguments")
+        arguments = dict(arguments) if isinstance(arguments, dict) else {}
+        ref = mcp_ref(wf, name)
+        if ref is not None:
+            return MCP_TOOL, mcp_call_args(wf, ref[0], ref[1], arguments, node)
+        return name, arguments
 
-    def _agent_tools(
-        self, node: Node, tools: ToolRegistry
-    ) -> tuple[list[ToolSpec], dict[str, str]]:
-        """The specs an agent offers, and wire name -> tool name where they differ."""
+    def _agent_tools(self, wf: Workflow, node: Node, tools: ToolRegistry) -> _AgentTools:
         found = self._specs.get(id(node))
         if found is None:
             kind = node.kind
             assert isinstance(kind, AgentKind)
-            specs = [tool_spec(tools.resolve(name), name) for name in kind.tools]
+            specs, mcp_tools = [], []
+            for name in kind.tools:
+                ref = mcp_ref(wf, name)
+                if ref is None:
+                    specs.append(tool_spec(tools.resolve(name), name))
+                else:
+                    mcp_tools.append(
+                        {"name": name, "server": ref[0], "tool": ref[1],
+                         "config": wf.mcp_servers[ref[0]]}
+                    )  # fmt: skip
             names = {wire_name(n): n for n in kind.tools if wire_name(n) != n}
-            found = self._specs[id(node)] = (specs, names)
+            found = self._specs[id(node)] = (specs, names, mcp_tools)
         return found
 
     async def aclose(self) -> None:
         await self._models.aclose()
         await self._http.aclose()
+        await self._mcp.aclose()

@@ -125,7 +125,7 @@ class McpManager:
         limit) covers starting the server too. Raises :class:`McpToolNotFound` (after one
         refresh of the cached list), :class:`McpToolError`, :class:`McpBadArguments`,
         :class:`McpServerUnavailable`, :class:`McpTimeout`, :class:`McpBadResponse`."""
-        await self._require_tool(server, tool, timeout)
+        await self.describe_tool(server, tool, timeout=timeout)
 
         async def call(client: Client) -> types.CallToolResult:
             return await client.call_tool(tool, dict(arguments))
@@ -156,13 +156,17 @@ class McpManager:
         except Exception as exc:  # an answer the SDK could not accept (schema, shape)
             raise McpBadResponse(server, what, _problem(exc)) from exc
 
-    async def _require_tool(self, server: str, tool: str, timeout: float | None) -> None:
-        tools = await self.list_tools(server, timeout=timeout)
-        if not any(t.name == tool for t in tools):
-            # The server may have gained the tool since it was listed: ask once more.
-            tools = await self.list_tools(server, refresh=True, timeout=timeout)
-            if not any(t.name == tool for t in tools):
-                raise McpToolNotFound(server, tool, (t.name for t in tools))
+    async def describe_tool(
+        self, server: str, tool: str, *, timeout: float | None = None
+    ) -> McpTool:
+        """The listed tool named ``tool``: from the cache, else after one refresh (the server
+        may have gained it since it was listed); :class:`McpToolNotFound` when it is gone."""
+        for refresh in (False, True):
+            tools = await self.list_tools(server, refresh=refresh, timeout=timeout)
+            for found in tools:
+                if found.name == tool:
+                    return found
+        raise McpToolNotFound(server, tool, (t.name for t in tools))
 
     def _connection(self, server: str) -> ServerConnection:
         connection = self._connections.get(server)
