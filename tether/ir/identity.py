@@ -17,7 +17,7 @@ import hashlib
 
 import msgspec
 
-from tether.ir.types import Workflow
+from tether.ir.types import AgentKind, Workflow
 
 _PREFIX = "sha256:"
 
@@ -37,8 +37,29 @@ def canonical_ir(wf: Workflow) -> bytes:
         value = getattr(typed, name)
         if name in _ADDED_LATER and value == _ADDED_LATER[name]:
             continue
-        parts.append(_encode(name) + b":" + msgspec.json.encode(value, order="deterministic"))
+        encoded = msgspec.json.encode(value, order="deterministic")
+        if name == "nodes" and any(isinstance(n.kind, AgentKind) for n in typed.nodes.values()):
+            encoded = _without_later_kind_fields(encoded)
+        parts.append(_encode(name) + b":" + encoded)
     return b"{" + b",".join(parts) + b"}"
+
+
+#: Node-kind fields added after versions with such nodes were stored, with their defaults.
+_KIND_ADDED_LATER: dict[str, dict[str, object]] = {
+    "agent": {"requires_approval": [], "approvers": None},
+}
+
+
+def _without_later_kind_fields(encoded: bytes) -> bytes:
+    """The nodes' JSON without later-added kind fields at their default (keys keep their
+    order: a decode and encode that preserve it)."""
+    nodes = msgspec.json.decode(encoded)
+    for node in nodes.values():
+        kind = node.get("kind", {})
+        for field, default in _KIND_ADDED_LATER.get(kind.get("type"), {}).items():
+            if field in kind and kind[field] == default:
+                del kind[field]
+    return msgspec.json.encode(nodes)
 
 
 #: Workflow fields added after the first versions were stored, with their defaults.

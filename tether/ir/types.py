@@ -164,7 +164,8 @@ class AgentKind(_Kind, frozen=True, tag="agent"):
     """A tool-calling agent: the model proposes tool calls, the allow-list decides, the tools
     run, their results go back, until it answers. Each model call and each tool call is a step
     of its own. ``tools``: ``@tool`` names and ``server.tool`` MCP tools (its allow-list);
-    ``prompt``: the first user message, a template (default: the run's input as JSON)."""
+    ``prompt``: the first user message, a template (default: the run's input as JSON).
+    A call of a tool needing approval pauses the run on a human approval of that call."""
 
     agent_ref: str = ""
     input_mapping: dict[str, Any] = {}
@@ -176,6 +177,11 @@ class AgentKind(_Kind, frozen=True, tag="agent"):
     budget: Budget | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    #: Tools (of ``tools``) whose every call waits for a person's approval first; a ``@tool``
+    #: may ask for it itself (``@tool(requires_approval=True)``).
+    requires_approval: list[str] = []
+    #: Who may decide those approvals (user ids or ``role:NAME``); None: anyone authenticated.
+    approvers: list[str] | None = None
 
 
 class A2aTaskKind(_Kind, frozen=True, tag="a2a_task"):

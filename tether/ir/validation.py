@@ -321,8 +321,16 @@ class _Validator:
         if isinstance(kind, t.HumanApprovalKind) and kind.on_timeout not in _ON_TIMEOUT:
             message = f"{who}: on_timeout must be one of {', '.join(_ON_TIMEOUT)}"
             self.issue(f"{base}.kind.on_timeout", f"{message}, got {kind.on_timeout!r}")
-        if isinstance(kind, t.HumanApprovalKind):
+        if isinstance(kind, t.HumanApprovalKind | t.AgentKind):
             self.check_approval_access(kind, base, who)
+        if isinstance(kind, t.AgentKind):
+            for i, name in enumerate(kind.requires_approval):
+                if name not in kind.tools:
+                    self.issue(
+                        f"{base}.kind.requires_approval.{i}",
+                        f"{who}: requires_approval names {name!r}, which is not one of its "
+                        f"tools ({', '.join(kind.tools) or 'none'})",
+                    )
         for where, mapping in (("input", node.input), ("kind.input_mapping", _mapping_of(kind))):
             for param, value in mapping.items():
                 problem = reference_problem(value)
@@ -336,7 +344,9 @@ class _Validator:
             if value is not None and value < 0:
                 self.issue(f"{base}.{field}", f"{who}: {field} must not be negative, got {value}")
 
-    def check_approval_access(self, kind: t.HumanApprovalKind, base: str, who: str) -> None:
+    def check_approval_access(
+        self, kind: t.HumanApprovalKind | t.AgentKind, base: str, who: str
+    ) -> None:
         """Approver entries that can name someone; patchable keys the state declares."""
         for i, entry in enumerate(kind.approvers or ()):
             problem = approver_problem(entry)
@@ -348,8 +358,9 @@ class _Validator:
                 f"{who}: an empty approvers list lets nobody decide; leave it out to let anyone "
                 "authenticated decide",
             )
+        patchable = kind.patchable if isinstance(kind, t.HumanApprovalKind) else []
         schema = self.wf.typed_schema()
-        for i, key in enumerate(kind.patchable):
+        for i, key in enumerate(patchable):
             if not key:
                 self.issue(f"{base}.kind.patchable.{i}", f"{who}: a patchable key is empty")
             elif schema and key not in schema:

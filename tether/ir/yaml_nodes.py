@@ -182,6 +182,12 @@ def _agent(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
         budget=None if spec.get("budget") is None else _sub("budget", parse_budget, spec["budget"]),
         temperature=_sub("temperature", convert, spec.get("temperature"), float | None, "temp"),
         max_tokens=_sub("max_tokens", convert, spec.get("max_tokens"), int | None, "max_tokens"),
+        requires_approval=_sub(
+            "requires_approval", as_str_list, spec.get("requires_approval", []), "requires_approval"
+        ),
+        approvers=None
+        if spec.get("approvers") is None
+        else _sub("approvers", as_str_list, spec["approvers"], "approvers"),
     )
 
 
@@ -303,6 +309,7 @@ KINDS: dict[str, tuple[frozenset[str], KindBuilder]] = {
         _WORK_COMMON
         | _IO
         | {"agent_ref", "agent", "model", "instructions", "system", "prompt", "tools", "budget"}
+        | {"requires_approval", "approvers"}
         | {"temperature", "max_tokens"},
         _agent,
     ),

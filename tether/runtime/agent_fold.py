@@ -9,8 +9,9 @@ never held only in memory. Between calls the loop (:class:`AgentLoop`) sits in
 (:mod:`tether.runtime.agent_plan`) decides its next call.
 
 A tool call that fails for good is told to the model (an error result), not the run's end; a
-refused call (``policy_violation``) likewise. A budget breach ends the run ``limit_exceeded``
-with the best answer so far under the node's state key.
+refused call (``policy_violation``) likewise, and a call a person did not approve (a tool
+needing approval waits on ``node_waiting`` / ``approval_received`` first). A budget breach
+ends the run ``limit_exceeded`` with the best answer so far under the node's state key.
 
 Example (what the fold does with a model answer that asks for one tool)::
 
@@ -28,6 +29,7 @@ import msgspec
 from tether.runtime.fold_routes import route_to, without
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
+    ApprovalReceived,
     BudgetExceeded,
     NodeCompleted,
     NodeFailed,
@@ -119,6 +121,40 @@ def refused(state: ExecutionState, rec: PolicyViolation, seq: int) -> ExecutionS
             break
     loop = _replace(loop, messages=(*loop.messages, message), pending=tuple(pending))
     return _replace(state, last_seq=seq, loops={**state.loops, rec.node_id: loop})
+
+
+def approval_decided(state: ExecutionState, rec: ApprovalReceived, seq: int) -> ExecutionState:
+    """A decision on the agent's first pending call: approved, it runs at the next hand-out;
+    rejected (or no decision in time), the model is told and the call never runs."""
+    wait = state.waits.get(rec.node_id)
+    loop = state.loops.get(rec.node_id)
+    if wait is None or wait.dispatch != rec.dispatch or not wait.approval or loop is None:
+        return _replace(state, last_seq=seq)
+    call = loop.pending[0] if loop.pending else {}
+    call_id = str(call.get("id", ""))
+    if rec.decision == "approved":
+        loop = _replace(loop, approved=(*loop.approved, call_id))
+    else:
+        why = (
+            "no decision came within the approval timeout"
+            if rec.decision == "timed_out"
+            else f"{rec.user_id} rejected it" + (f": {rec.comment}" if rec.comment else "")
+        )
+        name = str(call.get("name", ""))
+        message = {
+            "role": "tool", "call_id": call_id, "name": name, "is_error": True,
+            "content": f"the call to tool {name!r} was not approved ({why})",
+        }  # fmt: skip
+        loop = _answered(loop, message)
+    run = state.nodes[rec.node_id]
+    return _replace(
+        state,
+        last_seq=seq,
+        nodes={**state.nodes, rec.node_id: _replace(run, status="completed")},
+        waits={k: v for k, v in state.waits.items() if k != rec.node_id},
+        loops={**state.loops, rec.node_id: loop},
+        ready=(*state.ready, rec.node_id),
+    )
 
 
 def over_budget(

@@ -3,7 +3,8 @@ before it (I12). The fold's side is :mod:`tether.runtime.agent_fold`.
 
 When the node is ready: a hand-out that failed and may retry is handed out again as it was;
 else the tool calls the model's last answer asked for go first, each refused
-(``policy_violation``) or handed out in turn; then the next model call, once its projected cost
+(``policy_violation``), waited on for a person's approval (``node_waiting``) or handed out in
+turn; then the next model call, once its projected cost
 and tokens fit every budget (else ``budget_exceeded``, and the run ends ``limit_exceeded``).
 
 Example (what ``planner.decide`` does for a ready agent node)::
@@ -26,6 +27,7 @@ from tether.runtime.records import (
     BudgetExceeded,
     NodeFailed,
     NodeScheduled,
+    NodeWaiting,
     PolicyViolation,
     Record,
 )
@@ -47,6 +49,8 @@ class AgentCalls(Protocol):
 
     def refusal(self, node: Node, call: Mapping[str, Any]) -> str | None: ...
 
+    def needs_approval(self, node: Node, call: Mapping[str, Any]) -> bool: ...
+
 
 def decide_agent(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContext) -> list[Record]:
     prev = state.nodes.get(node.id)
@@ -64,13 +68,16 @@ def decide_agent(node: Node, state: ExecutionState, graph: Graph, ctx: PlanConte
         ]  # fmt: skip
     loop = state.loops.get(node.id)
     if loop is not None and loop.pending:
-        return _tool_calls(node, loop, dispatch, ctx)
+        return _tool_calls(node, loop, dispatch, graph, ctx)
     return _model_call(node, loop, state, graph, dispatch, ctx)
 
 
-def _tool_calls(node: Node, loop: AgentLoop, dispatch: int, ctx: PlanContext) -> list[Record]:
+def _tool_calls(
+    node: Node, loop: AgentLoop, dispatch: int, graph: Graph, ctx: PlanContext
+) -> list[Record]:
     """Refuse what the policy refuses, then hand out the first allowed call (if any: when
-    every call is refused, the next pass makes the model call that reads why)."""
+    every call is refused, the next pass makes the model call that reads why), or wait for a
+    person's approval of it first when its tool needs one."""
     out: list[Record] = []
     for call in loop.pending:
         name = str(call.get("name", ""))
@@ -85,6 +92,10 @@ def _tool_calls(node: Node, loop: AgentLoop, dispatch: int, ctx: PlanContext) ->
                 )
             )  # fmt: skip
             continue
+        assert ctx.agents is not None
+        if call_id not in loop.approved and ctx.agents.needs_approval(node, call):
+            out.append(_approval_wait(node, name, args, dispatch, graph, ctx))
+            break
         out.append(
             NodeScheduled(
                 at_ms=ctx.now_ms, node_id=node.id, attempt=1, dispatch=dispatch,
@@ -93,6 +104,20 @@ def _tool_calls(node: Node, loop: AgentLoop, dispatch: int, ctx: PlanContext) ->
         )  # fmt: skip
         break
     return out
+
+
+def _approval_wait(
+    node: Node, name: str, args: Any, dispatch: int, graph: Graph, ctx: PlanContext
+) -> NodeWaiting:
+    """The run pauses until a person decides on this call (or the approval timeout does)."""
+    shown = _json.encode(args).decode()
+    shown = shown if len(shown) <= 500 else shown[:500] + "..."
+    timeout = graph.workflow.timeouts.approval_timeout
+    return NodeWaiting(
+        at_ms=ctx.now_ms, node_id=node.id, dispatch=dispatch, approval=True,
+        fire_at_ms=ctx.now_ms + int(timeout * 1000) if timeout else None,
+        description=f"agent {node.id!r} asks to call tool {name!r} with {shown}",
+    )  # fmt: skip
 
 
 def _refusal(node: Node, call: Mapping[str, Any], ctx: PlanContext) -> str | None:
@@ -188,6 +213,9 @@ def model_node_breach(
 def _number(value: Any) -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     return float(value) if ok else 0.0
+
+
+_json = msgspec.json.Encoder(order="deterministic")
 
 
 def _digest(value: Any) -> str:

@@ -69,6 +69,12 @@ class NodeKinds(Protocol):
         "arguments"}``) the model asked for, or None."""
         ...
 
+    def needs_approval(
+        self, wf: Workflow, node: Node, call: Mapping[str, Any], tools: ToolRegistry
+    ) -> bool:
+        """Must a person approve the allowed tool call ``call`` before it runs?"""
+        ...
+
     def tool_call(
         self, wf: Workflow, node: Node, call: Mapping[str, Any]
     ) -> tuple[str, dict[str, Any]]:

@@ -282,8 +282,11 @@ def _wait_over(
         if not wait.fired:
             return None
         kind = graph.node(node_id).kind
-        assert isinstance(kind, HumanApprovalKind)
-        decision = "timed_out" if kind.fallback_node else _TIMEOUT_DECISION[kind.on_timeout]
+        if isinstance(kind, HumanApprovalKind):
+            timeout = _TIMEOUT_DECISION[kind.on_timeout]
+            decision = "timed_out" if kind.fallback_node else timeout
+        else:  # an agent's tool call: the model is told no decision came
+            decision = "timed_out"
         return ApprovalReceived(
             at_ms=ctx.now_ms, node_id=node_id, dispatch=wait.dispatch, decision=decision,
             user_id=TIMEOUT_USER, comment="no decision within the approval timeout",

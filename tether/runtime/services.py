@@ -271,6 +271,11 @@ class Services:
         assert self.node_kinds is not None
         return self.node_kinds.refusal(self._workflow_of[id(node)], node, call)
 
+    def needs_approval(self, node: Node, call: Mapping[str, Any]) -> bool:
+        assert self.node_kinds is not None
+        wf = self._workflow_of[id(node)]
+        return self.node_kinds.needs_approval(wf, node, call, self.tools)
+
     def _binder(self, node: Node) -> _NodeBinding:
         # Keyed by identity: graphs keep their nodes alive, and the node is checked on hit.
         hit = self._binders.get(id(node))

@@ -16,7 +16,7 @@ import msgspec
 
 from tether.errors import AmbiguousApproval, ApprovalNotPending, ApproverNotAllowed, InvalidInput
 from tether.ir.approvers import comment_problem, may_approve, user_id_problem
-from tether.ir.types import HumanApprovalKind
+from tether.ir.types import AgentKind, HumanApprovalKind
 from tether.persistence.contract import Store
 from tether.runtime.graph import Graph
 from tether.runtime.planner import TIMEOUT_USER
@@ -119,15 +119,16 @@ def approval_record(
             )
         node_id, wait = found[0]
     kind = graph.workflow.nodes[node_id].kind
-    assert isinstance(kind, HumanApprovalKind)
+    assert isinstance(kind, HumanApprovalKind | AgentKind)
     if not may_approve(kind.approvers, msg.user_id, msg.roles):
         raise ApproverNotAllowed(
             f"execution {eid}: {msg.user_id!r} may not decide the approval at node "
             f"{node_id!r} (its approvers: {', '.join(kind.approvers or ())})"
         )
-    refused = sorted(set(msg.state_patch) - set(kind.patchable))
+    patchable = kind.patchable if isinstance(kind, HumanApprovalKind) else []
+    refused = sorted(set(msg.state_patch) - set(patchable))
     if refused:
-        allowed = ", ".join(kind.patchable) or "none: the node has no patchable list"
+        allowed = ", ".join(patchable) or "none: the node has no patchable list"
         raise InvalidInput(
             f"state_patch: node {node_id!r} does not let a decision set "
             f"{', '.join(map(repr, refused))} (patchable keys: {allowed})"

@@ -387,6 +387,8 @@ def _wait_completed(
 def _approval(
     state: ExecutionState, rec: ApprovalReceived, graph: Graph, seq: int
 ) -> ExecutionState:
+    if rec.node_id in graph.agent_ids:  # a decision on one of an agent's tool calls
+        return agent_fold.approval_decided(state, rec, seq)
     wait = state.waits.get(rec.node_id)
     if wait is None or wait.dispatch != rec.dispatch or not wait.approval:
         return _replace(state, last_seq=seq)

@@ -52,3 +52,5 @@ class AgentLoop(msgspec.Struct, frozen=True, gc=False):
     cost_usd: float = 0.0
     #: The text of the model's latest answer: what a budget breach leaves in state.
     best: Any = None
+    #: Ids of pending tool calls a person approved (those needing approval run only then).
+    approved: tuple[str, ...] = ()

@@ -41,6 +41,9 @@ class Tool:
     #: execution's other messages (events, approvals, other branches' outcomes) wait until
     #: it returns, a cancel interrupts it. False keeps it on the pool's worker tasks.
     inline: bool = True
+    #: An agent's call of it waits for a person's approval first (the run pauses; the
+    #: decision is journaled; a rejection is told to the model and the tool never runs).
+    requires_approval: bool = False
 
     async def call(self, kwargs: Mapping[str, Any], run_sync: Callable[..., Awaitable[Any]]) -> Any:
         """Call the function; synchronous ones go through ``run_sync`` (a worker thread)."""
@@ -56,18 +59,26 @@ class Tool:
 @overload
 def tool(fn: ToolFn, /) -> Tool: ...
 @overload
-def tool(*, name: str | None = None, inline: bool = True) -> Callable[[ToolFn], Tool]: ...
+def tool(
+    *, name: str | None = None, inline: bool = True, requires_approval: bool = False
+) -> Callable[[ToolFn], Tool]: ...
 
 
 def tool(
-    fn: ToolFn | None = None, /, *, name: str | None = None, inline: bool = True
+    fn: ToolFn | None = None,
+    /,
+    *,
+    name: str | None = None,
+    inline: bool = True,
+    requires_approval: bool = False,
 ) -> Tool | Callable[[ToolFn], Tool]:
     """Make a function usable as a workflow tool node (``type: tool, tool: <name>``).
 
     An async tool runs in its execution's own turn on the embedded runtime (no hop through
     the pool's worker tasks: the common step's path); ``inline=False`` keeps one that waits a
     long time on the pool, so that its execution's events and approvals are not held behind
-    it. Synchronous tools always run in a worker thread.
+    it. Synchronous tools always run in a worker thread. ``requires_approval=True``: an
+    agent's call of it pauses the run until a person approves it (``Runtime.approve``).
 
     Example::
 
@@ -79,6 +90,9 @@ def tool(
 
         @tool(inline=False)
         async def wait_for_report(job: str) -> dict: ...   # minutes: on the pool
+
+        @tool(requires_approval=True)
+        async def refund(order: str, amount: float) -> str: ...   # a person says yes first
     """
 
     def wrap(f: ToolFn) -> Tool:
@@ -103,6 +117,7 @@ def tool(
             accepts_kwargs=any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()),
             description=inspect.getdoc(f) or "",
             inline=inline,
+            requires_approval=requires_approval,
         )
 
     return wrap(fn) if fn is not None else wrap

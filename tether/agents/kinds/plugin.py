@@ -35,7 +35,7 @@ from tether.ir.errors import ValidationIssue
 from tether.ir.types import AgentKind, HttpKind, McpToolKind, ModelKind, Node, Workflow
 from tether.runtime.node_kinds import CallBinder
 from tether.runtime.secrets import SecretSource
-from tether.runtime.tools import Tool, ToolRegistry
+from tether.runtime.tools import Tool, ToolRegistry, UnknownTool
 
 _KINDS = (ModelKind, AgentKind, HttpKind, McpToolKind)
 
@@ -117,6 +117,21 @@ class AgentKinds:
         if wf.allowed_tools is not None and name not in wf.allowed_tools:
             return "not on the workflow's allow-list"
         return None
+
+    def needs_approval(
+        self, wf: Workflow, node: Node, call: Mapping[str, Any], tools: ToolRegistry
+    ) -> bool:
+        kind = node.kind
+        assert isinstance(kind, AgentKind)
+        name = str(call.get("name"))
+        if name in kind.requires_approval:
+            return True
+        if mcp_ref(wf, name) is not None:
+            return False
+        try:
+            return tools.resolve(name).requires_approval
+        except UnknownTool:
+            return False
 
     def tool_call(
         self, wf: Workflow, node: Node, call: Mapping[str, Any]
