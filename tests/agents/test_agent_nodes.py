@@ -92,6 +92,46 @@ async def test_a_429_parks_without_spending_an_attempt_and_a_500_retries_I5(tmp_
     assert ("node_completed", 2) in types  # the park spent no attempt; the 500 spent one
 
 
+FALLBACK = """
+workflow: {id: fallback, version: "1"}
+models:
+  fast:  {provider: openai, model: gpt-4o-mini, cost: {input: 0.15, output: 0.6}}
+  smart: {provider: openai, model: gpt-4o, fallback: fast}
+nodes:
+  plan: {type: model, model: smart, prompt: "Plan for: {{ state.query }}", output_key: plan,
+         retry: {max_attempts: 2, delay_ms: 10}, next: end}
+"""
+
+
+async def test_a_transient_failure_falls_back_to_the_next_model_in_the_same_attempt(
+    tmp_path: Path,
+) -> None:
+    script = [
+        FakeFailure.server_error(),  # smart, attempt 1
+        FakeReply("from fast", input_tokens=1_000_000),  # fast, attempt 1
+        FakeFailure.rate_limited(retry_after=0),  # smart, attempt 2 (of the next run): parks
+        FakeReply("smart again"),
+    ]
+    with FakeModelServer(script, api_key="test-key") as server:
+        async with _runtime(tmp_path, server) as rt:
+            wf = rt.register(compile_yaml_text(FALLBACK, "f.yaml"))
+            run = await rt.start(wf, {"query": "q"})
+            assert (await run.result())["plan"] == "from fast"
+            journal = await rt.journal(run.id)
+            second = await rt.start(wf, {"query": "q2"})
+            assert (await second.result())["plan"] == "smart again"
+    [done] = [e.record for e in journal if e.type == "node_completed"]
+    facts = done.facts  # type: ignore[union-attr]
+    assert (facts["gen_ai_model"], facts["fallback_from"]) == ("gpt-4o-mini", "smart")
+    assert round(facts["cost_usd"], 4) == 0.15  # the fallback's own price
+    assert [e.type for e in journal].count("node_failed") == 0  # one attempt, two models
+    assert [r.body["model"] for r in server.requests] == [
+        "gpt-4o", "gpt-4o-mini", "gpt-4o", "gpt-4o",
+    ]  # fmt: skip  # a 429 parks for the same model; it does not fall back
+    [scheduled] = [e.record for e in journal if e.type == "node_scheduled"]
+    assert [f["model"] for f in scheduled.input["fallbacks"]] == ["fast"]  # type: ignore[union-attr]
+
+
 async def test_a_bad_key_fails_the_run_saying_what_the_provider_said(tmp_path: Path) -> None:
     with FakeModelServer([FakeReply("never")], api_key="the-real-key") as server:
         async with _runtime(tmp_path, server) as rt:

@@ -24,8 +24,10 @@ import httpx
 import msgspec
 
 from tether.agents.kinds.mcp_calls import McpCaller
+from tether.agents.kinds.model_fallback import MODEL_KEYS, attempts
 from tether.agents.providers.client import ClientBase
 from tether.agents.providers.costs import CostTable, Price
+from tether.agents.providers.errors import ProviderTransient
 from tether.agents.providers.resolve import make_client
 from tether.agents.providers.types import Message, ModelReply, ModelRequest, ToolSpec, bounded
 from tether.errors import NonRetryableError, TetherError
@@ -86,16 +88,32 @@ class ModelCaller:
             max_output_tokens=args.get("max_output_tokens"),
             output_schema=args.get("output_schema"),
         )
-        client = self._client(args["provider"])
-        limit = args.get("max_concurrency")
+        first: ProviderTransient | None = None
+        for model in attempts(args):
+            try:
+                reply = await self._complete(model, request)
+            except ProviderTransient as exc:  # the next model, if any (a 429 parks instead)
+                first = first or exc
+                continue
+            answered = {k: v for k, v in args.items() if k not in MODEL_KEYS} | model
+            facts = self._facts(reply, answered)
+            if first is not None:
+                facts["fallback_from"] = args["model"]
+                facts["fallback_error"] = bounded(str(first), 500)
+            return {"output": _output(reply, args, names), "facts": facts}
+        assert first is not None
+        raise first
+
+    async def _complete(self, model: Mapping[str, Any], request: ModelRequest) -> ModelReply:
+        request = msgspec.structs.replace(request, model=model["provider_model"])
+        client = self._client(model["provider"])
+        limit = model.get("max_concurrency")
         if isinstance(limit, int) and limit > 0:
-            key = (args["model"], limit)
+            key = (model["model"], limit)
             limiter = self._limiters.setdefault(key, anyio.CapacityLimiter(limit))
             async with limiter:
-                reply = await client.complete(request)
-        else:
-            reply = await client.complete(request)
-        return {"output": _output(reply, args, names), "facts": self._facts(reply, args)}
+                return await client.complete(request)
+        return await client.complete(request)
 
     def _facts(self, reply: ModelReply, args: Mapping[str, Any]) -> dict[str, Any]:
         price = args.get("price")

@@ -27,6 +27,7 @@ from tether.agents.kinds.mcp_calls import (
     mcp_ref,
 )
 from tether.agents.kinds.model_calls import call_args, first_messages, model_node_args, model_spec
+from tether.agents.kinds.model_fallback import with_fallbacks
 from tether.agents.kinds.model_tool import MODEL_TOOL, ModelCaller
 from tether.agents.kinds.tool_schema import tool_spec, wire_name
 from tether.agents.providers.costs import CostTable
@@ -81,7 +82,9 @@ class AgentKinds:
         if isinstance(node.kind, McpToolKind):
             return MCP_TOOL, lambda data: mcp_node_args(wf, node, data)
         if isinstance(node.kind, ModelKind):
-            return MODEL_TOOL, lambda data: model_node_args(wf, node, data, self._costs)
+            return MODEL_TOOL, lambda data: with_fallbacks(
+                wf, model_node_args(wf, node, data, self._costs)
+            )
         return MODEL_TOOL, lambda data: self.model_call(wf, node, None, data, tools)
 
     def model_call(
@@ -106,7 +109,7 @@ class AgentKinds:
             args["tool_names"] = names
         if mcp_tools:
             args["mcp_tools"] = mcp_tools
-        return args
+        return with_fallbacks(wf, args)
 
     def refusal(self, wf: Workflow, node: Node, call: Mapping[str, Any]) -> str | None:
         kind = node.kind
