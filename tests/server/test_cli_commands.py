@@ -79,13 +79,17 @@ nodes:
     )
     started = tether(engine.url, "run", str(flow), "-i", '{"n": 1}', "--no-follow", "--json")
     eid = json.loads(started.stdout)["execution_id"]
-    nothing = tether(engine.url, "approve", "exec_nope", "--user", "al")
+    nothing = tether(engine.url, "approve", "exec_nope", "approved", "--user", "al")
     assert nothing.returncode == 1
     for _ in range(200):
         if "paused" in tether(engine.url, "inspect", eid).stdout:
             break
-    ok = tether(engine.url, "approve", eid, "--user", "al", "--comment", "fine")
-    assert ok.returncode == 0 and "approved at review" in ok.stdout
+    undecided = tether(engine.url, "approve", eid, "--user", "al")  # never a default decision
+    assert undecided.returncode == 2 and "approved|rejected" in undecided.stderr
+    bogus = tether(engine.url, "approve", eid, "maybe")
+    assert bogus.returncode == 2 and "not 'maybe'" in bogus.stderr
+    ok = tether(engine.url, "approve", eid, "approved", "--user", "al", "--comment", "fine")
+    assert ok.returncode == 0 and "approved at review by al" in ok.stdout
     other = tether(engine.url, "run", str(flow), "-i", '{"n": 1}', "--no-follow", "--json")
     oid = json.loads(other.stdout)["execution_id"]
     cancelled = tether(engine.url, "cancel", oid)
@@ -147,3 +151,50 @@ def test_the_engine_logs_json_lifecycle_lines_when_not_on_a_terminal(engine: Eng
     assert mine["execution_ended"]["status"] == "completed"
     for line in mine.values():
         assert {"timestamp", "level", "logger"} <= set(line)
+
+
+WAITING = """
+workflow: {id: waiting, version: "1", start: review}
+nodes:
+  review: {type: human_approval, description: "Ship it?", next: hold}
+  hold: {type: wait, event: go-ahead, duration: 1d, next: end}
+"""
+
+
+def test_a_run_that_waits_says_for_what_and_the_command_that_answers_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    flow = tmp_path / "waiting.yaml"
+    flow.write_text(WAITING)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tether.cli", "run", str(flow)],
+        env={**os.environ, "TETHER_ENGINE_URL": engine.url},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert run.stdout is not None
+        seen: list[str] = []
+
+        def until(text: str) -> str:
+            for line in run.stdout:  # type: ignore[union-attr]  # blocks on the real output
+                seen.append(line.rstrip())
+                if text in line:
+                    return line.strip()
+            raise AssertionError(f"no {text!r} in {seen}")
+
+        eid = until(" started").split()[1]
+        assert "waits for a person's approval: Ship it?" in until("[review]")
+        command = until("answer:").removeprefix("answer:").split("(or")[0].split()
+        assert command == ["tether", "approve", eid, "approved"]
+        answered = tether(engine.url, *command[1:], "--user", "al")
+        assert answered.returncode == 0, answered.stderr
+        assert "waits for event 'go-ahead'" in until("[hold]")
+        send = until("send it:").removeprefix("send it:").split()
+        assert send[:4] == ["tether", "send-event", eid, "go-ahead"]
+        sent = tether(engine.url, *send[1:4], "--payload", '{"ok": true}')
+        assert sent.returncode == 0 and "event 'go-ahead' sent" in sent.stdout
+        assert "completed · 2 nodes" in until("completed ·")
+        assert run.wait(timeout=DEADLINE) == 0
+    finally:
+        run.kill()
+        run.wait()

@@ -20,16 +20,15 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 
 from tether.cli.api_client import CliError, EngineApi
+from tether.cli.run_follow import RunPrinter, follow_run
 from tether.ir import WorkflowError, compile_yaml_file
 from tether.ir.identity import short_digest
-from tether.persistence.contract import TERMINAL_STATUSES
 
 DEFAULT_ENGINE: Final = "http://127.0.0.1:7700"
 
@@ -66,13 +65,29 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("execution_id")
     p.add_argument("--reason", default="cancelled from the CLI")
     p.set_defaults(run=_guarded(cancel_command))
-    p = engine_parser("approve", "decide a pending human approval")
+    p = engine_parser("approve", "decide a pending human approval: approved or rejected")
     p.add_argument("execution_id")
-    p.add_argument("--decision", default="approved", help="approved or rejected")
-    p.add_argument("--user", required=True, help="who decides (recorded in the journal)")
+    p.add_argument(
+        "decision", nargs="?", default=None, help="approved or rejected (no default: say which)"
+    )
+    p.add_argument("--decision", dest="decision_flag", default=None, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--user",
+        default=os.environ.get("TETHER_USER") or None,
+        help="who decides, recorded in the journal (default: $TETHER_USER, else the user your "
+        "token names)",
+    )
     p.add_argument("--comment", default="")
     p.add_argument("--node", default=None, help="the approval node, when several are pending")
     p.set_defaults(run=_guarded(approve_command))
+    p = engine_parser(
+        "send-event", "send an event to a run waiting for it (or keep it until it does)"
+    )
+    p.add_argument("execution_id")
+    p.add_argument("correlation_key", help="the key the wait names (its `event:`)")
+    p.add_argument("--payload", default="null", help="JSON merged into the run's state")
+    p.add_argument("--event-id", default=None, help="sent twice with one id, delivered once")
+    p.set_defaults(run=_guarded(send_event_command))
     v = commands.add_parser("validate", help="check a workflow file (errors with file:line)")
     v.add_argument("file")
     v.set_defaults(run=validate_command)
@@ -132,75 +147,16 @@ def run_command(api: EngineApi, args: argparse.Namespace) -> int:
         workflow_id, version = wf.workflow_id, wf.version
     body = {"workflow_id": workflow_id, "input": given, "workflow_version": version}
     eid = api.post("/executions", body)["execution_id"]
-    out = _Printer(args.json)
+    out = RunPrinter(args.json, eid)
     out.line(f"{eid} started")
     if args.no_follow:
         if args.json:
             print(json.dumps({"execution_id": eid}))
         return 0
-    view = _follow(api, eid, out, args.timeout)
+    view = follow_run(api, eid, out, args.timeout)
     if args.json:
         print(json.dumps({k: view.get(k) for k in ("execution_id", "status", "output", "error")}))
     return 0 if view["status"] == "completed" else 1
-
-
-def _follow(api: EngineApi, eid: str, out: _Printer, timeout: float | None) -> dict[str, Any]:
-    seen = 0
-    nodes: set[str] = set()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        view: dict[str, Any] = api.get(f"/executions/{eid}")
-        for event in api.get(f"/executions/{eid}/events", from_seq=seen + 1)["events"]:
-            seen = event["sequence"]
-            out.event(event, nodes)
-        if view["status"] in TERMINAL_STATUSES:
-            detail = f" · {view['error']}" if view.get("error") else ""
-            out.line(
-                f"{view['status']} · {len(nodes)} nodes{detail}", ok=view["status"] == "completed"
-            )
-            return view
-        if deadline is not None and time.monotonic() > deadline:
-            raise CliError(f"{eid} still {view['status']} after {timeout:g}s (it goes on)")
-        time.sleep(0.1)
-
-
-class _Printer:
-    """Lines for people (colour on a terminal, plain when piped); silent with --json."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-
-    def line(self, text: str, ok: bool | None = None) -> None:
-        if self.quiet:
-            return
-        if self.colour and ok is not None:
-            text = f"\x1b[{32 if ok else 31}m{text}\x1b[0m"
-        print(f"▸ {text}", flush=True)
-
-    def event(self, event: dict[str, Any], nodes: set[str]) -> None:
-        kind = event["kind"]
-        node = kind.get("node_id")
-        label = f"[{node}]"
-        attempt = f" (attempt {kind['attempt']})" if kind.get("attempt", 1) > 1 else ""
-        match kind["type"]:
-            case "node_completed" if kind.get("dispatch", 0) > 0:
-                nodes.add(node)
-                ms = kind.get("duration_ms", 0)
-                self.line(f"{label:<12} ✓ completed {ms:>5}ms{attempt}", ok=True)
-            case "node_failed":
-                self.line(f"{label:<12} ✗ {kind.get('error', 'failed')}{attempt}", ok=False)
-            case "node_parked":
-                self.line(f"{label:<12} … rate limited, parked", ok=None)
-            case "node_waiting":
-                what = "approval" if kind.get("approval") else "wait"
-                self.line(f"{label:<12} … {what}", ok=None)
-            case "approval_received":
-                nodes.add(node)
-                self.line(f"{label:<12} ✓ {kind['decision']} by {kind['user_id']}", ok=True)
-            case "wait_completed":
-                nodes.add(node)
-                self.line(f"{label:<12} ✓ by {kind['by']}", ok=True)
 
 
 def inspect_command(api: EngineApi, args: argparse.Namespace) -> int:
@@ -266,13 +222,44 @@ def cancel_command(api: EngineApi, args: argparse.Namespace) -> int:
     return 0
 
 
+def send_event_command(api: EngineApi, args: argparse.Namespace) -> int:
+    try:
+        payload = json.loads(args.payload)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--payload is not JSON: {exc}", status=2) from None
+    body = {"correlation_key": args.correlation_key, "payload": payload,
+            "event_id": args.event_id}  # fmt: skip
+    out = api.post(f"/executions/{args.execution_id}/external-event", body)
+    if args.json:
+        print(json.dumps(out))
+    elif out.get("accepted"):
+        print(f"{args.execution_id}: event {args.correlation_key!r} sent")
+    else:
+        print(f"{args.execution_id}: event {args.correlation_key!r} already delivered (same id)")
+    return 0
+
+
+#: What ``tether approve`` accepts for a decision, and the decision it records.
+DECISIONS = {"approved": "approved", "approve": "approved", "rejected": "rejected",
+             "reject": "rejected"}  # fmt: skip
+
+
 def approve_command(api: EngineApi, args: argparse.Namespace) -> int:
-    body = {"decision": args.decision, "user_id": args.user, "comment": args.comment,
+    given = args.decision or args.decision_flag
+    if given is None:
+        raise CliError(
+            f"say the decision: tether approve {args.execution_id} approved|rejected", status=2
+        )
+    decision = DECISIONS.get(given.lower())
+    if decision is None:
+        raise CliError(f"the decision is approved or rejected, not {given!r}", status=2)
+    body = {"decision": decision, "user_id": args.user, "comment": args.comment,
             "node_id": args.node}  # fmt: skip
     out = api.post(f"/executions/{args.execution_id}/approve", body)
+    who = f" by {args.user}" if args.user else ""
     print(
         json.dumps(out)
         if args.json
-        else f"{args.execution_id}: {args.decision} at {out['node_id']}"
+        else f"{args.execution_id}: {decision} at {out['node_id']}{who}"
     )
     return 0
