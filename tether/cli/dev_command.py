@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Final
 
 import uvicorn
+import zmq
 
 from tether.cli.worker_command import UsageError, load_tools
 from tether.embedded import Runtime
@@ -35,7 +36,7 @@ from tether.fleet.transport import ZmqFleet
 from tether.logs import configure_logging
 from tether.persistence import StorageError
 from tether.server.app import create_app
-from tether.server.config import ConfigError, ServerConfig
+from tether.server.config import ConfigError, ServerConfig, journal_url
 from tether.server.connections import bounded_protocol, connection_budget, raise_open_file_limit
 
 PROG: Final = "tether dev"
@@ -54,7 +55,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="modules whose top-level @tool functions the engine runs")  # fmt: skip
     p.add_argument("--port", type=int, default=None, help="HTTP port (TETHER_PORT, 7700)")
     p.add_argument("--bind", default=None, help="HTTP address (TETHER_BIND, 127.0.0.1)")
-    p.add_argument("--db", default=None, help="journal URL (TETHER_DATABASE_URL)")
+    p.add_argument(
+        "--db",
+        default=None,
+        help="the journal: a file path or sqlite:/// URL (TETHER_DATABASE_URL)",
+    )
+    p.add_argument("--worker-port", type=int, default=None,
+                   help="ZeroMQ port for tether worker processes, 0 for none "
+                   "(TETHER_WORKER_PORT, 7701)")  # fmt: skip
     p.add_argument("--fleet-key", default=None, metavar="FILE",
                    help="the engine's CURVE key pair for the worker port, NAME.key_secret "
                    "(TETHER_FLEET_KEY)")  # fmt: skip
@@ -105,10 +113,10 @@ def run(args: argparse.Namespace) -> int:
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         )
     )
-    return asyncio.run(_serve(server, runtime))
+    return asyncio.run(_serve(server, runtime, fleet.endpoint if fleet else None))
 
 
-async def _serve(server: uvicorn.Server, runtime: Runtime) -> int:
+async def _serve(server: uvicorn.Server, runtime: Runtime, endpoint: str | None) -> int:
     # The runtime opens here, not in the app's lifespan: uvicorn turns a failed lifespan into
     # a traceback and exit 3, and a journal another engine holds is a user's error (one line).
     try:
@@ -116,6 +124,13 @@ async def _serve(server: uvicorn.Server, runtime: Runtime) -> int:
             await server.serve()
     except (StorageError, OSError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except zmq.ZMQError as exc:  # the worker port: taken, or an address ZeroMQ refuses
+        print(
+            f"{PROG}: cannot listen for workers on {endpoint}: {exc} (choose another "
+            "--worker-port, or 0 for none)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -157,7 +172,12 @@ def _config(args: argparse.Namespace) -> ServerConfig:
     if args.bind is not None:
         changes["bind"] = args.bind
     if args.db is not None:
-        changes["database_url"] = args.db
+        changes["database_url"] = journal_url(args.db)
+    if args.worker_port is not None:
+        changes["worker_port"] = args.worker_port
+    for flag, value, low in (("--port", args.port, 1), ("--worker-port", args.worker_port, 0)):
+        if value is not None and not low <= value <= 65535:
+            raise ConfigError(f"{flag} must be a port number ({low}-65535), got {value}")
     if changes:
         config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
         config.check()

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,10 +34,30 @@ from tether.ir.identity import short_digest
 DEFAULT_ENGINE: Final = "http://127.0.0.1:7700"
 
 
+def engine_url(env: Mapping[str, str]) -> str:
+    """The engine the commands talk to: ``TETHER_ENGINE_URL``, else the one ``tether dev``
+    starts with the same environment (``TETHER_PORT``, and ``TETHER_BIND`` unless it is a
+    wildcard address), so one configuration serves both sides.
+
+    Example::
+
+        engine_url({"TETHER_PORT": "17700"})      # 'http://127.0.0.1:17700'
+    """
+    if env.get("TETHER_ENGINE_URL"):
+        return env["TETHER_ENGINE_URL"]
+    port = env.get("TETHER_PORT", "").strip() or "7700"
+    host = env.get("TETHER_BIND", "").strip() or "127.0.0.1"
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"http://{host}:{port}"
+
+
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def engine_parser(name: str, help: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = commands.add_parser(name, help=help, description=help)
-        engine = os.environ.get("TETHER_ENGINE_URL", DEFAULT_ENGINE)
+        engine = engine_url(os.environ)
         p.add_argument("--engine", default=engine, help=f"engine URL (default {engine})")
         p.add_argument("--json", action="store_true", help="print JSON for machines")
         return p

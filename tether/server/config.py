@@ -66,6 +66,18 @@ class ConfigError(TetherError, ValueError):
     """A setting that cannot be used; the message names the variable and what it expects."""
 
 
+def journal_url(value: str) -> str:
+    """The journal's URL for ``value``: a URL as given, a plain file path as its SQLite URL
+    (``data/runtime.db`` -> ``sqlite:///data/runtime.db``, as ``jamjet dev --db`` takes).
+
+    Example::
+
+        journal_url("/var/lib/tether/runtime.db")    # 'sqlite:////var/lib/tether/runtime.db'
+    """
+    value = value.strip()
+    return value if "://" in value else f"sqlite:///{value}"
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     database_url: str = DEFAULT_DATABASE_URL
@@ -102,12 +114,12 @@ class ServerConfig:
         url = (
             "memory://"
             if backend == "memory"
-            else env.get("TETHER_DATABASE_URL", DEFAULT_DATABASE_URL)
+            else journal_url(env.get("TETHER_DATABASE_URL", DEFAULT_DATABASE_URL))
         )
         if backend == "sqlite" and not url.startswith("sqlite:///"):
             raise ConfigError(
-                "TETHER_DATABASE_URL must be sqlite:///relative.db or sqlite:////abs.db, "
-                f"got {url!r}"
+                "TETHER_DATABASE_URL must be a file path (data/runtime.db), "
+                f"sqlite:///relative.db or sqlite:////abs.db, got {url!r}"
             )
         level = env.get("TETHER_LOG_LEVEL", "info").strip().lower()
         if level not in LOG_LEVELS:
