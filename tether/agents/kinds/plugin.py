@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 
 from tether.agents.kinds.checks import check_workflow
+from tether.agents.kinds.eval_calls import check_evals, eval_binder
+from tether.agents.kinds.eval_tool import EVAL_TOOL, EvalCaller
 from tether.agents.kinds.http_tool import HTTP_TOOL, HttpCaller, http_args
 from tether.agents.kinds.model_calls import call_args, first_messages, model_node_args, model_spec
 from tether.agents.kinds.model_tool import MODEL_TOOL, ModelCaller
@@ -23,12 +25,12 @@ from tether.agents.kinds.tool_schema import tool_spec, wire_name
 from tether.agents.providers.costs import CostTable
 from tether.agents.providers.types import ToolSpec
 from tether.ir.errors import ValidationIssue
-from tether.ir.types import AgentKind, HttpKind, ModelKind, Node, Workflow
+from tether.ir.types import AgentKind, EvalKind, HttpKind, ModelKind, Node, Workflow
 from tether.runtime.node_kinds import CallBinder
 from tether.runtime.secrets import SecretSource
 from tether.runtime.tools import Tool, ToolRegistry
 
-_KINDS = (ModelKind, AgentKind, HttpKind)
+_KINDS = (ModelKind, AgentKind, HttpKind, EvalKind)
 
 
 class AgentKinds:
@@ -47,22 +49,25 @@ class AgentKinds:
         self._costs = costs or CostTable()
         self._models = ModelCaller(env, http=http, costs=self._costs)
         self._http = HttpCaller(secrets)
+        self._evals = EvalCaller(self._models)
         self._specs: dict[int, tuple[list[ToolSpec], dict[str, str]]] = {}
 
     def handles(self, node: Node) -> bool:
         return isinstance(node.kind, _KINDS)
 
     def tools(self) -> Iterable[Tool]:
-        return (self._models.tool(), self._http.tool())
+        return (self._models.tool(), self._http.tool(), self._evals.tool())
 
     def check(self, wf: Workflow, tools: ToolRegistry) -> list[ValidationIssue]:
-        return check_workflow(wf, tools, self._costs)
+        return check_workflow(wf, tools, self._costs) + check_evals(wf, self._costs)
 
     def binding(self, wf: Workflow, node: Node, tools: ToolRegistry) -> tuple[str, CallBinder]:
         if isinstance(node.kind, HttpKind):
             return HTTP_TOOL, lambda data: http_args(node, data)
         if isinstance(node.kind, ModelKind):
             return MODEL_TOOL, lambda data: model_node_args(wf, node, data, self._costs)
+        if isinstance(node.kind, EvalKind):
+            return EVAL_TOOL, eval_binder(wf, node, self._costs)
         return MODEL_TOOL, lambda data: self.model_call(wf, node, None, data, tools)
 
     def model_call(
