@@ -391,3 +391,13 @@ nodes:
   draft: {{type: model, model: fast, prompt: "Write.", output_key: answer, next: check}}
   check: {check}
 """
+
+
+async def test_feedback_that_the_model_never_reads_is_refused(tmp_path: Path) -> None:
+    check = f"{{type: eval, scorers: [{JUDGE}], on_fail: retry_with_feedback}}"
+    with FakeModelServer([]) as server:
+        async with _runtime(tmp_path, server) as rt:
+            never = r"node 'draft' never reads state.__eval_feedback__: add \{\{ state"
+            with pytest.raises(WorkflowInvalid, match=never):
+                rt.register(_draft_then(check))
+            rt.register(_draft_then(check, "Write. {{ __eval_feedback__ | default('') }}"))

@@ -171,7 +171,8 @@ class EvalKind(_Kind, frozen=True, tag="eval"):
     runs the node before the eval (its single predecessor) again, at most ``max_retries``
     times (2 when YAML gives none), then fails; ``retry_with_feedback`` also leaves the
     failing scores' messages in ``state.__eval_feedback__`` for that node's templates
-    (removed once the eval passes); a node id routes there.
+    (removed once the eval passes; a model or agent node whose templates never read it is
+    refused at registration); a node id routes there.
     """
 
     scorers: list[Any] = []
