@@ -401,3 +401,20 @@ async def test_feedback_that_the_model_never_reads_is_refused(tmp_path: Path) ->
             with pytest.raises(WorkflowInvalid, match=never):
                 rt.register(_draft_then(check))
             rt.register(_draft_then(check, "Write. {{ __eval_feedback__ | default('') }}"))
+
+
+async def test_retries_are_counted_across_a_continued_segment_and_snapshots_I9(
+    tmp_path: Path,
+) -> None:
+    check = f"{{type: eval, scorers: [{JUDGE}], on_fail: retry, max_retries: 3}}"
+    text = _draft_yaml(check).replace('version: "1"', 'version: "1", continue_as_new: '
+                                      "{max_records: 10}")  # fmt: skip
+    script = [r for s in (0.1, 0.2, 0.3, 0.4) for r in (FakeReply(f"draft {s}"), _judge(s))]
+    with FakeModelServer(script) as server:
+        async with _runtime(tmp_path, server, snapshot_every=2) as rt:
+            run = await rt.start(rt.register(compile_yaml_text(text, "c.yaml")), {})
+            with pytest.raises(ExecutionFailedError, match="failed after 3 retries"):
+                await run.result()
+            segments = [r.execution_id for r in await rt.list_executions()]
+            await check_replay(rt, max(segments, key=len))
+    assert len(segments) == 2 and len(server.requests) == 8  # one try and three retries
