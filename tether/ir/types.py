@@ -145,6 +145,36 @@ class HumanApprovalKind(_Kind, frozen=True, tag="human_approval"):
 
 
 class EvalKind(_Kind, frozen=True, tag="eval"):
+    """Score the run so far and route on the verdict; it passes when every scorer passes.
+
+    ``scorers`` (as written; read by :mod:`tether.ir.eval_spec`):
+
+    - ``assertion`` ``expr`` (or ``check``/``checks``): conditions of the condition
+      language over state (never Python ``eval``), checked for syntax at registration.
+    - ``latency`` ``max_ms`` (or ``threshold_ms``, default 5000): the run's elapsed time
+      when the eval is handed out (from journaled timestamps).
+    - ``cost`` ``max_usd`` (or ``threshold_usd``, default 1.0): what the run's model calls
+      cost so far (their journaled facts, judges of earlier evals included).
+    - ``llm_judge`` ``model`` (a ``models`` alias or bare model name), ``rubric``,
+      ``min_score`` (default 3): one model call that answers ``{"score", "reason"}``;
+      ``min_score`` up to 1 asks for a 0-1 score, above 1 (to 5) for a 1-5 score; it passes
+      at ``score >= min_score``. It judges ``input_expr`` (a template or state path) or else
+      the output of the node before the eval. An answer without a score on the scale fails
+      the attempt (retried per the node's retry policy), the answer kept, bounded.
+
+    The deterministic scores are computed when the eval is handed out and journaled in its
+    ``node_scheduled``; the judges run as one work item (``tether.eval``). The scores are in
+    ``node_completed`` (``output`` and the ``eval_scores`` fact) and, with ``output_key``,
+    in state as ``{"passed": bool, "scores": [...]}``.
+
+    ``on_fail``: ``fail`` (or ``halt``) fails the run naming the failing scores; ``retry``
+    runs the node before the eval (its single predecessor) again, at most ``max_retries``
+    times (2 when YAML gives none), then fails; ``retry_with_feedback`` also leaves the
+    failing scores' messages in ``state.__eval_feedback__`` for that node's templates
+    (removed once the eval passes; a model or agent node whose templates never read it is
+    refused at registration); a node id routes there.
+    """
+
     scorers: list[Any] = []
     on_fail: str = "halt"
     max_retries: int = 0

@@ -24,6 +24,7 @@ from tether.ir import types as t
 from tether.ir.approvers import approver_problem
 from tether.ir.conditions import compile_condition
 from tether.ir.errors import ConditionSyntaxError, ValidationIssue, WorkflowInvalid
+from tether.ir.eval_spec import eval_problems, on_fail_mode, predecessors
 from tether.ir.secret_refs import reference_problem
 from tether.ir.state_schema import value_matches
 from tether.ir.types import END, STATE_TYPES, Node, RetryPolicy, Workflow
@@ -62,6 +63,8 @@ def successors(
     targets = [e.to for e in edges]
     if isinstance(kind, t.HumanApprovalKind) and kind.fallback_node is not None:
         targets.append(kind.fallback_node)
+    if isinstance(kind, t.EvalKind) and on_fail_mode(kind.on_fail) == "route":
+        targets.append(kind.on_fail)  # where a failing verdict goes (tether.ir.eval_spec)
     return targets
 
 
@@ -194,6 +197,18 @@ class _Validator:
             self.check_join(node, kind)
         elif isinstance(kind, t.HumanApprovalKind) and kind.fallback_node is not None:
             self.target(node.id, kind.fallback_node, f"{base}.fallback_node", "fallback")
+        elif isinstance(kind, t.EvalKind):
+            self.check_eval(node, kind, base)
+
+    def check_eval(self, node: Node, kind: t.EvalKind, base: str) -> None:
+        if on_fail_mode(kind.on_fail) == "route":
+            self.target(node.id, kind.on_fail, f"{base}.on_fail", "on_fail")
+        preds = predecessors(self.wf, node.id, self.succ)
+        for path, message in eval_problems(self.wf, node, kind, preds):
+            self.issue(f"{base}.{path}", message)
+
+    def succ(self, node_id: str) -> list[str]:
+        return successors(self.wf, node_id, self.by_source)
 
     def check_join(self, node: Node, kind: t.JoinKind) -> None:
         for i, name in enumerate(kind.wait_for):

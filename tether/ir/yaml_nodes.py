@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.ir import eval_spec
 from tether.ir import types as t
 from tether.ir.types import END, Node, NodeKind
 from tether.ir.yaml_values import (
@@ -164,7 +165,18 @@ APPROVAL_TIMEOUT_OUTCOMES = ("fail", "approve", "reject")
 
 
 def _eval(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
+    """Scorers are checked here (so a bad one names its line) and kept as written; a
+    retrying eval without ``max_retries`` gets ``DEFAULT_RETRIES`` (see tether.ir.eval_spec)."""
     fields = {k: spec[k] for k in ("scorers", "on_fail", "max_retries", "input_expr") if k in spec}
+    scorers = fields.get("scorers", [])
+    if not isinstance(scorers, list) or not scorers:
+        raise ValueProblem(("scorers",), "an eval node needs 'scorers', a list of scorers")
+    _sub("scorers", eval_spec.parse_scorers, scorers)
+    for i in range(len(scorers)):
+        paths[f"kind.scorers.{i}"] = ("scorers", i)
+    mode = eval_spec.on_fail_mode(str(fields.get("on_fail", "")))
+    if mode in (eval_spec.RETRY, eval_spec.FEEDBACK) and "max_retries" not in fields:
+        fields["max_retries"] = eval_spec.DEFAULT_RETRIES
     return convert(fields, t.EvalKind, "eval node")
 
 

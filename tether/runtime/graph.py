@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tether.ir.conditions import Condition, ConditionEvalError, compile_condition
+from tether.ir.eval_spec import node_before
 from tether.ir.types import (
     CONTROL_KINDS,
     END,
@@ -22,6 +23,7 @@ from tether.ir.types import (
     AgentKind,
     BranchKind,
     EndKind,
+    EvalKind,
     JoinKind,
     Node,
     ParallelKind,
@@ -87,6 +89,12 @@ class Graph:
         self.agent_ids = frozenset(
             n.id for n in workflow.nodes.values() if isinstance(n.kind, AgentKind)
         )
+        #: Eval nodes: their verdict routes the run (tether.runtime.eval_routes), a retrying
+        #: one back to the node before it.
+        self.eval_ids = frozenset(
+            n.id for n in workflow.nodes.values() if isinstance(n.kind, EvalKind)
+        )
+        self.eval_retry_to = {e: node_before(workflow, e) for e in self.eval_ids}
         #: The external event keys its wait nodes wait for.
         self.event_keys = frozenset(
             n.kind.correlation_key

@@ -31,7 +31,7 @@ from tether.ir.types import (
 )
 from tether.ir.validation import until_ms
 from tether.persistence.contract import NewRecord
-from tether.runtime import agent_plan
+from tether.runtime import agent_plan, eval_scores
 from tether.runtime.agent_plan import AgentCalls
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
@@ -225,6 +225,8 @@ def _schedule(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContext)
             retryable=False,
         )
         return [scheduled, failed]
+    if node.id in graph.eval_ids:  # its deterministic scores, journaled with the hand-out
+        args = eval_scores.with_scores(node, args, state, ctx.now_ms)
     if graph.workflow.budget is not None and "projected_cost_usd" in args:
         breach = agent_plan.model_node_breach(node, state, graph, args, ctx.now_ms)
         if breach is not None:

@@ -182,6 +182,7 @@ class SegmentStarted(_Record, frozen=True, tag="segment_started"):
     loops: dict[str, AgentLoop] = {}
     spent_usd: float = 0.0
     spent_tokens: int = 0
+    eval_retries: dict[str, int] = {}
 
 
 class PolicyViolation(_Record, frozen=True, tag="policy_violation"):

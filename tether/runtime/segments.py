@@ -48,6 +48,7 @@ async def open_segment(
         loops=state.loops,
         spent_usd=state.spent_usd,
         spent_tokens=state.spent_tokens,
+        eval_retries=state.eval_retries,
     )
     decoded, row = normalized(started)
     seeded = replay(graph, [decoded]) if graph is not None else ExecutionState()

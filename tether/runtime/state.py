@@ -20,7 +20,7 @@ import msgspec
 
 from tether.ir.types import EndKind, HumanApprovalKind
 from tether.persistence.contract import TERMINAL_STATUSES, ExecutionStatus, TerminalStatus
-from tether.runtime import agent_fold
+from tether.runtime import agent_fold, eval_routes
 from tether.runtime.fold_routes import route_to, without
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
@@ -95,6 +95,8 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
     spent_tokens: int = 0
     #: A budget breach: the run ends ``limit_exceeded`` with this reason.
     limit: str | None = None
+    #: Retries each eval node spent since it last passed (see tether.runtime.eval_routes).
+    eval_retries: dict[str, int] = {}
 
     @property
     def is_terminal(self) -> bool:
@@ -227,6 +229,7 @@ def _segment_started(rec: SegmentStarted, seq: int) -> ExecutionState:
         loops=rec.loops,
         spent_usd=rec.spent_usd,
         spent_tokens=rec.spent_tokens,
+        eval_retries=rec.eval_retries,
     )
 
 
@@ -273,6 +276,8 @@ def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int
         state = agent_fold.spent(state, rec.facts)
     if node_id in graph.agent_ids:
         return agent_fold.call_completed(state, rec, current, graph, seq)
+    if node_id in graph.eval_ids:
+        return eval_routes.eval_completed(state, rec, current, graph, seq)
     data = _with_output(state.data, node_id, rec.output, graph)
     nodes = {**state.nodes, node_id: _replace(current, status="completed")}
     try:

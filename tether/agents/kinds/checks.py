@@ -16,6 +16,7 @@ from tether.agents.providers.config import parse_models
 from tether.agents.providers.costs import CostTable
 from tether.agents.providers.errors import ModelConfigError
 from tether.ir.errors import ValidationIssue
+from tether.ir.eval_spec import FEEDBACK_KEY
 from tether.ir.templates import TemplateError, parse_template
 from tether.ir.types import AgentKind, Budget, HttpKind, McpToolKind, ModelKind, Node, Workflow
 from tether.runtime.tools import ToolRegistry, UnknownTool
@@ -135,7 +136,7 @@ def _state_keys(wf: Workflow) -> set[str] | None:
     schema = wf.typed_schema()
     if not schema:
         return None
-    return set(schema) | {n.state_key for n in wf.nodes.values()}
+    return set(schema) | {n.state_key for n in wf.nodes.values()} | {FEEDBACK_KEY}
 
 
 def _agent_tools(

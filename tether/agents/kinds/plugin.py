@@ -1,5 +1,5 @@
-"""``AgentKinds``: the model, agent and http node kinds, plugged into a runtime through its one
-seam (:class:`tether.runtime.node_kinds.NodeKinds`).
+"""``AgentKinds``: the model, agent, http, ``mcp_tool`` and eval node kinds, plugged into a
+runtime through its one seam (:class:`tether.runtime.node_kinds.NodeKinds`).
 
 Example::
 
@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 
 from tether.agents.kinds.checks import check_workflow
+from tether.agents.kinds.eval_calls import check_evals, eval_binder
+from tether.agents.kinds.eval_tool import EVAL_TOOL, EvalCaller
 from tether.agents.kinds.http_tool import HTTP_TOOL, HttpCaller, http_args
 from tether.agents.kinds.mcp_calls import (
     MCP_TOOL,
@@ -33,12 +35,12 @@ from tether.agents.kinds.tool_schema import tool_spec, wire_name
 from tether.agents.providers.costs import CostTable
 from tether.agents.providers.types import ToolSpec
 from tether.ir.errors import ValidationIssue
-from tether.ir.types import AgentKind, HttpKind, McpToolKind, ModelKind, Node, Workflow
+from tether.ir.types import AgentKind, EvalKind, HttpKind, McpToolKind, ModelKind, Node, Workflow
 from tether.runtime.node_kinds import CallBinder
 from tether.runtime.secrets import SecretSource
 from tether.runtime.tools import Tool, ToolRegistry, UnknownTool
 
-_KINDS = (ModelKind, AgentKind, HttpKind, McpToolKind)
+_KINDS = (ModelKind, AgentKind, HttpKind, McpToolKind, EvalKind)
 
 #: An agent's tools: the specs of its ``@tool`` functions, wire name -> tool name where they
 #: differ, and its MCP tools (listed by the server when the model is called).
@@ -46,7 +48,7 @@ _AgentTools = tuple[list[ToolSpec], dict[str, str], list[dict[str, Any]]]
 
 
 class AgentKinds:
-    """Runs model, agent, http and ``mcp_tool`` nodes. ``env`` gives provider keys and
+    """Runs model, agent, http, ``mcp_tool`` and eval nodes. ``env`` gives provider keys and
     endpoints (default: this process's environment, read at the first call); ``secrets`` fills
     http headers' and MCP servers' ``${NAME}`` before the environment does."""
 
@@ -62,19 +64,20 @@ class AgentKinds:
         self._mcp = McpCaller(SecretsThenEnviron(secrets, os.environ if env is None else env))
         self._models = ModelCaller(env, http=http, costs=self._costs, mcp=self._mcp)
         self._http = HttpCaller(secrets)
+        self._evals = EvalCaller(self._models)
         self._specs: dict[int, _AgentTools] = {}
 
     def handles(self, node: Node) -> bool:
         return isinstance(node.kind, _KINDS)
 
     def tools(self) -> Iterable[Tool]:
-        return (self._models.tool(), self._http.tool(), self._mcp.tool())
+        return (self._models.tool(), self._http.tool(), self._mcp.tool(), self._evals.tool())
 
     async def start(self) -> None:
         await self._mcp.start()
 
     def check(self, wf: Workflow, tools: ToolRegistry) -> list[ValidationIssue]:
-        return check_workflow(wf, tools, self._costs)
+        return check_workflow(wf, tools, self._costs) + check_evals(wf, self._costs)
 
     def binding(self, wf: Workflow, node: Node, tools: ToolRegistry) -> tuple[str, CallBinder]:
         if isinstance(node.kind, HttpKind):
@@ -85,6 +88,8 @@ class AgentKinds:
             return MODEL_TOOL, lambda data: with_fallbacks(
                 wf, model_node_args(wf, node, data, self._costs)
             )
+        if isinstance(node.kind, EvalKind):
+            return EVAL_TOOL, eval_binder(wf, node, self._costs)
         return MODEL_TOOL, lambda data: self.model_call(wf, node, None, data, tools)
 
     def model_call(
