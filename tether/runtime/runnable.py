@@ -54,7 +54,8 @@ def check_runnable(
     ]
     if unsupported:
         hint = (
-            "; model, agent and http nodes need the agent kinds (tether.Runtime has them)"
+            "; model, agent, http, mcp_tool and eval nodes need the agent kinds (tether.Runtime "
+            "has them)"
             if node_kinds is None
             else ""
         )
