@@ -42,14 +42,24 @@ def test_run_a_file_follows_it_live_and_exits_0_on_completed(engine: Engine) -> 
     again = tether(engine.url, "run", "counter", "-i", '{"n": 5}', "--json")
     assert again.returncode == 0
     assert json.loads(again.stdout)["output"] == {"n": 8}
-    listed = tether(engine.url, "executions", "--json")
-    assert eid in {json.loads(ln)["execution_id"] for ln in listed.stdout.splitlines()}
+    listed = tether(engine.url, "executions", "--json")  # one JSON document
+    assert eid in {row["execution_id"] for row in json.loads(listed.stdout)}
+    table = tether(engine.url, "executions").stdout.splitlines()
+    assert table[0].split() == ["EXECUTION", "STATUS", "WORKFLOW", "STARTED"]
     events = tether(engine.url, "events", eid, "--node", "second", "--json")
-    kinds = [json.loads(ln)["kind"]["type"] for ln in events.stdout.splitlines()]
+    kinds = [e["kind"]["type"] for e in json.loads(events.stdout)["events"]]
     assert kinds == ["node_scheduled", "node_completed"]
+    nosuch = tether(engine.url, "events", eid, "--node", "nosuchnode")
+    assert nosuch.returncode == 1 and "no records of node 'nosuchnode'" in nosuch.stderr
+    assert "first, second, third" in nosuch.stderr
     shown = tether(engine.url, "inspect", eid)
     assert shown.returncode == 0 and "completed" in shown.stdout and '"n": 3' in shown.stdout
-    assert "counter@1" in tether(engine.url, "workflows").stdout
+    assert 'output: {"n": 3}' in shown.stdout and shown.stdout.rstrip().endswith("3 nodes")
+    workflows = tether(engine.url, "workflows").stdout.splitlines()
+    assert workflows[0].split() == ["WORKFLOW", "DIGEST", "REGISTERED"]
+    assert "counter@1" in workflows[1]
+    bogus = tether(engine.url, "executions", "--status", "bogus")
+    assert bogus.returncode == 2 and "invalid choice: 'bogus'" in bogus.stderr
 
 
 def test_user_errors_are_one_line_never_a_traceback(engine: Engine, tmp_path: Path) -> None:
@@ -109,7 +119,7 @@ def test_a_workflow_version_is_its_content_across_folders_and_restarts_I13(
     first = tether(engine.url, "run", "counter.yaml", "-i", '{"n": 0}', "--json", cwd=here)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["output"] == {"n": 3}
-    listed = json.loads(tether(engine.url, "workflows", "--json").stdout)
+    [listed] = json.loads(tether(engine.url, "workflows", "--json").stdout)
     digest = listed["digest"]
     assert digest.startswith("sha256:") and len(digest) == 71
     assert digest[:19] in tether(engine.url, "workflows").stdout
@@ -128,7 +138,7 @@ def test_a_workflow_version_is_its_content_across_folders_and_restarts_I13(
             assert digest[:19] in refused.stderr and "new version" in refused.stderr
         by_id = tether(engine.url, "run", "counter", "-i", '{"n": 0}', "--json")
         assert json.loads(by_id.stdout)["output"] == {"n": 3}  # the registered content
-    assert json.loads(tether(engine.url, "workflows", "--json").stdout)["digest"] == digest
+    assert json.loads(tether(engine.url, "workflows", "--json").stdout)[0]["digest"] == digest
 
 
 def test_run_version_flag_is_honoured_or_refused_never_ignored_I13(engine: Engine) -> None:

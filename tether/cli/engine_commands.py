@@ -27,9 +27,15 @@ from typing import Any, Final
 import msgspec
 
 from tether.cli.api_client import CliError, EngineApi
+from tether.cli.read_commands import (
+    STATUSES,
+    events_command,
+    executions_command,
+    inspect_command,
+    workflows_command,
+)
 from tether.cli.run_follow import RunPrinter, follow_run
 from tether.ir import WorkflowError, compile_yaml_file
-from tether.ir.identity import short_digest
 
 DEFAULT_ENGINE: Final = "http://127.0.0.1:7700"
 
@@ -77,7 +83,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--node", default=None, help="only this node's records")
     p.set_defaults(run=_guarded(events_command))
     p = engine_parser("executions", "list executions, newest first")
-    p.add_argument("--status", default=None)
+    p.add_argument("--status", default=None, choices=STATUSES)
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(run=_guarded(executions_command))
     p = engine_parser("workflows", "list registered workflows")
@@ -178,60 +184,6 @@ def run_command(api: EngineApi, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({k: view.get(k) for k in ("execution_id", "status", "output", "error")}))
     return 0 if view["status"] == "completed" else 1
-
-
-def inspect_command(api: EngineApi, args: argparse.Namespace) -> int:
-    view = api.get(f"/executions/{args.execution_id}")
-    events = api.get(f"/executions/{args.execution_id}/events")["events"]
-    if args.json:
-        print(json.dumps({"execution": view, "events": len(events)}))
-        return 0
-    print(f"{view['execution_id']}  {view['workflow_id']}@{view['workflow_version']}  "
-          f"{view['status']}")  # fmt: skip
-    if view.get("error"):
-        print(f"error: {view['error']}")
-    print(f"state: {json.dumps(view.get('current_state'), sort_keys=True)}")
-    attempts: dict[str, int] = {}
-    for e in events:
-        kind = e["kind"]
-        if kind["type"] in ("node_completed", "node_failed") and kind.get("dispatch", 0) > 0:
-            attempts[kind["node_id"]] = max(attempts.get(kind["node_id"], 0), kind["attempt"])
-            outcome = "✓" if kind["type"] == "node_completed" else "✗"
-            print(f"  {e['created_at']}  {kind['node_id']:<16} {outcome} attempt {kind['attempt']}"
-                  f"  {kind.get('duration_ms', 0)}ms")  # fmt: skip
-    print(f"{len(events)} records, {len(attempts)} nodes run")
-    return 0
-
-
-def events_command(api: EngineApi, args: argparse.Namespace) -> int:
-    events = api.get(f"/executions/{args.execution_id}/events", node_id=args.node)["events"]
-    for e in events:
-        if args.json:
-            print(json.dumps(e))
-        else:
-            kind = dict(e["kind"])
-            kind_type = kind.pop("type")
-            print(f"{e['sequence']:>5}  {e['created_at']}  {kind_type:<20} "
-                  f"{json.dumps(kind, sort_keys=True)}")  # fmt: skip
-    return 0
-
-
-def executions_command(api: EngineApi, args: argparse.Namespace) -> int:
-    rows = api.get("/executions", status=args.status, limit=args.limit)["executions"]
-    for r in rows:
-        if args.json:
-            print(json.dumps(r))
-        else:
-            print(f"{r['execution_id']}  {r['status']:<10} {r['workflow_id']}@"
-                  f"{r['workflow_version']}  {r['started_at']}")  # fmt: skip
-    return 0
-
-
-def workflows_command(api: EngineApi, args: argparse.Namespace) -> int:
-    for r in api.get("/workflows")["workflows"]:
-        line = f"{r['workflow_id']}@{r['version']}  {short_digest(r['digest'])}  {r['created_at']}"
-        print(json.dumps(r) if args.json else line)
-    return 0
 
 
 def cancel_command(api: EngineApi, args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, Final, get_args
 
 import anyio
 import msgspec
@@ -33,6 +33,7 @@ from litestar.openapi import OpenAPIConfig
 
 from tether.errors import ExecutionBroken, InvalidInput
 from tether.ir.submitted import compile_submitted_ir
+from tether.persistence.contract import ExecutionStatus
 from tether.runtime.assembly import check_client_id
 from tether.runtime.internals import runtime_internals
 from tether.runtime.records import ApprovalReceived
@@ -52,6 +53,8 @@ from tether.server.views import event_view, execution_view, iso
 VERSION = "0.1.0"
 #: The decider of an approval sent with the shared token (or none) and no ``user_id``.
 ANONYMOUS = "anonymous"
+#: What ``GET /executions?status=`` may ask for.
+_STATUSES: Final = get_args(ExecutionStatus)
 #: Paging past this is a mistake (and beyond what SQLite's integers hold near 2**63).
 MAX_OFFSET = 1_000_000_000
 
@@ -157,6 +160,8 @@ async def list_executions(
         raise InvalidInput(
             f"limit must be 1-1000 and offset 0-{MAX_OFFSET}, got {limit} and {offset}"
         )
+    if status is not None and status not in _STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(_STATUSES)}, got {status!r}")
     rows = await _rt(request).list_executions(status, workflow_id, limit, offset)
     return {
         "executions": [execution_view(r, None) for r in rows],
