@@ -20,9 +20,11 @@ from tether.ir import (
     WorkflowInvalid,
     check,
     compile_yaml_file,
+    compile_yaml_text,
     encode_workflow,
     workflow_from_ir,
 )
+from tether.ir.identity import workflow_digest
 
 jamjet_compiler = pytest.importorskip("jamjet.workflow.ir_compiler")
 
@@ -227,3 +229,22 @@ def test_our_own_ir_round_trips(tmp_path: Any) -> None:
         again = workflow_from_ir(msgspec.json.decode(encode_workflow(wf)))
         assert again == wf
         assert encode_workflow(again) == encode_workflow(wf)
+
+
+def test_our_own_ir_keeps_models_budget_allowed_tools_and_mcp_servers_I13() -> None:
+    text = """
+    workflow: {id: research, version: "1"}
+    models:
+      fast: {provider: openai, model: gpt-4o-mini}
+    budget: {max_cost_usd: 2.0}
+    allowed_tools: [search]
+    mcp_servers:
+      files: {command: [python, server.py]}
+    nodes:
+      plan: {type: model, model: fast, prompt: "Plan {{ state.q }}", output_key: plan, next: end}
+    """
+    wf = compile_yaml_text(textwrap.dedent(text), "r.yaml")
+    assert wf.models and wf.budget and wf.allowed_tools and wf.mcp_servers
+    again = workflow_from_ir(msgspec.json.decode(encode_workflow(wf)))
+    assert again == wf  # what `tether run` posts is what the server registers
+    assert workflow_digest(again) == workflow_digest(wf)

@@ -2,10 +2,11 @@
 
 The SDK's ``compile_yaml`` / ``compile_to_ir`` output has quirks this smooths over:
 ``state_schema`` is a string (often ``""``) or a JSON Schema; ``retry_policy`` is a name or
-``None``; ``timeouts`` may be partial; retry policies carry the YAML as written; extra
-top-level keys (``models``, ``tools``, ``mcp_servers``, ``remote_agents``,
-``strategy_metadata``) are ignored. A node kind Tether does not run (``coordinator``,
-``limit_exceeded`` ...) is a ``WorkflowInvalid`` naming the node and the kind.
+``None``; ``timeouts`` may be partial; retry policies carry the YAML as written; top-level
+keys Tether has no use for (``tools``, ``remote_agents``, ``strategy_metadata``) are ignored;
+``models``, ``mcp_servers``, ``budget`` and ``allowed_tools`` are kept (Tether's own IR
+comes back whole). A node kind Tether does not run (``coordinator``, ``limit_exceeded`` ...)
+is a ``WorkflowInvalid`` naming the node and the kind.
 
 Example::
 
@@ -23,6 +24,7 @@ from tether.ir.errors import ValidationIssue, WorkflowInvalid
 from tether.ir.limits import DEFAULT_LIMITS, InputLimits, check_ir_size, too_many
 from tether.ir.state_schema import SchemaShapeError, parse_state_schema
 from tether.ir.types import (
+    Budget,
     ContinueAsNew,
     Edge,
     Node,
@@ -96,6 +98,10 @@ def workflow_from_ir(
             _mapping(ir, "locations", issues), dict[str, SourceLocation], "locations", "locations"
         )
         or {},
+        models=dict(_mapping(ir, "models", issues)),
+        mcp_servers=dict(_mapping(ir, "mcp_servers", issues)),
+        budget=_optional(ir, "budget", Budget, issues),
+        allowed_tools=_optional(ir, "allowed_tools", list[str], issues),
     )
     if issues.items:
         raise WorkflowInvalid(issues.items, source=source)
@@ -108,6 +114,12 @@ def _check_counts(ir: Mapping[str, Any], limits: InputLimits, issues: _Issues) -
         issues.add("nodes", too_many("nodes", len(nodes), limits.max_nodes, "max_nodes"))
     if isinstance(edges, list) and len(edges) > limits.max_edges:
         issues.add("edges", too_many("edges", len(edges), limits.max_edges, "max_edges"))
+
+
+def _optional(ir: Mapping[str, Any], key: str, type_: Any, issues: _Issues) -> Any:
+    """Tether's own settings (``budget``, ``allowed_tools``), kept when an IR comes back."""
+    raw = ir.get(key)
+    return None if raw is None else issues.convert(raw, type_, key, key)
 
 
 def _continue_as_new(raw: Any, issues: _Issues) -> ContinueAsNew | None:
