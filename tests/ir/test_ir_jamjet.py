@@ -10,18 +10,25 @@ import pytest
 
 from tether.ir import (
     END,
+    ConditionKind,
+    Edge,
+    EndKind,
     HumanApprovalKind,
+    LimitExceededKind,
     ModelKind,
+    Node,
     PythonFnKind,
     RetryPolicy,
     StateField,
     Timeouts,
     ToolKind,
+    Workflow,
     WorkflowInvalid,
     check,
     compile_yaml_file,
     compile_yaml_text,
     encode_workflow,
+    successors,
     workflow_from_ir,
 )
 from tether.ir.identity import workflow_digest
@@ -145,7 +152,7 @@ def test_sdk_python_workflow_via_compile_to_ir() -> None:
     assert wf.timeouts.heartbeat_interval == 30
 
 
-def test_sdk_agent_first_ir_names_the_unknown_kinds() -> None:
+def test_sdk_agent_first_ir_imports_its_limit_node() -> None:
     ir = sdk_ir(
         """
         agent:
@@ -157,11 +164,32 @@ def test_sdk_agent_first_ir_names_the_unknown_kinds() -> None:
           limits: {max_iterations: 2, max_cost_usd: 1.0, timeout_seconds: 60}
         """
     )
-    with pytest.raises(WorkflowInvalid) as info:
-        workflow_from_ir(ir, source="agent.yaml")
-    text = str(info.value)
-    assert "agent.yaml: nodes.__limit_exceeded__.kind.type: node '__limit_exceeded__': " in text
-    assert "unknown node kind 'limit_exceeded'" in text
+    wf = workflow_from_ir(ir, source="agent.yaml")
+    assert wf.nodes["__limit_exceeded__"].kind == LimitExceededKind("Strategy limit reached")
+    assert successors(wf, "__limit_exceeded__") == []  # it ends the run; its edge is not taken
+
+
+def test_a_limit_node_is_an_end_and_may_stand_unreached() -> None:
+    wf = Workflow(
+        workflow_id="w", version="1", start_node="m",
+        nodes={
+            "m": Node(id="m", kind=ModelKind(model_ref="gpt-4o"), output_key="answer"),
+            "guard": Node(id="guard", kind=ConditionKind()),
+            "stop": Node(id="stop", kind=LimitExceededKind()),
+            "k": Node(id="k", kind=ModelKind(model_ref="gpt-4o")),
+            "spare": Node(id="spare", kind=LimitExceededKind()),
+        },
+        edges=[
+            Edge(from_="m", to="guard"),
+            Edge(from_="guard", to="stop", condition="state.__cost_exceeded__"),
+            Edge(from_="guard", to="k"),
+            Edge(from_="k", to=END),
+        ],
+    )  # fmt: skip
+    check(wf)  # "stop" needs no way out; "spare" (no guard routes to it) is no mistake
+    other = msgspec.structs.replace(wf, nodes={**wf.nodes, "lost": Node(id="lost", kind=EndKind())})
+    with pytest.raises(WorkflowInvalid, match="node 'lost' is unreachable"):
+        check(other)
 
 
 def test_unknown_kinds_and_bad_shapes_are_reported_together() -> None:
@@ -183,8 +211,8 @@ def test_unknown_kinds_and_bad_shapes_are_reported_together() -> None:
     lines = str(info.value).splitlines()
     assert lines[0] == (
         "x.json: nodes.a.kind.type: node 'a': unknown node kind 'coordinator' (Tether runs: "
-        "tool, python_fn, mcp_tool, model, http, branch, condition, parallel, join, end, wait, "
-        "human_approval, eval, agent, a2a_task)"
+        "tool, python_fn, mcp_tool, model, http, branch, condition, parallel, join, end, "
+        "limit_exceeded, wait, human_approval, eval, agent, a2a_task)"
     )
     assert "missing required field `tool_ref`" in lines[1]
     assert "node 'c': no kind" in lines[2]

@@ -5,8 +5,8 @@ The SDK's ``compile_yaml`` / ``compile_to_ir`` output has quirks this smooths ov
 ``None``; ``timeouts`` may be partial; retry policies carry the YAML as written; top-level
 keys Tether has no use for (``tools``, ``remote_agents``, ``strategy_metadata``) are ignored;
 ``models``, ``mcp_servers``, ``budget`` and ``allowed_tools`` are kept (Tether's own IR
-comes back whole). A node kind Tether does not run (``coordinator``, ``limit_exceeded`` ...)
-is a ``WorkflowInvalid`` naming the node and the kind.
+comes back whole). A node kind Tether does not run (``coordinator`` ...) is a
+``WorkflowInvalid`` naming the node and the kind.
 
 Example::
 

@@ -119,6 +119,13 @@ class EndKind(_Kind, frozen=True, tag="end"):
     output: str | None = None
 
 
+class LimitExceededKind(_Kind, frozen=True, tag="limit_exceeded"):
+    """Finish the execution with status ``limit_exceeded`` (the `jamjet` SDK's strategies
+    route their cost guards here). Its outgoing edges, if any, are never taken."""
+
+    description: str = ""
+
+
 class WaitKind(_Kind, frozen=True, tag="wait"):
     """Wait for a timer (``duration_secs`` or ``until``) and/or an external event."""
 
@@ -199,6 +206,7 @@ NodeKind = (
     | ParallelKind
     | JoinKind
     | EndKind
+    | LimitExceededKind
     | WaitKind
     | HumanApprovalKind
     | EvalKind
@@ -213,7 +221,11 @@ CONTROL_KINDS: tuple[type[_Kind], ...] = (
     ParallelKind,
     JoinKind,
     EndKind,
+    LimitExceededKind,
 )
+
+#: Kinds that finish the execution when reached (``end``, and ``limit_exceeded``).
+TERMINAL_KINDS: tuple[type[_Kind], ...] = (EndKind, LimitExceededKind)
 
 
 #: Kinds that do I/O, run by a plug-in (``tether.runtime.node_kinds``).
