@@ -259,7 +259,7 @@ def test_our_own_ir_round_trips(tmp_path: Any) -> None:
         assert encode_workflow(again) == encode_workflow(wf)
 
 
-def test_our_own_ir_keeps_models_budget_allowed_tools_and_mcp_servers_I13() -> None:
+def test_our_own_ir_keeps_models_budget_allowed_tools_mcp_servers_and_cost_limit_I13() -> None:
     text = """
     workflow: {id: research, version: "1"}
     models:
@@ -271,7 +271,8 @@ def test_our_own_ir_keeps_models_budget_allowed_tools_and_mcp_servers_I13() -> N
     nodes:
       plan: {type: model, model: fast, prompt: "Plan {{ state.q }}", output_key: plan, next: end}
     """
-    wf = compile_yaml_text(textwrap.dedent(text), "r.yaml")
+    compiled = compile_yaml_text(textwrap.dedent(text), "r.yaml")
+    wf = msgspec.structs.replace(compiled, cost_limit_usd=0.5)
     assert wf.models and wf.budget and wf.allowed_tools and wf.mcp_servers
     again = workflow_from_ir(msgspec.json.decode(encode_workflow(wf)))
     assert again == wf  # what `tether run` posts is what the server registers

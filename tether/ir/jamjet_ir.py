@@ -4,8 +4,8 @@ The SDK's ``compile_yaml`` / ``compile_to_ir`` output has quirks this smooths ov
 ``state_schema`` is a string (often ``""``) or a JSON Schema; ``retry_policy`` is a name or
 ``None``; ``timeouts`` may be partial; retry policies carry the YAML as written; top-level
 keys Tether has no use for (``tools``, ``remote_agents``, ``strategy_metadata``) are ignored;
-``models``, ``mcp_servers``, ``budget`` and ``allowed_tools`` are kept (Tether's own IR
-comes back whole). A node kind Tether does not run (``coordinator`` ...) is a
+``models``, ``mcp_servers``, ``budget``, ``allowed_tools`` and ``cost_limit_usd`` are kept
+(Tether's own IR comes back whole). A node kind Tether does not run (``coordinator`` ...) is a
 ``WorkflowInvalid`` naming the node and the kind.
 
 Example::
@@ -102,6 +102,7 @@ def workflow_from_ir(
         mcp_servers=dict(_mapping(ir, "mcp_servers", issues)),
         budget=_optional(ir, "budget", Budget, issues),
         allowed_tools=_optional(ir, "allowed_tools", list[str], issues),
+        cost_limit_usd=_optional(ir, "cost_limit_usd", float, issues),
     )
     if issues.items:
         raise WorkflowInvalid(issues.items, source=source)
@@ -117,7 +118,7 @@ def _check_counts(ir: Mapping[str, Any], limits: InputLimits, issues: _Issues) -
 
 
 def _optional(ir: Mapping[str, Any], key: str, type_: Any, issues: _Issues) -> Any:
-    """Tether's own settings (``budget``, ``allowed_tools``), kept when an IR comes back."""
+    """Tether's own settings (``budget``, ``allowed_tools`` ...), kept when an IR comes back."""
     raw = ir.get(key)
     return None if raw is None else issues.convert(raw, type_, key, key)
 

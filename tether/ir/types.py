@@ -334,6 +334,12 @@ class Workflow(msgspec.Struct, frozen=True):
     budget: Budget | None = None
     #: Tools no agent of this workflow may call beyond (None: each agent's own list).
     allowed_tools: list[str] | None = None
+    #: The `jamjet` SDK's strategy cost limit (its ``max_cost_usd``): once the run's model
+    #: calls have cost this much, by the costs their ``node_completed`` facts recorded, the
+    #: fold sets ``state.__cost_exceeded__`` to true and the strategy's cost guards route on
+    #: it (``tether.runtime.strategy_limits``). Unlike ``budget`` it is not checked before
+    #: each call: the graph says where it is checked.
+    cost_limit_usd: float | None = None
 
     @property
     def ref(self) -> str:
