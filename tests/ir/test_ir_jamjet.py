@@ -192,6 +192,18 @@ def test_a_limit_node_is_an_end_and_may_stand_unreached() -> None:
         check(other)
 
 
+def test_a_string_output_schema_names_a_model_nodes_state_key() -> None:
+    def model(schema: str | dict[str, Any], key: str | None = None) -> Node:
+        return Node(
+            id="m", kind=ModelKind(model_ref="gpt-4o", output_schema=schema), output_key=key
+        )
+
+    assert model("__critic_0_verdict__").state_key == "__critic_0_verdict__"  # the SDK's form
+    assert model("").state_key == "m"
+    assert model({"type": "object"}).state_key == "m"  # a JSON schema names no key
+    assert model("answer", key="kept").state_key == "kept"
+
+
 def test_unknown_kinds_and_bad_shapes_are_reported_together() -> None:
     ir = {
         "workflow_id": "w",

@@ -244,7 +244,8 @@ class RetryPolicy(msgspec.Struct, frozen=True):
 
 
 class Node(msgspec.Struct, frozen=True):
-    """A graph node. ``output_key`` defaults to the node id when omitted."""
+    """A graph node. ``output_key`` defaults to the node id when omitted (for a model node
+    whose ``output_schema`` is a string, the `jamjet` SDK's form: to that string)."""
 
     id: str
     kind: NodeKind
@@ -258,7 +259,12 @@ class Node(msgspec.Struct, frozen=True):
     @property
     def state_key(self) -> str:
         """The state key this node's output is merged under."""
-        return self.output_key if self.output_key is not None else self.id
+        if self.output_key is not None:
+            return self.output_key
+        kind = self.kind
+        if isinstance(kind, ModelKind) and isinstance(kind.output_schema, str):
+            return kind.output_schema or self.id
+        return self.id
 
 
 class Edge(msgspec.Struct, frozen=True, rename={"from_": "from"}):

@@ -23,6 +23,7 @@ import anyio
 import httpx
 import msgspec
 
+from tether.agents.kinds.answers import JSON_OR_TEXT, json_or_text
 from tether.agents.providers.client import ClientBase
 from tether.agents.providers.costs import CostTable, Price
 from tether.agents.providers.resolve import make_client
@@ -144,6 +145,8 @@ def _output(reply: ModelReply, args: Mapping[str, Any], names: Mapping[str, str]
     schema = args.get("output_schema")
     if args.get("reply") == "value":
         return _value(reply.text, schema)
+    if args.get("reply") == JSON_OR_TEXT:  # a jamjet SDK model node (its own module says why)
+        return json_or_text(reply.text)
     calls = [
         {"id": c.id, "name": names.get(c.name, c.name), "arguments": c.arguments}
         | ({"signature": c.signature} if c.signature else {})
