@@ -25,6 +25,7 @@ from tether.ir import (
     Workflow,
     WorkflowInvalid,
     check,
+    compile_submitted_ir,
     compile_yaml_file,
     compile_yaml_text,
     encode_workflow,
@@ -152,7 +153,7 @@ def test_sdk_python_workflow_via_compile_to_ir() -> None:
     assert wf.timeouts.heartbeat_interval == 30
 
 
-def test_sdk_agent_first_ir_imports_its_limit_node() -> None:
+def test_sdk_agent_first_yaml_imports_its_limits_and_limit_node() -> None:
     ir = sdk_ir(
         """
         agent:
@@ -161,12 +162,60 @@ def test_sdk_agent_first_ir_imports_its_limit_node() -> None:
           goal: research
           model: gpt-4o
           tools: [search]
-          limits: {max_iterations: 2, max_cost_usd: 1.0, timeout_seconds: 60}
+          limits: {max_iterations: 2, max_cost_usd: 0.5, timeout_seconds: 60}
         """
     )
     wf = workflow_from_ir(ir, source="agent.yaml")
+    check(wf)
+    assert (wf.workflow_id, wf.version, wf.cost_limit_usd) == ("researcher", "0.1.0", 0.5)
     assert wf.nodes["__limit_exceeded__"].kind == LimitExceededKind("Strategy limit reached")
+    assert wf.retry_policies == {"llm_default": RetryPolicy()}  # the SDK's built-in, named
+    plan = wf.nodes["__plan__"]
+    assert plan.retry_policy == "llm_default" and plan.output_key is None
+    assert wf.nodes["__step_0__"].state_key == "__step_0_output__"  # output_schema names it
+    assert wf.timeouts.workflow_timeout == 60
     assert successors(wf, "__limit_exceeded__") == []  # it ends the run; its edge is not taken
+
+
+def _agent_ir(strategy: str, **options: Any) -> dict[str, Any]:
+    from jamjet import Agent, tool
+
+    @tool
+    async def web_search(query: str) -> str:
+        """Search the web."""
+        return query
+
+    agent = Agent("writer", model="gpt-4o-mini", tools=[web_search], strategy=strategy, **options)
+    ir: dict[str, Any] = agent.compile()
+    return ir
+
+
+@pytest.mark.parametrize("strategy", ["react", "plan-and-execute", "critic", "reflection"])
+def test_an_agents_compiled_ir_is_named_by_the_agent_and_validates(strategy: str) -> None:
+    ir = _agent_ir(strategy, max_iterations=2, max_cost_usd=0.25)
+    assert "workflow_id" not in ir  # Agent.compile() names no workflow
+    wf = compile_submitted_ir(ir, "agent")
+    assert (wf.workflow_id, wf.version, wf.cost_limit_usd) == ("writer", "0.1.0", 0.25)
+    assert wf.nodes["__finalize__"].state_key == "result"
+    assert "__limit_exceeded__" in wf.nodes  # unreached where no guard routes to it: allowed
+    assert successors(wf, "__limit_exceeded__") == []  # it ends the run; its edge is not taken
+
+
+def test_an_agents_cost_limit_is_checked_and_an_explicit_workflow_id_wins() -> None:
+    ir = _agent_ir("react", max_iterations=1)
+    named = workflow_from_ir({**ir, "workflow_id": "mine", "version": "2"})
+    assert (named.workflow_id, named.version) == ("mine", "2")
+    for bad in (0, -1, "1", True, float("inf")):
+        meta = {**ir["strategy_metadata"], "limits": {"max_cost_usd": bad}}
+        with pytest.raises(WorkflowInvalid) as info:
+            workflow_from_ir({**ir, "strategy_metadata": meta})
+        [issue] = info.value.issues
+        assert issue.path == "strategy_metadata.limits.max_cost_usd"
+        assert "positive number of USD" in issue.message
+    nameless = {**ir, "strategy_metadata": {"limits": {}}}
+    with pytest.raises(WorkflowInvalid) as info:
+        workflow_from_ir(nameless)
+    assert [i.path for i in info.value.issues] == ["workflow_id"]
 
 
 def test_a_limit_node_is_an_end_and_may_stand_unreached() -> None:
