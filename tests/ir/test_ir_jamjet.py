@@ -10,19 +10,29 @@ import pytest
 
 from tether.ir import (
     END,
+    ConditionKind,
+    Edge,
+    EndKind,
     HumanApprovalKind,
+    LimitExceededKind,
     ModelKind,
+    Node,
     PythonFnKind,
     RetryPolicy,
     StateField,
     Timeouts,
     ToolKind,
+    Workflow,
     WorkflowInvalid,
     check,
+    compile_submitted_ir,
     compile_yaml_file,
+    compile_yaml_text,
     encode_workflow,
+    successors,
     workflow_from_ir,
 )
+from tether.ir.identity import workflow_digest
 
 jamjet_compiler = pytest.importorskip("jamjet.workflow.ir_compiler")
 
@@ -143,7 +153,7 @@ def test_sdk_python_workflow_via_compile_to_ir() -> None:
     assert wf.timeouts.heartbeat_interval == 30
 
 
-def test_sdk_agent_first_ir_names_the_unknown_kinds() -> None:
+def test_sdk_agent_first_yaml_imports_its_limits_and_limit_node() -> None:
     ir = sdk_ir(
         """
         agent:
@@ -152,14 +162,95 @@ def test_sdk_agent_first_ir_names_the_unknown_kinds() -> None:
           goal: research
           model: gpt-4o
           tools: [search]
-          limits: {max_iterations: 2, max_cost_usd: 1.0, timeout_seconds: 60}
+          limits: {max_iterations: 2, max_cost_usd: 0.5, timeout_seconds: 60}
         """
     )
+    wf = workflow_from_ir(ir, source="agent.yaml")
+    check(wf)
+    assert (wf.workflow_id, wf.version, wf.cost_limit_usd) == ("researcher", "0.1.0", 0.5)
+    assert wf.nodes["__limit_exceeded__"].kind == LimitExceededKind("Strategy limit reached")
+    assert wf.retry_policies == {"llm_default": RetryPolicy()}  # the SDK's built-in, named
+    plan = wf.nodes["__plan__"]
+    assert plan.retry_policy == "llm_default" and plan.output_key is None
+    assert wf.nodes["__step_0__"].state_key == "__step_0_output__"  # output_schema names it
+    assert wf.timeouts.workflow_timeout == 60
+    assert successors(wf, "__limit_exceeded__") == []  # it ends the run; its edge is not taken
+
+
+def _agent_ir(strategy: str, **options: Any) -> dict[str, Any]:
+    from jamjet import Agent, tool
+
+    @tool
+    async def web_search(query: str) -> str:
+        """Search the web."""
+        return query
+
+    agent = Agent("writer", model="gpt-4o-mini", tools=[web_search], strategy=strategy, **options)
+    ir: dict[str, Any] = agent.compile()
+    return ir
+
+
+@pytest.mark.parametrize("strategy", ["react", "plan-and-execute", "critic", "reflection"])
+def test_an_agents_compiled_ir_is_named_by_the_agent_and_validates(strategy: str) -> None:
+    ir = _agent_ir(strategy, max_iterations=2, max_cost_usd=0.25)
+    assert "workflow_id" not in ir  # Agent.compile() names no workflow
+    wf = compile_submitted_ir(ir, "agent")
+    assert (wf.workflow_id, wf.version, wf.cost_limit_usd) == ("writer", "0.1.0", 0.25)
+    assert wf.nodes["__finalize__"].state_key == "result"
+    assert "__limit_exceeded__" in wf.nodes  # unreached where no guard routes to it: allowed
+    assert successors(wf, "__limit_exceeded__") == []  # it ends the run; its edge is not taken
+
+
+def test_an_agents_cost_limit_is_checked_and_an_explicit_workflow_id_wins() -> None:
+    ir = _agent_ir("react", max_iterations=1)
+    named = workflow_from_ir({**ir, "workflow_id": "mine", "version": "2"})
+    assert (named.workflow_id, named.version) == ("mine", "2")
+    for bad in (0, -1, "1", True, float("inf")):
+        meta = {**ir["strategy_metadata"], "limits": {"max_cost_usd": bad}}
+        with pytest.raises(WorkflowInvalid) as info:
+            workflow_from_ir({**ir, "strategy_metadata": meta})
+        [issue] = info.value.issues
+        assert issue.path == "strategy_metadata.limits.max_cost_usd"
+        assert "positive number of USD" in issue.message
+    nameless = {**ir, "strategy_metadata": {"limits": {}}}
     with pytest.raises(WorkflowInvalid) as info:
-        workflow_from_ir(ir, source="agent.yaml")
-    text = str(info.value)
-    assert "agent.yaml: nodes.__limit_exceeded__.kind.type: node '__limit_exceeded__': " in text
-    assert "unknown node kind 'limit_exceeded'" in text
+        workflow_from_ir(nameless)
+    assert [i.path for i in info.value.issues] == ["workflow_id"]
+
+
+def test_a_limit_node_is_an_end_and_may_stand_unreached() -> None:
+    wf = Workflow(
+        workflow_id="w", version="1", start_node="m",
+        nodes={
+            "m": Node(id="m", kind=ModelKind(model_ref="gpt-4o"), output_key="answer"),
+            "guard": Node(id="guard", kind=ConditionKind()),
+            "stop": Node(id="stop", kind=LimitExceededKind()),
+            "k": Node(id="k", kind=ModelKind(model_ref="gpt-4o")),
+            "spare": Node(id="spare", kind=LimitExceededKind()),
+        },
+        edges=[
+            Edge(from_="m", to="guard"),
+            Edge(from_="guard", to="stop", condition="state.__cost_exceeded__"),
+            Edge(from_="guard", to="k"),
+            Edge(from_="k", to=END),
+        ],
+    )  # fmt: skip
+    check(wf)  # "stop" needs no way out; "spare" (no guard routes to it) is no mistake
+    other = msgspec.structs.replace(wf, nodes={**wf.nodes, "lost": Node(id="lost", kind=EndKind())})
+    with pytest.raises(WorkflowInvalid, match="node 'lost' is unreachable"):
+        check(other)
+
+
+def test_a_string_output_schema_names_a_model_nodes_state_key() -> None:
+    def model(schema: str | dict[str, Any], key: str | None = None) -> Node:
+        return Node(
+            id="m", kind=ModelKind(model_ref="gpt-4o", output_schema=schema), output_key=key
+        )
+
+    assert model("__critic_0_verdict__").state_key == "__critic_0_verdict__"  # the SDK's form
+    assert model("").state_key == "m"
+    assert model({"type": "object"}).state_key == "m"  # a JSON schema names no key
+    assert model("answer", key="kept").state_key == "kept"
 
 
 def test_unknown_kinds_and_bad_shapes_are_reported_together() -> None:
@@ -181,8 +272,8 @@ def test_unknown_kinds_and_bad_shapes_are_reported_together() -> None:
     lines = str(info.value).splitlines()
     assert lines[0] == (
         "x.json: nodes.a.kind.type: node 'a': unknown node kind 'coordinator' (Tether runs: "
-        "tool, python_fn, mcp_tool, model, http, branch, condition, parallel, join, end, wait, "
-        "human_approval, eval, agent, a2a_task)"
+        "tool, python_fn, mcp_tool, model, http, branch, condition, parallel, join, end, "
+        "limit_exceeded, wait, human_approval, eval, agent, a2a_task)"
     )
     assert "missing required field `tool_ref`" in lines[1]
     assert "node 'c': no kind" in lines[2]
@@ -227,3 +318,23 @@ def test_our_own_ir_round_trips(tmp_path: Any) -> None:
         again = workflow_from_ir(msgspec.json.decode(encode_workflow(wf)))
         assert again == wf
         assert encode_workflow(again) == encode_workflow(wf)
+
+
+def test_our_own_ir_keeps_models_budget_allowed_tools_mcp_servers_and_cost_limit_I13() -> None:
+    text = """
+    workflow: {id: research, version: "1"}
+    models:
+      fast: {provider: openai, model: gpt-4o-mini}
+    budget: {max_cost_usd: 2.0}
+    allowed_tools: [search]
+    mcp_servers:
+      files: {command: [python, server.py]}
+    nodes:
+      plan: {type: model, model: fast, prompt: "Plan {{ state.q }}", output_key: plan, next: end}
+    """
+    compiled = compile_yaml_text(textwrap.dedent(text), "r.yaml")
+    wf = msgspec.structs.replace(compiled, cost_limit_usd=0.5)
+    assert wf.models and wf.budget and wf.allowed_tools and wf.mcp_servers
+    again = workflow_from_ir(msgspec.json.decode(encode_workflow(wf)))
+    assert again == wf  # what `tether run` posts is what the server registers
+    assert workflow_digest(again) == workflow_digest(wf)

@@ -68,6 +68,7 @@ _ADDED_LATER: dict[str, object] = {
     "mcp_servers": {},
     "budget": None,
     "allowed_tools": None,
+    "cost_limit_usd": None,
 }
 _encode = msgspec.json.encode
 

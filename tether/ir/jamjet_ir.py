@@ -2,20 +2,32 @@
 
 The SDK's ``compile_yaml`` / ``compile_to_ir`` output has quirks this smooths over:
 ``state_schema`` is a string (often ``""``) or a JSON Schema; ``retry_policy`` is a name or
-``None``; ``timeouts`` may be partial; retry policies carry the YAML as written; extra
-top-level keys (``models``, ``tools``, ``mcp_servers``, ``remote_agents``,
-``strategy_metadata``) are ignored. A node kind Tether does not run (``coordinator``,
-``limit_exceeded`` ...) is a ``WorkflowInvalid`` naming the node and the kind.
+``None`` (its built-in ``llm_default`` is defined here); ``timeouts`` may be partial; retry
+policies carry the YAML as written; top-level keys Tether has no use for (``tools``,
+``remote_agents``) are ignored; ``models``, ``mcp_servers``, ``budget``, ``allowed_tools`` and
+``cost_limit_usd`` are kept (Tether's own IR comes back whole). A node kind Tether does not
+run (``coordinator`` ...) is a ``WorkflowInvalid`` naming the node and the kind.
+
+An agent's IR (``jamjet.Agent(...).compile()``, or an agent-first YAML) carries
+``strategy_metadata``: when the IR has no ``workflow_id`` (``Agent.compile()`` gives none) the
+agent's id is the workflow id, and its ``limits.max_cost_usd`` becomes the workflow's
+``cost_limit_usd``, which the strategy's cost guards read as ``state.__cost_exceeded__``
+(:mod:`tether.runtime.strategy_limits`); its ``limit_exceeded`` node ends a run with that
+status. Its model nodes name their answer's state key in ``output_schema``
+(``Node.state_key``), and their JSON answers land parsed (:mod:`tether.agents.kinds.answers`).
 
 Example::
 
     from jamjet.workflow.ir_compiler import compile_yaml
     wf = workflow_from_ir(compile_yaml(Path("flow.yaml").read_text()), source="flow.yaml")
     check(wf)
+    wf = workflow_from_ir(Agent("researcher", model="gpt-4o-mini", tools=[search]).compile())
+    (wf.workflow_id, wf.cost_limit_usd)          # ("researcher", 1.0)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, get_args
 
@@ -23,6 +35,7 @@ from tether.ir.errors import ValidationIssue, WorkflowInvalid
 from tether.ir.limits import DEFAULT_LIMITS, InputLimits, check_ir_size, too_many
 from tether.ir.state_schema import SchemaShapeError, parse_state_schema
 from tether.ir.types import (
+    Budget,
     ContinueAsNew,
     Edge,
     Node,
@@ -74,13 +87,16 @@ def workflow_from_ir(
     _check_counts(ir, limits, issues)
     if issues.items:
         raise WorkflowInvalid(issues.items, source=source)
+    strategy = _mapping(ir, "strategy_metadata", issues)
+    agent_id = strategy.get("agent_id")
+    named = "workflow_id" in ir or (isinstance(agent_id, str) and agent_id != "")
     for key in ("workflow_id", "start_node", "nodes"):
-        if key not in ir:
+        if key not in ir and (key != "workflow_id" or not named):
             issues.add(key, f"the IR has no '{key}'")
     nodes = _nodes(ir.get("nodes"), issues)
     edges = _edges(ir.get("edges"), issues)
     wf = Workflow(
-        workflow_id=_text(ir, "workflow_id", issues),
+        workflow_id=_text(ir, "workflow_id", issues) if "workflow_id" in ir else str(agent_id),
         version=_text(ir, "version", issues) or "0.1.0",
         start_node=_text(ir, "start_node", issues),
         nodes=nodes,
@@ -88,7 +104,7 @@ def workflow_from_ir(
         name=_opt_text(ir, "name", issues),
         description=_opt_text(ir, "description", issues),
         state_schema=_state_schema(ir.get("state_schema"), issues),
-        retry_policies=_retry_policies(ir.get("retry_policies"), issues),
+        retry_policies=_builtin_policies(nodes, _retry_policies(ir.get("retry_policies"), issues)),
         timeouts=_timeouts(ir.get("timeouts"), issues),
         labels={str(k): str(v) for k, v in _mapping(ir, "labels", issues).items()},
         continue_as_new=_continue_as_new(ir.get("continue_as_new"), issues),
@@ -96,6 +112,11 @@ def workflow_from_ir(
             _mapping(ir, "locations", issues), dict[str, SourceLocation], "locations", "locations"
         )
         or {},
+        models=dict(_mapping(ir, "models", issues)),
+        mcp_servers=dict(_mapping(ir, "mcp_servers", issues)),
+        budget=_optional(ir, "budget", Budget, issues),
+        allowed_tools=_optional(ir, "allowed_tools", list[str], issues),
+        cost_limit_usd=_cost_limit(ir, strategy, issues),
     )
     if issues.items:
         raise WorkflowInvalid(issues.items, source=source)
@@ -108,6 +129,30 @@ def _check_counts(ir: Mapping[str, Any], limits: InputLimits, issues: _Issues) -
         issues.add("nodes", too_many("nodes", len(nodes), limits.max_nodes, "max_nodes"))
     if isinstance(edges, list) and len(edges) > limits.max_edges:
         issues.add("edges", too_many("edges", len(edges), limits.max_edges, "max_edges"))
+
+
+def _optional(ir: Mapping[str, Any], key: str, type_: Any, issues: _Issues) -> Any:
+    """Tether's own settings (``budget``, ``allowed_tools``), kept when an IR comes back."""
+    raw = ir.get(key)
+    return None if raw is None else issues.convert(raw, type_, key, key)
+
+
+def _cost_limit(
+    ir: Mapping[str, Any], strategy: Mapping[str, Any], issues: _Issues
+) -> float | None:
+    """Tether's ``cost_limit_usd``, else the SDK agent's ``strategy_metadata.limits``."""
+    path, raw = "cost_limit_usd", ir.get("cost_limit_usd")
+    if raw is None:
+        limits = strategy.get("limits")
+        path = "strategy_metadata.limits.max_cost_usd"
+        raw = limits.get("max_cost_usd") if isinstance(limits, Mapping) else None
+    if raw is None:
+        return None
+    ok = isinstance(raw, int | float) and not isinstance(raw, bool) and 0 < raw < math.inf
+    if not ok:
+        issues.add(path, f"the cost limit must be a positive number of USD, got {raw!r}")
+        return None
+    return float(raw)
 
 
 def _continue_as_new(raw: Any, issues: _Issues) -> ContinueAsNew | None:
@@ -209,6 +254,22 @@ def _retry_policies(raw: Any, issues: _Issues) -> dict[str, RetryPolicy]:
             policies[str(name)] = parse_retry(fields)
         except ValueProblem as exc:
             issues.add(f"retry_policies.{name}", f"retry policy '{name}': {exc}")
+    return policies
+
+
+#: Retry policies the SDK's strategy compiler names without defining them (its runtime has
+#: them built in): Tether's default retry stands in (3 attempts, exponential from 0.5 s).
+SDK_RETRY_POLICIES: dict[str, RetryPolicy] = {"llm_default": RetryPolicy()}
+
+
+def _builtin_policies(
+    nodes: Mapping[str, Node], policies: dict[str, RetryPolicy]
+) -> dict[str, RetryPolicy]:
+    """``policies`` with the SDK's built-in ones its nodes name and it does not define."""
+    for node in nodes.values():
+        name = node.retry_policy
+        if isinstance(name, str) and name in SDK_RETRY_POLICIES and name not in policies:
+            policies[name] = SDK_RETRY_POLICIES[name]
     return policies
 
 

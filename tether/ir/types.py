@@ -119,6 +119,13 @@ class EndKind(_Kind, frozen=True, tag="end"):
     output: str | None = None
 
 
+class LimitExceededKind(_Kind, frozen=True, tag="limit_exceeded"):
+    """Finish the execution with status ``limit_exceeded`` (the `jamjet` SDK's strategies
+    route their cost guards here). Its outgoing edges, if any, are never taken."""
+
+    description: str = ""
+
+
 class WaitKind(_Kind, frozen=True, tag="wait"):
     """Wait for a timer (``duration_secs`` or ``until``) and/or an external event."""
 
@@ -235,6 +242,7 @@ NodeKind = (
     | ParallelKind
     | JoinKind
     | EndKind
+    | LimitExceededKind
     | WaitKind
     | HumanApprovalKind
     | EvalKind
@@ -249,7 +257,11 @@ CONTROL_KINDS: tuple[type[_Kind], ...] = (
     ParallelKind,
     JoinKind,
     EndKind,
+    LimitExceededKind,
 )
+
+#: Kinds that finish the execution when reached (``end``, and ``limit_exceeded``).
+TERMINAL_KINDS: tuple[type[_Kind], ...] = (EndKind, LimitExceededKind)
 
 
 #: Kinds that do I/O, run by a plug-in (``tether.runtime.node_kinds``).
@@ -268,7 +280,8 @@ class RetryPolicy(msgspec.Struct, frozen=True):
 
 
 class Node(msgspec.Struct, frozen=True):
-    """A graph node. ``output_key`` defaults to the node id when omitted."""
+    """A graph node. ``output_key`` defaults to the node id when omitted (for a model node
+    whose ``output_schema`` is a string, the `jamjet` SDK's form: to that string)."""
 
     id: str
     kind: NodeKind
@@ -282,7 +295,12 @@ class Node(msgspec.Struct, frozen=True):
     @property
     def state_key(self) -> str:
         """The state key this node's output is merged under."""
-        return self.output_key if self.output_key is not None else self.id
+        if self.output_key is not None:
+            return self.output_key
+        kind = self.kind
+        if isinstance(kind, ModelKind) and isinstance(kind.output_schema, str):
+            return kind.output_schema or self.id
+        return self.id
 
 
 class Edge(msgspec.Struct, frozen=True, rename={"from_": "from"}):
@@ -358,6 +376,12 @@ class Workflow(msgspec.Struct, frozen=True):
     budget: Budget | None = None
     #: Tools no agent of this workflow may call beyond (None: each agent's own list).
     allowed_tools: list[str] | None = None
+    #: The `jamjet` SDK's strategy cost limit (its ``max_cost_usd``): once the run's model
+    #: calls have cost this much, by the costs their ``node_completed`` facts recorded, the
+    #: fold sets ``state.__cost_exceeded__`` to true and the strategy's cost guards route on
+    #: it (``tether.runtime.strategy_limits``). Unlike ``budget`` it is not checked before
+    #: each call: the graph says where it is checked.
+    cost_limit_usd: float | None = None
 
     @property
     def ref(self) -> str:

@@ -52,7 +52,7 @@ def successors(
     Pass ``by_source`` (``wf.edges_by_source()``) when asking for many nodes: without it each
     call scans every edge."""
     kind = wf.nodes[node_id].kind
-    if isinstance(kind, t.EndKind):
+    if isinstance(kind, t.TERMINAL_KINDS):
         return []
     if isinstance(kind, t.ParallelKind):
         return list(kind.branches)
@@ -220,7 +220,7 @@ class _Validator:
 
     def check_exit(self, node: Node) -> None:
         kind = node.kind
-        if isinstance(kind, t.EndKind | t.ParallelKind):
+        if isinstance(kind, (*t.TERMINAL_KINDS, t.ParallelKind)):
             return
         if isinstance(kind, t.BranchKind):
             if not kind.cases and kind.default is None:
@@ -243,15 +243,18 @@ class _Validator:
             for nid in nodes
         }
         reached = _closure([self.wf.start_node], lambda n: succ.get(n, []))
-        for nid in nodes:
-            if nid not in reached:
+        for nid, node in nodes.items():
+            # A limit node stands ready for guards that may not exist (the jamjet SDK's
+            # strategies all have one, guarded or not): unreached, it is no mistake.
+            if nid not in reached and not isinstance(node.kind, t.LimitExceededKind):
                 start = self.wf.start_node
                 self.issue(f"nodes.{nid}", f"node '{nid}' is unreachable from the start '{start}'")
         preds: dict[str, list[str]] = {}
         for nid, targets in succ.items():
             for s in targets:
                 preds.setdefault(s, []).append(nid)
-        ends = [n for n, node in nodes.items() if isinstance(node.kind, t.EndKind)] + [END]
+        ends = [n for n, node in nodes.items() if isinstance(node.kind, t.TERMINAL_KINDS)]
+        ends.append(END)
         finishing = _closure(ends, lambda n: preds.get(n, []))
         # A node that reaches a broken node already has an issue explaining why it is stuck.
         excused = _closure(list(self.broken), lambda n: preds.get(n, []))

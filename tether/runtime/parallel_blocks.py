@@ -34,8 +34,8 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from tether.ir.types import (
+    TERMINAL_KINDS,
     BranchKind,
-    EndKind,
     JoinKind,
     ParallelKind,
     Workflow,
@@ -239,8 +239,8 @@ class _Walker:
                 node_id, target = target, None
                 stop: str | None = None
                 node = self.wf.nodes.get(node_id)
-                if node is None or isinstance(node.kind, EndKind):
-                    pass  # `end`: the token leaves the block
+                if node is None or isinstance(node.kind, TERMINAL_KINDS):
+                    pass  # `end` (or a limit): the token leaves the block
                 elif node_id in path:  # a loop back: the token leaves through the loop's exit
                     path[node_id].returning.append(frames[-1].node_id)
                 elif isinstance(node.kind, JoinKind):

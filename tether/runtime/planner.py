@@ -24,6 +24,7 @@ from tether.ir.types import (
     EndKind,
     HumanApprovalKind,
     JoinKind,
+    LimitExceededKind,
     Node,
     ParallelKind,
     RetryPolicy,
@@ -31,7 +32,7 @@ from tether.ir.types import (
 )
 from tether.ir.validation import until_ms
 from tether.persistence.contract import NewRecord
-from tether.runtime import agent_plan, eval_scores
+from tether.runtime import agent_plan, eval_scores, strategy_limits
 from tether.runtime.agent_plan import AgentCalls
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
@@ -137,6 +138,8 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> Sequence[Re
             continue  # listed twice (two routes into it): decided once
         node = graph.node(node_id)
         if graph.is_control(node_id):
+            if isinstance(node.kind, LimitExceededKind):  # the run ends here
+                return strategy_limits.limit_reached(node, state, graph, ctx.now_ms)
             try:
                 out.append(_resolve_control(node, state, graph, ctx))
             except RouteError as exc:

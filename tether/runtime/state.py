@@ -20,7 +20,7 @@ import msgspec
 
 from tether.ir.types import EndKind, HumanApprovalKind
 from tether.persistence.contract import TERMINAL_STATUSES, ExecutionStatus, TerminalStatus
-from tether.runtime import agent_fold, eval_routes
+from tether.runtime import agent_fold, eval_routes, strategy_limits
 from tether.runtime.fold_routes import route_to, without
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
@@ -274,6 +274,8 @@ def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int
         return _replace(state, last_seq=seq)  # never journaled by the actor; kept total
     if rec.facts:
         state = agent_fold.spent(state, rec.facts)
+        if graph.workflow.cost_limit_usd is not None:  # the jamjet SDK's cost guards
+            state = strategy_limits.mark_cost(state, graph)
     if node_id in graph.agent_ids:
         return agent_fold.call_completed(state, rec, current, graph, seq)
     if node_id in graph.eval_ids:

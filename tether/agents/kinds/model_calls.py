@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import msgspec
 
+from tether.agents.kinds.answers import JSON_OR_TEXT
 from tether.agents.providers.config import ModelSpec, parse_models
 from tether.agents.providers.costs import CostTable
 from tether.agents.providers.resolve import provider_for
@@ -59,9 +60,11 @@ def model_node_args(
     prompt = kind.prompt if kind.prompt is not None else kind.prompt_ref
     messages.append({"role": "user", "content": render(prompt, data)})
     schema = kind.output_schema if isinstance(kind.output_schema, dict) else None
+    # A string output_schema is the jamjet SDK's state key: its answer lands as JSON or text.
+    reply = JSON_OR_TEXT if isinstance(kind.output_schema, str) and kind.output_schema else "value"
     return call_args(
         model_spec(wf, kind.model_ref), messages, (), kind.temperature, kind.max_tokens,
-        schema, "value", costs,
+        schema, reply, costs,
     )  # fmt: skip
 
 
@@ -93,7 +96,8 @@ def call_args(
     costs: CostTable,
 ) -> dict[str, Any]:
     """The model tool's input. ``reply``: ``value`` (a model node: the answer, parsed when
-    it has a schema) or ``full`` (an agent: text and tool calls)."""
+    it has a schema), ``json_or_text`` (a model node of the jamjet SDK's form: see
+    :mod:`tether.agents.kinds.answers`) or ``full`` (an agent: text and tool calls)."""
     args: dict[str, Any] = {
         "model": spec.name,
         "provider": spec.provider,

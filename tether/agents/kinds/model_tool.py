@@ -23,6 +23,7 @@ import anyio
 import httpx
 import msgspec
 
+from tether.agents.kinds.answers import JSON_OR_TEXT, json_or_text
 from tether.agents.kinds.mcp_calls import McpCaller
 from tether.agents.kinds.model_fallback import MODEL_KEYS, attempts
 from tether.agents.providers.client import ClientBase
@@ -170,6 +171,8 @@ def _output(reply: ModelReply, args: Mapping[str, Any], names: Mapping[str, str]
     schema = args.get("output_schema")
     if args.get("reply") == "value":
         return _value(reply.text, schema)
+    if args.get("reply") == JSON_OR_TEXT:  # a jamjet SDK model node (its own module says why)
+        return json_or_text(reply.text)
     calls = [
         {"id": c.id, "name": names.get(c.name, c.name), "arguments": c.arguments}
         | ({"signature": c.signature} if c.signature else {})
