@@ -90,12 +90,12 @@ def test_one_set_of_terminal_statuses() -> None:
     disagreed on ``limit_exceeded``)."""
     from typing import get_args
 
-    from tether.cli import engine_commands
+    from tether.cli import run_follow
     from tether.persistence import TERMINAL_STATUSES, ExecutionStatus, TerminalStatus
     from tether.runtime.state import ExecutionState
 
     assert set(get_args(TerminalStatus)) == TERMINAL_STATUSES
-    assert engine_commands.TERMINAL_STATUSES is TERMINAL_STATUSES
+    assert run_follow.TERMINAL_STATUSES is TERMINAL_STATUSES
     every = {s for part in get_args(ExecutionStatus) for s in get_args(part) or (part,)}
     assert every > TERMINAL_STATUSES
     for status in every:
