@@ -107,10 +107,25 @@ class Activations:
         if pending is None:
             pending = asyncio.ensure_future(self._activate(execution_id))
             self._pending[execution_id] = pending
-            pending.add_done_callback(lambda _: self._pending.pop(execution_id, None))
+            pending.add_done_callback(lambda done: self._settled(execution_id, done))
         return await asyncio.shield(pending)
 
+    def _settled(self, execution_id: str, done: asyncio.Future[ActorRef | None]) -> None:
+        self._pending.pop(execution_id, None)
+        if not done.cancelled():
+            # Retrieved here too: every asker may have been cancelled meanwhile (a shutdown),
+            # and asyncio would report the failure as never retrieved.
+            done.exception()
+
     async def _activate(self, execution_id: str) -> ActorRef | None:
+        try:
+            return await self._load_and_spawn(execution_id)
+        except Exception:
+            if self._system.running:
+                raise
+            return None  # the engine shut down meanwhile (its store closed under the read)
+
+    async def _load_and_spawn(self, execution_id: str) -> ActorRef | None:
         # A passivating actor holds its name until its stop is over.
         await self._system.stopped(execution_id)
         if execution_id in self._s.broken:
