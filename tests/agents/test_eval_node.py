@@ -393,14 +393,21 @@ nodes:
 """
 
 
-async def test_feedback_that_the_model_never_reads_is_refused(tmp_path: Path) -> None:
+async def test_feedback_a_prompt_does_not_place_follows_it(tmp_path: Path) -> None:
+    """The jamjet templates' retry_with_feedback prompts never name the feedback: it is
+    sent after the prompt, so the retry is not blind."""
     check = f"{{type: eval, scorers: [{JUDGE}], on_fail: retry_with_feedback}}"
-    with FakeModelServer([]) as server:
+    script = [FakeReply("one"), _judge(0.2, "no sources"), FakeReply("two [1]"), _judge(0.9)]
+    with FakeModelServer(script) as server:
         async with _runtime(tmp_path, server) as rt:
-            never = r"node 'draft' never reads state.__eval_feedback__: add \{\{ state"
-            with pytest.raises(WorkflowInvalid, match=never):
-                rt.register(_draft_then(check))
-            rt.register(_draft_then(check, "Write. {{ __eval_feedback__ | default('') }}"))
+            run = await rt.start(rt.register(_draft_then(check)), {"topic": "tea"})
+            await run.result()
+    first, second = server.requests[0].body["messages"], server.requests[2].body["messages"]
+    assert first[-1]["content"] == "Write about tea."
+    assert second[-1]["content"] == (
+        "Write about tea.\n\nThe previous attempt did not pass evaluation:\n"
+        "- llm_judge (fast): score 0.2 (below the min 0.7, scale 0-1): no sources"
+    )
 
 
 async def test_retries_are_counted_across_a_continued_segment_and_snapshots_I9(

@@ -26,17 +26,14 @@ from tether.agents.providers.costs import CostTable
 from tether.agents.providers.errors import ModelConfigError
 from tether.ir.errors import ValidationIssue
 from tether.ir.eval_spec import (
-    FEEDBACK,
-    FEEDBACK_KEY,
     Judge,
     Scorer,
     node_before,
-    on_fail_mode,
     parse_scorers,
     subject_template,
 )
-from tether.ir.templates import DEFAULT_MAX_OUTPUT, TemplateError, parse_template
-from tether.ir.types import AgentKind, EvalKind, ModelKind, Node, PythonFnKind, Workflow
+from tether.ir.templates import DEFAULT_MAX_OUTPUT
+from tether.ir.types import EvalKind, Node, PythonFnKind, Workflow
 from tether.ir.yaml_values import ValueProblem
 from tether.runtime.node_kinds import CallBinder
 
@@ -118,8 +115,9 @@ def _bounded(text: str) -> str:
 
 
 def check_evals(wf: Workflow, costs: CostTable) -> list[ValidationIssue]:
-    """Each judge's model resolves (and has a price when a cost budget must count it), and
-    the feedback of a ``retry_with_feedback`` reaches the model it is for."""
+    """Each judge's model resolves (and has a price when a cost budget must count it). The
+    feedback of a ``retry_with_feedback`` reaches a model or agent node whose prompt does not
+    place it: it follows the prompt (``model_calls.with_feedback``)."""
     issues: list[ValidationIssue] = []
     for node in wf.nodes.values():
         if not isinstance(node.kind, EvalKind):
@@ -134,40 +132,7 @@ def check_evals(wf: Workflow, costs: CostTable) -> list[ValidationIssue]:
                 problem = _judge_model_problem(wf, scorer.model, costs)
                 if problem is not None:
                     issues.append(ValidationIssue(where, f"eval node {node.id!r}: {problem}"))
-        problem = _unread_feedback(wf, node, node.kind)
-        if problem is not None:
-            issues.append(ValidationIssue(f"nodes.{node.id}.kind.on_fail", problem))
     return issues
-
-
-def _unread_feedback(wf: Workflow, node: Node, kind: EvalKind) -> str | None:
-    """A ``retry_with_feedback`` whose model or agent node never reads the feedback would
-    retry without it: refused, saying how to read it."""
-    before = node_before(wf, node.id)
-    if on_fail_mode(kind.on_fail) != FEEDBACK or before is None:
-        return None
-    prev = wf.nodes[before].kind
-    if isinstance(prev, ModelKind):
-        texts = [prev.prompt if prev.prompt is not None else prev.prompt_ref, prev.system_prompt]
-    elif isinstance(prev, AgentKind) and prev.prompt is not None:  # None: it reads all state
-        texts = [prev.instructions, prev.prompt]
-    else:
-        return None  # a step that reads state its own way
-    if any(_reads(text) for text in texts):
-        return None
-    return (
-        f"eval node {node.id!r}: on_fail retry_with_feedback, but node {before!r} never reads "
-        f"state.{FEEDBACK_KEY}: add {{{{ state.{FEEDBACK_KEY} | default('') }}}} to its "
-        "prompt, or use on_fail: retry"
-    )
-
-
-def _reads(text: str | None) -> bool:
-    try:
-        found = parse_template(text).variables() if text else ()
-    except TemplateError:
-        return True  # reported by the node's own checks
-    return any(path[:2] == ("state", FEEDBACK_KEY) for path in found)
 
 
 def _judge_model_problem(wf: Workflow, ref: str, costs: CostTable) -> str | None:

@@ -21,6 +21,7 @@ from tether.agents.providers.config import ModelSpec, parse_models
 from tether.agents.providers.costs import CostTable
 from tether.agents.providers.resolve import provider_for
 from tether.agents.providers.types import ToolSpec
+from tether.ir.eval_spec import FEEDBACK_KEY
 from tether.ir.templates import parse_template
 from tether.ir.types import AgentKind, ModelKind, Node, Workflow
 
@@ -58,7 +59,8 @@ def model_node_args(
     if system:
         messages.append({"role": "system", "content": system})
     prompt = kind.prompt if kind.prompt is not None else kind.prompt_ref
-    messages.append({"role": "user", "content": render(prompt, data)})
+    rendered = with_feedback(render(prompt, data), (prompt, kind.system_prompt), data)
+    messages.append({"role": "user", "content": rendered})
     schema = kind.output_schema if isinstance(kind.output_schema, dict) else None
     # A string output_schema is the jamjet SDK's state key: its answer lands as JSON or text.
     reply = JSON_OR_TEXT if isinstance(kind.output_schema, str) and kind.output_schema else "value"
@@ -78,11 +80,26 @@ def first_messages(node: Node, data: Mapping[str, Any]) -> list[dict[str, Any]]:
     if instructions:
         messages.append({"role": "system", "content": instructions})
     if kind.prompt is not None:
-        prompt = render(kind.prompt, data)
-    else:
+        prompt = with_feedback(render(kind.prompt, data), (kind.prompt, kind.instructions), data)
+    else:  # the whole state, feedback included
         prompt = _json.encode(dict(data)).decode()
     messages.append({"role": "user", "content": prompt})
     return messages
+
+
+def with_feedback(rendered: str, templates: tuple[str | None, ...], data: Mapping[str, Any]) -> str:
+    """A prompt that an eval's ``retry_with_feedback`` sent back: the feedback follows it,
+    unless the node's templates place it themselves (``{{ state.__eval_feedback__ }}``)."""
+    feedback = data.get(FEEDBACK_KEY)
+    if not feedback or any(_places_feedback(t) for t in templates):
+        return rendered
+    return f"{rendered}\n\n{feedback}"
+
+
+def _places_feedback(text: str | None) -> bool:
+    if not text:
+        return False
+    return any(path[-1] == FEEDBACK_KEY for path in parse_template(text).variables())
 
 
 def call_args(
