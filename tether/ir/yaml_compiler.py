@@ -20,7 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from tether.ir.errors import WorkflowSyntaxError
+from tether.ir.jamjet_project import project_mcp_servers
 from tether.ir.limits import DEFAULT_LIMITS, InputLimits, too_many
 from tether.ir.state_schema import SchemaShapeError, parse_state_schema
 from tether.ir.types import (
@@ -67,7 +70,8 @@ _KIND_FIELD = {
 def compile_yaml_file(
     path: Path | str, *, validate: bool = True, limits: InputLimits = DEFAULT_LIMITS
 ) -> Workflow:
-    """Read and compile a workflow file; see ``compile_yaml_text``.
+    """Read and compile a workflow file; see ``compile_yaml_text``. The ``[[mcp_servers]]`` of a
+    ``jamjet.toml`` beside it join the workflow's ``mcp_servers`` (see ``jamjet_project``).
 
     Example::
 
@@ -79,7 +83,12 @@ def compile_yaml_file(
         raise WorkflowSyntaxError(f"{path}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise WorkflowSyntaxError(f"{path}: cannot read the file ({exc.strerror})") from None
-    return compile_yaml_text(text, str(path), validate=validate, limits=limits)
+    wf = compile_yaml_text(text, str(path), validate=validate, limits=limits)
+    servers = project_mcp_servers(Path(path).resolve().parent)
+    extra = {name: cfg for name, cfg in servers.items() if name not in wf.mcp_servers}
+    if extra:  # a jamjet project's servers; the workflow's own come first
+        wf = msgspec.structs.replace(wf, mcp_servers={**wf.mcp_servers, **extra})
+    return wf
 
 
 def compile_yaml_text(
