@@ -4,8 +4,9 @@
     python -m benchmarks chain --in-flight 500      # one scenario; its own options follow
     python -m benchmarks all --quick                # every scenario at a small size
 
-Scenarios: chain, peers, recovery, fleet, limits, idle (see benchmarks/README.md). Each prints
-its table and exits 0; a failed scenario makes ``all`` exit nonzero after running the rest.
+Scenarios: chain, peers, recovery, fleet, limits, idle, agents (see benchmarks/README.md). Each
+prints its table and exits 0; a failed scenario makes ``all`` exit nonzero after running the
+rest.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from benchmarks.machine import banner, describe
 
-SCENARIOS = ("chain", "peers", "recovery", "fleet", "limits", "idle")
+SCENARIOS = ("chain", "peers", "recovery", "fleet", "limits", "idle", "agents")
 
 #: What ``all`` runs: (name in the report, scenario, its arguments). Recovery runs twice: as
 #: the scenario says (a kill 2 s in, when Tether has already finished every run) and killed
@@ -33,6 +34,7 @@ ALL: list[tuple[str, str, list[str]]] = [
     ("fleet", "fleet", []),
     ("limits", "limits", []),
     ("idle", "idle", []),
+    ("agents", "agents", []),
 ]
 
 #: Small sizes for ``all --quick``: every scenario still measures what it says, on less work.
@@ -51,6 +53,7 @@ QUICK: list[tuple[str, str, list[str]]] = [
         ["--rounds", "1", "--steps", "5000", "--zmq-n", "5000", "--hops", "10000"],
     ),
     ("idle", "idle", ["--runs", "10000", "--sample", "100", "--timer-sample", "20"]),
+    ("agents", "agents", ["--quick"]),
 ]
 
 

@@ -52,6 +52,12 @@ class FakeModelServer:
     with nothing left to answer gets a 500 and is listed in :attr:`problems`; leaving the
     ``with`` block then fails the test.
 
+    ``keep_alive`` set: it speaks HTTP/1.1 and keeps each connection open for the client's
+    next request (with Nagle's algorithm off, so an answer is not held back waiting for an
+    ACK), as providers do: what a load test of many calls needs. By default each answer closes
+    its connection (HTTP/1.0). Connections open when the server stops are served until their
+    client closes them.
+
     Example::
 
         with FakeModelServer([FakeReply("4"), FakeFailure.rate_limited(3)], api_key="k") as srv:
@@ -62,15 +68,20 @@ class FakeModelServer:
     """
 
     def __init__(
-        self, replies: Iterable[Scripted] | Responder = (), *, api_key: str | None = None
+        self,
+        replies: Iterable[Scripted] | Responder = (),
+        *,
+        api_key: str | None = None,
+        keep_alive: bool = False,
     ) -> None:
         self._responder = replies if callable(replies) else None
         self._queue: deque[Scripted] = deque(() if callable(replies) else replies)
         self._api_key = api_key
+        self._keep_alive = keep_alive
         self._lock = threading.Lock()
         self._log: list[LoggedRequest] = []
         self._problems: list[str] = []
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -79,8 +90,7 @@ class FakeModelServer:
         """Listen on an ephemeral port of 127.0.0.1 and serve in a background thread."""
         if self._httpd is not None:
             raise RuntimeError("the fake model server is already running")
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        httpd.daemon_threads = True
+        httpd = _Server(("127.0.0.1", 0), _handler(self, keep_alive=self._keep_alive))
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, name="fake-models", daemon=True)
         self._thread.start()
@@ -233,6 +243,12 @@ class FakeModelServer:
         return None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    #: Clients that open many connections at once (a load test) are not turned away.
+    request_queue_size = 128
+
+
 class _Out:
     def __init__(self, status: int, body: str | bytes, headers: dict[str, str] | None = None):
         self.status = status
@@ -240,8 +256,11 @@ class _Out:
         self.headers = headers or {}
 
 
-def _handler(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
+def _handler(fake: FakeModelServer, *, keep_alive: bool) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+        disable_nagle_algorithm = keep_alive
+
         def do_POST(self) -> None:
             self._serve("POST")
 
