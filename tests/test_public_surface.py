@@ -91,12 +91,18 @@ def test_one_set_of_terminal_statuses() -> None:
     from typing import get_args
 
     from tether.cli import run_follow
-    from tether.persistence import TERMINAL_STATUSES, ExecutionStatus, TerminalStatus
+    from tether.persistence import (
+        EXECUTION_STATUSES,
+        TERMINAL_STATUSES,
+        ExecutionStatus,
+        TerminalStatus,
+    )
     from tether.runtime.state import ExecutionState
 
     assert set(get_args(TerminalStatus)) == TERMINAL_STATUSES
     assert run_follow.TERMINAL_STATUSES is TERMINAL_STATUSES
     every = {s for part in get_args(ExecutionStatus) for s in get_args(part) or (part,)}
     assert every > TERMINAL_STATUSES
+    assert set(EXECUTION_STATUSES) == every  # what a status filter accepts
     for status in every:
         assert ExecutionState(status=status).is_terminal == (status in TERMINAL_STATUSES)

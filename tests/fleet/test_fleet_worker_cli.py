@@ -87,7 +87,15 @@ async def test_cli_worker_runs_grants_from_the_engine_and_drains_on_sigterm() ->
         proc = start_worker(*worker_args(broker.endpoint, "--queue", "python_tool"))
         try:
             await engine.wait_until(lambda: len(engine.outcomes) == 2, timeout=20)
-            assert engine.joined[0].tools == ("add", "echo", "slow", "tether.http", "tether.model")
+            assert engine.joined[0].tools == (
+                "add",
+                "echo",
+                "slow",
+                "tether.eval",
+                "tether.http",
+                "tether.mcp",
+                "tether.model",
+            )
             assert engine.joined[0].queues == ("python_tool",)
         finally:
             proc.send_signal(signal.SIGTERM)

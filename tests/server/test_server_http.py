@@ -164,6 +164,8 @@ def test_register_start_follow_and_read_events(engine: Engine) -> None:
         assert [e["node_id"] for e in done] == ["first", "second", "third"]
         listed = c.get("/executions", params={"status": "completed", "limit": 10}).json()
         assert [x["execution_id"] for x in listed["executions"]] == [eid]
+        bogus = c.get("/executions", params={"status": "bogus"})
+        assert bogus.status_code == 422 and "limit_exceeded" in bogus.json()["error"]
         assert c.get("/workers").json()["workers"][0]["worker_id"] == "local"
         assert "/executions" in c.get("/openapi.json").json()["paths"]
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, Final, get_args
+from typing import Any, Final
 
 from tether.cli.api_client import CliError, EngineApi
 from tether.ir.identity import short_digest
-from tether.persistence.contract import ExecutionStatus
+from tether.persistence.contract import EXECUTION_STATUSES
 
 #: What ``--status`` accepts.
-STATUSES: Final = get_args(ExecutionStatus)
+STATUSES: Final = EXECUTION_STATUSES
 #: A failure's traceback lines ``inspect`` shows (the record keeps more, bounded).
 TRACEBACK_LINES: Final = 12
 

@@ -210,8 +210,7 @@ async def _serve(worker: Worker, kinds: AgentKinds, args: argparse.Namespace) ->
     try:
         return await _serve_started(worker, args)
     finally:
-        with anyio.CancelScope(shield=True):
-            await kinds.aclose()
+        await kinds.aclose()  # in the task that started it: its task group is the current scope
 
 
 async def _serve_started(worker: Worker, args: argparse.Namespace) -> int:

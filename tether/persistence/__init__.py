@@ -12,6 +12,7 @@ Example::
 
 from tether.persistence.checks import check_lease_args, check_schedule, check_turns
 from tether.persistence.contract import (
+    EXECUTION_STATUSES,
     MISSED_POLICIES,
     OPEN_WORK_STATUSES,
     SETTLE_STATUSES,
@@ -50,6 +51,7 @@ from tether.persistence.sqlite import SqliteStore, WriterStats
 from tether.persistence.urls import open_store, store_for_url
 
 __all__ = [
+    "EXECUTION_STATUSES",
     "MISSED_POLICIES",
     "OPEN_WORK_STATUSES",
     "SETTLE_STATUSES",

@@ -32,6 +32,11 @@ TerminalStatus = Literal["completed", "failed", "cancelled", "limit_exceeded", "
 ExecutionStatus = Literal["new", "running", "paused"] | TerminalStatus
 #: The one set of terminal statuses, used by the store, the runtime, the server and the CLI.
 TERMINAL_STATUSES: frozenset[str] = frozenset(get_args(TerminalStatus))
+#: Every status, in a fixed order (what a status filter may ask for).
+EXECUTION_STATUSES: tuple[str, ...] = (
+    *get_args(get_args(ExecutionStatus)[0]),
+    *get_args(TerminalStatus),
+)
 
 #: Work-item statuses a grant, heartbeat or settle can still change.
 OPEN_WORK_STATUSES = frozenset({"pending", "leased", "parked"})

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, Final, get_args
+from typing import Any, Final
 
 import anyio
 import msgspec
@@ -33,7 +33,7 @@ from litestar.openapi import OpenAPIConfig
 
 from tether.errors import ExecutionBroken, InvalidInput
 from tether.ir.submitted import compile_submitted_ir
-from tether.persistence.contract import ExecutionStatus
+from tether.persistence.contract import EXECUTION_STATUSES
 from tether.runtime.assembly import check_client_id
 from tether.runtime.internals import runtime_internals
 from tether.runtime.records import ApprovalReceived
@@ -54,7 +54,7 @@ VERSION = "0.1.0"
 #: The decider of an approval sent with the shared token (or none) and no ``user_id``.
 ANONYMOUS = "anonymous"
 #: What ``GET /executions?status=`` may ask for.
-_STATUSES: Final = get_args(ExecutionStatus)
+_STATUSES: Final = EXECUTION_STATUSES
 #: Paging past this is a mistake (and beyond what SQLite's integers hold near 2**63).
 MAX_OFFSET = 1_000_000_000
 
