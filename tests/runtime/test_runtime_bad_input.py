@@ -41,10 +41,15 @@ async def test_invalid_ir_dict_lists_its_problems(db_url: str) -> None:
             rt.register(ir)
 
 
-async def test_a_tool_that_is_not_registered_is_named(db_url: str, examples: Path) -> None:
+async def test_a_tool_that_is_not_registered_is_named_once_with_its_nodes(
+    db_url: str, examples: Path
+) -> None:
     async with Runtime(db_url) as rt:
-        with pytest.raises(UnknownTool, match="'add_one' is not registered"):
-            rt.register_yaml(examples / "counter.yaml")
+        with pytest.raises(UnknownTool) as refused:
+            rt.register_yaml(examples / "counter.yaml")  # add_one at three nodes
+    message = str(refused.value)
+    assert message.count("'add_one' is not registered") == 1
+    assert "used by nodes 'first', 'second', 'third'" in message
 
 
 async def test_unknown_execution_id(db_url: str, examples: Path) -> None:

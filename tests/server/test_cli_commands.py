@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from test_server_http import DEADLINE, EXAMPLES, Engine, edited_counter, running_engine
 
@@ -73,6 +74,13 @@ def test_user_errors_are_one_line_never_a_traceback(engine: Engine, tmp_path: Pa
     assert away.returncode == 1 and "cannot reach the engine" in away.stderr
     checked = tether(engine.url, "validate", str(EXAMPLES / "counter.yaml"))
     assert checked.returncode == 0 and "valid: workflow counter@1" in checked.stdout
+    a2a = tmp_path / "a2a.yaml"
+    a2a.write_text(
+        'workflow: {id: ask, version: "1"}\n'
+        "nodes:\n  ask: {type: a2a_task, remote_agent: http://127.0.0.1:9, next: end}\n"
+    )
+    refused = tether(engine.url, "validate", str(a2a))  # what run would refuse, said now
+    assert refused.returncode == 2 and "node 'ask' is a 'a2a_task' node" in refused.stderr
     for done in (bad_file, unknown, bad_input, away):
         assert "Traceback" not in done.stderr
 
@@ -104,6 +112,10 @@ nodes:
     oid = json.loads(other.stdout)["execution_id"]
     cancelled = tether(engine.url, "cancel", oid)
     assert cancelled.returncode == 0 and f"{oid}: cancelled" in cancelled.stdout
+    again = tether(engine.url, "cancel", oid)  # nothing to do: said, and not a success
+    assert again.returncode == 1 and "already cancelled; nothing was done" in again.stderr
+    approvals = httpx.get(f"{engine.url}/executions/{oid}/approvals").json()
+    assert approvals["pending"] == []  # a cancelled run waits for nobody
 
 
 def test_a_workflow_version_is_its_content_across_folders_and_restarts_I13(

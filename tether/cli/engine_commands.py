@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import msgspec
 
+from tether.agents.kinds import AgentKinds
 from tether.cli.api_client import CliError, EngineApi
 from tether.cli.read_commands import (
     STATUSES,
@@ -36,6 +37,7 @@ from tether.cli.read_commands import (
 )
 from tether.cli.run_follow import RunPrinter, follow_run
 from tether.ir import WorkflowError, compile_yaml_file
+from tether.runtime.runnable import unsupported_nodes
 
 DEFAULT_ENGINE: Final = "http://127.0.0.1:7700"
 
@@ -144,7 +146,13 @@ def validate_command(args: argparse.Namespace) -> int:
     except WorkflowError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    print(f"{args.file}: valid: workflow {wf.ref}, {len(wf.nodes)} nodes")
+    unsupported = unsupported_nodes(wf, AgentKinds())
+    if unsupported:  # tether dev would refuse it: say so now, not at run time
+        print(f"{args.file}: cannot run on this engine: {'; '.join(unsupported)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    count = f"{len(wf.nodes)} node{'' if len(wf.nodes) == 1 else 's'}"
+    print(f"{args.file}: valid: workflow {wf.ref}, {count}")
     return 0
 
 
@@ -190,9 +198,11 @@ def cancel_command(api: EngineApi, args: argparse.Namespace) -> int:
     out = api.post(f"/executions/{args.execution_id}/cancel", {"reason": args.reason})
     if args.json:
         print(json.dumps(out))
+    elif out["cancelled"]:
+        print(f"{args.execution_id}: cancelled")
     else:
-        print(f"{args.execution_id}: {'cancelled' if out['cancelled'] else out['status']}")
-    return 0
+        print(f"{args.execution_id}: already {out['status']}; nothing was done", file=sys.stderr)
+    return 0 if out["cancelled"] else 1
 
 
 def send_event_command(api: EngineApi, args: argparse.Namespace) -> int:

@@ -46,12 +46,7 @@ def check_runnable(
     parallel blocks have one meaning (see :mod:`tether.runtime.parallel_blocks`), and no
     queue is both remote-only and served by this engine, here or in ``others`` (the
     workflows this runtime has loaded)."""
-    unsupported = [
-        f"node {node.id!r} is a {node.kind.__struct_config__.tag!r} node"
-        for node in wf.nodes.values()
-        if not isinstance(node.kind, (*_WORK_KINDS, *CONTROL_KINDS, *_WAIT_KINDS))
-        and (node_kinds is None or not node_kinds.handles(node))
-    ]
+    unsupported = unsupported_nodes(wf, node_kinds)
     if unsupported:
         hint = (
             "; model, agent, http, mcp_tool and eval nodes need the agent kinds (tether.Runtime "
@@ -69,7 +64,7 @@ def check_runnable(
         io_problems = node_kinds.check(wf, tools)
         if io_problems:
             raise WorkflowInvalid(io_problems, source=wf.ref)
-    missing = []
+    missing: dict[str, list[str]] = {}  # one problem, the nodes it is at
     for node in wf.nodes.values():
         # A python_fn step the engine has no function for is run by remote workers (e.g.
         # `jamjet worker`), which read the state themselves; a tool's arguments are bound here
@@ -78,14 +73,35 @@ def check_runnable(
             try:
                 tools.for_node(node)
             except UnknownTool as exc:
-                missing.append(f"node {node.id!r}: {exc}")
+                missing.setdefault(str(exc), []).append(repr(node.id))
     if missing:
-        raise UnknownTool(f"workflow {wf.ref}: " + "; ".join(missing))
+        raise UnknownTool(
+            f"workflow {wf.ref}: "
+            + "; ".join(
+                f"{problem}, used by node{'s' if len(at) > 1 else ''} {', '.join(at)}"
+                for problem, at in missing.items()
+            )
+        )
     check_queues(wf, tools, others or QueueUsers())
     _, problems = analyze_parallel_blocks(wf)
     if problems:
         issues = [ValidationIssue(path="nodes", message=m) for m in problems]
         raise WorkflowInvalid(issues, source=wf.ref)
+
+
+def unsupported_nodes(wf: Workflow, node_kinds: NodeKinds | None) -> list[str]:
+    """What keeps ``wf`` from running here for the kinds of its nodes, a line per node.
+
+    Example::
+
+        unsupported_nodes(wf, AgentKinds())     # ["node 'ask' is a 'a2a_task' node"]
+    """
+    return [
+        f"node {node.id!r} is a {node.kind.__struct_config__.tag!r} node"
+        for node in wf.nodes.values()
+        if not isinstance(node.kind, (*_WORK_KINDS, *CONTROL_KINDS, *_WAIT_KINDS))
+        and (node_kinds is None or not node_kinds.handles(node))
+    ]
 
 
 def _io_names() -> str:

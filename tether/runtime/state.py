@@ -118,6 +118,10 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
         return self.status
 
     def pending_approvals(self) -> list[tuple[str, Wait]]:
+        """The decisions it waits for: none once it has ended (a cancelled run's waits
+        stay in its state, but nobody can answer them)."""
+        if self.is_terminal:
+            return []
         return [(n, w) for n, w in self.waits.items() if w.approval]
 
 
