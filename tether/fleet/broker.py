@@ -424,7 +424,7 @@ class Broker:
             self._refuse(
                 identity,
                 ERR_HELLO_REQUIRED,
-                f"engine {self.engine_id} does not know this connection: send Hello first",
+                f"engine {self.engine_id!r} does not know this connection: send Hello first",
             )
         elif type(msg) is Bye:
             self._forget(peer)
@@ -440,7 +440,7 @@ class Broker:
             self._refuse(
                 identity,
                 ERR_PROTOCOL_VERSION,
-                f"engine {self.engine_id} speaks protocol {PROTOCOL_VERSION}; worker "
+                f"engine {self.engine_id!r} speaks protocol {PROTOCOL_VERSION}; worker "
                 f"{hello.worker_id!r} sent Hello with protocol {hello.protocol}",
             )
             return
