@@ -36,8 +36,9 @@ def test_run_a_file_follows_it_live_and_exits_0_on_completed(engine: Engine) -> 
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("▸ exec_") and lines[0].endswith(" started")
-    assert [ln.split()[1] for ln in lines[1:4]] == ["[first]", "[second]", "[third]"]
-    assert lines[-1] == "▸ completed · 3 nodes"
+    steps = [ln.split()[1:3] for ln in lines[1:-2]]  # each node as it starts and completes
+    assert steps == [[f"[{n}]", mark] for n in ("first", "second", "third") for mark in "▶✓"]
+    assert lines[-2:] == ["▸ completed · 3 nodes", '    result: {"n": 3}']
     assert "\x1b[" not in done.stdout  # piped: plain lines
     eid = lines[0].split()[1]
     again = tether(engine.url, "run", "counter", "-i", '{"n": 5}', "--json")
@@ -220,3 +221,18 @@ def test_a_run_that_waits_says_for_what_and_the_command_that_answers_it(
     finally:
         run.kill()
         run.wait()
+
+
+def test_watch_re_attaches_to_a_run_showing_branches_and_fan_outs(engine: Engine) -> None:
+    started = tether(
+        engine.url, "run", str(EXAMPLES / "branching.yaml"), "-i", '{"n": 5}', "--no-follow",
+        "--json",
+    )  # fmt: skip
+    eid = json.loads(started.stdout)["execution_id"]
+    watched = tether(engine.url, "watch", eid)
+    assert watched.returncode == 0, watched.stderr
+    lines = watched.stdout.splitlines()
+    assert "▸ [pick]       → big" in lines  # the branch with its choice
+    assert any(ln.startswith("▸ [fan]") and "→" in ln for ln in lines)  # the fan-out
+    assert "▸ [big]        ✓" in "\n".join(lines)
+    assert lines[-1].startswith("    result: ")

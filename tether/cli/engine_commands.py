@@ -80,6 +80,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p = engine_parser("inspect", "an execution's state and timeline")
     p.add_argument("execution_id")
     p.set_defaults(run=_guarded(inspect_command))
+    p = engine_parser("watch", "follow a run as `tether run` does, from its start")
+    p.add_argument("execution_id")
+    p.add_argument("--timeout", type=float, default=None, help="stop following after SECS")
+    p.set_defaults(run=_guarded(watch_command))
     p = engine_parser("events", "an execution's journal records")
     p.add_argument("execution_id")
     p.add_argument("--node", default=None, help="only this node's records")
@@ -135,6 +139,14 @@ def _guarded(command: Any) -> Any:
             api.close()
 
     return run
+
+
+def watch_command(api: EngineApi, args: argparse.Namespace) -> int:
+    out = RunPrinter(args.json, args.execution_id)
+    view = follow_run(api, args.execution_id, out, args.timeout)
+    if args.json:
+        print(json.dumps({k: view.get(k) for k in ("execution_id", "status", "output", "error")}))
+    return 0 if view["status"] == "completed" else 1
 
 
 def validate_command(args: argparse.Namespace) -> int:

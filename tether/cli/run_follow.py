@@ -21,7 +21,8 @@ from tether.persistence.contract import TERMINAL_STATUSES
 
 
 def follow_run(api: EngineApi, eid: str, out: RunPrinter, timeout: float | None) -> dict[str, Any]:
-    """Print the run's events until it ends (or ``timeout`` seconds pass: it goes on)."""
+    """Print the run's events until it ends (or ``timeout`` seconds pass: it goes on), then
+    its result."""
     seen = 0
     nodes: set[str] = set()
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -34,9 +35,13 @@ def follow_run(api: EngineApi, eid: str, out: RunPrinter, timeout: float | None)
             detail = f" · {view['error']}" if view.get("error") else ""
             count = f"{len(nodes)} node{'' if len(nodes) == 1 else 's'}"
             out.line(f"{view['status']} · {count}{detail}", ok=view["status"] == "completed")
+            if view.get("output") is not None:
+                out.hint(f"result: {json.dumps(view['output'], sort_keys=True)}")
             return view
         if deadline is not None and time.monotonic() > deadline:
+            out.status(None)
             raise CliError(f"{eid} still {view['status']} after {timeout:g}s (it goes on)")
+        out.status(out.running_line())
         time.sleep(0.1)
 
 
@@ -46,11 +51,16 @@ class RunPrinter:
     def __init__(self, quiet: bool, execution_id: str) -> None:
         self.quiet = quiet
         self.execution_id = execution_id
-        self.colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        self.tty = sys.stdout.isatty()
+        self.colour = self.tty and not os.environ.get("NO_COLOR")
+        #: Nodes handed out and not settled: when (this process's clock) and which attempt.
+        self.running: dict[str, tuple[float, int]] = {}
+        self._status = ""
 
     def line(self, text: str, ok: bool | None = None) -> None:
         if self.quiet:
             return
+        self.status(None)
         if self.colour and ok is not None:
             text = f"\x1b[{32 if ok else 31}m{text}\x1b[0m"
         print(f"▸ {text}", flush=True)
@@ -58,7 +68,26 @@ class RunPrinter:
     def hint(self, text: str) -> None:
         """An indented line under the event it explains (a command to run, say)."""
         if not self.quiet:
+            self.status(None)
             print(f"    {text}", flush=True)
+
+    def status(self, text: str | None) -> None:
+        """The line that says what runs now, rewritten in place on a terminal (never when
+        piped: a log keeps only the events)."""
+        if self.quiet or not self.tty or (text or "") == self._status:
+            return
+        print("\r\x1b[K" + (text or ""), end="", flush=True)
+        self._status = text or ""
+
+    def running_line(self) -> str | None:
+        if not self.running:
+            return None
+        now = time.monotonic()
+        parts = [
+            f"[{node}] {now - since:.1f}s" + (f" (attempt {attempt})" if attempt > 1 else "")
+            for node, (since, attempt) in sorted(self.running.items())
+        ]
+        return "  … running " + ", ".join(parts)
 
     def event(self, event: dict[str, Any], nodes: set[str]) -> None:
         kind = event["kind"]
@@ -66,13 +95,25 @@ class RunPrinter:
         label = f"[{node}]"
         attempt = f" (attempt {kind['attempt']})" if kind.get("attempt", 1) > 1 else ""
         match kind["type"]:
+            case "node_scheduled":
+                self.running[node] = (time.monotonic(), kind.get("attempt", 1))
+                if not self.tty:  # a terminal shows it on the running line instead
+                    self.line(f"{label:<12} ▶ started{attempt}", ok=None)
             case "node_completed" if kind.get("dispatch", 0) > 0:
+                self.running.pop(node, None)
                 nodes.add(node)
                 ms = kind.get("duration_ms", 0)
                 self.line(f"{label:<12} ✓ completed {ms:>5}ms{attempt}", ok=True)
+            case "node_completed":  # a control node, routed in the fold
+                nodes.add(node)
+                targets = (kind.get("output") or {}).get("next") or []
+                to = ", ".join(targets) if isinstance(targets, list) else str(targets)
+                self.line(f"{label:<12} → {to or 'end'}", ok=None)
             case "node_failed":
+                self.running.pop(node, None)
                 self.line(f"{label:<12} ✗ {kind.get('error', 'failed')}{attempt}", ok=False)
             case "node_parked":
+                self.running.pop(node, None)
                 self.line(f"{label:<12} … rate limited, parked", ok=None)
             case "node_waiting":
                 self._waiting(label, kind)
