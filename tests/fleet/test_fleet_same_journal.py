@@ -34,7 +34,7 @@ DEADLINE = 30.0
 WORKER_ID = "w-same-journal"
 POLL_SECS = 0.01
 #: Fields that say when and how fast, not what happened.
-PER_RUN_FIELDS = frozenset({"at_ms", "duration_ms", "not_before_ms"})
+PER_RUN_FIELDS = frozenset({"at_ms", "duration_ms", "not_before_ms", "worker_id"})
 
 T = TypeVar("T")
 

@@ -50,7 +50,7 @@ def test_run_a_file_follows_it_live_and_exits_0_on_completed(engine: Engine) -> 
     assert table[0].split() == ["EXECUTION", "STATUS", "WORKFLOW", "STARTED"]
     events = tether(engine.url, "events", eid, "--node", "second", "--json")
     kinds = [e["kind"]["type"] for e in json.loads(events.stdout)["events"]]
-    assert kinds == ["node_scheduled", "node_completed"]
+    assert kinds == ["node_scheduled", "node_started", "node_completed"]
     nosuch = tether(engine.url, "events", eid, "--node", "nosuchnode")
     assert nosuch.returncode == 1 and "no records of node 'nosuchnode'" in nosuch.stderr
     assert "first, second, third" in nosuch.stderr

@@ -108,7 +108,8 @@ def inspect_command(api: EngineApi, args: argparse.Namespace) -> int:
             print(f"  {e['created_at']}  {line}")
             _traceback(e["kind"])
     count = f"{len(nodes)} node{'' if len(nodes) == 1 else 's'}"
-    print(f"{len(events)} records, {count}")
+    records = sum(1 for e in events if not e.get("derived"))
+    print(f"{records} records, {count}")
     return 0
 
 

@@ -46,6 +46,7 @@ def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Set
             output=output,
             duration_ms=out.duration_ms,
             facts=facts,
+            worker_id=out.worker_id,
         )
         return completed, Settle(wid, "completed", out.fence, at_ms=at)
     failed = NodeFailed(
@@ -59,6 +60,7 @@ def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Set
         duration_ms=out.duration_ms,
         # Bounded again here: a remote peer's text is not trusted to be.
         traceback=bounded(out.traceback),
+        worker_id=out.worker_id,
     )
     # "failed" while the fold retries; the turn makes it "dead" when this was the last attempt.
     return failed, Settle(wid, "failed", out.fence, error=failed.error, at_ms=at)

@@ -61,6 +61,9 @@ class NodeCompleted(_Record, frozen=True, tag="node_completed"):
     #: names where they apply (``gen_ai_system``, ``gen_ai_model``, ``input_tokens``,
     #: ``output_tokens``, ``finish_reason``, ``cost_usd``); empty for plain tools.
     facts: dict[str, Any] = {}
+    #: Who ran it (a fleet worker's id, ``local`` for the engine's own pool); "" in records
+    #: written before it was kept. With ``duration_ms`` it dates the step's start.
+    worker_id: str = ""
 
 
 class NodeFailed(_Record, frozen=True, tag="node_failed"):
@@ -78,6 +81,7 @@ class NodeFailed(_Record, frozen=True, tag="node_failed"):
     retryable: bool = True
     duration_ms: int = 0
     traceback: str = ""
+    worker_id: str = ""
 
 
 class NodeParked(_Record, frozen=True, tag="node_parked"):

@@ -48,7 +48,7 @@ from tether.server.host_names import AllowedHosts
 from tether.server.http_workers import HttpWorkers
 from tether.server.lease_tokens import LeaseKey
 from tether.server.request_gate import ANY_HOST, RequestGate
-from tether.server.views import event_view, execution_view, iso
+from tether.server.views import events_view, execution_view, iso
 
 VERSION = "0.1.0"
 #: The decider of an approval sent with the shared token (or none) and no ``user_id``.
@@ -203,7 +203,7 @@ async def get_events(
 ) -> dict[str, Any]:
     if from_seq < 1:
         raise InvalidInput(f"from_seq must be >= 1, got {from_seq}")
-    events = [event_view(e) for e in await _rt(request).journal(execution_id, from_seq)]
+    events = events_view(await _rt(request).journal(execution_id, from_seq))
     if node_id is not None:
         events = [e for e in events if e.get("node_id") == node_id]
     return {"events": events}

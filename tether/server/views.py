@@ -15,13 +15,14 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from tether.persistence import ExecutionRow
-from tether.runtime.records import JournalEntry
+from tether.runtime.records import JournalEntry, NodeCompleted, NodeFailed
 from tether.runtime.state import ExecutionState
 
 #: Journal record type -> the event type the jamjet SDK knows.
@@ -67,6 +68,36 @@ def execution_view(row: ExecutionRow, state: ExecutionState | None) -> dict[str,
         view["continued_as"] = state.continued_as
         view["pending_approvals"] = [n for n, _ in state.pending_approvals()]
     return view
+
+
+def events_view(entries: Iterable[JournalEntry]) -> list[dict[str, Any]]:
+    """The events API's list: each record as :func:`event_view`, and a ``node_started``
+    before each step's outcome.
+
+    ``node_started`` (what the jamjet tools count and stream) is derived from the outcome,
+    not journaled: the outcome knows who ran the step and for how long, and a record at the
+    start would cost a commit per step. So it appears with the outcome, as Temporal's
+    ActivityTaskStarted does, under the outcome's sequence number.
+    """
+    out: list[dict[str, Any]] = []
+    for entry in entries:
+        record = entry.record
+        if isinstance(record, NodeCompleted | NodeFailed) and record.dispatch > 0:
+            out.append(_started(entry.seq, record))
+        out.append(event_view(entry))
+    return out
+
+
+def _started(seq: int, record: NodeCompleted | NodeFailed) -> dict[str, Any]:
+    at_ms = record.at_ms - record.duration_ms
+    kind = {
+        "type": "node_started", "node_id": record.node_id, "attempt": record.attempt,
+        "dispatch": record.dispatch, "worker_id": record.worker_id or None,
+    }  # fmt: skip
+    return {
+        "sequence": seq, "kind": kind, "created_at": iso(at_ms), "node_id": record.node_id,
+        "attempt": record.attempt, "derived": True,
+    }  # fmt: skip
 
 
 def event_view(entry: JournalEntry) -> dict[str, Any]:
