@@ -21,3 +21,15 @@ async def double(n: int) -> int:
 async def label(n: int) -> str:
     """A word for n."""
     return "big" if n > 3 else "small"
+
+
+@tool
+async def pay(amount: int) -> str:
+    """Pay ``amount`` (the example's side effect is its answer)."""
+    return f"paid {amount}"
+
+
+@tool
+async def refund(amount: int) -> str:
+    """Give ``amount`` back."""
+    return f"refunded {amount}"
