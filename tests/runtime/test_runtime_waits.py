@@ -9,7 +9,8 @@ import anyio
 import pytest
 
 from tether import ExecutionNotFound, ExecutionNotRunning, InvalidInput, Runtime, tool
-from tether.ir import compile_yaml_text
+from tether.ir import WorkflowError, compile_yaml_text
+from tether.ir.identity import canonical_ir
 from tether.testing import VirtualClock, check_replay
 
 pytestmark = pytest.mark.anyio
@@ -189,3 +190,55 @@ async def test_cancel_ends_a_waiting_run_and_its_timer_does_nothing_I3(db_url: s
         state = await rt.wait(run.id, timeout=10)
         assert (state.status, state.error) == ("cancelled", "superseded")
         assert "timer_fired" not in [e.type for e in await rt.journal(run.id)]
+
+
+ESCALATING = """
+workflow: {id: esc, version: "1", start: hold, state_schema: {n: {type: integer}}}
+nodes:
+  hold: {type: wait, event: reviewed, timeout_hours: 8, on_timeout: escalate, next: after}
+  after: {type: tool, tool: bump, input: {n: $n}, output_key: n, next: end}
+  escalate: {type: tool, tool: bump, input: {n: 100}, output_key: n, next: end}
+"""
+
+
+async def test_a_timed_out_wait_goes_to_its_on_timeout_node_an_event_to_next_I2(
+    db_url: str,
+) -> None:
+    """The jamjet dialect (timeout_hours + on_timeout: <node>): the timer's route is the
+    escalation, the event's the usual next; both replay to the live state."""
+    clock = VirtualClock()
+    async with Runtime(db_url, tools=[bump], clock=clock) as rt:
+        wf = rt.register(compile_yaml_text(ESCALATING, "esc.yaml"))
+        timed = await rt.start(wf, {"n": 1})
+        answered = await rt.start(wf, {"n": 1})
+        await until(lambda: clock.sleepers > 0)
+        await rt.send_event(answered.id, "reviewed", {"ok": True})
+        assert (await answered.result(timeout=10))["n"] == 2
+        clock.advance(8 * 3600)
+        assert (await timed.result(timeout=10))["n"] == 101
+        for run in (timed, answered):
+            await check_replay(rt, run.id)
+
+
+@pytest.mark.parametrize(
+    ("wait", "problem"),
+    [
+        ("{type: wait, event: e, timeout_hours: 1, duration: 1h, next: end}", "not both"),
+        ("{type: wait, event: e, timeout_hours: -1, next: end}", "positive number"),
+        ("{type: wait, event: e, on_timeout: nowhere, timeout_hours: 1, next: end}", "nowhere"),
+        ("{type: wait, event: e, on_timeout: end, next: end}", "needs a timer"),
+    ],
+)
+async def test_bad_wait_timeouts_are_refused_naming_the_problem(
+    db_url: str, wait: str, problem: str
+) -> None:
+    text = f'workflow: {{id: bad, version: "1"}}\nnodes:\n  hold: {wait}\n'
+    with pytest.raises(WorkflowError, match=problem):
+        compile_yaml_text(text, "bad.yaml")
+
+
+def test_a_wait_without_on_timeout_keeps_its_digest_I13() -> None:
+    """on_timeout came later: left out of the canonical IR at its default, so a wait
+    workflow registered before keeps its identity."""
+    wf = compile_yaml_text(wait_wf("duration: 1h"), "w.yaml")
+    assert b"on_timeout" not in canonical_ir(wf)

@@ -17,7 +17,7 @@ import hashlib
 
 import msgspec
 
-from tether.ir.types import AgentKind, Workflow
+from tether.ir.types import AgentKind, WaitKind, Workflow
 
 _PREFIX = "sha256:"
 
@@ -38,7 +38,7 @@ def canonical_ir(wf: Workflow) -> bytes:
         if name in _ADDED_LATER and value == _ADDED_LATER[name]:
             continue
         encoded = msgspec.json.encode(value, order="deterministic")
-        if name == "nodes" and any(isinstance(n.kind, AgentKind) for n in typed.nodes.values()):
+        if name == "nodes" and any(isinstance(n.kind, _LATER_KINDS) for n in typed.nodes.values()):
             encoded = _without_later_kind_fields(encoded)
         parts.append(_encode(name) + b":" + encoded)
     return b"{" + b",".join(parts) + b"}"
@@ -47,7 +47,9 @@ def canonical_ir(wf: Workflow) -> bytes:
 #: Node-kind fields added after versions with such nodes were stored, with their defaults.
 _KIND_ADDED_LATER: dict[str, dict[str, object]] = {
     "agent": {"requires_approval": [], "approvers": None},
+    "wait": {"on_timeout": None},
 }
+_LATER_KINDS = (AgentKind, WaitKind)
 
 
 def _without_later_kind_fields(encoded: bytes) -> bytes:

@@ -127,11 +127,14 @@ class LimitExceededKind(_Kind, frozen=True, tag="limit_exceeded"):
 
 
 class WaitKind(_Kind, frozen=True, tag="wait"):
-    """Wait for a timer (``duration_secs`` or ``until``) and/or an external event."""
+    """Wait for a timer (``duration_secs`` or ``until``) and/or an external event.
+    ``on_timeout``: the node a fired timer goes to instead of the usual next (the `jamjet`
+    dialect's ``timeout_hours`` + ``on_timeout: escalate``)."""
 
     duration_secs: float | None = None
     until: str | None = None
     correlation_key: str | None = None
+    on_timeout: str | None = None
 
 
 class HumanApprovalKind(_Kind, frozen=True, tag="human_approval"):

@@ -63,6 +63,8 @@ def successors(
     targets = [e.to for e in edges]
     if isinstance(kind, t.HumanApprovalKind) and kind.fallback_node is not None:
         targets.append(kind.fallback_node)
+    if isinstance(kind, t.WaitKind) and kind.on_timeout is not None:
+        targets.append(kind.on_timeout)
     if isinstance(kind, t.EvalKind) and on_fail_mode(kind.on_fail) == "route":
         targets.append(kind.on_fail)  # where a failing verdict goes (tether.ir.eval_spec)
     return targets
@@ -197,6 +199,10 @@ class _Validator:
             self.check_join(node, kind)
         elif isinstance(kind, t.HumanApprovalKind) and kind.fallback_node is not None:
             self.target(node.id, kind.fallback_node, f"{base}.fallback_node", "fallback")
+        elif isinstance(kind, t.WaitKind) and kind.on_timeout is not None:
+            if kind.duration_secs is None and kind.until is None:
+                self.issue(f"{base}.on_timeout", f"node '{node.id}': on_timeout needs a timer")
+            self.target(node.id, kind.on_timeout, f"{base}.on_timeout", "on_timeout")
         elif isinstance(kind, t.EvalKind):
             self.check_eval(node, kind, base)
 

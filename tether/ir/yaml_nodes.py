@@ -123,16 +123,41 @@ def _http(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
     return convert(fields, t.HttpKind, "http node")
 
 
+#: The jamjet dialect's wait timeouts, in seconds per unit.
+_WAIT_TIMEOUTS = {"timeout_hours": 3600, "timeout_minutes": 60, "timeout_seconds": 1}
+
+
 def _wait(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
     duration = spec.get("duration", spec.get("duration_secs"))
+    secs = _wait_timeout(spec)
+    if secs is not None:
+        if duration is not None:
+            raise ValueProblem((), "give 'duration' or a timeout_hours/minutes/seconds, not both")
+        duration = secs
     event = spec.get("event", spec.get("correlation_key"))
     if duration is None and spec.get("until") is None and event is None:
         raise ValueProblem((), "a wait node needs 'duration', 'until' or 'event'")
+    on_timeout = spec.get("on_timeout")
+    if on_timeout is not None:
+        paths["kind.on_timeout"] = ("on_timeout",)
     return t.WaitKind(
         duration_secs=None if duration is None else _sub("duration", parse_duration, duration),
         until=None if spec.get("until") is None else str(spec["until"]),
         correlation_key=None if event is None else as_str(event, "event"),
+        on_timeout=None if on_timeout is None else _sub("on_timeout", as_str, on_timeout, "node"),
     )
+
+
+def _wait_timeout(spec: Spec) -> float | None:
+    given = [key for key in _WAIT_TIMEOUTS if key in spec]
+    if len(given) > 1:
+        raise ValueProblem((given[1],), f"give one of {', '.join(given)}")
+    if not given:
+        return None
+    value = spec[given[0]]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueProblem((given[0],), f"{given[0]} must be a positive number, got {value!r}")
+    return float(value * _WAIT_TIMEOUTS[given[0]])
 
 
 def _human_approval(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
@@ -309,7 +334,9 @@ KINDS: dict[str, tuple[frozenset[str], KindBuilder]] = {
     ),
     "http": (_WORK_COMMON | {*_HTTP_FIELDS, "input"}, _http),
     "wait": (
-        _WORK_COMMON | {"duration", "duration_secs", "until", "event", "correlation_key"},
+        _WORK_COMMON
+        | {"duration", "duration_secs", "until", "event", "correlation_key", "on_timeout"}
+        | set(_WAIT_TIMEOUTS),
         _wait,
     ),
     "human_approval": (

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import msgspec
 
-from tether.ir.types import EndKind, HumanApprovalKind
+from tether.ir.types import EndKind, HumanApprovalKind, WaitKind
 from tether.persistence.contract import TERMINAL_STATUSES, ExecutionStatus, TerminalStatus
 from tether.runtime import agent_fold, eval_routes, strategy_limits
 from tether.runtime.fold_routes import route_to, without
@@ -392,7 +392,9 @@ def _wait_completed(
         if isinstance(rec.payload, dict):
             data.update(rec.payload)
     data[graph.state_keys[rec.node_id]] = {"by": rec.by, "payload": rec.payload}
-    return _finish_wait(state, rec.node_id, graph, seq, data, inbox=inbox)
+    kind = graph.node(rec.node_id).kind
+    target = kind.on_timeout if rec.by == "timer" and isinstance(kind, WaitKind) else None
+    return _finish_wait(state, rec.node_id, graph, seq, data, inbox=inbox, target=target)
 
 
 def _approval(
