@@ -56,9 +56,14 @@ def free_port() -> int:
 
 class Engine:
     def __init__(
-        self, tmp: Path, env: dict[str, str] | None = None, modules: str = "tools,server_tools"
+        self,
+        tmp: Path,
+        env: dict[str, str] | None = None,
+        modules: str = "tools,server_tools",
+        cwd: Path = EXAMPLES,
     ) -> None:
         self.modules = modules
+        self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / f"dev-{self.port}.log"
@@ -76,7 +81,7 @@ class Engine:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tether.cli", "dev", "--modules", self.modules,
              "--port", str(self.port)],
-            cwd=EXAMPLES, env=self.env, stdout=subprocess.DEVNULL,
+            cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
         )  # fmt: skip
         deadline = time.monotonic() + DEADLINE
@@ -103,10 +108,13 @@ class Engine:
 
 @contextmanager
 def running_engine(
-    tmp: Path, env: dict[str, str] | None = None, modules: str = "tools,server_tools"
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    modules: str = "tools,server_tools",
+    cwd: Path = EXAMPLES,
 ) -> Iterator[Engine]:
-    """A started engine, killed on the way out whatever the test did to it."""
-    e = Engine(tmp, env, modules).start()
+    """A started engine (in ``cwd``), killed on the way out whatever the test did to it."""
+    e = Engine(tmp, env, modules, cwd).start()
     try:
         yield e
     finally:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any, Final
 
 import anyio
@@ -31,7 +32,8 @@ from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.openapi import OpenAPIConfig
 
-from tether.errors import ExecutionBroken, InvalidInput
+from tether.errors import ExecutionBroken, InvalidInput, WorkflowNotFound
+from tether.ir import compile_yaml_file
 from tether.ir.submitted import compile_submitted_ir
 from tether.persistence.contract import EXECUTION_STATUSES
 from tether.runtime.assembly import check_client_id
@@ -49,6 +51,7 @@ from tether.server.http_workers import HttpWorkers
 from tether.server.lease_tokens import LeaseKey
 from tether.server.request_gate import ANY_HOST, RequestGate
 from tether.server.views import events_view, execution_view, iso
+from tether.server.workflow_files import workflow_file
 
 VERSION = "0.1.0"
 #: The decider of an approval sent with the shared token (or none) and no ``user_id``.
@@ -143,7 +146,15 @@ async def start_execution(request: Request[Any, Any, Any], data: StartExecution)
     )
     if data.execution_id is not None:
         check_client_id(data.execution_id)  # 422 before anything is registered or started
-    run = await rt.start(ref, data.input, execution_id=data.execution_id)
+    try:
+        run = await rt.start(ref, data.input, execution_id=data.execution_id)
+    except WorkflowNotFound:
+        path = workflow_file(data.workflow_id, request.app.state.workflow_root)
+        if path is None:
+            raise
+        wf = rt.register(await anyio.to_thread.run_sync(compile_yaml_file, path))
+        await runtime_internals(rt).persist(wf)
+        run = await rt.start(wf.ref, data.input, execution_id=data.execution_id)
     state = await rt.state(run.id)
     return {"execution_id": run.id, "status": state.display_status}
 
@@ -281,6 +292,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.runtime = runtime
+        app.state.workflow_root = Path.cwd()  # `jamjet run workflow.yaml` names files here
         async with AsyncExitStack() as stack:
             if open_runtime:
                 await stack.enter_async_context(runtime)
