@@ -143,11 +143,14 @@ def test_syntax_errors_carry_a_column(source: str, column: int, reason: str) -> 
         "state.__globals__",
         "__builtins__",
         "open('/etc/passwd')",
-        "len(x) > 0",
+        "len(x.__class__) > 0",
+        "x['__class__'] == 1",
+        "x[y] == 1",
+        "x[0:1] == []",
+        "len(x, y) == 1",
         "x.lower()",
         "eval('1')",
         "lambda: 1",
-        "x[0]",
         "x if y else z",
         "1 + 1 == 2",
         "f'{x}'",
@@ -284,3 +287,28 @@ def test_printed_trees_evaluate_like_the_reference(tree: Any, state: dict[str, A
             cond.evaluate(state)
         return
     assert cond.evaluate(state) is expected
+
+
+@pytest.mark.parametrize(
+    ("source", "state", "expected"),
+    [
+        ("len(xs) == 2", {"xs": [1, 2]}, True),
+        ("len(name) >= 3", {"name": "tea"}, True),
+        ("len(state.m) == 1", {"m": {"a": 1}}, True),
+        ("len(output['review']) >= 200", {"output": {"review": "x" * 200}}, True),
+        ("xs[1] == 'b'", {"xs": ["a", "b"]}, True),
+        ("m['a-b'] == 1", {"m": {"a-b": 1}}, True),
+        ("m['a'][0] == 7", {"m": {"a": [7]}}, True),
+        ("m['missing'] == null", {"m": {}}, True),
+        ("xs in [[1]]", {"xs": [1]}, True),
+    ],
+)
+def test_len_and_subscripts_the_jamjet_checks_use(
+    source: str, state: dict[str, Any], expected: bool
+) -> None:
+    assert ev(source, state) is expected
+
+
+def test_len_of_a_number_is_an_error_naming_it() -> None:
+    with pytest.raises(ConditionEvalError, match="len"):
+        compile_condition("len(n) > 1").evaluate({"n": 3})

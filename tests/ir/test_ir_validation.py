@@ -164,7 +164,7 @@ def test_invalid_condition_on_an_edge() -> None:
 
 
 def test_invalid_condition_in_a_branch_case() -> None:
-    branch = Node(id="b", kind=BranchKind(cases=[BranchCase(to=END, when="len(x)")]))
+    branch = Node(id="b", kind=BranchKind(cases=[BranchCase(to=END, when="size(x)")]))
     assert "function calls are not supported" in only_issue(wf_of(branch, edges=[]))
 
 

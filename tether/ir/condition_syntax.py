@@ -1,7 +1,8 @@
 """Tokenizer and parser of the condition language, producing a small AST.
 
-The language is deliberately tiny and closed: state paths, literals, comparisons, ``in``,
-``is``, ``and``/``or``/``not``, parentheses and list literals. There are no calls, no
+The language is deliberately tiny and closed: state paths (with ``['key']`` and ``[0]``
+subscripts of literal keys), literals, comparisons, ``in``, ``is``, ``and``/``or``/``not``,
+parentheses, list literals and one function, ``len(...)``. There is no other call, no
 attribute access on Python objects and no arithmetic, so nothing a workflow author writes can
 reach Python builtins. ``tether.ir.conditions`` compiles the AST into closures.
 
@@ -74,7 +75,8 @@ class Token:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """An AST node. ``op`` is 'lit', 'path', 'list', 'not', 'and', 'or' or a comparison.
+    """An AST node. ``op`` is 'lit', 'path', 'list', 'len', 'not', 'and', 'or' or a
+    comparison.
 
     ``and`` and ``or`` hold every operand of a chain (``a and b and c`` has three args), so
     a long chain is a wide node, not a deep tree."""
@@ -248,12 +250,44 @@ class _Parser:
                 raise ConditionSyntaxError(self.source, offset + 1, f"{seg!r} is a reserved name")
             offset += len(seg) + 1
         if self.at("op", "("):
-            raise self.fail("function calls are not supported")
+            if segments == ("len",):
+                return self.length(t)
+            raise self.fail("function calls are not supported (len(...) is the one function)")
+        end = t.start + len(t.text)
+        while self.at("op", "[") and self.tok.start == end:  # x['key'], x[0]: no space
+            segment, end = self.subscript()
+            segments = (*segments, segment)
         if len(segments) > 1 and segments[0] == "state":
             segments = segments[1:]  # 'state.x' and 'x' name the same key
         elif segments == ("state",):
             segments = ()  # the whole state
-        return Node("path", t.start, t.start + len(t.text), value=segments)
+        return Node("path", t.start, end, value=segments)
+
+    def subscript(self) -> tuple[str, int]:
+        """A ``['key']`` or ``[0]`` after a path: one more segment (a literal, no expression)."""
+        opener = self.take()
+        key = self.tok
+        if key.kind == "str":
+            segment = _unquote(key.text)
+        elif key.kind == "num" and re.fullmatch(r"\d+", key.text):
+            segment = key.text
+        else:
+            raise self.fail("a subscript is a quoted key or a whole number, like x['a'] or x[0]")
+        if segment in RESERVED_NAMES:
+            raise self.fail(f"{segment!r} is a reserved name", key)
+        self.take()
+        close = self.expect("]", opener)
+        return segment, close.start + 1
+
+    def length(self, name: Token) -> Node:
+        opener = self.take()
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise self.fail("condition is nested too deeply")
+        inner = self.or_expr()
+        self.depth -= 1
+        close = self.expect(")", opener)
+        return Node("len", name.start, close.start + 1, args=(inner,))
 
     def nested(self, opener: Token) -> Node:
         self.depth += 1

@@ -172,6 +172,8 @@ class _Compiler:
         if op == "not":
             inner = self.compile(node.args[0])
             return lambda state: not inner(state)
+        if op == "len":
+            return self.length(node, self.compile(node.args[0]))
         if op in ("and", "or"):
             return self.chain(op, [self.compile(a) for a in node.args])
         left, right = (self.compile(a) for a in node.args)
@@ -194,6 +196,15 @@ class _Compiler:
             key = segments[0]
             return lambda state: state.get(key)  # the common case, kept fast
         return lambda state: lookup(state, segments)
+
+    def length(self, node: Node, inner: Evaluator) -> Evaluator:
+        def size(state: Mapping[str, Any]) -> int:
+            value = inner(state)
+            if not isinstance(value, str | list | tuple | Mapping):
+                raise self.error(node, f"len() of {_show(value)}: not a text, list or mapping")
+            return len(value)
+
+        return size
 
     def comparison(self, node: Node, left: Evaluator, right: Evaluator) -> Evaluator:
         op = node.op

@@ -144,11 +144,10 @@ def _exprs(raw: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _syntax(expr: str, exc: ConditionSyntaxError) -> str:
     hint = ""
-    if "function calls" in exc.reason or "'['" in exc.reason:
+    if "function calls" in exc.reason or "subscript" in exc.reason:
         hint = (
-            " (assertions use the condition language: state paths, literals, comparisons, "
-            "and/or/not, in; no function calls or [ ] indexing, so a Python check such as "
-            "len(output['x']) >= 1 must be rewritten, e.g. \"x != ''\")"
+            " (assertions use the condition language: state paths with ['key'] or [0], "
+            "literals, comparisons, and/or/not, in, len(...); `output` is the run's state)"
         )
     return f"invalid condition {expr!r} at column {exc.column}: {exc.reason}{hint}"
 
