@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 
 import httpx
-from test_server_http import DEADLINE, EXAMPLES, running_engine
+import pytest
+from test_server_http import DEADLINE, EXAMPLES, running_engine, wait_terminal
+
+from tether.testing.fake_models import FakeModelServer, FakeReply
 
 JAMJET = Path(sys.executable).parent / "jamjet"
 
@@ -45,3 +48,50 @@ def test_jamjet_run_a_file_in_the_engines_folder_runs_it_and_counts_its_steps(
         assert refused.status_code == 422 and "outside the engine's folder" in refused.text
         missing = httpx.post(f"{engine.url}/executions", json={"workflow_id": "nope.yaml"})
         assert missing.status_code == 404
+
+
+def _template(name: str, into: Path) -> Path:
+    templates = pytest.importorskip("jamjet.templates")
+    for path, text in templates.render_template(name, "demo").items():
+        (into / path).parent.mkdir(parents=True, exist_ok=True)
+        (into / path).write_text(text)
+    return into
+
+
+def test_jamjet_init_model_templates_run_with_jamjet_run_against_the_fake_provider(
+    tmp_path: Path,
+) -> None:
+    """hello-agent as `jamjet init` writes it, run by `jamjet run workflow.yaml`; the
+    approval-workflow template through its event wait and branch to the approved path."""
+    hello = _template("hello-agent", tmp_path / "hello")
+    approval = _template("approval-workflow", tmp_path / "approval")
+    for engine_dir in ("e1", "e2"):
+        (tmp_path / engine_dir).mkdir()
+    script = [FakeReply("Tether is a durable runtime."), FakeReply("Plan: 1. ..."),
+              FakeReply("Done.")]  # fmt: skip
+    with FakeModelServer(script, api_key="k") as models:
+        with running_engine(tmp_path / "e1", models.env("k"), cwd=hello) as engine:
+            done = _jamjet(engine.url, "run", "workflow.yaml", "-i", '{"query": "What?"}',
+                           "-o", "json", cwd=hello)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            final = json.loads(done.stdout)["final_state"]
+            assert final["status"] == "completed"
+            assert final["output"]["answer"] == "Tether is a durable runtime."
+        with running_engine(tmp_path / "e2", models.env("k"), cwd=approval) as engine:
+            started = httpx.post(
+                f"{engine.url}/executions",
+                json={"workflow_id": "workflow.yaml", "input": {"task": "rotate keys"}},
+            ).json()
+            eid = started["execution_id"]
+            # An event that comes before its wait is kept until the run gets there.
+            sent = httpx.post(
+                f"{engine.url}/executions/{eid}/external-event",
+                json={"correlation_key": "human_approved", "payload": {"approved": True}},
+            )
+            assert sent.status_code == 200, sent.text
+            view = wait_terminal(httpx.Client(base_url=engine.url), eid)
+            assert view["status"] == "completed", view
+            assert view["current_state"]["result"] == "Done."
+    assert [r.body["model"] for r in models.requests] == [
+        "claude-haiku-4-5-20251001", "claude-sonnet-4-6", "claude-sonnet-4-6",
+    ]  # fmt: skip
