@@ -142,3 +142,33 @@ async def test_requires_approval_naming_a_tool_the_agent_lacks_is_refused(tmp_pa
             with pytest.raises(WorkflowInvalid) as refused:
                 rt.register(compile_yaml_text(text, "a.yaml"))
     assert "delete_db" in str(refused.value) and "work" in str(refused.value)
+
+
+async def test_an_approval_covers_one_call_never_a_later_one_with_the_same_id(
+    tmp_path: Path,
+) -> None:
+    """Providers may number calls per reply (Gemini's call_0): the next answer's call with
+    the same id waits for its own decision."""
+    effects: list[str] = []
+    script = [
+        FakeReply(tool_calls=(FakeToolCall("refund", {"order": "A7", "amount": 30}, id="c0"),)),
+        FakeReply(tool_calls=(FakeToolCall("refund", {"order": "B9", "amount": 999}, id="c0"),)),
+        FakeReply("Both refunded."),
+    ]
+    with FakeModelServer(script, api_key="k") as server:
+        async with _runtime(tmp_path / "rt.db", server, _tools(effects)) as rt:
+            wf = rt.register(compile_yaml_text(AGENT.format(extra=""), "a.yaml"))
+            run = await rt.start(wf, {"question": "Refund A7 and B9"})
+            await _paused(rt, run.id)
+            await rt.approve(run.id, "approved", "alice@example.com")
+            with anyio.fail_after(10):
+                while len(effects) < 1:
+                    await anyio.sleep(0)
+            await _paused(rt, run.id)  # the second refund waits for its own decision
+            assert effects == ["refund A7 30"]
+            [pending] = await rt.pending_approvals()
+            assert '"order":"B9"' in pending.description
+            await rt.approve(run.id, "rejected", "bob@example.com", comment="too much")
+            assert (await run.result(timeout=10))["answer"] == "Both refunded."
+            await check_replay(rt, run.id)
+    assert effects == ["refund A7 30"]

@@ -87,6 +87,9 @@ def call_completed(
         loop,
         messages=(*loop.messages, assistant),
         pending=calls,
+        # Approvals were of the last answer's calls: ids may repeat in the next answer
+        # (Gemini numbers them per reply), and an approval never carries over to them.
+        approved=(),
         iterations=loop.iterations + 1,
         input_tokens=loop.input_tokens + _int(facts.get("input_tokens")),
         output_tokens=loop.output_tokens + _int(facts.get("output_tokens")),

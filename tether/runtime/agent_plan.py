@@ -94,7 +94,7 @@ def _tool_calls(
             continue
         assert ctx.agents is not None
         if call_id not in loop.approved and ctx.agents.needs_approval(node, call):
-            out.append(_approval_wait(node, name, args, dispatch, graph, ctx))
+            out.append(_approval_wait(node, name, call_id, args, dispatch, graph, ctx))
             break
         out.append(
             NodeScheduled(
@@ -107,7 +107,7 @@ def _tool_calls(
 
 
 def _approval_wait(
-    node: Node, name: str, args: Any, dispatch: int, graph: Graph, ctx: PlanContext
+    node: Node, name: str, call_id: str, args: Any, dispatch: int, graph: Graph, ctx: PlanContext
 ) -> NodeWaiting:
     """The run pauses until a person decides on this call (or the approval timeout does)."""
     shown = _json.encode(args).decode()
@@ -116,7 +116,8 @@ def _approval_wait(
     return NodeWaiting(
         at_ms=ctx.now_ms, node_id=node.id, dispatch=dispatch, approval=True,
         fire_at_ms=ctx.now_ms + int(timeout * 1000) if timeout else None,
-        description=f"agent {node.id!r} asks to call tool {name!r} with {shown}",
+        description=f"agent {node.id!r} asks to call tool {name!r} with {shown} "
+        f"(call {call_id}, decision {dispatch})",
     )  # fmt: skip
 
 
