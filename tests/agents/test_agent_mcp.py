@@ -167,3 +167,16 @@ async def test_unknown_mcp_servers_and_bad_settings_are_refused_at_registration(
                 rt.register(compile_yaml_text(text, "w.yaml"))
     for name in names:
         assert name in str(refused.value)
+
+
+async def test_agent_kinds_serve_mcp_again_after_their_runtime_is_entered_again(
+    tmp_path: Path,
+) -> None:
+    with FakeModelServer([], api_key="test-key") as server:
+        kinds = AgentKinds(env=server.env("test-key"))
+        text = MCP_NODE.format(servers=json.dumps({"demo": STDIO}))
+        for round_ in range(2):
+            async with Runtime(f"sqlite:///{tmp_path / 'rt.db'}", node_kinds=kinds) as rt:
+                wf = rt.register(compile_yaml_text(text, "n"))
+                run = await rt.start(wf, {"x": round_})
+                assert (await run.result())["said"] == f"total={round_ + 2}"

@@ -46,8 +46,10 @@ def test_jamjet_run_a_file_in_the_engines_folder_runs_it_and_counts_its_steps(
             f"{engine.url}/executions", json={"workflow_id": "../../etc/x.yaml", "input": {}}
         )
         assert refused.status_code == 422 and "outside the engine's folder" in refused.text
-        missing = httpx.post(f"{engine.url}/executions", json={"workflow_id": "nope.yaml"})
-        assert missing.status_code == 404
+        for name in ("nope.yaml", "a\u0000b.yaml", "x" * 5000 + ".yaml"):
+            missing = httpx.post(f"{engine.url}/executions", json={"workflow_id": name})
+            assert missing.status_code == 404, (name[:20], missing.text)
+        assert str(project) not in refused.text  # the engine's folder is not shown
 
 
 def _template(name: str, into: Path) -> Path:

@@ -179,8 +179,10 @@ class Runtime(ExecutionReads, ExecutionSignals):
             self._tg = tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
             if self.node_kinds is not None:  # after the executor: no call is still using it
-                await self.node_kinds.start()
                 stack.push_async_callback(self.node_kinds.aclose)
+                start = getattr(self.node_kinds, "start", None)  # plug-ins written before it
+                if start is not None:
+                    await start()
             if self._executor is not None:
                 stack.push_async_callback(self._executor.aclose)
             self._system = await stack.enter_async_context(

@@ -23,8 +23,12 @@ def workflow_file(ref: str, root: Path) -> Path | None:
     """The YAML file ``ref`` names under ``root``, or None when it names none."""
     if not ref.endswith(_SUFFIXES):
         return None
-    base = root.resolve()
-    path = (base / ref).resolve()
+    try:
+        base = root.resolve()
+        path = (base / ref).resolve()
+        found = path.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long: no such file
+        return None
     if not path.is_relative_to(base):
-        raise InvalidInput(f"workflow file {ref!r} is outside the engine's folder {base}")
-    return path if path.is_file() else None
+        raise InvalidInput(f"workflow file {ref!r} is outside the engine's folder")
+    return path if found else None

@@ -129,7 +129,11 @@ class McpCaller:
         )  # fmt: skip
 
     async def start(self) -> None:
-        """Open the task group servers are held in (call :meth:`aclose` from this task)."""
+        """Open the task group servers are held in (call :meth:`aclose` from this task); a
+        caller closed before starts afresh (a runtime entered again)."""
+        self._closing = anyio.Event()
+        self._managers.clear()
+        self._ready.clear()
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg

@@ -171,6 +171,8 @@ class AgentKinds:
         return found
 
     async def aclose(self) -> None:
-        await self._models.aclose()
-        await self._http.aclose()
-        await self._mcp.aclose()
+        try:
+            await self._models.aclose()
+            await self._http.aclose()
+        finally:  # its task group must close in this task whatever the others did
+            await self._mcp.aclose()
