@@ -9,6 +9,7 @@ import pytest
 
 from tether.ir import compile_yaml_file
 from tether.ir.errors import WorkflowSyntaxError
+from tether.ir.identity import workflow_digest
 
 FLOW = """
 workflow: {id: demo, version: "1"}
@@ -38,12 +39,11 @@ def test_the_projects_servers_join_the_workflows(tmp_path: Path) -> None:
     (tmp_path / "jamjet.toml").write_text(TOML)
     (tmp_path / "workflow.yaml").write_text(FLOW.replace("{extra}", ""))
     wf = compile_yaml_file(tmp_path / "workflow.yaml")
-    assert wf.mcp_servers == {
+    assert wf.mcp_servers == {  # only the server it names: 'remote' it never uses
         "filesystem": {
             "command": ["npx", "-y", "@modelcontextprotocol/server-filesystem", "."],
             "env": {"ROOT": "${ROOT}"},
         },
-        "remote": {"url": "http://127.0.0.1:9/mcp"},
     }
 
 
@@ -55,7 +55,20 @@ def test_the_workflows_own_server_wins_and_no_file_changes_nothing(tmp_path: Pat
     }
     (tmp_path / "jamjet.toml").write_text(TOML)
     servers = compile_yaml_file(tmp_path / "workflow.yaml").mcp_servers
-    assert servers["filesystem"] == {"command": ["my-fs"]} and "remote" in servers
+    assert servers == {"filesystem": {"command": ["my-fs"]}}
+
+
+def test_a_workflow_naming_no_project_server_never_reads_the_file_I13(tmp_path: Path) -> None:
+    """Its identity cannot depend on a file it does not use, nor a broken one refuse it."""
+    (tmp_path / "jamjet.toml").write_text("[[mcp_servers]\n")  # broken
+    (tmp_path / "counter.yaml").write_text(
+        'workflow: {id: c, version: "1"}\nnodes:\n  a: {type: tool, tool: add_one, next: end}\n'
+    )
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    (elsewhere / "counter.yaml").write_text((tmp_path / "counter.yaml").read_text())
+    here, there = (compile_yaml_file(p / "counter.yaml") for p in (tmp_path, elsewhere))
+    assert workflow_digest(here) == workflow_digest(there)
 
 
 @pytest.mark.parametrize(

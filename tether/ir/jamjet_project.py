@@ -1,6 +1,7 @@
-"""A ``jamjet`` project's ``jamjet.toml`` beside a workflow file: its ``[[mcp_servers]]`` are the
-workflow's MCP servers, as ``jamjet run`` reads them, so a ``jamjet init`` template runs
-unmodified.
+"""A ``jamjet`` project's ``jamjet.toml`` beside a workflow file: the ``[[mcp_servers]]`` its
+nodes name and do not declare themselves come from there, as ``jamjet run`` reads them, so a
+``jamjet init`` template runs unmodified. A workflow that names no such server never reads the
+file (its identity, I13, cannot depend on a file it does not use).
 
 Example (``jamjet.toml``)::
 
@@ -20,10 +21,24 @@ from pathlib import Path
 from typing import Any, Final
 
 from tether.ir.errors import WorkflowSyntaxError
+from tether.ir.types import AgentKind, McpToolKind, Workflow
 
 PROJECT_FILE: Final = "jamjet.toml"
 #: jamjet's keys for a server; ``transport`` is implied by ``command`` or ``url``.
 _KEYS: Final = frozenset({"name", "command", "args", "env", "cwd", "url", "headers", "transport"})
+
+
+def servers_named(wf: Workflow) -> set[str]:
+    """The MCP servers ``wf``'s nodes name: ``mcp_tool`` nodes' servers, and the ``server``
+    part of an agent's dotted tool names (which may also be plain dotted tool names: only a
+    project's server of that name is taken)."""
+    names: set[str] = set()
+    for node in wf.nodes.values():
+        if isinstance(node.kind, McpToolKind):
+            names.add(node.kind.server)
+        elif isinstance(node.kind, AgentKind):
+            names |= {tool.partition(".")[0] for tool in node.kind.tools if "." in tool}
+    return names
 
 
 def project_mcp_servers(folder: Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from tether.ir.errors import WorkflowSyntaxError
-from tether.ir.jamjet_project import project_mcp_servers
+from tether.ir.jamjet_project import project_mcp_servers, servers_named
 from tether.ir.limits import DEFAULT_LIMITS, InputLimits, too_many
 from tether.ir.state_schema import SchemaShapeError, parse_state_schema
 from tether.ir.types import (
@@ -84,8 +84,11 @@ def compile_yaml_file(
     except OSError as exc:
         raise WorkflowSyntaxError(f"{path}: cannot read the file ({exc.strerror})") from None
     wf = compile_yaml_text(text, str(path), validate=validate, limits=limits)
+    wanted = servers_named(wf) - set(wf.mcp_servers)
+    if not wanted:  # the project file is read only for servers the workflow lacks
+        return wf
     servers = project_mcp_servers(Path(path).resolve().parent)
-    extra = {name: cfg for name, cfg in servers.items() if name not in wf.mcp_servers}
+    extra = {name: cfg for name, cfg in servers.items() if name in wanted}
     if extra:  # a jamjet project's servers; the workflow's own come first
         wf = msgspec.structs.replace(wf, mcp_servers={**wf.mcp_servers, **extra})
     return wf
