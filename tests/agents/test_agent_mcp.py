@@ -66,6 +66,8 @@ async def test_an_agent_calls_an_mcp_tool_over_stdio_each_call_a_step_I12(tmp_pa
     [add] = [t["function"] for t in offered]
     assert add["name"] == "demo__add" and add["parameters"]["required"] == ["a", "b"]
     scheduled = [e.record for e in journal if e.type == "node_scheduled"]
+    first = next(e.record for e in journal if e.type == "node_completed")
+    assert len(first.facts["mcp_tools_sha256"]) == 64  # type: ignore[union-attr]  # what was offered
     tool_call = scheduled[1].input  # type: ignore[attr-defined]
     assert tool_call["call"] == "tool" and tool_call["tool"] == "demo.add"
     answer = server.requests[1].body["messages"]

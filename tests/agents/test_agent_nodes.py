@@ -132,6 +132,29 @@ async def test_a_transient_failure_falls_back_to_the_next_model_in_the_same_atte
     assert [f["model"] for f in scheduled.input["fallbacks"]] == ["fast"]  # type: ignore[union-attr]
 
 
+def test_a_call_with_fallbacks_projects_the_dearest_models_cost_for_the_budget_I12() -> None:
+    """The budget is checked before the call, not knowing which model will answer."""
+    from tether.agents.kinds.model_calls import call_args, model_spec
+    from tether.agents.kinds.model_fallback import with_fallbacks
+    from tether.agents.providers.costs import CostTable
+
+    text = """
+workflow: {id: f, version: "1"}
+models:
+  dear:  {provider: openai, model: gpt-4o, cost: {input: 100, output: 100}}
+  cheap: {provider: openai, model: gpt-4o-mini, cost: {input: 0.1, output: 0.1}, fallback: dear}
+nodes:
+  a: {type: model, model: cheap, prompt: "x", output_key: a, next: end}
+"""
+    wf = compile_yaml_text(text, "f.yaml")
+    messages = [{"role": "user", "content": "x" * 400}]
+    costs = CostTable()
+    alone = call_args(model_spec(wf, "cheap"), messages, (), None, 10, None, "value", costs)
+    chained = with_fallbacks(wf, dict(alone), costs)
+    assert chained["projected_cost_usd"] > alone["projected_cost_usd"]
+    assert chained["projected_cost_usd"] == round(alone["projected_tokens"] * 100 / 1e6, 8)
+
+
 async def test_a_bad_key_fails_the_run_saying_what_the_provider_said(tmp_path: Path) -> None:
     with FakeModelServer([FakeReply("never")], api_key="the-real-key") as server:
         async with _runtime(tmp_path, server) as rt:

@@ -11,7 +11,7 @@ attempt's, and the runtime retries the whole chain with backoff.
 
 Example::
 
-    args = with_fallbacks(wf, call_args(model_spec(wf, "smart"), ...))
+    args = with_fallbacks(wf, call_args(model_spec(wf, "smart"), ...), costs)
     [f["model"] for f in args["fallbacks"]]        # ['fast']
 """
 
@@ -19,15 +19,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from tether.agents.kinds.model_calls import PROJECTED_OUTPUT_TOKENS
 from tether.agents.providers.config import ModelSpec, fallback_chain, parse_models
+from tether.agents.providers.costs import CostTable
 from tether.ir.types import Workflow
 
 #: The keys of a call's arguments that say which model it calls.
 MODEL_KEYS = ("model", "provider", "provider_model", "max_concurrency", "price")
 
 
-def with_fallbacks(wf: Workflow, args: dict[str, Any]) -> dict[str, Any]:
-    """``args`` with the models ``args["model"]`` falls back to, if it has any."""
+def with_fallbacks(wf: Workflow, args: dict[str, Any], costs: CostTable) -> dict[str, Any]:
+    """``args`` with the models ``args["model"]`` falls back to, if it has any, and its
+    projected cost the most any of them would cost (the budget is checked before the call,
+    not knowing which model will answer)."""
     if not wf.models:
         return args
     config = parse_models(wf.models)
@@ -36,7 +40,19 @@ def with_fallbacks(wf: Workflow, args: dict[str, Any]) -> dict[str, Any]:
     chain = fallback_chain(config, args["model"])[1:]
     if chain:
         args["fallbacks"] = [_model_fields(spec) for spec in chain]
+        dearest = max(_projected_cost(spec, args, costs) for spec in chain)
+        args["projected_cost_usd"] = max(args.get("projected_cost_usd", 0.0), dearest)
     return args
+
+
+def _projected_cost(spec: ModelSpec, args: dict[str, Any], costs: CostTable) -> float:
+    tokens_out = args.get("max_output_tokens") or PROJECTED_OUTPUT_TOKENS
+    tokens_in = max(int(args.get("projected_tokens", 0)) - tokens_out, 0)
+    price = spec.cost or costs.price(spec.model)
+    if price is None:
+        return 0.0
+    usd = tokens_in * price.input_usd_per_mtok + tokens_out * price.output_usd_per_mtok
+    return round(usd / 1e6, 8)
 
 
 def attempts(args: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -77,10 +78,12 @@ class ModelCaller:
     async def call(self, **args: Any) -> dict[str, Any]:
         names: dict[str, str] = args.get("tool_names") or {}
         tools = msgspec.convert(args.get("tools", []), tuple[ToolSpec, ...])
+        listed: tuple[ToolSpec, ...] = ()
         if args.get("mcp_tools"):  # offered as their servers list them now
             if self._mcp is None:
                 raise NonRetryableError("this model caller has no MCP client for MCP tools")
-            tools += tuple(await self._mcp.specs(args["mcp_tools"]))
+            listed = tuple(await self._mcp.specs(args["mcp_tools"]))
+            tools += listed
         request = ModelRequest(
             model=args["provider_model"],
             messages=msgspec.convert(_to_wire(args["messages"], names), tuple[Message, ...]),
@@ -98,6 +101,8 @@ class ModelCaller:
                 continue
             answered = {k: v for k, v in args.items() if k not in MODEL_KEYS} | model
             facts = self._facts(reply, answered)
+            if listed:  # what the servers offered is not in the hand-out: say which it was
+                facts["mcp_tools_sha256"] = _digest(listed)
             if first is not None:
                 facts["fallback_from"] = args["model"]
                 facts["fallback_error"] = bounded(str(first), 500)
@@ -149,6 +154,11 @@ class ModelCaller:
         if self._owns_http and self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _digest(specs: tuple[ToolSpec, ...]) -> str:
+    encoded = msgspec.json.encode(specs, order="deterministic")
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def _to_wire(messages: list[Any], names: Mapping[str, str]) -> list[Any]:

@@ -86,7 +86,7 @@ class AgentKinds:
             return MCP_TOOL, lambda data: mcp_node_args(wf, node, data)
         if isinstance(node.kind, ModelKind):
             return MODEL_TOOL, lambda data: with_fallbacks(
-                wf, model_node_args(wf, node, data, self._costs)
+                wf, model_node_args(wf, node, data, self._costs), self._costs
             )
         if isinstance(node.kind, EvalKind):
             return EVAL_TOOL, eval_binder(wf, node, self._costs)
@@ -114,7 +114,7 @@ class AgentKinds:
             args["tool_names"] = names
         if mcp_tools:
             args["mcp_tools"] = mcp_tools
-        return with_fallbacks(wf, args)
+        return with_fallbacks(wf, args, self._costs)
 
     def refusal(self, wf: Workflow, node: Node, call: Mapping[str, Any]) -> str | None:
         kind = node.kind
