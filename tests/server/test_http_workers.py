@@ -231,7 +231,11 @@ def test_a_completion_resent_after_an_engine_restart_is_answered_accepted_I3(
 
 
 def run_jamjet_worker(
-    engine: Engine, log: Path, worker_id: str, token: str | None = TOKEN
+    engine: Engine,
+    log: Path,
+    worker_id: str,
+    token: str | None = TOKEN,
+    module: str = "jamjet_flow",
 ) -> subprocess.Popen[bytes]:
     """The ``jamjet worker`` command serving tests/server/jamjet_flow.py on ``engine`` (its
     client sends ``JAMJET_TOKEN`` as the bearer token)."""
@@ -240,7 +244,7 @@ def run_jamjet_worker(
         env["JAMJET_TOKEN"] = token
     return subprocess.Popen(
         [sys.executable, "-c", "from jamjet.cli.main import app; app()", "worker",
-         "jamjet_flow", "--name", "flow", "--runtime", engine.url,
+         module, "--name", "flow", "--runtime", engine.url,
          "--poll-interval", "0.05", "--worker-id", worker_id],
         cwd=HERE, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -266,3 +270,44 @@ def test_a_step_waiting_for_a_jamjet_worker_survives_an_engine_restart_I3(
         worker.wait()
     assert view["status"] == "completed", view
     assert view["current_state"] == {"n": 9, "trail": ["double", "add_one"]}
+
+
+def test_a_jamjet_worker_that_does_not_serve_a_step_declines_it_spending_no_attempt_I5(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A worker handed another workflow's step answers `unknown node_id`: the step parks
+    (node_parked, attempt kept) until a worker that serves it takes it; the run completes."""
+    with client(engine) as c:
+        sys.path.insert(0, str(HERE))
+        try:
+            import jamjet_flow_b
+        finally:
+            sys.path.remove(str(HERE))
+        assert c.post("/workflows", json={"ir": jamjet_flow_b.flow.compile()}).status_code == 201
+        eid = c.post("/executions", json={"workflow_id": "jj_flow_b", "input": {"n": 2}}).json()[
+            "execution_id"
+        ]
+        wrong = run_jamjet_worker(engine, tmp_path / "a.log", "wa")  # serves jj_flow only
+        try:
+            deadline = time.monotonic() + DEADLINE
+            while not _kinds(c, eid, "node_parked") and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            wrong.kill()
+            wrong.wait()
+        right = run_jamjet_worker(engine, tmp_path / "b.log", "wb", module="jamjet_flow_b")
+        try:
+            view = wait_terminal(c, eid)
+        finally:
+            right.kill()
+            right.wait()
+        assert view["status"] == "completed" and view["current_state"]["n"] == 6, view
+        [parked, *_] = _kinds(c, eid, "node_parked")
+        assert "worker http/wa does not serve this step" in parked["error"]
+        assert not _kinds(c, eid, "node_failed")
+        assert [k["attempt"] for k in _kinds(c, eid, "node_completed")] == [1]
+
+
+def _kinds(c: httpx.Client, eid: str, kind: str) -> list[dict[str, Any]]:
+    events = c.get(f"/executions/{eid}/events").json()["events"]
+    return [e["kind"] for e in events if e["kind"]["type"] == kind]

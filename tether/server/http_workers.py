@@ -56,6 +56,7 @@ from tether.server.lease_tokens import (
     valid_worker_id,
 )
 from tether.server.views import iso
+from tether.server.worker_declines import Declines
 from tether.server.worker_queues import Credential, HttpWorkerQueues
 
 __all__ = ["HttpWorkers", "LeaseAnswerPending"]
@@ -156,6 +157,7 @@ class HttpWorkers:
         self._answers: dict[tuple[str, str, int], _PendingReport] = {}
         self._settled: OrderedDict[tuple[str, str, int], _SettledReport] = OrderedDict()
         self._gone: OrderedDict[tuple[str, int], str] = OrderedDict()
+        self._declines = Declines()
 
     # -- the API ----------------------------------------------------------------------------
 
@@ -216,9 +218,12 @@ class HttpWorkers:
             # Settling takes a commit: the lease must not lapse meanwhile.
             held.until = max(held.until, self._rt.clock.now() + self._ttl)
         pending = self._answers[key] = _PendingReport(ok, self._rt.clock.now())
+        park = None if ok else self._declines.park_secs(error, ref.work_item_id)
+        if park is not None:
+            error = f"{error}: worker {ref.owner} does not serve this step (offered again)"
         report = WorkerReport(
             ref.owner, ref.work_item_id, ref.fence, ok, value if ok else None,
-            error, "" if ok else "WorkerError", True, duration_ms, traceback=traceback,
+            error, "" if ok else "WorkerError", True, duration_ms, park, traceback,
         )  # fmt: skip
         try:
             await self._internals.tell_scheduler(report)
