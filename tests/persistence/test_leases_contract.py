@@ -253,6 +253,17 @@ async def test_grant_order_limit_queue_and_not_before(store: Store) -> None:
     assert await store.grant("missing", "w", 10_000, 50, 10) == []
 
 
+async def test_a_grant_skips_the_items_its_worker_declined(store: Store) -> None:
+    """A worker that does not serve an item is never granted it again; others are."""
+    j = Journal(store)
+    await j.append("e1", items=(item("e1/a/1", created=1), item("e1/b/1", created=2)))
+    [got] = await store.grant("q", "w1", now_ms=100, ttl_ms=50, limit=5, exclude=["e1/a/1"])
+    assert got.work_item_id == "e1/b/1"
+    assert await store.grant("q", "w1", 100, 50, 5, exclude=("e1/a/1",)) == []
+    [other] = await store.grant("q", "w2", now_ms=100, ttl_ms=50, limit=5)
+    assert other.work_item_id == "e1/a/1"
+
+
 async def test_heartbeat_extends_and_refuses_stale_I5(store: Store) -> None:
     j = Journal(store)
     await j.append("e1", items=(item("e1/n/1"),))

@@ -311,3 +311,41 @@ def test_a_jamjet_worker_that_does_not_serve_a_step_declines_it_spending_no_atte
 def _kinds(c: httpx.Client, eid: str, kind: str) -> list[dict[str, Any]]:
     events = c.get(f"/executions/{eid}/events").json()["events"]
     return [e["kind"] for e in events if e["kind"]["type"] == kind]
+
+
+def test_two_jamjet_workers_on_one_queue_each_run_their_own_workflows_steps_I5(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Each worker is handed the other workflow's steps at first and declines them; a
+    declined step is never granted to that worker again, so it reaches the one that serves
+    it: no failed attempt, every run completes."""
+    with client(engine) as c:
+        register_jamjet_flow(c)
+        sys.path.insert(0, str(HERE))
+        try:
+            import jamjet_flow_b
+        finally:
+            sys.path.remove(str(HERE))
+        assert c.post("/workflows", json={"ir": jamjet_flow_b.flow.compile()}).status_code == 201
+        ids = [start(c, n) for n in (1, 2, 3)] + [
+            c.post("/executions", json={"workflow_id": "jj_flow_b", "input": {"n": n}}).json()[
+                "execution_id"
+            ]
+            for n in (1, 2, 3)
+        ]
+        workers = [
+            run_jamjet_worker(engine, tmp_path / "a.log", "wa"),
+            run_jamjet_worker(engine, tmp_path / "b.log", "wb", module="jamjet_flow_b"),
+        ]
+        try:
+            views = [wait_terminal(c, eid) for eid in ids]
+        finally:
+            for w in workers:
+                w.kill()
+                w.wait()
+        assert [v["status"] for v in views] == ["completed"] * 6
+        for eid in ids:
+            assert not _kinds(c, eid, "node_failed")
+            declined = [(k["node_id"], k["error"].split("worker ")[1].split()[0])
+                        for k in _kinds(c, eid, "node_parked")]  # fmt: skip
+            assert len(declined) == len(set(declined))  # a step, at most once per worker

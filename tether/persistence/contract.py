@@ -16,7 +16,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal, Protocol, get_args
 
 import msgspec
@@ -413,13 +413,20 @@ class Store(Protocol):
     # ------------------------------------------------------------------ work items (I5)
 
     async def grant(
-        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+        self,
+        queue: str,
+        owner: str,
+        now_ms: int,
+        ttl_ms: int,
+        limit: int,
+        exclude: Collection[str] = (),
     ) -> list[Lease]:
         """Lease up to ``limit`` grantable items of ``queue`` to ``owner``, oldest first.
 
-        Grantable: pending or parked with ``not_before_ms <= now_ms``; order
-        ``(not_before_ms, created_at_ms, work_item_id)``. Each becomes leased until
-        ``now_ms + ttl_ms`` with ``fence + 1``. One transaction, group-committed.
+        Grantable: pending or parked with ``not_before_ms <= now_ms``, and not one of the
+        ``exclude`` ids (items this worker declined); order ``(not_before_ms, created_at_ms,
+        work_item_id)``. Each becomes leased until ``now_ms + ttl_ms`` with ``fence + 1``. One
+        transaction, group-committed.
         """
         ...
 

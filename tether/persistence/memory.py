@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import msgspec
 from anyio.lowlevel import checkpoint
@@ -243,16 +243,25 @@ class MemoryStore:
     # ------------------------------------------------------------------ work items (I5)
 
     async def grant(
-        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+        self,
+        queue: str,
+        owner: str,
+        now_ms: int,
+        ttl_ms: int,
+        limit: int,
+        exclude: Collection[str] = (),
     ) -> list[Lease]:
-        """Lease up to ``limit`` due items of ``queue`` to ``owner``, oldest first."""
+        """Lease up to ``limit`` due items of ``queue`` to ``owner``, oldest first, none of
+        ``exclude``."""
         check_lease_args(ttl_ms, f"grant on queue {queue}")
         self._check_writable()
         if limit <= 0:
             return []
         await checkpoint()
         self._check_writable()
-        due = sorted((r for r in self._items.values() if grantable(r, queue, now_ms)),
+        skip = frozenset(exclude)
+        due = sorted((r for r in self._items.values()
+                      if grantable(r, queue, now_ms) and r.work_item_id not in skip),
                      key=grant_order)[:limit]  # fmt: skip
         leases = []
         for row in due:

@@ -57,6 +57,10 @@ class Credit:
         self._notify = notify
 
 
+#: Declined items remembered per worker; the oldest are forgotten (and may be offered again).
+MAX_DECLINED = 1024
+
+
 @dataclass(slots=True, eq=False)
 class WorkerEntry:
     """One worker the scheduler can hand items to."""
@@ -75,6 +79,15 @@ class WorkerEntry:
     #: Credit withdrawn while grants were in flight with it: kept back from what those
     #: grants leave unused (forgotten once none is in flight: the rest was used).
     owed: int = 0
+    #: Items it said it does not serve, oldest first (a grant to it skips them).
+    declined: dict[str, None] = field(default_factory=dict)
+    #: Queues whose due items it has all declined: not asked again until new work is due.
+    starved: set[str] = field(default_factory=set)
+
+    def decline(self, work_item_id: str) -> None:
+        self.declined[work_item_id] = None
+        while len(self.declined) > MAX_DECLINED:
+            del self.declined[next(iter(self.declined))]
 
     def withdraw(self, n: int) -> None:
         """Take back ``n`` unused credits (a polling worker's claim that got nothing); what a
@@ -102,8 +115,16 @@ class WorkerLedger:
     def __init__(self) -> None:
         self.workers: dict[str, WorkerEntry] = {}
         self._next = 0
+        #: What each worker declined, kept across its entries (an HTTP worker leaves when it
+        #: stops polling and joins again at its next claim).
+        self._declined: dict[str, dict[str, None]] = {}
 
     def join(self, entry: WorkerEntry) -> None:
+        """Add ``entry``, with what its owner declined before."""
+        declined = self._declined.pop(entry.owner, None)
+        self._declined[entry.owner] = entry.declined = declined or entry.declined
+        while len(self._declined) > MAX_DECLINED:  # owners too: the least recently joined go
+            del self._declined[next(iter(self._declined))]
         self.workers[entry.owner] = entry
 
     def leave(self, owner: str) -> WorkerEntry | None:

@@ -124,6 +124,7 @@ class SchedulerActor(Actor):
         self._ttl_ms = lease_ttl_ms
         self._ledger = ledger
         self._workers = ledger.workers  # owner -> entry (the ledger's own dict)
+        self._starved = False  # has any worker ever been starved (see WorkerEntry.starved)
         self._leases: dict[str, LiveLease] = {}
         #: queue -> generation: bumped by each WorkReady; a grant that came back short clears
         #: its queue only if nothing new arrived meanwhile (no lost wakeup).
@@ -193,6 +194,9 @@ class SchedulerActor(Actor):
     # -- demand and grants ----------------------------------------------------------------
 
     def _want(self, queue: str, not_before_ms: int, now: int) -> None:
+        if self._starved:  # new work: a worker that declined the rest may take this
+            for worker in self._workers.values():
+                worker.starved.discard(queue)
         if not_before_ms > now:
             heapq.heappush(self._due, (not_before_ms, queue))
             self._arm()
@@ -206,7 +210,7 @@ class SchedulerActor(Actor):
         now = now_ms(self._clock)
         for queue, generation in list(self._demand.items()):
             for worker in self._workers.values():
-                if queue in worker.granting or not worker.serves(queue):
+                if queue in worker.granting or queue in worker.starved or not worker.serves(queue):
                     continue
                 credit = worker.credit
                 if credit.free <= 0:
@@ -220,7 +224,9 @@ class SchedulerActor(Actor):
         self, worker: WorkerEntry, queue: str, asked: int, generation: int, now: int
     ) -> None:
         try:
-            leases = await self._store.grant(queue, worker.owner, now, self._ttl_ms, asked)
+            leases = await self._store.grant(
+                queue, worker.owner, now, self._ttl_ms, asked, tuple(worker.declined)
+            )
             reply = _Granted(worker, queue, asked, generation, leases)
         except StorageError as exc:
             reply = _Granted(worker, queue, asked, generation, error=str(exc))
@@ -236,7 +242,11 @@ class SchedulerActor(Actor):
             self._demand.pop(msg.queue, None)
             self._want(msg.queue, now_ms(self._clock) + GRANT_RETRY_MS, now_ms(self._clock))
         elif len(msg.leases) < msg.asked and self._demand.get(msg.queue) == msg.generation:
-            del self._demand[msg.queue]  # drained: wait for the next WorkReady or due item
+            if msg.worker.declined:  # drained for this worker only: others may take the rest
+                msg.worker.starved.add(msg.queue)
+                self._starved = True
+            else:
+                del self._demand[msg.queue]  # drained: wait for the next WorkReady or due item
         if worker is not None:
             worker.grant_done(msg.queue, msg.asked - len(msg.leases))
         now = self._clock.now()
@@ -288,6 +298,8 @@ class SchedulerActor(Actor):
                 worker.link.answer(msg.work_item_id, msg.fence, False, problem)
             return
         assert lease is not None
+        if msg.declined and worker is not None:
+            worker.decline(msg.work_item_id)
         outcome = outcome_of(lease, msg)
         if not await self._deliver(outcome):
             self._drop(lease)

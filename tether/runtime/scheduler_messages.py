@@ -114,6 +114,8 @@ class WorkerReport(msgspec.Struct, frozen=True, gc=False):
     duration_ms: int = 0
     retry_after_secs: float | None = None
     traceback: str = ""
+    #: The worker does not serve this step (parked for another): never granted it again.
+    declined: bool = False
 
 
 class Settled(msgspec.Struct, frozen=True, gc=False):

@@ -224,6 +224,7 @@ class HttpWorkers:
         report = WorkerReport(
             ref.owner, ref.work_item_id, ref.fence, ok, value if ok else None,
             error, "" if ok else "WorkerError", True, duration_ms, park, traceback,
+            declined=park is not None,
         )  # fmt: skip
         try:
             await self._internals.tell_scheduler(report)

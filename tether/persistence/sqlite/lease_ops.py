@@ -89,6 +89,19 @@ _GRANT = f"""
     RETURNING {ITEM_COLS}
 """
 
+#: The same grant skipping the ids in the JSON list ?6 (items the worker declined).
+_GRANT_EXCLUDING = f"""
+    UPDATE work_items SET
+        status = 'leased', lease_owner = ?1, lease_expires_ms = ?2 + ?3, fence = fence + 1,
+        updated_at_ms = max(updated_at_ms, ?2)
+    WHERE work_item_id IN (
+        SELECT work_item_id FROM work_items
+        WHERE queue = ?4 AND status IN ('pending', 'parked') AND not_before_ms <= ?2
+          AND work_item_id NOT IN (SELECT value FROM json_each(?6))
+        ORDER BY not_before_ms, created_at_ms, work_item_id LIMIT ?5)
+    RETURNING {ITEM_COLS}
+"""
+
 
 async def item_states(
     conn: aiosqlite.Connection, work_item_ids: Collection[str]
@@ -129,10 +142,21 @@ async def apply_heartbeats(conn: aiosqlite.Connection, rows: Sequence[_Row]) -> 
 
 
 async def grant(
-    conn: aiosqlite.Connection, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+    conn: aiosqlite.Connection,
+    queue: str,
+    owner: str,
+    now_ms: int,
+    ttl_ms: int,
+    limit: int,
+    exclude: Collection[str] = (),
 ) -> list[WorkItemRow]:
-    """Lease up to ``limit`` grantable rows of ``queue``; the granted rows, oldest first."""
-    rows = await conn.execute_fetchall(_GRANT, (owner, now_ms, ttl_ms, queue, limit))
+    """Lease up to ``limit`` grantable rows of ``queue``, none of ``exclude``; the granted
+    rows, oldest first."""
+    if exclude:  # rare (a worker declined items): the common grant keeps its plain statement
+        params = (owner, now_ms, ttl_ms, queue, limit, json.dumps(list(exclude)))
+        rows = await conn.execute_fetchall(_GRANT_EXCLUDING, params)
+    else:
+        rows = await conn.execute_fetchall(_GRANT, (owner, now_ms, ttl_ms, queue, limit))
     granted = [WorkItemRow(*r) for r in rows]
     granted.sort(key=grant_order)
     return granted

@@ -27,7 +27,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -230,9 +230,16 @@ class SqliteStore:
         await self._writing().submit(job)
 
     async def grant(
-        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+        self,
+        queue: str,
+        owner: str,
+        now_ms: int,
+        ttl_ms: int,
+        limit: int,
+        exclude: Collection[str] = (),
     ) -> list[Lease]:
-        """Lease up to ``limit`` due items of ``queue`` to ``owner``, oldest first.
+        """Lease up to ``limit`` due items of ``queue`` to ``owner``, oldest first, none of
+        ``exclude`` (items this worker declined).
 
         Group-committed with appends and heartbeats; a grant sees the items created or parked
         by turns committed in the same batch.
@@ -246,7 +253,8 @@ class SqliteStore:
         writer = self._writing()
         if limit <= 0:
             return []
-        return [lease_of(row) for row in await writer.grant(queue, owner, now_ms, ttl_ms, limit)]
+        rows = await writer.grant(queue, owner, now_ms, ttl_ms, limit, tuple(exclude))
+        return [lease_of(row) for row in rows]
 
     async def heartbeat(self, work_item_id: str, fence: int, now_ms: int, ttl_ms: int) -> int:
         """Extend the lease to ``now_ms + ttl_ms``; return that expiry once durable.

@@ -93,6 +93,7 @@ class _Grant:
     ttl_ms: int
     limit: int
     future: asyncio.Future[list[WorkItemRow]]
+    exclude: tuple[str, ...] = ()
 
 
 #: What commits together in one group transaction.
@@ -157,11 +158,17 @@ class GroupCommitWriter:
         return future
 
     def grant(
-        self, queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int
+        self,
+        queue: str,
+        owner: str,
+        now_ms: int,
+        ttl_ms: int,
+        limit: int,
+        exclude: tuple[str, ...] = (),
     ) -> asyncio.Future[list[WorkItemRow]]:
         """Queue a grant; the future gets the granted rows once they are durable."""
         future: asyncio.Future[list[WorkItemRow]] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Grant(queue, owner, now_ms, ttl_ms, limit, future))
+        self._enqueue(_Grant(queue, owner, now_ms, ttl_ms, limit, future, exclude))
         return future
 
     async def release(self, owner: str, now_ms: int) -> list[WorkItemRow]:
@@ -389,7 +396,7 @@ class GroupCommitWriter:
             prepared = [a.prepared for a in accepted]
             await ops.write_turns(conn, prepared, self._indexed, new_items)
         return [
-            await lease_ops.grant(conn, g.queue, g.owner, g.now_ms, g.ttl_ms, g.limit)
+            await lease_ops.grant(conn, g.queue, g.owner, g.now_ms, g.ttl_ms, g.limit, g.exclude)
             for g in grants
         ]
 
