@@ -76,31 +76,25 @@ _HEARTBEAT = """
     WHERE work_item_id = ?3 AND status = 'leased' AND fence = ?4
 """
 
-# The subquery walks the partial index work_items_grantable in grant order and stops at the
-# limit; RETURNING hands back the granted rows in the same await (in no particular order).
-_GRANT = f"""
+
+def _grant_sql(skip: str = "") -> str:
+    # The subquery walks the partial index work_items_grantable in grant order and stops at
+    # the limit; RETURNING hands back the granted rows in the same await (in no order).
+    return f"""
     UPDATE work_items SET
         status = 'leased', lease_owner = ?1, lease_expires_ms = ?2 + ?3, fence = fence + 1,
         updated_at_ms = max(updated_at_ms, ?2)
     WHERE work_item_id IN (
         SELECT work_item_id FROM work_items
-        WHERE queue = ?4 AND status IN ('pending', 'parked') AND not_before_ms <= ?2
+        WHERE queue = ?4 AND status IN ('pending', 'parked') AND not_before_ms <= ?2{skip}
         ORDER BY not_before_ms, created_at_ms, work_item_id LIMIT ?5)
     RETURNING {ITEM_COLS}
 """
 
+
+_GRANT = _grant_sql()
 #: The same grant skipping the ids in the JSON list ?6 (items the worker declined).
-_GRANT_EXCLUDING = f"""
-    UPDATE work_items SET
-        status = 'leased', lease_owner = ?1, lease_expires_ms = ?2 + ?3, fence = fence + 1,
-        updated_at_ms = max(updated_at_ms, ?2)
-    WHERE work_item_id IN (
-        SELECT work_item_id FROM work_items
-        WHERE queue = ?4 AND status IN ('pending', 'parked') AND not_before_ms <= ?2
-          AND work_item_id NOT IN (SELECT value FROM json_each(?6))
-        ORDER BY not_before_ms, created_at_ms, work_item_id LIMIT ?5)
-    RETURNING {ITEM_COLS}
-"""
+_GRANT_EXCLUDING = _grant_sql(" AND work_item_id NOT IN (SELECT value FROM json_each(?6))")
 
 
 async def item_states(
