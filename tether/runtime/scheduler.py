@@ -224,9 +224,12 @@ class SchedulerActor(Actor):
         self, worker: WorkerEntry, queue: str, asked: int, generation: int, now: int
     ) -> None:
         try:
-            leases = await self._store.grant(
-                queue, worker.owner, now, self._ttl_ms, asked, tuple(worker.declined)
-            )
+            if worker.declined:
+                leases = await self._store.grant(
+                    queue, worker.owner, now, self._ttl_ms, asked, exclude=tuple(worker.declined)
+                )
+            else:  # the common grant, as every store took it before declines
+                leases = await self._store.grant(queue, worker.owner, now, self._ttl_ms, asked)
             reply = _Granted(worker, queue, asked, generation, leases)
         except StorageError as exc:
             reply = _Granted(worker, queue, asked, generation, error=str(exc))
