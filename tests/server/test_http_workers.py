@@ -132,6 +132,8 @@ def test_fences_heartbeats_and_failures_by_hand_I5(engine: Engine) -> None:
             if e["kind"]["type"] == "node_failed"
         ]  # fmt: skip
         assert [(f["error"], f["traceback"]) for f in failed] == [("flaky upstream", tb)]
+    # ... and in the engine's log, where an operator looks first.
+    assert "OSError: flaky upstream" in engine.log.read_text()
 
 
 def test_a_worker_that_goes_silent_loses_its_lease_and_its_late_report_I5(

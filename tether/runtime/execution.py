@@ -292,6 +292,7 @@ class ExecutionActor(Actor):
                 "node_failed", logging.WARNING, execution_id=self.execution_id,
                 node_id=out.node_id, attempt=out.attempt, worker_id=out.worker_id,
                 error_type=record.error_type, error=record.error, retryable=record.retryable,
+                traceback=record.traceback or None,  # where it raised, bounded, for the log too
             )  # fmt: skip
         parked = record.not_before_ms if isinstance(record, NodeParked) else None
         self._answer(out, True, parked_until_ms=parked)
