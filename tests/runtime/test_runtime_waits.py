@@ -242,3 +242,21 @@ def test_a_wait_without_on_timeout_keeps_its_digest_I13() -> None:
     workflow registered before keeps its identity."""
     wf = compile_yaml_text(wait_wf("duration: 1h"), "w.yaml")
     assert b"on_timeout" not in canonical_ir(wf)
+
+
+async def test_a_parallel_branchs_on_timeout_route_counts_in_the_block_analysis(
+    db_url: str,
+) -> None:
+    """A wait's on_timeout is a route like its next: one into another branch is refused at
+    registration (the node would run once per branch), as an edge there is."""
+    text = """
+workflow: {id: pb, version: "1", start: fan, state_schema: {n: {type: integer}}}
+nodes:
+  fan: {type: parallel, branches: [a, b]}
+  a: {type: wait, event: e, duration: 1h, on_timeout: b, next: join}
+  b: {type: tool, tool: bump, input: {n: 1}, output_key: n, next: join}
+  join: {type: join, next: end}
+"""
+    async with Runtime(db_url, tools=[bump]) as rt:
+        with pytest.raises(WorkflowError, match="both reach node 'b'"):
+            rt.register(compile_yaml_text(text, "pb.yaml"))

@@ -33,14 +33,32 @@ from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
+from tether.ir.eval_spec import on_fail_mode
 from tether.ir.types import (
     TERMINAL_KINDS,
     BranchKind,
+    EvalKind,
+    HumanApprovalKind,
     JoinKind,
+    NodeKind,
     ParallelKind,
+    WaitKind,
     Workflow,
 )
 from tether.runtime.walk_reach import WalkReach
+
+
+def _other_route(kind: NodeKind) -> str | None:
+    """A node's route besides its edges: a wait's ``on_timeout``, an approval's fallback, an
+    eval's ``on_fail`` node (its retries go back, which the walk already has)."""
+    if isinstance(kind, WaitKind):
+        return kind.on_timeout
+    if isinstance(kind, HumanApprovalKind):
+        return kind.fallback_node
+    if isinstance(kind, EvalKind) and on_fail_mode(kind.on_fail) == "route":
+        return kind.on_fail
+    return None
+
 
 #: What a block's computation asks for: a nested block's stops, and whether the asking block
 #: is inside that request's re-entry set (walking its own branches, not a token carrying on
@@ -112,6 +130,8 @@ class _Walker:
         if isinstance(node.kind, BranchKind):
             out = [c.to for c in node.kind.cases]
             out += [node.kind.default] if node.kind.default else []
+        elif (other := _other_route(node.kind)) is not None:
+            out.append(other)  # where a token goes instead of next: it may stop elsewhere
         return list(dict.fromkeys(out))
 
     def block(self, parallel_id: str) -> Counter[str]:
