@@ -90,9 +90,10 @@ def add_parser(commands: Any) -> None:
     p.add_argument(
         "--modules",
         action="append",
-        required=True,
+        default=[],
         metavar="MOD[,MOD...]",
-        help="modules whose top-level @tool functions to serve (comma-separated, repeatable)",
+        help="modules whose top-level @tool functions to serve (comma-separated, repeatable; "
+        "none: only the built-in model, http, MCP and eval calls)",
     )
     p.add_argument("--concurrency", type=_positive_int, default=8, help="tools run at once")
     p.add_argument("--worker-id", default=None, help="default HOSTNAME:PID")
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     try:
         keys = worker_keys(args.key, args.engine_key, os.environ)
-        registry = ToolRegistry(load_tools(args.modules))
+        registry = ToolRegistry(load_tools(args.modules) if args.modules else [])
         # Model, http and MCP calls of the engine's workflows run wherever tools run: with the
         # keys of this worker's environment.
         kinds = AgentKinds()
