@@ -15,7 +15,7 @@ from tether.agents.kinds import AgentKinds
 from tether.errors import ApproverNotAllowed
 from tether.ir import compile_yaml_text
 from tether.ir.errors import WorkflowInvalid
-from tether.testing import check_replay
+from tether.testing import VirtualClock, check_replay
 from tether.testing.fake_models import FakeModelServer, FakeReply, FakeToolCall
 
 pytestmark = pytest.mark.anyio
@@ -172,3 +172,28 @@ async def test_an_approval_covers_one_call_never_a_later_one_with_the_same_id(
             assert (await run.result(timeout=10))["answer"] == "Both refunded."
             await check_replay(rt, run.id)
     assert effects == ["refund A7 30"]
+
+
+async def test_an_agents_approval_timeout_ends_the_wait_and_the_call_never_runs_I2(
+    tmp_path: Path,
+) -> None:
+    """The agent's own approval_timeout: no decision in time is a no, told to the model."""
+    effects: list[str] = []
+    clock = VirtualClock()
+    with FakeModelServer(_script("Nobody approved it."), api_key="k") as server:
+        kinds = AgentKinds(env=server.env("k"))
+        async with Runtime(
+            f"sqlite:///{tmp_path / 'rt.db'}", tools=_tools(effects), node_kinds=kinds, clock=clock
+        ) as rt:
+            text = AGENT.format(extra="approval_timeout: 1h")
+            run = await rt.start(rt.register(compile_yaml_text(text, "a.yaml")), {"question": "?"})
+            await _paused(rt, run.id)
+            [pending] = await rt.pending_approvals()
+            assert pending.timeout_at_ms is not None
+            clock.advance(3600)
+            assert (await run.result(timeout=10))["answer"] == "Nobody approved it."
+            await check_replay(rt, run.id)
+    assert effects == []
+    told = server.requests[1].body["messages"]
+    [result] = [m for m in told if m.get("role") == "tool"]
+    assert "no decision came within the approval timeout" in result["content"]

@@ -46,7 +46,7 @@ def canonical_ir(wf: Workflow) -> bytes:
 
 #: Node-kind fields added after versions with such nodes were stored, with their defaults.
 _KIND_ADDED_LATER: dict[str, dict[str, object]] = {
-    "agent": {"requires_approval": [], "approvers": None},
+    "agent": {"requires_approval": [], "approvers": None, "approval_timeout_secs": None},
     "wait": {"on_timeout": None},
 }
 _LATER_KINDS = (AgentKind, WaitKind)

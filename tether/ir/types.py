@@ -222,6 +222,9 @@ class AgentKind(_Kind, frozen=True, tag="agent"):
     requires_approval: list[str] = []
     #: Who may decide those approvals (user ids or ``role:NAME``); None: anyone authenticated.
     approvers: list[str] | None = None
+    #: How long such an approval waits before the call counts as not approved (None: the
+    #: workflow's ``timeouts.approval_timeout``, and without one, until a person decides).
+    approval_timeout_secs: float | None = None
 
 
 class A2aTaskKind(_Kind, frozen=True, tag="a2a_task"):

@@ -225,6 +225,9 @@ def _agent(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
         approvers=None
         if spec.get("approvers") is None
         else _sub("approvers", as_str_list, spec["approvers"], "approvers"),
+        approval_timeout_secs=None
+        if spec.get("approval_timeout") is None
+        else _sub("approval_timeout", parse_duration, spec["approval_timeout"]),
     )
 
 
@@ -348,7 +351,7 @@ KINDS: dict[str, tuple[frozenset[str], KindBuilder]] = {
         _WORK_COMMON
         | _IO
         | {"agent_ref", "agent", "model", "instructions", "system", "prompt", "tools", "budget"}
-        | {"requires_approval", "approvers"}
+        | {"requires_approval", "approvers", "approval_timeout"}
         | {"temperature", "max_tokens"},
         _agent,
     ),

@@ -112,7 +112,9 @@ def _approval_wait(
     """The run pauses until a person decides on this call (or the approval timeout does)."""
     shown = _json.encode(args).decode()
     shown = shown if len(shown) <= 500 else shown[:500] + "..."
-    timeout = graph.workflow.timeouts.approval_timeout
+    kind = node.kind
+    assert isinstance(kind, AgentKind)
+    timeout = kind.approval_timeout_secs or graph.workflow.timeouts.approval_timeout
     return NodeWaiting(
         at_ms=ctx.now_ms, node_id=node.id, dispatch=dispatch, approval=True,
         fire_at_ms=ctx.now_ms + int(timeout * 1000) if timeout else None,
