@@ -16,7 +16,14 @@ from typing import Any, Final
 import msgspec
 
 from tether.agents.providers.client import ClientBase
-from tether.agents.providers.http import Answer, Endpoint, malformed, post_json
+from tether.agents.providers.http import (
+    Answer,
+    Endpoint,
+    decoded,
+    malformed,
+    post_json,
+    reply_of,
+)
 from tether.agents.providers.types import (
     AssistantMessage,
     FinishReason,
@@ -27,7 +34,6 @@ from tether.agents.providers.types import (
     ToolCall,
     ToolResultMessage,
     Usage,
-    bounded,
 )
 
 __all__ = [
@@ -165,10 +171,7 @@ class _Messages(msgspec.Struct, frozen=True):
 
 def parse_messages(provider: str, answer: Answer) -> ModelReply:
     """The reply in a Messages answer; :class:`MalformedAnswer` if it is not one."""
-    try:
-        msg = msgspec.convert(answer.body, _Messages)
-    except msgspec.ValidationError as exc:
-        raise malformed(provider, f"unexpected answer: {exc}", answer) from exc
+    msg = decoded(provider, answer, _Messages)
     texts: list[str] = []
     calls: list[ToolCall] = []
     finish = _FINISH.get(msg.stop_reason or "", "other")
@@ -184,13 +187,7 @@ def parse_messages(provider: str, answer: Answer) -> ModelReply:
             calls.append(ToolCall(block.id, block.name, block.input or {}))
     u = msg.usage or _Usage()
     cached = (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
-    return ModelReply(
-        text="".join(texts),
-        tool_calls=tuple(calls),
-        finish_reason="tool_calls" if calls else finish,
-        usage=Usage(u.input_tokens + cached, u.output_tokens),
-        provider=provider,
-        model=msg.model,
-        duration_ms=answer.duration_ms,
-        raw=bounded(answer.text),
-    )
+    return reply_of(
+        provider, answer, msg.model, "".join(texts), tuple(calls),
+        "tool_calls" if calls else finish, Usage(u.input_tokens + cached, u.output_tokens),
+    )  # fmt: skip

@@ -14,7 +14,13 @@ from urllib.parse import quote
 import msgspec
 
 from tether.agents.providers.client import ClientBase
-from tether.agents.providers.http import Answer, Endpoint, malformed, post_json
+from tether.agents.providers.http import (
+    Answer,
+    Endpoint,
+    decoded,
+    post_json,
+    reply_of,
+)
 from tether.agents.providers.types import (
     AssistantMessage,
     FinishReason,
@@ -25,7 +31,6 @@ from tether.agents.providers.types import (
     ToolCall,
     ToolResultMessage,
     Usage,
-    bounded,
 )
 
 __all__ = ["DEFAULT_GEMINI_BASE_URL", "GeminiClient", "generate_body", "parse_generate"]
@@ -158,10 +163,7 @@ class _Generate(msgspec.Struct, frozen=True, rename="camel"):
 def parse_generate(provider: str, answer: Answer, model: str) -> ModelReply:
     """The reply in a generateContent answer; :class:`MalformedAnswer` if it is not one.
     No candidate at all means the prompt was blocked: an empty, filtered reply."""
-    try:
-        gen = msgspec.convert(answer.body, _Generate)
-    except msgspec.ValidationError as exc:
-        raise malformed(provider, f"unexpected answer: {exc}", answer) from exc
+    gen = decoded(provider, answer, _Generate)
     candidate = gen.candidates[0] if gen.candidates else None
     parts = candidate.content.parts if candidate and candidate.content else []
     # Thought summaries are the model's notes to itself, not its answer.
@@ -181,13 +183,5 @@ def parse_generate(provider: str, answer: Answer, model: str) -> ModelReply:
     else:
         finish = "tool_calls" if calls else _FINISH.get(candidate.finish_reason or "", "other")
     u = gen.usage_metadata or _UsageMetadata()
-    return ModelReply(
-        text=text,
-        tool_calls=calls,
-        finish_reason=finish,
-        usage=Usage(u.prompt_token_count, u.candidates_token_count + u.thoughts_token_count),
-        provider=provider,
-        model=gen.model_version or model,
-        duration_ms=answer.duration_ms,
-        raw=bounded(answer.text),
-    )
+    usage = Usage(u.prompt_token_count, u.candidates_token_count + u.thoughts_token_count)
+    return reply_of(provider, answer, gen.model_version or model, text, calls, finish, usage)

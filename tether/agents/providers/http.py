@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import httpx
 import msgspec
@@ -27,8 +27,10 @@ from tether.agents.providers.errors import (
     ProviderTransient,
     parse_retry_after,
 )
-from tether.agents.providers.types import bounded
+from tether.agents.providers.types import FinishReason, ModelReply, ToolCall, Usage, bounded
 from tether.clock import Clock
+
+T = TypeVar("T")
 
 __all__ = ["Answer", "Endpoint", "failure", "malformed", "post_json", "scrubbed"]
 
@@ -121,6 +123,31 @@ def failure(
 def malformed(provider: str, what: str, answer: Answer) -> MalformedAnswer:
     """The error of a 2xx answer that does not say what its API promises (``what``)."""
     return MalformedAnswer(provider, f"{provider}: {what}", raw=bounded(answer.text))
+
+
+def decoded(provider: str, answer: Answer, shape: type[T]) -> T:
+    """The answer's body as the wire's ``shape``; :class:`MalformedAnswer` if it is not one."""
+    try:
+        return msgspec.convert(answer.body, shape)
+    except msgspec.ValidationError as exc:
+        raise malformed(provider, f"unexpected answer: {exc}", answer) from exc
+
+
+def reply_of(
+    provider: str,
+    answer: Answer,
+    model: str,
+    text: str,
+    tool_calls: tuple[ToolCall, ...],
+    finish_reason: FinishReason,
+    usage: Usage,
+) -> ModelReply:
+    """The provider-neutral reply a wire parser read from ``answer`` (its timing and raw text
+    kept, bounded)."""
+    return ModelReply(
+        text=text, tool_calls=tool_calls, finish_reason=finish_reason, usage=usage,
+        provider=provider, model=model, duration_ms=answer.duration_ms, raw=bounded(answer.text),
+    )  # fmt: skip
 
 
 def _json_object(provider: str, text: str, status: int) -> dict[str, Any]:

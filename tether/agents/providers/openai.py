@@ -18,7 +18,7 @@ import httpx
 import msgspec
 
 from tether.agents.providers.client import DEFAULT_TIMEOUT_SECS, ClientBase
-from tether.agents.providers.http import Answer, Endpoint, malformed, post_json
+from tether.agents.providers.http import Answer, Endpoint, decoded, malformed, post_json, reply_of
 from tether.agents.providers.types import (
     AssistantMessage,
     FinishReason,
@@ -30,7 +30,6 @@ from tether.agents.providers.types import (
     ToolResultMessage,
     ToolSpec,
     Usage,
-    bounded,
 )
 from tether.clock import Clock
 
@@ -187,10 +186,7 @@ class _Chat(msgspec.Struct, frozen=True):
 
 def parse_chat(provider: str, answer: Answer) -> ModelReply:
     """The reply in a Chat Completions answer; :class:`MalformedAnswer` if it is not one."""
-    try:
-        chat = msgspec.convert(answer.body, _Chat)
-    except msgspec.ValidationError as exc:
-        raise malformed(provider, f"unexpected answer: {exc}", answer) from exc
+    chat = decoded(provider, answer, _Chat)
     if not chat.choices:
         raise malformed(provider, "the answer has no choices", answer)
     choice = chat.choices[0]
@@ -199,16 +195,9 @@ def parse_chat(provider: str, answer: Answer) -> ModelReply:
     if choice.message.refusal and not choice.message.content:
         finish = "content_filter"  # a refusal is the model declining, said in words
     usage = chat.usage or _Usage()
-    return ModelReply(
-        text=choice.message.content or choice.message.refusal or "",
-        tool_calls=calls,
-        finish_reason=finish,
-        usage=Usage(usage.prompt_tokens, usage.completion_tokens),
-        provider=provider,
-        model=chat.model,
-        duration_ms=answer.duration_ms,
-        raw=bounded(answer.text),
-    )
+    text = choice.message.content or choice.message.refusal or ""
+    counted = Usage(usage.prompt_tokens, usage.completion_tokens)
+    return reply_of(provider, answer, chat.model, text, calls, finish, counted)
 
 
 def _tool_call(provider: str, call: _ToolCall, answer: Answer) -> ToolCall:
