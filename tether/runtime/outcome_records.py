@@ -17,6 +17,7 @@ from tether.runtime.executor import NodeOutcome
 from tether.runtime.graph import Graph
 from tether.runtime.node_kinds import split_facts
 from tether.runtime.records import NodeCompleted, NodeFailed, NodeParked, Record
+from tether.runtime.scheduler import LOCAL_OWNER
 from tether.runtime.tracebacks import bounded
 from tether.runtime.typed_state import type_problem
 
@@ -46,7 +47,7 @@ def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Set
             output=output,
             duration_ms=out.duration_ms,
             facts=facts,
-            worker_id=out.worker_id,
+            worker_id=_recorded(out.worker_id),
         )
         return completed, Settle(wid, "completed", out.fence, at_ms=at)
     failed = NodeFailed(
@@ -60,10 +61,15 @@ def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Set
         duration_ms=out.duration_ms,
         # Bounded again here: a remote peer's text is not trusted to be.
         traceback=bounded(out.traceback),
-        worker_id=out.worker_id,
+        worker_id=_recorded(out.worker_id),
     )
     # "failed" while the fold retries; the turn makes it "dead" when this was the last attempt.
     return failed, Settle(wid, "failed", out.fence, error=failed.error, at_ms=at)
+
+
+def _recorded(worker_id: str) -> str:
+    """The worker id a record keeps: none for the engine's own pool (the default, omitted)."""
+    return "" if worker_id == LOCAL_OWNER else worker_id
 
 
 #: Longest park recorded: a non-finite or absurd retry-after (from any tool or peer) must not

@@ -61,8 +61,9 @@ class NodeCompleted(_Record, frozen=True, tag="node_completed"):
     #: names where they apply (``gen_ai_system``, ``gen_ai_model``, ``input_tokens``,
     #: ``output_tokens``, ``finish_reason``, ``cost_usd``); empty for plain tools.
     facts: dict[str, Any] = {}
-    #: Who ran it (a fleet worker's id, ``local`` for the engine's own pool); "" in records
-    #: written before it was kept. With ``duration_ms`` it dates the step's start.
+    #: Who ran it, a fleet or HTTP worker's id; "" for the engine's own pool (left out of
+    #: the record: the common step writes no worker id) and in records written before it
+    #: was kept. With ``duration_ms`` it dates the step's start.
     worker_id: str = ""
 
 

@@ -92,7 +92,7 @@ def _started(seq: int, record: NodeCompleted | NodeFailed) -> dict[str, Any]:
     at_ms = record.at_ms - record.duration_ms
     kind = {
         "type": "node_started", "node_id": record.node_id, "attempt": record.attempt,
-        "dispatch": record.dispatch, "worker_id": record.worker_id or None,
+        "dispatch": record.dispatch, "worker_id": record.worker_id or "local",
     }  # fmt: skip
     return {
         "sequence": seq, "kind": kind, "created_at": iso(at_ms), "node_id": record.node_id,
