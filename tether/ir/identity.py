@@ -71,6 +71,7 @@ _ADDED_LATER: dict[str, object] = {
     "budget": None,
     "allowed_tools": None,
     "cost_limit_usd": None,
+    "code": None,
 }
 _encode = msgspec.json.encode
 

@@ -388,6 +388,9 @@ class Workflow(msgspec.Struct, frozen=True):
     #: it (``tether.runtime.strategy_limits``). Unlike ``budget`` it is not checked before
     #: each call: the graph says where it is checked.
     cost_limit_usd: float | None = None
+    #: A code-first workflow: where its body lives (``module:qualname``); its one node is a
+    #: placeholder and its calls make their own (``tether.runtime.code_first``).
+    code: str | None = None
 
     @property
     def ref(self) -> str:
