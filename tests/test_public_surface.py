@@ -37,6 +37,14 @@ PUBLIC = [
     "WorkflowNotFound",
     "WorkflowVersionConflict",
     "tool",
+    "CodeWorkflow",
+    "Decision",
+    "NondeterminismError",
+    "Step",
+    "StepFailed",
+    "WorkflowContext",
+    "step",
+    "workflow",
 ]
 
 

@@ -49,6 +49,14 @@ if TYPE_CHECKING:
     from tether.runtime import Run as Run
     from tether.runtime import Tool as Tool
     from tether.runtime import tool as tool
+    from tether.runtime.code_first.calls import NondeterminismError as NondeterminismError
+    from tether.runtime.code_first.calls import StepFailed as StepFailed
+    from tether.runtime.code_first.context import Decision as Decision
+    from tether.runtime.code_first.context import WorkflowContext as WorkflowContext
+    from tether.runtime.code_first.decorators import CodeWorkflow as CodeWorkflow
+    from tether.runtime.code_first.decorators import Step as Step
+    from tether.runtime.code_first.decorators import step as step
+    from tether.runtime.code_first.decorators import workflow as workflow
 
 
 _HOMES: dict[str, str] = {
@@ -75,6 +83,14 @@ _HOMES: dict[str, str] = {
     "Runtime": "tether.embedded",
     "Tool": "tether.runtime",
     "tool": "tether.runtime",
+    "CodeWorkflow": "tether.runtime.code_first.decorators",
+    "Decision": "tether.runtime.code_first.context",
+    "NondeterminismError": "tether.runtime.code_first.calls",
+    "Step": "tether.runtime.code_first.decorators",
+    "StepFailed": "tether.runtime.code_first.calls",
+    "WorkflowContext": "tether.runtime.code_first.context",
+    "step": "tether.runtime.code_first.decorators",
+    "workflow": "tether.runtime.code_first.decorators",
 }
 
 

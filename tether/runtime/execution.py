@@ -45,6 +45,8 @@ from tether.persistence.contract import (
     UnknownWorkItem,
     WorkItemRow,
 )
+from tether.runtime.code_first.calls import NondeterminismError
+from tether.runtime.code_first.plan import CodeSlot
 from tether.runtime.executor import NodeOutcome, WorkItem
 from tether.runtime.graph import Graph
 from tether.runtime.outcome_records import outcome_record
@@ -104,7 +106,9 @@ class RunInline(msgspec.Struct, frozen=True, gc=False):
 
 BROKEN = (JournalCorruption, UnknownRecordType, MalformedRecord)
 #: What a recovering execution cannot fix by restarting: report it at once, keep the journal.
-_UNRECOVERABLE = (WorkflowNotFound, UnknownTool, WorkflowInvalid)
+_UNRECOVERABLE = (WorkflowNotFound, UnknownTool, WorkflowInvalid, NondeterminismError)
+#: Messages always sent by ask: a refusal is raised to the asker.
+_ASKED = (StartExecution, CancelExecution, SendEvent, Approve, ContinueAsNew)
 lifecycle = lifecycle_logger("tether.execution")
 
 
@@ -130,6 +134,8 @@ class ExecutionActor(Actor):
         self._pool = services.pool_items_of(execution_id)  # pool items without a row
         #: The seq of the last turn that passivated this execution (see passivation).
         self._sealed_seq = -1
+        #: A code-first body's driver between turns (unused by graph workflows).
+        self._code = CodeSlot()
 
     async def on_start(self) -> None:
         if self._fresh and self.context.restart_count == 0:
@@ -211,6 +217,12 @@ class ExecutionActor(Actor):
     async def on_receive(self, message: object) -> object:
         try:
             return await self._receive(message)
+        except NondeterminismError as exc:  # the body's code changed under its journal (I8)
+            self._s.mark_broken(self.execution_id, str(exc))
+            await self._retire()
+            if isinstance(message, _ASKED):
+                raise ExecutionBroken(self.execution_id, str(exc)) from None
+            return None
         finally:
             if self._sealed_seq == self.state.last_seq:  # passivated by its last turn
                 await self._sleep_if_idle()
@@ -366,8 +378,13 @@ class ExecutionActor(Actor):
         assert self.graph is not None
         before = self.state
         agents = self._s if self._s.node_kinds is not None else None
-        ctx = PlanContext(now_ms(self._s.clock), self._s.rng, self._s.bind, agents)
-        after, records, rows = plan_turn(before, self.graph, incoming, ctx)
+        code = self._code if self.graph.is_code else None
+        ctx = PlanContext(now_ms(self._s.clock), self._s.rng, self._s.bind, agents, code)
+        try:
+            after, records, rows = plan_turn(before, self.graph, incoming, ctx)
+        except BaseException:
+            self._code.drop()  # it ran ahead of a state that is not committed
+            raise
         if not records:
             return
         items = created_items(self._s, self.graph, self.execution_id, after, records, ctx.now_ms)
@@ -384,6 +401,7 @@ class ExecutionActor(Actor):
                 turn = seal(turn, after, ctx.now_ms, self._s.passivate_after_ms)
             await self._s.store.append(turn)
         except BaseException:
+            self._code.drop()
             for item in items:  # never created: the credit taken for it is free again
                 if item.lease_owner is not None:
                     self._give_back(item.lease_owner)
@@ -489,5 +507,6 @@ class ExecutionActor(Actor):
 
     async def _retire(self) -> None:
         """Stop this actor once the current message is handled (a request, not a wait)."""
+        self._code.drop()
         self._s.forget_pool_items(self.execution_id)
         await self.context.self_ref.stop()

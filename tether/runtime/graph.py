@@ -45,6 +45,9 @@ class RouteError(Exception):
 class Graph:
     """Routing view of one workflow version."""
 
+    #: A code-first workflow's (``tether.runtime.code_first.graph.CodeGraph``).
+    is_code = False
+
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
         self.nodes: dict[str, Node] = dict(workflow.nodes)
@@ -124,6 +127,10 @@ class Graph:
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
+
+    def decide(self, state: Any, ctx: Any) -> list[Any]:
+        """What a code-first body decides (only a CodeGraph has one)."""
+        raise TypeError(f"workflow {self.workflow.ref} is a graph, not code")
 
     def is_terminal_target(self, node_id: str) -> bool:
         """``end`` without a node of that name, or an EndKind node."""

@@ -67,6 +67,8 @@ class PlanContext(NamedTuple):
     bind: Binder
     #: An agent node's calls and policy (None: the runtime has no node-kind plug-in).
     agents: AgentCalls | None = None
+    #: A code-first execution's body driver (``tether.runtime.code_first.plan.CodeSlot``).
+    code: Any = None
 
 
 def plan_turn(
@@ -117,6 +119,8 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> Sequence[Re
     """What follows from ``state`` now (empty when nothing does)."""
     if state.status != RUNNING:
         return _NOTHING
+    if graph.is_code:  # a code-first body decides what follows (tether.runtime.code_first)
+        return graph.decide(state, ctx)
     if state.halt is not None:
         return [ExecutionFailed(at_ms=ctx.now_ms, error=state.halt, node_id=state.halt_node)]
     if state.limit is not None:
@@ -155,7 +159,7 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> Sequence[Re
         # (the fold takes the inbox's first entry per completion, in this same order).
         taken: dict[str, int] = {}
         for node_id, wait in state.waits.items():
-            over = _wait_over(node_id, wait, state, graph, ctx, taken)
+            over = wait_over(node_id, wait, state, graph, ctx, taken)
             if over is not None:
                 out.append(over)
     if not out and not state.has_in_flight():
@@ -274,7 +278,7 @@ def _start_wait(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContex
 _TIMEOUT_DECISION = {"approve": "approved", "reject": "rejected", "fail": "timed_out"}
 
 
-def _wait_over(
+def wait_over(
     node_id: str,
     wait: Wait,
     state: ExecutionState,

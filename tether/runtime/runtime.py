@@ -60,6 +60,7 @@ from tether.runtime.assembly import (
     join_local_pool,
     start_scheduling,
 )
+from tether.runtime.code_first.decorators import CodeWorkflow, admit
 from tether.runtime.cron import CronActor
 from tether.runtime.execution import ExecutionActor, StartExecution
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
@@ -118,6 +119,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
         gc_threshold: int | None = DEFAULT_GC_THRESHOLD,
         passivate_after: float | None = 60.0,
         node_kinds: NodeKinds | None = None,
+        workflows: Iterable[CodeWorkflow] = (),
     ) -> None:
         self.url = url
         self.clock: Clock = clock or SystemClock()
@@ -157,6 +159,10 @@ class Runtime(ExecutionReads, ExecutionSignals):
         self._registry = WorkflowRegistry()
         #: Queues of the workflows registered or loaded here (a queue is remote or local).
         self._queue_users = QueueUsers()
+        #: Code-first workflows' bodies by where they live (a run resumed needs its body).
+        self._bodies: dict[str, CodeWorkflow] = {}
+        for body in workflows:
+            self.register(body)
         self._stack: AsyncExitStack | None = None
         self._services: Services | None = None
         self._system: ActorSystem | None = None
@@ -197,6 +203,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
             )
             self._services.spawn_execution = self._ensure_spawned
             self._services.queue_users = self._queue_users
+            self._services.code_workflows = self._bodies
             self._services.passivate_after_ms = self._passivate_after_ms
             self._activations = Activations(
                 self._services, self._system, self._system_ref, self._spawn_passive
@@ -268,7 +275,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
 
     # -- workflows --------------------------------------------------------------------------
 
-    def register(self, workflow: Workflow | Mapping[str, Any]) -> Workflow:
+    def register(self, workflow: Workflow | Mapping[str, Any] | CodeWorkflow) -> Workflow:
         """Validate and register a workflow (IR struct, or an IR dict such as the jamjet SDK's).
 
         A version is its content: registering the same content again is a no-op, different
@@ -279,6 +286,8 @@ class Runtime(ExecutionReads, ExecutionSignals):
 
             wf = rt.register({"workflow_id": "w", "version": "1", ...})
         """
+        if isinstance(workflow, CodeWorkflow):
+            workflow = admit(workflow, self.tools, self._bodies)
         wf = workflow if isinstance(workflow, Workflow) else workflow_from_ir(workflow)
         check(wf)
         check_runnable(wf, self.tools, self._queue_users, self.node_kinds)
@@ -320,7 +329,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
         schedule_id: str,
         *,
         cron: str,
-        workflow: Workflow | str,
+        workflow: Workflow | str | CodeWorkflow,
         input: Mapping[str, Any] | None = None,
         timezone: str = "UTC",
         missed: str = "skip",
@@ -368,7 +377,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
 
     async def start(
         self,
-        workflow: Workflow | str,
+        workflow: Workflow | str | CodeWorkflow,
         input: Mapping[str, Any] | None = None,
         *,
         execution_id: str | None = None,
@@ -393,9 +402,11 @@ class Runtime(ExecutionReads, ExecutionSignals):
         )
 
     async def _prepare(
-        self, workflow: Workflow | str, input: Mapping[str, Any] | None
+        self, workflow: Workflow | str | CodeWorkflow, input: Mapping[str, Any] | None
     ) -> tuple[Workflow, dict[str, Any]]:
         """The workflow registered and persisted, and the input checked against it."""
+        if isinstance(workflow, CodeWorkflow):
+            workflow = self.register(workflow)
         wf = workflow if isinstance(workflow, Workflow) else await self.workflow(workflow)
         # The registry's copy runs; any other object (an edited one too) is checked first.
         wf = self._registry.resolve(wf) or self.register(wf)
@@ -422,7 +433,9 @@ class Runtime(ExecutionReads, ExecutionSignals):
             raise
         return Run(self, eid)
 
-    async def run(self, workflow: Workflow | str, input: Mapping[str, Any] | None = None) -> Any:
+    async def run(
+        self, workflow: Workflow | str | CodeWorkflow, input: Mapping[str, Any] | None = None
+    ) -> Any:
         """Start and wait for the result."""
         return await (await self.start(workflow, input)).result()
 

@@ -30,6 +30,8 @@ from tether.errors import WorkflowNotFound
 from tether.ir.types import AgentKind, Node, PythonFnKind, Workflow, decode_workflow
 from tether.logs import lifecycle_logger
 from tether.persistence.contract import Store
+from tether.runtime.code_first.decorators import CodeWorkflow
+from tether.runtime.code_first.graph import CodeGraph
 from tether.runtime.graph import Graph
 from tether.runtime.ledger import WorkerLedger
 from tether.runtime.local_workers import LocalWorkers
@@ -117,6 +119,8 @@ class Services:
         self.remote_queues: set[str] = set()
         #: Which loaded workflow uses each queue remotely and locally (refusing a clash).
         self.queue_users = QueueUsers()
+        #: Code-first workflows' bodies by where they live (``module:qualname``).
+        self.code_workflows: dict[str, CodeWorkflow] = {}
 
     def attach_scheduler(self, scheduler: ActorRef, task_group: anyio.abc.TaskGroup) -> None:
         self.scheduler = scheduler
@@ -150,7 +154,7 @@ class Services:
         # workflow took its queue the other way must not hand that one's steps to remote
         # workers (or keep them from the pool) when it is loaded later (I14).
         check_queues(wf, self.tools, self.queue_users)
-        graph = Graph(wf)
+        graph = Graph(wf) if wf.code is None else self._code_graph(wf)
         self.queue_users.add(wf, self.tools)
         for node in graph.nodes.values():
             self._workflow_of[id(node)] = wf
@@ -161,6 +165,16 @@ class Services:
                     self.remote_queues.add(binding.queue)
         self._graphs[(wf.workflow_id, wf.version)] = graph
         return graph
+
+    def _code_graph(self, wf: Workflow) -> Graph:
+        assert wf.code is not None
+        body = self.code_workflows.get(wf.code)
+        if body is None:
+            raise WorkflowNotFound(
+                f"workflow {wf.ref} is code-first ({wf.code}) and this runtime was not given "
+                "it: Runtime(..., workflows=[...]) or `tether dev --modules`"
+            )
+        return CodeGraph(wf, body, self.tools)
 
     async def graph(self, workflow_id: str, version: str) -> Graph:
         """The compiled graph of a workflow version, loading its IR from the registry."""

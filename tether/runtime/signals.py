@@ -118,7 +118,7 @@ def approval_record(
                 f"(pending: {names})"
             )
         node_id, wait = found[0]
-    kind = graph.workflow.nodes[node_id].kind
+    kind = graph.node(node_id).kind
     assert isinstance(kind, HumanApprovalKind | AgentKind)
     if not may_approve(kind.approvers, msg.user_id, msg.roles):
         raise ApproverNotAllowed(

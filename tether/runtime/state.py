@@ -21,6 +21,7 @@ import msgspec
 from tether.ir.types import EndKind, HumanApprovalKind, WaitKind
 from tether.persistence.contract import TERMINAL_STATUSES, ExecutionStatus, TerminalStatus
 from tether.runtime import agent_fold, eval_routes, strategy_limits
+from tether.runtime.code_first.fold import fold_code_record
 from tether.runtime.fold_routes import route_to, without
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
@@ -131,6 +132,10 @@ _replace = msgspec.structs.replace
 def apply(state: ExecutionState, record: Record, graph: Graph) -> ExecutionState:
     """Fold one record into the state (pure; the input state is left untouched)."""
     seq = state.last_seq + 1
+    if graph.is_code:  # calls of a code-first body: recorded by call, never routed
+        folded = fold_code_record(state, record, graph, seq)
+        if folded is not None:
+            return folded
     if isinstance(record, NodeScheduled):
         return _scheduled(state, record, graph, seq)
     if isinstance(record, NodeCompleted):

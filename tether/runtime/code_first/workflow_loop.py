@@ -1,0 +1,125 @@
+"""A deterministic event loop for the body of a code-first workflow.
+
+A workflow function is replayed from the top whenever its execution's actor starts, so what it
+does between two durable calls must come out the same every time: no I/O, no wall clock, and
+tasks that run in one fixed order. ``WorkflowLoop`` gives it that. It is an asyncio loop that
+only runs callbacks, first in first out, while the execution's turn drives it
+(:meth:`run_until_quiet`), with itself set as the running loop so that ``asyncio.gather``,
+``asyncio.create_task`` and ``asyncio.current_task`` work as usual inside the function. Its
+futures are resolved by the driver from the journal, never by I/O; a timer or any I/O is
+refused with a message saying what to use instead (``ctx.sleep``, a ``@step``).
+
+Example (what the driver does)::
+
+    loop = WorkflowLoop()
+    task = loop.create_task(body())
+    loop.run_until_quiet()          # runs until every task waits on a durable call
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn
+
+_NO_TIMERS = (
+    "a code-first workflow cannot use timers or I/O of its own (they would not replay): "
+    "use 'await ctx.sleep(...)' for a durable timer, and put I/O in a @step"
+)
+
+
+class WorkflowLoop(asyncio.AbstractEventLoop):
+    """Runs a workflow body's callbacks in order, only inside :meth:`run_until_quiet`."""
+
+    def __init__(self) -> None:
+        self._ready: deque[asyncio.Handle] = deque()
+        self._closed = False
+        #: The first exception a callback let escape (the driver reports it).
+        self.crashed: BaseException | None = None
+
+    def run_until_quiet(self) -> None:
+        """Run callbacks until none is ready: every task then waits on a durable call (or has
+        ended). This loop is the running loop meanwhile; the caller's is put back after."""
+        outer = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self)
+        try:
+            while self._ready:
+                handle = self._ready.popleft()
+                if not handle.cancelled():
+                    handle._run()
+        finally:
+            asyncio.events._set_running_loop(outer)
+
+    # -- what asyncio's futures and tasks use ---------------------------------------------
+
+    def call_soon(  # type: ignore[override]
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        handle = asyncio.Handle(callback, args, self, context)
+        self._ready.append(handle)
+        return handle
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.Future(loop=self)
+
+    def create_task(  # type: ignore[override]
+        self,
+        coro: Coroutine[Any, Any, Any],
+        *,
+        name: str | None = None,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Task[Any]:
+        return asyncio.Task(coro, loop=self, name=name, context=context)
+
+    def get_debug(self) -> bool:
+        return False
+
+    def is_running(self) -> bool:
+        return asyncio.events._get_running_loop() is self
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self._closed = True
+        self._ready.clear()
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        # A callback raised (not a task: tasks keep their exception). Kept for the driver,
+        # which fails the turn with it rather than letting it vanish into a log.
+        exc = context.get("exception")
+        if self.crashed is None:
+            self.crashed = (
+                exc
+                if isinstance(exc, BaseException)
+                else RuntimeError(str(context.get("message", "a workflow callback failed")))
+            )
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        self.call_exception_handler(context)
+
+    # -- what a workflow body must not do -------------------------------------------------
+
+    def time(self) -> float:
+        raise NonDurableAwait(_NO_TIMERS)
+
+    def call_later(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+        raise NonDurableAwait(_NO_TIMERS)
+
+    def call_at(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+        raise NonDurableAwait(_NO_TIMERS)
+
+    def run_in_executor(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+        raise NonDurableAwait(_NO_TIMERS)
+
+    def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+        raise NonDurableAwait(_NO_TIMERS)
+
+
+class NonDurableAwait(RuntimeError):
+    """A workflow body used a timer, a thread or I/O: it would not replay."""
