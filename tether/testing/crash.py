@@ -45,6 +45,7 @@ from tether.ir.types import Workflow
 from tether.persistence import MemoryStore
 from tether.persistence.contract import Store, Turn
 from tether.persistence.urls import store_for_url
+from tether.runtime.code_first.decorators import CodeWorkflow, steps_beside
 from tether.runtime.executor import Deliver, InProcessExecutor, NodeExecutor, WorkItem
 from tether.runtime.records import (
     JournalEntry,
@@ -230,9 +231,22 @@ class CrashReport:
 RuntimeFactory = Callable[[Store, NodeExecutor], Runtime]
 
 
-def _default_factory(tools: Iterable[Tool | ToolFn]) -> RuntimeFactory:
-    tool_list = list(tools)
-    return lambda store, executor: Runtime(store=store, tools=tool_list, executor=executor)
+def _default_factory(
+    tools: Iterable[Tool | ToolFn], bodies: Iterable[CodeWorkflow] = ()
+) -> RuntimeFactory:
+    tool_list, body_list = list(tools), list(bodies)
+    return lambda store, executor: Runtime(
+        store=store, tools=tool_list, executor=executor, workflows=body_list
+    )
+
+
+def _with_steps(
+    workflow: Workflow | CodeWorkflow, tools: Iterable[Tool | ToolFn]
+) -> tuple[list[Tool | ToolFn], list[CodeWorkflow]]:
+    """The tools and code-first bodies a runtime of ``workflow`` needs (a body's steps)."""
+    if isinstance(workflow, CodeWorkflow):
+        return [*tools, *steps_beside(workflow)], [workflow]
+    return list(tools), []
 
 
 def _executor(tools: Iterable[Tool | ToolFn], witness: CutStore) -> CountingExecutor:
@@ -240,7 +254,7 @@ def _executor(tools: Iterable[Tool | ToolFn], witness: CutStore) -> CountingExec
 
 
 async def journal_length(
-    workflow: Workflow,
+    workflow: Workflow | CodeWorkflow,
     input: Mapping[str, Any],
     *,
     tools: Iterable[Tool | ToolFn],
@@ -253,7 +267,7 @@ async def journal_length(
 
 
 async def crash_and_recover(
-    workflow: Workflow,
+    workflow: Workflow | CodeWorkflow,
     input: Mapping[str, Any],
     *,
     tools: Iterable[Tool | ToolFn],
@@ -272,8 +286,8 @@ async def crash_and_recover(
     """
     if store is not None and url is not None:
         raise ValueError("give a store or a url, not both")
-    tool_list = list(tools)
-    make = _default_factory(tool_list)
+    tool_list, bodies = _with_steps(workflow, tools)
+    make = _default_factory(tool_list, bodies)
     inner = store or _new_store(url)
     await inner.open()
     cut_store = CutStore(inner, cut)
@@ -335,7 +349,7 @@ async def _abandon(store: Store) -> None:
 async def _first_life(
     runtime: Runtime,
     store: CutStore,
-    workflow: Workflow,
+    workflow: Workflow | CodeWorkflow,
     input: Mapping[str, Any],
     execution_id: str,
 ) -> None:
@@ -352,7 +366,11 @@ async def _first_life(
 
 
 async def _run_until_crash(
-    rt: Runtime, store: CutStore, workflow: Workflow, input: Mapping[str, Any], execution_id: str
+    rt: Runtime,
+    store: CutStore,
+    workflow: Workflow | CodeWorkflow,
+    input: Mapping[str, Any],
+    execution_id: str,
 ) -> None:
     async with anyio.create_task_group() as tg:
 
