@@ -29,12 +29,14 @@ from typing import Final
 import uvicorn
 import zmq
 
-from tether.cli.worker_command import UsageError, load_tools
+from tether.cli.worker_command import UsageError, load_modules
 from tether.embedded import Runtime
 from tether.fleet.keys import EngineKeys, KeyFileError, beyond_loopback
 from tether.fleet.transport import ZmqFleet
 from tether.logs import configure_logging
 from tether.persistence import StorageError
+from tether.runtime.code_first.decorators import CodeWorkflow
+from tether.runtime.tools import Tool
 from tether.server.app import create_app
 from tether.server.config import ConfigError, ServerConfig, journal_url
 from tether.server.connections import bounded_protocol, connection_budget, raise_open_file_limit
@@ -52,7 +54,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run the engine: HTTP API, in-process workers, ZeroMQ worker port, cron.",
     )
     p.add_argument("--modules", action="append", default=[], metavar="MOD[,MOD...]",
-                   help="modules whose top-level @tool functions the engine runs")  # fmt: skip
+                   help="modules whose top-level @tool functions the engine runs, and whose "
+                        "@workflow functions it serves")  # fmt: skip
     p.add_argument("--port", type=int, default=None, help="HTTP port (TETHER_PORT, 7700)")
     p.add_argument("--bind", default=None, help="HTTP address (TETHER_BIND, 127.0.0.1)")
     p.add_argument(
@@ -79,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         if config.worker_port:
             endpoint = f"tcp://{config.bind}:{config.worker_port}"
             fleet = ZmqFleet(endpoint, keys=_fleet_keys(args, endpoint))
-        tools = load_tools(args.modules) if args.modules else []
+        modules = load_modules(args.modules) if args.modules else []
+        tools = [v for m in modules for v in vars(m).values() if isinstance(v, Tool)]
+        bodies = [v for m in modules for v in vars(m).values() if isinstance(v, CodeWorkflow)]
     except (ConfigError, UsageError, ValueError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -88,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     runtime = Runtime(
         config.database_url,
         tools=tools,
+        workflows=bodies,
         max_concurrency=config.embed_workers,
         transports=[fleet] if fleet else [],
         cron=config.embed_cron,

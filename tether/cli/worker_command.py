@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, Final
 
 import anyio
@@ -122,6 +123,12 @@ def add_parser(commands: Any) -> None:
 
 def load_tools(module_args: list[str]) -> list[Tool]:
     """The Tool objects defined at the top level of the named modules; UsageError if none."""
+    return [v for m in load_modules(module_args) for v in vars(m).values() if isinstance(v, Tool)]
+
+
+def load_modules(module_args: list[str]) -> list[ModuleType]:
+    """Import the modules ``--modules`` names; UsageError saying what went wrong, or when one
+    defines no tool (steps are tools) at its top level."""
     names = [n.strip() for arg in module_args for n in arg.split(",") if n.strip()]
     if not names:
         raise UsageError("--modules names no module")
@@ -129,7 +136,7 @@ def load_tools(module_args: list[str]) -> list[Tool]:
     # both find `--modules my_tools` next to where they are started.
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
-    found: list[Tool] = []
+    found: list[ModuleType] = []
     for name in names:
         try:
             module = importlib.import_module(name)
@@ -141,10 +148,9 @@ def load_tools(module_args: list[str]) -> list[Tool]:
             raise UsageError(
                 f"importing module {name!r} failed: {type(exc).__name__}: {exc}"
             ) from None
-        tools = [v for v in vars(module).values() if isinstance(v, Tool)]
-        if not tools:
+        if not any(isinstance(v, Tool) for v in vars(module).values()):
             raise UsageError(f"module {name!r} defines no @tool functions at its top level")
-        found.extend(tools)
+        found.append(module)
     return found
 
 
