@@ -1,0 +1,93 @@
+"""Code-first workflows and steps the tests share (module level, as users write them)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tether import StepFailed, WorkflowContext, step, workflow
+
+#: Every step call that really ran, in order (tests clear it).
+RAN: list[str] = []
+
+
+@step
+async def double(x: int) -> int:
+    RAN.append(f"double({x})")
+    return x * 2
+
+
+@step
+async def add(a: int, b: int) -> int:
+    RAN.append(f"add({a},{b})")
+    return a + b
+
+
+@step(retry={"max_attempts": 3, "backoff_initial_secs": 0, "jitter": 0})
+async def flaky(key: str, fail_times: int) -> str:
+    RAN.append(f"flaky({key})")
+    if RAN.count(f"flaky({key})") <= fail_times:
+        raise ConnectionError(f"flaky {key} is down")
+    return f"{key} ok"
+
+
+@step(retry={"max_attempts": 1})
+async def broken(why: str) -> None:
+    RAN.append("broken")
+    raise ValueError(why)
+
+
+@workflow(id="pipeline", version="1")
+async def pipeline(ctx: WorkflowContext, data: dict[str, Any]) -> dict[str, Any]:
+    a = await double(data["n"])
+    b, c = await asyncio.gather(double(a), add(a, 1))
+    return {"a": a, "b": b, "c": c, "at": ctx.now().isoformat(), "id": ctx.uuid()}
+
+
+@workflow(id="resilient", version="1")
+async def resilient(ctx: WorkflowContext, data: dict[str, Any]) -> dict[str, Any]:
+    got = await flaky("svc", data.get("fail_times", 1))
+    try:
+        await broken("no such order")
+    except StepFailed as exc:
+        return {"got": got, "handled": exc.error}
+    return {"got": got, "handled": None}
+
+
+@workflow(id="unhandled", version="1")
+async def unhandled(ctx: WorkflowContext) -> None:
+    await broken("card declined")
+
+
+@workflow(id="waits", version="1")
+async def waits(ctx: WorkflowContext, data: dict[str, Any]) -> dict[str, Any]:
+    await ctx.sleep("1h")
+    decision = await ctx.approval("pay", description=f"pay {data['amount']}?", timeout="1d")
+    try:
+        event = await ctx.wait_event("cleared", timeout="2d")
+    except TimeoutError:
+        event = None
+    return {"decision": decision.decision, "by": decision.user_id, "event": event}
+
+
+@workflow(id="sleeps_wrong", version="1")
+async def sleeps_wrong(ctx: WorkflowContext) -> None:
+    await asyncio.sleep(1)  # not durable: refused with a message
+
+
+@workflow(id="program", version="1")
+async def program(ctx: WorkflowContext, data: dict[str, Any]) -> list[Any]:
+    """Runs the calls its input lists: what the property tests generate."""
+    out: list[Any] = []
+    for op, arg in data["ops"]:
+        if op == "step":
+            out.append(await double(arg))
+        elif op == "gather":
+            out.append(list(await asyncio.gather(*(add(x, i) for i, x in enumerate(arg)))))
+        elif op == "value":
+            out.append(len(ctx.uuid()) + int(ctx.random() >= 0) + int(ctx.now().year > 2000))
+        elif op == "sleep":
+            await ctx.sleep(0)
+        elif op == "flaky":
+            out.append(await flaky(f"k{len(out)}", arg))
+    return out

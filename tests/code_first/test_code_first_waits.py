@@ -1,0 +1,92 @@
+"""ctx.sleep, ctx.approval and ctx.wait_event: durable, on the injected clock, across restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.code_first import flows
+from tether import Runtime
+from tether.testing import VirtualClock, check_replay
+
+pytestmark = pytest.mark.anyio
+
+
+async def until(check: Callable[[], bool], timeout: float = 10) -> None:
+    """Let the runtime's tasks run until ``check()`` holds (no time passes on the clock)."""
+    with anyio.fail_after(timeout):
+        while not check():
+            await anyio.sleep(0)
+
+
+async def waits_on(rt: Runtime, run_id: str, prefix: str) -> bool:
+    state = await rt.state(run_id)
+    return any(node_id.startswith(prefix) for node_id in state.waits)
+
+
+async def until_waiting(rt: Runtime, run_id: str, prefix: str) -> None:
+    with anyio.fail_after(10):
+        while not await waits_on(rt, run_id, prefix):
+            await anyio.sleep(0)
+
+
+async def test_sleep_approval_and_event_in_one_run(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    async with Runtime(
+        f"sqlite:///{tmp_path / 'w.db'}", workflows=[flows.waits], clock=clock
+    ) as rt:
+        run = await rt.start(flows.waits, {"amount": 5})
+        await until_waiting(rt, run.id, "@sleep#")
+        clock.advance(3599)
+        assert await waits_on(rt, run.id, "@sleep#")
+        clock.advance(1)
+        await until_waiting(rt, run.id, "@approval:pay#")
+        assert (await rt.get_execution(run.id)).status == "paused"
+        [pending] = await rt.pending_approvals()
+        assert pending.node_id == "@approval:pay#2"
+        await rt.approve(run.id, "approved", user_id="ana", comment="fine")
+        await until_waiting(rt, run.id, "@event:cleared#")
+        await rt.send_event(run.id, "cleared", {"ref": "tx-1"})
+        assert await run.result(timeout=10) == {
+            "decision": "approved", "by": "ana", "event": {"ref": "tx-1"},
+        }  # fmt: skip
+        await check_replay(rt, run.id)
+
+
+async def test_timeouts_give_timed_out_and_a_timeout_error(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    async with Runtime(
+        f"sqlite:///{tmp_path / 'w.db'}", workflows=[flows.waits], clock=clock
+    ) as rt:
+        run = await rt.start(flows.waits, {"amount": 5})
+        await until_waiting(rt, run.id, "@sleep#")
+        clock.advance(3600)
+        await until_waiting(rt, run.id, "@approval:pay#")
+        clock.advance(86_400)
+        await until_waiting(rt, run.id, "@event:cleared#")
+        clock.advance(2 * 86_400)
+        result = await run.result(timeout=10)
+        assert result == {"decision": "timed_out", "by": "tether:timeout", "event": None}
+        await check_replay(rt, run.id)
+
+
+async def test_a_run_paused_at_an_approval_resumes_in_a_new_runtime(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    clock = VirtualClock()
+    async with Runtime(url, workflows=[flows.waits], clock=clock) as rt:
+        run = await rt.start(flows.waits, {"amount": 7})
+        await until_waiting(rt, run.id, "@sleep#")
+        clock.advance(3600)
+        await until_waiting(rt, run.id, "@approval:pay#")
+    async with Runtime(url, workflows=[flows.waits], clock=clock) as rt:
+        await rt.approve(run.id, "rejected", user_id="bo")
+        await until_waiting(rt, run.id, "@event:cleared#")
+        await rt.send_event(run.id, "cleared", 42)
+        result = await rt.handle(run.id).result(timeout=10)
+        assert result == {"decision": "rejected", "by": "bo", "event": 42}
+        types = [e.type for e in await rt.journal(run.id)]
+        assert types.count("timer_fired") == 1  # the sleep fired once, before the restart
+        assert types.count("node_waiting") == 3
