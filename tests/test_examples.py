@@ -19,14 +19,18 @@ sys.path.insert(0, str(EXAMPLES))
 from tools import add_one, pay, refund  # noqa: E402  (the examples' own tools)
 
 
-@pytest.mark.parametrize("script", ["fleet_demo.py", "agent_offline.py"])
-def test_an_example_script_runs_with_one_command(script: str) -> None:
+@pytest.mark.parametrize("script", ["fleet_demo.py", "agent_offline.py", "code_first.py"])
+def test_an_example_script_runs_with_one_command(script: str, tmp_path: Path) -> None:
+    args = [str(tmp_path / "code_first.db")] if script == "code_first.py" else []
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / script)], capture_output=True, text=True, timeout=120
-    )
+        [sys.executable, str(EXAMPLES / script), *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     if script == "fleet_demo.py":
         assert "result: {'n': 3}" in done.stdout and "steps run by: demo-worker" in done.stdout
+    if script == "code_first.py":
+        assert "'status': 'charged'" in done.stdout and "approval_received" in done.stdout
 
 
 @pytest.fixture
