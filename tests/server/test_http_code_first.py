@@ -11,9 +11,10 @@ from test_server_http import DEADLINE, running_engine, wait_terminal
 
 
 def test_a_code_first_workflow_runs_over_the_api(tmp_path: Path) -> None:
-    with running_engine(tmp_path, modules="tools,code_first") as e, httpx.Client(
-        base_url=e.url
-    ) as c:
+    with (
+        running_engine(tmp_path, modules="tools,code_first") as e,
+        httpx.Client(base_url=e.url) as c,
+    ):
         started = c.post("/executions", json={"workflow_id": "order", "input": {"order_id": "B-2"}})
         assert started.status_code == 201, started.text
         eid = started.json()["execution_id"]
