@@ -88,7 +88,8 @@ CHANGES = {
         decision = await ctx.approval("go")
         return {}
         """,
-        r"position 1: the journal holds double#1 with input \{'x': 1\}.*\{'x': 5\}",
+        r"position 1: the journal holds double#1 with another input, the code now calls it "
+        r"with input \{'x': 5\}",
     ),
     "removed step": (
         """

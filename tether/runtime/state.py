@@ -46,7 +46,7 @@ from tether.runtime.records import (
     TimerFired,
     WaitCompleted,
 )
-from tether.runtime.state_types import AgentLoop, NodeRun, Wait
+from tether.runtime.state_types import AgentLoop, CallResult, NodeRun, Wait
 from tether.runtime.typed_state import initial_data
 
 RUNNING: Final = "running"
@@ -98,6 +98,9 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
     limit: str | None = None
     #: Retries each eval node spent since it last passed (see tether.runtime.eval_routes).
     eval_retries: dict[str, int] = {}
+    #: A code-first body's finished calls, by chunk of positions, then node id: a turn
+    #: copies one chunk, not every call so far (see tether.runtime.code_first.fold).
+    calls: dict[int, dict[str, CallResult]] = {}
 
     @property
     def is_terminal(self) -> bool:

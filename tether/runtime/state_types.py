@@ -22,6 +22,16 @@ class NodeRun(msgspec.Struct, frozen=True, gc=False):
     parks: int = 0
 
 
+class CallResult(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """A finished durable call of a code-first body: its value (a step's output, a decision,
+    a recorded value) or, when ``failed``, the error it failed with; and a digest of the
+    step's input, which a replay's call must match (I8)."""
+
+    failed: bool
+    value: Any = None
+    input_digest: int | None = None
+
+
 class Wait(msgspec.Struct, frozen=True, gc=False):
     """A node waiting for its timer, an external event, or a human decision."""
 

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,10 +51,35 @@ class Step(Tool):
             return self.fn(*args, **kwargs)  # outside a workflow: the plain function
         return driver.call_step(self, self.arguments(args, kwargs))
 
+    @functools.cached_property
+    def signature(self) -> inspect.Signature:
+        # Once per step: inspect.signature costs more than the rest of a replayed call.
+        return inspect.signature(self.fn)
+
+    @functools.cached_property
+    def _positional(self) -> tuple[str, ...]:
+        """The leading parameters a call may pass by position (none if it takes *args)."""
+        out = []
+        for p in self.signature.parameters.values():
+            if p.kind is p.VAR_POSITIONAL:
+                return ()
+            if p.kind is not p.POSITIONAL_OR_KEYWORD:
+                break
+            out.append(p.name)
+        return tuple(out)
+
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments by parameter name, as the journal and the tool get them."""
+        named = self._positional
+        if len(args) <= len(named):
+            # The common call, without inspect's bind (the cost of a replayed call).
+            fast = dict(zip(named, args, strict=False))
+            if not (fast.keys() & kwargs.keys()) and kwargs.keys() <= set(self.params):
+                fast.update(kwargs)
+                if self.required <= fast.keys():
+                    return fast
         try:
-            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+            bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"step {self.name!r}: {exc}") from None
         out: dict[str, Any] = {}
@@ -103,6 +129,8 @@ def step(
         base = tool(name=name, inline=inline)(f)
         if not base.name or any(c in base.name for c in _RESERVED):
             raise ValueError(f"step name {base.name!r} may not contain '#' or '@'")
+        if any(p.kind is p.VAR_POSITIONAL for p in inspect.signature(f).parameters.values()):
+            raise TypeError(f"@step {base.name}: a step's input is named: no *args parameter")
         fields = {k: getattr(base, k) for k in base.__dataclass_fields__}
         return Step(**fields, retry=policy, timeout_secs=timeout_secs)
 

@@ -1,11 +1,14 @@
 """The fold rules of a code-first execution's calls (I2): no routing, results by call.
 
 A code-first workflow has no edges: what runs next is its body's business. So where a graph's
-fold routes after a node, this fold only records: a call's result (or a person's decision, or
-how a wait ended) goes to ``state.data`` under the call's node id, where the driver reads it;
-a step that failed for good is marked failed (the body gets a ``StepFailed`` and may handle
-it) instead of halting the run. Records with nothing code-specific (hand-outs, parks, waits
-starting, timers, events, the run's end) fold by the common rules.
+fold routes after a node, this fold only records. A call in flight (a step handed out or
+retrying, a wait) is in ``state.nodes`` and ``state.waits`` as a graph node is; once it has
+finished it leaves them for ``state.calls``: its value (a step's output, a person's decision,
+how a wait ended, a recorded value) or, for a step that failed for good, its error (the body
+gets a ``StepFailed`` and may handle it; the run does not halt). ``state.calls`` is chunked by
+position, so a long body's turn copies one chunk rather than every call it ever made.
+Records with nothing code-specific (hand-outs, parks, waits starting, timers, events, the
+run's end) fold by the common rules.
 
 Example (what ``tether.runtime.state.apply`` does for a code-first workflow)::
 
@@ -15,6 +18,7 @@ Example (what ``tether.runtime.state.apply`` does for a code-first workflow)::
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from zlib import crc32
 
 import msgspec
 
@@ -26,13 +30,32 @@ from tether.runtime.records import (
     Record,
     WaitCompleted,
 )
-from tether.runtime.state_types import NodeRun
+from tether.runtime.state_types import CallResult
 
 if TYPE_CHECKING:
     from tether.runtime.graph import Graph
     from tether.runtime.state import ExecutionState
 
 _replace = msgspec.structs.replace
+_encoder = msgspec.msgpack.Encoder()
+#: Positions per chunk of ``state.calls``.
+CHUNK = 512
+
+
+def position_of(node_id: str) -> int | None:
+    """The position in a call's node id (``analyze#3`` -> 3); None for other ids."""
+    _, sep, tail = node_id.rpartition("#")
+    return int(tail) if sep and tail.isdigit() else None
+
+
+def finished_call(state: ExecutionState, node_id: str) -> CallResult | None:
+    pos = position_of(node_id)
+    return None if pos is None else state.calls.get(pos // CHUNK, {}).get(node_id)
+
+
+def input_digest(args: Any) -> int:
+    """A digest of a step's input as the journal holds it (decoded), to compare a replay's."""
+    return crc32(_encoder.encode(args))
 
 
 def fold_code_record(
@@ -55,18 +78,30 @@ def fold_code_record(
     return None
 
 
+def _finished(
+    state: ExecutionState, node_id: str, result: CallResult, seq: int, **changes: Any
+) -> ExecutionState:
+    """``node_id`` leaves the calls in flight for the finished ones."""
+    pos = position_of(node_id)
+    assert pos is not None  # the driver names every call with its position
+    chunk = {**state.calls.get(pos // CHUNK, {}), node_id: result}
+    nodes = state.nodes
+    if node_id in nodes:
+        nodes = {k: v for k, v in nodes.items() if k != node_id}
+    return _replace(
+        state, last_seq=seq, nodes=nodes, calls={**state.calls, pos // CHUNK: chunk}, **changes
+    )
+
+
 def _completed(state: ExecutionState, rec: NodeCompleted, seq: int) -> ExecutionState:
-    node_id = rec.node_id
-    data = {**state.data, node_id: rec.output}
     if rec.dispatch == 0:  # a recorded value (a time, an id, a patch marker)
-        nodes = {**state.nodes, node_id: NodeRun("completed", 0, 0)}
-        return _replace(state, last_seq=seq, data=data, nodes=nodes)
-    current = state.nodes.get(node_id)
+        return _finished(state, rec.node_id, CallResult(False, rec.output), seq)
+    current = state.nodes.get(rec.node_id)
     if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
         return _replace(state, last_seq=seq)  # never journaled by the actor; kept total
-    nodes = {**state.nodes, node_id: _replace(current, status="completed")}
-    return _replace(
-        state, last_seq=seq, data=data, nodes=nodes, completions=state.completions + 1,
+    result = CallResult(False, rec.output, input_digest(current.input))
+    return _finished(
+        state, rec.node_id, result, seq, completions=state.completions + 1,
         running=state.running - 1,
     )  # fmt: skip
 
@@ -79,15 +114,14 @@ def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> E
     retry_ok = rec.retryable and (not policy.retry_on or rec.error_type in policy.retry_on)
     if retry_ok and rec.attempt < policy.max_attempts:
         run = _replace(current, status="retrying", error=rec.error)
-        ready = (*state.ready, rec.node_id)
-    else:
-        why = "" if rec.retryable else " (not retryable)"
-        run = _replace(current, status="failed", error=f"{rec.error}{why}, attempt {rec.attempt}")
-        ready = state.ready
-    return _replace(
-        state, last_seq=seq, nodes={**state.nodes, rec.node_id: run}, ready=ready,
-        running=state.running - 1,
-    )  # fmt: skip
+        return _replace(
+            state, last_seq=seq, nodes={**state.nodes, rec.node_id: run},
+            ready=(*state.ready, rec.node_id), running=state.running - 1,
+        )  # fmt: skip
+    why = "" if rec.retryable else " (not retryable)"
+    error = f"{rec.error}{why}, attempt {rec.attempt}"
+    result = CallResult(True, error, input_digest(current.input))
+    return _finished(state, rec.node_id, result, seq, running=state.running - 1)
 
 
 def _wait_over(
@@ -110,8 +144,5 @@ def _wait_over(
             inbox = {k: v for k, v in inbox.items() if k != key}
             if rest:
                 inbox[key] = rest
-    return _replace(
-        state, last_seq=seq, data={**state.data, rec.node_id: value},
-        nodes={**state.nodes, rec.node_id: _replace(state.nodes[rec.node_id], status="completed")},
-        waits={k: v for k, v in state.waits.items() if k != rec.node_id}, inbox=inbox,
-    )  # fmt: skip
+    waits = {k: v for k, v in state.waits.items() if k != rec.node_id}
+    return _finished(state, rec.node_id, CallResult(False, value), seq, waits=waits, inbox=inbox)
