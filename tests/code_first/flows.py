@@ -91,3 +91,12 @@ async def program(ctx: WorkflowContext, data: dict[str, Any]) -> list[Any]:
         elif op == "flaky":
             out.append(await flaky(f"k{len(out)}", arg))
     return out
+
+
+@workflow(id="rounds", version="1")
+async def rounds(ctx: WorkflowContext, data: dict[str, Any]) -> dict[str, Any]:
+    """Counts to ``upto`` one step per segment (continue-as-new keeps each journal short)."""
+    total = await add(data["total"], data["round"])
+    if data["round"] < data["upto"]:
+        ctx.continue_as_new({**data, "round": data["round"] + 1, "total": total})
+    return {"total": total, "rounds": data["round"]}

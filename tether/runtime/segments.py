@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 
 from tether.persistence.contract import IndexUpdate, SequenceConflict, Turn
+from tether.runtime.code_first.fold import position_of
 from tether.runtime.graph import Graph
 from tether.runtime.records import SegmentBoundary, SegmentStarted, normalized
 from tether.runtime.services import Services
@@ -27,7 +28,30 @@ async def open_segment(
     two leaves this segment running, and its recovery reaches the same boundary with the same
     next id, whose first turn then exists already (I3, I4)."""
     nxt = boundary.next_execution_id
-    started = SegmentStarted(
+    if graph is not None and graph.is_code:
+        started = _code_segment(execution_id, state, boundary)
+    else:
+        started = _graph_segment(execution_id, state, boundary)
+    decoded, row = normalized(started)
+    seeded = replay(graph, [decoded]) if graph is not None else ExecutionState()
+    index = IndexUpdate(
+        status=seeded.display_status,
+        updated_at_ms=boundary.at_ms,
+        workflow_id=state.workflow_id,
+        workflow_version=state.workflow_version,
+        created_at_ms=boundary.at_ms,
+    )
+    # Already there: written before a crash that cut this segment's boundary off.
+    with contextlib.suppress(SequenceConflict):
+        await s.store.append(Turn(nxt, 1, (row,), None, index))
+
+
+def _graph_segment(
+    execution_id: str, state: ExecutionState, boundary: SegmentBoundary
+) -> SegmentStarted:
+    """A graph goes on from where it stood: its state, waits and ready nodes included."""
+    nxt = boundary.next_execution_id
+    return SegmentStarted(
         at_ms=boundary.at_ms,
         execution_id=nxt,
         root_execution_id=state.root_execution_id or execution_id,
@@ -50,15 +74,30 @@ async def open_segment(
         spent_tokens=state.spent_tokens,
         eval_retries=state.eval_retries,
     )
-    decoded, row = normalized(started)
-    seeded = replay(graph, [decoded]) if graph is not None else ExecutionState()
-    index = IndexUpdate(
-        status=seeded.display_status,
-        updated_at_ms=boundary.at_ms,
+
+
+def _code_segment(
+    execution_id: str, state: ExecutionState, boundary: SegmentBoundary
+) -> SegmentStarted:
+    """A code-first body starts again from the top with the input its last call gave
+    (``ctx.continue_as_new``) and nothing else of this segment."""
+    node_id, result = max(
+        (item for chunk in state.calls.values() for item in chunk.items()),
+        key=lambda item: position_of(item[0]) or 0,
+    )
+    assert node_id.startswith("@continue_as_new#"), node_id
+    return SegmentStarted(
+        at_ms=boundary.at_ms,
+        execution_id=boundary.next_execution_id,
+        root_execution_id=state.root_execution_id or execution_id,
+        segment=state.segment + 1,
+        previous_execution_id=execution_id,
         workflow_id=state.workflow_id,
         workflow_version=state.workflow_version,
-        created_at_ms=boundary.at_ms,
+        input=result.value,
+        started_at_ms=state.started_at_ms,
+        inbox=state.inbox,
+        event_ids=state.event_ids,
+        spent_usd=state.spent_usd,
+        spent_tokens=state.spent_tokens,
     )
-    # Already there: written before a crash that cut this segment's boundary off.
-    with contextlib.suppress(SequenceConflict):
-        await s.store.append(Turn(nxt, 1, (row,), None, index))

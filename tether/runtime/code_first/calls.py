@@ -28,13 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from tether.runtime.code_first.fold import finished_call, input_digest, position_of
 from tether.runtime.code_first.workflow_loop import WorkflowLoop
+from tether.runtime.planner import segment_id
 from tether.runtime.records import (
     ExecutionCompleted,
     ExecutionFailed,
     NodeCompleted,
     NodeScheduled,
     Record,
+    SegmentBoundary,
     private_copy,
 )
 from tether.runtime.state import ExecutionState
@@ -53,12 +56,6 @@ def current_driver() -> CodeDriver | None:
     return _DRIVER.get()
 
 
-def position_of(node_id: str) -> int | None:
-    """The position in a call's node id (``analyze#3`` -> 3); None for other ids."""
-    _, sep, tail = node_id.rpartition("#")
-    return int(tail) if sep and tail.isdigit() else None
-
-
 class NondeterminismError(Exception):
     """A replayed workflow body called something else than its journal holds (I8)."""
 
@@ -69,6 +66,16 @@ class NondeterminismError(Exception):
             f"position {position}: the journal holds {recorded}, the code now calls {now} "
             "(to change a running workflow on purpose, gate the change with ctx.patched(...))"
         )
+
+
+class ContinueAsNew(BaseException):
+    """Raised by ``ctx.continue_as_new``: the body ends here and a new segment of the run
+    starts it again with ``input`` and an empty journal. A BaseException, so that a body's
+    ``except Exception`` does not swallow it."""
+
+    def __init__(self, input: dict[str, Any]) -> None:
+        self.input = input
+        super().__init__("continue as new")
 
 
 class StepFailed(Exception):
@@ -96,6 +103,8 @@ class CodeDriver:
         self._loop = WorkflowLoop()  # type: ignore[abstract]
         self._state = state
         self._recorded = {p: n for n in state.nodes if (p := position_of(n)) is not None}
+        for chunk in state.calls.values():
+            self._recorded.update((p, n) for n in chunk if (p := position_of(n)) is not None)
         self._next = 1
         self._pending: dict[str, tuple[asyncio.Future[Any], Resolver]] = {}
         self._emitted: list[Record] = []
@@ -103,6 +112,7 @@ class CodeDriver:
         self._now_ms = 0
         self._rng = random.Random(0)
         self._diverged: NondeterminismError | None = None
+        self._steps_seen: set[str] = set()
 
     # -- the turn's side ------------------------------------------------------------------
 
@@ -123,7 +133,7 @@ class CodeDriver:
         if out:
             return out
         if self._main.done():
-            return [self._ending(self._main)]
+            return self._ending(self._main)
         if state.running == 0 and not state.waits and not state.ready:
             return [ExecutionFailed(at_ms=now_ms, error=_STALLED)]
         return []
@@ -142,13 +152,15 @@ class CodeDriver:
         context.run(_DRIVER.set, self)
         return self._loop.create_task(self._wf.fn(*args), name=self._wf.ref, context=context)
 
-    def _ending(self, main: asyncio.Task[Any]) -> Record:
+    def _ending(self, main: asyncio.Task[Any]) -> list[Record]:
         at = self._now_ms
         if main.cancelled():
-            return ExecutionFailed(at_ms=at, error="the workflow body was cancelled")
+            return [ExecutionFailed(at_ms=at, error="the workflow body was cancelled")]
         exc = main.exception()
+        if isinstance(exc, ContinueAsNew):
+            return self._continued(exc.input)
         if exc is not None:
-            return ExecutionFailed(at_ms=at, error=f"{type(exc).__name__}: {exc}")
+            return [ExecutionFailed(at_ms=at, error=f"{type(exc).__name__}: {exc}")]
         unreached = sorted(p for p in self._recorded if p >= self._next)
         if unreached:
             p = unreached[0]
@@ -159,26 +171,42 @@ class CodeDriver:
         try:
             _encoder.encode(result)
         except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as e:
-            return ExecutionFailed(at_ms=at, error=f"the workflow returned a value the journal "
-                                                   f"cannot hold: {e}")  # fmt: skip
-        return ExecutionCompleted(at_ms=at, result=result)
+            error = f"the workflow returned a value the journal cannot hold: {e}"
+            return [ExecutionFailed(at_ms=at, error=error)]
+        return [ExecutionCompleted(at_ms=at, result=result)]
+
+    def _continued(self, new_input: dict[str, Any]) -> list[Record]:
+        """The new segment's input, recorded, then the boundary (its id is fixed by where it
+        is in the journal, so a retry after a crash opens the same segment)."""
+        state = self._state
+        try:
+            _encoder.encode(new_input)
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as e:
+            error = f"ctx.continue_as_new: an input the journal cannot hold: {e}"
+            return [ExecutionFailed(at_ms=self._now_ms, error=error)]
+        pos = self._take()
+        marker = NodeCompleted(at_ms=self._now_ms, node_id=f"@continue_as_new#{pos}",
+                               dispatch=0, attempt=0, output=new_input)  # fmt: skip
+        root = state.root_execution_id or state.execution_id
+        nxt = segment_id(root, state.segment + 1, state.last_seq + 2)
+        return [marker, SegmentBoundary(at_ms=self._now_ms, next_execution_id=nxt)]
 
     def _resolve(self) -> None:
         for node_id in list(self._pending):
             self._resolve_one(node_id)
 
     def _resolve_one(self, node_id: str) -> None:
-        run = self._state.nodes.get(node_id)
-        if run is None or run.status not in ("completed", "failed"):
+        done = finished_call(self._state, node_id)
+        if done is None:
             return
         fut, resolver = self._pending.pop(node_id)
         if fut.done():
             return
-        if run.status == "failed":
-            fut.set_exception(StepFailed(node_id, run.error or "failed"))
+        if done.failed:
+            fut.set_exception(StepFailed(node_id, str(done.value)))
             return
         try:
-            fut.set_result(resolver(private_copy(self._state.data.get(node_id))))
+            fut.set_result(resolver(private_copy(done.value)))
         except BaseException as exc:  # the resolver's own verdict (a wait timed out)
             fut.set_exception(exc)
 
@@ -186,7 +214,9 @@ class CodeDriver:
 
     async def call_step(self, s: Step, args: dict[str, Any]) -> Any:
         """A step call: its recorded result, or its hand-out journaled and then awaited."""
-        self._ensure_step(s)
+        if s.name not in self._steps_seen:
+            self._ensure_step(s)
+            self._steps_seen.add(s.name)
         pos = self._take()
         node_id = f"{s.name}#{pos}"
 
@@ -212,16 +242,21 @@ class CodeDriver:
             self._recorded[pos] = node_id
         elif recorded != node_id:
             raise self.diverge(pos, recorded, node_id)
-        elif args is not None:
-            run = self._state.nodes.get(node_id)
-            if run is not None and run.input != private_copy(args):
-                raise self.diverge(
-                    pos, f"{node_id} with input {run.input!r}", f"it with input {args!r}"
-                )
+        elif args is not None and not self._same_input(node_id, args):
+            raise self.diverge(pos, f"{node_id} with another input", f"it with input {args!r}")
         fut: asyncio.Future[Any] = self._loop.create_future()
         self._pending[node_id] = (fut, resolver)
         self._resolve_one(node_id)
         return fut
+
+    def _same_input(self, node_id: str, args: dict[str, Any]) -> bool:
+        run = self._state.nodes.get(node_id)
+        if run is not None:  # still in flight: its input is in the state
+            return bool(run.input == private_copy(args))
+        done = finished_call(self._state, node_id)
+        if done is None or done.input_digest is None:
+            return True
+        return done.input_digest == input_digest(private_copy(args))
 
     def value(self, what: str, make: Callable[[], Any]) -> Any:
         """A value made once (a time, an id, a random number) and replayed from the journal."""
@@ -239,7 +274,8 @@ class CodeDriver:
             return value
         if recorded != node_id:
             raise self.diverge(pos, recorded, node_id)
-        return private_copy(self._state.data.get(node_id))
+        done = finished_call(self._state, node_id)
+        return None if done is None else private_copy(done.value)
 
     def patched(self, change_id: str) -> bool:
         """True where the journal has this change's marker or ends; False on a replay of a

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
 
 from tether.ir.yaml_values import ValueProblem, parse_duration
+from tether.runtime.code_first.calls import ContinueAsNew
 from tether.runtime.records import NodeWaiting
 
 if TYPE_CHECKING:
@@ -73,6 +74,18 @@ class WorkflowContext:
                 await fraud_check(order)
         """
         return self._driver.patched(change_id)
+
+    def continue_as_new(self, input: dict[str, Any] | None = None) -> NoReturn:
+        """End this run's segment and start the body again with ``input`` (this run's if
+        None) and an empty journal: how a body that loops for ever keeps its history short.
+        The run keeps its id; the new segment is ``rt.current_segment(run_id)``.
+
+        Example::
+
+            if data["round"] < 1000:
+                ctx.continue_as_new({"round": data["round"] + 1})
+        """
+        raise ContinueAsNew(dict(self.input if input is None else input))
 
     async def sleep(self, duration: float | str) -> None:
         """A durable timer: the run may stop and restart meanwhile; it fires once."""
