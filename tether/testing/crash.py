@@ -108,6 +108,8 @@ class CutStore:
         self.cut = cut
         #: Records durably appended (those of an append in flight at the crash included).
         self.committed = 0
+        #: The same, by execution (a continued run's next segment is another execution).
+        self.committed_by: Counter[str] = Counter()
         #: Set when the cut is reached (the process died mid-run).
         self.crashed = anyio.Event()
         self.dead = False
@@ -135,6 +137,7 @@ class CutStore:
             self._alive()
         seq = await self.inner.append(turn)
         self.committed += len(turn.records)  # durable, whether or not the caller hears it
+        self.committed_by[turn.execution_id] += len(turn.records)
         self._alive()
         for new in turn.records:
             if new.type == "node_scheduled":
@@ -313,7 +316,7 @@ async def crash_and_recover(
             entries = await rt.journal(execution_id)
     if store is None:
         await inner.close()
-    committed = cut_store.committed
+    committed = cut_store.committed_by[execution_id]
     settled_before = {
         f"{execution_id}/{e.record.node_id}/{e.record.dispatch}"
         for e in entries[:committed]
