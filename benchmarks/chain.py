@@ -153,6 +153,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--lean", action="store_true", help="run the lean reference in the same rounds (full only)"
     )
+    parser.add_argument(
+        "--code-first", action="store_true",
+        help="the same chain as a code-first workflow, in the same rounds",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     lean = load_lean() if args.lean else None
     if args.lean and lean is None:
@@ -168,7 +172,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"durability={durability} ({DURABILITY_NOTE[durability]})")
         levels = [int(x) for x in args.in_flight.split(",")]
         with_lean = lean if durability == "full" else None
-        for r in run_all(levels, args.runs, cast(Durability, durability), args.rounds, with_lean):
+        for r in run_all(
+            levels, args.runs, cast(Durability, durability), args.rounds, with_lean,
+            args.code_first,
+        ):  # fmt: skip
             r["durability"] = durability
             results.append(r)
             print(
@@ -189,6 +196,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     f"  | tether's step costs {r['cpu_main_us'] / r['lean_cpu_main_us']:.1f}x"
                     " the floor's event-loop CPU"
                 )
+            if "code_steps_per_s" in r:
+                print(
+                    f"      code-first {r['code_steps_per_s']:8.0f} steps/s"
+                    f"  {r['code_steps_per_s'] / r['steps_per_s']:.2f} of the graph chain"
+                    f"  ratio {r['code_steps_per_s'] / r['bare_steps_per_s']:.2f}"
+                    f"  event loop {r['code_cpu_main_us']:5.1f} us  (aim: within 20% of the graph)"
+                )
     return {"scenario": "chain", "machine": machine, "results": results}
 
 
@@ -198,6 +212,7 @@ def run_all(
     durability: Durability,
     rounds: int,
     lean: ModuleType | None = None,
+    code_first: bool = False,
 ) -> list[dict[str, Any]]:
     """For each level: Tether's chain and, in the same rounds, the bare aiosqlite loop that
     appends the same records (2 per step) through one group-committing writer (and the lean
@@ -209,6 +224,7 @@ def run_all(
             ours: list[dict[str, Any]] = []
             bare: list[float] = []
             leans: list[dict[str, Any]] = []
+            codes: list[dict[str, Any]] = []
             for i in range(rounds):
                 ours.append(
                     anyio.run(measure_chain, Path(tmp) / f"chain-{k}-{i}.db", n, k, durability)
@@ -220,7 +236,16 @@ def run_all(
                 bare.append(steps_per_s)
                 if lean is not None:
                     leans.append(measure_lean(lean, Path(tmp) / f"lean-{k}-{i}.db", n, k))
-            out.append(_summary(k, n, ours, bare, leans))
+                if code_first:
+                    from benchmarks.code_first import measure_code_chain
+
+                    db = Path(tmp) / f"code-{k}-{i}.db"
+                    codes.append(anyio.run(measure_code_chain, db, n, k, durability))
+            summary = _summary(k, n, ours, bare, leans)
+            if codes:
+                summary["code_steps_per_s"] = statistics.median(c["steps_per_s"] for c in codes)
+                summary["code_cpu_main_us"] = statistics.median(c["cpu_main_us"] for c in codes)
+            out.append(summary)
     return out
 
 
