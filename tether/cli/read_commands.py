@@ -119,6 +119,8 @@ def _node_line(kind: dict[str, Any]) -> str | None:
     if node is None:
         return None
     if kind_type == "node_completed":
+        if kind.get("dispatch", 0) == 0 and str(node).startswith("@"):  # a code-first value
+            return f"{node:<16} = recorded"
         if kind.get("dispatch", 0) == 0:  # a control node: routed in the fold, no hand-out
             return f"{node:<16} → routed"
         return (f"{node:<16} ✓ attempt {kind['attempt']}  {kind.get('duration_ms', 0)}ms"

@@ -104,6 +104,8 @@ class RunPrinter:
                 nodes.add(node)
                 ms = kind.get("duration_ms", 0)
                 self.line(f"{label:<12} ✓ completed {ms:>5}ms{attempt}", ok=True)
+            case "node_completed" if str(node).startswith("@"):  # a code-first body's value
+                self.line(f"{label:<12} = recorded", ok=None)
             case "node_completed":  # a control node, routed in the fold
                 nodes.add(node)
                 targets = (kind.get("output") or {}).get("next") or []
