@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tether import StepFailed, WorkflowContext, step, workflow
+import anyio
+
+from tether import RateLimited, StepFailed, WorkflowContext, step, workflow
 
 #: Every step call that really ran, in order (tests clear it).
 RAN: list[str] = []
@@ -100,3 +102,33 @@ async def rounds(ctx: WorkflowContext, data: dict[str, Any]) -> dict[str, Any]:
     if data["round"] < data["upto"]:
         ctx.continue_as_new({**data, "round": data["round"] + 1, "total": total})
     return {"total": total, "rounds": data["round"]}
+
+
+@step(retry={"max_attempts": 2, "backoff_initial_secs": 0, "jitter": 0})
+async def throttled(key: str) -> str:
+    RAN.append(f"throttled({key})")
+    if RAN.count(f"throttled({key})") <= 2:
+        raise RateLimited(30, "provider: 429")  # parks: no attempt spent
+    return "served"
+
+
+@step(timeout="1s", retry={"max_attempts": 1})
+async def stuck() -> None:
+    RAN.append("stuck")
+    await anyio.sleep_forever()
+
+
+@workflow(id="limits", version="1")
+async def limits(ctx: WorkflowContext) -> dict[str, Any]:
+    served = await throttled("a")
+    try:
+        await stuck()
+    except StepFailed as exc:
+        return {"served": served, "timeout": exc.error}
+    return {"served": served, "timeout": None}
+
+
+@workflow(id="long_wait", version="1")
+async def long_wait(ctx: WorkflowContext) -> None:
+    await double(1)
+    await ctx.wait_event("never")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests.code_first import flows
 from tether import ExecutionFailedError, Runtime
-from tether.testing import check_replay
+from tether.testing import VirtualClock, check_replay
 
 pytestmark = pytest.mark.anyio
 
@@ -69,3 +70,30 @@ async def test_a_non_durable_await_fails_the_run_saying_what_to_use(tmp_path: Pa
 
 async def test_a_step_outside_a_workflow_is_the_plain_function() -> None:
     assert await flows.double(4) == 8
+
+
+async def test_a_rate_limited_step_parks_and_a_stuck_one_times_out(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    async with Runtime(_url(tmp_path), workflows=[flows.limits], clock=clock) as rt:
+        run = await rt.start(flows.limits)
+        for parks in (1, 2):  # each 429 parks the step 30 s, spending no attempt
+            with anyio.fail_after(10):
+                while flows.RAN.count("throttled(a)") < parks or clock.sleepers == 0:
+                    await anyio.sleep(0)
+            clock.advance(30)
+        result = await run.result(timeout=10)
+    assert result["served"] == "served"
+    assert "timed out after 1s" in result["timeout"]
+    assert flows.RAN.count("throttled(a)") == 3
+
+
+async def test_cancel_ends_a_waiting_code_first_run(tmp_path: Path) -> None:
+    async with Runtime(_url(tmp_path), workflows=[flows.long_wait]) as rt:
+        run = await rt.start(flows.long_wait)
+        with anyio.fail_after(10):
+            while not (await rt.state(run.id)).waits:
+                await anyio.sleep(0)
+        assert await rt.cancel(run.id, "no longer needed")
+        state = await rt.wait(run.id, timeout=10)
+        assert state.status == "cancelled"
+        await check_replay(rt, run.id)
