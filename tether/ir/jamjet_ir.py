@@ -117,6 +117,7 @@ def workflow_from_ir(
         budget=_optional(ir, "budget", Budget, issues),
         allowed_tools=_optional(ir, "allowed_tools", list[str], issues),
         cost_limit_usd=_cost_limit(ir, strategy, issues),
+        code=_opt_text(ir, "code", issues),
     )
     if issues.items:
         raise WorkflowInvalid(issues.items, source=source)
