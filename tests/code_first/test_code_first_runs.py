@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import msgspec
 import pytest
 
 from tests.code_first import flows
-from tether import ExecutionFailedError, Runtime
+from tether import ExecutionFailedError, Runtime, UnsupportedNode
 from tether.testing import VirtualClock, check_replay
 
 pytestmark = pytest.mark.anyio
@@ -97,3 +98,13 @@ async def test_cancel_ends_a_waiting_code_first_run(tmp_path: Path) -> None:
         state = await rt.wait(run.id, timeout=10)
         assert state.status == "cancelled"
         await check_replay(rt, run.id)
+
+
+async def test_an_ir_naming_a_body_the_runtime_lacks_is_refused(tmp_path: Path) -> None:
+    ir = msgspec.to_builtins(flows.pipeline.ir())
+    async with Runtime(_url(tmp_path)) as rt:
+        with pytest.raises(UnsupportedNode, match=r"start the engine with --modules tests\."):
+            rt.register(ir)
+        ir["code"] = "os:system"  # an IR never makes the engine import or call anything
+        with pytest.raises(UnsupportedNode, match=r"\(os:system\)"):
+            rt.register(ir)

@@ -60,7 +60,7 @@ from tether.runtime.assembly import (
     join_local_pool,
     start_scheduling,
 )
-from tether.runtime.code_first.decorators import CodeWorkflow, admit
+from tether.runtime.code_first.decorators import CodeWorkflow, admit, check_body_known
 from tether.runtime.cron import CronActor
 from tether.runtime.execution import ExecutionActor, StartExecution
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
@@ -290,6 +290,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
             workflow = admit(workflow, self.tools, self._bodies)
         wf = workflow if isinstance(workflow, Workflow) else workflow_from_ir(workflow)
         check(wf)
+        check_body_known(wf, self._bodies)
         check_runnable(wf, self.tools, self._queue_users, self.node_kinds)
         # Executions fold against the IR in the registry, never against this object: a
         # recovered run must not continue on an edited workflow under the same version.

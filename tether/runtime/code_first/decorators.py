@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, overload
 
+from tether.errors import UnsupportedNode
 from tether.ir.types import EndKind, Node, RetryPolicy, ToolKind, Workflow
 from tether.ir.yaml_values import ValueProblem, parse_duration, parse_retry
 from tether.runtime.code_first.calls import current_driver
@@ -254,3 +255,16 @@ def admit(wf: CodeWorkflow, tools: ToolRegistry, bodies: dict[str, CodeWorkflow]
         tools.add(s)
     bodies[wf.code_ref] = wf
     return wf.ir()
+
+
+def check_body_known(wf: Workflow, bodies: Mapping[str, CodeWorkflow]) -> None:
+    """Refuse the IR of a code-first workflow whose body this runtime was not given: it
+    could never run here (and an IR never names code for the engine to import: I14)."""
+    if wf.code is None or wf.code in bodies:
+        return
+    module = wf.code.partition(":")[0]
+    raise UnsupportedNode(
+        f"workflow {wf.ref} is code-first ({wf.code}) and this engine does not have its "
+        f"body: start the engine with --modules {module} (embedded: "
+        "Runtime(..., workflows=[...]))"
+    )
