@@ -132,3 +132,12 @@ async def limits(ctx: WorkflowContext) -> dict[str, Any]:
 async def long_wait(ctx: WorkflowContext) -> None:
     await double(1)
     await ctx.wait_event("never")
+
+
+@workflow(id="many", version="1")
+async def many(ctx: WorkflowContext, data: dict[str, Any]) -> int:
+    total = 0
+    for i in range(data["steps"]):
+        total += await double(i)
+    decision = await ctx.approval("done?")
+    return total if decision.approved else -1

@@ -90,3 +90,21 @@ async def test_a_run_paused_at_an_approval_resumes_in_a_new_runtime(tmp_path: Pa
         types = [e.type for e in await rt.journal(run.id)]
         assert types.count("timer_fired") == 1  # the sleep fired once, before the restart
         assert types.count("node_waiting") == 3
+
+
+async def test_a_long_body_resumes_from_a_snapshot_and_a_passivated_one_wakes(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    flows.RAN.clear()
+    async with Runtime(url, workflows=[flows.many], snapshot_every=10) as rt:
+        run = await rt.start(flows.many, {"steps": 40})
+        await until_waiting(rt, run.id, "@approval:done?#")
+    snap = None
+    async with Runtime(url, workflows=[flows.many], passivate_after=0.001) as rt:
+        snap = await rt.store.latest_snapshot(run.id)
+        assert snap is not None and snap.seq > 70  # recovery folds from it, not from seq 1
+        assert rt._system_ref(run.id) is None  # paused with no timer: it holds no actor
+        await rt.approve(run.id, "approved", "ana")  # wakes it: replayed from the snapshot
+        assert await rt.handle(run.id).result(timeout=10) == sum(2 * i for i in range(40))
+    assert len(flows.RAN) == 40  # no step ran again, across a restart and a passivation
