@@ -43,6 +43,7 @@ PUBLIC = [
     "Step",
     "StepFailed",
     "WorkflowContext",
+    "current_context",
     "step",
     "workflow",
 ]

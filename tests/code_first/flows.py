@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from tether import RateLimited, StepFailed, WorkflowContext, step, workflow
+from tether import RateLimited, StepFailed, WorkflowContext, current_context, step, workflow
 
 #: Every step call that really ran, in order (tests clear it).
 RAN: list[str] = []
@@ -141,3 +141,28 @@ async def many(ctx: WorkflowContext, data: dict[str, Any]) -> int:
         total += await double(i)
     decision = await ctx.approval("done?")
     return total if decision.approved else -1
+
+
+async def _doubled(values: list[int]) -> Any:
+    for v in values:  # an async generator in the body: it must live and die on the body's loop
+        yield await double(v)
+
+
+@workflow(id="libraries", version="1")
+async def libraries(ctx: WorkflowContext, data: dict[str, Any]) -> dict[str, Any]:
+    """What libraries do in a body: anyio task groups, async generators, current_context."""
+    results: list[int] = []
+
+    async def one(v: int) -> None:
+        results.append(await add(v, 100))
+
+    async with anyio.create_task_group() as tg:
+        for v in data["values"]:
+            tg.start_soon(one, v)
+    gen = [x async for x in _doubled(data["values"])]
+    unfinished = _doubled(data["values"])
+    first = await unfinished.__anext__()  # left unfinished when the run pauses
+    decision = await ctx.approval("ok")
+    same = current_context() is ctx
+    return {"added": sorted(results), "doubled": gen, "first": first, "ok": decision.approved,
+            "same_ctx": same}  # fmt: skip

@@ -108,3 +108,20 @@ async def test_a_long_body_resumes_from_a_snapshot_and_a_passivated_one_wakes(
         await rt.approve(run.id, "approved", "ana")  # wakes it: replayed from the snapshot
         assert await rt.handle(run.id).result(timeout=10) == sum(2 * i for i in range(40))
     assert len(flows.RAN) == 40  # no step ran again, across a restart and a passivation
+
+
+async def test_task_groups_and_async_generators_in_a_body_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    async with Runtime(url, workflows=[flows.libraries]) as rt:
+        run = await rt.start(flows.libraries, {"values": [1, 2, 3]})
+        await until_waiting(rt, run.id, "@approval:ok#")
+    # The runtime stopped with the body's generator unfinished: its loop did not hang.
+    async with Runtime(url, workflows=[flows.libraries]) as rt:
+        await rt.approve(run.id, "approved", "ana")
+        assert await rt.handle(run.id).result(timeout=10) == {
+            "added": [101, 102, 103], "doubled": [2, 4, 6], "first": 2, "ok": True,
+            "same_ctx": True,
+        }  # fmt: skip
+        await check_replay(rt, await rt.current_segment(run.id))

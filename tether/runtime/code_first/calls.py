@@ -43,6 +43,7 @@ from tether.runtime.records import (
 from tether.runtime.state import ExecutionState
 
 if TYPE_CHECKING:
+    from tether.runtime.code_first.context import WorkflowContext
     from tether.runtime.code_first.decorators import CodeWorkflow, Step
 
 _DRIVER: contextvars.ContextVar[CodeDriver | None] = contextvars.ContextVar(
@@ -54,6 +55,19 @@ _encoder = msgspec.msgpack.Encoder()
 def current_driver() -> CodeDriver | None:
     """The driver of the workflow body running now (None outside a workflow body)."""
     return _DRIVER.get()
+
+
+def current_context() -> WorkflowContext | None:
+    """The ``ctx`` of the workflow body running now (None outside one): for libraries that
+    make their calls durable inside a body without being handed ``ctx``.
+
+    Example::
+
+        ctx = current_context()
+        when = ctx.now() if ctx is not None else datetime.now(UTC)
+    """
+    driver = _DRIVER.get()
+    return None if driver is None else driver.context
 
 
 class NondeterminismError(Exception):
@@ -113,6 +127,8 @@ class CodeDriver:
         self._rng = random.Random(0)
         self._diverged: NondeterminismError | None = None
         self._steps_seen: set[str] = set()
+        #: The body's ``ctx`` once it has started.
+        self.context: WorkflowContext | None = None
 
     # -- the turn's side ------------------------------------------------------------------
 
@@ -146,7 +162,7 @@ class CodeDriver:
     def _start_body(self, state: ExecutionState) -> asyncio.Task[Any]:
         from tether.runtime.code_first.context import WorkflowContext
 
-        ctx = WorkflowContext(self, state.execution_id, state.input)
+        ctx = self.context = WorkflowContext(self, state.execution_id, state.input)
         args = (ctx, private_copy(state.input)) if self._wf.takes_input else (ctx,)
         context = contextvars.copy_context()
         context.run(_DRIVER.set, self)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -167,6 +167,8 @@ class CodeWorkflow:
     version: str
     fn: Callable[..., Any]
     description: str = ""
+    #: Steps registered with it besides those of its module (made at run time, say).
+    steps: tuple[Step, ...] = ()
 
     @property
     def code_ref(self) -> str:
@@ -200,7 +202,11 @@ class CodeWorkflow:
 
 
 def workflow(
-    *, id: str | None = None, version: str = "1", description: str = ""
+    *,
+    id: str | None = None,
+    version: str = "1",
+    description: str = "",
+    steps: Iterable[Step] = (),
 ) -> Callable[[Callable[..., Any]], CodeWorkflow]:
     """Make an async function ``fn(ctx)`` or ``fn(ctx, input)`` a durable workflow.
 
@@ -224,15 +230,18 @@ def workflow(
             version=version,
             fn=fn,
             description=description or inspect.getdoc(fn) or "",
+            steps=tuple(steps),
         )
 
     return wrap
 
 
 def steps_beside(wf: CodeWorkflow) -> list[Step]:
-    """The steps defined in the body's module, registered with it so that a run recovered
-    after a restart finds them before its body has called any."""
-    return [v for v in wf.fn.__globals__.values() if isinstance(v, Step)]
+    """The steps defined in the body's module and those given to ``@workflow(steps=...)``,
+    registered with it so that a run recovered after a restart finds them before its body
+    has called any."""
+    found = [v for v in wf.fn.__globals__.values() if isinstance(v, Step)]
+    return found + [s for s in wf.steps if all(s is not f for f in found)]
 
 
 def step_node(node_id: str, name: str, s: Step | None) -> Node:

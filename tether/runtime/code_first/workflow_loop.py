@@ -19,9 +19,12 @@ Example (what the driver does)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import sys
+import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any, NoReturn
 
 _NO_TIMERS = (
@@ -36,6 +39,9 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     def __init__(self) -> None:
         self._ready: deque[asyncio.Handle] = deque()
         self._closed = False
+        #: The body's async generators: finalized on this loop, never on the caller's (whose
+        #: shutdown would close them on the wrong loop and hang).
+        self._asyncgens: weakref.WeakSet[AsyncGenerator[Any, Any]] = weakref.WeakSet()
         #: The first exception a callback let escape (the driver reports it).
         self.crashed: BaseException | None = None
 
@@ -43,14 +49,23 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         """Run callbacks until none is ready: every task then waits on a durable call (or has
         ended). This loop is the running loop meanwhile; the caller's is put back after."""
         outer = asyncio.events._get_running_loop()
+        outer_hooks = sys.get_asyncgen_hooks()
         asyncio.events._set_running_loop(self)
+        sys.set_asyncgen_hooks(firstiter=self._asyncgens.add, finalizer=self._finalize)
         try:
             while self._ready:
                 handle = self._ready.popleft()
                 if not handle.cancelled():
                     handle._run()
         finally:
+            sys.set_asyncgen_hooks(*outer_hooks)
             asyncio.events._set_running_loop(outer)
+
+    def _finalize(self, agen: AsyncGenerator[Any, Any]) -> None:
+        # Garbage-collected unfinished: closed at the next drive, on this loop.
+        self._asyncgens.discard(agen)
+        if not self._closed:
+            self._ready.append(asyncio.Handle(_close_quietly, (agen,), self))
 
     # -- what asyncio's futures and tasks use ---------------------------------------------
 
@@ -86,8 +101,14 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         return self._closed
 
     def close(self) -> None:
+        # Left unfinished, not closed: closing would run the body's code (its finally
+        # blocks) outside a turn.
         self._closed = True
         self._ready.clear()
+        self._asyncgens = weakref.WeakSet()
+
+    def get_task_factory(self) -> None:
+        return None  # anyio's task groups (used by libraries in a body) ask
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         # A callback raised (not a task: tasks keep their exception). Kept for the driver,
@@ -119,6 +140,11 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
 
     def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
         raise NonDurableAwait(_NO_TIMERS)
+
+
+def _close_quietly(agen: AsyncGenerator[Any, Any]) -> None:
+    with contextlib.suppress(BaseException):
+        agen.aclose().send(None)
 
 
 class NonDurableAwait(RuntimeError):
