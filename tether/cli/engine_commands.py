@@ -33,6 +33,7 @@ from tether.cli.read_commands import (
     events_command,
     executions_command,
     inspect_command,
+    schedules_command,
     workflows_command,
 )
 from tether.cli.run_follow import RunPrinter, follow_run
@@ -94,6 +95,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.set_defaults(run=_guarded(executions_command))
     p = engine_parser("workflows", "list registered workflows")
     p.set_defaults(run=_guarded(workflows_command))
+    p = engine_parser("schedules", "list cron schedules and their next fire")
+    p.set_defaults(run=_guarded(schedules_command))
     p = engine_parser("cancel", "cancel a running execution")
     p.add_argument("execution_id")
     p.add_argument("--reason", default="cancelled from the CLI")
