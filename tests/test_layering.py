@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "fleet"}
     | {"server", "agents", "embedded"},
     # tether.Runtime: the runtime with the agents' node kinds plugged in (the facade's).
-    "embedded": {"runtime", "agents"},
+    "embedded": {"ir", "runtime", "agents"},
 }
 
 
