@@ -45,6 +45,9 @@ PUBLIC = [
     "WorkflowContext",
     "step",
     "workflow",
+    "DeployError",
+    "Deployment",
+    "deploy",
 ]
 
 
