@@ -26,9 +26,11 @@ ALLOWED: dict[str, set[str]] = {
     "server": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"},
     "testing": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"},
     "cli": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "fleet"}
-    | {"server", "agents", "embedded"},
+    | {"server", "agents", "embedded", "deployment"},
     # tether.Runtime: the runtime with the agents' node kinds plugged in (the facade's).
-    "embedded": {"runtime", "agents"},
+    "embedded": {"ir", "runtime", "agents"},
+    # A client of an engine's HTTP API: it sends IR and schedules, and runs nothing itself.
+    "deployment": {"errors", "ir", "runtime"},
 }
 
 

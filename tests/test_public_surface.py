@@ -46,6 +46,9 @@ PUBLIC = [
     "current_context",
     "step",
     "workflow",
+    "DeployError",
+    "Deployment",
+    "deploy",
 ]
 
 

@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Any
 # two say the same, and pins the list. (The homes are not parsed from this file at import:
 # an application frozen without sources must still import Tether.)
 if TYPE_CHECKING:
+    from tether.deployment import DeployError as DeployError
+    from tether.deployment import Deployment as Deployment
+    from tether.deployment import deploy as deploy
     from tether.embedded import Runtime as Runtime
     from tether.errors import AmbiguousApproval as AmbiguousApproval
     from tether.errors import ApprovalNotPending as ApprovalNotPending
@@ -93,6 +96,9 @@ _HOMES: dict[str, str] = {
     "WorkflowContext": "tether.runtime.code_first.context",
     "step": "tether.runtime.code_first.decorators",
     "workflow": "tether.runtime.code_first.decorators",
+    "DeployError": "tether.deployment",
+    "Deployment": "tether.deployment",
+    "deploy": "tether.deployment",
 }
 
 

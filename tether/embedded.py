@@ -8,14 +8,18 @@ Example::
 
     async with Runtime("sqlite:///.tether/runtime.db", tools=[search]) as rt:
         await rt.register("research.yaml")         # model and agent nodes run
+        print(await rt.run_durable(order, {"order_id": "A-1"}))   # a @workflow too
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tether.agents.kinds import AgentKinds
+from tether.ir.types import Workflow
 from tether.runtime import Runtime as CoreRuntime
+from tether.runtime.code_first.decorators import CodeWorkflow
 from tether.runtime.node_kinds import NodeKinds
 from tether.runtime.secrets import secret_source
 
@@ -28,3 +32,17 @@ class Runtime(CoreRuntime):
         if node_kinds is None:
             node_kinds = AgentKinds(secrets=secret_source(kwargs.get("secrets")))
         super().__init__(*args, node_kinds=node_kinds, **kwargs)
+
+    async def run_durable(
+        self, workflow: Workflow | str | CodeWorkflow, input: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Run ``workflow`` (a graph workflow, a registered ``id[@version]`` or a
+        ``@workflow``) to its result, journaled as any run: the name the deployment docs use
+        beside :func:`tether.deploy`, and the same call as ``rt.run``. Raises as
+        ``Run.result`` does (``ExecutionFailedError``, ...).
+
+        Example::
+
+            result = await rt.run_durable(order, {"order_id": "A-1"})
+        """
+        return await self.run(workflow, input)

@@ -22,11 +22,11 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 def tether(
-    engine_url: str, *args: str, cwd: Path | None = None
+    engine_url: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tether.cli", *args],
-        env={**os.environ, "TETHER_ENGINE_URL": engine_url},
+        env={**os.environ, "TETHER_ENGINE_URL": engine_url, **(env or {})},
         capture_output=True, text=True, timeout=DEADLINE, cwd=cwd,
     )  # fmt: skip
 

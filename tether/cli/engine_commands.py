@@ -33,9 +33,11 @@ from tether.cli.read_commands import (
     events_command,
     executions_command,
     inspect_command,
+    schedules_command,
     workflows_command,
 )
 from tether.cli.run_follow import RunPrinter, follow_run
+from tether.deployment import local_engine_url
 from tether.ir import WorkflowError, compile_yaml_file
 from tether.runtime.runnable import unsupported_nodes
 
@@ -53,13 +55,7 @@ def engine_url(env: Mapping[str, str]) -> str:
     """
     if env.get("TETHER_ENGINE_URL"):
         return env["TETHER_ENGINE_URL"]
-    port = env.get("TETHER_PORT", "").strip() or "7700"
-    host = env.get("TETHER_BIND", "").strip() or "127.0.0.1"
-    if host in ("0.0.0.0", "::", "[::]"):
-        host = "127.0.0.1"
-    elif ":" in host and not host.startswith("["):
-        host = f"[{host}]"  # an IPv6 address in a URL
-    return f"http://{host}:{port}"
+    return local_engine_url(env)
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,6 +90,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.set_defaults(run=_guarded(executions_command))
     p = engine_parser("workflows", "list registered workflows")
     p.set_defaults(run=_guarded(workflows_command))
+    p = engine_parser("schedules", "list cron schedules and their next fire")
+    p.set_defaults(run=_guarded(schedules_command))
     p = engine_parser("cancel", "cancel a running execution")
     p.add_argument("execution_id")
     p.add_argument("--reason", default="cancelled from the CLI")

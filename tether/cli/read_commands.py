@@ -1,4 +1,5 @@
-"""The commands that read an engine: ``executions``, ``workflows``, ``inspect``, ``events``.
+"""The commands that read an engine: ``executions``, ``workflows``, ``schedules``,
+``inspect``, ``events``.
 
 Tables have a header row; ``--json`` prints one JSON document (a list, or an object), so a
 script can parse the whole output at once.
@@ -55,6 +56,28 @@ def workflows_command(api: EngineApi, args: argparse.Namespace) -> int:
         ("WORKFLOW", "DIGEST", "REGISTERED"),
         [
             (f"{r['workflow_id']}@{r['version']}", short_digest(r["digest"]), r["created_at"])
+            for r in rows
+        ],
+    )
+    return 0
+
+
+def schedules_command(api: EngineApi, args: argparse.Namespace) -> int:
+    rows = api.get("/schedules")["schedules"]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    _table(
+        ("SCHEDULE", "WORKFLOW", "CRON", "NEXT FIRE", "STATE"),
+        [
+            (
+                r["schedule_id"],
+                f"{r['workflow_id']}@{r['workflow_version']}",
+                f"{r['cron']} ({r['timezone']})",
+                r["next_fire_at"] or "",
+                ("paused" if r["paused"] else "active")
+                + (f": last fire failed: {r['last_error']}" if r["last_error"] else ""),
+            )
             for r in rows
         ],
     )

@@ -117,7 +117,7 @@ def workflow_from_ir(
         budget=_optional(ir, "budget", Budget, issues),
         allowed_tools=_optional(ir, "allowed_tools", list[str], issues),
         cost_limit_usd=_cost_limit(ir, strategy, issues),
-        code=_opt_text(ir, "code", issues),
+        code=_code_ref(ir, issues),
     )
     if issues.items:
         raise WorkflowInvalid(issues.items, source=source)
@@ -178,6 +178,26 @@ def _text(ir: Mapping[str, Any], key: str, issues: _Issues) -> str:
 
 def _opt_text(ir: Mapping[str, Any], key: str, issues: _Issues) -> str | None:
     return _text(ir, key, issues) if ir.get(key) is not None else None
+
+
+#: Longest ``code`` reference accepted (a module path and a qualified name).
+MAX_CODE_REF = 300
+
+
+def _code_ref(ir: Mapping[str, Any], issues: _Issues) -> str | None:
+    """A code-first workflow's ``module:qualname``. Kept, not dropped: without it the IR's
+    placeholder node would run as a graph that ends at once. Only a name to look up among
+    the bodies an engine was given; nothing is ever imported from it."""
+    value = ir.get("code")
+    if value is None:
+        return None
+    module, colon, qualname = value.partition(":") if isinstance(value, str) else ("", "", "")
+    shaped = bool(module and colon and qualname) and len(value) <= MAX_CODE_REF
+    if not shaped or not value.isprintable() or any(ch.isspace() for ch in value):
+        issues.add("code", f"'code' must be 'module:qualname' (at most {MAX_CODE_REF} "
+                           f"characters, no spaces), got {str(value)[:80]!r}")  # fmt: skip
+        return None
+    return str(value)
 
 
 def _mapping(ir: Mapping[str, Any], key: str, issues: _Issues) -> Mapping[str, Any]:

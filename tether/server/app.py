@@ -8,9 +8,10 @@ body limit and guards built in; uvicorn serves it. What a browser may send it is
 
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
-external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``. Every
-error is JSON ``{"error": "..."}`` with a 4xx a person can act on (422 adds ``issues`` with
-their IR paths); nothing answers with a traceback.
+external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``; beside them
+``/schedules`` (:mod:`.schedule_routes`). Every error is JSON ``{"error": "..."}`` with a 4xx
+a person can act on (422 adds ``issues`` with their IR paths); nothing answers with a
+traceback.
 
 Example::
 
@@ -40,10 +41,11 @@ from tether.runtime.assembly import check_client_id
 from tether.runtime.internals import runtime_internals
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
-from tether.server import work_item_routes
+from tether.server import schedule_routes, work_item_routes
 from tether.server.api_keys import ApiKeys
 from tether.server.auth import PUBLIC, TokenBeforeBody, authenticated_caller, bearer_guard
 from tether.server.body_check import BodyCheck
+from tether.server.code_bodies import check_code_served
 from tether.server.config import ServerConfig
 from tether.server.error_responses import EXCEPTION_HANDLERS
 from tether.server.host_names import AllowedHosts
@@ -114,7 +116,9 @@ async def register_workflow(
     rt = _rt(request)
     # Compiled and validated in a thread: a large IR must not stall the event loop (and with
     # it every run and /health); register then re-checks in linear time.
-    wf = rt.register(await anyio.to_thread.run_sync(compile_submitted_ir, data.ir))
+    submitted = await anyio.to_thread.run_sync(compile_submitted_ir, data.ir)
+    check_code_served(submitted, runtime_internals(rt).services.code_workflows)
+    wf = rt.register(submitted)
     await runtime_internals(rt).persist(wf)
     digest = runtime_internals(rt).digest(wf)  # computed once, at registration
     return {"workflow_id": wf.workflow_id, "version": wf.version, "digest": digest}
@@ -325,6 +329,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             approvals,
             external_event,
             workers,
+            *schedule_routes.ROUTES,
             *work_item_routes.ROUTES,
         ],
         lifespan=[lifespan],
