@@ -103,7 +103,9 @@ async def test_cancel_ends_a_waiting_code_first_run(tmp_path: Path) -> None:
 async def test_an_ir_naming_a_body_the_runtime_lacks_is_refused(tmp_path: Path) -> None:
     ir = msgspec.to_builtins(flows.pipeline.ir())
     async with Runtime(_url(tmp_path)) as rt:
-        with pytest.raises(UnsupportedNode, match=r"start the engine with --modules tests\."):
+        with pytest.raises(
+            UnsupportedNode, match=r"start the engine with `tether dev --modules tests\."
+        ):
             rt.register(ir)
         ir["code"] = "os:system"  # an IR never makes the engine import or call anything
         with pytest.raises(UnsupportedNode, match=r"\(os:system\)"):

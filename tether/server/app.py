@@ -45,7 +45,6 @@ from tether.server import schedule_routes, work_item_routes
 from tether.server.api_keys import ApiKeys
 from tether.server.auth import PUBLIC, TokenBeforeBody, authenticated_caller, bearer_guard
 from tether.server.body_check import BodyCheck
-from tether.server.code_bodies import check_code_served
 from tether.server.config import ServerConfig
 from tether.server.error_responses import EXCEPTION_HANDLERS
 from tether.server.host_names import AllowedHosts
@@ -117,7 +116,6 @@ async def register_workflow(
     # Compiled and validated in a thread: a large IR must not stall the event loop (and with
     # it every run and /health); register then re-checks in linear time.
     submitted = await anyio.to_thread.run_sync(compile_submitted_ir, data.ir)
-    check_code_served(submitted, runtime_internals(rt).services.code_workflows)
     wf = rt.register(submitted)
     await runtime_internals(rt).persist(wf)
     digest = runtime_internals(rt).digest(wf)  # computed once, at registration

@@ -36,7 +36,6 @@ from tether.errors import (
 from tether.ir.errors import WorkflowError, WorkflowInvalid
 from tether.persistence import StorageError, WorkflowVersionConflict
 from tether.runtime.tools import UnknownTool
-from tether.server.code_bodies import CodeNotServed
 from tether.server.http_workers import LeaseAnswerPending
 from tether.server.lease_tokens import LeaseNotFound, LeaseRefused
 from tether.server.worker_queues import QueueNotAllowed
@@ -51,7 +50,6 @@ _STATUS: Final[list[tuple[type[Exception], int]]] = [
     (WorkflowError, 422),
     (UnsupportedNode, 422),
     (UnknownTool, 422),
-    (CodeNotServed, 422),
     (InvalidInput, 422),
     (ApproverNotAllowed, 403),
     (ApprovalNotPending, 409),

@@ -269,11 +269,18 @@ def admit(wf: CodeWorkflow, tools: ToolRegistry, bodies: dict[str, CodeWorkflow]
 def check_body_known(wf: Workflow, bodies: Mapping[str, CodeWorkflow]) -> None:
     """Refuse the IR of a code-first workflow whose body this runtime was not given: it
     could never run here (and an IR never names code for the engine to import: I14)."""
-    if wf.code is None or wf.code in bodies:
+    if wf.code is None:
         return
-    module = wf.code.partition(":")[0]
-    raise UnsupportedNode(
-        f"workflow {wf.ref} is code-first ({wf.code}) and this engine does not have its "
-        f"body: start the engine with --modules {module} (embedded: "
-        "Runtime(..., workflows=[...]))"
-    )
+    body = bodies.get(wf.code)
+    if body is None:
+        module = wf.code.partition(":")[0]
+        raise UnsupportedNode(
+            f"workflow {wf.ref} is code-first ({wf.code}) and this engine does not have its "
+            f"body: start the engine with `tether dev --modules {module}` (embedded: "
+            "Runtime(..., workflows=[...]))"
+        )
+    if (body.workflow_id, body.version) != (wf.workflow_id, wf.version):
+        raise UnsupportedNode(
+            f"workflow {wf.ref} names the body {wf.code}, which this engine serves as "
+            f"workflow {body.ref}: deploy it under that id and version"
+        )
