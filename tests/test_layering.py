@@ -29,6 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     | {"server", "agents", "embedded"},
     # tether.Runtime: the runtime with the agents' node kinds plugged in (the facade's).
     "embedded": {"runtime", "agents"},
+    # Other frameworks on Tether (optional extras): above everything but the facades.
+    "integrations": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"}
+    | {"agents", "embedded"},
 }
 
 
