@@ -31,6 +31,9 @@ ALLOWED: dict[str, set[str]] = {
     "embedded": {"ir", "runtime", "agents"},
     # A client of an engine's HTTP API: it sends IR and schedules, and runs nothing itself.
     "deployment": {"errors", "ir", "runtime"},
+    # Other frameworks on Tether (optional extras): above everything but the facades.
+    "integrations": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"}
+    | {"agents", "embedded"},
 }
 
 
