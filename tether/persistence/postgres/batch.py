@@ -12,7 +12,9 @@ Example::
     prepared = [prepare(turn) for turn in turns]
     view = await look_up(conn, prepared, heartbeat_ids=[])
     problems = check_turns(prepared, view)          # None, or the error for that turn
-    await write_turns(conn, [p for p, e in zip(prepared, problems) if e is None], view)
+    accepted = [p for p, e in zip(prepared, problems) if e is None]
+    await write_items(conn, accepted, view)
+    await write_rows(conn, accepted, view)
     await conn.commit()
 """
 
@@ -152,18 +154,23 @@ def _item_changes(turn: Turn, states: dict[str, ItemState]) -> _Changes | Storag
     return _Changes(local, new)
 
 
-async def write_turns(conn: Conn, prepared: Sequence[PreparedTurn], view: BatchView) -> None:
-    """Insert the accepted turns' rows: journal, work items, settles, snapshots, index.
+async def write_items(conn: Conn, prepared: Sequence[PreparedTurn], view: BatchView) -> None:
+    """Insert the accepted turns' new work items, then apply their settles, in order.
 
     Raises CheckMismatch when the table disagrees with the checks (the caller rolls back).
     """
-    await journal_ops.insert_journal(conn, [row for p in prepared for row in p.journal])
     items = [row for p in prepared for row in p.items]
     if items and await lease_ops.insert_work_items(conn, items) != len(view.new_items):
         raise CheckMismatch(f"{len(view.new_items)} work items were to be new; others were")
     settles = [row for p in prepared for row in p.settles]
     if settles and await lease_ops.apply_settles(conn, settles) != len(settles):
         raise CheckMismatch("a settle's fence check failed in SQL")
+
+
+async def write_rows(conn: Conn, prepared: Sequence[PreparedTurn], view: BatchView) -> None:
+    """Insert the accepted turns' journal rows, snapshots and index changes: statements whose
+    results nobody reads, so the writer pipelines them with its commit (one round trip)."""
+    await journal_ops.insert_journal(conn, [row for p in prepared for row in p.journal])
     await journal_ops.insert_snapshots(conn, [p.snapshot for p in prepared if p.snapshot])
     upserts, bumps = _index_rows(prepared, view.indexed)
     await journal_ops.upsert_executions(conn, upserts)

@@ -3,8 +3,10 @@
 Appends, heartbeats and grants that arrive while a commit is in flight wait in ``_pending``
 and go into the next transaction together; each caller's future is resolved only after that
 transaction commits. A commit costs ~0.5 ms here (the WAL flush), so a group of N turns costs
-one flush instead of N (``benchmarks/postgres_group_commit.py`` measures it). Within a
-group the heartbeats apply first, then the turns in arrival order, then the grants.
+one flush instead of N (``python -m benchmarks.postgres``: ~30k turns/s grouped against
+~1k one per commit). Within a group the heartbeats apply first, then the turns in arrival
+order, then the grants. The journal rows, snapshots and index changes, whose results nobody
+reads, go in one pipeline with the commit: one round trip for all of them.
 
 Checks run per batch against fresh reads (``batch.look_up``): a conflicting turn or a stale
 heartbeat fails alone and the rest of its group commits. If the group's transaction fails
@@ -213,7 +215,9 @@ class GroupWriter:
             return
         try:
             granted = await self._write(appends, beats, grants, view)
-            await self._conn.commit()
+            async with self._conn.pipeline():
+                await batch.write_rows(self._conn, [a.prepared for a in appends], view)
+                await self._conn.commit()
         except (psycopg.Error, batch.CheckMismatch) as exc:
             await self._rollback()
             self._stop_if_broken(exc)
@@ -242,7 +246,7 @@ class GroupWriter:
             if await lease_ops.apply_heartbeats(conn, rows) != len(rows):
                 raise batch.CheckMismatch("a heartbeat's fence check failed in SQL")
         if appends:
-            await batch.write_turns(conn, [a.prepared for a in appends], view)
+            await batch.write_items(conn, [a.prepared for a in appends], view)
         return [
             await lease_ops.grant(conn, g.queue, g.owner, g.now_ms, g.ttl_ms, g.limit, g.exclude)
             for g in grants
