@@ -1,4 +1,6 @@
-"""Fixtures for the persistence tests: the anyio backend and a store of each backend."""
+"""Fixtures for the persistence tests: the anyio backend and a store of each backend
+(memory, SQLite on a real file, Postgres in a fresh schema when ``TETHER_TEST_POSTGRES_URL``
+names a server: see ../conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 if importlib.util.find_spec("tether") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tether.persistence import MemoryStore, SqliteStore, Store
+from tether.persistence import MemoryStore, SqliteStore, Store, store_for_url
 
 
 @pytest.fixture
@@ -23,10 +25,16 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """An opened store of each backend (SQLite on a real file), closed after the test."""
-    s: Store = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "t.db")
+    """An opened store of each backend, closed after the test."""
+    s: Store
+    if request.param == "memory":
+        s = MemoryStore()
+    elif request.param == "sqlite":
+        s = SqliteStore(tmp_path / "t.db")
+    else:  # asked for here only, so the other backends never skip for want of a server
+        s = store_for_url(request.getfixturevalue("postgres_url"))
     await s.open()
     try:
         yield s

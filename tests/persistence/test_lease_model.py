@@ -2,9 +2,10 @@
 
 Any interleaving of create, grant, heartbeat, advancing the clock, reclaim (settle failed with
 the fence the scheduler saw after expiry), complete, fail, park, dead-letter, cancel, batches
-of racing settles and SQLite reopens must: never accept a stale fence, never lose a work item
-(each created item is in exactly one status; only a settle takes it out of the open ones),
-never hand out two leases with one fence, and never lower a fence.
+of racing settles and reopens of the durable stores (SQLite; Postgres too, in a schema of its
+own, when TETHER_TEST_POSTGRES_URL names a server) must: never accept a stale fence, never
+lose a work item (each created item is in exactly one status; only a settle takes it out of
+the open ones), never hand out two leases with one fence, and never lower a fence.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from postgres_schemas import FreshSchema, server_url
 
 from tether.persistence import (
     MemoryStore,
@@ -71,10 +73,11 @@ class LeaseMachine(RuleBasedStateMachine):
         super().__init__()
         self.runner = asyncio.Runner()
         self.dir = Path(tempfile.mkdtemp(prefix="tether-leases-"))
+        base = server_url()
+        self.schema = FreshSchema(base) if base is not None else None
         self.memory: Store = MemoryStore()
-        self.sqlite: Store = SqliteStore(self.dir / "leases.db", durability="normal")
         self.run(self.memory.open())
-        self.run(self.sqlite.open())
+        self.durable = self.open_durable()
         self.now = 0
         self.items: dict[str, M] = {}
         self.next_seq = dict.fromkeys(EXECUTIONS, 1)
@@ -84,8 +87,18 @@ class LeaseMachine(RuleBasedStateMachine):
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coro)
 
-    def stores(self) -> tuple[Store, Store]:
-        return (self.memory, self.sqlite)
+    def open_durable(self) -> list[Store]:
+        stores: list[Store] = [SqliteStore(self.dir / "leases.db", durability="normal")]
+        if self.schema is not None:
+            from tether.persistence.postgres import PostgresStore  # the driver is optional
+
+            stores.append(PostgresStore(self.schema.url, durability="normal"))
+        for store in stores:
+            self.run(store.open())
+        return stores
+
+    def stores(self) -> tuple[Store, ...]:
+        return (self.memory, *self.durable)
 
     # ---------------------------------------------------------------------------- model
 
@@ -295,13 +308,14 @@ class LeaseMachine(RuleBasedStateMachine):
         self.settle_turns(settles)
 
     @rule()
-    def reopen_sqlite(self) -> None:
-        self.run(self.sqlite.close())
-        self.sqlite = SqliteStore(self.dir / "leases.db", durability="normal")
-        self.run(self.sqlite.open())
+    def reopen_durable(self) -> None:
+        for store in self.durable:
+            self.run(store.close())
+        self.durable = self.open_durable()
         expected = sorted((m.created, wid) for wid, m in self.items.items() if m.status in OPEN)
-        rows = self.run(self.sqlite.open_work_items())
-        assert [(r.created_at_ms, r.work_item_id) for r in rows] == expected
+        for store in self.durable:
+            rows = self.run(store.open_work_items())
+            assert [(r.created_at_ms, r.work_item_id) for r in rows] == expected
 
     # ------------------------------------------------------------------------ invariants
 
@@ -327,11 +341,13 @@ class LeaseMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            self.run(self.sqlite.close())
-            self.run(self.memory.close())
+            for store in (*self.durable, self.memory):
+                self.run(store.close())
         finally:
             self.runner.close()
             shutil.rmtree(self.dir, ignore_errors=True)
+            if self.schema is not None:
+                self.schema.drop()
 
 
 LeaseMachine.TestCase.settings = settings(

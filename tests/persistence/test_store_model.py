@@ -1,5 +1,7 @@
 """Model-based test: random appends (valid and conflicting, alone and batched), snapshots,
-reads and SQLite reopens; both stores must agree exactly with a dict-of-lists model."""
+reads and reopens of the durable stores; every store (memory, SQLite, and Postgres in a schema
+of its own when TETHER_TEST_POSTGRES_URL names a server) must agree exactly with a
+dict-of-lists model."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any, TypeVar
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from postgres_schemas import FreshSchema, server_url
 
 from tether.persistence import MemoryStore, NewRecord, SequenceConflict, SqliteStore, Store, Turn
 
@@ -36,10 +39,21 @@ class StoreMachine(RuleBasedStateMachine):
         self.dir = Path(tempfile.mkdtemp(prefix="tether-model-"))
         self.journal: dict[str, list[tuple[str, bytes]]] = {}
         self.snapshots: dict[str, tuple[int, bytes]] = {}
+        base = server_url()
+        self.schema = FreshSchema(base) if base is not None else None
         self.memory: Store = MemoryStore()
-        self.sqlite: Store = SqliteStore(self.dir / "model.db")
         self.run(self.memory.open())
-        self.run(self.sqlite.open())
+        self.durable = self.open_durable()
+
+    def open_durable(self) -> list[Store]:
+        stores: list[Store] = [SqliteStore(self.dir / "model.db")]
+        if self.schema is not None:
+            from tether.persistence.postgres import PostgresStore  # the driver is optional
+
+            stores.append(PostgresStore(self.schema.url))
+        for store in stores:
+            self.run(store.open())
+        return stores
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coro)
@@ -71,11 +85,9 @@ class StoreMachine(RuleBasedStateMachine):
         return list(await asyncio.gather(*(one(t) for t in turns)))
 
     def check_appends(self, turns: list[Turn]) -> None:
-        got_memory = self.run(self.store_appends(self.memory, turns))
-        got_sqlite = self.run(self.store_appends(self.sqlite, turns))
+        got = [self.run(self.store_appends(s, turns)) for s in (self.memory, *self.durable)]
         expected = [self.model_append(t) for t in turns]
-        assert got_memory == expected
-        assert got_sqlite == expected
+        assert got == [expected] * len(got)
 
     @rule(eid=EXECUTIONS, records=RECORDS, skew=SKEW, snapshot=SNAPSHOT)
     def append(self, eid: str, records: list[tuple[str, bytes]], skew: int,
@@ -101,40 +113,44 @@ class StoreMachine(RuleBasedStateMachine):
         rows = self.journal.get(eid, [])
         from_seq = data.draw(st.integers(1, len(rows) + 2), label="from_seq")
         expected = [(from_seq + i, t, p) for i, (t, p) in enumerate(rows[from_seq - 1 :])]
-        for store in (self.memory, self.sqlite):
+        for store in (self.memory, *self.durable):
             got = self.run(store.read(eid, from_seq))
             assert [(r.seq, r.type, r.payload) for r in got] == expected
 
     @rule(eid=EXECUTIONS)
     def latest_snapshot(self, eid: str) -> None:
-        for store in (self.memory, self.sqlite):
+        for store in (self.memory, *self.durable):
             snap = self.run(store.latest_snapshot(eid))
             got = None if snap is None else (snap.seq, snap.payload)
             assert got == self.snapshots.get(eid)
 
     @precondition(lambda self: bool(self.journal))
     @rule()
-    def reopen_sqlite(self) -> None:
-        self.run(self.sqlite.close())
-        self.sqlite = SqliteStore(self.dir / "model.db")
-        self.run(self.sqlite.open())
+    def reopen_durable(self) -> None:
+        for store in self.durable:
+            self.run(store.close())
+        self.durable = self.open_durable()
 
     @invariant()
     def last_seqs_agree(self) -> None:
         for eid, rows in self.journal.items():
-            got = self.run(self.sqlite.read(eid, max(len(rows), 1)))
-            assert [r.seq for r in got] == ([len(rows)] if rows else [])
+            for store in self.durable:
+                got = self.run(store.read(eid, max(len(rows), 1)))
+                assert [r.seq for r in got] == ([len(rows)] if rows else [])
 
     def teardown(self) -> None:
         try:
             for eid, rows in self.journal.items():
-                full = self.run(self.sqlite.read(eid))
-                assert [(r.type, r.payload) for r in full] == rows
+                for store in self.durable:
+                    full = self.run(store.read(eid))
+                    assert [(r.type, r.payload) for r in full] == rows
         finally:
-            self.run(self.sqlite.close())
-            self.run(self.memory.close())
+            for store in (*self.durable, self.memory):
+                self.run(store.close())
             self.runner.close()
             shutil.rmtree(self.dir, ignore_errors=True)
+            if self.schema is not None:
+                self.schema.drop()
 
 
 StoreMachine.TestCase.settings = settings(

@@ -1,6 +1,8 @@
 """Child process for the SIGKILL tests: runs a chain whose third step never returns here.
 
 python crash_child.py DB LOG  -> prints the execution id, then runs until killed
+(DB: a SQLite file, or any storage URL such as postgresql://...). When the third step has
+started it prints ``blocked 3``: the parent can wait for that line instead of polling LOG.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def make_step(block_at: int | None):  # type: ignore[no-untyped-def]
         with open(log, "a") as f:
             f.write(f"start {k} {os.getpid()} {ran_in()}\n")
         if k == block_at:
+            print(f"blocked {k}", flush=True)
             await anyio.sleep_forever()
         with open(log, "a") as f:
             f.write(f"done {k} {os.getpid()}\n")
@@ -49,7 +52,8 @@ def ran_in() -> str:
 
 
 async def main(db: str, log: str) -> None:
-    async with Runtime(f"sqlite:///{db}", tools=[make_step(block_at=3)]) as rt:
+    url = db if "://" in db else f"sqlite:///{db}"
+    async with Runtime(url, tools=[make_step(block_at=3)]) as rt:
         wf = rt.register(compile_yaml_text(CHAIN, "chain.yaml"))
         run = await rt.start(wf, {"log": log})
         print(run.id, flush=True)

@@ -35,6 +35,7 @@ from tether.fleet.keys import EngineKeys, KeyFileError, beyond_loopback
 from tether.fleet.transport import ZmqFleet
 from tether.logs import configure_logging
 from tether.persistence import StorageError
+from tether.persistence.urls import display_url
 from tether.runtime.code_first.decorators import CodeWorkflow
 from tether.runtime.tools import Tool
 from tether.server.app import create_app
@@ -61,7 +62,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--db",
         default=None,
-        help="the journal: a file path or sqlite:/// URL (TETHER_DATABASE_URL)",
+        help="the journal: a file path, a sqlite:/// or a postgresql:// URL (TETHER_DATABASE_URL)",
     )
     p.add_argument("--worker-port", type=int, default=None,
                    help="ZeroMQ port for tether worker processes, 0 for none "
@@ -99,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         cron=config.embed_cron,
     )
     print(
-        f"{PROG}: engine on http://{config.bind}:{config.port} (journal {config.database_url})"
+        f"{PROG}: engine on http://{config.bind}:{config.port}"
+        f" (journal {display_url(config.database_url)})"
         + (f", workers on {fleet.endpoint}" if fleet else ""),
         file=sys.stderr,
         flush=True,

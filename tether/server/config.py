@@ -2,8 +2,8 @@
 
 | variable | default | meaning |
 |---|---|---|
-| ``TETHER_STORAGE_BACKEND`` | ``sqlite`` | ``sqlite``, or ``memory`` (keeps nothing on restart) |
-| ``TETHER_DATABASE_URL`` | ``sqlite:///.tether/runtime.db`` | the journal (sqlite backend) |
+| ``TETHER_STORAGE_BACKEND`` | the URL's | ``sqlite``, ``postgres``, ``memory`` (keeps nothing) |
+| ``TETHER_DATABASE_URL`` | ``sqlite:///.tether/runtime.db`` | the journal (or ``postgresql://``) |
 | ``TETHER_BIND`` | ``127.0.0.1`` | address the HTTP API listens on |
 | ``TETHER_PORT`` | ``7700`` | HTTP port |
 | ``TETHER_WORKER_PORT`` | ``7701`` | ZeroMQ port for ``tether worker`` processes (``0``: none) |
@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from tether.errors import TetherError
+from tether.persistence.urls import POSTGRES_SCHEMES, display_url
 from tether.server.api_keys import (
     ApiKeys,
     NamedToken,
@@ -58,6 +59,7 @@ DEFAULT_PORT: Final = 7700
 DEFAULT_WORKER_PORT: Final = 7701
 DEFAULT_DATABASE_URL: Final = "sqlite:///.tether/runtime.db"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+STORAGE_BACKENDS: Final = ("sqlite", "postgres", "memory")
 #: A shorter lease-token key is refused at start.
 MIN_LEASE_KEY_CHARS: Final = 32
 
@@ -108,19 +110,7 @@ class ServerConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerConfig:
-        backend = env.get("TETHER_STORAGE_BACKEND", "sqlite").strip().lower()
-        if backend not in ("sqlite", "memory"):
-            raise ConfigError(f"TETHER_STORAGE_BACKEND must be sqlite or memory, got {backend!r}")
-        url = (
-            "memory://"
-            if backend == "memory"
-            else journal_url(env.get("TETHER_DATABASE_URL", DEFAULT_DATABASE_URL))
-        )
-        if backend == "sqlite" and not url.startswith("sqlite:///"):
-            raise ConfigError(
-                "TETHER_DATABASE_URL must be a file path (data/runtime.db), "
-                f"sqlite:///relative.db or sqlite:////abs.db, got {url!r}"
-            )
+        url = _database_url(env)
         level = env.get("TETHER_LOG_LEVEL", "info").strip().lower()
         if level not in LOG_LEVELS:
             raise ConfigError(
@@ -176,6 +166,30 @@ class ServerConfig:
                 "TETHER_EMBED_WORKERS=0 and TETHER_WORKER_PORT=0 leave no worker to run any "
                 "node: give one of them"
             )
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    """The journal's URL; the backend, unless TETHER_STORAGE_BACKEND names one, is the URL's."""
+    url = journal_url(env.get("TETHER_DATABASE_URL", DEFAULT_DATABASE_URL))
+    default = "postgres" if url.startswith(POSTGRES_SCHEMES) else "sqlite"
+    backend = env.get("TETHER_STORAGE_BACKEND", "").strip().lower() or default
+    if backend not in STORAGE_BACKENDS:
+        raise ConfigError(
+            f"TETHER_STORAGE_BACKEND must be one of {', '.join(STORAGE_BACKENDS)}, got {backend!r}"
+        )
+    if backend == "memory":
+        return "memory://"
+    if backend == "sqlite" and not url.startswith("sqlite:///"):
+        raise ConfigError(
+            "TETHER_DATABASE_URL must be a file path (data/runtime.db), "
+            f"sqlite:///relative.db or sqlite:////abs.db, got {display_url(url)!r}"
+        )
+    if backend == "postgres" and not url.startswith(POSTGRES_SCHEMES):
+        raise ConfigError(
+            "TETHER_STORAGE_BACKEND=postgres needs TETHER_DATABASE_URL=postgresql://user@host/db,"
+            f" got {display_url(url)!r}"
+        )
+    return url
 
 
 def is_loopback(host: str) -> bool:
