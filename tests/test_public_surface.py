@@ -37,6 +37,7 @@ PUBLIC = [
     "WorkflowNotFound",
     "WorkflowVersionConflict",
     "tool",
+    "ChildFailed",
     "CodeWorkflow",
     "Decision",
     "NondeterminismError",

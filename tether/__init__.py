@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from tether.runtime.code_first.calls import NondeterminismError as NondeterminismError
     from tether.runtime.code_first.calls import StepFailed as StepFailed
     from tether.runtime.code_first.calls import current_context as current_context
+    from tether.runtime.code_first.children import ChildFailed as ChildFailed
     from tether.runtime.code_first.context import Decision as Decision
     from tether.runtime.code_first.context import WorkflowContext as WorkflowContext
     from tether.runtime.code_first.decorators import CodeWorkflow as CodeWorkflow
@@ -92,6 +93,7 @@ _HOMES: dict[str, str] = {
     "NondeterminismError": "tether.runtime.code_first.calls",
     "Step": "tether.runtime.code_first.decorators",
     "StepFailed": "tether.runtime.code_first.calls",
+    "ChildFailed": "tether.runtime.code_first.children",
     "current_context": "tether.runtime.code_first.calls",
     "WorkflowContext": "tether.runtime.code_first.context",
     "step": "tether.runtime.code_first.decorators",

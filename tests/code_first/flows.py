@@ -7,7 +7,15 @@ from typing import Any
 
 import anyio
 
-from tether import RateLimited, StepFailed, WorkflowContext, current_context, step, workflow
+from tether import (
+    ChildFailed,
+    RateLimited,
+    StepFailed,
+    WorkflowContext,
+    current_context,
+    step,
+    workflow,
+)
 
 #: Every step call that really ran, in order (tests clear it).
 RAN: list[str] = []
@@ -166,3 +174,29 @@ async def libraries(ctx: WorkflowContext, data: dict[str, Any]) -> dict[str, Any
     same = current_context() is ctx
     return {"added": sorted(results), "doubled": gen, "first": first, "ok": decision.approved,
             "same_ctx": same}  # fmt: skip
+
+
+@workflow(id="child_sum", version="1")
+async def child_sum(ctx: WorkflowContext, data: dict[str, Any]) -> int:
+    total = 0
+    for v in data["values"]:
+        total += await double(v)
+    if data.get("wait"):
+        await ctx.approval("child-ok")
+    if total < 0:
+        raise ValueError("negative")
+    return total
+
+
+@workflow(id="parent", version="1")
+async def parent(ctx: WorkflowContext, data: dict[str, Any]) -> dict[str, Any]:
+    first = await ctx.child(child_sum, {"values": data["values"], "wait": data.get("wait")})
+    both = await asyncio.gather(
+        ctx.child(child_sum, {"values": [1]}), ctx.child("child_sum@1", {"values": [2]})
+    )
+    try:
+        await ctx.child(child_sum, {"values": [-5]})
+        failed = None
+    except ChildFailed as exc:
+        failed = exc.status
+    return {"first": first, "both": list(both), "failed": failed}

@@ -46,6 +46,7 @@ from tether.persistence.contract import (
     WorkItemRow,
 )
 from tether.runtime.code_first.calls import NondeterminismError
+from tether.runtime.code_first.children import children_asked, children_awaited, parent_of
 from tether.runtime.code_first.plan import CodeSlot
 from tether.runtime.executor import NodeOutcome, WorkItem
 from tether.runtime.graph import Graph
@@ -175,6 +176,9 @@ class ExecutionActor(Actor):
         for node_id, wait in self.state.waits.items():
             if wait.fire_at_ms is not None and not wait.fired:
                 self._arm(node_id, wait.dispatch, wait.fire_at_ms)
+        if self.graph.is_code and self._s.children is not None:
+            for spec in children_awaited(self.state):  # started? ended while we were down?
+                self._s.children.ensure(spec)
         await self._turn(None)
 
     async def _reissue(self) -> None:
@@ -415,6 +419,9 @@ class ExecutionActor(Actor):
         for record in records:
             if isinstance(record, NodeWaiting) and record.fire_at_ms is not None:
                 self._arm(record.node_id, record.dispatch, record.fire_at_ms)
+        if self.graph.is_code and self._s.children is not None:
+            for spec in children_asked(records):  # durable now: the child may start
+                self._s.children.start(spec)
         closed = [s.work_item_id for s in settles if s.fence is None]
         if closed:
             why = f"execution {after.status}" if after.is_terminal else "superseded"
@@ -425,6 +432,8 @@ class ExecutionActor(Actor):
                 error=after.error,
             )  # fmt: skip
             self._s.settle(self.execution_id, after)
+            if parent_of(after.root_execution_id) and self._s.children is not None:
+                self._s.children.ended(after.root_execution_id, after)
             if boundary is not None:
                 await self._s.spawn_execution(boundary.next_execution_id)
             await self._retire()

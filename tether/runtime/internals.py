@@ -16,12 +16,14 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from tether.actors import ActorRef
 from tether.ir.types import Workflow
 from tether.runtime.graph import Graph
 from tether.runtime.services import Services
+from tether.runtime.signals import SendEvent
 
 if TYPE_CHECKING:
     from tether.runtime.runtime import Runtime
@@ -64,6 +66,22 @@ class RuntimeInternals:
     async def graph(self, workflow_id: str, version: str) -> Graph:
         """The compiled graph of a registered version (what replay folds against)."""
         return await self.services.graph(workflow_id, version)
+
+    async def start_own(
+        self, workflow: str, input: Mapping[str, Any] | None, execution_id: str
+    ) -> None:
+        """Start a run under an id the runtime makes itself (a child's: ``...~child1.3``,
+        which a user may not give); a second start with the same id is a no-op. ``workflow``
+        is a ref, or a code-first body this runtime holds (``id`` or ``id@version``)."""
+        bodies = self.services.code_workflows.values()
+        body = next((b for b in bodies if workflow in (b.ref, b.workflow_id)), None)
+        wf, given = await self._runtime._prepare(body or workflow, input)
+        await self._runtime._start_with_id(wf, given, execution_id)
+
+    async def send_own_event(self, execution_id: str, event: SendEvent) -> None:
+        """Deliver an event the runtime itself sends (a child's end): its ``tether.`` key is
+        refused from outside."""
+        await self._runtime._signal(execution_id, event)
 
     async def tell_scheduler(self, message: object) -> None:
         """Hand a worker transport's message to the scheduler: ``WorkerJoined``,

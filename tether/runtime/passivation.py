@@ -30,6 +30,7 @@ import msgspec
 
 from tether.actors import ActorRef, ActorStopped, ActorSystem, MailboxFull
 from tether.persistence.contract import LoadedExecution, Passive, StoreClosed, Turn
+from tether.runtime.code_first.children import CHILD_KEY
 from tether.runtime.services import Services
 from tether.runtime.snapshots import encode_state
 from tether.runtime.state import ExecutionState
@@ -57,6 +58,10 @@ def passive_mark(state: ExecutionState, now_ms: int, after_ms: int | None) -> Pa
     for wait in state.waits.values():
         if wait.fired:
             return None  # its turn is still being taken
+        if wait.correlation_key is not None and wait.correlation_key.startswith(CHILD_KEY):
+            # A code-first child's parent stays live: a restart's recovery then makes sure
+            # its child was started and that its end was heard (nothing else would wake it).
+            return None
         at = wait.fire_at_ms
         if at is not None:
             if at - now_ms < after_ms:

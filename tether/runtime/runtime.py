@@ -60,6 +60,7 @@ from tether.runtime.assembly import (
     join_local_pool,
     start_scheduling,
 )
+from tether.runtime.child_runs import RuntimeChildRuns
 from tether.runtime.code_first.decorators import CodeWorkflow, admit, check_body_known
 from tether.runtime.cron import CronActor
 from tether.runtime.execution import ExecutionActor, StartExecution
@@ -204,6 +205,7 @@ class Runtime(ExecutionReads, ExecutionSignals):
             self._services.spawn_execution = self._ensure_spawned
             self._services.queue_users = self._queue_users
             self._services.code_workflows = self._bodies
+            self._services.children = RuntimeChildRuns(self, tg)
             self._services.passivate_after_ms = self._passivate_after_ms
             self._activations = Activations(
                 self._services, self._system, self._system_ref, self._spawn_passive

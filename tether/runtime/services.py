@@ -30,6 +30,7 @@ from tether.errors import WorkflowNotFound
 from tether.ir.types import AgentKind, Node, PythonFnKind, Workflow, decode_workflow
 from tether.logs import lifecycle_logger
 from tether.persistence.contract import Store
+from tether.runtime.code_first.children import ChildRuns
 from tether.runtime.code_first.decorators import CodeWorkflow
 from tether.runtime.code_first.graph import CodeGraph
 from tether.runtime.graph import Graph
@@ -121,6 +122,8 @@ class Services:
         self.queue_users = QueueUsers()
         #: Code-first workflows' bodies by where they live (``module:qualname``).
         self.code_workflows: dict[str, CodeWorkflow] = {}
+        #: Starts code-first children and tells parents of their end (set by the runtime).
+        self.children: ChildRuns | None = None
 
     def attach_scheduler(self, scheduler: ActorRef, task_group: anyio.abc.TaskGroup) -> None:
         self.scheduler = scheduler

@@ -74,11 +74,19 @@ def check_approve(msg: Approve) -> None:
     _storable(msg.state_patch, "state_patch")
 
 
+#: Event keys the runtime sends itself (``tether.child:...``), refused from anyone else.
+RESERVED_EVENT_PREFIX = "tether."
+
+
 def check_event(msg: SendEvent) -> None:
     """Refuse an event no execution could journal (I10)."""
     key = msg.correlation_key
     if not isinstance(key, str) or not key:
         raise InvalidInput(f"correlation_key must be a non-empty string, got {key!r}")
+    if key.startswith(RESERVED_EVENT_PREFIX):  # only the runtime sends these (a child's end)
+        raise InvalidInput(
+            f"correlation_key {key!r}: keys starting with 'tether.' are the runtime's"
+        )
     if msg.event_id is not None and (not isinstance(msg.event_id, str) or not msg.event_id):
         raise InvalidInput(f"event_id must be a non-empty string, got {msg.event_id!r}")
     _storable(msg.payload, "payload")

@@ -307,6 +307,14 @@ class CodeDriver:
     def next_position(self) -> int:
         return self._take()
 
+    def peek_position(self) -> int:
+        """The position the next durable call will take."""
+        return self._next
+
+    @property
+    def state(self) -> ExecutionState:
+        return self._state
+
     @property
     def now_ms(self) -> int:
         return self._now_ms

@@ -23,12 +23,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
 
+from tether.ir.types import Workflow
 from tether.ir.yaml_values import ValueProblem, parse_duration
 from tether.runtime.code_first.calls import ContinueAsNew
+from tether.runtime.code_first.children import CHILD_KEY, ChildFailed, child_id
 from tether.runtime.records import NodeWaiting
 
 if TYPE_CHECKING:
     from tether.runtime.code_first.calls import CodeDriver
+    from tether.runtime.code_first.decorators import CodeWorkflow
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -132,6 +135,36 @@ class WorkflowContext:
                                correlation_key=key)  # fmt: skip
 
         return await d.durable(pos, node_id, waiting, _event(key, timeout))
+
+    async def child(
+        self,
+        workflow: CodeWorkflow | Workflow | str,
+        input: dict[str, Any] | None = None,
+        *,
+        timeout: float | str | None = None,
+    ) -> Any:
+        """Run another registered workflow as a child of this run and return its result
+        (ChildFailed if it ends without one; TimeoutError after ``timeout``, the child going
+        on). The child is a run of its own (``<this run>~child<n>.<position>``), started once
+        even if this run restarts.
+
+        Example::
+
+            receipt = await ctx.child(charge_card, {"order": order["id"]}, timeout="1h")
+        """
+        ref = workflow if isinstance(workflow, str) else workflow.ref
+        d = self._driver
+        cid = child_id(d.state, d.peek_position())  # the position the spec's value takes
+
+        def spec() -> dict[str, Any]:
+            return {"execution_id": cid, "workflow": ref, "input": dict(input or {})}
+
+        made = d.value(f"child:{ref}", spec)
+        got = await self.wait_event(f"{CHILD_KEY}{made['execution_id']}", timeout=timeout)
+        if not isinstance(got, dict) or got.get("status") != "completed":
+            ended = got if isinstance(got, dict) else {}
+            raise ChildFailed(made["execution_id"], str(ended.get("status")), ended.get("error"))
+        return got.get("result")
 
     def _rand_bits(self) -> int:
         bits = self._driver.rng.getrandbits(128)

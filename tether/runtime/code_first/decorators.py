@@ -263,6 +263,11 @@ def admit(wf: CodeWorkflow, tools: ToolRegistry, bodies: dict[str, CodeWorkflow]
     for s in steps_beside(wf):
         tools.add(s)
     bodies[wf.code_ref] = wf
+    for other in wf.fn.__globals__.values():  # its module's others: children it may start
+        if isinstance(other, CodeWorkflow) and other.code_ref not in bodies:
+            bodies[other.code_ref] = other
+            for s in steps_beside(other):
+                tools.add(s)
     return wf.ir()
 
 
