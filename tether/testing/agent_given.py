@@ -160,5 +160,6 @@ def _said(run: AgentRun) -> str:
     where = f" (crashed at position {run.crash.position})" if run.crash else ""
     return (
         f"the agent run{where} broke a property every agent run has:\n  {lines}\n"
-        f"status {run.status}; tools run {run.tools_run}; records {run.record_types}"
+        f"status {run.status}; tools run {run.tools_run}; records {run.record_types}\n"
+        f"the model answered: {run.answers}"
     )

@@ -45,6 +45,7 @@ class AgentRun:
     journal: list[JournalEntry]
     workflow: Workflow
     tools_run: list[str] = field(default_factory=list)
+    #: The loop's model calls (a retried call counts once: iterations, as budgets count them).
     model_calls: int = 0
     cost_usd: float = 0.0
     tokens: int = 0
@@ -109,7 +110,7 @@ def describe_run(
         journal=journal,
         workflow=workflow,
         tools_run=tools_run,
-        model_calls=sum(1 for i in scheduled.values() if i.get("call") == "model"),
+        model_calls=len(_model_calls(journal)),
         cost_usd=sum(float(f.get("cost_usd") or 0.0) for f in facts),
         tokens=sum(
             int(f.get("input_tokens") or 0) + int(f.get("output_tokens") or 0) for f in facts
@@ -118,6 +119,18 @@ def describe_run(
         crash=rt.crash,
         record_types=[e.type for e in journal],
     )
+
+
+def _model_calls(journal: list[JournalEntry]) -> list[int]:
+    """The seqs of the loop's model calls: first attempts only (a retry of a call that failed
+    is the same call again, not another iteration)."""
+    return [
+        e.seq
+        for e in journal
+        if isinstance(e.record, NodeScheduled)
+        and e.record.input.get("call") == "model"
+        and e.record.attempt == 1
+    ]
 
 
 def agent_budget(workflow: Workflow) -> Budget:

@@ -130,9 +130,11 @@ class _ShortDeadline(httpx.AsyncBaseTransport):
 
     def __init__(self, seconds: float) -> None:
         self._seconds = seconds
-        self._inner = httpx.AsyncHTTPTransport()
+        self._inner: httpx.AsyncHTTPTransport | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._inner is None:  # made at the first call: building its TLS context is slow
+            self._inner = httpx.AsyncHTTPTransport()
         given: dict[str, Any] = dict(request.extensions.get("timeout") or {})
         request.extensions["timeout"] = {
             k: min(v, self._seconds) if v is not None else self._seconds
@@ -141,7 +143,8 @@ class _ShortDeadline(httpx.AsyncBaseTransport):
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        if self._inner is not None:
+            await self._inner.aclose()
 
 
 def _short_deadline_client(seconds: float) -> httpx.AsyncClient:
