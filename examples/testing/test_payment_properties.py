@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from shop_tools import BANK, charge_card, reserve_funds, send_receipt
 
-from tether.testing.time_driver import finish
+from tether.testing import finish
 
 PAYMENT = Path(__file__).with_name("payment.yaml")
 
