@@ -4,7 +4,8 @@
     python -m benchmarks chain --in-flight 500      # one scenario; its own options follow
     python -m benchmarks all --quick                # every scenario at a small size
 
-Scenarios: chain, peers, recovery, fleet, limits, idle, agents (see benchmarks/README.md). Each
+Scenarios: chain, peers, recovery, fleet, limits, idle, agents, testing (see
+benchmarks/README.md). Each
 prints its table and exits 0; a failed scenario makes ``all`` exit nonzero after running the
 rest.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 from benchmarks.machine import banner, describe
 
-SCENARIOS = ("chain", "peers", "recovery", "fleet", "limits", "idle", "agents")
+SCENARIOS = ("chain", "peers", "recovery", "fleet", "limits", "idle", "agents", "testing")
 
 #: What ``all`` runs: (name in the report, scenario, its arguments). Recovery runs twice: as
 #: the scenario says (a kill 2 s in, when Tether has already finished every run) and killed
@@ -35,6 +36,7 @@ ALL: list[tuple[str, str, list[str]]] = [
     ("limits", "limits", []),
     ("idle", "idle", []),
     ("agents", "agents", []),
+    ("testing", "testing", []),
 ]
 
 #: Small sizes for ``all --quick``: every scenario still measures what it says, on less work.
@@ -54,11 +56,16 @@ QUICK: list[tuple[str, str, list[str]]] = [
     ),
     ("idle", "idle", ["--runs", "10000", "--sample", "100", "--timer-sample", "20"]),
     ("agents", "agents", ["--quick"]),
+    ("testing", "testing", ["--quick"]),
 ]
 
 
+#: A scenario whose module is not named as it is.
+MODULES = {"testing": "testing_speed"}
+
+
 def run_scenario(name: str, argv: list[str]) -> dict[str, Any]:
-    module = importlib.import_module(f"benchmarks.{name}")
+    module = importlib.import_module(f"benchmarks.{MODULES.get(name, name)}")
     result: dict[str, Any] = module.main(argv)
     return result
 

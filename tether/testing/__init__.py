@@ -1,4 +1,5 @@
-"""Public testing helpers: a virtual clock, replay checks, a crash harness, strategies.
+"""Public testing helpers: a virtual clock, replay checks, a crash harness, the runtime the
+pytest plugin's ``tether_runtime`` fixture gives (see ``tether.testing.pytest_plugin``).
 
 Example::
 
@@ -15,17 +16,24 @@ from tether.testing.crash import (
     crash_and_recover,
     journal_length,
 )
+from tether.testing.options import TetherOptions
 from tether.testing.replay import ReplayMismatch, check_journal, check_replay, state_diff
+from tether.testing.runtime_under_test import CrashRecord, RuntimeUnderTest
+from tether.testing.time_driver import finish
 
 __all__ = [
+    "CrashRecord",
     "CrashReport",
     "CutStore",
     "ReplayMismatch",
+    "RuntimeUnderTest",
     "SimulatedCrash",
+    "TetherOptions",
     "VirtualClock",
     "check_journal",
     "check_replay",
     "crash_and_recover",
+    "finish",
     "journal_length",
     "state_diff",
 ]

@@ -1,12 +1,23 @@
-"""Hypothesis strategies: inputs that fit a workflow's typed state, and random workflows.
+"""Hypothesis strategies: inputs that fit a workflow's typed state, what happens to a run
+from outside (events, approvals, time), what a model answers, how tools fail; agent property
+tests (``given_agent_runs``); and random workflows.
 
 Example::
 
     from hypothesis import given
-    from tether.testing.strategies import workflow_inputs
+    from tether.testing import strategies as tst
 
-    @given(workflow_inputs(my_workflow))
+    @given(tst.workflow_inputs(my_workflow))
     def test_any_input(input): ...
+
+    @tst.given_agent_runs(model=tst.model_answers(tools=["search", "delete_db"]))
+    async def test_agent(agent_run): ...
+
+What each draws: ``workflow_inputs`` (the state schema's required keys, others sometimes),
+``signals`` (events for the workflow's wait keys, approvals, clock advances),
+``model_answers`` (tool calls with valid or invalid arguments, text, refusals, malformed
+JSON, 429s with Retry-After, 500s, timeouts), ``tool_failures`` (per call: ok, transient,
+permanent, rate limited).
 
 ``random_workflows()`` draws graphs of chains, branches and parallel/join blocks whose work
 nodes call the tools in :data:`PROPERTY_TOOLS` on ``n`` or on earlier nodes' outputs;
@@ -22,6 +33,24 @@ from hypothesis import strategies as st
 
 from tether.ir.types import Workflow
 from tether.runtime.tools import tool
+from tether.testing.agent_given import given_agent_runs
+from tether.testing.model_answers import (
+    failures,
+    model_answers,
+    text_answers,
+    tool_arguments,
+    tool_calls,
+)
+from tether.testing.signal_strategies import (
+    Advance,
+    Decision,
+    Event,
+    ToolOutcome,
+    failing_as,
+    send_signals,
+    signals,
+    tool_failures,
+)
 from tether.testing.workflow_model import (
     MODULUS,
     Branch,
@@ -35,6 +64,13 @@ from tether.testing.workflow_model import (
     mix_value,
     tasks_of,
 )
+
+__all__ = [
+    "PROPERTY_TOOLS", "Advance", "Decision", "Event", "ToolOutcome", "failing_as", "failures",
+    "given_agent_runs", "model_answers", "modelled_workflows", "random_workflows",
+    "reset_property_tools", "send_signals", "signals", "text_answers", "tool_arguments",
+    "tool_calls", "tool_failures", "value_for", "workflow_inputs",
+]  # fmt: skip
 
 _JSON_SCALARS = st.none() | st.booleans() | st.integers(-(2**31), 2**31) | st.text(max_size=20)
 
