@@ -8,9 +8,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.code_first import flows
 from tether import InvalidInput, Runtime
 from tether.testing import check_replay, crash_and_recover, journal_length
-from tests.code_first import flows
 
 pytestmark = pytest.mark.anyio
 
