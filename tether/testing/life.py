@@ -26,6 +26,7 @@ import httpx
 from tether.agents.kinds import AgentKinds
 from tether.clock import Clock, SystemClock
 from tether.persistence.contract import Store, Turn
+from tether.runtime.code_first.decorators import steps_beside
 from tether.runtime.executor import InProcessExecutor
 from tether.runtime.runtime import Runtime
 from tether.runtime.tools import ToolRegistry
@@ -85,11 +86,17 @@ class Life:
         registry = ToolRegistry(options.tools)
         for builtin in kinds.tools():  # model, http, MCP and eval calls are work items too
             registry.add(builtin)
+        bodies = options.code_workflows()
+        for body in bodies:  # code-first steps run on this life's pool like tools
+            for s in steps_beside(body):
+                registry.add(s)
         run_clock = clock or SystemClock()
+        #: What this life's pool runs (a code-first workflow started later adds its steps).
+        self.executor_tools = registry
         self.executor = CountingExecutor(InProcessExecutor(registry, run_clock), self.store)
         self.runtime = Runtime(
             store=self.store.as_store(), tools=options.tools, executor=self.executor,
-            clock=run_clock, node_kinds=kinds, gc_threshold=None,
+            clock=run_clock, node_kinds=kinds, gc_threshold=None, workflows=bodies,
         )  # fmt: skip
         self.ended = anyio.Event()
         self.crashed = False

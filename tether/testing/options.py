@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from tether.ir import compile_yaml_file
 from tether.ir.types import Workflow
+from tether.runtime.code_first.decorators import CodeWorkflow
 from tether.runtime.tools import Tool, ToolFn
 
 Storage = Literal["sqlite", "memory"]
@@ -45,7 +46,7 @@ class TetherOptions:
     """
 
     tools: tuple[Tool | ToolFn, ...] = ()
-    workflows: tuple[Workflow | Path | str, ...] = ()
+    workflows: tuple[Workflow | Path | str | CodeWorkflow, ...] = ()
     storage: Storage = "sqlite"
     durability: Literal["full", "normal"] = "normal"
     call_timeout: float = 0.25
@@ -67,14 +68,21 @@ class TetherOptions:
         return replace(self, **changes)
 
     def compiled_workflows(self) -> list[Workflow]:
-        """The workflows as IR (YAML files compiled; errors name the file and line)."""
+        """The graph workflows as IR (YAML files compiled; errors name the file and line)."""
         return [
-            w if isinstance(w, Workflow) else compile_yaml_file(Path(w)) for w in self.workflows
+            w if isinstance(w, Workflow) else compile_yaml_file(Path(w))
+            for w in self.workflows
+            if not isinstance(w, CodeWorkflow)
         ]
+
+    def code_workflows(self) -> list[CodeWorkflow]:
+        """The code-first workflows (given to each life's runtime when it is made: a
+        recovering run needs its body before anything else happens)."""
+        return [w for w in self.workflows if isinstance(w, CodeWorkflow)]
 
 
 def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, str | Path | Workflow) or callable(value):
+    if isinstance(value, str | Path | Workflow | CodeWorkflow) or callable(value):
         return [value]
     if isinstance(value, Iterable):
         return list(value)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -33,6 +33,7 @@ from tether.ir.types import Workflow
 from tether.persistence import MemoryStore
 from tether.persistence.contract import Store
 from tether.persistence.urls import store_for_url
+from tether.runtime.code_first.decorators import CodeWorkflow, steps_beside
 from tether.runtime.executor import work_item_id
 from tether.runtime.records import JournalEntry, NodeCompleted, NodeFailed, decode_rows
 from tether.runtime.run import Run
@@ -71,7 +72,7 @@ class RuntimeUnderTest:
         self.crash: CrashRecord | None = None
         #: Every record committed so far, in commit order, across lives.
         self.committed: list[Committed] = []
-        self._workflows = options.compiled_workflows()
+        self._workflows: list[Workflow] = options.compiled_workflows()
         self._tg: anyio.abc.TaskGroup | None = None
         self._databases = itertools.count(1)
         self._url: str | None = None
@@ -198,8 +199,15 @@ class RuntimeUnderTest:
 
     # -- the Runtime's API -------------------------------------------------------------------
 
-    def register(self, workflow: Workflow | Mapping[str, Any]) -> Workflow:
+    def register(self, workflow: Workflow | Mapping[str, Any] | CodeWorkflow) -> Workflow:
         """Register a workflow in this life (and every later one)."""
+        if isinstance(workflow, CodeWorkflow):
+            if workflow not in self.options.code_workflows():
+                # Later lives are made with its body; this one runs it from now on.
+                self.options = replace(self.options, workflows=(*self.options.workflows, workflow))
+                for s in steps_beside(workflow):
+                    self.lives[-1].executor_tools.add(s)
+            return self.runtime.register(workflow)
         wf = self.runtime.register(workflow)
         self._workflows.append(wf)
         return wf
@@ -212,14 +220,16 @@ class RuntimeUnderTest:
 
     async def start(
         self,
-        workflow: Workflow | str,
+        workflow: Workflow | str | CodeWorkflow,
         input: Mapping[str, Any] | None = None,
         *,
         execution_id: str | None = None,
     ) -> Run:
         """``Runtime.start``; the run is named ``<workflow>-<n>`` unless the test names it."""
+        if isinstance(workflow, CodeWorkflow):
+            self.register(workflow)
         if execution_id is None:
-            name = workflow.workflow_id if isinstance(workflow, Workflow) else workflow
+            name = workflow if isinstance(workflow, str) else workflow.workflow_id
             execution_id = f"{name.partition('@')[0]}-{next(self._ids)}"
         await self._on_live(lambda rt: rt.start(workflow, input, execution_id=execution_id))
         # The handle asks this object, so result() follows the run into the next life.
