@@ -48,6 +48,8 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     def run_until_quiet(self) -> None:
         """Run callbacks until none is ready: every task then waits on a durable call (or has
         ended). This loop is the running loop meanwhile; the caller's is put back after."""
+        if not self._ready:
+            return  # the turn's second look, after its records were folded: nothing to run
         outer = asyncio.events._get_running_loop()
         outer_hooks = sys.get_asyncgen_hooks()
         asyncio.events._set_running_loop(self)
