@@ -29,8 +29,9 @@ TETHER_SPEC = DurabilityEngineSpec(
     engine_name="Tether",
     durable_unit_noun="step",
     durable_container_noun="workflow",
-    wrapped_toolset_kinds=frozenset({"function"}),
-    toolset_lifecycles={"function": "enter-always"},
+    wrapped_toolset_kinds=frozenset({"function", "mcp"}),
+    # An MCP server is entered by each step that uses it, never by the run (mcp_toolset.py).
+    toolset_lifecycles={"function": "enter-always", "mcp": "enter-never"},
 )
 
 #: A capability named after its object (``<handle_deferred_tool_calls:ce233e>``).
