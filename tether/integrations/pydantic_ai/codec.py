@@ -89,12 +89,23 @@ def dump_run_context(ctx: RunContext[Any]) -> dict[str, Any]:
 
     A capability without an id is named after the object (``<name:1f2e3d>``): another process,
     or a replay, names it differently, so such names are left out (a replay compares a step's
-    arguments with the journal's, I8)."""
-    out = dict(to_jsonable_python(DurableRunContext.serialize_run_context(ctx)))
+    arguments with the journal's, I8). Sets (the run's tool names) are sorted: their order
+    follows string hashing, which differs between processes."""
+    out = dict(to_jsonable_python(_sorted_sets(DurableRunContext.serialize_run_context(ctx))))
     active = out.get("active_capability_ids")
     if isinstance(active, list):
         out["active_capability_ids"] = [c for c in active if not _PER_OBJECT.match(str(c))]
     return out
+
+
+def _sorted_sets(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted((_sorted_sets(v) for v in value), key=str)
+    if isinstance(value, dict):
+        return {k: _sorted_sets(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sorted_sets(v) for v in value]
+    return value
 
 
 class DepsCodec:
