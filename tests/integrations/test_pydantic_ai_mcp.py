@@ -1,13 +1,18 @@
 """MCP toolsets of a Pydantic AI agent on Tether: the demo MCP server (a real subprocess over
 stdio, tests/agents/mcp_servers) used by an agent whose model is Pydantic AI's FunctionModel.
-Listing its tools and calling one are journaled steps; a restart does not call it again."""
+Listing its tools and calling one are journaled steps; a restart does not call it again;
+a call in flight when the process was killed is sent again."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 pytest.importorskip(
@@ -98,3 +103,37 @@ def test_an_mcp_server_without_an_id_is_refused() -> None:
 def test_two_mcp_servers_with_one_id_are_refused() -> None:
     with pytest.raises(ValueError, match="two MCP toolsets have the id 'demo'"):
         TetherAgent(Agent(scripted(), name="adder", toolsets=[demo_server(), demo_server()]))
+
+
+@pytest.mark.slow
+async def test_sigkill_with_an_mcp_call_in_flight_sends_only_that_call_again_I12(
+    tmp_path: Path,
+) -> None:
+    from tests.integrations.pyai_mcp_crash_child import make_agent, make_runtime
+
+    db, log = tmp_path / "rt.db", tmp_path / "mcp.log"
+    here = Path(__file__).parent
+    child = subprocess.Popen(
+        [sys.executable, str(here / "pyai_mcp_crash_child.py"), str(db), str(log)],
+        stdout=subprocess.PIPE, text=True, cwd=here.parents[1],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        execution_id = child.stdout.readline().strip()
+        with anyio.fail_after(30):  # another process: its log is what to watch
+            while "echo" not in (log.read_text().split() if log.exists() else []):
+                await anyio.sleep(0.01)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    agent = make_agent(str(log), hold=False)
+    async with make_runtime(str(db), agent) as rt:
+        state = await rt.wait(execution_id, timeout=30)
+        await check_replay(rt, execution_id)
+    assert state.status == "completed", state.error
+    assert state.result["output"] == "the sum is 5"
+    # add was committed before the kill: not sent again; echo was in flight: sent again.
+    assert log.read_text().splitlines() == ["add", "echo", "echo"]
