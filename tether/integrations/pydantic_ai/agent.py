@@ -1,13 +1,15 @@
 """``TetherAgent``: a Pydantic AI agent whose runs are durable Tether workflows.
 
 Inside a workflow body, ``await agent.run(...)`` runs the agent's loop in the body: each model
-request is the step ``{name}.model_request`` and each function tool call the step
-``{name}.call_tool``, journaled before they are made and their results before the loop goes on;
-a tool that needs approval pauses the run on ``ctx.approval`` until a person decides
-(``rt.approve``). After a crash the body replays: committed requests and tool calls are answered
-from the journal, not sent again. ``agent.workflow`` is a ready-made workflow that runs the
-agent on its input (``{"prompt": ..., "deps": ..., "message_history": [...]}``). Outside a
-workflow body, ``run`` is the plain agent's.
+request is the step ``{name}.model_request``, each function tool call the step
+``{name}.call_tool`` and each MCP server's tool listing and calls the steps
+``{name}.mcp.{id}.get_tools`` and ``{name}.mcp.{id}.call_tool`` (see :mod:`.mcp_toolset`),
+journaled before they are made and their results before the loop goes on; a tool that needs
+approval pauses the run on ``ctx.approval`` until a person decides (``rt.approve``). After a
+crash the body replays: committed requests and tool calls are answered from the journal, not
+sent again. ``agent.workflow`` is a ready-made workflow that runs the agent on its input
+(``{"prompt": ..., "deps": ..., "message_history": [...]}``). Outside a workflow body, ``run``
+is the plain agent's.
 
 Example::
 
@@ -21,7 +23,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, TypeGuard
 
 from pydantic_ai import Agent, FunctionToolset
 from pydantic_ai.agent import AgentRunResult
@@ -42,9 +44,15 @@ from tether.runtime.code_first.calls import current_context
 from tether.runtime.code_first.context import WorkflowContext
 from tether.runtime.code_first.decorators import CodeWorkflow, Step, workflow
 
+if TYPE_CHECKING:  # the MCP client (fastmcp) is an extra of Pydantic AI's: imported when used
+    from pydantic_ai.mcp import MCPToolset
+
 
 class TetherAgent(Generic[AgentDepsT, OutputDataT]):
     """Wraps a Pydantic AI ``Agent``: its model requests and tool calls become durable steps.
+
+    Its toolsets may hold function tools and MCP servers (``MCPToolset(..., id=...)``: the id
+    names the server's steps); ``tool_step`` applies to both.
 
     ``name`` (default: the agent's) names the steps and the workflow; it must stay the same
     while runs are in flight. ``model_step``/``tool_step``: :func:`tether.step` options
@@ -85,11 +93,13 @@ class TetherAgent(Generic[AgentDepsT, OutputDataT]):
         calls = call_tool_step(
             self.name, agent, self._function_toolsets, self._deps, **(tool_step or {})
         )
-        self._toolsets = [ts.visit_and_replace(self._durable_leaf(calls)) for ts in agent.toolsets]
         #: Its steps: registered with ``agent.workflow``; a workflow of one's own that runs the
         #: agent passes them on (``@workflow(steps=agent.steps)``), so that a call in flight
-        #: when the process died is found after a restart.
+        #: when the process died is found after a restart. Each MCP server adds its own three.
         self.steps: list[Step] = [request, calls]
+        self._tool_step = tool_step or {}
+        self._mcp_ids: set[str] = set()
+        self._toolsets = [ts.visit_and_replace(self._durable_leaf(calls)) for ts in agent.toolsets]
         self.workflow: CodeWorkflow = self._make_workflow()
 
     async def run(
@@ -128,10 +138,12 @@ class TetherAgent(Generic[AgentDepsT, OutputDataT]):
 
     def _durable_leaf(self, calls: Step) -> Any:
         def replace(leaf: AbstractToolset[Any]) -> AbstractToolset[Any]:
+            if _is_mcp(leaf):
+                return self._durable_mcp(leaf)
             if not isinstance(leaf, FunctionToolset):
                 raise TypeError(
                     f"TetherAgent {self.name!r}: toolset {leaf.label} is not supported yet "
-                    "(function tools are; MCP and dynamic toolsets are not)"
+                    "(function and MCP toolsets are; dynamic ones are not)"
                 )
             key = leaf.id or f"toolset-{len(self._function_toolsets)}"
             if key in self._function_toolsets:
@@ -140,6 +152,18 @@ class TetherAgent(Generic[AgentDepsT, OutputDataT]):
             return TetherFunctionToolset(leaf, key=key, call=calls, deps=self._deps)
 
         return replace
+
+    def _durable_mcp(self, server: MCPToolset[Any]) -> AbstractToolset[Any]:
+        from tether.integrations.pydantic_ai import mcp_toolset
+
+        key = mcp_toolset.server_id(self.name, server)
+        if key in self._mcp_ids:  # the same steps would serve two servers
+            raise ValueError(f"TetherAgent {self.name!r}: two MCP toolsets have the id {key!r}")
+        self._mcp_ids.add(key)
+        steps = mcp_toolset.mcp_steps(self.name, self.wrapped, server, self._deps,
+                                      **self._tool_step)  # fmt: skip
+        self.steps.extend(steps.all())
+        return mcp_toolset.tether_mcp_toolset(server, steps, self._deps)
 
     def _make_workflow(self) -> CodeWorkflow:
         async def run_agent(ctx: WorkflowContext, data: dict[str, Any]) -> dict[str, Any]:
@@ -159,3 +183,12 @@ class TetherAgent(Generic[AgentDepsT, OutputDataT]):
         return workflow(
             id=self.name, description=f"the Pydantic AI agent {self.name}", steps=self.steps
         )(run_agent)
+
+
+def _is_mcp(leaf: AbstractToolset[Any]) -> TypeGuard[MCPToolset[Any]]:
+    """Whether ``leaf`` is an MCP server's toolset; without the MCP client none can be."""
+    try:
+        from pydantic_ai.mcp import MCPToolset
+    except ImportError:  # Pydantic AI's MCP extra (fastmcp) is not installed
+        return False
+    return isinstance(leaf, MCPToolset)

@@ -29,8 +29,9 @@ TETHER_SPEC = DurabilityEngineSpec(
     engine_name="Tether",
     durable_unit_noun="step",
     durable_container_noun="workflow",
-    wrapped_toolset_kinds=frozenset({"function"}),
-    toolset_lifecycles={"function": "enter-always"},
+    wrapped_toolset_kinds=frozenset({"function", "mcp"}),
+    # An MCP server is entered by each step that uses it, never by the run (mcp_toolset.py).
+    toolset_lifecycles={"function": "enter-always", "mcp": "enter-never"},
 )
 
 #: A capability named after its object (``<handle_deferred_tool_calls:ce233e>``).
@@ -88,12 +89,23 @@ def dump_run_context(ctx: RunContext[Any]) -> dict[str, Any]:
 
     A capability without an id is named after the object (``<name:1f2e3d>``): another process,
     or a replay, names it differently, so such names are left out (a replay compares a step's
-    arguments with the journal's, I8)."""
-    out = dict(to_jsonable_python(DurableRunContext.serialize_run_context(ctx)))
+    arguments with the journal's, I8). Sets (the run's tool names) are sorted: their order
+    follows string hashing, which differs between processes."""
+    out = dict(to_jsonable_python(_sorted_sets(DurableRunContext.serialize_run_context(ctx))))
     active = out.get("active_capability_ids")
     if isinstance(active, list):
         out["active_capability_ids"] = [c for c in active if not _PER_OBJECT.match(str(c))]
     return out
+
+
+def _sorted_sets(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted((_sorted_sets(v) for v in value), key=str)
+    if isinstance(value, dict):
+        return {k: _sorted_sets(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sorted_sets(v) for v in value]
+    return value
 
 
 class DepsCodec:
