@@ -408,8 +408,10 @@ class Runtime(ExecutionReads, ExecutionSignals):
         self, workflow: Workflow | str | CodeWorkflow, input: Mapping[str, Any] | None
     ) -> tuple[Workflow, dict[str, Any]]:
         """The workflow registered and persisted, and the input checked against it."""
-        if isinstance(workflow, CodeWorkflow):
-            workflow = self.register(workflow)
+        if isinstance(workflow, CodeWorkflow):  # registered once per runtime, then looked up
+            admitted = self._bodies.get(workflow.code_ref) is workflow
+            held = self._registry.resolve(workflow.ir()) if admitted else None
+            workflow = held or self.register(workflow)
         wf = workflow if isinstance(workflow, Workflow) else await self.workflow(workflow)
         # The registry's copy runs; any other object (an edited one too) is checked first.
         wf = self._registry.resolve(wf) or self.register(wf)

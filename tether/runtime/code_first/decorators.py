@@ -178,13 +178,18 @@ class CodeWorkflow:
     def ref(self) -> str:
         return f"{self.workflow_id}@{self.version}"
 
-    @property
+    @functools.cached_property
     def takes_input(self) -> bool:
         """Does the body take the run's input after ``ctx`` (``fn(ctx, input)``)?"""
         return len(inspect.signature(self.fn).parameters) >= 2
 
     def ir(self) -> Workflow:
-        """The IR the registry stores: the id, version and where the body's code lives."""
+        """The IR the registry stores: the id, version and where the body's code lives
+        (one object per workflow, so that a runtime knows it has registered it already)."""
+        return self._ir
+
+    @functools.cached_property
+    def _ir(self) -> Workflow:
         body = Node(id=BODY_NODE, kind=EndKind(), description=f"code: {self.code_ref}")
         return Workflow(
             workflow_id=self.workflow_id,
