@@ -37,7 +37,11 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     """Runs a workflow body's callbacks in order, only inside :meth:`run_until_quiet`."""
 
     def __init__(self) -> None:
-        self._ready: deque[asyncio.Handle] = deque()
+        # (callback, args, context): what asyncio's tasks and futures schedule; no Handle per
+        # callback (they never cancel one, and a timer, which would, is refused).
+        self._ready: deque[tuple[Callable[..., object], tuple[Any, ...], contextvars.Context]] = (
+            deque()
+        )
         self._closed = False
         #: The body's async generators: finalized on this loop, never on the caller's (whose
         #: shutdown would close them on the wrong loop and hang).
@@ -55,10 +59,15 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         asyncio.events._set_running_loop(self)
         sys.set_asyncgen_hooks(firstiter=self._asyncgens.add, finalizer=self._finalize)
         try:
-            while self._ready:
-                handle = self._ready.popleft()
-                if not handle.cancelled():
-                    handle._run()
+            ready = self._ready
+            while ready:
+                callback, args, context = ready.popleft()
+                try:
+                    context.run(callback, *args)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:  # what Handle._run does with it
+                    self.call_exception_handler({"message": "workflow callback", "exception": exc})
         finally:
             sys.set_asyncgen_hooks(*outer_hooks)
             asyncio.events._set_running_loop(outer)
@@ -67,7 +76,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         # Garbage-collected unfinished: closed at the next drive, on this loop.
         self._asyncgens.discard(agen)
         if not self._closed:
-            self._ready.append(asyncio.Handle(_close_quietly, (agen,), self))
+            self._ready.append((_close_quietly, (agen,), contextvars.copy_context()))
 
     # -- what asyncio's futures and tasks use ---------------------------------------------
 
@@ -77,9 +86,8 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         *args: Any,
         context: contextvars.Context | None = None,
     ) -> asyncio.Handle:
-        handle = asyncio.Handle(callback, args, self, context)
-        self._ready.append(handle)
-        return handle
+        self._ready.append((callback, args, context or contextvars.copy_context()))
+        return _NO_HANDLE
 
     def create_future(self) -> asyncio.Future[Any]:
         return asyncio.Future(loop=self)
@@ -144,6 +152,16 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         raise NonDurableAwait(_NO_TIMERS)
 
 
+class _NoHandle(asyncio.Handle):
+    """What ``call_soon`` returns: its callers in asyncio (tasks, futures) ignore it."""
+
+    def __init__(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        raise NonDurableAwait("a workflow body's scheduled callbacks cannot be cancelled")
+
+
 def _close_quietly(agen: AsyncGenerator[Any, Any]) -> None:
     with contextlib.suppress(BaseException):
         agen.aclose().send(None)
@@ -151,3 +169,6 @@ def _close_quietly(agen: AsyncGenerator[Any, Any]) -> None:
 
 class NonDurableAwait(RuntimeError):
     """A workflow body used a timer, a thread or I/O: it would not replay."""
+
+
+_NO_HANDLE = _NoHandle()
