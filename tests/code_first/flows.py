@@ -85,6 +85,10 @@ async def sleeps_wrong(ctx: WorkflowContext) -> None:
     await asyncio.sleep(1)  # not durable: refused with a message
 
 
+async def _two_calls(x: int) -> int:
+    return await double(await add(x, 1))
+
+
 @workflow(id="program", version="1")
 async def program(ctx: WorkflowContext, data: dict[str, Any]) -> list[Any]:
     """Runs the calls its input lists: what the property tests generate."""
@@ -94,6 +98,8 @@ async def program(ctx: WorkflowContext, data: dict[str, Any]) -> list[Any]:
             out.append(await double(arg))
         elif op == "gather":
             out.append(list(await asyncio.gather(*(add(x, i) for i, x in enumerate(arg)))))
+        elif op == "branches":  # several calls per branch: they interleave turn by turn
+            out.append(list(await asyncio.gather(*(_two_calls(x) for x in arg))))
         elif op == "value":
             out.append(len(ctx.uuid()) + int(ctx.random() >= 0) + int(ctx.now().year > 2000))
         elif op == "sleep":
@@ -200,3 +206,19 @@ async def parent(ctx: WorkflowContext, data: dict[str, Any]) -> dict[str, Any]:
     except ChildFailed as exc:
         failed = exc.status
     return {"first": first, "both": list(both), "failed": failed}
+
+
+@workflow(id="branches", version="1")
+async def branches(ctx: WorkflowContext, data: dict[str, Any]) -> list[Any]:
+    """Two branches of several calls each: live they interleave, one completion per turn."""
+
+    async def a() -> Any:
+        v = await double(1)
+        d = await ctx.approval("A")
+        return [v, d.decision, await add(v, 1)]
+
+    async def b() -> Any:
+        d = await ctx.approval("B")
+        return [d.decision, await double(5)]
+
+    return list(await asyncio.gather(a(), b()))

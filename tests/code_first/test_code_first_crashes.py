@@ -19,6 +19,7 @@ pytestmark = pytest.mark.anyio
 OPS = st.one_of(
     st.tuples(st.just("step"), st.integers(0, 50)),
     st.tuples(st.just("gather"), st.lists(st.integers(0, 9), min_size=1, max_size=3)),
+    st.tuples(st.just("branches"), st.lists(st.integers(0, 9), min_size=2, max_size=3)),
     st.tuples(st.just("value"), st.none()),
     st.tuples(st.just("sleep"), st.none()),
     st.tuples(st.just("flaky"), st.integers(0, 1)),

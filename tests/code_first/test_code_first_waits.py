@@ -125,3 +125,23 @@ async def test_task_groups_and_async_generators_in_a_body_across_a_restart(
             "same_ctx": True,
         }  # fmt: skip
         await check_replay(rt, await rt.current_segment(run.id))
+
+
+async def test_gathered_branches_of_several_calls_replay_in_the_order_they_ran(
+    tmp_path: Path,
+) -> None:
+    """A replay hands the body its recorded results one at a time in the journal's order, so
+    branches interleave as they did live (else they take positions in another order: a false
+    NondeterminismError after every restart or wake)."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    async with Runtime(url, workflows=[flows.branches]) as rt:
+        run = await rt.start(flows.branches, {})
+        await until_waiting(rt, run.id, "@approval:A#")
+        await until_waiting(rt, run.id, "@approval:B#")
+    async with Runtime(url, workflows=[flows.branches], passivate_after=0.001) as rt:
+        await rt.approve(run.id, "approved", "ana", node_id="@approval:A#3")
+        await until_waiting(rt, run.id, "@approval:B#")
+    async with Runtime(url, workflows=[flows.branches]) as rt:  # replayed again, then B
+        await rt.approve(run.id, "rejected", "bo")
+        assert await rt.handle(run.id).result(timeout=10) == [[2, "approved", 3], ["rejected", 10]]
+        assert rt.broken() == {}

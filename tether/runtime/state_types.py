@@ -30,6 +30,9 @@ class CallResult(msgspec.Struct, frozen=True, gc=False, array_like=True):
     failed: bool
     value: Any = None
     input_digest: int | None = None
+    #: The seq of the record that finished it: a replay hands results to the body in this
+    #: order, one at a time, as the live run did (see tether.runtime.code_first.calls).
+    seq: int = 0
 
 
 class Wait(msgspec.Struct, frozen=True, gc=False):

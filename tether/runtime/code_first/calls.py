@@ -139,8 +139,7 @@ class CodeDriver:
         self._state, self._now_ms, self._rng = state, now_ms, rng
         if self._main is None:
             self._main = self._start_body(state)
-        self._resolve()
-        self._loop.run_until_quiet()
+        self._run_in_completion_order()
         if self._diverged is not None:
             raise self._diverged
         if self._loop.crashed is not None:
@@ -207,9 +206,22 @@ class CodeDriver:
         nxt = segment_id(root, state.segment + 1, state.last_seq + 2)
         return [marker, SegmentBoundary(at_ms=self._now_ms, next_execution_id=nxt)]
 
-    def _resolve(self) -> None:
-        for node_id in list(self._pending):
-            self._resolve_one(node_id)
+    def _run_in_completion_order(self) -> None:
+        """Run the body, handing it finished calls one at a time in the order the journal
+        finished them, until it waits on calls still in flight. Live and in a replay alike:
+        a replayed branch of a gather must not run through its recorded calls while the
+        other branch waits, or the two would take their next positions in another order."""
+        self._loop.run_until_quiet()
+        while self._diverged is None:
+            first: tuple[int, str] | None = None
+            for node_id in self._pending:
+                done = finished_call(self._state, node_id)
+                if done is not None and (first is None or done.seq < first[0]):
+                    first = (done.seq, node_id)
+            if first is None:
+                return
+            self._resolve_one(first[1])
+            self._loop.run_until_quiet()
 
     def _resolve_one(self, node_id: str) -> None:
         done = finished_call(self._state, node_id)
@@ -261,18 +273,16 @@ class CodeDriver:
         elif args is not None and not self._same_input(node_id, args):
             raise self.diverge(pos, f"{node_id} with another input", f"it with input {args!r}")
         fut: asyncio.Future[Any] = self._loop.create_future()
-        self._pending[node_id] = (fut, resolver)
-        self._resolve_one(node_id)
+        self._pending[node_id] = (fut, resolver)  # resolved in completion order (above)
         return fut
 
     def _same_input(self, node_id: str, args: dict[str, Any]) -> bool:
+        digest = input_digest(private_copy(args))
         run = self._state.nodes.get(node_id)
         if run is not None:  # still in flight: its input is in the state
-            return bool(run.input == private_copy(args))
+            return input_digest(run.input) == digest
         done = finished_call(self._state, node_id)
-        if done is None or done.input_digest is None:
-            return True
-        return done.input_digest == input_digest(private_copy(args))
+        return done is None or done.input_digest is None or done.input_digest == digest
 
     def value(self, what: str, make: Callable[[], Any]) -> Any:
         """A value made once (a time, an id, a random number) and replayed from the journal."""

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from tether.runtime.state import ExecutionState
 
 _replace = msgspec.structs.replace
-_encoder = msgspec.msgpack.Encoder()
+# Sorted keys and sets: an input's digest is the same in every process (dict and set order
+# is not: sets of strings follow the process's hash seed).
+_encoder = msgspec.msgpack.Encoder(order="deterministic")
 #: Positions per chunk of ``state.calls``.
 CHUNK = 512
 
@@ -84,6 +86,7 @@ def _finished(
     """``node_id`` leaves the calls in flight for the finished ones."""
     pos = position_of(node_id)
     assert pos is not None  # the driver names every call with its position
+    result = _replace(result, seq=seq)
     chunk = {**state.calls.get(pos // CHUNK, {}), node_id: result}
     nodes = state.nodes
     if node_id in nodes:
