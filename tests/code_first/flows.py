@@ -222,3 +222,9 @@ async def branches(ctx: WorkflowContext, data: dict[str, Any]) -> list[Any]:
         return [d.decision, await double(5)]
 
     return list(await asyncio.gather(a(), b()))
+
+
+@workflow(id="parent_of_rounds", version="1")
+async def parent_of_rounds(ctx: WorkflowContext) -> Any:
+    """A child that continues as new twice before it ends."""
+    return await ctx.child(rounds, {"round": 1, "upto": 3, "total": 0})

@@ -56,3 +56,20 @@ async def test_a_crash_anywhere_in_a_parent_loses_no_child_and_starts_none_twice
         assert report.state.status == "completed", (cut, report.state.error)
         assert report.state.result == {"first": 6, "both": [2, 4], "failed": "failed"}, cut
         assert report.reran_settled == [] and report.unjournaled == [], cut
+
+
+async def test_a_child_that_continues_as_new_is_heard_of_when_it_really_ends(
+    tmp_path: Path,
+) -> None:
+    async with Runtime(
+        f"sqlite:///{tmp_path / 'c.db'}", workflows=[flows.parent_of_rounds, flows.rounds]
+    ) as rt:
+        run = await rt.start(flows.parent_of_rounds)
+        assert await run.result(timeout=10) == {"total": 6, "rounds": 3}
+
+
+async def test_nobody_else_may_spend_a_childs_event_id(tmp_path: Path) -> None:
+    async with Runtime(f"sqlite:///{tmp_path / 'c.db'}", workflows=[flows.long_wait]) as rt:
+        run = await rt.start(flows.long_wait)
+        with pytest.raises(InvalidInput, match=r"ids starting with 'tether\.'"):
+            await rt.send_event(run.id, "never", 1, event_id=f"tether.child-done:{run.id}~child1.1")

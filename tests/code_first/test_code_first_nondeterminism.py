@@ -98,6 +98,12 @@ CHANGES = {
         """,
         r"position 2: the journal holds add#2, the code now calls nothing",
     ),
+    "raises first": (
+        """
+        raise KeyError("new code")
+        """,
+        r"position 1: the journal holds double#1, the code now calls nothing \(the body ended\)",
+    ),
     "new step": (
         """
         a = await double(1)

@@ -391,15 +391,18 @@ class ExecutionActor(Actor):
             raise
         if not records:
             return
-        items = created_items(self._s, self.graph, self.execution_id, after, records, ctx.now_ms)
-        settles = turn_settles(
-            self.execution_id, before, after, records, incoming, settle, ctx.now_ms
-        )
-        boundary = records[-1] if isinstance(records[-1], SegmentBoundary) else None
-        if boundary is not None:
-            await open_segment(self._s, self.graph, self.execution_id, after, boundary)
-        items_to_write, settles_to_write = self._pool.for_turn(items, settles)
+        items: list[WorkItemRow] = []
         try:
+            items = created_items(
+                self._s, self.graph, self.execution_id, after, records, ctx.now_ms
+            )
+            settles = turn_settles(
+                self.execution_id, before, after, records, incoming, settle, ctx.now_ms
+            )
+            boundary = records[-1] if isinstance(records[-1], SegmentBoundary) else None
+            if boundary is not None:
+                await open_segment(self._s, self.graph, self.execution_id, after, boundary)
+            items_to_write, settles_to_write = self._pool.for_turn(items, settles)
             turn = self._make_turn(before, after, rows, items_to_write, settles_to_write)
             if after.waits and self._s.passivate_after_ms:  # only waits left? passivate
                 turn = seal(turn, after, ctx.now_ms, self._s.passivate_after_ms)
@@ -432,7 +435,8 @@ class ExecutionActor(Actor):
                 error=after.error,
             )  # fmt: skip
             self._s.settle(self.execution_id, after)
-            if parent_of(after.root_execution_id) and self._s.children is not None:
+            # A child that continued as new has not ended: its last segment tells the parent.
+            if boundary is None and parent_of(after.root_execution_id) and self._s.children:
                 self._s.children.ended(after.root_execution_id, after)
             if boundary is not None:
                 await self._s.spawn_execution(boundary.next_execution_id)

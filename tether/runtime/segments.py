@@ -14,6 +14,7 @@ from tether.runtime.code_first.fold import position_of
 from tether.runtime.graph import Graph
 from tether.runtime.records import SegmentBoundary, SegmentStarted, normalized
 from tether.runtime.services import Services
+from tether.runtime.signals import RESERVED_EVENT_PREFIX
 from tether.runtime.state import ExecutionState, replay
 
 
@@ -96,7 +97,9 @@ def _code_segment(
         workflow_version=state.workflow_version,
         input=result.value,
         started_at_ms=state.started_at_ms,
-        inbox=state.inbox,
+        # Events not taken yet go on, except the runtime's own (a child's end nobody waits for
+        # any more): a body may wait for any key, and those would pile up segment after segment.
+        inbox={k: v for k, v in state.inbox.items() if not k.startswith(RESERVED_EVENT_PREFIX)},
         event_ids=state.event_ids,
         spent_usd=state.spent_usd,
         spent_tokens=state.spent_tokens,

@@ -89,6 +89,11 @@ def check_event(msg: SendEvent) -> None:
         )
     if msg.event_id is not None and (not isinstance(msg.event_id, str) or not msg.event_id):
         raise InvalidInput(f"event_id must be a non-empty string, got {msg.event_id!r}")
+    if msg.event_id is not None and msg.event_id.startswith(RESERVED_EVENT_PREFIX):
+        # Spending a child's own event id first would make its parent deaf to its end.
+        raise InvalidInput(
+            f"event_id {msg.event_id!r}: ids starting with 'tether.' are the runtime's"
+        )
     _storable(msg.payload, "payload")
 
 

@@ -169,6 +169,15 @@ class CodeDriver:
 
     def _ending(self, main: asyncio.Task[Any]) -> list[Record]:
         at = self._now_ms
+        # However the body ended, a replay that stopped short of calls the journal holds
+        # took another path: that is I8's to report, not the run's failure to record.
+        unreached = sorted(p for p in self._recorded if p >= self._next)
+        if unreached and not isinstance(main.exception() if not main.cancelled() else None,
+                                        NondeterminismError):  # fmt: skip
+            p = unreached[0]
+            raise NondeterminismError(
+                self._state.execution_id, p, self._recorded[p], "nothing (the body ended)"
+            )
         if main.cancelled():
             return [ExecutionFailed(at_ms=at, error="the workflow body was cancelled")]
         exc = main.exception()
@@ -176,12 +185,6 @@ class CodeDriver:
             return self._continued(exc.input)
         if exc is not None:
             return [ExecutionFailed(at_ms=at, error=f"{type(exc).__name__}: {exc}")]
-        unreached = sorted(p for p in self._recorded if p >= self._next)
-        if unreached:
-            p = unreached[0]
-            raise NondeterminismError(
-                self._state.execution_id, p, self._recorded[p], "nothing (the body returned)"
-            )
         result = main.result()
         try:
             _encoder.encode(result)
@@ -200,6 +203,9 @@ class CodeDriver:
             error = f"ctx.continue_as_new: an input the journal cannot hold: {e}"
             return [ExecutionFailed(at_ms=self._now_ms, error=error)]
         pos = self._take()
+        recorded = self._recorded.get(pos)
+        if recorded is not None and recorded != f"@continue_as_new#{pos}":
+            raise self.diverge(pos, recorded, f"@continue_as_new#{pos}")
         marker = NodeCompleted(at_ms=self._now_ms, node_id=f"@continue_as_new#{pos}",
                                dispatch=0, attempt=0, output=new_input)  # fmt: skip
         root = state.root_execution_id or state.execution_id
