@@ -71,6 +71,10 @@ class _NodeBinding(NamedTuple):
         return {} if self.bind is None else self.bind(data)
 
 
+#: Node bindings kept (graphs have few nodes; a code-first body makes one per call).
+_BINDERS_KEPT = 65_536
+
+
 class Services:
     def __init__(
         self,
@@ -298,6 +302,8 @@ class Services:
         hit = self._binders.get(id(node))
         if hit is not None and hit.node is node:
             return hit
+        if len(self._binders) > _BINDERS_KEPT:  # code-first calls make nodes without end
+            self._binders.clear()
         kind = node.kind
         if self.node_kinds is not None and self.node_kinds.handles(node):
             wf = self._workflow_of[id(node)]

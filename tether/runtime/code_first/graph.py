@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from tether.ir.types import HumanApprovalKind, Node, RetryPolicy, WaitKind, Workflow
-from tether.runtime.code_first.decorators import CodeWorkflow, Step, step_node
+from tether.runtime.code_first.decorators import BODY_NODE, CodeWorkflow, Step, step_node
 from tether.runtime.graph import DEFAULT_RETRY, Graph
 from tether.runtime.tools import ToolRegistry, UnknownTool
 
@@ -39,6 +39,10 @@ class AnyKey(frozenset[str]):
         return iter(())
 
 
+#: Call nodes a code-first workflow version keeps made (a node is made again when needed).
+NODES_KEPT = 4096
+
+
 class CodeGraph(Graph):
     """A :class:`Graph` whose call nodes are made from their ids."""
 
@@ -55,6 +59,9 @@ class CodeGraph(Graph):
         found = self.nodes.get(node_id)
         if found is None:
             found = self.nodes[node_id] = self._made(node_id)
+            if len(self.nodes) > NODES_KEPT:  # a long body's calls: keep the latest only
+                oldest = next(k for k in self.nodes if k != BODY_NODE)
+                del self.nodes[oldest]
         return found
 
     def retry_policy(self, node_id: str) -> RetryPolicy:
