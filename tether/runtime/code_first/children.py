@@ -58,6 +58,8 @@ def child_id(state: ExecutionState, position: int) -> str:
 
 def parent_of(child_root: str) -> str | None:
     """The parent's first execution id, for an id made by :func:`child_id` (else None)."""
+    if "~child" not in child_root:  # every run's end asks: most are nobody's child
+        return None
     found = _CHILD_ID.match(child_root)
     return found.group("parent") if found else None
 
