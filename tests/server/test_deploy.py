@@ -104,3 +104,25 @@ def test_self_host_with_a_token_installs_a_schedule_and_refuses_what_it_lacks(
 def test_an_engine_that_cannot_be_reached_is_a_deploy_error() -> None:
     with pytest.raises(DeployError, match=r"cannot reach the url engine at http://127\.0\.0\.1:9"):
         deploy(COUNTER, runtime="http://127.0.0.1:9", env=dict(os.environ))
+
+
+def test_tether_deploy_registers_a_file_and_a_workflow_object_from_the_cli(
+    tmp_path: Path,
+) -> None:
+    with running_engine(tmp_path, {"TETHER_TOKEN": TOKEN}, modules="tools,code_first") as e:
+        env = {"TETHER_TOKEN": TOKEN}
+        graph = tether(e.url, "deploy", str(COUNTER), "--runtime", e.url, env=env)
+        assert graph.returncode == 0, graph.stderr
+        assert graph.stdout.startswith("deployed counter@1 (sha256:") and e.url in graph.stdout
+        code = tether(e.url, "deploy", "code_first:order", "--runtime", e.url,
+                      "--schedule", LEAP_DAY, env=env, cwd=EXAMPLES)  # fmt: skip
+        assert code.returncode == 0, code.stderr
+        assert (
+            "deployed order@1" in code.stdout and f"scheduled as order: {LEAP_DAY}" in code.stdout
+        )
+        assert _read(e.url, "/executions", TOKEN)["executions"] == []  # nothing was started
+        unset = tether(e.url, "deploy", str(COUNTER), "--runtime", "cloud", env=env)
+        assert unset.returncode == 1 and "TETHER_CLOUD_URL" in unset.stderr
+        bad = tether(e.url, "deploy", "code_first:nothing_here", env=env, cwd=EXAMPLES)
+        assert bad.returncode == 2 and "is not a @workflow" in bad.stderr
+        assert "Traceback" not in unset.stderr + bad.stderr

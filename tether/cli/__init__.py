@@ -14,7 +14,7 @@ import importlib.metadata
 import sys
 from collections.abc import Sequence
 
-from tether.cli import dev_command, engine_commands, worker_command
+from tether.cli import deploy_command, dev_command, engine_commands, worker_command
 
 __all__ = ["main"]
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tether {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     dev_command.add_parser(commands)
+    deploy_command.add_parser(commands)
     engine_commands.add_parsers(commands)
     worker_command.add_parser(commands)
     return parser

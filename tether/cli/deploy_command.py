@@ -1,0 +1,97 @@
+"""``tether deploy``: register a workflow on an engine (and put it on a schedule there), the
+CLI face of :func:`tether.deploy`. It never starts a run.
+
+Example::
+
+    $ tether deploy flows/report.yaml --runtime self-host --schedule "0 9 * * *"
+    deployed report@1 (sha256:3f1c...) to self-host https://tether.example.com
+    scheduled as report: 0 9 * * * (UTC)
+    $ tether deploy my_flows:pipeline            # a @workflow: module:attribute
+
+Exit status: 0 when deployed, 1 when the engine is not configured, not reachable or refused
+it (its message on stderr), 2 for bad arguments or a workflow that does not load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tether.deployment import DeployableWorkflow, DeployError, deploy
+from tether.ir import WorkflowError
+from tether.runtime.code_first.decorators import CodeWorkflow
+
+USAGE = 2
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "deploy", help="register a workflow on an engine, optionally on a schedule",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )  # fmt: skip
+    p.add_argument("workflow", help="a YAML file, or module:attribute naming a @workflow")
+    p.add_argument("--runtime", default=None,
+                   help="local (default), self-host, cloud, or an http(s):// URL")  # fmt: skip
+    p.add_argument("--schedule", default=None, help="a cron expression: start it at every fire")
+    p.add_argument("--timezone", default="UTC", help="the schedule's time zone")
+    p.add_argument("--schedule-id", default=None, help="default: the workflow id")
+    p.add_argument("--input", "-i", default=None, help="JSON input of each scheduled run")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        workflow = load_workflow(args.workflow)
+        given = json.loads(args.input) if args.input is not None else None
+    except (UsageProblem, WorkflowError) as exc:
+        print(f"tether deploy: {exc}", file=sys.stderr)
+        return USAGE
+    except json.JSONDecodeError as exc:
+        print(f"tether deploy: --input is not JSON: {exc}", file=sys.stderr)
+        return USAGE
+    try:
+        done = deploy(
+            workflow, args.runtime, schedule=args.schedule, input=given,
+            schedule_id=args.schedule_id, timezone=args.timezone,
+        )  # fmt: skip
+    except DeployError as exc:
+        print(f"tether deploy: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"deployed {done.workflow_id}@{done.version} ({done.digest}) to {done.runtime} {done.url}"
+    )
+    if done.scheduled:
+        print(f"scheduled as {done.schedule_id}: {args.schedule} ({args.timezone})")
+    return 0
+
+
+class UsageProblem(ValueError):
+    """The workflow argument names nothing that loads."""
+
+
+def load_workflow(where: str) -> DeployableWorkflow:
+    """A YAML path, or ``module:attribute`` naming a ``@workflow`` (imported from the current
+    directory too, as ``tether dev --modules`` does)."""
+    if where.endswith((".yaml", ".yml")) or Path(where).is_file():
+        if not Path(where).is_file():
+            raise UsageProblem(f"no such file: {where}")
+        return Path(where)
+    module_name, sep, attribute = where.partition(":")
+    if not sep or not module_name or not attribute:
+        raise UsageProblem(f"{where!r}: give a YAML file or module:attribute (a @workflow)")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module failed to import: say so in one line
+        why = f"{type(exc).__name__}: {exc}"
+        raise UsageProblem(f"importing {module_name!r} failed: {why}") from None
+    found: Any = getattr(module, attribute, None)
+    if not isinstance(found, CodeWorkflow):
+        raise UsageProblem(f"{where!r} is not a @workflow (found {type(found).__name__})")
+    return found
