@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tether.runtime.code_first.fold import finished_call, input_digest, position_of
+from tether.runtime.code_first.fold import CHUNK, finished_call, input_digest, position_of
 from tether.runtime.code_first.workflow_loop import WorkflowLoop
 from tether.runtime.planner import segment_id
 from tether.runtime.records import (
@@ -41,6 +41,7 @@ from tether.runtime.records import (
     private_copy,
 )
 from tether.runtime.state import ExecutionState
+from tether.runtime.state_types import CallResult
 
 if TYPE_CHECKING:
     from tether.runtime.code_first.context import WorkflowContext
@@ -120,7 +121,8 @@ class CodeDriver:
         for chunk in state.calls.values():
             self._recorded.update((p, n) for n in chunk if (p := position_of(n)) is not None)
         self._next = 1
-        self._pending: dict[str, tuple[asyncio.Future[Any], Resolver]] = {}
+        #: Calls the body awaits: their future, how their value is returned, their chunk.
+        self._pending: dict[str, tuple[asyncio.Future[Any], Resolver, int]] = {}
         self._emitted: list[Record] = []
         self._main: asyncio.Task[Any] | None = None
         self._now_ms = 0
@@ -218,29 +220,31 @@ class CodeDriver:
         a replayed branch of a gather must not run through its recorded calls while the
         other branch waits, or the two would take their next positions in another order."""
         self._loop.run_until_quiet()
+        calls = self._state.calls
         while self._diverged is None:
-            first: tuple[int, str] | None = None
-            for node_id in self._pending:
-                done = finished_call(self._state, node_id)
-                if done is not None and (first is None or done.seq < first[0]):
-                    first = (done.seq, node_id)
+            first: CallResult | None = None
+            first_id = ""
+            for node_id, (_, _, chunk) in self._pending.items():
+                done = calls.get(chunk, _NO_CALLS).get(node_id)
+                if done is not None and (first is None or done.seq < first.seq):
+                    first, first_id = done, node_id
             if first is None:
                 return
-            self._resolve_one(first[1])
+            self._resolve(first_id, first)
             self._loop.run_until_quiet()
 
-    def _resolve_one(self, node_id: str) -> None:
-        done = finished_call(self._state, node_id)
-        if done is None:
-            return
-        fut, resolver = self._pending.pop(node_id)
+    def _resolve(self, node_id: str, done: CallResult) -> None:
+        fut, resolver, _ = self._pending.pop(node_id)
         if fut.done():
             return
         if done.failed:
             fut.set_exception(StepFailed(node_id, str(done.value)))
             return
+        value = done.value
+        if type(value) not in _IMMUTABLE:  # the body gets its own copy of what state holds
+            value = private_copy(value)
         try:
-            fut.set_result(resolver(private_copy(done.value)))
+            fut.set_result(resolver(value))
         except BaseException as exc:  # the resolver's own verdict (a wait timed out)
             fut.set_exception(exc)
 
@@ -279,7 +283,8 @@ class CodeDriver:
         elif args is not None and not self._same_input(node_id, args):
             raise self.diverge(pos, f"{node_id} with another input", f"it with input {args!r}")
         fut: asyncio.Future[Any] = self._loop.create_future()
-        self._pending[node_id] = (fut, resolver)  # resolved in completion order (above)
+        # Resolved in completion order (above), even when it finished long ago (a replay).
+        self._pending[node_id] = (fut, resolver, pos // CHUNK)
         return fut
 
     def _same_input(self, node_id: str, args: dict[str, Any]) -> bool:
@@ -349,6 +354,11 @@ class CodeDriver:
         pos = self._next
         self._next += 1
         return pos
+
+
+_NO_CALLS: dict[str, CallResult] = {}
+#: Values returned to the body as they are (no copy needed: nothing in them can change).
+_IMMUTABLE = frozenset({int, float, str, bool, bytes, type(None)})
 
 
 def _same(value: Any) -> Any:

@@ -58,6 +58,10 @@ class Step(Tool):
         return inspect.signature(self.fn)
 
     @functools.cached_property
+    def _named(self) -> frozenset[str]:
+        return frozenset(self.params)
+
+    @functools.cached_property
     def _positional(self) -> tuple[str, ...]:
         """The leading parameters a call may pass by position (none if it takes *args)."""
         out = []
@@ -75,7 +79,7 @@ class Step(Tool):
         if len(args) <= len(named):
             # The common call, without inspect's bind (the cost of a replayed call).
             fast = dict(zip(named, args, strict=False))
-            if not (fast.keys() & kwargs.keys()) and kwargs.keys() <= set(self.params):
+            if not kwargs or (not (fast.keys() & kwargs.keys()) and kwargs.keys() <= self._named):
                 fast.update(kwargs)
                 if self.required <= fast.keys():
                     return fast

@@ -46,6 +46,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         #: The body's async generators: finalized on this loop, never on the caller's (whose
         #: shutdown would close them on the wrong loop and hang).
         self._asyncgens: weakref.WeakSet[AsyncGenerator[Any, Any]] = weakref.WeakSet()
+        self._hooks = (self._first_iteration, self._finalize)  # bound once, set per drive
         #: The first exception a callback let escape (the driver reports it).
         self.crashed: BaseException | None = None
 
@@ -57,7 +58,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         outer = asyncio.events._get_running_loop()
         outer_hooks = sys.get_asyncgen_hooks()
         asyncio.events._set_running_loop(self)
-        sys.set_asyncgen_hooks(firstiter=self._asyncgens.add, finalizer=self._finalize)
+        sys.set_asyncgen_hooks(*self._hooks)
         try:
             ready = self._ready
             while ready:
@@ -71,6 +72,9 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         finally:
             sys.set_asyncgen_hooks(*outer_hooks)
             asyncio.events._set_running_loop(outer)
+
+    def _first_iteration(self, agen: AsyncGenerator[Any, Any]) -> None:
+        self._asyncgens.add(agen)
 
     def _finalize(self, agen: AsyncGenerator[Any, Any]) -> None:
         # Garbage-collected unfinished: closed at the next drive, on this loop.
