@@ -4,7 +4,7 @@
     python -m benchmarks chain --in-flight 500      # one scenario; its own options follow
     python -m benchmarks all --quick                # every scenario at a small size
 
-Scenarios: chain, peers, recovery, fleet, limits, idle, agents, testing (see
+Scenarios: chain, peers, recovery, fleet, limits, idle, agents, testing, chaos (see
 benchmarks/README.md). Each
 prints its table and exits 0; a failed scenario makes ``all`` exit nonzero after running the
 rest.
@@ -22,7 +22,17 @@ from typing import Any
 
 from benchmarks.machine import banner, describe
 
-SCENARIOS = ("chain", "peers", "recovery", "fleet", "limits", "idle", "agents", "testing")
+SCENARIOS = (
+    "chain",
+    "peers",
+    "recovery",
+    "fleet",
+    "limits",
+    "idle",
+    "agents",
+    "testing",
+    "chaos",
+)
 
 #: What ``all`` runs: (name in the report, scenario, its arguments). Recovery runs twice: as
 #: the scenario says (a kill 2 s in, when Tether has already finished every run) and killed
@@ -37,6 +47,7 @@ ALL: list[tuple[str, str, list[str]]] = [
     ("idle", "idle", []),
     ("agents", "agents", []),
     ("testing", "testing", []),
+    ("chaos", "chaos", []),
 ]
 
 #: Small sizes for ``all --quick``: every scenario still measures what it says, on less work.
@@ -57,8 +68,12 @@ QUICK: list[tuple[str, str, list[str]]] = [
     ("idle", "idle", ["--runs", "10000", "--sample", "100", "--timer-sample", "20"]),
     ("agents", "agents", ["--quick"]),
     ("testing", "testing", ["--quick"]),
+    ("chaos", "chaos", ["--quick"]),
 ]
 
+
+#: Scenarios with a ``--quick`` size of their own.
+HAS_QUICK = ("agents", "testing", "chaos")
 
 #: A scenario whose module is not named as it is.
 MODULES = {"testing": "testing_speed"}
@@ -74,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", choices=("all", *SCENARIOS))
     parser.add_argument("--out", type=Path, help="write every figure to this JSON file")
-    parser.add_argument("--quick", action="store_true", help="all: small sizes")
+    parser.add_argument("--quick", action="store_true", help="small sizes (all, or one scenario)")
     args, rest = parser.parse_known_args(argv)
     machine = describe()
     report: dict[str, Any] = {"machine": machine, "scenarios": {}}
@@ -83,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("options after 'all' go to one scenario: run it alone")
         plan = QUICK if args.quick else ALL
     else:
-        plan = [(args.scenario, args.scenario, rest)]
+        # This parser took `--quick`: it means the scenario's own small size, where it has one.
+        quick = ["--quick"] if args.quick and args.scenario in HAS_QUICK else []
+        plan = [(args.scenario, args.scenario, rest + quick)]
     print(f"benchmarks · {banner(machine)}")
     failed = []
     for name, scenario, scenario_args in plan:

@@ -1,0 +1,293 @@
+"""Chaos: runs submitted over the REST API while random faults hit the engine and the workers.
+
+    python -m benchmarks chaos [--runs 200] [--workers 3] [--faults 20] [--seed 1] [--quick]
+
+A ``tether dev`` engine (127.0.0.1, journal on a SQLite file in a temporary directory,
+``TETHER_EMBED_WORKERS=0``: every step runs on a worker) and ``--workers`` ``tether worker``
+processes. The driver submits ``--runs`` runs of a 4-step chain (``benchmarks.chaos_tools``),
+spread over the chaos window, each under an execution id it chooses and retried with the same
+id on a connection error or a 5xx (a start is idempotent by id, so nothing starts twice). At
+the same time ``--faults`` faults land at random times (uniform gaps, mean ``--gap``): SIGKILL
+of the engine (restarted at once on the same journal and ports), SIGKILL of a worker
+(restarted under the same worker id), or SIGSTOP of a worker then SIGCONT after 0.2 s to 1.5x
+the 5 s lease TTL (so a third of the pauses outlive it).
+
+After the last fault the driver waits (up to ``--deadline``) for every run to end, then reads
+each run's view and journal (``GET /executions/{id}``, ``/events``) and prints: runs lost
+(accepted, then unknown), stuck (not ended by the deadline), doubled (a node completed twice in
+one journal), wrong (not completed with the ``x`` the chain computes); side effects repeated
+(the side-effect log's lines for a node beyond one), and how many of those each ran for a
+distinct hand-out the journal holds (explained by a journaled retry); run latency (submit to
+``completed_at``) p50/p99/max; and the time from the last fault to the last run's end. Exits
+nonzero if a run is lost, stuck, doubled or wrong, or a side effect is unexplained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+import httpx
+import msgspec
+
+from benchmarks.chaos_check import TERMINAL, read_all, read_effects, verdict
+from benchmarks.chaos_cluster import Cluster
+from benchmarks.chaos_tools import CHAIN_YAML, WORKFLOW_ID
+from benchmarks.machine import banner, describe
+from tether.ir import compile_yaml_text
+
+#: The engine's lease TTL (``Runtime``'s default; ``tether dev`` has no setting for it).
+LEASE_TTL_SECS: Final = 5.0
+#: Fault kinds and their weights (the outside run's mix: about 30% engine kills).
+FAULTS: Final = {"engine_kill": 3, "worker_kill": 3, "worker_stop": 4}
+#: A submission retried this long (engine down, restarting) is given up and reported.
+SUBMIT_DEADLINE_SECS: Final = 120.0
+#: Submissions in flight at once; more wait their turn (the chain's pacing still holds).
+SUBMITTERS: Final = 64
+POLL_SECS: Final = 0.25
+
+
+class Driver:
+    """Submits the runs; remembers each accepted one's ``x0`` and first submit time."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.submitted: dict[str, tuple[int, float]] = {}
+        self.refused: list[str] = []
+        self.retries = 0
+
+    async def submit_all(self, runs: int, chaos: Chaos, faults: int, gap: float) -> None:
+        """Submit in step with the faults, so runs are in flight at every fault however long
+        the engine restarts take: run ``i`` waits for fault ``i * faults // runs``."""
+        pace = faults * gap / max(runs, 1)  # the mean gap between submissions
+        limiter = anyio.Semaphore(SUBMITTERS)
+        async with (
+            httpx.AsyncClient(base_url=self.url, timeout=10.0) as client,
+            anyio.create_task_group() as tg,
+        ):
+            for i in range(runs):
+                await chaos.reached(i * faults // max(runs, 1))
+                await limiter.acquire()
+                tg.start_soon(self._submit, client, limiter, f"run{i:05d}", i)
+                await anyio.sleep(chaos.rng.uniform(0, 2 * pace))
+
+    async def _submit(
+        self, client: httpx.AsyncClient, limiter: anyio.Semaphore, run_id: str, x0: int
+    ) -> None:
+        body = {"workflow_id": WORKFLOW_ID, "input": {"run": run_id, "x": x0},
+                "execution_id": run_id}  # fmt: skip
+        t0 = time.time()
+        try:
+            with anyio.move_on_after(SUBMIT_DEADLINE_SECS):
+                while True:
+                    try:
+                        resp = await client.post("/executions", json=body)
+                        if resp.status_code < 500:
+                            break
+                    except httpx.TransportError:
+                        pass  # engine down or killed mid-request: the same id again
+                    self.retries += 1
+                    await anyio.sleep(0.1)
+                if resp.status_code == 201:
+                    self.submitted[run_id] = (x0, t0)
+                    return
+            self.refused.append(run_id)
+        finally:
+            limiter.release()
+
+
+class Chaos:
+    """Injects the faults; ``last`` is when the last one ended (its signal, or its SIGCONT)."""
+
+    def __init__(self, cluster: Cluster, rng: random.Random) -> None:
+        self.cluster = cluster
+        self.rng = rng
+        self.paused: set[int] = set()
+        self.counts: dict[str, int] = dict.fromkeys(FAULTS, 0)
+        self.long_pauses = 0
+        self.last = 0.0
+        self.injected = 0
+        self._firsts = rng.sample(list(FAULTS), len(FAULTS))
+        self._next = anyio.Event()
+
+    async def reached(self, n: int) -> None:
+        """Return once ``n`` faults have been injected."""
+        while self.injected < n:
+            await self._next.wait()
+
+    async def run(self, faults: int, gap: float) -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(faults):
+                await anyio.sleep(self.rng.uniform(0, 2 * gap))
+                await self.one(tg)
+                self.injected += 1
+                self._next.set()
+                self._next = anyio.Event()
+
+    async def one(self, tg: anyio.abc.TaskGroup) -> None:
+        free = [i for i in range(self.cluster.workers) if i not in self.paused]
+        kind = self.rng.choices(list(FAULTS), weights=list(FAULTS.values()))[0]
+        if self.injected < len(FAULTS):  # every kind once first, so a short run has each
+            kind = self._firsts[self.injected]
+        if not free:
+            kind = "engine_kill"  # every worker is paused: hit the engine instead
+        self.counts[kind] += 1
+        self.last = time.time()
+        if kind == "engine_kill":
+            assert self.cluster.engine is not None
+            await self.cluster.engine.killed()
+            await self.cluster.start_engine()
+        elif kind == "worker_kill":
+            i = self.rng.choice(free)
+            proc = self.cluster.worker_procs[i]
+            assert proc is not None
+            await proc.killed()
+            # Not waiting for its Welcome: the engine may be down, and that is chaos too.
+            await self.cluster.start_worker(i, wait=False)
+        else:
+            i = self.rng.choice(free)
+            secs = self.rng.uniform(0.2, 1.5 * LEASE_TTL_SECS)
+            self.long_pauses += secs > LEASE_TTL_SECS
+            self.paused.add(i)
+            tg.start_soon(self.pause, i, secs)
+
+    async def pause(self, i: int, secs: float) -> None:
+        proc = self.cluster.worker_procs[i]
+        assert proc is not None
+        proc.signal(signal.SIGSTOP)
+        try:
+            await anyio.sleep(secs)
+        finally:
+            proc.signal(signal.SIGCONT)
+            self.last = max(self.last, time.time())
+            self.paused.discard(i)
+
+
+async def statuses(client: httpx.AsyncClient) -> dict[str, str]:
+    """Every execution's status, page by page."""
+    out: dict[str, str] = {}
+    offset = 0
+    while True:
+        resp = await client.get("/executions", params={"limit": 1000, "offset": offset})
+        resp.raise_for_status()
+        page = resp.json()["executions"]
+        out.update({e["execution_id"]: e["status"] for e in page})
+        if len(page) < 1000:
+            return out
+        offset += 1000
+
+
+async def wait_all_ended(url: str, run_ids: list[str], deadline: float) -> bool:
+    """Poll until every run has ended; False if the deadline passed first."""
+    async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+        with anyio.move_on_after(deadline):
+            while True:
+                seen = await statuses(client)
+                if all(seen.get(r) in TERMINAL for r in run_ids):
+                    return True
+                await anyio.sleep(POLL_SECS)
+    return False
+
+
+async def scenario(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    cluster = Cluster(tmp, args.workers, args.concurrency)
+    try:
+        await cluster.start_engine()
+        for i in range(args.workers):
+            await cluster.start_worker(i)
+        ir = msgspec.to_builtins(compile_yaml_text(CHAIN_YAML))
+        async with httpx.AsyncClient(base_url=cluster.url) as client:
+            (await client.post("/workflows", json={"ir": ir})).raise_for_status()
+        driver, chaos = Driver(cluster.url), Chaos(cluster, rng)
+        t0 = time.time()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(driver.submit_all, args.runs, chaos, args.faults, args.gap)
+            tg.start_soon(chaos.run, args.faults, args.gap)
+        chaos_s = time.time() - t0
+        ended = await wait_all_ended(cluster.url, list(driver.submitted), args.deadline)
+        journals = await read_all(cluster.url, list(driver.submitted))
+    finally:
+        cluster.stop_all()
+    result = verdict(driver.submitted, journals, read_effects(cluster.effects), chaos.last)
+    result.update(
+        all_ended=ended, refused=driver.refused, submit_retries=driver.retries,
+        faults=chaos.counts, long_pauses=chaos.long_pauses, chaos_s=chaos_s,
+        wall_s=time.time() - t0,
+    )  # fmt: skip
+    return result
+
+
+def report(r: dict[str, Any]) -> None:
+    f, se, lat = r["faults"], r["side_effects"], r["latency_s"]
+    print(
+        f"faults: {f['engine_kill']} engine SIGKILLs, {f['worker_kill']} worker SIGKILLs, "
+        f"{f['worker_stop']} worker SIGSTOPs ({r['long_pauses']} longer than the "
+        f"{LEASE_TTL_SECS:g} s lease TTL) over {r['chaos_s']:.1f} s; "
+        f"{r['submit_retries']} submission retries"
+    )
+    print(
+        f"runs {r['runs']} accepted ({len(r['refused'])} never accepted): "
+        f"lost {len(r['lost'])}  stuck {len(r['stuck'])}  doubled {len(r['doubled'])}  "
+        f"wrong {len(r['wrong'])}"
+    )
+    print(
+        f"side effects repeated: {se['extra_runs']} extra runs on {se['nodes_repeated']} nodes, "
+        f"{se['explained']} explained by a journaled retry, {se['unexplained']} unexplained"
+    )
+    if lat:
+        print(f"run latency under faults: p50 {lat['p50']:.2f} s  p99 {lat['p99']:.2f} s  "
+              f"max {lat['max']:.2f} s")  # fmt: skip
+    done = r["last_fault_to_all_done_s"]
+    if done is not None:
+        print(f"last fault to all done: {done:.2f} s" if done >= 0 else
+              "every run had ended before the last fault")  # fmt: skip
+    for name in ("lost", "stuck", "doubled", "wrong", "refused"):
+        if r[name]:
+            print(f"  {name}: {', '.join(r[name][:10])}{' ...' if len(r[name]) > 10 else ''}")
+
+
+def failed(r: dict[str, Any]) -> bool:
+    bad = ("lost", "stuck", "doubled", "wrong", "refused")
+    return any(r[k] for k in bad) or r["side_effects"]["unexplained"] > 0
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--faults", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--gap", type=float, default=1.0, help="mean seconds between faults")
+    parser.add_argument("--concurrency", type=int, default=8, help="tools at once per worker")
+    parser.add_argument("--deadline", type=float, default=300.0,
+                        help="seconds after the last fault for every run to end")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="20 runs, 2 workers, 4 faults")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.workers, args.faults = 20, 2, 4
+    print(
+        f"chaos: {args.runs} runs of a 4-step chain, {args.workers} `tether worker` x "
+        f"{args.concurrency}, {args.faults} faults (mean gap {args.gap:g} s), seed {args.seed}"
+    )
+    machine = describe()
+    print(banner(machine))
+    with tempfile.TemporaryDirectory(prefix="tether-chaos-") as tmp:
+        result = anyio.run(scenario, args, Path(tmp))
+    report(result)
+    if failed(result):
+        raise SystemExit(1)
+    return {"scenario": "chaos", "machine": machine, "args": vars(args), **result}
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
