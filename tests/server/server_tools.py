@@ -7,6 +7,7 @@ import os
 import anyio
 
 from tether import tool
+from tether.errors import RateLimited
 
 
 @tool
@@ -26,3 +27,24 @@ async def call_api(api_key: str, n: int) -> int:
     """Stands for a tool that calls a provider with a secret: its input must stay in the
     engine (the HTTP worker security tests)."""
     return n + len(api_key)
+
+
+_limited: set[int] = set()
+
+
+@tool
+async def limited_once(n: int) -> int:
+    """Rate limited (a 429) the first time it sees ``n``, then passes it on (the metrics
+    test: each run parks once)."""
+    if n not in _limited:
+        _limited.add(n)
+        raise RateLimited(0, "429 from the provider")
+    return n
+
+
+@tool
+async def fails_when_big(n: int) -> int:
+    """Fails for ``n`` over 5 (the metrics test: a failing node with retries)."""
+    if n > 5:
+        raise ValueError("too big")
+    return n

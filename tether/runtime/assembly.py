@@ -91,7 +91,15 @@ async def start_scheduling(
     once the scheduler has recovered the open work items."""
     store, clock, ledger = services.store, services.clock, services.ledger
     scheduler = await system.spawn(
-        lambda: SchedulerActor(store, clock, deliver, tg, ledger, lease_ttl_ms=lease_ttl_ms),
+        lambda: SchedulerActor(
+            store,
+            clock,
+            deliver,
+            tg,
+            ledger,
+            lease_ttl_ms=lease_ttl_ms,
+            counters=services.counters,
+        ),
         name=SCHEDULER_NAME,
         mailbox_size=1 << 16,
     )

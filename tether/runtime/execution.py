@@ -301,6 +301,7 @@ class ExecutionActor(Actor):
         try:
             await self._turn(record, settle)
         except (StaleFence, UnknownWorkItem) as exc:
+            self._s.counters.reports_refused += 1  # for metrics: nothing else keeps it
             self._answer(out, False, str(exc))  # the store refused the whole turn (I5)
             return
         if isinstance(record, NodeFailed):
@@ -429,6 +430,9 @@ class ExecutionActor(Actor):
         if closed:
             why = f"execution {after.status}" if after.is_terminal else "superseded"
             self._close_items(closed, why)
+        on_turn = self._s.counters.on_turn  # metrics, when asked for: one check otherwise
+        if on_turn is not None:
+            on_turn(records, items, len(closed))
         if after.is_terminal:
             lifecycle.event(
                 "execution_ended", execution_id=self.execution_id, status=after.status,

@@ -56,6 +56,7 @@ from tether.persistence.contract import (
     StorageError,
     Store,
 )
+from tether.runtime.counters import RuntimeCounters
 from tether.runtime.executor import NodeOutcome
 from tether.runtime.lease_reports import outcome_of, report_problem, spec_of
 from tether.runtime.ledger import Credit, WorkerEntry, WorkerLedger
@@ -116,8 +117,11 @@ class SchedulerActor(Actor):
         ledger: WorkerLedger,
         *,
         lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
+        counters: RuntimeCounters | None = None,
     ) -> None:
         self._store = store
+        # Reclaims and refused reports, for metrics: nothing else keeps them.
+        self._counters = counters if counters is not None else RuntimeCounters()
         self._clock = clock
         self._deliver = deliver
         self._tg = task_group
@@ -297,6 +301,7 @@ class SchedulerActor(Actor):
         worker = self._workers.get(msg.owner)
         problem = report_problem(msg, lease)
         if problem is not None:
+            self._counters.reports_refused += 1
             if worker is not None:
                 worker.link.answer(msg.work_item_id, msg.fence, False, problem)
             return
@@ -436,6 +441,7 @@ class SchedulerActor(Actor):
 
     async def _reclaim(self, lease: LiveLease, reason: str) -> None:
         row = lease.row
+        self._counters.leases_reclaimed += 1
         lifecycle.event(
             "lease_reclaimed", logging.WARNING, execution_id=row.execution_id,
             node_id=row.node_id, attempt=row.attempt, worker_id=lease.owner, reason=reason,

@@ -33,6 +33,7 @@ from tether.persistence.contract import Store
 from tether.runtime.code_first.children import ChildRuns
 from tether.runtime.code_first.decorators import CodeWorkflow
 from tether.runtime.code_first.graph import CodeGraph
+from tether.runtime.counters import RuntimeCounters
 from tether.runtime.graph import Graph
 from tether.runtime.ledger import WorkerLedger
 from tether.runtime.local_workers import LocalWorkers
@@ -128,6 +129,8 @@ class Services:
         self.code_workflows: dict[str, CodeWorkflow] = {}
         #: Starts code-first children and tells parents of their end (set by the runtime).
         self.children: ChildRuns | None = None
+        #: What nothing else keeps, for metrics (see tether.runtime.counters).
+        self.counters = RuntimeCounters()
 
     def attach_scheduler(self, scheduler: ActorRef, task_group: anyio.abc.TaskGroup) -> None:
         self.scheduler = scheduler

@@ -9,9 +9,9 @@ body limit and guards built in; uvicorn serves it. What a browser may send it is
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
 external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``; beside them
-``/schedules`` (:mod:`.schedule_routes`). Every error is JSON ``{"error": "..."}`` with a 4xx
-a person can act on (422 adds ``issues`` with their IR paths); nothing answers with a
-traceback.
+``/schedules`` (:mod:`.schedule_routes`) and ``/metrics`` (:mod:`.metrics_routes`). Every
+error is JSON ``{"error": "..."}`` with a 4xx a person can act on (422 adds ``issues`` with
+their IR paths); nothing answers with a traceback.
 
 Example::
 
@@ -39,9 +39,10 @@ from tether.ir.submitted import compile_submitted_ir
 from tether.persistence.contract import EXECUTION_STATUSES
 from tether.runtime.assembly import check_client_id
 from tether.runtime.internals import runtime_internals
+from tether.runtime.metrics import runtime_metrics
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
-from tether.server import schedule_routes, work_item_routes
+from tether.server import metrics_routes, schedule_routes, work_item_routes
 from tether.server.api_keys import ApiKeys
 from tether.server.auth import PUBLIC, TokenBeforeBody, authenticated_caller, bearer_guard
 from tether.server.body_check import BodyCheck
@@ -298,6 +299,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
         async with AsyncExitStack() as stack:
             if open_runtime:
                 await stack.enter_async_context(runtime)
+            app.state.metrics = runtime_metrics(runtime)  # counting from here (GET /metrics)
             key = LeaseKey.for_engine(config.lease_key)  # lease tokens: see lease_tokens
             gateway = HttpWorkers(
                 runtime, key, lease_ttl_secs=config.http_lease_ttl_ms / 1000,
@@ -329,6 +331,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             workers,
             *schedule_routes.ROUTES,
             *work_item_routes.ROUTES,
+            *metrics_routes.ROUTES,
         ],
         lifespan=[lifespan],
         state=State({"api_keys": keys}),
