@@ -89,6 +89,8 @@ class WriterStats:
 
     commits: int = 0
     turns: int = 0
+    rows: int = 0  # journal records
+    leases: int = 0  # work items granted
 
 
 class GroupWriter:
@@ -261,6 +263,8 @@ class GroupWriter:
     ) -> None:
         self.stats.commits += 1
         self.stats.turns += len(appends)
+        self.stats.rows += sum(len(a.prepared.turn.records) for a in appends)
+        self.stats.leases += sum(len(rows) for rows in granted)
         for a in appends:
             if not a.future.done():
                 a.future.set_result(a.prepared.last_seq)

@@ -112,10 +112,11 @@ class RuntimeCollector(Collector):
         stats = _writer_stats(self._s)
         if stats is None:  # a store without a group-committing writer (memory)
             return
-        commits, rows = int(stats.commits), int(stats.rows)
+        # What each store's writer counts (a store without one of them reports it as 0).
+        commits, rows = int(getattr(stats, "commits", 0)), int(getattr(stats, "rows", 0))
         for name, doc, value in (
             ("tether_journal_commits", "Journal transactions committed.", commits),
-            ("tether_journal_turns", "Execution turns committed.", int(stats.turns)),
+            ("tether_journal_turns", "Execution turns committed.", int(getattr(stats, "turns", 0))),
             ("tether_journal_rows", "Journal records committed.", rows),
         ):
             family = CounterMetricFamily(name, doc)
