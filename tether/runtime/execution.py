@@ -35,13 +35,10 @@ from tether.ir.types import Workflow
 from tether.logs import lifecycle_logger
 from tether.persistence.contract import (
     TERMINAL_STATUSES,
-    IndexUpdate,
     JournalCorruption,
     LoadedExecution,
-    NewRecord,
     Settle,
     StaleFence,
-    Turn,
     UnknownWorkItem,
     WorkItemRow,
 )
@@ -78,11 +75,11 @@ from tether.runtime.signals import (
     approval_record,
     event_record,
 )
-from tether.runtime.snapshots import encode_state, load_state
+from tether.runtime.snapshots import load_state
 from tether.runtime.state import ExecutionState
 from tether.runtime.timers import ArmTimer, FireTimer
 from tether.runtime.tools import UnknownTool
-from tether.runtime.turn_work import created_items, reissued_items, turn_settles
+from tether.runtime.turn_work import created_items, make_turn, reissued_items, turn_settles
 
 
 class StartExecution(msgspec.Struct, frozen=True):
@@ -404,7 +401,10 @@ class ExecutionActor(Actor):
             if boundary is not None:
                 await open_segment(self._s, self.graph, self.execution_id, after, boundary)
             items_to_write, settles_to_write = self._pool.for_turn(items, settles)
-            turn = self._make_turn(before, after, rows, items_to_write, settles_to_write)
+            turn = make_turn(
+                self._s, self.execution_id, before, after, rows, items_to_write,
+                settles_to_write,
+            )  # fmt: skip
             if after.waits and self._s.passivate_after_ms:  # only waits left? passivate
                 turn = seal(turn, after, ctx.now_ms, self._s.passivate_after_ms)
             await self._s.store.append(turn)
@@ -489,38 +489,6 @@ class ExecutionActor(Actor):
             for wid in work_item_ids:
                 local.cancel(wid)
         self._s.tell_scheduler(ExecutionClosed(work_item_ids, reason))
-
-    def _make_turn(
-        self,
-        before: ExecutionState,
-        after: ExecutionState,
-        rows: list[NewRecord],
-        items: list[WorkItemRow],
-        settles: list[Settle],
-    ) -> Turn:
-        every = self._s.snapshot_every
-        snapshot = None
-        if every > 0 and after.last_seq // every > before.last_seq // every:
-            snapshot = encode_state(after)
-        index = None
-        if after.display_status != before.display_status:
-            index = IndexUpdate(
-                status=after.display_status,
-                updated_at_ms=now_ms(self._s.clock),
-                workflow_id=after.workflow_id,
-                workflow_version=after.workflow_version,
-                created_at_ms=after.started_at_ms,
-                error=after.error,
-            )
-        return Turn(
-            self.execution_id,
-            before.last_seq + 1,
-            tuple(rows),
-            snapshot,
-            index,
-            tuple(items),
-            tuple(settles),
-        )
 
     async def _retire(self) -> None:
         """Stop this actor once the current message is handled (a request, not a wait)."""

@@ -18,12 +18,14 @@ from typing import Any
 
 import msgspec
 
+from tether.clock import now_ms
 from tether.ir.types import Node
-from tether.persistence.contract import Settle, WorkItemRow
+from tether.persistence.contract import IndexUpdate, NewRecord, Settle, Turn, WorkItemRow
 from tether.runtime.executor import work_item_id
 from tether.runtime.graph import Graph
 from tether.runtime.records import NodeCompleted, NodeFailed, NodeScheduled, Record
 from tether.runtime.services import Services
+from tether.runtime.snapshots import encode_state
 from tether.runtime.state import ExecutionState
 from tether.runtime.work import WorkSpec, encode_spec
 
@@ -182,3 +184,34 @@ def _reschedules(before: ExecutionState, records: list[Record]) -> bool:
             if scheduled > 1 or (run is not None and run.status == "scheduled"):
                 return True
     return False
+
+
+def make_turn(
+    s: Services,
+    execution_id: str,
+    before: ExecutionState,
+    after: ExecutionState,
+    rows: list[NewRecord],
+    items: list[WorkItemRow],
+    settles: list[Settle],
+) -> Turn:
+    """The turn to commit: its records, a snapshot when the state crossed a multiple of
+    ``snapshot_every``, the index row when the shown status changed, items and settles."""
+    every = s.snapshot_every
+    snapshot = None
+    if every > 0 and after.last_seq // every > before.last_seq // every:
+        snapshot = encode_state(after)
+    index = None
+    if after.display_status != before.display_status:
+        index = IndexUpdate(
+            status=after.display_status,
+            updated_at_ms=now_ms(s.clock),
+            workflow_id=after.workflow_id,
+            workflow_version=after.workflow_version,
+            created_at_ms=after.started_at_ms,
+            error=after.error,
+        )
+    return Turn(
+        execution_id, before.last_seq + 1, tuple(rows), snapshot, index, tuple(items),
+        tuple(settles),
+    )  # fmt: skip
