@@ -1,13 +1,16 @@
-"""Routing inside the fold: where a finished node sends the run (joins collect arrivals), and
-a ready list without one node. Shared by the fold's modules (state, agent_fold).
+"""Routing inside the fold: where a finished node sends the run (joins collect arrivals), a
+ready list without one node, whether a failure is retried, an inbox without the event a wait
+took. Shared by the fold's modules (state, agent_fold, code_first.fold).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from tether.ir.types import RetryPolicy
 from tether.runtime.graph import Graph
+from tether.runtime.records import NodeFailed
 
 if TYPE_CHECKING:
     from tether.runtime.state import ExecutionState
@@ -50,3 +53,18 @@ def without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
         return items
     i = items.index(item)
     return items[:i] + items[i + 1 :]
+
+
+def will_retry(policy: RetryPolicy, rec: NodeFailed) -> bool:
+    """Is this failure retried: an error the policy retries, with attempts left?"""
+    retry_ok = rec.retryable and (not policy.retry_on or rec.error_type in policy.retry_on)
+    return retry_ok and rec.attempt < policy.max_attempts
+
+
+def inbox_after_taking(inbox: dict[str, tuple[Any, ...]], key: str) -> dict[str, tuple[Any, ...]]:
+    """The inbox once a wait took the oldest event under ``key`` (the key gone when empty)."""
+    rest = inbox.get(key, ())[1:]
+    out = {k: v for k, v in inbox.items() if k != key}
+    if rest:
+        out[key] = rest
+    return out

@@ -212,10 +212,7 @@ def _schedule(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContext)
     retrying = prev is not None and prev.status == "retrying"
     attempt = prev.attempt + 1 if retrying and prev is not None else 1
     dispatch = (prev.dispatch if prev is not None else 0) + 1
-    not_before = None
-    if retrying:
-        delay = backoff_secs(graph.retry_policy(node.id), attempt, ctx.rng)
-        not_before = ctx.now_ms + int(delay * 1000)
+    not_before = retry_not_before(graph, node.id, attempt, ctx) if retrying else None
     try:
         args = ctx.bind(node, state.data)
     except (ValueError, LookupError) as exc:
@@ -320,6 +317,12 @@ def wait_over(
 
 #: The ``user_id`` of a decision made by an approval's timeout.
 TIMEOUT_USER = "tether:timeout"
+
+
+def retry_not_before(graph: Graph, node_id: str, attempt: int, ctx: PlanContext) -> int:
+    """When ``attempt`` (a retry) of ``node_id`` may start: now plus its policy's backoff."""
+    delay = backoff_secs(graph.retry_policy(node_id), attempt, ctx.rng)
+    return ctx.now_ms + int(delay * 1000)
 
 
 def backoff_secs(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:

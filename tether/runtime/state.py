@@ -22,7 +22,7 @@ from tether.ir.types import EndKind, HumanApprovalKind, WaitKind
 from tether.persistence.contract import TERMINAL_STATUSES, ExecutionStatus, TerminalStatus
 from tether.runtime import agent_fold, eval_routes, strategy_limits
 from tether.runtime.code_first.fold import fold_code_record
-from tether.runtime.fold_routes import route_to, without
+from tether.runtime.fold_routes import inbox_after_taking, route_to, will_retry, without
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
     ApprovalReceived,
@@ -320,13 +320,10 @@ def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> E
     current = state.nodes.get(rec.node_id)
     if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
         return _replace(state, last_seq=seq)
-    policy = graph.retry_policy(rec.node_id)
-    retry_ok = rec.retryable and (not policy.retry_on or rec.error_type in policy.retry_on)
-    if not (retry_ok and rec.attempt < policy.max_attempts) and agent_fold.is_tool_call(
-        graph, rec.node_id, current
-    ):
+    retried = will_retry(graph.retry_policy(rec.node_id), rec)
+    if not retried and agent_fold.is_tool_call(graph, rec.node_id, current):
         return agent_fold.tool_failed(state, rec, current, seq)  # the model is told
-    if retry_ok and rec.attempt < policy.max_attempts:
+    if retried:
         run = _replace(current, status="retrying", error=rec.error)
         return _replace(
             state,
@@ -393,10 +390,7 @@ def _wait_completed(
     inbox = state.inbox
     data = dict(state.data)
     if rec.by == "event" and wait.correlation_key is not None:
-        rest = inbox.get(wait.correlation_key, ())[1:]
-        inbox = {k: v for k, v in inbox.items() if k != wait.correlation_key}
-        if rest:
-            inbox[wait.correlation_key] = rest
+        inbox = inbox_after_taking(inbox, wait.correlation_key)
         if isinstance(rec.payload, dict):
             data.update(rec.payload)
     data[graph.state_keys[rec.node_id]] = {"by": rec.by, "payload": rec.payload}

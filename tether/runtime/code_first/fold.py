@@ -22,6 +22,7 @@ from zlib import crc32
 
 import msgspec
 
+from tether.runtime.fold_routes import inbox_after_taking, will_retry
 from tether.runtime.records import (
     ApprovalReceived,
     ExecutionStarted,
@@ -113,9 +114,7 @@ def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> E
     current = state.nodes.get(rec.node_id)
     if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
         return _replace(state, last_seq=seq)
-    policy = graph.retry_policy(rec.node_id)
-    retry_ok = rec.retryable and (not policy.retry_on or rec.error_type in policy.retry_on)
-    if retry_ok and rec.attempt < policy.max_attempts:
+    if will_retry(graph.retry_policy(rec.node_id), rec):
         run = _replace(current, status="retrying", error=rec.error)
         return _replace(
             state, last_seq=seq, nodes={**state.nodes, rec.node_id: run},
@@ -143,9 +142,6 @@ def _wait_over(
         value = {"by": rec.by, "payload": rec.payload}
         key = wait.correlation_key
         if rec.by == "event" and key is not None:  # the event it took leaves the inbox
-            rest = inbox.get(key, ())[1:]
-            inbox = {k: v for k, v in inbox.items() if k != key}
-            if rest:
-                inbox[key] = rest
+            inbox = inbox_after_taking(inbox, key)
     waits = {k: v for k, v in state.waits.items() if k != rec.node_id}
     return _finished(state, rec.node_id, CallResult(False, value), seq, waits=waits, inbox=inbox)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tether.runtime.code_first.calls import CodeDriver
-from tether.runtime.planner import PlanContext, backoff_secs, wait_over
+from tether.runtime.planner import PlanContext, retry_not_before, wait_over
 from tether.runtime.records import NodeScheduled, Record
 from tether.runtime.state import ExecutionState
 
@@ -41,11 +41,10 @@ def decide_code(state: ExecutionState, graph: CodeGraph, ctx: PlanContext) -> li
     for node_id in dict.fromkeys(state.ready):  # a failed step's next attempt
         prev = state.nodes[node_id]
         attempt = prev.attempt + 1
-        delay = backoff_secs(graph.retry_policy(node_id), attempt, ctx.rng)
         out.append(
             NodeScheduled(
                 at_ms=ctx.now_ms, node_id=node_id, attempt=attempt, dispatch=prev.dispatch + 1,
-                input=prev.input, not_before_ms=ctx.now_ms + int(delay * 1000),
+                input=prev.input, not_before_ms=retry_not_before(graph, node_id, attempt, ctx),
             )
         )  # fmt: skip
     taken: dict[str, int] = {}
