@@ -15,13 +15,12 @@ it (its message on stderr), 2 for bad arguments or a workflow that does not load
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from tether.cli.worker_command import UsageError, import_user_module
 from tether.deployment import DeployableWorkflow, DeployError, deploy
 from tether.ir import WorkflowError
 from tether.runtime.code_first.decorators import CodeWorkflow
@@ -48,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         workflow = load_workflow(args.workflow)
         given = json.loads(args.input) if args.input is not None else None
-    except (UsageProblem, WorkflowError) as exc:
+    except (UsageError, WorkflowError) as exc:
         print(f"tether deploy: {exc}", file=sys.stderr)
         return USAGE
     except json.JSONDecodeError as exc:
@@ -70,28 +69,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-class UsageProblem(ValueError):
-    """The workflow argument names nothing that loads."""
-
-
 def load_workflow(where: str) -> DeployableWorkflow:
     """A YAML path, or ``module:attribute`` naming a ``@workflow`` (imported from the current
     directory too, as ``tether dev --modules`` does)."""
     if where.endswith((".yaml", ".yml")) or Path(where).is_file():
         if not Path(where).is_file():
-            raise UsageProblem(f"no such file: {where}")
+            raise UsageError(f"no such file: {where}")
         return Path(where)
     module_name, sep, attribute = where.partition(":")
     if not sep or not module_name or not attribute:
-        raise UsageProblem(f"{where!r}: give a YAML file or module:attribute (a @workflow)")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # the user's module failed to import: say so in one line
-        why = f"{type(exc).__name__}: {exc}"
-        raise UsageProblem(f"importing {module_name!r} failed: {why}") from None
+        raise UsageError(f"{where!r}: give a YAML file or module:attribute (a @workflow)")
+    module = import_user_module(module_name)
     found: Any = getattr(module, attribute, None)
     if not isinstance(found, CodeWorkflow):
-        raise UsageProblem(f"{where!r} is not a @workflow (found {type(found).__name__})")
+        raise UsageError(f"{where!r} is not a @workflow (found {type(found).__name__})")
     return found

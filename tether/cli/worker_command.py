@@ -126,28 +126,32 @@ def load_tools(module_args: list[str]) -> list[Tool]:
     return [v for m in load_modules(module_args) for v in vars(m).values() if isinstance(v, Tool)]
 
 
+def import_user_module(name: str) -> ModuleType:
+    """Import a user's module, found beside where the command runs too; UsageError saying
+    what went wrong (one line, no traceback)."""
+    # `python -m` puts the working directory on sys.path, the `tether` script does not: make
+    # both find `--modules my_tools` next to where they are started.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (exc.name == name or name.startswith(exc.name + ".")):
+            raise UsageError(f"cannot import module {name!r}: no such module") from None
+        raise UsageError(f"importing module {name!r} failed: {exc}") from None
+    except Exception as exc:
+        raise UsageError(f"importing module {name!r} failed: {type(exc).__name__}: {exc}") from None
+
+
 def load_modules(module_args: list[str]) -> list[ModuleType]:
     """Import the modules ``--modules`` names; UsageError saying what went wrong, or when one
     defines no tool (steps are tools) at its top level."""
     names = [n.strip() for arg in module_args for n in arg.split(",") if n.strip()]
     if not names:
         raise UsageError("--modules names no module")
-    # `python -m` puts the working directory on sys.path, the `tether` script does not: make
-    # both find `--modules my_tools` next to where they are started.
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
     found: list[ModuleType] = []
     for name in names:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and (exc.name == name or name.startswith(exc.name + ".")):
-                raise UsageError(f"cannot import module {name!r}: no such module") from None
-            raise UsageError(f"importing module {name!r} failed: {exc}") from None
-        except Exception as exc:
-            raise UsageError(
-                f"importing module {name!r} failed: {type(exc).__name__}: {exc}"
-            ) from None
+        module = import_user_module(name)
         if not any(isinstance(v, Tool) for v in vars(module).values()):
             raise UsageError(f"module {name!r} defines no @tool functions at its top level")
         found.append(module)
