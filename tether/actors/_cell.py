@@ -72,7 +72,9 @@ class ActorCell:
         self.instance: Actor | None = None
         self.restart_count = 0
         self.children_closed = False
-        self.stopped = anyio.Event()
+        # asyncio's own: the kernel is asyncio-only, and anyio.Event looks up the backend
+        # on each construction (a share of spawning an actor per run).
+        self.stopped = asyncio.Event()
         self._window = RestartWindow(strategy) if isinstance(strategy, RestartStrategy) else None
         self._stopping = False
         self._drain = True
