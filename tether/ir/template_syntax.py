@@ -73,6 +73,18 @@ FILTER_ARITY: Final[dict[str, tuple[int, int]]] = {
 }
 
 
+#: The string methods a path may call, Jinja's way (``state.repo.split('/')``), with their
+#: number of arguments (least, most); each becomes a step like a filter. Nothing else is called.
+METHOD_ARITY: Final[dict[str, tuple[int, int]]] = {
+    "split": (0, 2),
+    "strip": (0, 1),
+    "lower": (0, 0),
+    "upper": (0, 0),
+}
+#: The step name of a ``[key]`` subscript (no filter or method can be named so).
+SUBSCRIPT: Final = "[]"
+
+
 def parse_parts(text: str) -> tuple[Part, ...]:
     """The parts of a template's source (no length check: ``parse_template`` makes it)."""
     parts: list[Part] = []
@@ -131,8 +143,7 @@ class _Parser:
 
     def placeholder(self) -> tuple[Placeholder, int]:
         """The placeholder, and the offset just past its ``}}``."""
-        root, path, constant = self.expr()
-        filters: list[Filter] = []
+        root, path, constant, filters = self.expr()
         while self.peek().kind != "close":
             self.expect("op", "|", what="'|' or '}}'")
             filters.append(self.filter())
@@ -179,22 +190,57 @@ class _Parser:
             raise self.fail_at(token.start, f"expected {what}, got {token.text!r}")
         return self.take()
 
-    def expr(self) -> tuple[str | None, tuple[str, ...], str]:
+    def expr(self) -> tuple[str | None, tuple[str, ...], str, list[Filter]]:
+        """A literal, or a path with an optional string method call and ``[key]``
+        subscripts after it (the steps, applied before any ``|`` filter)."""
         token = self.peek()
         if token.kind == "close":
             raise self.fail_at(self.start, "empty placeholder: write {{ path }}")
         if token.kind == "str":
             self.take()
-            return None, (), _unquote(token.text)
+            return None, (), _unquote(token.text), []
         if token.kind != "path":
             raise self.fail_at(token.start, f"expected a path like state.x, got {token.text!r}")
         self.take()
-        after = self.peek()
-        if after.text == "(":
-            raise self.fail_at(after.start, "function and method calls are not supported")
-        if after.text == "[":
-            raise self.fail_at(after.start, "indexing with [...] is not supported; write a.0")
-        return self.path(token)
+        steps: list[Filter] = []
+        if self.peek().text == "(":
+            token, method = self.method(token)
+            steps.append(method)
+        root, path, constant = self.path(token)
+        while self.peek().text == "[":
+            steps.append(self.subscript())
+        return root, path, constant, steps
+
+    def method(self, token: _Token) -> tuple[_Token, Filter]:
+        """Split ``a.b.split`` followed by ``(`` into the path and the method call."""
+        path, _, name = token.text.rpartition(".")
+        column = token.start + len(path) + 1
+        if not path:
+            raise self.fail_at(self.peek().start, "function calls are not supported")
+        if name not in METHOD_ARITY:
+            known = ", ".join(sorted(METHOD_ARITY))
+            raise self.fail_at(
+                column, f"method {name!r} is not supported (string methods: {known})"
+            )
+        args = self.args()
+        low, high = METHOD_ARITY[name]
+        if not low <= len(args) <= high:
+            count = str(low) if low == high else f"{low} to {high}"
+            raise self.fail_at(column, f"method {name!r} takes {count} arguments, got {len(args)}")
+        if any(a is not None and not isinstance(a, str) for a in args[:1]):
+            raise self.fail_at(column, f"method {name!r} takes a string (or null) first")
+        if len(args) == 2 and (type(args[1]) is not int):
+            raise self.fail_at(column, f"method {name!r} takes an integer count second")
+        return _Token("path", path, token.start), Filter(name, args, column + 1)
+
+    def subscript(self) -> Filter:
+        """``[0]``, ``[-1]`` or ``['key']``: an item of a list or string, a key of a mapping."""
+        opening = self.take()
+        key = self.literal()
+        if type(key) is not int and not isinstance(key, str):
+            raise self.fail_at(opening.start, "a subscript takes an integer or a string")
+        self.expect("op", "]", what="']'")
+        return Filter(SUBSCRIPT, (key,), opening.start + 1)
 
     def path(self, token: _Token) -> tuple[str, tuple[str, ...], str]:
         segments = token.text.split(".")

@@ -19,10 +19,16 @@ Syntax:
   Jinja idiom, so templates mean the same under jamjet's own renderer. ``escape`` does it.
   A lone ``{``, ``}`` or ``}}`` outside a placeholder is plain text.
 
-Not supported, and refused at parse time with a column: method calls and ``[0]``
-indexing (jamjet's ``state.repo.split('/')[0]``), custom filters such as ``extract_path``,
-whitespace control (``{{-``), statements (``{% %}``). Nothing is ever evaluated: a path is
-only looked up in mappings and lists (``conditions.lookup``), never through attributes.
+- After a path, as in Jinja (and jamjet's templates: ``state.repo.split('/')[0]``): one call
+  of a string method among ``split``, ``strip``, ``lower``, ``upper`` with literal arguments,
+  then ``[key]`` subscripts (an integer, negative from the end, for a list or string; a string
+  for a mapping; an absent item is missing, so ``default`` applies). They apply before the
+  filters.
+
+Not supported, and refused at parse time with a column: other calls, a method after a
+subscript, custom filters such as ``extract_path``, whitespace control (``{{-``),
+statements (``{% %}``). Nothing is ever evaluated: a path is only looked up in mappings and
+lists (``conditions.lookup``), never through attributes, and a method is ``str``'s own.
 
 Rendering: a string is inserted as is; numbers, booleans, null, lists and objects as
 compact JSON (``true``, ``null``, ``[1,2]``), never Python's ``True``/``None``. A missing
@@ -65,6 +71,8 @@ from tether.ir.template_syntax import (
     DEFAULT_MAX_OUTPUT,
     FILTER_ARITY,
     MAX_TEMPLATE_CHARS,
+    METHOD_ARITY,
+    SUBSCRIPT,
     Filter,
     Part,
     Placeholder,
@@ -315,9 +323,30 @@ def _join(value: Any, step: Filter) -> str:
     return sep.join(_to_text(item, step.column) for item in value)
 
 
+def _method(value: Any, step: Filter) -> Any:
+    if not isinstance(value, str):
+        reason = f"method {step.name!r} needs a string, got {type_name(value)}"
+        raise TemplateError(reason, step.column)
+    # A name from METHOD_ARITY only (checked when parsed): str's own methods, nothing else.
+    return getattr(str, step.name)(value, *step.args)
+
+
+def _subscript(value: Any, step: Filter) -> Any:
+    """The item or key (MISSING when absent, so ``| default(...)`` applies)."""
+    key = step.args[0]
+    if isinstance(key, str) and isinstance(value, Mapping):
+        return value.get(key, MISSING)
+    if isinstance(key, int) and isinstance(value, list | tuple | str):
+        return value[key] if -len(value) <= key < len(value) else MISSING
+    reason = f"cannot take [{key!r}] of {type_name(value)}"
+    raise TemplateError(reason, step.column)
+
+
 _FILTERS: dict[str, _FilterSpec] = {
     "default": _FilterSpec(_default, takes_missing=True),
     "json": _FilterSpec(_json),
     "join": _FilterSpec(_join),
+    **{name: _FilterSpec(_method) for name in METHOD_ARITY},
+    SUBSCRIPT: _FilterSpec(_subscript),
 }
-assert _FILTERS.keys() == FILTER_ARITY.keys(), "the parser and the renderer know other filters"
+assert _FILTERS.keys() == {*FILTER_ARITY, *METHOD_ARITY, SUBSCRIPT}, "parser and renderer disagree"
