@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -55,6 +56,7 @@ from tether.server.lease_tokens import LeaseKey
 from tether.server.request_gate import ANY_HOST, RequestGate
 from tether.server.views import events_view, execution_view, iso
 from tether.server.workflow_files import workflow_file
+from tether.telemetry.setup import tracing_from_env
 
 VERSION = "0.1.0"
 #: The decider of an approval sent with the shared token (or none) and no ``user_id``.
@@ -311,7 +313,11 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             await gateway.adopt()  # before serving: a worker's first call finds its lease
             tg = await stack.enter_async_context(anyio.create_task_group())
             tg.start_soon(gateway.keep_alive)
+            # Spans from the journal when OTEL_EXPORTER_OTLP_ENDPOINT is set (else nothing).
+            tracing = await tracing_from_env(runtime, tg, os.environ)
             yield
+            if tracing is not None:
+                await tracing.aclose()
             tg.cancel_scope.cancel()
 
     keys = config.api_keys()
