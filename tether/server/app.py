@@ -9,7 +9,8 @@ body limit and guards built in; uvicorn serves it. What a browser may send it is
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
 external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``; beside them
-``/schedules`` (:mod:`.schedule_routes`) and ``/metrics`` (:mod:`.metrics_routes`). Every
+``/schedules`` (:mod:`.schedule_routes`), ``/metrics`` (:mod:`.metrics_routes`) and time
+travel, ``/executions/{id}/states`` and ``/fork`` (:mod:`.time_travel_routes`). Every
 error is JSON ``{"error": "..."}`` with a 4xx a person can act on (422 adds ``issues`` with
 their IR paths); nothing answers with a traceback.
 
@@ -21,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -42,7 +44,7 @@ from tether.runtime.internals import runtime_internals
 from tether.runtime.metrics import runtime_metrics
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
-from tether.server import metrics_routes, schedule_routes, work_item_routes
+from tether.server import metrics_routes, schedule_routes, time_travel_routes, work_item_routes
 from tether.server.api_keys import ApiKeys
 from tether.server.auth import PUBLIC, TokenBeforeBody, authenticated_caller, bearer_guard
 from tether.server.body_check import BodyCheck
@@ -54,6 +56,7 @@ from tether.server.lease_tokens import LeaseKey
 from tether.server.request_gate import ANY_HOST, RequestGate
 from tether.server.views import events_view, execution_view, iso
 from tether.server.workflow_files import workflow_file
+from tether.telemetry.setup import tracing_from_env
 
 VERSION = "0.1.0"
 #: The decider of an approval sent with the shared token (or none) and no ``user_id``.
@@ -195,6 +198,7 @@ async def get_execution(request: Request[Any, Any, Any], execution_id: str) -> d
         state = None
     view = execution_view(row, state)
     view["execution_id"], view["segment_id"] = execution_id, segment
+    view["forked_from"] = await time_travel_routes.fork_link(rt, execution_id)
     return view
 
 
@@ -309,7 +313,11 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             await gateway.adopt()  # before serving: a worker's first call finds its lease
             tg = await stack.enter_async_context(anyio.create_task_group())
             tg.start_soon(gateway.keep_alive)
+            # Spans from the journal when OTEL_EXPORTER_OTLP_ENDPOINT is set (else nothing).
+            tracing = await tracing_from_env(runtime, tg, os.environ)
             yield
+            if tracing is not None:
+                await tracing.aclose()
             tg.cancel_scope.cancel()
 
     keys = config.api_keys()
@@ -332,6 +340,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *schedule_routes.ROUTES,
             *work_item_routes.ROUTES,
             *metrics_routes.ROUTES,
+            *time_travel_routes.ROUTES,
         ],
         lifespan=[lifespan],
         state=State({"api_keys": keys}),
