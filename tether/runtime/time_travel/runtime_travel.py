@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from tether.clock import Clock, now_ms
 from tether.errors import ExecutionBroken, ExecutionIdInUse
@@ -34,6 +35,9 @@ from tether.runtime.records import (
     normalized,
 )
 from tether.runtime.services import Services
+
+if TYPE_CHECKING:
+    from tether.runtime.state import ExecutionState
 from tether.runtime.snapshots import encode_state
 from tether.runtime.time_travel.fork import (
     ForkResult,
@@ -59,6 +63,10 @@ class ExecutionTimeTravel:
 
     async def _require_row(self, execution_id: str) -> ExecutionRow:
         raise NotImplementedError
+
+    if TYPE_CHECKING:  # ExecutionReads.state, earlier in Runtime's bases: never shadowed
+
+        async def state(self, execution_id: str) -> ExecutionState: ...
 
     async def replay_states(self, execution_id: str) -> list[ReplayStep]:
         """Every record of the execution's journal with the state once it is folded.
@@ -123,6 +131,10 @@ class ExecutionTimeTravel:
             await rt.fork_origin(fork.execution_id)      # ("exec_01...", 4)
         """
         await self._require_row(execution_id)
+        try:  # folded from its start: no read of a long journal for one field
+            return (await self.state(execution_id)).forked_from
+        except (ExecutionBroken, JournalCorruption):
+            pass  # read its first record, which names the origin, as far as it can be read
         rows = await self._svc.store.read(execution_id, 1)
         if not rows:
             return None
