@@ -99,8 +99,13 @@ class ActorCell:
         if self._backoff is not None:
             # Finish the restart now rather than make the stop wait out the backoff.
             self._backoff.cancel()
-        interruptible = self._task is not None and self._task is not asyncio.current_task()
-        if interrupt and self._handling and not self._interrupting and interruptible:
+        if (
+            interrupt
+            and self._handling
+            and not self._interrupting
+            and self._task is not None
+            and self._task is not asyncio.current_task()  # last: it costs a look-up
+        ):
             # A supervisor restarting or ending a subtree cannot wait for a handler that waits
             # on the supervisor (a child asking its restarting parent would never return).
             self._interrupting = True
