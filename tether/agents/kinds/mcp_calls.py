@@ -68,11 +68,11 @@ def mcp_node_args(wf: Workflow, node: Node, data: Mapping[str, Any]) -> dict[str
     kind = node.kind
     assert isinstance(kind, McpToolKind)
     mapping = node.input or kind.input_mapping
-    arguments = {name: _bind(source, data) for name, source in mapping.items()}
+    arguments = {name: bind_input(source, data) for name, source in mapping.items()}
     return mcp_call_args(wf, kind.server, kind.tool, arguments, node)
 
 
-def _bind(source: Any, data: Mapping[str, Any]) -> Any:
+def bind_input(source: Any, data: Mapping[str, Any]) -> Any:
     if isinstance(source, str) and source.startswith("$") and not source.startswith("${"):
         value: Any = data
         path = source.removeprefix("$").removeprefix(".").removeprefix("state.")
