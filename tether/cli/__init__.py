@@ -14,7 +14,7 @@ import importlib.metadata
 import sys
 from collections.abc import Sequence
 
-from tether.cli import deploy_command, dev_command, engine_commands, worker_command
+from tether.cli import agents_command, deploy_command, dev_command, engine_commands, worker_command
 
 __all__ = ["main"]
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy_command.add_parser(commands)
     engine_commands.add_parsers(commands)
     worker_command.add_parser(commands)
+    agents_command.add_parser(commands)
     return parser
 
 

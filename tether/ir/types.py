@@ -293,6 +293,7 @@ IO_KINDS: tuple[type[_Kind], ...] = (
     McpToolKind,
     EvalKind,
     RunCodeKind,
+    A2aTaskKind,
 )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from tether.agents.a2a.caller import A2A_TOOL, A2aCaller, a2a_args, check_a2a
 from tether.agents.kinds.checks import check_workflow
 from tether.agents.kinds.eval_calls import check_evals, eval_binder
 from tether.agents.kinds.eval_tool import EVAL_TOOL, EvalCaller
@@ -38,6 +39,7 @@ from tether.agents.sandbox.caller import NODE_TOOL, RunCodeCaller, check_run_cod
 from tether.agents.sandbox.limits import SandboxLimits
 from tether.ir.errors import ValidationIssue
 from tether.ir.types import (
+    A2aTaskKind,
     AgentKind,
     EvalKind,
     HttpKind,
@@ -51,7 +53,7 @@ from tether.runtime.node_kinds import CallBinder
 from tether.runtime.secrets import SecretSource
 from tether.runtime.tools import Tool, ToolRegistry, UnknownTool
 
-_KINDS = (ModelKind, AgentKind, HttpKind, McpToolKind, EvalKind, RunCodeKind)
+_KINDS = (ModelKind, AgentKind, HttpKind, McpToolKind, EvalKind, RunCodeKind, A2aTaskKind)
 
 #: An agent's tools: the specs of its ``@tool`` functions, wire name -> tool name where they
 #: differ, and its MCP tools (listed by the server when the model is called).
@@ -77,6 +79,7 @@ class AgentKinds:
         self._costs = costs or CostTable()
         self._env: Mapping[str, str] = os.environ if env is None else env
         self._code = RunCodeCaller(self._env, limits=sandbox_limits)
+        self._a2a = A2aCaller(self._env)
         self._mcp = McpCaller(SecretsThenEnviron(secrets, os.environ if env is None else env))
         self._models = ModelCaller(env, http=http, costs=self._costs, mcp=self._mcp)
         self._http = HttpCaller(secrets)
@@ -89,7 +92,7 @@ class AgentKinds:
     def tools(self) -> Iterable[Tool]:
         return (
             self._models.tool(), self._http.tool(), self._mcp.tool(), self._evals.tool(),
-            *self._code.tools(),
+            *self._code.tools(), self._a2a.tool(),
         )  # fmt: skip
 
     async def start(self) -> None:
@@ -101,6 +104,7 @@ class AgentKinds:
             check_workflow(wf, tools, self._costs)
             + check_evals(wf, self._costs)
             + check_run_code(wf, self._env)
+            + check_a2a(wf)
         )
 
     def binding(self, wf: Workflow, node: Node, tools: ToolRegistry) -> tuple[str, CallBinder]:
@@ -116,6 +120,8 @@ class AgentKinds:
             return EVAL_TOOL, eval_binder(wf, node, self._costs)
         if isinstance(node.kind, RunCodeKind):
             return NODE_TOOL, lambda data: run_code_args(node, data)
+        if isinstance(node.kind, A2aTaskKind):
+            return A2A_TOOL, lambda data: a2a_args(node, data)
         return MODEL_TOOL, lambda data: self.model_call(wf, node, None, data, tools)
 
     def model_call(
@@ -201,5 +207,6 @@ class AgentKinds:
             await self._models.aclose()
             await self._http.aclose()
             await self._code.aclose()
+            await self._a2a.aclose()
         finally:  # its task group must close in this task whatever the others did
             await self._mcp.aclose()
