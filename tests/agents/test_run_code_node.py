@@ -95,7 +95,8 @@ async def test_misbehaving_code_is_stopped_with_a_clear_record_and_the_engine_go
             run = await rt.start(wf, {"script": code, "n": 0})
             stopped[name] = (await run.result())["result"]
             done = [e.record for e in await rt.journal(run.id) if e.type == "node_completed"]
-            assert done[0].facts["sandbox_stopped"] == EXPECTED[name]  # type: ignore[attr-defined]
+            facts = done[0].facts  # type: ignore[attr-defined]
+            assert facts["sandbox_stopped"] == EXPECTED[name], (name, stopped[name], facts)
         after = await rt.start(wf, {"script": "print('still here')", "n": 0})
         assert (await after.result())["result"]["stdout"] == "still here\n"
     assert {name: r["stopped"] for name, r in stopped.items()} == EXPECTED

@@ -31,7 +31,7 @@ from tether.agents.a2a.client import (
     A2aRefused,
     A2aUnreachable,
 )
-from tether.agents.kinds.mcp_calls import bind_input
+from tether.agents.state_inputs import bind_input
 from tether.ir.errors import ValidationIssue
 from tether.ir.types import A2aTaskKind, Node, Workflow
 from tether.runtime.tools import Tool

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from tether.agents.kinds.mcp_calls import bind_input
 from tether.agents.sandbox.limits import SandboxError, SandboxLimits
 from tether.agents.sandbox.local import LocalSandbox
 from tether.agents.sandbox.remote import RemoteSandbox
+from tether.agents.state_inputs import bind_input
 from tether.ir.errors import ValidationIssue
 from tether.ir.types import Node, RunCodeKind, Workflow
 from tether.runtime.tools import Tool

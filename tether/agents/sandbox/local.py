@@ -191,7 +191,9 @@ def _why_stopped(
         )
     if killed_for == "output_limit":
         return killed_for, f"output passed {limits.output_bytes} bytes; process group killed"
-    if code in (-signal.SIGXCPU, -signal.SIGKILL) and cpu >= limits.cpu_secs * 0.9:
+    # SIGXCPU comes only from the CPU limit; a SIGKILL near it is the hard limit one second
+    # later (the kernel's rusage can read a little under what its limit counted).
+    if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu >= limits.cpu_secs * 0.8):
         return "cpu_limit", f"CPU limit of {limits.cpu_secs:g}s reached"
     if code == _EXIT_MEMORY:
         return "memory_limit", f"memory limit of {limits.memory_mb} MB reached"
