@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from tether.cli import (
+    agents_command,
     deploy_command,
     dev_command,
     engine_commands,
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine_commands.add_parsers(commands)
     time_travel_commands.add_parsers(commands, engine_commands.engine_url(os.environ))
     worker_command.add_parser(commands)
+    agents_command.add_parser(commands)
     return parser
 
 

@@ -44,7 +44,13 @@ from tether.runtime.internals import runtime_internals
 from tether.runtime.metrics import runtime_metrics
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
-from tether.server import metrics_routes, schedule_routes, time_travel_routes, work_item_routes
+from tether.server import (
+    a2a_routes,
+    metrics_routes,
+    schedule_routes,
+    time_travel_routes,
+    work_item_routes,
+)
 from tether.server.api_keys import ApiKeys
 from tether.server.auth import PUBLIC, TokenBeforeBody, authenticated_caller, bearer_guard
 from tether.server.body_check import BodyCheck
@@ -341,6 +347,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *work_item_routes.ROUTES,
             *metrics_routes.ROUTES,
             *time_travel_routes.ROUTES,
+            *a2a_routes.ROUTES,
         ],
         lifespan=[lifespan],
         state=State({"api_keys": keys}),
