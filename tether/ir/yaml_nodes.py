@@ -246,10 +246,16 @@ def _a2a_task(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
         for k in ("remote_agent", "skill", "output_schema", "stream", "on_input_required")
         if k in spec
     }
-    fields["remote_agent"] = spec.get("remote_agent", "")
+    if "remote_agent" in spec and "agent_uri" in spec:
+        raise ValueProblem((), "an a2a_task node names its agent once: remote_agent or agent_uri")
+    # jamjet spells them agent_uri and timeout_seconds
+    fields["remote_agent"] = spec.get("remote_agent", spec.get("agent_uri", ""))
     fields["input_mapping"] = _io(spec)
-    if spec.get("timeout") is not None:
-        fields["timeout_secs"] = round(_sub("timeout", parse_duration, spec["timeout"]))
+    timeouts = [k for k in ("timeout", "timeout_seconds") if spec.get(k) is not None]
+    if len(timeouts) > 1:
+        raise ValueProblem((), "an a2a_task node has one timeout: timeout or timeout_seconds")
+    for key in timeouts:
+        fields["timeout_secs"] = round(_sub(key, parse_duration, spec[key]))
     return convert(fields, t.A2aTaskKind, "a2a_task node")
 
 
@@ -371,7 +377,10 @@ KINDS: dict[str, tuple[frozenset[str], KindBuilder]] = {
         _agent,
     ),
     "a2a_task": (
-        _WORK_COMMON | _IO | {"remote_agent", "skill", "stream", "on_input_required"},
+        _WORK_COMMON
+        | _IO
+        | {"remote_agent", "agent_uri", "timeout_seconds", "skill", "stream"}
+        | {"on_input_required"},
         _a2a_task,
     ),
     "run_code": (_WORK_COMMON | {"code", "sandbox", "limits", "input"}, _run_code),
