@@ -160,6 +160,24 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    # 6 to 8 are left to the work written beside this one (the audit log); merged in any order.
+    (
+        9,
+        # Durable memory (tether.agents.memory): facts per scope (user or tenant), written
+        # once per (scope, fact_id) and read per scope only, so the key leads with the scope.
+        """
+        CREATE TABLE tether_memory_facts (
+            scope text COLLATE "C" NOT NULL,
+            fact_id text COLLATE "C" NOT NULL,
+            subject text NOT NULL,
+            content text NOT NULL,
+            source_run text COLLATE "C" NOT NULL,
+            at_ms bigint NOT NULL,
+            supersedes text COLLATE "C",
+            PRIMARY KEY (scope, fact_id)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
