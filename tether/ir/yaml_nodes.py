@@ -259,6 +259,24 @@ def _a2a_task(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
     return convert(fields, t.A2aTaskKind, "a2a_task node")
 
 
+def _memory_write(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
+    for key in ("user", "subject", "content"):
+        if key not in spec:
+            raise ValueProblem((), f"a memory_write node needs '{key}' ($path, a template or text)")
+    fields = {k: spec[k] for k in ("user", "subject", "content", "supersedes") if k in spec}
+    return convert(fields, t.MemoryWriteKind, "memory_write node")
+
+
+def _memory_retrieval(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
+    if "user" not in spec:
+        raise ValueProblem((), "a memory_retrieval node needs 'user' ($path, a template or text)")
+    fields = {k: spec[k] for k in ("user", "topic", "budget_tokens") if k in spec}
+    kind = convert(fields, t.MemoryRetrievalKind, "memory_retrieval node")
+    if kind.budget_tokens < 0:
+        raise ValueProblem(("budget_tokens",), "budget_tokens must not be negative")
+    return kind
+
+
 def _run_code(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
     if "code" not in spec:
         raise ValueProblem((), "a run_code node needs 'code' (the code, or $path to it in state)")
@@ -384,6 +402,8 @@ KINDS: dict[str, tuple[frozenset[str], KindBuilder]] = {
         _a2a_task,
     ),
     "run_code": (_WORK_COMMON | {"code", "sandbox", "limits", "input"}, _run_code),
+    "memory_write": (_WORK_COMMON | {"user", "subject", "content", "supersedes"}, _memory_write),
+    "memory_retrieval": (_WORK_COMMON | {"user", "topic", "budget_tokens"}, _memory_retrieval),
     "branch": (_CONTROL_COMMON | {"cases", "conditions", "default"}, _branch),
     "condition": (_CONTROL_COMMON | {"next", "expression", "if_true", "if_false"}, _condition),
     "parallel": (_CONTROL_COMMON | {"branches"}, _parallel),
