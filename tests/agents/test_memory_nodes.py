@@ -129,6 +129,18 @@ async def test_a_memory_node_without_a_user_fails_at_hand_out(tmp_path: Path) ->
     assert "user must give a non-empty string" in failed[0].error  # type: ignore[attr-defined]
 
 
+async def test_a_fact_the_table_refuses_fails_the_node_without_retries(tmp_path: Path) -> None:
+    async with Runtime(f"sqlite:///{tmp_path / 'rt.db'}") as rt:
+        wf = rt.register(compile_yaml_text(FLOW, "remember.yaml"))
+        run = await rt.start(wf, {"user": "ana", "city": "x" * 70_000})
+        with pytest.raises(Exception, match="remember"):
+            await run.result()
+        journal = await rt.journal(run.id)
+    failed = [e.record for e in journal if e.type == "node_failed"]
+    assert len(failed) == 1 and "content must be a string of at most" in failed[0].error  # type: ignore[attr-defined]
+    assert [e.type for e in journal].count("node_scheduled") == 1
+
+
 async def test_memory_nodes_are_checked_at_compile_and_registration(tmp_path: Path) -> None:
     with pytest.raises(WorkflowSyntaxError, match="needs 'content'"):
         compile_yaml_text(FLOW.replace(", content: $city", ""), "bad.yaml")

@@ -118,11 +118,14 @@ class MemoryTools:
                 "journal's database is), not on a fleet worker"
             )
         visit = item.dispatch - item.attempt + 1  # the same for every retry of this visit
-        fact, written = await self._memory().write(
-            user=user, subject=subject, content=content, supersedes=supersedes,
-            source_run=item.execution_id,
-            fact_id=f"{item.execution_id}/{item.node_id}/{visit}",
-        )  # fmt: skip
+        try:
+            fact, written = await self._memory().write(
+                user=user, subject=subject, content=content, supersedes=supersedes,
+                source_run=item.execution_id,
+                fact_id=f"{item.execution_id}/{item.node_id}/{visit}",
+            )  # fmt: skip
+        except ValueError as exc:  # a fact the table refuses (too long ...): no retry helps
+            raise NonRetryableError(f"{MEMORY_WRITE_TOOL}: {exc}") from None
         output = {
             "fact_id": fact.fact_id, "subject": fact.subject, "content": fact.content,
             "at_ms": fact.at_ms, "supersedes": fact.supersedes,
