@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import deque
 from collections.abc import Awaitable, Mapping
 from contextlib import ExitStack
@@ -100,8 +101,6 @@ _BATCH: Final = 256
 #: Workers one key (or, without keys, all loopback connections together) may register.
 DEFAULT_MAX_WORKERS_PER_PRINCIPAL: Final = 256
 _RCVMORE: Final = int(zmq.RCVMORE)
-#: Sent to see whether ZeroMQ still reaches a connection; a worker ignores an empty one.
-_PROBE: Final = encode(HeartbeatAck())
 
 
 class Broker:
@@ -144,6 +143,10 @@ class Broker:
             raise InsecureEndpoint(endpoint)  # I14: never open to a network by accident
         self.endpoint = endpoint
         self.engine_id = engine_id
+        #: This life of the engine, in every Welcome, HeartbeatAck and refusal.
+        self.incarnation = secrets.token_hex(8)
+        #: Sent to see whether ZeroMQ still reaches a connection; a worker ignores an empty one.
+        self._probe = encode(HeartbeatAck(incarnation=self.incarnation))
         self._handler = handler
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self._lease_ttl_ms = lease_ttl_ms
@@ -159,6 +162,7 @@ class Broker:
                 heartbeat_interval_ms=heartbeat_interval_ms,
                 lease_ttl_ms=lease_ttl_ms,
                 max_message_bytes=max_message_bytes,
+                incarnation=self.incarnation,
             )
         )
         self._table = PeerTable(max_per_principal=max_workers_per_principal)
@@ -302,7 +306,8 @@ class Broker:
         return True
 
     def _refuse(self, identity: bytes, code: str, message: str) -> None:
-        self._send_frame(identity, encode(ProtocolError(code=code, message=message)))
+        refusal = ProtocolError(code=code, message=message, incarnation=self.incarnation)
+        self._send_frame(identity, encode(refusal))
 
     def _forget(self, peer: Peer) -> None:
         self._table.remove(peer)
@@ -313,7 +318,7 @@ class Broker:
         assert sock is not None and self._waiter is not None
         try:
             sock.send(identity, SNDMORE_NOBLOCK)
-            sock.send(_PROBE, NOBLOCK)
+            sock.send(self._probe, NOBLOCK)
         except zmq.Again:
             return True  # connected, not reading
         except zmq.ZMQError as exc:
@@ -471,6 +476,7 @@ class Broker:
             joined_at=now,
             last_seen=now,
             principal=principal,
+            claims=_claims(hello),
         )
         self._table.add(peer)
         await self._call(self._handler.on_worker_joined(peer))
@@ -480,3 +486,10 @@ class Broker:
             await callback
         except Exception:
             log.exception("fleet broker %s: handler callback failed; serving on", self.engine_id)
+
+
+def _claims(hello: Hello) -> frozenset[tuple[str, int]] | None:
+    """The leases a Hello claims; None from a worker that does not claim (no incarnation)."""
+    if not hello.incarnation:
+        return None
+    return frozenset((lease.work_item_id, lease.fence) for lease in hello.leases)

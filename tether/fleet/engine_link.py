@@ -70,7 +70,8 @@ class PeerLink:
 
     def unknown(self, leases: list[tuple[str, int]]) -> None:
         expired = [LeaseRef(wid, fence) for wid, fence in leases]
-        self._broker.send(self._identity, HeartbeatAck(expired=expired))
+        answer = HeartbeatAck(expired=expired, incarnation=self._broker.incarnation)
+        self._broker.send(self._identity, answer)
 
 
 class FleetLink:
@@ -120,7 +121,10 @@ class FleetLink:
     async def on_worker_joined(self, peer: Peer) -> None:
         assert self._broker is not None
         link = PeerLink(self._broker, peer.identity)
-        await self._tell(WorkerJoined(peer.worker_id, link, frozenset(peer.queues), peer.capacity))
+        joined = WorkerJoined(
+            peer.worker_id, link, frozenset(peer.queues), peer.capacity, claims=peer.claims
+        )
+        await self._tell(joined)
 
     async def on_worker_left(self, peer: Peer, reason: str) -> None:
         await self._tell(WorkerLeft(peer.worker_id, reason))
@@ -138,6 +142,11 @@ class FleetLink:
         elif type(msg) is Heartbeat:
             refs = [(lease.work_item_id, lease.fence) for lease in msg.leases]
             await self._tell(WorkerHeartbeat(owner, refs))
+            # Every heartbeat is answered at once, naming this engine life: a worker that
+            # hears nothing for a few heartbeats says Hello again (the scheduler answers the
+            # leases it does not know with a HeartbeatAck of its own).
+            assert self._broker is not None
+            self._broker.send(peer.identity, HeartbeatAck(incarnation=self._broker.incarnation))
         elif type(msg) is RateLimited:
             parked = WorkerReport(
                 owner, msg.work_item_id, msg.fence, ok=False, error=msg.error,

@@ -27,6 +27,9 @@ class Peer:
     joined_at: float
     last_seen: float
     principal: str | None = None
+    #: The leases its Hello claimed (work item, fence), or None when the Hello made no claim
+    #: (an older worker: every lease held under its id stays its own).
+    claims: frozenset[tuple[str, int]] | None = None
 
 
 class BrokerHandler(Protocol):
