@@ -217,11 +217,12 @@ async def scenario(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         journals = await read_all(cluster.url, list(driver.submitted))
     finally:
         cluster.stop_all()
+    rejoins = sorted(cluster.rejoins())
     result = verdict(driver.submitted, journals, read_effects(cluster.effects), chaos.last)
     result.update(
         all_ended=ended, refused=driver.refused, submit_retries=driver.retries,
         faults=chaos.counts, long_pauses=chaos.long_pauses, chaos_s=chaos_s,
-        wall_s=time.time() - t0,
+        wall_s=time.time() - t0, rejoin_s=rejoins,
     )  # fmt: skip
     return result
 
@@ -246,6 +247,11 @@ def report(r: dict[str, Any]) -> None:
     if lat:
         print(f"run latency under faults: p50 {lat['p50']:.2f} s  p99 {lat['p99']:.2f} s  "
               f"max {lat['max']:.2f} s")  # fmt: skip
+    rejoin = r["rejoin_s"]
+    if rejoin:
+        mid, top, n = rejoin[len(rejoin) // 2], rejoin[-1], len(rejoin)
+        print(f"worker rejoin after an engine restart (from its spawn): p50 {mid:.2f} s  "
+              f"max {top:.2f} s  ({n} rejoins)")  # fmt: skip
     done = r["last_fault_to_all_done_s"]
     if done is not None:
         print(f"last fault to all done: {done:.2f} s" if done >= 0 else
