@@ -42,6 +42,7 @@ from tether.fleet.protocol import ERR_BAD_FRAME, ERR_PROTOCOL_VERSION
 from tether.ir import compile_yaml_text
 from tether.persistence.urls import open_store
 from tether.runtime.records import (
+    CAUSE_LEASE_LOST,
     ExecutionCompleted,
     NodeCompleted,
     NodeFailed,
@@ -90,6 +91,7 @@ async def test_sigkill_worker_mid_node_costs_one_attempt_and_completes_once_I5(
     assert failed.error.startswith("lease expired"), failed.error
     assert victim.name in failed.error
     assert (failed.error_type, failed.retryable) == ("LeaseExpired", True)
+    assert failed.cause == CAUSE_LEASE_LOST  # the worker's death, not the tool's failure
     completed = [r for r in hold if isinstance(r, NodeCompleted)]
     assert len(completed) == 1 and completed[0].output == result["held"]
     assert isinstance(journal[-1].record, ExecutionCompleted)

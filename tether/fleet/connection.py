@@ -357,9 +357,8 @@ class EngineConnection:
             if type(msg) is ProtocolError and msg.code == ERR_HELLO_REQUIRED:
                 await self._rehello()
                 continue
-            if type(msg) is HeartbeatAck and msg.incarnation != self.welcome.incarnation:
-                if msg.incarnation:  # answered by another engine life: join it
-                    await self._rehello()
+            if type(msg) is HeartbeatAck and msg.incarnation not in ("", self.welcome.incarnation):
+                await self._rehello()  # answered by another engine life: join it
                 continue
             yield msg
 

@@ -142,11 +142,6 @@ class FleetLink:
         elif type(msg) is Heartbeat:
             refs = [(lease.work_item_id, lease.fence) for lease in msg.leases]
             await self._tell(WorkerHeartbeat(owner, refs))
-            # Every heartbeat is answered at once, naming this engine life: a worker that
-            # hears nothing for a few heartbeats says Hello again (the scheduler answers the
-            # leases it does not know with a HeartbeatAck of its own).
-            assert self._broker is not None
-            self._broker.send(peer.identity, HeartbeatAck(incarnation=self._broker.incarnation))
         elif type(msg) is RateLimited:
             parked = WorkerReport(
                 owner, msg.work_item_id, msg.fence, ok=False, error=msg.error,

@@ -417,8 +417,9 @@ class SchedulerActor(Actor):
                 continue
             lease.expires_at, lease.adopted = expires, False
             worker.leases.add(wid)
-        if unknown:
-            worker.link.unknown(unknown)
+        # Answered every time, also when all is well: the answer is the engine's sign of life
+        # (a fleet worker that hears none for a few heartbeats says Hello again).
+        worker.link.unknown(unknown)
 
     async def _on_left(self, msg: WorkerLeft) -> None:
         if msg.reason == "replaced":

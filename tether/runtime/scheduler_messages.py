@@ -59,7 +59,8 @@ class WorkerLink(Protocol):
         ...
 
     def unknown(self, leases: list[tuple[str, int]]) -> None:
-        """Tell the worker which leases it listed in a heartbeat are not (or no longer) its."""
+        """Answer a heartbeat: which leases it listed are not (or no longer) its (called for
+        every heartbeat, with an empty list when all are)."""
         ...
 
 
