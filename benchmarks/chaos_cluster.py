@@ -89,8 +89,9 @@ class Cluster:
     engine: Proc | None = None
     worker_procs: list[Proc | None] = field(default_factory=list)
     incarnations: int = 0
-    #: Wall time each engine life was spawned (the successful attempt of each start).
-    engine_starts: list[float] = field(default_factory=list)
+    #: Wall times each engine life was spawned and answered /health (its worker port listens
+    #: before that: the runtime opens before the HTTP server serves).
+    engine_starts: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -129,7 +130,7 @@ class Cluster:
                     "--port", str(self.port), "--worker-port", str(self.worker_port),
                 ])  # fmt: skip
                 if await self._healthy(self.engine):
-                    self.engine_starts.append(spawned)
+                    self.engine_starts.append((spawned, time.time()))
                     return
                 await anyio.sleep(0.2)
 
@@ -159,19 +160,19 @@ class Cluster:
         if wait:
             await wait_for(lambda: "worker_connected" in proc.output(), f"w{i} to connect", proc)
 
-    def rejoins(self) -> list[float]:
-        """Seconds from each engine restart's spawn to each worker's re-registration with that
-        life (the workers' ``re-registered with engine`` log lines), one per worker process
-        that was up across the restart."""
-        times: list[float] = []
+    def rejoins(self) -> list[tuple[float, float]]:
+        """Seconds from each engine restart's spawn, and from its /health answering, to each
+        worker's re-registration with that life (the workers' ``re-registered with engine``
+        log lines), one per worker process that was up across the restart."""
+        times: list[tuple[float, float]] = []
         for path in sorted(self.dir.glob("w*.err")):
             stamps = [_stamp(line) for line in path.read_text(errors="replace").splitlines()
                       if "re-registered with engine" in line]  # fmt: skip
-            for k, start in enumerate(self.engine_starts[1:], start=1):
-                end = self.engine_starts[k + 1] if k + 1 < len(self.engine_starts) else 1e18
+            for k, (start, healthy) in enumerate(self.engine_starts[1:], start=1):
+                end = self.engine_starts[k + 1][0] if k + 1 < len(self.engine_starts) else 1e18
                 after = [t for t in stamps if start <= t < end]
                 if after:
-                    times.append(min(after) - start)
+                    times.append((min(after) - start, min(after) - healthy))
         return times
 
     def stop_all(self) -> None:
