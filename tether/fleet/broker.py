@@ -34,7 +34,11 @@ Liveness: a worker that sent nothing at all (heartbeats count) for ``lease_ttl_m
 reported ``on_worker_left(peer, "silent for N ms")`` and forgotten; if it was only slow, its next
 message is answered ``hello_required`` and it says Hello again. Silence is measured on the event
 loop's clock (``loop.time()``), checked every quarter TTL, so a report comes between 1 and 1.25
-TTL after the last message.
+TTL after the last message. A worker whose connection closed (its process died) is reported
+sooner, ``"its connection closed"``: ZeroMQ's monitor says a connection dropped
+(:mod:`tether.fleet.disconnects`), and ``DISCONNECT_PROBE_DELAY_SECS`` later every peer ZeroMQ
+no longer reaches is gone. The delay lets a live worker whose connection merely dropped
+reconnect and say Hello first (it does within ``RECONNECT_IVL_MAX_MS``), keeping its leases.
 
 All handler callbacks run one at a time, in order, on the pump task; while one awaits, the broker
 reads nothing more (the sockets' queues then push back on the workers).
@@ -63,6 +67,7 @@ from typing import Final
 import zmq
 
 from tether.fleet._aiozmq import NOBLOCK, SNDMORE_NOBLOCK, SocketWaiter, recv_frames
+from tether.fleet.disconnects import DisconnectWatch
 from tether.fleet.handler import BrokerHandler, Peer
 from tether.fleet.keys import EngineKeys, InsecureEndpoint, beyond_loopback
 from tether.fleet.peer_table import PeerTable, Refusal
@@ -96,6 +101,9 @@ DEFAULT_HWM: Final = 50_000
 #: without a FIN), so later sends fail fast with EHOSTUNREACH instead of filling a dead queue.
 ZMTP_HEARTBEAT_IVL_MS: Final = 1_000
 ZMTP_HEARTBEAT_TIMEOUT_MS: Final = 10_000
+#: After ZeroMQ reports a dropped connection, peers it no longer reaches are gone this much
+#: later: time for a live worker to reconnect (at most 250 ms) and say Hello again.
+DISCONNECT_PROBE_DELAY_SECS: Final = 0.5
 #: Messages handled per pump turn before yielding to other tasks (fairness).
 _BATCH: Final = 256
 #: Workers one key (or, without keys, all loopback connections together) may register.
@@ -171,6 +179,8 @@ class Broker:
         self._sock: zmq.Socket[bytes] | None = None
         self._waiter: SocketWaiter | None = None
         self._task: asyncio.Task[None] | None = None
+        self._disconnects: DisconnectWatch | None = None
+        self._probe_at: float | None = None
         self._zap = ExitStack()
         self._closed = False
 
@@ -205,6 +215,7 @@ class Broker:
             raise
         self._sock = sock
         self._waiter = SocketWaiter(sock, loop)
+        self._disconnects = DisconnectWatch(sock, loop, self._probe_soon)
         self._task = loop.create_task(self._pump(), name=f"fleet broker {self.engine_id}")
         self._task.add_done_callback(self._pump_done)
         return self
@@ -240,6 +251,8 @@ class Broker:
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.wait([task])
+            if self._disconnects is not None:
+                await self._disconnects.aclose()
         finally:
             if self._waiter is not None:
                 self._waiter.close()
@@ -328,6 +341,21 @@ class Broker:
         self._waiter.poke()
         return True
 
+    def _probe_soon(self) -> None:
+        """A connection dropped: see which peers are gone once a live one could be back."""
+        if self._probe_at is not None or self._waiter is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._probe_at = loop.time() + DISCONNECT_PROBE_DELAY_SECS
+        loop.call_at(self._probe_at, self._waiter.interrupt)
+
+    def _forget_unreachable(self) -> None:
+        self._probe_at = None
+        for peer in list(self._peers.values()):
+            if not self._reachable(peer.identity):
+                self._forget(peer)
+                self._departures.append((peer, "its connection closed"))
+
     def _lost(self, identity: bytes, reason: str) -> None:
         # Called from send(), possibly outside the pump: report from the pump, so handler
         # callbacks never run concurrently or re-entrantly.
@@ -361,6 +389,8 @@ class Broker:
                     handled += 1
                     await self._on_frames(frames, principal, now)
                 busy = handled > 0
+                if self._probe_at is not None and loop.time() >= self._probe_at:
+                    self._forget_unreachable()
                 while self._departures:
                     peer, reason = self._departures.popleft()
                     await self._call(self._handler.on_worker_left(peer, reason))
