@@ -167,19 +167,25 @@ async def test_adopted_lease_keeps_its_persisted_expiry_through_a_storm_of_resta
 async def test_a_new_process_under_a_worker_id_gives_back_its_predecessors_leases_at_once(
     tmp_path: Path, children: Children
 ) -> None:
-    """Lease TTL 60 s, far past this test's deadline: the predecessor's lease must be reclaimed
-    by the new process's Hello (which claims nothing), not by its expiry. Before, the new
-    process took the lease over and never heartbeated it, so it waited out the TTL."""
+    """The worker dies while the engine is down (so no engine saw its connection close), and
+    its lease was granted with a 60 s TTL, far past this test's deadline. A new process under
+    the same worker id joins the restarted engine: its Hello claims nothing, so the lease is
+    reclaimed at once. Before, the new process took the lease over and never heartbeated it,
+    so it waited out the TTL."""
     log = children.log
-    async with fleet_engine(tmp_path, ttl_ms=60_000, heartbeat_ms=1_000) as (rt, endpoint):
-        first = children.worker("wa-1", endpoint, worker_id="wa")
+    port = free_port()
+    endpoint = f"tcp://127.0.0.1:{port}"
+    slow = {"ttl_ms": 60_000, "heartbeat_ms": 1_000}
+    first = children.worker("wa-1", endpoint, worker_id="wa")
+    async with fleet_engine(tmp_path, endpoint=endpoint, **slow) as (rt, _):
         await connected(first)
         wf = rt.register(compile_yaml_text(HOLD_UNTIL_YAML, "hold.yaml"))
-        run = await rt.start(wf, {"key": "n1"}, execution_id="newlife-1")
+        run_id = (await rt.start(wf, {"key": "n1"}, execution_id="newlife-1")).id
         await eventually(lambda: effects_of(log, "start", "n1"), "the node to start")
-        os.kill(first.pid, signal.SIGKILL)
-        assert first.proc.wait(timeout=DEADLINE) == -signal.SIGKILL
+    os.kill(first.pid, signal.SIGKILL)
+    assert first.proc.wait(timeout=DEADLINE) == -signal.SIGKILL
 
+    async with fleet_engine(tmp_path, endpoint=endpoint, **slow) as (rt, _):
         second = children.worker("wa-2", endpoint, worker_id="wa")
         await connected(second)
         starts = await eventually(
@@ -187,9 +193,11 @@ async def test_a_new_process_under_a_worker_id_gives_back_its_predecessors_lease
         )
         assert starts[0].pid == second.pid
         release("n1", log)
-        result = await run.result(timeout=DEADLINE)
-        journal = await rt.journal(run.id)
-        await check_replay(rt, run.id)
+        state = await rt.wait(run_id, timeout=DEADLINE)
+        journal = await rt.journal(run_id)
+        await check_replay(rt, run_id)
+    assert state.status == "completed"
+    result = state.data
     assert result["held"] == {"by": "wa-2", "pid": second.pid}
     hold = node_records(journal, "hold")
     assert shape(hold) == [
@@ -255,3 +263,35 @@ async def test_lease_losses_spend_no_attempt_up_to_the_cap_then_the_node_is_stop
     ]
     assert len(effects_of(log, "call", "k3")) == 3
     assert "on attempt 3" in (state.error or ""), state.error
+
+
+# --- a worker that dies is noticed at once, not after a lease TTL ------------------------------
+
+
+async def test_a_killed_workers_leases_are_reclaimed_when_its_connection_closes(
+    tmp_path: Path, children: Children
+) -> None:
+    """Lease TTL 60 s, past this test's deadline: the dead worker's lease comes back because
+    ZeroMQ saw its connection close (the broker's disconnect watch), not by expiry. The loss
+    spends no attempt (max_attempts 1)."""
+    log = children.log
+    async with fleet_engine(tmp_path, ttl_ms=60_000, heartbeat_ms=1_000) as (rt, endpoint):
+        wa = children.worker("wa", endpoint)
+        await connected(wa)
+        wf = rt.register(compile_yaml_text(HOLD_UNTIL_YAML, "hold.yaml"))
+        run = await rt.start(wf, {"key": "d1"}, execution_id="dead-1")
+        await eventually(lambda: effects_of(log, "start", "d1"), "the node to start on wa")
+        wb = children.worker("wb", endpoint)
+        await connected(wb)
+        os.kill(wa.pid, signal.SIGKILL)
+        starts = await eventually(
+            lambda: effects_of(log, "start", "d1")[1:], "the retry to start on wb", timeout=20.0
+        )
+        assert starts[0].pid == wb.pid
+        release("d1", log)
+        result = await run.result(timeout=DEADLINE)
+        journal = await rt.journal(run.id)
+    assert result["held"]["by"] == "wb"
+    failed = [r for r in node_records(journal, "hold") if isinstance(r, NodeFailed)]
+    assert [(f.attempt, f.cause) for f in failed] == [(1, CAUSE_LEASE_LOST)]
+    assert "wa its connection closed" in failed[0].error, failed[0].error
