@@ -43,8 +43,9 @@ class BrokerHandler(Protocol):
         ...
 
     async def on_worker_left(self, peer: Peer, reason: str) -> None:
-        """A worker is gone: ``"bye: ..."``, ``"replaced"``, ``"silent for N ms"``, or a send
-        that found it unreachable or not reading. Its leases are the scheduler's to reclaim."""
+        """A worker is gone: ``"bye: ..."``, ``"replaced"``, ``"silent for N ms"``, ``"its
+        connection closed"``, or a send that found it unreachable or not reading. Its leases
+        are the scheduler's to reclaim."""
         ...
 
     async def on_message(self, peer: Peer, msg: WorkerMessage) -> None:
