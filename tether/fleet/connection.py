@@ -51,6 +51,7 @@ from tether.fleet.protocol import (
     ERR_HELLO_REQUIRED,
     ERR_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
+    Bye,
     EngineMessage,
     FrameError,
     HeartbeatAck,
@@ -180,6 +181,9 @@ class EngineConnection:
         self._rehello_pending = False
         self._hello_sent_at = 0.0
         self._last_heard = 0.0
+        #: Said Bye: never Hello again (a refused heartbeat in the last moments must not
+        #: register the worker anew just before its connection closes).
+        self._leaving = False
         self._closed = False
 
     @property
@@ -387,6 +391,8 @@ class EngineConnection:
         # again only if no Welcome came within ``spacing`` (a heartbeat interval by default;
         # that Hello may have been lost with a dropped TCP connection). Spacing 0: a new
         # connection, where nothing said before counts.
+        if self._leaving:
+            return
         now = asyncio.get_running_loop().time()
         if spacing is None:
             spacing = self.welcome.heartbeat_interval_ms / 1000
@@ -457,6 +463,8 @@ class EngineConnection:
 
             await conn.send(Credit(n=1))
         """
+        if type(msg) is Bye:
+            self._leaving = True
         await self._send_frame(encode(msg))
 
     async def send_frame(self, frame: bytes) -> None:

@@ -50,7 +50,6 @@ from tether.fleet.protocol import (
     LeaseRef,
     ProtocolError,
     WorkerMessage,
-    encode,
 )
 from tether.fleet.worker_leases import Lease, LeaseKey, Outcome, fitting, run_grant
 from tether.logs import lifecycle_logger
@@ -214,7 +213,10 @@ class Worker:
         if conn is None:
             return
         try:
-            await conn.send_frame(frame if frame is not None else encode(msg))
+            if frame is not None:
+                await conn.send_frame(frame)
+            else:
+                await conn.send(msg)
         except RuntimeError:
             # Closed under us while shutting down: the engine's TTL and fences cover it.
             log.debug("worker %s: connection closed; %s not sent", self.worker_id, msg)
