@@ -115,6 +115,8 @@ class Chaos:
         self.paused: set[int] = set()
         self.counts: dict[str, int] = dict.fromkeys(FAULTS, 0)
         self.long_pauses = 0
+        #: (worker index, SIGSTOP time, SIGCONT time): a stopped worker rejoins only after.
+        self.pauses: list[tuple[int, float, float]] = []
         self.last = 0.0
         self.injected = 0
         self._firsts = rng.sample(list(FAULTS), len(FAULTS))
@@ -165,10 +167,12 @@ class Chaos:
         proc = self.cluster.worker_procs[i]
         assert proc is not None
         proc.signal(signal.SIGSTOP)
+        stopped = time.time()
         try:
             await anyio.sleep(secs)
         finally:
             proc.signal(signal.SIGCONT)
+            self.pauses.append((i, stopped, time.time()))
             self.last = max(self.last, time.time())
             self.paused.discard(i)
 
@@ -219,7 +223,7 @@ async def scenario(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         journals = await read_all(cluster.url, list(driver.submitted))
     finally:
         cluster.stop_all()
-    rejoins = cluster.rejoins()
+    rejoins = cluster.rejoins(lambda i, t: any(w == i and a <= t <= b for w, a, b in chaos.pauses))
     result = verdict(driver.submitted, journals, read_effects(cluster.effects), chaos.last)
     result.update(
         all_ended=ended, refused=driver.refused, submit_retries=driver.retries,

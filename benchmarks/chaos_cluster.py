@@ -160,18 +160,20 @@ class Cluster:
         if wait:
             await wait_for(lambda: "worker_connected" in proc.output(), f"w{i} to connect", proc)
 
-    def rejoins(self) -> list[tuple[float, float]]:
+    def rejoins(self, stopped: Callable[[int, float], bool]) -> list[tuple[float, float]]:
         """Seconds from each engine restart's spawn, and from its /health answering, to each
         worker's re-registration with that life (the workers' ``re-registered with engine``
-        log lines), one per worker process that was up across the restart."""
+        log lines), one per worker process that was up across the restart and not stopped
+        (``stopped(i, t)``: worker ``i`` was SIGSTOPped at wall time ``t``) when it began."""
         times: list[tuple[float, float]] = []
         for path in sorted(self.dir.glob("w*.err")):
+            worker = int(path.name[1:].split("-")[0])
             stamps = [_stamp(line) for line in path.read_text(errors="replace").splitlines()
                       if "re-registered with engine" in line]  # fmt: skip
             for k, (start, healthy) in enumerate(self.engine_starts[1:], start=1):
                 end = self.engine_starts[k + 1][0] if k + 1 < len(self.engine_starts) else 1e18
                 after = [t for t in stamps if start <= t < end]
-                if after:
+                if after and not stopped(worker, start):
                     times.append((min(after) - start, min(after) - healthy))
         return times
 
