@@ -390,7 +390,6 @@ class SchedulerActor(Actor):
                 why = f"lease lost: worker {msg.owner} came back as a new process without it"
                 await self._reclaim(lease, why)
 
-
     def _slots_freed(self) -> None:
         ref = self.context.self_ref
         with contextlib.suppress(MailboxFull, ActorStopped):
