@@ -426,9 +426,11 @@ class SchedulerActor(Actor):
         entry = self._ledger.leave(msg.owner)
         if entry is None:
             return
+        said_bye = msg.reason.startswith("bye")  # a drained worker leaving: not a fault
         lifecycle.event(
-            "worker_lost", logging.WARNING, worker_id=msg.owner, reason=msg.reason,
-            leases_held=len(entry.leases),
+            "worker_left" if said_bye else "worker_lost",
+            logging.INFO if said_bye else logging.WARNING,
+            worker_id=msg.owner, reason=msg.reason, leases_held=len(entry.leases),
         )  # fmt: skip
         for wid in list(entry.leases):
             lease = self._leases.get(wid)
