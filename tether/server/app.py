@@ -9,7 +9,8 @@ body limit and guards built in; uvicorn serves it. What a browser may send it is
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
 external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``; beside them
-``/schedules`` (:mod:`.schedule_routes`) and ``/metrics`` (:mod:`.metrics_routes`). Every
+``/schedules`` (:mod:`.schedule_routes`), ``/metrics`` (:mod:`.metrics_routes`), and the
+dashboard at ``/ui`` with the paged cross-run views under ``/views`` (:mod:`.ui`). Every
 error is JSON ``{"error": "..."}`` with a 4xx a person can act on (422 adds ``issues`` with
 their IR paths); nothing answers with a traceback.
 
@@ -42,7 +43,7 @@ from tether.runtime.internals import runtime_internals
 from tether.runtime.metrics import runtime_metrics
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
-from tether.server import metrics_routes, schedule_routes, work_item_routes
+from tether.server import metrics_routes, schedule_routes, ui, work_item_routes
 from tether.server.api_keys import ApiKeys
 from tether.server.auth import PUBLIC, TokenBeforeBody, authenticated_caller, bearer_guard
 from tether.server.body_check import BodyCheck
@@ -332,6 +333,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *schedule_routes.ROUTES,
             *work_item_routes.ROUTES,
             *metrics_routes.ROUTES,
+            *ui.ROUTES,
         ],
         lifespan=[lifespan],
         state=State({"api_keys": keys}),
