@@ -211,3 +211,15 @@ def test_fork_from_a_record(page: Any, engine: Any) -> None:
         view = wait_until(lambda: status_is(c, forked, "completed"), "fork completes")
         assert view["current_state"]["n"] == 12
         shot(page, "9-forked-run")
+
+        # A dead letter's Retry forks its run from just before the step's first attempt.
+        dead = start(c, "broken", 4, execution_id="br-dead")
+        wait_until(lambda: status_is(c, dead, "failed"), "broken run fails")
+        page.click("nav a[data-nav=operations]")
+        page.locator(f"#dead-letters tr[data-item='{dead}/only/2'] button").click()
+        page.wait_for_selector(f"#run-header a:has-text('{dead} at record 1')")
+        retried = page.url.split("#/run/")[1].split("?")[0]
+        view = wait_until(lambda: status_is(c, retried, "failed"), "the retry runs the step")
+        attempts = c.get(f"/views/executions/{retried}/timeline").json()["rows"]
+        assert [r["attempt"] for r in attempts] == [1, 2]  # every attempt again
+        shot(page, "10-dead-letter-retried")
