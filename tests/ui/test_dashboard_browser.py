@@ -150,6 +150,14 @@ def test_approve_a_paused_run_by_clicking(page: Any, engine: Any) -> None:
         shot(page, "5-approvals")
         card.locator("input[name=user_id]").fill("ann")
         card.locator("input[name=comment]").fill("looks right")
+        card.locator("input[name=state_patch]").fill("{not json")
+        card.locator("button[data-decision=approved]").click()
+        card.locator(".error:has-text('not JSON')").wait_for()  # refused in the page
+        card.locator("input[name=state_patch]").fill('{"n": 1}')
+        card.locator("button[data-decision=approved]").click()
+        card.locator(".error:has-text('does not let a decision set')").wait_for()  # by the API
+        assert status_is(c, eid, "paused")  # nothing was decided
+        card.locator("input[name=state_patch]").fill("")
         card.locator("button[data-decision=approved]").click()
         card.wait_for(state="detached")
         view = wait_until(lambda: status_is(c, eid, "completed"), "approved run completes")

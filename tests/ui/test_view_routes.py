@@ -159,6 +159,8 @@ def test_token_guards_every_view_but_not_the_page(engine: Any) -> None:
             assert "error" in r.json()
         page = anonymous.get("/ui")
         assert page.status_code == 200 and "<html" in page.text.lower()
+        assert 'src="/ui/static/app.js"' in page.text  # package data, never a CDN
+        assert "http" not in page.text.replace("http-equiv", "")
         csp = page.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
         assert (
@@ -167,7 +169,7 @@ def test_token_guards_every_view_but_not_the_page(engine: Any) -> None:
         missing = anonymous.get("/ui/static/nothing.js")
         assert missing.status_code == 404 and "nothing.js" in missing.json()["error"]
         # A page elsewhere cannot drive the engine through the visitor's browser.
-        foreign = anonymous.get("/ui", headers={"origin": "http://evil.example"})
+        foreign = anonymous.get("/ui/", headers={"origin": "http://evil.example"})
         assert foreign.status_code == 403
     with engine.client() as c:
         assert c.get("/whoami").json() == {"user_id": None, "roles": [], "token_required": True}

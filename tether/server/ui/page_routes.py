@@ -65,8 +65,9 @@ def _file(name: str) -> Response[bytes]:
     return Response(body, media_type=media, headers=HEADERS)
 
 
-@get(["/ui", "/ui/"], opt={PUBLIC: True}, include_in_schema=False)
+@get("/ui", opt={PUBLIC: True}, include_in_schema=False)
 async def dashboard() -> Response[bytes]:
+    """The page (``/ui/`` too: Litestar takes both as one path)."""
     return _file("index.html")
 
 

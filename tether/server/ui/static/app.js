@@ -418,9 +418,14 @@ function decisionForm(executionId, nodeId, onDone) {
   const user = h("input", { name: "user_id", placeholder: "your name", value: window.tetherUser || "",
     disabled: Boolean(window.tetherUser), required: true });
   const comment = h("input", { name: "comment", placeholder: "comment (optional)" });
+  const patch = h("input", { name: "state_patch", class: "mono", placeholder: "state patch, JSON (optional)" });
   const problem = h("span", { class: "error" });
   const decide = (decision) => async () => {
     const body = { decision, comment: comment.value, node_id: nodeId };
+    if (patch.value.trim()) {
+      try { body.state_patch = JSON.parse(patch.value); }
+      catch (error) { problem.textContent = "The state patch is not JSON: " + error.message; patch.focus(); return; }
+    }
     if (!window.tetherUser) {
       if (!user.value.trim()) { problem.textContent = "Say who decides."; user.focus(); return; }
       body.user_id = user.value.trim();
@@ -432,7 +437,7 @@ function decisionForm(executionId, nodeId, onDone) {
       onDone();
     } catch (error) { problem.textContent = error.message; }
   };
-  return h("div", { class: "actions" }, user, comment,
+  return h("div", { class: "actions" }, user, comment, patch,
     h("button", { class: "primary", dataset: { decision: "approved" }, onclick: decide("approved") }, "Approve"),
     h("button", { class: "danger", dataset: { decision: "rejected" }, onclick: decide("rejected") }, "Reject"),
     problem);
@@ -470,7 +475,7 @@ function approvalsView(root) {
 // ------------------------------------------------------------------ Workers, queues, schedules, dead letters
 
 function operationsView(root) {
-  const workers = h("tbody"), queues = h("tbody"), schedules = h("tbody"), dead = h("tbody");
+  const workers = h("tbody"), queues = h("tbody"), leases = h("tbody"), schedules = h("tbody"), dead = h("tbody");
   const table = (id, heads, body) => h("table", { id }, h("thead", {}, h("tr", {}, heads.map((t) => h("th", {}, t)))), body);
   const deadPager = h("div", { class: "pager" });
   let cursor = null;
@@ -478,11 +483,13 @@ function operationsView(root) {
   root.append(h("h1", {}, "Workers, queues, schedules and dead letters"),
     h("h2", {}, "Connected workers"), table("workers", ["Worker", "Where", "Queues", "Free slots", "Leases held"], workers),
     h("h2", {}, "Queues"), table("queues", ["Queue", "Pending", "Leased", "Parked", "Dead"], queues),
+    h("h2", {}, "Leases held"), table("leases", ["Work item", "Queue", "Worker", "Attempt", "Fence", "Expires"], leases),
     h("h2", {}, "Cron schedules"), table("schedules", ["Schedule", "Cron", "Workflow", "Next fire", "State", ""], schedules),
     h("h2", {}, "Dead letters"), table("dead-letters", ["Work item", "Node", "Queue", "Attempts", "Error", "Failed at", ""], dead), deadPager);
   const act = async (path) => { try { await api(path, { method: "POST", body: {} }); tick(); } catch (error) { showProblem(error); } };
   return async (mine) => {
-    const [q, s, d] = await Promise.all([api("/views/queues"), api("/schedules").catch((error) => ({ schedules: [], problem: error.message })),
+    const [q, l, s, d] = await Promise.all([api("/views/queues"), api("/views/work-items?status=leased&limit=50"),
+      api("/schedules").catch((error) => ({ schedules: [], problem: error.message })),
       api("/views/work-items?status=dead&limit=25" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""))]);
     if (mine !== generation) return;
     fill(workers, ...q.workers.map((w) => h("tr", {}, h("td", { class: "mono" }, w.worker_id),
@@ -491,6 +498,10 @@ function operationsView(root) {
     fill(queues, ...q.queues.map((x) => h("tr", {}, h("td", { class: "mono" }, x.queue), h("td", {}, x.pending),
       h("td", {}, x.leased), h("td", {}, x.parked), h("td", {}, x.dead))));
     if (!q.queues.length) queues.append(h("tr", {}, h("td", { colspan: 5, class: "notice" }, "No queued work.")));
+    fill(leases, ...l.work_items.map((x) => h("tr", {}, h("td", {}, h("a", { class: "mono", href: "#/run/" + encodeURIComponent(x.execution_id) }, x.work_item_id)),
+      h("td", {}, x.queue), h("td", { class: "mono" }, x.lease_owner), h("td", {}, x.attempt), h("td", {}, x.fence), h("td", {}, when(x.lease_expires_at)))),
+      l.work_items.length ? null : h("tr", {}, h("td", { colspan: 6, class: "notice" }, "No leases held (steps the engine runs in-process hold none).")),
+      l.next_cursor ? h("tr", {}, h("td", { colspan: 6, class: "notice" }, "The 50 newest leases are shown.")) : null);
     fill(schedules, ...s.schedules.map((x) => h("tr", { dataset: { schedule: x.schedule_id } },
       h("td", { class: "mono" }, x.schedule_id), h("td", { class: "mono" }, x.cron + " (" + x.timezone + ")"),
       h("td", {}, x.workflow_id + " @ " + x.workflow_version), h("td", {}, x.paused ? "—" : when(x.next_fire_at)),
