@@ -51,6 +51,7 @@ function askForToken(message) {
   const hadToken = Boolean(sessionStorage.getItem(TOKEN_KEY));
   document.getElementById("login-error").textContent =
     hadToken ? "That token was refused: " + (message || "401") : "";
+  generation += 1;  // the view's polling stops until someone signs in
   stopPolling();
 }
 
@@ -126,7 +127,18 @@ let pollTimer = null;
 let refresh = null;  // the current view's data refresher
 let generation = 0;  // a view left behind never draws over the new one
 
-function stopPolling() { if (pollTimer) clearInterval(pollTimer); pollTimer = null; }
+function stopPolling() { if (pollTimer) clearTimeout(pollTimer); pollTimer = null; }
+
+// Refresh, then again after POLL_MS, or after ten times as long as the refresh took when
+// that is longer: a view that is costly to read (a search over a very large index) costs the
+// engine at most a tenth of one reader per open tab.
+async function poll(mine) {
+  const began = performance.now();
+  await tick();
+  if (mine !== generation) return;
+  const wait = Math.max(POLL_MS, 10 * (performance.now() - began));
+  pollTimer = setTimeout(() => poll(mine), wait);
+}
 
 function parseHash() {
   const [path, query] = (location.hash.replace(/^#/, "") || "/runs").split("?");
@@ -162,8 +174,7 @@ function route() {
   else if (page === "approvals") refresh = approvalsView(view);
   else if (page === "operations") refresh = operationsView(view);
   else refresh = runsView(view, params);
-  tick();
-  pollTimer = setInterval(tick, POLL_MS);
+  poll(generation);
 }
 
 async function start() {
