@@ -20,13 +20,17 @@ ALLOWED: dict[str, set[str]] = {
     "ir": {"errors"},
     # Node kinds that do I/O and worker transports plug in from above.
     "runtime": {"actors", "clock", "errors", "logs", "persistence", "ir"},
-    "fleet": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"},
+    # Traces: spans made from the journal's records, above the runtime (OpenTelemetry SDK).
+    "telemetry": {"clock", "errors", "logs", "persistence", "ir", "runtime"},
+    "fleet": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "telemetry"},
     # Providers, the agent loop, MCP: executors plugged into the runtime's seam.
     "agents": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"},
-    "server": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"},
-    "testing": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"},
+    "server": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"}
+    | {"telemetry"},
+    "testing": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"}
+    | {"telemetry"},
     "cli": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "fleet"}
-    | {"server", "agents", "embedded", "deployment"},
+    | {"server", "agents", "embedded", "deployment", "telemetry"},
     # tether.Runtime: the runtime with the agents' node kinds plugged in (the facade's).
     "embedded": {"ir", "runtime", "agents"},
     # A client of an engine's HTTP API: it sends IR and schedules, and runs nothing itself.

@@ -90,11 +90,14 @@ async def test_cli_worker_runs_grants_from_the_engine_and_drains_on_sigterm() ->
             assert engine.joined[0].tools == (
                 "add",
                 "echo",
+                "run_code",
                 "slow",
+                "tether.a2a",
                 "tether.eval",
                 "tether.http",
                 "tether.mcp",
                 "tether.model",
+                "tether.run_code",
             )
             assert engine.joined[0].queues == ("python_tool",)
         finally:

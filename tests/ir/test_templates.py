@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Any
 
 import pytest
@@ -179,8 +180,15 @@ def test_escape_literal_braces() -> None:
         ("{{ state..x }}", 9, "bad path"),
         ("{{ state.items.-1 }}", 15, "bad path"),
         ("{{ x. }}", 5, "bad path"),
-        ("{{ x[0] }}", 5, "indexing with [...] is not supported"),
-        ("{{ state.repo.split('/')[0] }}", 20, "method calls are not supported"),
+        ("{{ x[0.5] }}", 5, "a subscript takes an integer or a string"),
+        ("{{ x[0 }}", 8, "expected ']'"),
+        ("{{ split('/') }}", 9, "function calls are not supported"),
+        ("{{ x.format(1) }}", 6, "method 'format' is not supported"),
+        ("{{ x.__len__() }}", 6, "method '__len__' is not supported"),
+        ("{{ x.split(1) }}", 6, "method 'split' takes a string (or null) first"),
+        ("{{ x.split('/', 'a') }}", 6, "method 'split' takes an integer count second"),
+        ("{{ x.lower(1) }}", 6, "method 'lower' takes 0 arguments, got 1"),
+        ("{{ x[0].split() }}", 8, "bad path"),
         ("{{ state.__class__ }}", 10, "'__class__' is a reserved name"),
         ("{{ __import__ }}", 4, "'__import__' is a reserved name"),
         ("{{ 42 }}", 4, "expected a path"),
@@ -386,3 +394,49 @@ def test_python_internals_are_refused() -> None:
     hostile = "{{ state.__class__.__mro__ }}"
     with pytest.raises(TemplateError, match="reserved name"):
         parse_template(hostile)
+
+
+@pytest.mark.parametrize(
+    ("text", "state", "rendered"),
+    [
+        ("{{ state.repo.split('/')[0] }}", {"repo": "owner/name"}, "owner"),
+        ("{{ repo.split('/')[1] }}", {"repo": "owner/name"}, "name"),
+        ("{{ repo.split('/')[-1] }}", {"repo": "a/b/c"}, "c"),
+        ("{{ repo.split('/', 1) }}", {"repo": "a/b/c"}, '["a","b/c"]'),
+        ("{{ words.split() | join('-') }}", {"words": " a  b "}, "a-b"),
+        ("{{ s.strip() }}", {"s": "  x "}, "x"),
+        ("{{ s.strip('-') }}", {"s": "-x-"}, "x"),
+        ("{{ s.lower() }}{{ s.upper() }}", {"s": "Ab"}, "abAB"),
+        ("{{ xs[0] }}/{{ xs[-1] }}", {"xs": [1, 2, 3]}, "1/3"),
+        ("{{ m['k'] }}{{ m['k'][1] }}", {"m": {"k": "vw"}}, "vww"),
+        ("{{ xs[5] | default('none') }}", {"xs": [1]}, "none"),
+        ("{{ m['absent'] | default(0) }}", {"m": {}}, "0"),
+        ("{{ s[0] }}", {"s": "xyz"}, "x"),
+    ],
+)
+def test_a_string_method_and_subscripts_follow_a_path_as_in_jinja(
+    text: str, state: dict[str, Any], rendered: str
+) -> None:
+    assert parse_template(text).render(state) == rendered
+
+
+@pytest.mark.parametrize(
+    ("text", "state", "error"),
+    [
+        ("{{ n.split() }}", {"n": 3}, "template column 6: method 'split' needs a string, got"),
+        ("{{ n[0] }}", {"n": 3}, "template column 5: cannot take [0] of"),
+        ("{{ m[0] }}", {"m": {"0": 1}}, "cannot take [0] of"),
+        ("{{ xs['a'] }}", {"xs": [1]}, "cannot take ['a'] of"),
+    ],
+)
+def test_a_method_or_subscript_on_the_wrong_kind_of_value_is_a_template_error(
+    text: str, state: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(TemplateError, match=re.escape(error)):
+        parse_template(text).render(state)
+
+
+def test_a_missing_item_is_missing_and_names_the_path() -> None:
+    with pytest.raises(TemplateMissing, match=r"state\.xs"):
+        parse_template("{{ xs[3] }}").render({"xs": []})
+    assert parse_template("{{ repo.split('/')[0] }}").variables() == (("state", "repo"),)

@@ -174,3 +174,47 @@ nodes:
             result = await run.result()
         await check_replay(rt, run.id)
     assert result["work"] == 1 and result["got"]["payload"] == {"n": 1}
+
+
+async def test_a_chain_runs_its_next_inline_step_only_when_nothing_waits_before_it(
+    db_url: str,
+) -> None:
+    """One message runs a chain's inline steps one after another (no message to itself per
+    step), but a message that arrived meanwhile (here an event) is served first."""
+    flow = """
+workflow: {id: three_steps, version: "1"}
+nodes:
+  a: {type: tool, tool: step, input: {k: 1}, next: b}
+  b: {type: tool, tool: step, input: {k: 2}, next: c}
+  c: {type: tool, tool: step, input: {k: 3}, next: w}
+  w: {type: wait, event: note, output_key: got, next: end}
+"""
+    ran: list[tuple[int, str]] = []
+    entered, release = anyio.Event(), anyio.Event()
+
+    @tool
+    async def step(k: int) -> int:
+        ran.append((k, ran_in()))
+        if k == 2 and not release.is_set():
+            entered.set()
+            await release.wait()
+        return k
+
+    async with Runtime(db_url, tools=[step]) as rt:
+        wf = rt.register(compile_yaml_text(flow, "f.yaml"))
+        run = await rt.start(wf, {})
+        with anyio.fail_after(10):
+            await entered.wait()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(rt.send_event, run.id, "note", {"n": 1})
+                await anyio.wait_all_tasks_blocked()  # the event waits in the mailbox
+                release.set()
+            result = await run.result()
+        journal = [(e.type, getattr(e.record, "node_id", None)) for e in await rt.journal(run.id)]
+        await check_replay(rt, run.id)
+    assert ran == [(1, "inline"), (2, "inline"), (3, "inline")]
+    assert result["c"] == 3 and result["got"]["payload"] == {"n": 1}
+    # c was scheduled by b's turn, but it ran only after the event that came meanwhile.
+    event_at = journal.index(("event_received", None))
+    c_done = journal.index(("node_completed", "c"))
+    assert journal.index(("node_scheduled", "c")) < event_at < c_done

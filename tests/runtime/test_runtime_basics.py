@@ -72,7 +72,10 @@ workflow: {id: m, version: "1"}
 nodes:
   ask: {type: a2a_task, remote_agent: "http://x", next: end}
 """
-    async with Runtime(db_url) as rt:
+    # The core runtime: tether.Runtime runs a2a_task through its agents' node kinds.
+    from tether.runtime import Runtime as CoreRuntime
+
+    async with CoreRuntime(db_url) as rt:
         with pytest.raises(UnsupportedNode, match="node 'ask' is a 'a2a_task' node"):
             rt.register(compile_yaml_text(text, "m.yaml"))
 

@@ -107,6 +107,11 @@ class ActorContext:
         return len(self._cell.mailbox)
 
     @property
+    def stopping(self) -> bool:
+        """Has a stop been requested? (Its mailbox takes no more messages.)"""
+        return self._cell.mailbox.closed
+
+    @property
     def children(self) -> list[ActorRef]:
         """The live children, oldest first."""
         return [child.ref for child in self._cell.children if child.ref.is_alive]

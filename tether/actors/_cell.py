@@ -72,7 +72,9 @@ class ActorCell:
         self.instance: Actor | None = None
         self.restart_count = 0
         self.children_closed = False
-        self.stopped = anyio.Event()
+        # asyncio's own: the kernel is asyncio-only, and anyio.Event looks up the backend
+        # on each construction (a share of spawning an actor per run).
+        self.stopped = asyncio.Event()
         self._window = RestartWindow(strategy) if isinstance(strategy, RestartStrategy) else None
         self._stopping = False
         self._drain = True
@@ -97,8 +99,13 @@ class ActorCell:
         if self._backoff is not None:
             # Finish the restart now rather than make the stop wait out the backoff.
             self._backoff.cancel()
-        interruptible = self._task is not None and self._task is not asyncio.current_task()
-        if interrupt and self._handling and not self._interrupting and interruptible:
+        if (
+            interrupt
+            and self._handling
+            and not self._interrupting
+            and self._task is not None
+            and self._task is not asyncio.current_task()  # last: it costs a look-up
+        ):
             # A supervisor restarting or ending a subtree cannot wait for a handler that waits
             # on the supervisor (a child asking its restarting parent would never return).
             self._interrupting = True

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import anyio
-from anyio.abc import TaskGroup
 
 from ..clock import Clock, SystemClock
 from ._actor import Actor
@@ -24,7 +23,7 @@ EscalationHandler = Callable[[ActorRef, BaseException], Awaitable[None]]
 
 
 class ActorSystem:
-    """A tree of supervised actors inside one anyio task group (asyncio backend only).
+    """A tree of supervised actors, each loop a task the system owns (asyncio backend only).
 
     Example::
 
@@ -55,7 +54,9 @@ class ActorSystem:
         self._on_escalation = on_escalation
         self._cells: dict[str, ActorCell] = {}
         self._top: dict[ActorCell, None] = {}  # ordered; removal must not scan
-        self._task_group: TaskGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: The actor loops' tasks (a loop ends its actor's subtree before it returns).
+        self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = False
         self._shutdown_started = False
         self._shutdown_done = anyio.Event()
@@ -65,15 +66,12 @@ class ActorSystem:
         return f"<ActorSystem {self.name!r} actors={len(self._cells)}>"
 
     async def __aenter__(self) -> ActorSystem:
-        if self._task_group is not None:
+        if self._loop is not None:
             raise RuntimeError(f"actor system {self.name!r} can be entered only once")
         try:
-            asyncio.get_running_loop()
+            self._loop = asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError("tether.actors runs on anyio's asyncio backend only") from None
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
         self._accepting = True
         return self
 
@@ -83,28 +81,41 @@ class ActorSystem:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        task_group = self._task_group
-        assert task_group is not None, "__aexit__ without __aenter__"
+        assert self._loop is not None, "__aexit__ without __aenter__"
         if exc_type is None:
             try:
                 await self.shutdown()
-            except BaseException as error:
+            except BaseException:
                 self._accepting = False
-                task_group.cancel_scope.cancel()
-                if await task_group.__aexit__(type(error), error, error.__traceback__):
-                    return None
+                await self._join(cancel=True)
                 raise
         else:
             self._accepting = False
-            task_group.cancel_scope.cancel()
-        try:
-            return await task_group.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            # Actor loops never raise, so a group holding only the body's own exception is
-            # noise: let that exception propagate unwrapped, as if there were no task group.
-            if exc is not None and group.exceptions == (exc,):
-                return False
-            raise
+        await self._join(cancel=exc_type is not None)
+        return None
+
+    async def _join(self, *, cancel: bool) -> None:
+        """Wait until every actor loop has ended, cancelling them first if ``cancel`` (or if
+        the wait itself is cancelled: no loop outlives the system, as in a task group)."""
+        if not cancel:
+            try:
+                while self._tasks:
+                    await asyncio.wait(list(self._tasks))
+                return
+            except BaseException:
+                await self._join(cancel=True)
+                raise
+        with anyio.CancelScope(shield=True):  # the loops are cancelled; wait for their ends
+            while self._tasks:
+                pending = list(self._tasks)
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # loops catch their own
+            logger.error("actor loop %s raised", task.get_name(), exc_info=task.exception())
 
     async def spawn(
         self,
@@ -178,8 +189,8 @@ class ActorSystem:
         strategy: SupervisionStrategy | None,
         parent: ActorCell | None,
     ) -> ActorRef:
-        task_group = self._task_group
-        if task_group is None or (parent is None and not self._accepting):
+        loop = self._loop
+        if loop is None or (parent is None and not self._accepting):
             raise RuntimeError(f"actor system {self.name!r} is not running")
         if parent is not None and parent.children_closed:
             raise ActorStopped(f"actor '{parent.name}' is stopping; it cannot spawn children")
@@ -197,7 +208,11 @@ class ActorSystem:
         cell = ActorCell(self, name, factory, mailbox_size, strategy, parent)
         self._cells[name] = cell
         (self._top if parent is None else parent.children)[cell] = None
-        task_group.start_soon(cell.run, name=f"tether actor {name}")
+        # A plain task, not a task group's: anyio's start_soon builds a cancel scope and an
+        # event per task, a share of starting an actor per run; _join gives the same ending.
+        task = loop.create_task(cell.run(), name=f"tether actor {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._loop_ended)
         return cell.ref
 
     def _unregister(self, cell: ActorCell) -> None:

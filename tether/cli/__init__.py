@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import sys
 from collections.abc import Sequence
 
-from tether.cli import deploy_command, dev_command, engine_commands, worker_command
+from tether.cli import (
+    agents_command,
+    deploy_command,
+    dev_command,
+    engine_commands,
+    time_travel_commands,
+    worker_command,
+)
 
 __all__ = ["main"]
 
@@ -29,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev_command.add_parser(commands)
     deploy_command.add_parser(commands)
     engine_commands.add_parsers(commands)
+    time_travel_commands.add_parsers(commands, engine_commands.engine_url(os.environ))
     worker_command.add_parser(commands)
+    agents_command.add_parser(commands)
     return parser
 
 

@@ -118,6 +118,9 @@ def inspect_command(api: EngineApi, args: argparse.Namespace) -> int:
         return 0
     print(f"{view['execution_id']}  {view['workflow_id']}@{view['workflow_version']}  "
           f"{view['status']}")  # fmt: skip
+    origin = view.get("forked_from")
+    if origin:
+        print(f"forked from {origin['execution_id']} at record {origin['at_seq']}")
     if view.get("error"):
         print(f"error: {view['error']}")
     if view.get("output") is not None:

@@ -38,6 +38,7 @@ from tether.runtime.scheduler_messages import (
     WorkerLeft,
     WorkerReport,
 )
+from tether.telemetry.trace_ids import traceparent
 
 
 class PeerLink:
@@ -59,6 +60,7 @@ class PeerLink:
             tool=spec.tool,
             input=spec.input,
             timeout_secs=spec.timeout_secs,
+            traceparent=traceparent(row.execution_id, row.node_id, row.dispatch),
         )
         return self._broker.send(self._identity, grant)
 

@@ -168,6 +168,9 @@ class Grant(_Message, frozen=True, tag="grant"):
     input: dict[str, Any]
     timeout_secs: float | None = None
     deadline_ms: int | None = None
+    #: The W3C trace context of the step's attempt span (tether.telemetry.trace_ids): a
+    #: worker that traces runs the step in a span inside it. Optional: older engines omit it.
+    traceparent: str | None = None
 
 
 class Cancel(_Message, frozen=True, tag="cancel"):

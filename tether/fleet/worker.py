@@ -52,6 +52,7 @@ from tether.fleet.worker_leases import Lease, LeaseKey, Outcome, fitting, run_gr
 from tether.logs import lifecycle_logger
 from tether.runtime.secrets import EnvSecrets, SecretSource
 from tether.runtime.tools import Tool, ToolRegistry
+from tether.telemetry.worker_spans import WorkerSpans
 
 __all__ = ["Worker"]
 
@@ -115,6 +116,8 @@ class Worker:
         self._conn: EngineConnection | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._connect_scope: anyio.CancelScope | None = None
+        #: Spans of the steps run here, when the environment names an OTLP endpoint.
+        self._spans = WorkerSpans.from_env(os.environ, self.worker_id)
 
     # --- public ---------------------------------------------------------------------------
 
@@ -188,6 +191,7 @@ class Worker:
         finally:
             self._tg = None
             await conn.__aexit__(None, None, None)
+            await anyio.to_thread.run_sync(self._spans.close)  # exports the last spans
 
     # --- bookkeeping ----------------------------------------------------------------------
 
@@ -245,7 +249,9 @@ class Worker:
         outcome: Outcome | None = None
         try:
             with scope:
-                outcome = await run_grant(lease.grant, self.registry, self._limiter, self._secrets)
+                g = lease.grant
+                with self._spans.step(g.traceparent, g.tool, g.execution_id, g.node_id, g.attempt):
+                    outcome = await run_grant(g, self.registry, self._limiter, self._secrets)
         finally:
             self._running -= 1
             if self._leases.get(lease.key) is lease:

@@ -19,10 +19,16 @@ Syntax:
   Jinja idiom, so templates mean the same under jamjet's own renderer. ``escape`` does it.
   A lone ``{``, ``}`` or ``}}`` outside a placeholder is plain text.
 
-Not supported, and refused at parse time with a column: method calls and ``[0]``
-indexing (jamjet's ``state.repo.split('/')[0]``), custom filters such as ``extract_path``,
-whitespace control (``{{-``), statements (``{% %}``). Nothing is ever evaluated: a path is
-only looked up in mappings and lists (``conditions.lookup``), never through attributes.
+- After a path, as in Jinja (and jamjet's templates: ``state.repo.split('/')[0]``): one call
+  of a string method among ``split``, ``strip``, ``lower``, ``upper`` with literal arguments,
+  then ``[key]`` subscripts (an integer, negative from the end, for a list or string; a string
+  for a mapping; an absent item is missing, so ``default`` applies). They apply before the
+  filters.
+
+Not supported, and refused at parse time with a column: other calls, a method after a
+subscript, custom filters such as ``extract_path``, whitespace control (``{{-``),
+statements (``{% %}``). Nothing is ever evaluated: a path is only looked up in mappings and
+lists (``conditions.lookup``), never through attributes, and a method is ``str``'s own.
 
 Rendering: a string is inserted as is; numbers, booleans, null, lists and objects as
 compact JSON (``true``, ``null``, ``[1,2]``), never Python's ``True``/``None``. A missing
@@ -40,15 +46,10 @@ from __future__ import annotations
 
 import functools
 import json
-import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-# The condition language's name pattern, shared so a key reachable from an edge's `when:`
-# is reachable from a template and vice versa.
-from tether.ir.condition_syntax import _NAME, RESERVED_NAMES
 from tether.ir.conditions import lookup, type_name
 from tether.ir.errors import WorkflowError
 
@@ -65,27 +66,19 @@ __all__ = [
     "render_value",
 ]
 
-#: Longest template source accepted; prompts are long, but not this long.
-MAX_TEMPLATE_CHARS: Final = 64 * 1024
-#: Default bound on one render's output, in characters (``render_value``: on all strings).
-DEFAULT_MAX_OUTPUT: Final = 1024 * 1024
-
-ROOTS: Final = ("state", "input")
-_OPEN, _CLOSE = "{{", "}}"
-_SNIPPET = 60  # characters of a placeholder quoted in an error message
-
-
-class TemplateError(WorkflowError):
-    """The template is malformed, or a render broke a bound; ``column`` is 1-based.
-
-    ``column`` counts characters from the start of the whole template (newlines included),
-    like ``ConditionSyntaxError``'s. The message is one line.
-    """
-
-    def __init__(self, message: str, column: int) -> None:
-        self.message = message
-        self.column = column
-        super().__init__(f"template column {column}: {message}")
+from tether.ir.template_syntax import (
+    _OPEN,
+    DEFAULT_MAX_OUTPUT,
+    FILTER_ARITY,
+    MAX_TEMPLATE_CHARS,
+    METHOD_ARITY,
+    SUBSCRIPT,
+    Filter,
+    Part,
+    Placeholder,
+    TemplateError,
+    parse_parts,
+)
 
 
 class TemplateMissing(WorkflowError, LookupError):
@@ -99,34 +92,6 @@ class TemplateMissing(WorkflowError, LookupError):
             f"the template uses {'.'.join(path)}{where}, which is missing "
             "(add | default(...) to make it optional)"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Filter:
-    """One ``| name(args)`` step; ``column`` is where its name starts."""
-
-    name: str
-    args: tuple[Any, ...]
-    column: int
-
-
-@dataclass(frozen=True, slots=True)
-class Placeholder:
-    """One ``{{ ... }}``: a ``path`` under ``root`` (or a string ``constant``), then filters."""
-
-    root: str | None  # 'state' or 'input'; None for a string literal
-    path: tuple[str, ...]
-    constant: str
-    filters: tuple[Filter, ...]
-    column: int
-    source: str
-
-    def variable(self) -> tuple[str, ...] | None:
-        """The full path read, root first, or None for a literal."""
-        return None if self.root is None else (self.root, *self.path)
-
-
-Part = str | Placeholder
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,17 +161,7 @@ def parse_template(text: str) -> Template:
             f"the template is {len(text)} characters; the limit is {MAX_TEMPLATE_CHARS}",
             MAX_TEMPLATE_CHARS + 1,
         )
-    parts: list[Part] = []
-    pos = 0
-    while (start := text.find(_OPEN, pos)) != -1:
-        _add_text(parts, text[pos:start])
-        placeholder, pos = _Parser(text, start).placeholder()
-        if placeholder.root is None and not placeholder.filters:
-            _add_text(parts, placeholder.constant)  # an escape: plain text from here on
-        else:
-            parts.append(placeholder)
-    _add_text(parts, text[pos:])
-    return Template(text, tuple(parts))
+    return Template(text, parse_parts(text))
 
 
 def escape(text: str) -> str:
@@ -239,184 +194,6 @@ def render_value(
         {'items': [7], 'n': 1, 's': 'x7'}
     """
     return _render_value(value, _Data(state, input), _Budget(max_output))
-
-
-# --- parsing ------------------------------------------------------------------------------
-
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"'}
-_TOKEN = re.compile(
-    rf"""
-    (?P<ws>\s+)
-  | (?P<close>}}}})
-  | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-  | (?P<num>-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
-  | (?P<path>{_NAME}(?:\.(?:{_NAME}|[0-9]+))*)
-  | (?P<op>[|(),\[\]])
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-_WORDS: dict[str, Any] = {"true": True, "false": False, "null": None}
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: str  # ws is dropped; str, num, path, op, close remain
-    text: str
-    start: int  # offset in the whole template
-
-
-def _add_text(parts: list[Part], text: str) -> None:
-    """Append literal text, merged with a preceding literal so renders join fewer pieces."""
-    if not text:
-        return
-    if parts and isinstance(parts[-1], str):
-        parts[-1] += text
-    else:
-        parts.append(text)
-
-
-class _Parser:
-    """Parses one placeholder: ``expr ('|' name ['(' literal {',' literal} ')'])* '}}'``."""
-
-    def __init__(self, text: str, start: int) -> None:
-        self.text = text
-        self.start = start
-        self.tokens = self._tokenize(start + len(_OPEN))
-        self.i = 0
-
-    def placeholder(self) -> tuple[Placeholder, int]:
-        """The placeholder, and the offset just past its ``}}``."""
-        root, path, constant = self.expr()
-        filters: list[Filter] = []
-        while self.peek().kind != "close":
-            self.expect("op", "|", what="'|' or '}}'")
-            filters.append(self.filter())
-        end = self.peek().start + len(_CLOSE)
-        source = self.text[self.start : end]
-        return Placeholder(root, path, constant, tuple(filters), self.start + 1, source), end
-
-    def _tokenize(self, pos: int) -> list[_Token]:
-        tokens: list[_Token] = []
-        while True:
-            if pos >= len(self.text):
-                raise self.fail_at(self.start, f"unclosed '{_OPEN}' (no '{_CLOSE}' follows)")
-            m = _TOKEN.match(self.text, pos)
-            if m is None:
-                raise self.fail_at(pos, self._unexpected(pos))
-            kind, pos = m.lastgroup or "", m.end()
-            if kind == "close":
-                tokens.append(_Token("close", m.group(), m.start()))
-                return tokens
-            if kind != "ws":
-                tokens.append(_Token(kind, m.group(), m.start()))
-
-    def _unexpected(self, pos: int) -> str:
-        char = self.text[pos]
-        if char in "'\"":
-            return "unterminated string"
-        if char == "." and pos > 0 and not self.text[pos - 1].isspace():
-            return "bad path: a segment after '.' must be a name or an integer index"
-        if char == "{":
-            return f"'{_OPEN}' cannot nest inside a placeholder"
-        return f"unexpected {char!r}"
-
-    def peek(self) -> _Token:
-        return self.tokens[self.i]
-
-    def take(self) -> _Token:
-        token = self.tokens[self.i]
-        self.i += min(1, len(self.tokens) - 1 - self.i)  # stay on the final 'close'
-        return token
-
-    def expect(self, kind: str, text: str | None = None, *, what: str) -> _Token:
-        token = self.peek()
-        if token.kind != kind or (text is not None and token.text != text):
-            raise self.fail_at(token.start, f"expected {what}, got {token.text!r}")
-        return self.take()
-
-    def expr(self) -> tuple[str | None, tuple[str, ...], str]:
-        token = self.peek()
-        if token.kind == "close":
-            raise self.fail_at(self.start, "empty placeholder: write {{ path }}")
-        if token.kind == "str":
-            self.take()
-            return None, (), _unquote(token.text)
-        if token.kind != "path":
-            raise self.fail_at(token.start, f"expected a path like state.x, got {token.text!r}")
-        self.take()
-        after = self.peek()
-        if after.text == "(":
-            raise self.fail_at(after.start, "function and method calls are not supported")
-        if after.text == "[":
-            raise self.fail_at(after.start, "indexing with [...] is not supported; write a.0")
-        return self.path(token)
-
-    def path(self, token: _Token) -> tuple[str, tuple[str, ...], str]:
-        segments = token.text.split(".")
-        offset = token.start
-        for seg in segments:
-            if seg in RESERVED_NAMES:
-                raise self.fail_at(offset, f"{seg!r} is a reserved name")
-            offset += len(seg) + 1
-        if segments[0] in ROOTS:
-            return segments[0], tuple(segments[1:]), ""
-        return "state", tuple(segments), ""
-
-    def filter(self) -> Filter:
-        token = self.expect("path", what="a filter name")
-        if token.text not in _FILTERS:
-            known = ", ".join(sorted(_FILTERS))
-            raise self.fail_at(token.start, f"unknown filter {token.text!r}; known: {known}")
-        args = self.args() if self.peek().text == "(" else ()
-        low, high = _FILTERS[token.text].arity
-        if not low <= len(args) <= high:
-            count = str(low) if low == high else f"{low} to {high}"
-            s = "" if count == "1" else "s"
-            raise self.fail_at(
-                token.start, f"filter {token.text!r} takes {count} argument{s}, got {len(args)}"
-            )
-        if token.text == "join" and args and not isinstance(args[0], str):
-            raise self.fail_at(token.start, "filter 'join' takes a string separator")
-        return Filter(token.text, args, token.start + 1)
-
-    def args(self) -> tuple[Any, ...]:
-        self.take()  # '('
-        args: list[Any] = []
-        while self.peek().text != ")":
-            if args:
-                self.expect("op", ",", what="',' or ')'")
-            args.append(self.literal())
-        self.take()
-        return tuple(args)
-
-    def literal(self) -> Any:
-        token = self.take()
-        if token.kind == "str":
-            return _unquote(token.text)
-        if token.kind == "num":
-            return self.number(token)
-        if token.kind == "path" and token.text in _WORDS:
-            return _WORDS[token.text]
-        raise self.fail_at(
-            token.start,
-            f"expected a literal (string, number, true, false, null), got {token.text!r}",
-        )
-
-    def number(self, token: _Token) -> int | float:
-        value = float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
-        if not math.isfinite(value):
-            raise self.fail_at(token.start, f"number {token.text!r} is out of range")
-        return value
-
-    def fail_at(self, offset: int, reason: str) -> TemplateError:
-        snippet = self.text[self.start : self.start + _SNIPPET]
-        more = "..." if len(self.text) > self.start + _SNIPPET else ""
-        return TemplateError(f"{reason} in {snippet!r}{more}", offset + 1)
-
-
-def _unquote(token: str) -> str:
-    body = token[1:-1]
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), body, flags=re.S)
 
 
 # --- rendering ----------------------------------------------------------------------------
@@ -528,7 +305,6 @@ def _render_value(value: Any, data: _Data, budget: _Budget) -> Any:
 @dataclass(frozen=True, slots=True)
 class _FilterSpec:
     apply: Callable[[Any, Filter], Any]
-    arity: tuple[int, int]
     takes_missing: bool = False
 
 
@@ -547,8 +323,30 @@ def _join(value: Any, step: Filter) -> str:
     return sep.join(_to_text(item, step.column) for item in value)
 
 
+def _method(value: Any, step: Filter) -> Any:
+    if not isinstance(value, str):
+        reason = f"method {step.name!r} needs a string, got {type_name(value)}"
+        raise TemplateError(reason, step.column)
+    # A name from METHOD_ARITY only (checked when parsed): str's own methods, nothing else.
+    return getattr(str, step.name)(value, *step.args)
+
+
+def _subscript(value: Any, step: Filter) -> Any:
+    """The item or key (MISSING when absent, so ``| default(...)`` applies)."""
+    key = step.args[0]
+    if isinstance(key, str) and isinstance(value, Mapping):
+        return value.get(key, MISSING)
+    if isinstance(key, int) and isinstance(value, list | tuple | str):
+        return value[key] if -len(value) <= key < len(value) else MISSING
+    reason = f"cannot take [{key!r}] of {type_name(value)}"
+    raise TemplateError(reason, step.column)
+
+
 _FILTERS: dict[str, _FilterSpec] = {
-    "default": _FilterSpec(_default, (1, 1), takes_missing=True),
-    "json": _FilterSpec(_json, (0, 0)),
-    "join": _FilterSpec(_join, (0, 1)),
+    "default": _FilterSpec(_default, takes_missing=True),
+    "json": _FilterSpec(_json),
+    "join": _FilterSpec(_join),
+    **{name: _FilterSpec(_method) for name in METHOD_ARITY},
+    SUBSCRIPT: _FilterSpec(_subscript),
 }
+assert _FILTERS.keys() == {*FILTER_ARITY, *METHOD_ARITY, SUBSCRIPT}, "parser and renderer disagree"

@@ -237,6 +237,20 @@ class A2aTaskKind(_Kind, frozen=True, tag="a2a_task"):
     timeout_secs: int | None = None
 
 
+class RunCodeKind(_Kind, frozen=True, tag="run_code"):
+    """Run Python (model-written, say) in a sandbox, never in the engine. ``code``: the code,
+    or ``$path`` to take it from state; ``input_mapping``: what the code sees as ``INPUT``
+    (each value ``$path``, a template or a literal). ``sandbox``: ``local`` (a child process
+    behind resource limits, Landlock, seccomp and a network namespace) or ``remote`` (the
+    service at ``TETHER_SANDBOX_URL``). ``limits``: ``cpu_secs``, ``memory_mb``,
+    ``wall_secs``, ``output_bytes``, ``file_bytes`` (``tether.agents.sandbox``)."""
+
+    code: str
+    sandbox: str = "local"
+    limits: dict[str, float] = {}
+    input_mapping: dict[str, Any] = {}
+
+
 NodeKind = (
     ToolKind
     | PythonFnKind
@@ -254,6 +268,7 @@ NodeKind = (
     | EvalKind
     | AgentKind
     | A2aTaskKind
+    | RunCodeKind
 )
 
 #: Kinds that are resolved by the execution itself from state (no work item, no worker).
@@ -271,7 +286,15 @@ TERMINAL_KINDS: tuple[type[_Kind], ...] = (EndKind, LimitExceededKind)
 
 
 #: Kinds that do I/O, run by a plug-in (``tether.runtime.node_kinds``).
-IO_KINDS: tuple[type[_Kind], ...] = (ModelKind, HttpKind, AgentKind, McpToolKind, EvalKind)
+IO_KINDS: tuple[type[_Kind], ...] = (
+    ModelKind,
+    HttpKind,
+    AgentKind,
+    McpToolKind,
+    EvalKind,
+    RunCodeKind,
+    A2aTaskKind,
+)
 
 
 class RetryPolicy(msgspec.Struct, frozen=True):

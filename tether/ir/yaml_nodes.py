@@ -253,6 +253,21 @@ def _a2a_task(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
     return convert(fields, t.A2aTaskKind, "a2a_task node")
 
 
+def _run_code(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
+    if "code" not in spec:
+        raise ValueProblem((), "a run_code node needs 'code' (the code, or $path to it in state)")
+    sandbox = _sub("sandbox", as_str, spec.get("sandbox", "local"), "sandbox")
+    if sandbox not in ("local", "remote"):
+        raise ValueProblem(("sandbox",), f"sandbox must be 'local' or 'remote', got {sandbox!r}")
+    return t.RunCodeKind(
+        code=_sub("code", as_str, spec["code"], "code"),
+        sandbox=sandbox,
+        limits=_sub("limits", convert, _sub("limits", as_mapping, spec.get("limits"), "limits"),
+                    dict[str, float], "limits"),
+        input_mapping=_io(spec),
+    )  # fmt: skip
+
+
 def _branch(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
     key = "cases" if "cases" in spec else "conditions"
     raw = spec.get(key) or []
@@ -359,6 +374,7 @@ KINDS: dict[str, tuple[frozenset[str], KindBuilder]] = {
         _WORK_COMMON | _IO | {"remote_agent", "skill", "stream", "on_input_required"},
         _a2a_task,
     ),
+    "run_code": (_WORK_COMMON | {"code", "sandbox", "limits", "input"}, _run_code),
     "branch": (_CONTROL_COMMON | {"cases", "conditions", "default"}, _branch),
     "condition": (_CONTROL_COMMON | {"next", "expression", "if_true", "if_false"}, _condition),
     "parallel": (_CONTROL_COMMON | {"branches"}, _parallel),

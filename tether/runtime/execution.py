@@ -17,12 +17,13 @@ Example (what the runtime does)::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import msgspec
 
-from tether.actors import Actor, ActorStopped, MailboxFull
+from tether.actors import Actor
 from tether.clock import now_ms
 from tether.errors import (
     ExecutionBroken,
@@ -47,6 +48,7 @@ from tether.runtime.code_first.children import children_asked, children_awaited,
 from tether.runtime.code_first.plan import CodeSlot
 from tether.runtime.executor import NodeOutcome, WorkItem
 from tether.runtime.graph import Graph
+from tether.runtime.hand_out import RunInline, WorkHandOut
 from tether.runtime.outcome_records import outcome_record
 from tether.runtime.passivation import may_sleep, seal
 from tether.runtime.planner import PlanContext, plan_turn
@@ -64,8 +66,7 @@ from tether.runtime.records import (
     UnknownRecordType,
     decode_rows,
 )
-from tether.runtime.scheduler import LOCAL_OWNER
-from tether.runtime.scheduler_messages import ExecutionClosed, Leased, Settled, WorkReady
+from tether.runtime.scheduler_messages import Settled, WorkReady
 from tether.runtime.segments import open_segment
 from tether.runtime.services import Services
 from tether.runtime.signals import (
@@ -93,13 +94,6 @@ class CancelExecution(msgspec.Struct, frozen=True):
 
 class GetState(msgspec.Struct, frozen=True):
     pass
-
-
-class RunInline(msgspec.Struct, frozen=True, gc=False):
-    """Run a claimed pool item in this actor's own task (sent to itself after the turn that
-    created it: the turn's asker is answered first)."""
-
-    item: WorkItem
 
 
 BROKEN = (JournalCorruption, UnknownRecordType, MalformedRecord)
@@ -134,6 +128,7 @@ class ExecutionActor(Actor):
         self._sealed_seq = -1
         #: A code-first body's driver between turns (unused by graph workflows).
         self._code = CodeSlot()
+        self._out = WorkHandOut(services, self._pool)
 
     async def on_start(self) -> None:
         if self._fresh and self.context.restart_count == 0:
@@ -312,6 +307,24 @@ class ExecutionActor(Actor):
         self._answer(out, True, parked_until_ms=parked)
 
     async def _on_inline(self, item: WorkItem) -> None:
+        """Run a claimed item, then the one its outcome's turn claimed, and so on, in this
+        one message while nothing else waits in the mailbox: a chain's step then costs no
+        message to itself (a message that does arrive is served before the next step)."""
+        out = self._out
+        next_item: WorkItem | None = item
+        out.chaining = True
+        try:
+            while next_item is not None:
+                out.next_inline = None
+                await self._run_inline(next_item)
+                next_item = out.next_inline
+        finally:
+            out.chaining = False
+            left, out.next_inline = out.next_inline, None
+            if left is not None:  # a failure after the hand-out: it runs by message instead
+                out.queue_inline(left, self.context)
+
+    async def _run_inline(self, item: WorkItem) -> None:
         local = self._s.local
         assert local is not None
         run = self.state.nodes.get(item.node_id)
@@ -319,7 +332,9 @@ class ExecutionActor(Actor):
             if run is None or run.status != "scheduled" or run.dispatch != item.dispatch:
                 local.cancel(item.work_item_id)  # settled meanwhile: frees the claim and slot
                 return
-            outcome = await local.run_inline(item)
+            if self._out.task is None:
+                self._out.task = asyncio.current_task()
+            outcome = await local.run_inline(item, self._out.task)
         finally:  # ended, however: a cancel has nothing left to interrupt
             if self._pool.inline == item.work_item_id:
                 self._pool.inline = None
@@ -412,14 +427,14 @@ class ExecutionActor(Actor):
             self._code.drop()
             for item in items:  # never created: the credit taken for it is free again
                 if item.lease_owner is not None:
-                    self._give_back(item.lease_owner)
+                    self._out.give_back(item.lease_owner)
             raise
         self.state = after
         if turn.passive is not None:
             self._sealed_seq = after.last_seq
         self._pool.committed(items, settles)
         if items:
-            self._hand_out(items)
+            self._out.hand_out(items, self.context)
         for record in records:
             if isinstance(record, NodeWaiting) and record.fire_at_ms is not None:
                 self._arm(record.node_id, record.dispatch, record.fire_at_ms)
@@ -429,7 +444,7 @@ class ExecutionActor(Actor):
         closed = [s.work_item_id for s in settles if s.fence is None]
         if closed:
             why = f"execution {after.status}" if after.is_terminal else "superseded"
-            self._close_items(closed, why)
+            self._out.close_items(closed, why)
         on_turn = self._s.counters.on_turn  # metrics, when asked for: one check otherwise
         if on_turn is not None:
             on_turn(records, items, len(closed))
@@ -446,49 +461,8 @@ class ExecutionActor(Actor):
                 await self._s.spawn_execution(boundary.next_execution_id)
             await self._retire()
 
-    def _hand_out(self, items: list[WorkItemRow]) -> None:
-        """Start what the committed turn created: leased to the local pool, leased to a
-        remote worker (the scheduler sends it), or pending (the scheduler grants it)."""
-        remote = []
-        inline: WorkItem | None = None
-        local = self._s.local
-        for item in items:
-            if item.lease_owner == LOCAL_OWNER:
-                assert local is not None
-                if inline is None and self._pool.inline is None:
-                    inline = local.start_or_claim(item)
-                else:
-                    local.start_created(item)
-            elif item.lease_owner is not None:
-                remote.append(item)
-            else:
-                self._s.tell_scheduler(WorkReady(item.queue, item.not_before_ms))
-        if remote:
-            self._s.tell_scheduler(Leased(remote))
-        if inline is not None:
-            assert local is not None
-            try:
-                self.context.self_ref.tell_nowait(RunInline(inline))
-            except (MailboxFull, ActorStopped):
-                local.to_pool(inline)  # no room for it (or stopping): the pool runs it
-            else:
-                self._pool.inline = inline.work_item_id
-
     def _arm(self, node_id: str, dispatch: int, at_ms: int) -> None:
         self._s.tell_timers(ArmTimer(self.execution_id, node_id, dispatch, at_ms))
-
-    def _give_back(self, owner: str) -> None:
-        entry = self._s.ledger.get(owner)
-        if entry is not None:
-            self._s.ledger.give_back(entry)
-
-    def _close_items(self, work_item_ids: list[str], reason: str) -> None:
-        """Stop the work of items settled as cancelled, wherever it runs."""
-        local = self._s.local
-        if local is not None:
-            for wid in work_item_ids:
-                local.cancel(wid)
-        self._s.tell_scheduler(ExecutionClosed(work_item_ids, reason))
 
     async def _retire(self) -> None:
         """Stop this actor once the current message is handled (a request, not a wait)."""

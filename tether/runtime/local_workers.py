@@ -18,7 +18,9 @@ Example (what the runtime does)::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio.abc
 
@@ -79,11 +81,14 @@ class LocalWorkers:
         if not self._executor.submit(item):
             self.slots.give()
 
-    async def run_inline(self, item: WorkItem) -> NodeOutcome | None:
-        """Run a claimed item in the calling task; None if it was cancelled (``cancel``)."""
+    async def run_inline(
+        self, item: WorkItem, task: asyncio.Task[Any] | None = None
+    ) -> NodeOutcome | None:
+        """Run a claimed item in the calling task (``task``, when the caller knows it); None
+        if it was cancelled (``cancel``)."""
         assert isinstance(self._executor, InProcessExecutor)
         try:
-            outcome = await self._executor.run_claimed(item)
+            outcome = await self._executor.run_claimed(item, task)
         except BaseException:
             self.slots.give()  # its task was cancelled from outside: it runs here no more
             raise

@@ -36,6 +36,10 @@ class ExecutionStarted(_Record, frozen=True, tag="execution_started"):
     workflow_id: str
     workflow_version: str
     input: dict[str, Any] = {}
+    #: A fork's origin: the execution and the record whose state it started from (the
+    #: records before this one's next are copies of the origin's; see runtime.time_travel).
+    forked_from: str | None = None
+    forked_at_seq: int | None = None
 
 
 class NodeScheduled(_Record, frozen=True, tag="node_scheduled"):

@@ -81,6 +81,7 @@ from tether.runtime.scheduler import (
 )
 from tether.runtime.secrets import SecretsArg, secret_source
 from tether.runtime.services import Services
+from tether.runtime.time_travel.runtime_travel import ExecutionTimeTravel
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.transports import WorkerTransport
 from tether.runtime.typed_state import checked_input
@@ -97,7 +98,7 @@ _RECOVERY_CHUNK = 500
 _EXECUTION_SUPERVISION = RestartStrategy(max_restarts=3, within_secs=60.0)
 
 
-class Runtime(ExecutionReads, ExecutionSignals):
+class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel):
     """Durable workflow runtime over one journal database. See the module docstring."""
 
     def __init__(

@@ -55,7 +55,7 @@ async def _no_spawn(execution_id: str) -> object:
 
 @dataclass
 class _Waiters:
-    event: anyio.Event
+    event: asyncio.Event
     count: int = 0
 
 
@@ -329,15 +329,15 @@ class Services:
 
     # -- waiting for executions to finish -------------------------------------------------
 
-    def acquire_waiter(self, execution_id: str) -> anyio.Event:
+    def acquire_waiter(self, execution_id: str) -> asyncio.Event:
         """The event set when the execution settles; pair with ``release_waiter``."""
         entry = self._waiters.get(execution_id)
-        if entry is None:
-            entry = self._waiters[execution_id] = _Waiters(anyio.Event())
+        if entry is None:  # asyncio's own: anyio.Event looks the backend up per run waited on
+            entry = self._waiters[execution_id] = _Waiters(asyncio.Event())
         entry.count += 1
         return entry.event
 
-    def release_waiter(self, execution_id: str, event: anyio.Event) -> None:
+    def release_waiter(self, execution_id: str, event: asyncio.Event) -> None:
         # Counted, so a waiter that gives up (timeout, unknown id) leaves nothing behind
         # while others waiting on the same execution keep their event.
         entry = self._waiters.get(execution_id)

@@ -86,6 +86,8 @@ class ExecutionState(msgspec.Struct, frozen=True, gc=False):
     #: once this one ended (status ``continued``), and a requested roll not yet done.
     segment: int = 1
     root_execution_id: str = ""
+    #: ``(origin execution, record)`` of a run forked from another (``rt.fork``), else None.
+    forked_from: tuple[str, int] | None = None
     previous_segment: str | None = None
     continued_as: str | None = None
     continue_pending: bool = False
@@ -215,6 +217,7 @@ def _started(
         data=initial_data(wf.typed_schema(), rec.input),
         started_at_ms=rec.at_ms,
         ready=(wf.start_node,),
+        forked_from=None if rec.forked_from is None else (rec.forked_from, rec.forked_at_seq or 0),
     )
 
 

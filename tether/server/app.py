@@ -9,7 +9,8 @@ body limit and guards built in; uvicorn serves it. What a browser may send it is
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
 external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``; beside them
-``/schedules`` (:mod:`.schedule_routes`), ``/metrics`` (:mod:`.metrics_routes`), and the
+``/schedules`` (:mod:`.schedule_routes`), ``/metrics`` (:mod:`.metrics_routes`), time
+travel, ``/executions/{id}/states`` and ``/fork`` (:mod:`.time_travel_routes`), and the
 dashboard at ``/ui`` with the paged cross-run views under ``/views`` (:mod:`.ui`). Every
 error is JSON ``{"error": "..."}`` with a 4xx a person can act on (422 adds ``issues`` with
 their IR paths); nothing answers with a traceback.
@@ -22,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -43,7 +45,14 @@ from tether.runtime.internals import runtime_internals
 from tether.runtime.metrics import runtime_metrics
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
-from tether.server import metrics_routes, schedule_routes, ui, work_item_routes
+from tether.server import (
+    a2a_routes,
+    metrics_routes,
+    schedule_routes,
+    time_travel_routes,
+    ui,
+    work_item_routes,
+)
 from tether.server.api_keys import ApiKeys
 from tether.server.auth import PUBLIC, TokenBeforeBody, authenticated_caller, bearer_guard
 from tether.server.body_check import BodyCheck
@@ -55,6 +64,7 @@ from tether.server.lease_tokens import LeaseKey
 from tether.server.request_gate import ANY_HOST, RequestGate
 from tether.server.views import events_view, execution_view, iso
 from tether.server.workflow_files import workflow_file
+from tether.telemetry.setup import tracing_from_env
 
 VERSION = "0.1.0"
 #: The decider of an approval sent with the shared token (or none) and no ``user_id``.
@@ -196,6 +206,7 @@ async def get_execution(request: Request[Any, Any, Any], execution_id: str) -> d
         state = None
     view = execution_view(row, state)
     view["execution_id"], view["segment_id"] = execution_id, segment
+    view["forked_from"] = await time_travel_routes.fork_link(rt, execution_id)
     return view
 
 
@@ -310,7 +321,11 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             await gateway.adopt()  # before serving: a worker's first call finds its lease
             tg = await stack.enter_async_context(anyio.create_task_group())
             tg.start_soon(gateway.keep_alive)
+            # Spans from the journal when OTEL_EXPORTER_OTLP_ENDPOINT is set (else nothing).
+            tracing = await tracing_from_env(runtime, tg, os.environ)
             yield
+            if tracing is not None:
+                await tracing.aclose()
             tg.cancel_scope.cancel()
 
     keys = config.api_keys()
@@ -333,6 +348,8 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *schedule_routes.ROUTES,
             *work_item_routes.ROUTES,
             *metrics_routes.ROUTES,
+            *time_travel_routes.ROUTES,
+            *a2a_routes.ROUTES,
             *ui.ROUTES,
         ],
         lifespan=[lifespan],

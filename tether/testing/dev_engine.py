@@ -39,11 +39,16 @@ class DevEngine:
 
 @contextmanager
 def start_dev_engine(
-    directory: Path, *, modules: str | None = None, timeout: float = 30.0
+    directory: Path,
+    *,
+    modules: str | None = None,
+    timeout: float = 30.0,
+    port: int | None = None,
 ) -> Iterator[DevEngine]:
     """Start ``tether dev`` with its journal in ``directory`` (``--modules`` if given), wait
-    until it serves, and kill it on the way out."""
-    port = _free_port()
+    until it serves, and kill it on the way out. ``port``: the port to serve on (default a
+    free one), so that a test can restart an engine where its clients find it."""
+    port = port or _free_port()
     database = directory / "engine.db"
     args = [sys.executable, "-m", "tether.cli", "dev", "--port", str(port)]
     args += ["--db", str(database), "--worker-port", "0"]

@@ -30,7 +30,7 @@ from tether.agents.http_node.placeholders import lookup_in
 from tether.agents.kinds.tool_schema import wire_name
 from tether.agents.mcp import McpManager, McpResult, parse_server
 from tether.agents.providers.types import ToolSpec
-from tether.ir.templates import render_value
+from tether.agents.state_inputs import bind_input
 from tether.ir.types import McpToolKind, Node, Workflow
 from tether.runtime.secrets import SecretSource
 from tether.runtime.tools import Tool
@@ -68,23 +68,8 @@ def mcp_node_args(wf: Workflow, node: Node, data: Mapping[str, Any]) -> dict[str
     kind = node.kind
     assert isinstance(kind, McpToolKind)
     mapping = node.input or kind.input_mapping
-    arguments = {name: _bind(source, data) for name, source in mapping.items()}
+    arguments = {name: bind_input(source, data) for name, source in mapping.items()}
     return mcp_call_args(wf, kind.server, kind.tool, arguments, node)
-
-
-def _bind(source: Any, data: Mapping[str, Any]) -> Any:
-    if isinstance(source, str) and source.startswith("$") and not source.startswith("${"):
-        value: Any = data
-        path = source.removeprefix("$").removeprefix(".").removeprefix("state.")
-        for part in path.split("."):
-            if isinstance(value, Mapping) and part in value:
-                value = value[part]
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-                value = value[int(part)]
-            else:
-                raise LookupError(f"state has no value at {source!r}")
-        return value
-    return render_value(source, data, data)
 
 
 class SecretsThenEnviron(Mapping[str, str]):

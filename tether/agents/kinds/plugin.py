@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from tether.agents.a2a.caller import A2A_TOOL, A2aCaller, a2a_args, check_a2a
 from tether.agents.kinds.checks import check_workflow
 from tether.agents.kinds.eval_calls import check_evals, eval_binder
 from tether.agents.kinds.eval_tool import EVAL_TOOL, EvalCaller
@@ -34,13 +35,25 @@ from tether.agents.kinds.model_tool import MODEL_TOOL, ModelCaller
 from tether.agents.kinds.tool_schema import tool_spec, wire_name
 from tether.agents.providers.costs import CostTable
 from tether.agents.providers.types import ToolSpec
+from tether.agents.sandbox.caller import NODE_TOOL, RunCodeCaller, check_run_code, run_code_args
+from tether.agents.sandbox.limits import SandboxLimits
 from tether.ir.errors import ValidationIssue
-from tether.ir.types import AgentKind, EvalKind, HttpKind, McpToolKind, ModelKind, Node, Workflow
+from tether.ir.types import (
+    A2aTaskKind,
+    AgentKind,
+    EvalKind,
+    HttpKind,
+    McpToolKind,
+    ModelKind,
+    Node,
+    RunCodeKind,
+    Workflow,
+)
 from tether.runtime.node_kinds import CallBinder
 from tether.runtime.secrets import SecretSource
 from tether.runtime.tools import Tool, ToolRegistry, UnknownTool
 
-_KINDS = (ModelKind, AgentKind, HttpKind, McpToolKind, EvalKind)
+_KINDS = (ModelKind, AgentKind, HttpKind, McpToolKind, EvalKind, RunCodeKind, A2aTaskKind)
 
 #: An agent's tools: the specs of its ``@tool`` functions, wire name -> tool name where they
 #: differ, and its MCP tools (listed by the server when the model is called).
@@ -48,9 +61,11 @@ _AgentTools = tuple[list[ToolSpec], dict[str, str], list[dict[str, Any]]]
 
 
 class AgentKinds:
-    """Runs model, agent, http, ``mcp_tool`` and eval nodes. ``env`` gives provider keys and
-    endpoints (default: this process's environment, read at the first call); ``secrets`` fills
-    http headers' and MCP servers' ``${NAME}`` before the environment does."""
+    """Runs model, agent, http, ``mcp_tool``, eval and ``run_code`` nodes. ``env`` gives
+    provider keys and endpoints and ``TETHER_SANDBOX_URL`` (default: this process's
+    environment, read at the first call); ``secrets`` fills http headers' and MCP servers'
+    ``${NAME}`` before the environment does; ``sandbox_limits`` are the defaults of code runs
+    (an agent's ``run_code`` calls, and what a node's ``limits`` leave out)."""
 
     def __init__(
         self,
@@ -59,8 +74,12 @@ class AgentKinds:
         secrets: SecretSource | None = None,
         http: httpx.AsyncClient | None = None,
         costs: CostTable | None = None,
+        sandbox_limits: SandboxLimits | None = None,
     ) -> None:
         self._costs = costs or CostTable()
+        self._env: Mapping[str, str] = os.environ if env is None else env
+        self._code = RunCodeCaller(self._env, limits=sandbox_limits)
+        self._a2a = A2aCaller(self._env)
         self._mcp = McpCaller(SecretsThenEnviron(secrets, os.environ if env is None else env))
         self._models = ModelCaller(env, http=http, costs=self._costs, mcp=self._mcp)
         self._http = HttpCaller(secrets)
@@ -71,13 +90,22 @@ class AgentKinds:
         return isinstance(node.kind, _KINDS)
 
     def tools(self) -> Iterable[Tool]:
-        return (self._models.tool(), self._http.tool(), self._mcp.tool(), self._evals.tool())
+        return (
+            self._models.tool(), self._http.tool(), self._mcp.tool(), self._evals.tool(),
+            *self._code.tools(), self._a2a.tool(),
+        )  # fmt: skip
 
     async def start(self) -> None:
+        await self._code.start()  # a configured sandbox service that is not there: refuse
         await self._mcp.start()
 
     def check(self, wf: Workflow, tools: ToolRegistry) -> list[ValidationIssue]:
-        return check_workflow(wf, tools, self._costs) + check_evals(wf, self._costs)
+        return (
+            check_workflow(wf, tools, self._costs)
+            + check_evals(wf, self._costs)
+            + check_run_code(wf, self._env)
+            + check_a2a(wf)
+        )
 
     def binding(self, wf: Workflow, node: Node, tools: ToolRegistry) -> tuple[str, CallBinder]:
         if isinstance(node.kind, HttpKind):
@@ -90,6 +118,10 @@ class AgentKinds:
             )
         if isinstance(node.kind, EvalKind):
             return EVAL_TOOL, eval_binder(wf, node, self._costs)
+        if isinstance(node.kind, RunCodeKind):
+            return NODE_TOOL, lambda data: run_code_args(node, data)
+        if isinstance(node.kind, A2aTaskKind):
+            return A2A_TOOL, lambda data: a2a_args(node, data)
         return MODEL_TOOL, lambda data: self.model_call(wf, node, None, data, tools)
 
     def model_call(
@@ -174,5 +206,7 @@ class AgentKinds:
         try:
             await self._models.aclose()
             await self._http.aclose()
+            await self._code.aclose()
+            await self._a2a.aclose()
         finally:  # its task group must close in this task whatever the others did
             await self._mcp.aclose()

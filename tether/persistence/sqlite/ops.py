@@ -176,10 +176,8 @@ async def write_turns(
     sqlite3.IntegrityError, and a settle the table refuses (its fence check disagreeing with
     the writer's) raises FenceMismatch; the caller rolls back.
     """
-    journal = [row for p in turns for row in p.journal]
-    snapshots = [p.snapshot for p in turns if p.snapshot is not None]
-    upserts, bumps = _index_rows(turns, indexed)
-    await conn.executemany(_INSERT_JOURNAL, journal)
+    first, *rest = turn_statements(turns, indexed)
+    await conn.executemany(*first)  # the journal rows: before the settles that follow them
     leases = [p.leases for p in turns if p.leases is not None]
     if leases:
         items = [row for inserts, _ in leases for row in inserts]
@@ -192,19 +190,41 @@ async def write_turns(
         settles = [row for _, changes in leases for row in changes]
         if settles and await lease_ops.apply_settles(conn, settles) != len(settles):
             raise FenceMismatch("a settle's fence check failed in SQL")
+    for sql, rows in rest:
+        await conn.executemany(sql, rows)
+
+
+Statements = list[tuple[str, list[Any]]]
+
+
+def turn_statements(turns: Sequence[PreparedTurn], indexed: Container[str]) -> Statements:
+    """What ``write_turns`` executes for turns apart from their work items, in order: the
+    journal rows first, then snapshots, index upserts, last_seq bumps and passivation marks."""
+    out: Statements = [(_INSERT_JOURNAL, [row for p in turns for row in p.journal])]
+    snapshots = [p.snapshot for p in turns if p.snapshot is not None]
     if snapshots:
-        await conn.executemany(_INSERT_SNAPSHOT, snapshots)
+        out.append((_INSERT_SNAPSHOT, snapshots))
+    upserts, bumps = _index_rows(turns, indexed)
     if upserts:
-        await conn.executemany(_UPSERT_EXECUTION, upserts)
+        out.append((_UPSERT_EXECUTION, upserts))
     if bumps:
-        await conn.executemany(_UPDATE_LAST_SEQ, bumps)
+        out.append((_UPDATE_LAST_SEQ, bumps))
     passive = [
         (p.last_seq, p.turn.passive.wake_at_ms, p.turn.execution_id)
         for p in turns
         if p.turn.passive is not None
     ]
     if passive:
-        await conn.executemany(_MARK_PASSIVE, passive)
+        out.append((_MARK_PASSIVE, passive))
+    return out
+
+
+def execute_and_commit(raw: sqlite3.Connection, statements: Statements) -> None:
+    """Run ``statements`` and commit, on the connection's thread (``in_connection_thread``):
+    the writer's common batch, turns touching no work item, in one round trip."""
+    for sql, rows in statements:
+        raw.executemany(sql, rows)
+    raw.commit()
 
 
 async def put_workflow(
