@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from ui_engine import ROOT, start, status_is, ui_engine, wait_until
 
@@ -73,11 +72,6 @@ def page(browser: Any, engine: Any) -> Iterator[Any]:
 
 def shot(tab: Any, name: str) -> None:
     tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def fork_route_missing(c: httpx.Client, eid: str) -> bool:
-    """The fork route lands with the time-travel branch: 404 on a run that exists is no route."""
-    return c.post(f"/executions/{eid}/fork", json={"at_seq": 1}).status_code == 404
 
 
 def test_sign_in_asks_for_the_token_and_keeps_it_out_of_the_address(
@@ -203,11 +197,6 @@ def test_fork_from_a_record(page: Any, engine: Any) -> None:
     with engine.client() as c:
         eid = start(c, "steps", 10, execution_id="br-fork")
         wait_until(lambda: status_is(c, eid, "completed"), "run completes")
-        if fork_route_missing(c, eid):
-            pytest.skip(
-                "POST /executions/{id}/fork answers 404: the time-travel routes are not "
-                "merged yet (remove this skip when they are)"
-            )
         page.goto(f"{engine.url}/ui#/run/{eid}")
         page.wait_for_selector("#journal tr[data-type='node_completed']")
         page.locator("#journal tr[data-type='node_completed']").first.click()
