@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"{PROG}: engine on http://{config.bind}:{config.port}"
-        f" (journal {display_url(config.database_url)})"
+        f" (journal {display_url(config.database_url)}; dashboard /ui/)"
         + (f", workers on {fleet.endpoint}" if fleet else ""),
         file=sys.stderr,
         flush=True,

@@ -9,8 +9,9 @@ body limit and guards built in; uvicorn serves it. What a browser may send it is
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
 external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``; beside them
-``/schedules`` (:mod:`.schedule_routes`), ``/metrics`` (:mod:`.metrics_routes`) and time
-travel, ``/executions/{id}/states`` and ``/fork`` (:mod:`.time_travel_routes`). Every
+``/schedules`` (:mod:`.schedule_routes`), ``/metrics`` (:mod:`.metrics_routes`), time
+travel, ``/executions/{id}/states`` and ``/fork`` (:mod:`.time_travel_routes`), and the
+dashboard at ``/ui`` with the paged cross-run views under ``/views`` (:mod:`.ui`). Every
 error is JSON ``{"error": "..."}`` with a 4xx a person can act on (422 adds ``issues`` with
 their IR paths); nothing answers with a traceback.
 
@@ -49,6 +50,7 @@ from tether.server import (
     metrics_routes,
     schedule_routes,
     time_travel_routes,
+    ui,
     work_item_routes,
 )
 from tether.server.api_keys import ApiKeys
@@ -348,6 +350,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *metrics_routes.ROUTES,
             *time_travel_routes.ROUTES,
             *a2a_routes.ROUTES,
+            *ui.ROUTES,
         ],
         lifespan=[lifespan],
         state=State({"api_keys": keys}),

@@ -45,9 +45,11 @@ from tether.persistence.contract import (
     WorkItemRow,
 )
 from tether.persistence.leases import lease_of
+from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
 from tether.persistence.postgres import (
     execution_reads,
     lease_ops,
+    page_reads,
     schedule_ops,
     schema,
     workflow_ops,
@@ -299,6 +301,27 @@ class PostgresStore:
     ) -> list[ExecutionRow]:
         """Newest first."""
         return await self._read(execution_reads.list_executions, status, workflow_id, limit, offset)
+
+    async def page_executions(
+        self,
+        query: ExecutionQuery,
+        after: PagePosition | None = None,
+        limit: int = 100,
+        oldest_first: bool = False,
+    ) -> list[ExecutionRow]:
+        """A keyset page, newest first (see :mod:`tether.persistence.pages`)."""
+        return await self._read(page_reads.page_executions, query, after, limit, oldest_first)
+
+    async def count_executions(self, query: ExecutionQuery) -> dict[str, int]:
+        return await self._read(page_reads.count_executions, query)
+
+    async def page_work_items(
+        self, query: WorkItemQuery, after: PagePosition | None = None, limit: int = 100
+    ) -> list[WorkItemRow]:
+        return await self._read(page_reads.page_work_items, query, after, limit)
+
+    async def count_work_items(self) -> dict[tuple[str, str], int]:
+        return await self._read(page_reads.count_work_items)
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
         return await self._read(execution_reads.unfinished_executions)

@@ -54,7 +54,8 @@ from tether.persistence.contract import (
     WorkItemRow,
 )
 from tether.persistence.leases import lease_of
-from tether.persistence.sqlite import lease_ops, ops, schedule_ops, schema
+from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
+from tether.persistence.sqlite import lease_ops, ops, page_reads, schedule_ops, schema
 from tether.persistence.sqlite.lock import WriterLock
 from tether.persistence.sqlite.settings import ConnectionSettings, read_settings
 from tether.persistence.sqlite.writer import GroupCommitWriter, WriterStats
@@ -349,6 +350,27 @@ class SqliteStore:
     ) -> list[ExecutionRow]:
         """Newest first."""
         return await ops.list_executions(self._reading(), status, workflow_id, limit, offset)
+
+    async def page_executions(
+        self,
+        query: ExecutionQuery,
+        after: PagePosition | None = None,
+        limit: int = 100,
+        oldest_first: bool = False,
+    ) -> list[ExecutionRow]:
+        """A keyset page, newest first (see :mod:`tether.persistence.pages`)."""
+        return await page_reads.page_executions(self._reading(), query, after, limit, oldest_first)
+
+    async def count_executions(self, query: ExecutionQuery) -> dict[str, int]:
+        return await page_reads.count_executions(self._reading(), query)
+
+    async def page_work_items(
+        self, query: WorkItemQuery, after: PagePosition | None = None, limit: int = 100
+    ) -> list[WorkItemRow]:
+        return await page_reads.page_work_items(self._reading(), query, after, limit)
+
+    async def count_work_items(self) -> dict[tuple[str, str], int]:
+        return await page_reads.count_work_items(self._reading())
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
         """Non-terminal executions not passivated, oldest first."""
