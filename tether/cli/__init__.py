@@ -14,7 +14,14 @@ import importlib.metadata
 import sys
 from collections.abc import Sequence
 
-from tether.cli import deploy_command, dev_command, engine_commands, worker_command
+from tether.cli import (
+    audit_command,
+    deploy_command,
+    dev_command,
+    engine_commands,
+    keys_command,
+    worker_command,
+)
 
 __all__ = ["main"]
 
@@ -30,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     deploy_command.add_parser(commands)
     engine_commands.add_parsers(commands)
     worker_command.add_parser(commands)
+    keys_command.add_parser(commands)
+    audit_command.add_parser(commands)
     return parser
 
 

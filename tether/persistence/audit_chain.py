@@ -72,8 +72,9 @@ class ChainedJournal(msgspec.Struct, frozen=True, gc=False):
 
 
 class HeadSignature(msgspec.Struct, frozen=True, gc=False):
-    """An Ed25519 signature by key ``key_id`` over an execution's chain head at ``seq``
-    (see ``tether.governance.keys.head_message`` for the signed bytes)."""
+    """An execution's chain head at ``seq``, signed: ``signature`` is key ``key_id``'s
+    Ed25519 signature over the Merkle root of one signing pass's heads, and ``proof`` leads
+    this head to that root (see ``tether.governance.keys`` and ``merkle``)."""
 
     execution_id: str
     seq: int
@@ -81,6 +82,7 @@ class HeadSignature(msgspec.Struct, frozen=True, gc=False):
     key_id: str
     signature: bytes
     signed_at_ms: int
+    proof: bytes
 
 
 class ChainHead(msgspec.Struct, frozen=True, gc=False):

@@ -34,6 +34,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.openapi import OpenAPIConfig
 
 from tether.errors import ExecutionBroken, InvalidInput, WorkflowNotFound
+from tether.governance.engine_signing import engine_signer
 from tether.ir import compile_yaml_file
 from tether.ir.submitted import compile_submitted_ir
 from tether.persistence.contract import EXECUTION_STATUSES
@@ -42,7 +43,7 @@ from tether.runtime.internals import runtime_internals
 from tether.runtime.metrics import runtime_metrics
 from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
-from tether.server import metrics_routes, schedule_routes, work_item_routes
+from tether.server import audit_routes, metrics_routes, schedule_routes, work_item_routes
 from tether.server.api_keys import ApiKeys
 from tether.server.auth import PUBLIC, TokenBeforeBody, authenticated_caller, bearer_guard
 from tether.server.body_check import BodyCheck
@@ -307,6 +308,10 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             )  # fmt: skip
             app.state.http_workers = gateway
             await gateway.adopt()  # before serving: a worker's first call finds its lease
+            services = runtime_internals(runtime).services
+            signer = engine_signer(services.store, services.clock)
+            if signer is not None:  # signs the audit chain's heads while the engine runs
+                await stack.enter_async_context(signer)
             tg = await stack.enter_async_context(anyio.create_task_group())
             tg.start_soon(gateway.keep_alive)
             yield
@@ -332,6 +337,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *schedule_routes.ROUTES,
             *work_item_routes.ROUTES,
             *metrics_routes.ROUTES,
+            *audit_routes.ROUTES,
         ],
         lifespan=[lifespan],
         state=State({"api_keys": keys}),

@@ -60,13 +60,15 @@ async def read_chained(conn: aiosqlite.Connection, execution_id: str) -> Chained
 async def read_signatures(conn: aiosqlite.Connection, execution_id: str) -> list[HeadSignature]:
     """Signed heads of ``execution_id``, oldest first."""
     rows = await conn.execute_fetchall(
-        "SELECT seq, chain, key_id, signature, signed_at_ms FROM audit_signatures"
+        "SELECT seq, chain, key_id, signature, signed_at_ms, proof FROM audit_signatures"
         " WHERE execution_id = ? ORDER BY seq, key_id",
         (execution_id,),
     )
     return [
-        HeadSignature(execution_id, seq, _blob(chain), str(key_id), _blob(sig), signed_at)
-        for seq, chain, key_id, sig, signed_at in rows
+        HeadSignature(
+            execution_id, seq, _blob(chain), str(key_id), _blob(sig), signed_at, _blob(proof)
+        )
+        for seq, chain, key_id, sig, signed_at, proof in rows
     ]
 
 
@@ -96,8 +98,8 @@ async def unsigned_heads(conn: aiosqlite.Connection) -> list[ChainHead]:
 async def put_signatures(conn: aiosqlite.Connection, signatures: Sequence[HeadSignature]) -> None:
     """Insert signed heads (a head signed again by the same key keeps its first signature)."""
     await conn.executemany(
-        "INSERT OR IGNORE INTO audit_signatures"
-        " (execution_id, seq, chain, key_id, signature, signed_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
-        [(s.execution_id, s.seq, s.chain, s.key_id, s.signature, s.signed_at_ms)
+        "INSERT OR IGNORE INTO audit_signatures (execution_id, seq, chain, key_id, signature,"
+        " signed_at_ms, proof) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(s.execution_id, s.seq, s.chain, s.key_id, s.signature, s.signed_at_ms, s.proof)
          for s in signatures],
     )  # fmt: skip

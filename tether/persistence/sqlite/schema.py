@@ -182,6 +182,9 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             key_id TEXT NOT NULL,
             signature BLOB NOT NULL,
             signed_at_ms INTEGER NOT NULL,
+            -- The head's Merkle proof up to the root the signature covers (one signature
+            -- per signing pass; tether.governance.merkle).
+            proof BLOB NOT NULL,
             PRIMARY KEY (execution_id, seq, key_id)
         ) WITHOUT ROWID;
         """,
