@@ -13,8 +13,8 @@ from audit_runs import raw, relink_from, rewrite_payload, rows_of, run_counters,
 
 from tether.cli import main
 from tether.governance import (
+    AuditKeyError,
     AuditVerdict,
-    KeyFileError,
     init_keys,
     load_keyring,
     load_signing_key,
@@ -273,5 +273,18 @@ async def test_keys_init_writes_a_private_key_only_its_owner_reads(
     assert await anyio.to_thread.run_sync(main, ["keys", "init", "--keys", str(directory)]) == 1
     assert "already exists" in capsys.readouterr().err
     (directory / "signing_key.pem").chmod(0o644)
-    with pytest.raises(KeyFileError, match="chmod 600"):
+    with pytest.raises(AuditKeyError, match="chmod 600"):
         load_signing_key(directory)
+
+
+def test_tether_dev_refuses_an_unusable_key_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "k"
+    init_keys(directory)
+    (directory / "signing_key.pem").chmod(0o644)
+    monkeypatch.setenv("TETHER_AUDIT_KEYS", str(directory))
+    monkeypatch.setenv("TETHER_DATABASE_URL", f"sqlite:///{tmp_path / 't.db'}")
+    assert main(["dev"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "chmod 600" in err[0], err

@@ -27,7 +27,7 @@ from typing import Any
 
 from tether.governance.bundle import export_bundle, verify_bundle
 from tether.governance.chain_verify import AuditVerdict
-from tether.governance.keys import KEYS_ENV, KeyFileError, keys_dir, load_keyring
+from tether.governance.keys import KEYS_ENV, AuditKeyError, keys_dir, load_keyring
 from tether.governance.pdf_report import PdfUnavailable, render_pdf
 from tether.governance.store_audit import AuditUnavailable, verify_all_stored, verify_stored
 from tether.persistence import StorageError, store_for_url
@@ -90,7 +90,7 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         ring = load_keyring(keys_dir(args.keys))
         verdicts = asyncio.run(_verdicts(database_url(args), ring, args.execution_id))
-    except (KeyFileError, StorageError, AuditUnavailable, ValueError, OSError) as exc:
+    except (AuditKeyError, StorageError, AuditUnavailable, ValueError, OSError) as exc:
         print(f"tether audit verify: {exc}", file=sys.stderr)
         return 1
     for verdict in verdicts:
@@ -125,7 +125,7 @@ def _export(args: argparse.Namespace) -> int:
             data = json.dumps(bundle, indent=1, sort_keys=True).encode() + b"\n"
         Path(args.output).write_bytes(data)
     except (
-        KeyFileError,
+        AuditKeyError,
         StorageError,
         AuditUnavailable,
         PdfUnavailable,
@@ -156,7 +156,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     try:
         bundle = json.loads(Path(args.bundle).read_bytes())
         trusted = load_keyring(Path(args.keys)) if args.keys else None
-    except (OSError, ValueError, KeyFileError) as exc:
+    except (OSError, ValueError, AuditKeyError) as exc:
         print(f"tether audit verify-bundle: {args.bundle}: {exc}", file=sys.stderr)
         return 1
     report = verify_bundle(bundle, trusted)

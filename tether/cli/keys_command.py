@@ -18,7 +18,7 @@ from typing import Any
 
 from tether.governance.keys import (
     KEYS_ENV,
-    KeyFileError,
+    AuditKeyError,
     init_keys,
     keys_dir,
     load_keyring,
@@ -54,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         signing = load_signing_key(directory)
         ring = load_keyring(directory)
-    except (KeyFileError, OSError) as exc:
+    except (AuditKeyError, OSError) as exc:
         print(f"tether keys: {exc}", file=sys.stderr)
         return 1
     print(f"signing key: {signing.key_id if signing else '(none: tether keys init)'}")

@@ -15,7 +15,7 @@ Example::
 from tether.governance.chain_verify import AuditVerdict, verify_execution
 from tether.governance.engine_signing import engine_signer
 from tether.governance.keys import (
-    KeyFileError,
+    AuditKeyError,
     KeyRing,
     SigningKey,
     init_keys,
@@ -32,10 +32,10 @@ from tether.governance.store_audit import (
 )
 
 __all__ = [
+    "AuditKeyError",
     "AuditUnavailable",
     "AuditVerdict",
     "HeadSigner",
-    "KeyFileError",
     "KeyRing",
     "SigningKey",
     "audit_log_of",

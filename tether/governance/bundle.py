@@ -43,7 +43,7 @@ import msgspec
 
 from tether.governance.chain_verify import AuditVerdict, verify_execution
 from tether.governance.facts import GovernanceFacts, governance_facts
-from tether.governance.keys import KeyFileError, KeyRing
+from tether.governance.keys import AuditKeyError, KeyRing
 from tether.governance.store_audit import audit_log_of
 from tether.ir.types import decode_workflow
 from tether.persistence.audit_chain import ChainedRow, HeadSignature
@@ -120,7 +120,7 @@ def verify_bundle(bundle: Any, trusted: KeyRing | None = None) -> BundleReport:
     problems: list[str] = []
     try:
         eid, rows, signatures, bundled = _read(bundle)
-    except (BundleError, KeyFileError, KeyError, TypeError, ValueError) as exc:
+    except (BundleError, AuditKeyError, KeyError, TypeError, ValueError) as exc:
         return BundleReport(False, None, [f"not a readable {FORMAT}: {exc}"], "bundle")
     ring = trusted if trusted is not None else bundled
     verdict = verify_execution(eid, rows, signatures, ring, bundle["execution"].get("last_seq"))

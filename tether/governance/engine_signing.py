@@ -28,7 +28,7 @@ def engine_signer(
     """A signer for ``store`` with the key in ``directory`` (default: ``keys_dir()``), or
     None when there is no key (the chain is still written; heads are signed by the first
     engine that has one) or the store keeps no audit log. A key file that cannot be used
-    raises ``KeyFileError``: an engine told to sign must not quietly stop signing."""
+    raises ``AuditKeyError``: an engine told to sign must not quietly stop signing."""
     key = load_signing_key(directory if directory is not None else keys_dir())
     if key is None:
         log.info("audit: no signing key (tether keys init); chain heads are not signed")

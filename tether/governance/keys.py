@@ -37,7 +37,7 @@ SIGNING_KEY_FILE = "signing_key.pem"
 KEYRING_FILE = "keyring.json"
 
 
-class KeyFileError(Exception):
+class AuditKeyError(ValueError):
     """A key directory that cannot be used; the message says which file and why."""
 
 
@@ -74,7 +74,7 @@ def public_key_from_b64(text: str) -> Ed25519PublicKey:
     try:
         return Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
     except ValueError as exc:
-        raise KeyFileError(f"not an Ed25519 public key: {exc}") from exc
+        raise AuditKeyError(f"not an Ed25519 public key: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class KeyRing:
         for kid, b64 in keys.items():
             public = public_key_from_b64(b64)
             if key_id_of(public) != kid:
-                raise KeyFileError(f"key {kid}: its id does not match its public key")
+                raise AuditKeyError(f"key {kid}: its id does not match its public key")
             ring[kid] = public
         return cls(ring)
 
@@ -145,7 +145,7 @@ def init_keys(directory: Path, rotate: bool = False) -> SigningKey:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / SIGNING_KEY_FILE
     if path.exists() and not rotate:
-        raise KeyFileError(
+        raise AuditKeyError(
             f"{path} already exists; `tether keys rotate` makes a new one (old signatures "
             "still verify with the old public key kept in the key ring)"
         )
@@ -176,14 +176,14 @@ def load_signing_key(directory: Path) -> SigningKey | None:
     if not path.exists():
         return None
     if path.stat().st_mode & 0o077:
-        raise KeyFileError(f"{path} may be read by others (mode {path.stat().st_mode & 0o777:o}); "
+        raise AuditKeyError(f"{path} may be read by others (mode {path.stat().st_mode & 0o777:o}); "
                         f"chmod 600 {path}")  # fmt: skip
     try:
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{path}: not a usable private key: {exc}") from exc
+        raise AuditKeyError(f"{path}: not a usable private key: {exc}") from exc
     if not isinstance(private, Ed25519PrivateKey):
-        raise KeyFileError(f"{path}: not an Ed25519 key")
+        raise AuditKeyError(f"{path}: not an Ed25519 key")
     return SigningKey(key_id_of(private.public_key()), private)
 
 
@@ -199,7 +199,7 @@ def load_keyring(directory: Path) -> KeyRing:
             raise TypeError("'keys' is not an object")
         return KeyRing.from_json({str(k): str(v) for k, v in keys.items()})
     except (ValueError, KeyError, TypeError) as exc:
-        raise KeyFileError(f"{path}: not a key ring: {exc}") from exc
+        raise AuditKeyError(f"{path}: not a key ring: {exc}") from exc
 
 
 def _write_ring(directory: Path, ring: KeyRing) -> None:

@@ -19,7 +19,7 @@ import msgspec
 from litestar import Request, get
 
 from tether.errors import ExecutionNotFound, TetherError
-from tether.governance.keys import KeyFileError, keys_dir, load_keyring
+from tether.governance.keys import AuditKeyError, keys_dir, load_keyring
 from tether.governance.store_audit import AuditUnavailable, verify_stored
 from tether.runtime.internals import runtime_internals
 
@@ -34,7 +34,7 @@ async def verify_audit(request: Request[Any, Any, Any], execution_id: str) -> di
     try:
         ring = load_keyring(keys_dir())
         verdict = await verify_stored(store, ring, execution_id)
-    except (AuditUnavailable, KeyFileError) as exc:
+    except (AuditUnavailable, AuditKeyError) as exc:
         raise AuditRefused(str(exc)) from exc
     if verdict.rows == 0 and verdict.signatures == 0:
         raise ExecutionNotFound(f"no execution {execution_id}")
