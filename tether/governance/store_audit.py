@@ -19,7 +19,7 @@ from tether.persistence.contract import Store
 
 
 class AuditUnavailable(Exception):
-    """The store keeps no audit log (only SQLite chains its journal today)."""
+    """The store keeps no audit log (the memory store chains nothing)."""
 
 
 def audit_log_of(store: Store) -> AuditLog:
@@ -28,7 +28,7 @@ def audit_log_of(store: Store) -> AuditLog:
     if method is None:
         raise AuditUnavailable(
             f"{type(store).__name__} keeps no audit log: the hash-chained journal is "
-            "SQLite's for now (sqlite:/// URLs)"
+            "SQLite's and Postgres's (sqlite:/// and postgresql:// URLs)"
         )
     log: AuditLog = method()
     return log
