@@ -48,11 +48,19 @@ class AuditVerdict(msgspec.Struct, frozen=True, gc=False):
     key_ids: tuple[str, ...] = ()
     bad_seq: int | None = None
     problem: str | None = None
+    #: What checking the latest snapshot against the chain found ("" when not asked:
+    #: ``snapshot_check`` needs the store; a bundle carries no snapshot).
+    snapshot: str = ""
 
     def describe(self) -> str:
         """One line for a person."""
         if not self.ok:
             return f"{self.execution_id}: BROKEN at seq {self.bad_seq}: {self.problem}"
+        if self.snapshot:
+            return f"{self._described()}, {self.snapshot}"
+        return self._described()
+
+    def _described(self) -> str:
         if self.chained_from is None:
             return f"{self.execution_id}: ok, {self.rows} rows, none chained (written before " \
                 "the audit log, or with it off)"  # fmt: skip

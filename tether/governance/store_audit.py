@@ -1,4 +1,5 @@
-"""Verifying executions where they are stored: a store's audit log, its index, a key ring.
+"""Verifying executions where they are stored: a store's audit log, its index, a key ring,
+and the latest snapshot against the chain (``snapshot_check``).
 
 Example::
 
@@ -12,8 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from tether.governance.chain_verify import AuditVerdict, verify_execution
 from tether.governance.keys import KeyRing
+from tether.governance.snapshot_check import check_snapshot
 from tether.persistence.audit_chain import AuditLog
 from tether.persistence.contract import Store
 
@@ -41,7 +45,21 @@ async def verify_stored(store: Store, ring: KeyRing, execution_id: str) -> Audit
     # (the other order could see a signature for rows it did not read).
     signatures = await log.read_signatures(execution_id)
     journal = await log.read_chained(execution_id)
-    return verify_execution(execution_id, journal.rows, signatures, ring, journal.index_last_seq)
+    verdict = verify_execution(
+        execution_id, journal.rows, signatures, ring, journal.index_last_seq
+    )
+    if not verdict.ok:
+        return verdict
+    # The chain holds: is the snapshot recovery would start from its fold?
+    found = await check_snapshot(store, execution_id, journal.rows)
+    if found.problem is not None:
+        return msgspec.structs.replace(
+            verdict, ok=False, bad_seq=found.seq, problem=found.problem, snapshot="edited"
+        )
+    if found.seq is None:
+        return verdict
+    note = "matches" if found.checked else f"not checked ({found.note})"
+    return msgspec.structs.replace(verdict, snapshot=f"snapshot at seq {found.seq} {note}")
 
 
 async def verify_all_stored(store: Store, ring: KeyRing) -> list[AuditVerdict]:
