@@ -6,8 +6,8 @@ signer following the journal, in one invocation.
 Each round runs every configuration once, in turn, each on a fresh SQLite file, so drift on a
 noisy machine hits all of them alike; the median round is printed. "on" chains every journal
 row (a SHA-256 per row, computed by the writer as it accepts a turn); "signed" also runs a
-HeadSigner signing every execution's head each 100 ms (ten times its default pace, to show
-the signer's cost rather than hide it).
+HeadSigner signing the heads that moved every ``--sign-every`` seconds (default 0.1: ten times
+``tether dev``'s pace, to show the signer's cost rather than hide it).
 
 A second table isolates the writer: 2-record turns of 200 executions appended straight to the
 store, audit off and on alternating over many short rounds, the event loop's CPU per turn
@@ -37,7 +37,9 @@ from tether.runtime.internals import runtime_internals
 CONFIGS = ("off", "on", "signed")
 
 
-async def measure(db: Path, config: str, runs: int, in_flight: int) -> dict[str, Any]:
+async def measure(
+    db: Path, config: str, runs: int, in_flight: int, sign_every: float = 0.1
+) -> dict[str, Any]:
     store = SqliteStore(db, audit=config != "off")
     await store.open()
     signer = None
@@ -62,7 +64,8 @@ async def measure(db: Path, config: str, runs: int, in_flight: int) -> dict[str,
                     for _ in range(in_flight):
                         tg.start_soon(worker)
                     if signer is not None:
-                        tg.start_soon(_sign_until_done, signer, lambda: remaining <= 0)
+                        done = lambda: remaining <= 0  # noqa: E731 (read at each pass)
+                        tg.start_soon(_sign_until_done, signer, done, sign_every)
     finally:
         await store.close()
     steps = runs * 10
@@ -73,10 +76,10 @@ async def measure(db: Path, config: str, runs: int, in_flight: int) -> dict[str,
     }
 
 
-async def _sign_until_done(signer: HeadSigner, done: Any) -> None:
+async def _sign_until_done(signer: HeadSigner, done: Any, every: float) -> None:
     while not done():
         await signer.sign_pending()
-        await anyio.sleep(0.1)
+        await anyio.sleep(every)
     await signer.sign_pending()
 
 
@@ -122,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--in-flight", default="1,50")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--turns", type=int, default=20000, help="turns per writer-only round")
+    parser.add_argument("--sign-every", type=float, default=0.1, help="signer pace, seconds")
     args = parser.parse_args(argv)
     print(f"audit: 10-node chains, median of {args.rounds} rounds · {banner(describe())}")
     results: dict[str, Any] = {}
@@ -130,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for _ in range(args.rounds):
             for config in CONFIGS:
                 with tempfile.TemporaryDirectory() as tmp:
-                    r = asyncio.run(measure(Path(tmp) / "a.db", config, args.runs, in_flight))
+                    db = Path(tmp) / "a.db"
+                    r = asyncio.run(measure(db, config, args.runs, in_flight, args.sign_every))
                 rounds[config].append(r)
         line = {}
         for config in CONFIGS:
