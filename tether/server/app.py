@@ -37,6 +37,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.openapi import OpenAPIConfig
 
 from tether.errors import ExecutionBroken, InvalidInput, WorkflowNotFound
+from tether.governance.engine_signing import engine_signer
 from tether.ir import compile_yaml_file
 from tether.ir.submitted import compile_submitted_ir
 from tether.persistence.contract import EXECUTION_STATUSES
@@ -47,6 +48,7 @@ from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
 from tether.server import (
     a2a_routes,
+    audit_routes,
     metrics_routes,
     schedule_routes,
     time_travel_routes,
@@ -319,6 +321,10 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             )  # fmt: skip
             app.state.http_workers = gateway
             await gateway.adopt()  # before serving: a worker's first call finds its lease
+            services = runtime_internals(runtime).services
+            signer = engine_signer(services.store, services.clock)
+            if signer is not None:  # signs the audit chain's heads while the engine runs
+                await stack.enter_async_context(signer)
             tg = await stack.enter_async_context(anyio.create_task_group())
             tg.start_soon(gateway.keep_alive)
             # Spans from the journal when OTEL_EXPORTER_OTLP_ENDPOINT is set (else nothing).
@@ -351,6 +357,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *time_travel_routes.ROUTES,
             *a2a_routes.ROUTES,
             *ui.ROUTES,
+            *audit_routes.ROUTES,
         ],
         lifespan=[lifespan],
         state=State({"api_keys": keys}),

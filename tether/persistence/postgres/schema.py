@@ -160,6 +160,24 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        6,
+        # The audit log (tether.persistence.audit_chain), as in SQLite's migration 8: each
+        # journal row's chain link (NULL for rows written before), and the signed heads.
+        """
+        ALTER TABLE tether_journal ADD COLUMN chain bytea;
+        CREATE TABLE tether_audit_signatures (
+            execution_id text COLLATE "C" NOT NULL,
+            seq bigint NOT NULL,
+            chain bytea NOT NULL,
+            key_id text COLLATE "C" NOT NULL,
+            signature bytea NOT NULL,
+            signed_at_ms bigint NOT NULL,
+            proof bytea NOT NULL,
+            PRIMARY KEY (execution_id, seq, key_id)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

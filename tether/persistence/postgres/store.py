@@ -54,6 +54,7 @@ from tether.persistence.postgres import (
     schema,
     workflow_ops,
 )
+from tether.persistence.postgres.audit_log import PostgresAuditLog
 from tether.persistence.postgres.connection import Conn, connect, take_writer_lock
 from tether.persistence.postgres.writer import GroupWriter, WriterStats
 from tether.persistence.urls import display_url
@@ -76,6 +77,7 @@ class PostgresStore:
         durability: Durability = "full",
         readonly: bool = False,
         lock_wait_ms: int = 5_000,
+        audit: bool = True,
     ) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
@@ -83,6 +85,8 @@ class PostgresStore:
         self.where = display_url(url)
         self.durability: Durability = durability
         self.readonly = readonly
+        #: Chain every journal row (``audit_chain``); False writes rows without links.
+        self.audit = audit
         self._lock_wait_ms = lock_wait_ms
         self._writer_conn: Conn | None = None
         self._reader: Conn | None = None
@@ -119,7 +123,7 @@ class PostgresStore:
         await conn.execute(f"SET synchronous_commit = {sync}")
         await conn.commit()
         await schema.migrate(conn, self.where)
-        self._writer = GroupWriter(conn, self.where)
+        self._writer = GroupWriter(conn, self.where, audit=self.audit)
         self._writer.start()
 
     async def close(self) -> None:
@@ -266,6 +270,12 @@ class PostgresStore:
     async def _job(self, op: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """Run ``op(conn, *args)`` as a job of the writer: its own transaction."""
         return await self._writing().submit(functools.partial(_call, op, args))
+
+    def audit_log(self) -> PostgresAuditLog:
+        """The audit log over this store's journal (chained rows, signed heads)."""
+        return PostgresAuditLog(
+            self._read, self._job, self._writing, self.audit and not self.readonly
+        )
 
     def _writing(self) -> GroupWriter:
         self._check_open()

@@ -55,24 +55,35 @@ class FenceMismatch(StorageError):
 
 
 async def last_seqs(
-    conn: aiosqlite.Connection, execution_ids: Collection[str]
-) -> dict[str, tuple[int, bool]]:
-    """Per execution: its last journal seq (0 if none) and whether it has an index row.
+    conn: aiosqlite.Connection, execution_ids: Collection[str], chained: bool = True
+) -> dict[str, tuple[int, bool, bytes | None]]:
+    """Per execution: its last journal seq (0 if none), whether it has an index row, and the
+    audit chain link of its last row (None: no row, a row written without the chain, or
+    ``chained=False``, which leaves the chain column alone).
 
     The ids go in as one JSON parameter, so any number of them costs one await and no
     variable-count limit; each lookup is one descending seek on the primary key.
     """
     rows = await conn.execute_fetchall(
-        "SELECT value,"
-        " (SELECT seq FROM journal WHERE execution_id = value ORDER BY seq DESC LIMIT 1),"
-        " EXISTS (SELECT 1 FROM executions WHERE execution_id = value)"
-        " FROM json_each(?)",
+        f"SELECT p.value, j.seq, {'j.chain' if chained else 'NULL'},"
+        " EXISTS (SELECT 1 FROM executions WHERE execution_id = p.value)"
+        " FROM json_each(?) AS p LEFT JOIN journal AS j ON j.execution_id = p.value"
+        " AND j.seq = (SELECT max(seq) FROM journal WHERE execution_id = p.value)",
         (json.dumps(list(execution_ids)),),
     )
-    return {str(eid): (int(seq or 0), bool(indexed)) for eid, seq, indexed in rows}
+    return {
+        str(eid): (int(seq or 0), bool(indexed), None if chain is None else bytes(chain))
+        for eid, seq, chain, indexed in rows
+    }
 
 
 _INSERT_JOURNAL = (
+    "INSERT INTO journal (execution_id, seq, type, payload, checksum, chain)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+# With the audit log off the chain column is left alone (a store may then write a database
+# migrated before the column existed, as an older release would).
+_INSERT_UNCHAINED = (
     "INSERT INTO journal (execution_id, seq, type, payload, checksum) VALUES (?, ?, ?, ?, ?)"
 )
 _INSERT_SNAPSHOT = (
@@ -106,7 +117,8 @@ class PreparedTurn:
 
     turn: Turn
     last_seq: int
-    journal: _Rows
+    #: ``[execution_id, seq, type, payload, checksum, chain link]`` per record.
+    journal: list[list[Any]]
     snapshot: tuple[Any, ...] | None
     #: ``(work item inserts, settles)``; None for the common turn touching no work item, so
     #: the hot path pays one identity test for the feature.
@@ -116,10 +128,12 @@ class PreparedTurn:
 def prepare(turn: Turn) -> PreparedTurn:
     eid = turn.execution_id
     seq = turn.expected_seq
-    journal: _Rows = []
+    journal: list[list[Any]] = []
     for rec in turn.records:
-        journal.append((eid, seq, rec.type, rec.payload,
-                        record_checksum(eid, seq, rec.type, rec.payload)))  # fmt: skip
+        # A list: the writer fills the last slot, the audit chain link, when it accepts the
+        # turn (it alone knows the previous link); None with the audit log off.
+        journal.append([eid, seq, rec.type, rec.payload,
+                        record_checksum(eid, seq, rec.type, rec.payload), None])  # fmt: skip
         seq += 1
     last = seq - 1
     snapshot = None
@@ -165,6 +179,7 @@ async def write_turns(
     turns: Sequence[PreparedTurn],
     indexed: Container[str],
     new_items: int | None = None,
+    chained: bool = True,
 ) -> None:
     """Insert the journal rows, snapshots, index changes, new work items and settles of
     already-validated turns (work items before settles, so a turn may settle what it creates).
@@ -176,7 +191,7 @@ async def write_turns(
     sqlite3.IntegrityError, and a settle the table refuses (its fence check disagreeing with
     the writer's) raises FenceMismatch; the caller rolls back.
     """
-    first, *rest = turn_statements(turns, indexed)
+    first, *rest = turn_statements(turns, indexed, chained)
     await conn.executemany(*first)  # the journal rows: before the settles that follow them
     leases = [p.leases for p in turns if p.leases is not None]
     if leases:
@@ -197,10 +212,17 @@ async def write_turns(
 Statements = list[tuple[str, list[Any]]]
 
 
-def turn_statements(turns: Sequence[PreparedTurn], indexed: Container[str]) -> Statements:
+def turn_statements(
+    turns: Sequence[PreparedTurn], indexed: Container[str], chained: bool = True
+) -> Statements:
     """What ``write_turns`` executes for turns apart from their work items, in order: the
-    journal rows first, then snapshots, index upserts, last_seq bumps and passivation marks."""
-    out: Statements = [(_INSERT_JOURNAL, [row for p in turns for row in p.journal])]
+    journal rows first (with their audit chain links unless ``chained`` is off), then
+    snapshots, index upserts, last_seq bumps and passivation marks."""
+    out: Statements = (
+        [(_INSERT_JOURNAL, [row for p in turns for row in p.journal])]
+        if chained
+        else [(_INSERT_UNCHAINED, [row[:5] for p in turns for row in p.journal])]
+    )
     snapshots = [p.snapshot for p in turns if p.snapshot is not None]
     if snapshots:
         out.append((_INSERT_SNAPSHOT, snapshots))
