@@ -18,7 +18,9 @@ each run's view and journal (``GET /executions/{id}``, ``/events``) and prints: 
 one journal), wrong (not completed with the ``x`` the chain computes); side effects repeated
 (the side-effect log's lines for a node beyond one), and how many of those each ran for a
 distinct hand-out the journal holds (explained by a journaled retry); run latency (submit to
-``completed_at``) p50/p99/max; and the time from the last fault to the last run's end. Exits
+``completed_at``) p50/p99/max; the workers' rejoin time after each engine restart (from the
+engine's spawn to each worker's re-registration); and the time from the last fault to the last
+run's end. Exits
 nonzero if a run is lost, stuck, doubled or wrong, or a side effect is unexplained.
 """
 
@@ -113,6 +115,8 @@ class Chaos:
         self.paused: set[int] = set()
         self.counts: dict[str, int] = dict.fromkeys(FAULTS, 0)
         self.long_pauses = 0
+        #: (worker index, SIGSTOP time, SIGCONT time): a stopped worker rejoins only after.
+        self.pauses: list[tuple[int, float, float]] = []
         self.last = 0.0
         self.injected = 0
         self._firsts = rng.sample(list(FAULTS), len(FAULTS))
@@ -163,10 +167,12 @@ class Chaos:
         proc = self.cluster.worker_procs[i]
         assert proc is not None
         proc.signal(signal.SIGSTOP)
+        stopped = time.time()
         try:
             await anyio.sleep(secs)
         finally:
             proc.signal(signal.SIGCONT)
+            self.pauses.append((i, stopped, time.time()))
             self.last = max(self.last, time.time())
             self.paused.discard(i)
 
@@ -217,11 +223,13 @@ async def scenario(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         journals = await read_all(cluster.url, list(driver.submitted))
     finally:
         cluster.stop_all()
+    rejoins = cluster.rejoins(lambda i, t: any(w == i and a <= t <= b for w, a, b in chaos.pauses))
     result = verdict(driver.submitted, journals, read_effects(cluster.effects), chaos.last)
     result.update(
         all_ended=ended, refused=driver.refused, submit_retries=driver.retries,
         faults=chaos.counts, long_pauses=chaos.long_pauses, chaos_s=chaos_s,
-        wall_s=time.time() - t0,
+        wall_s=time.time() - t0, rejoin_s=sorted(s for s, _ in rejoins),
+        rejoin_after_health_s=sorted(h for _, h in rejoins),
     )  # fmt: skip
     return result
 
@@ -246,6 +254,13 @@ def report(r: dict[str, Any]) -> None:
     if lat:
         print(f"run latency under faults: p50 {lat['p50']:.2f} s  p99 {lat['p99']:.2f} s  "
               f"max {lat['max']:.2f} s")  # fmt: skip
+    rejoin = r["rejoin_s"]
+    if rejoin:
+        health = r["rejoin_after_health_s"]
+        mid, top, n = rejoin[len(rejoin) // 2], rejoin[-1], len(rejoin)
+        print(f"worker rejoin after an engine restart: from its spawn p50 {mid:.2f} s  max "
+              f"{top:.2f} s; from /health answering p50 {health[n // 2]:.2f} s  max "
+              f"{health[-1]:.2f} s ({n} rejoins)")  # fmt: skip
     done = r["last_fault_to_all_done_s"]
     if done is not None:
         print(f"last fault to all done: {done:.2f} s" if done >= 0 else

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -86,6 +89,9 @@ class Cluster:
     engine: Proc | None = None
     worker_procs: list[Proc | None] = field(default_factory=list)
     incarnations: int = 0
+    #: Wall times each engine life was spawned and answered /health (its worker port listens
+    #: before that: the runtime opens before the HTTP server serves).
+    engine_starts: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -118,11 +124,13 @@ class Cluster:
         saying so is tried again until the deadline."""
         with anyio.fail_after(START_DEADLINE_SECS):
             while True:
+                spawned = time.time()
                 self.engine = self._spawn("engine", [
                     "dev", "--modules", TOOLS_MODULE, "--db", str(self.dir / "journal.db"),
                     "--port", str(self.port), "--worker-port", str(self.worker_port),
                 ])  # fmt: skip
                 if await self._healthy(self.engine):
+                    self.engine_starts.append((spawned, time.time()))
                     return
                 await anyio.sleep(0.2)
 
@@ -152,6 +160,23 @@ class Cluster:
         if wait:
             await wait_for(lambda: "worker_connected" in proc.output(), f"w{i} to connect", proc)
 
+    def rejoins(self, stopped: Callable[[int, float], bool]) -> list[tuple[float, float]]:
+        """Seconds from each engine restart's spawn, and from its /health answering, to each
+        worker's re-registration with that life (the workers' ``re-registered with engine``
+        log lines), one per worker process that was up across the restart and not stopped
+        (``stopped(i, t)``: worker ``i`` was SIGSTOPped at wall time ``t``) when it began."""
+        times: list[tuple[float, float]] = []
+        for path in sorted(self.dir.glob("w*.err")):
+            worker = int(path.name[1:].split("-")[0])
+            stamps = [_stamp(line) for line in path.read_text(errors="replace").splitlines()
+                      if "re-registered with engine" in line]  # fmt: skip
+            for k, (start, healthy) in enumerate(self.engine_starts[1:], start=1):
+                end = self.engine_starts[k + 1][0] if k + 1 < len(self.engine_starts) else 1e18
+                after = [t for t in stamps if start <= t < end]
+                if after and not stopped(worker, start):
+                    times.append((min(after) - start, min(after) - healthy))
+        return times
+
     def stop_all(self) -> None:
         """Kill whatever is left (continuing stopped ones first) and reap it."""
         for proc in [self.engine, *self.worker_procs]:
@@ -160,3 +185,9 @@ class Cluster:
                 proc.signal(signal.SIGKILL)
             if proc is not None:
                 proc.proc.wait(timeout=START_DEADLINE_SECS)
+
+
+def _stamp(line: str) -> float:
+    """The wall time of a JSON log line (its ``timestamp``, ISO 8601 in UTC)."""
+    raw = json.loads(line)["timestamp"]
+    return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()

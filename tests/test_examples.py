@@ -19,7 +19,9 @@ sys.path.insert(0, str(EXAMPLES))
 from tools import add_one, pay, refund  # noqa: E402  (the examples' own tools)
 
 
-@pytest.mark.parametrize("script", ["fleet_demo.py", "agent_offline.py", "code_first.py"])
+@pytest.mark.parametrize(
+    "script", ["fleet_demo.py", "agent_offline.py", "code_first.py", "audit_offline.py"]
+)
 def test_an_example_script_runs_with_one_command(script: str, tmp_path: Path) -> None:
     args = [str(tmp_path / "code_first.db")] if script == "code_first.py" else []
     done = subprocess.run(
@@ -31,6 +33,8 @@ def test_an_example_script_runs_with_one_command(script: str, tmp_path: Path) ->
         assert "result: {'n': 3}" in done.stdout and "steps run by: demo-worker" in done.stdout
     if script == "code_first.py":
         assert "'status': 'charged'" in done.stdout and "approval_received" in done.stdout
+    if script == "audit_offline.py":
+        assert "bundle verified" in done.stdout and "tool_calls: does not match" in done.stdout
 
 
 @pytest.fixture

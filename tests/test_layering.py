@@ -25,12 +25,15 @@ ALLOWED: dict[str, set[str]] = {
     "fleet": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "telemetry"},
     # Providers, the agent loop, MCP: executors plugged into the runtime's seam.
     "agents": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime"},
+    # The audit log's verifier, signer and evidence bundles: above persistence and runtime
+    # (it reads their records), below the server and the CLI that expose it.
+    "governance": {"clock", "errors", "persistence", "ir", "runtime"},
     "server": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"}
-    | {"telemetry"},
+    | {"telemetry", "governance"},
     "testing": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "agents"}
     | {"telemetry"},
     "cli": {"actors", "clock", "errors", "logs", "persistence", "ir", "runtime", "fleet"}
-    | {"server", "agents", "embedded", "deployment", "telemetry"},
+    | {"server", "agents", "embedded", "deployment", "telemetry", "governance"},
     # tether.Runtime: the runtime with the agents' node kinds plugged in (the facade's).
     "embedded": {"ir", "runtime", "agents"},
     # A client of an engine's HTTP API: it sends IR and schedules, and runs nothing itself.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import zmq.asyncio
+from fleet_processes import Children
 
 
 @pytest.fixture
@@ -19,3 +21,12 @@ def zctx() -> Iterator[zmq.asyncio.Context]:
     ctx = zmq.asyncio.Context()
     yield ctx
     ctx.destroy(linger=0)
+
+
+@pytest.fixture
+def children(tmp_path: Path) -> Iterator[Children]:
+    kids = Children(tmp_path, tmp_path / "effects.log")
+    try:
+        yield kids
+    finally:
+        kids.cleanup()

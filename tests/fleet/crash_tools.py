@@ -10,6 +10,7 @@ but with ``max_concurrency=0`` it never runs them.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,47 @@ nodes:
     retry: {max_attempts: 3, backoff_initial_secs: 0.05, jitter: 0}
     next: end
 """
+
+# One tool node held until the test releases it (see hold_until): a lease that outlives an
+# engine restart.
+HOLD_UNTIL_YAML: Final = """
+workflow:
+  id: crash-hold-until
+  version: "1"
+  state_schema:
+    key: {type: string, required: true}
+    held: object
+nodes:
+  hold:
+    type: tool
+    tool: hold_until
+    input: {key: $key}
+    output_key: held
+    retry: {max_attempts: 1, backoff_initial_secs: 0, jitter: 0}
+    next: end
+"""
+
+
+def killer_yaml(kills: int, max_attempts: int, max_lease_losses: int) -> str:
+    """One node whose tool SIGKILLs its own worker on its first ``kills`` calls."""
+    return f"""
+workflow:
+  id: crash-killer-{kills}-{max_attempts}-{max_lease_losses}
+  version: "1"
+  state_schema:
+    key: {{type: string, required: true}}
+    out: object
+nodes:
+  kill:
+    type: tool
+    tool: killer_tool
+    input: {{key: $key, kills: {kills}}}
+    output_key: out
+    retry: {{max_attempts: {max_attempts}, max_lease_losses: {max_lease_losses},
+             backoff_initial_secs: 0, jitter: 0}}
+    next: end
+"""
+
 
 # Four short steps that thread a counter through state: the engine-crash workload.
 STEPS: Final = ("s1", "s2", "s3", "s4")
@@ -170,3 +212,31 @@ async def step(eid: str, node: str, x: int, ms: int) -> int:
     await anyio.sleep(ms / 1000)
     note("run", f"{eid}/{node}")
     return x + 1
+
+
+def release_path(key: str) -> Path:
+    """The file whose existence ends ``hold_until(key)``."""
+    return log_path().with_name(f"release-{key}")
+
+
+@tool
+async def hold_until(key: str) -> dict[str, Any]:
+    """Logs ``start``, waits until the test creates ``release_path(key)``, logs ``done``;
+    returns which worker ran it."""
+    note("start", key)
+    with anyio.fail_after(HOLD_SECS):
+        while not release_path(key).exists():
+            await anyio.sleep(_POLL_SECS)
+    note("done", key)
+    return {"by": worker_name(), "pid": os.getpid()}
+
+
+@tool
+async def killer_tool(key: str, kills: int) -> dict[str, Any]:
+    """Logs ``call``; on the first ``kills`` calls for ``key`` SIGKILLs its own process (the
+    worker dies holding the lease), afterwards returns which worker ran it."""
+    calls = sum(1 for e in read_effects(log_path()) if e.event == "call" and e.key == key)
+    note("call", key)
+    if calls < kills:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"by": worker_name(), "calls": calls + 1}

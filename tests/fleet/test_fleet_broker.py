@@ -80,7 +80,9 @@ async def test_hello_welcome_round_trip_and_real_port() -> None:
                 engine_id="eng-1",
                 heartbeat_interval_ms=100,
                 lease_ttl_ms=1000,
+                incarnation=b.incarnation,  # this life of the engine, random per start
             )
+            assert len(b.incarnation) == 16
             peer = await rec.wait_until(lambda: rec.joined_peer("w1"))
             assert (peer.capacity, peer.tools, peer.queues) == (3, ("a", "b"), ("default",))
             assert peer.pid > 0 and peer.host

@@ -132,7 +132,7 @@ async def test_engine_restart_on_same_port_yields_reconnected_and_traffic_flows(
                         if isinstance(msg, Reconnected):
                             break
                     tg.cancel_scope.cancel()
-                assert seen == [Reconnected(engine_id="eng-2")]
+                assert seen == [Reconnected(engine_id="eng-2", incarnation=b2.incarnation)]
                 assert conn.engine_id == "eng-2"
                 await second.wait_until(lambda: second.joined_peer("w1"))
                 await conn.send(Result(work_item_id="after", fence=1, ok=True))
@@ -154,7 +154,8 @@ async def test_forgotten_worker_says_hello_again_on_hello_required() -> None:
             await rec.wait_until(lambda: rec.left_reason("w1"))  # silent past the TTL
             await conn.send(Heartbeat())
             with anyio.fail_after(5):
-                assert await anext(conn.messages()) == Reconnected(engine_id="eng")
+                again = Reconnected(engine_id="eng", incarnation=b.incarnation)
+                assert await anext(conn.messages()) == again
             await rec.wait_until(lambda: len(rec.joined) == 2)
             assert b.peer_for("w1") is rec.joined[1]
 

@@ -9,45 +9,40 @@ line, a process exit, a result), polled with a deadline; leftover processes are 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
-import subprocess
-import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
-import anyio
 import pytest
 import zmq.asyncio
 from crash_tools import (
     CHAIN_YAML,
     HOLD_YAML,
-    LOG_ENV,
     STEPS,
     THROTTLED_YAML,
-    WORKER_ENV,
-    Effect,
-    hold_first,
     read_effects,
-    step,
-    throttled_twice,
 )
 from fleet_helpers import RawPeer, hello
+from fleet_processes import (
+    DEADLINE,
+    Children,
+    connected,
+    effects_of,
+    eventually,
+    exit_code,
+    fleet_engine,
+    free_port,
+    node_records,
+    shape,
+)
 
-from tether import JournalEntry, Runtime
-from tether.clock import Clock
 from tether.fleet import PROTOCOL_VERSION, Ack, Result, Welcome
 from tether.fleet.protocol import ERR_BAD_FRAME, ERR_PROTOCOL_VERSION
-from tether.fleet.transport import ZmqFleet
 from tether.ir import compile_yaml_text
 from tether.persistence.urls import open_store
 from tether.runtime.records import (
+    CAUSE_LEASE_LOST,
     ExecutionCompleted,
     NodeCompleted,
     NodeFailed,
@@ -57,164 +52,6 @@ from tether.runtime.records import (
 from tether.testing import VirtualClock, check_journal
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-TOOLS = [hold_first, throttled_twice, step]
-#: Short liveness timings, so a lost worker is noticed in 1.5-2 s (six heartbeats per TTL).
-TTL_MS = 1_500
-HEARTBEAT_MS = 250
-#: Bound on every wait; each is for an event, polled every POLL_SECS.
-DEADLINE = 30.0
-POLL_SECS = 0.01
-
-T = TypeVar("T")
-
-
-async def eventually(check: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:
-    """Poll ``check`` until it returns something truthy (returned); fail after ``timeout``."""
-    with anyio.move_on_after(timeout):
-        while not (found := check()):
-            await anyio.sleep(POLL_SECS)
-        return found
-    raise AssertionError(f"gave up after {timeout:g}s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Child:
-    """A child process whose stdout and stderr go to files (read while it runs)."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    out: Path
-    err: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def stdout(self) -> str:
-        return self.out.read_text(errors="replace")
-
-    def stderr(self) -> str:
-        return self.err.read_text(errors="replace")
-
-    def lines(self) -> list[str]:
-        """Complete stdout lines."""
-        text = self.stdout()
-        return text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-
-@dataclass
-class Children:
-    """Starts the test's processes; kills whatever is left at the end (continuing stopped ones)."""
-
-    dir: Path
-    log: Path
-    started: list[Child] = field(default_factory=list)
-
-    def _start(self, name: str, argv: list[str]) -> Child:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(HERE), str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
-        )
-        env[LOG_ENV] = str(self.log)
-        env[WORKER_ENV] = name
-        out, err = self.dir / f"{name}.out", self.dir / f"{name}.err"
-        with out.open("wb") as o, err.open("wb") as e:
-            proc = subprocess.Popen(argv, env=env, stdout=o, stderr=e, stdin=subprocess.DEVNULL)
-        child = Child(name, proc, out, err)
-        self.started.append(child)
-        return child
-
-    def worker(self, name: str, endpoint: str, concurrency: int = 1) -> Child:
-        return self._start(
-            name,
-            [
-                sys.executable, "-m", "tether.cli", "worker", "--engine", endpoint,
-                "--modules", "crash_tools", "--worker-id", name,
-                "--concurrency", str(concurrency), "--connect-timeout", str(DEADLINE),
-            ],
-        )  # fmt: skip
-
-    def engine(self, name: str, db: Path, port: int, n: int) -> Child:
-        child = HERE / "crash_engine_child.py"
-        return self._start(name, [sys.executable, str(child), str(db), str(port), str(n)])
-
-    def by_pid(self, pid: int) -> Child:
-        for child in self.started:
-            if child.pid == pid:
-                return child
-        raise AssertionError(f"pid {pid} is none of this test's processes")
-
-    def cleanup(self) -> None:
-        for child in self.started:
-            if child.alive():
-                with contextlib.suppress(ProcessLookupError):  # it may exit meanwhile
-                    os.kill(child.pid, signal.SIGCONT)  # never leave one stopped
-                    child.proc.kill()
-            child.proc.wait(timeout=DEADLINE)
-
-
-@pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    kids = Children(tmp_path, tmp_path / "effects.log")
-    try:
-        yield kids
-    finally:
-        kids.cleanup()
-
-
-@asynccontextmanager
-async def fleet_engine(
-    tmp_path: Path, clock: Clock | None = None
-) -> AsyncIterator[tuple[Runtime, str]]:
-    """An engine in this process that runs nothing itself: every node goes to the fleet;
-    with the endpoint its broker bound."""
-    fleet = ZmqFleet("tcp://127.0.0.1:0", heartbeat_interval_ms=HEARTBEAT_MS)
-    async with Runtime(
-        f"sqlite:///{tmp_path / 'engine.db'}",
-        tools=TOOLS,
-        clock=clock,
-        transports=[fleet],
-        max_concurrency=0,
-        lease_ttl_ms=TTL_MS,
-    ) as rt:
-        yield rt, fleet.endpoint
-
-
-async def connected(*workers: Child) -> None:
-    """Wait until each worker says it was welcomed by the engine."""
-    for w in workers:
-
-        def welcomed(w: Child = w) -> bool:
-            return "worker_connected" in w.stderr() or not w.alive()
-
-        await eventually(welcomed, f"worker {w.name} to connect")
-        assert w.alive(), f"worker {w.name} exited {w.proc.returncode}: {w.stderr()}"
-
-
-def effects_of(log: Path, event: str, key: str) -> list[Effect]:
-    return [e for e in read_effects(log) if e.event == event and e.key == key]
-
-
-def node_records(journal: list[JournalEntry], node_id: str) -> list[Any]:
-    return [e.record for e in journal if getattr(e.record, "node_id", None) == node_id]
-
-
-def shape(records: list[Any]) -> list[tuple[str, int, int]]:
-    """(type, attempt, dispatch) of each record, the sequence a test pins."""
-    return [(r.type, r.attempt, r.dispatch) for r in records]
 
 
 # --- 1. SIGKILL a worker mid-node ------------------------------------------------------------
@@ -254,6 +91,7 @@ async def test_sigkill_worker_mid_node_costs_one_attempt_and_completes_once_I5(
     assert failed.error.startswith("lease expired"), failed.error
     assert victim.name in failed.error
     assert (failed.error_type, failed.retryable) == ("LeaseExpired", True)
+    assert failed.cause == CAUSE_LEASE_LOST  # the worker's death, not the tool's failure
     completed = [r for r in hold if isinstance(r, NodeCompleted)]
     assert len(completed) == 1 and completed[0].output == result["held"]
     assert isinstance(journal[-1].record, ExecutionCompleted)
@@ -342,11 +180,6 @@ async def test_sigstopped_worker_late_result_is_refused_first_completion_kept_I5
 
 
 # --- 3. SIGKILL the engine ------------------------------------------------------------------
-
-
-async def exit_code(child: Child, timeout: float = DEADLINE) -> int:
-    await eventually(lambda: child.proc.poll() is not None, f"{child.name} to exit", timeout)
-    return child.proc.returncode
 
 
 async def test_sigkill_engine_with_work_in_flight_restart_loses_nothing_applies_nothing_twice_I3_I5(

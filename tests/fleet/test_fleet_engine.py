@@ -204,8 +204,11 @@ async def test_heartbeat_naming_an_unknown_lease_is_told_to_stop_it(tmp_path: Pa
     async with engine(tmp_path / "e.db") as (_, endpoint), anyio.create_task_group() as tg:
         async with hand(tg, endpoint, "w1") as w:
             await w.conn.send(Heartbeat(leases=[LeaseRef("nope/x/1", 3)]))
+            # Answered (as every heartbeat is) naming the engine's life and the unknown lease.
             acks = await w.expect(lambda _: w.of(HeartbeatAck))
             assert acks[0].expired == [LeaseRef("nope/x/1", 3)]
+            lives = {a.incarnation for a in w.of(HeartbeatAck)}
+            assert lives == {w.conn.welcome.incarnation} and len(lives.pop()) == 16
         tg.cancel_scope.cancel()
 
 

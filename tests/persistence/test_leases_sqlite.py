@@ -75,7 +75,8 @@ async def test_database_at_schema_3_is_migrated_forward(
     with monkeypatch.context() as m:  # the previous release: migrations 1 to 3
         m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
         m.setattr(schema, "LATEST_VERSION", 3)
-        async with SqliteStore(db) as old:
+        # audit=False: the previous release had no chain column to read or write.
+        async with SqliteStore(db, audit=False) as old:
             await old.append(turn("e1", 1))
             await old.put_workflow("wf", "1", b"ir", 1)
     assert raw(db, "SELECT max(version) FROM schema_migrations") == [(3,)]

@@ -140,10 +140,10 @@ async def test_a_newer_schema_is_refused(postgres_url: str) -> None:
 async def test_an_older_schema_is_migrated_forward(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as m:  # a release before schedules
-        m.setattr(schema, "MIGRATIONS", tuple(v for v in schema.MIGRATIONS if v[0] < 5))
-        m.setattr(schema, "LATEST_VERSION", 4)
-        async with PostgresStore(postgres_url) as old:
+    with monkeypatch.context() as m:  # a release before schedules (migration 5)
+        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:4])
+        m.setattr(schema, "LATEST_VERSION", schema.MIGRATIONS[3][0])
+        async with PostgresStore(postgres_url, audit=False) as old:
             await old.put_workflow("wf", "1", b"ir", 1)
     assert sql(postgres_url, "SELECT to_regclass('tether_schedules')") == [(None,)]
     with pytest.raises(StorageError, match="open it once for writing"):

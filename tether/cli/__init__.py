@@ -17,9 +17,11 @@ from collections.abc import Sequence
 
 from tether.cli import (
     agents_command,
+    audit_command,
     deploy_command,
     dev_command,
     engine_commands,
+    keys_command,
     time_travel_commands,
     worker_command,
 )
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     time_travel_commands.add_parsers(commands, engine_commands.engine_url(os.environ))
     worker_command.add_parser(commands)
     agents_command.add_parser(commands)
+    keys_command.add_parser(commands)
+    audit_command.add_parser(commands)
     return parser
 
 

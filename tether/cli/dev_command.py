@@ -33,6 +33,7 @@ from tether.cli.worker_command import UsageError, load_modules
 from tether.embedded import Runtime
 from tether.fleet.keys import EngineKeys, KeyFileError, beyond_loopback
 from tether.fleet.transport import ZmqFleet
+from tether.governance.keys import keys_dir, load_signing_key
 from tether.logs import configure_logging
 from tether.persistence import StorageError
 from tether.persistence.urls import display_url
@@ -86,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         modules = load_modules(args.modules) if args.modules else []
         tools = [v for m in modules for v in vars(m).values() if isinstance(v, Tool)]
         bodies = [v for m in modules for v in vars(m).values() if isinstance(v, CodeWorkflow)]
+        # Loaded here as well as by the app: an unusable key file is one line (AuditKeyError
+        # is a ValueError), not a failed lifespan's traceback.
+        audit_key = load_signing_key(keys_dir())
     except (ConfigError, UsageError, ValueError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -101,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"{PROG}: engine on http://{config.bind}:{config.port}"
-        f" (journal {display_url(config.database_url)})"
-        + (f", workers on {fleet.endpoint}" if fleet else ""),
+        f" (journal {display_url(config.database_url)}; dashboard /ui/)"
+        + (f", workers on {fleet.endpoint}" if fleet else "")
+        + (f", audit heads signed by {audit_key.key_id}" if audit_key else ""),
         file=sys.stderr,
         flush=True,
     )

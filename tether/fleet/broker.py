@@ -34,7 +34,11 @@ Liveness: a worker that sent nothing at all (heartbeats count) for ``lease_ttl_m
 reported ``on_worker_left(peer, "silent for N ms")`` and forgotten; if it was only slow, its next
 message is answered ``hello_required`` and it says Hello again. Silence is measured on the event
 loop's clock (``loop.time()``), checked every quarter TTL, so a report comes between 1 and 1.25
-TTL after the last message.
+TTL after the last message. A worker whose connection closed (its process died) is reported
+sooner, ``"its connection closed"``: ZeroMQ's monitor says a connection dropped
+(:mod:`tether.fleet.disconnects`), and ``DISCONNECT_PROBE_DELAY_SECS`` later every peer ZeroMQ
+no longer reaches is gone. The delay lets a live worker whose connection merely dropped
+reconnect and say Hello first (it does within ``RECONNECT_IVL_MAX_MS``), keeping its leases.
 
 All handler callbacks run one at a time, in order, on the pump task; while one awaits, the broker
 reads nothing more (the sockets' queues then push back on the workers).
@@ -53,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import deque
 from collections.abc import Awaitable, Mapping
 from contextlib import ExitStack
@@ -62,6 +67,7 @@ from typing import Final
 import zmq
 
 from tether.fleet._aiozmq import NOBLOCK, SNDMORE_NOBLOCK, SocketWaiter, recv_frames
+from tether.fleet.disconnects import DisconnectWatch
 from tether.fleet.handler import BrokerHandler, Peer
 from tether.fleet.keys import EngineKeys, InsecureEndpoint, beyond_loopback
 from tether.fleet.peer_table import PeerTable, Refusal
@@ -95,13 +101,14 @@ DEFAULT_HWM: Final = 50_000
 #: without a FIN), so later sends fail fast with EHOSTUNREACH instead of filling a dead queue.
 ZMTP_HEARTBEAT_IVL_MS: Final = 1_000
 ZMTP_HEARTBEAT_TIMEOUT_MS: Final = 10_000
+#: After ZeroMQ reports a dropped connection, peers it no longer reaches are gone this much
+#: later: time for a live worker to reconnect (at most 250 ms) and say Hello again.
+DISCONNECT_PROBE_DELAY_SECS: Final = 0.5
 #: Messages handled per pump turn before yielding to other tasks (fairness).
 _BATCH: Final = 256
 #: Workers one key (or, without keys, all loopback connections together) may register.
 DEFAULT_MAX_WORKERS_PER_PRINCIPAL: Final = 256
 _RCVMORE: Final = int(zmq.RCVMORE)
-#: Sent to see whether ZeroMQ still reaches a connection; a worker ignores an empty one.
-_PROBE: Final = encode(HeartbeatAck())
 
 
 class Broker:
@@ -144,6 +151,10 @@ class Broker:
             raise InsecureEndpoint(endpoint)  # I14: never open to a network by accident
         self.endpoint = endpoint
         self.engine_id = engine_id
+        #: This life of the engine, in every Welcome, HeartbeatAck and refusal.
+        self.incarnation = secrets.token_hex(8)
+        #: Sent to see whether ZeroMQ still reaches a connection; a worker ignores an empty one.
+        self._probe = encode(HeartbeatAck(incarnation=self.incarnation))
         self._handler = handler
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self._lease_ttl_ms = lease_ttl_ms
@@ -159,6 +170,7 @@ class Broker:
                 heartbeat_interval_ms=heartbeat_interval_ms,
                 lease_ttl_ms=lease_ttl_ms,
                 max_message_bytes=max_message_bytes,
+                incarnation=self.incarnation,
             )
         )
         self._table = PeerTable(max_per_principal=max_workers_per_principal)
@@ -167,6 +179,8 @@ class Broker:
         self._sock: zmq.Socket[bytes] | None = None
         self._waiter: SocketWaiter | None = None
         self._task: asyncio.Task[None] | None = None
+        self._disconnects: DisconnectWatch | None = None
+        self._probe_at: float | None = None
         self._zap = ExitStack()
         self._closed = False
 
@@ -201,6 +215,7 @@ class Broker:
             raise
         self._sock = sock
         self._waiter = SocketWaiter(sock, loop)
+        self._disconnects = DisconnectWatch(sock, loop, self._probe_soon)
         self._task = loop.create_task(self._pump(), name=f"fleet broker {self.engine_id}")
         self._task.add_done_callback(self._pump_done)
         return self
@@ -236,6 +251,8 @@ class Broker:
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.wait([task])
+            if self._disconnects is not None:
+                await self._disconnects.aclose()
         finally:
             if self._waiter is not None:
                 self._waiter.close()
@@ -302,7 +319,8 @@ class Broker:
         return True
 
     def _refuse(self, identity: bytes, code: str, message: str) -> None:
-        self._send_frame(identity, encode(ProtocolError(code=code, message=message)))
+        refusal = ProtocolError(code=code, message=message, incarnation=self.incarnation)
+        self._send_frame(identity, encode(refusal))
 
     def _forget(self, peer: Peer) -> None:
         self._table.remove(peer)
@@ -313,7 +331,7 @@ class Broker:
         assert sock is not None and self._waiter is not None
         try:
             sock.send(identity, SNDMORE_NOBLOCK)
-            sock.send(_PROBE, NOBLOCK)
+            sock.send(self._probe, NOBLOCK)
         except zmq.Again:
             return True  # connected, not reading
         except zmq.ZMQError as exc:
@@ -322,6 +340,21 @@ class Broker:
             return False
         self._waiter.poke()
         return True
+
+    def _probe_soon(self) -> None:
+        """A connection dropped: see which peers are gone once a live one could be back."""
+        if self._probe_at is not None or self._waiter is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._probe_at = loop.time() + DISCONNECT_PROBE_DELAY_SECS
+        loop.call_at(self._probe_at, self._waiter.interrupt)
+
+    def _forget_unreachable(self) -> None:
+        self._probe_at = None
+        for peer in list(self._peers.values()):
+            if not self._reachable(peer.identity):
+                self._forget(peer)
+                self._departures.append((peer, "its connection closed"))
 
     def _lost(self, identity: bytes, reason: str) -> None:
         # Called from send(), possibly outside the pump: report from the pump, so handler
@@ -356,6 +389,8 @@ class Broker:
                     handled += 1
                     await self._on_frames(frames, principal, now)
                 busy = handled > 0
+                if self._probe_at is not None and loop.time() >= self._probe_at:
+                    self._forget_unreachable()
                 while self._departures:
                     peer, reason = self._departures.popleft()
                     await self._call(self._handler.on_worker_left(peer, reason))
@@ -471,6 +506,7 @@ class Broker:
             joined_at=now,
             last_seen=now,
             principal=principal,
+            claims=_claims(hello),
         )
         self._table.add(peer)
         await self._call(self._handler.on_worker_joined(peer))
@@ -480,3 +516,10 @@ class Broker:
             await callback
         except Exception:
             log.exception("fleet broker %s: handler callback failed; serving on", self.engine_id)
+
+
+def _claims(hello: Hello) -> frozenset[tuple[str, int]] | None:
+    """The leases a Hello claims; None from a worker that does not claim (no incarnation)."""
+    if not hello.incarnation:
+        return None
+    return frozenset((lease.work_item_id, lease.fence) for lease in hello.leases)

@@ -9,6 +9,17 @@ connection says Hello again and puts a :class:`Reconnected` in the message strea
 It does not heartbeat or track leases itself: the worker sends ``Heartbeat`` every
 ``conn.welcome.heartbeat_interval_ms`` with the leases it runs.
 
+Rejoining fast after an engine restart: the DEALER reconnects at a bounded interval
+(``RECONNECT_IVL_MAX_MS``), and :meth:`EngineConnection.watch_reconnects` says Hello as soon as
+ZeroMQ completes a handshake on a new connection, so the new engine welcomes the worker within
+milliseconds of being reachable. (A restarted engine cannot announce itself: a ROUTER can only
+address a connection that sent it something, and the connect notification that would change
+that, ``ZMQ_ROUTER_NOTIFY``, is a draft API that pyzmq's libzmq does not build.) Each Hello
+claims the leases ``held()`` lists, so the engine reclaims at once what a predecessor of this
+worker id held and this process does not run. An engine that says nothing for
+``REPLY_TIMEOUT_HEARTBEATS`` heartbeat intervals (every Heartbeat is answered) is asked again
+with a Hello (:meth:`EngineConnection.hello_if_silent`).
+
 With ``keys`` the connection is a CURVE client of the engine's public key. A key the engine does
 not accept (or a wrong engine key) never gets a Welcome: a socket monitor sees the failed
 handshake and the connection raises :class:`HandshakeRefused` at once instead of waiting out
@@ -20,9 +31,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Final
 
@@ -39,9 +51,12 @@ from tether.fleet.protocol import (
     ERR_HELLO_REQUIRED,
     ERR_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
+    Bye,
     EngineMessage,
     FrameError,
+    HeartbeatAck,
     Hello,
+    LeaseRef,
     ProtocolError,
     Welcome,
     WorkerMessage,
@@ -52,9 +67,13 @@ from tether.fleet.zap import curve_client
 
 log = logging.getLogger(__name__)
 
-#: First reconnect after 100 ms, backing off to 5 s while the engine stays away.
+#: First reconnect after 100 ms, backing off to at most 250 ms while the engine stays away:
+#: a restarted engine is found within a quarter second (the cost, a TCP connect attempt four
+#: times a second per worker while the engine is down, is nothing).
 RECONNECT_IVL_MS: Final = 100
-RECONNECT_IVL_MAX_MS: Final = 5_000
+RECONNECT_IVL_MAX_MS: Final = 250
+#: Heartbeat intervals without a word from the engine before the worker says Hello again.
+REPLY_TIMEOUT_HEARTBEATS: Final = 3
 #: The ProtocolError code of a CURVE handshake that failed (never sent by an engine).
 ERR_AUTHENTICATION: Final = "authentication"
 _CURVE_MISMATCH: Final = (
@@ -99,6 +118,8 @@ class Reconnected(msgspec.Struct, frozen=True, gc=False):
     """
 
     engine_id: str
+    #: The engine life that welcomed it (``Welcome.incarnation``; empty from older engines).
+    incarnation: str = ""
 
 
 class EngineConnection:
@@ -112,6 +133,10 @@ class EngineConnection:
                 if isinstance(msg, Grant):
                     await conn.send(Result(work_item_id=msg.work_item_id, fence=msg.fence,
                                            ok=True, output=42))
+
+    ``held``: the leases this process runs (or finished without an Ack), listed in every Hello
+    as its claim; without it the Hello makes no claim and every lease held under
+    ``worker_id`` stays this connection's (see ``Hello.incarnation``).
     """
 
     def __init__(
@@ -126,20 +151,25 @@ class EngineConnection:
         hwm: int = DEFAULT_HWM,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
         keys: WorkerKeys | None = None,
+        held: Callable[[], list[LeaseRef]] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._keys = keys
         self.worker_id = worker_id
-        self._hello = encode(
-            Hello(
-                protocol=PROTOCOL_VERSION,
-                worker_id=worker_id,
-                queues=list(queues),
-                capacity=capacity,
-                tools=list(tools),
-                pid=os.getpid(),
-                host=socket.gethostname(),
-            )
+        #: This connection's life of the worker: a restarted process is another incarnation.
+        self.incarnation = secrets.token_hex(8)
+        self._held = held
+        self._hello_base = Hello(
+            protocol=PROTOCOL_VERSION,
+            worker_id=worker_id,
+            queues=list(queues),
+            capacity=capacity,
+            tools=list(tools),
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            # Without ``held`` it cannot say which leases it runs: it claims all under its id,
+            # as workers did before Hello carried claims.
+            incarnation=self.incarnation if held is not None else "",
         )
         self._connect_timeout = connect_timeout_secs
         self._hwm = hwm
@@ -150,6 +180,10 @@ class EngineConnection:
         self._pending: deque[EngineMessage] = deque()
         self._rehello_pending = False
         self._hello_sent_at = 0.0
+        self._last_heard = 0.0
+        #: Said Bye: never Hello again (a refused heartbeat in the last moments must not
+        #: register the worker anew just before its connection closes).
+        self._leaving = False
         self._closed = False
 
     @property
@@ -264,8 +298,14 @@ class EngineConnection:
         if failure is not None and self._welcome is None:
             raise HandshakeRefused(self.endpoint, ERR_AUTHENTICATION, failure)
 
+    def _hello(self) -> bytes:
+        """The Hello, claiming the leases held now."""
+        if self._held is None:
+            return encode(self._hello_base)
+        return encode(msgspec.structs.replace(self._hello_base, leases=self._held()))
+
     async def _handshake(self) -> None:
-        await self._send_frame(self._hello)
+        await self._send_frame(self._hello())
         while True:
             msg = await self._recv()
             if msg is None:
@@ -308,13 +348,21 @@ class EngineConnection:
             if msg is None:
                 return
             if type(msg) is Welcome:
-                if self._rehello_pending or msg.engine_id != self.engine_id:
+                welcome = self.welcome
+                if (
+                    self._rehello_pending
+                    or msg.engine_id != welcome.engine_id
+                    or msg.incarnation != welcome.incarnation
+                ):
                     self._rehello_pending = False
                     self._welcome = msg
-                    yield Reconnected(engine_id=msg.engine_id)
+                    yield Reconnected(engine_id=msg.engine_id, incarnation=msg.incarnation)
                 continue
             if type(msg) is ProtocolError and msg.code == ERR_HELLO_REQUIRED:
                 await self._rehello()
+                continue
+            if type(msg) is HeartbeatAck and msg.incarnation not in ("", self.welcome.incarnation):
+                await self._rehello()  # answered by another engine life: join it
                 continue
             yield msg
 
@@ -328,6 +376,7 @@ class EngineConnection:
             except zmq.Again:
                 await waiter.wait(zmq.POLLIN)
                 continue
+            self._last_heard = asyncio.get_running_loop().time()
             if len(frames) != 1:
                 log.warning("engine sent a message of %d frames; dropped", len(frames))
                 continue
@@ -337,17 +386,73 @@ class EngineConnection:
                 log.warning("engine sent a bad frame; dropped: %s", exc)
         return None
 
-    async def _rehello(self) -> None:
+    async def _rehello(self, *, spacing: float | None = None) -> None:
         # Several messages may be refused before the engine reads our Hello: say it once, and
-        # again only if no Welcome came within a heartbeat interval (that Hello may have been
-        # lost with a dropped TCP connection).
+        # again only if no Welcome came within ``spacing`` (a heartbeat interval by default;
+        # that Hello may have been lost with a dropped TCP connection). Spacing 0: a new
+        # connection, where nothing said before counts.
+        if self._leaving:
+            return
         now = asyncio.get_running_loop().time()
-        interval = self.welcome.heartbeat_interval_ms / 1000
-        if self._rehello_pending and now - self._hello_sent_at < interval:
+        if spacing is None:
+            spacing = self.welcome.heartbeat_interval_ms / 1000
+        if self._rehello_pending and now - self._hello_sent_at < spacing:
             return
         self._rehello_pending = True
         self._hello_sent_at = now
-        await self._send_frame(self._hello)
+        await self._send_frame(self._hello())
+
+    async def hello_if_silent(self) -> bool:
+        """Say Hello again if the engine said nothing for ``REPLY_TIMEOUT_HEARTBEATS``
+        heartbeat intervals (it answers every Heartbeat): it may be another engine that never
+        heard of this worker, or one that lost the Hello. True when a Hello went out.
+
+        Example::
+
+            await conn.hello_if_silent()
+            await conn.send(Heartbeat(leases=held))
+        """
+        timeout = REPLY_TIMEOUT_HEARTBEATS * self.welcome.heartbeat_interval_ms / 1000
+        if asyncio.get_running_loop().time() - self._last_heard < timeout:
+            return False
+        log.warning(
+            "worker %s: engine %s said nothing for %.1f s; saying Hello again",
+            self.worker_id, self.engine_id, timeout,
+        )  # fmt: skip
+        await self._rehello(spacing=timeout)
+        return True
+
+    async def watch_reconnects(self) -> None:
+        """Say Hello whenever ZeroMQ completes a handshake on a new connection to the engine
+        (it restarted, or the TCP connection was lost and made again), instead of waiting
+        for a heartbeat to be refused. Runs until cancelled or the connection closes.
+
+        Example::
+
+            tg.start_soon(conn.watch_reconnects)
+        """
+        sock = self._sock
+        assert sock is not None
+        loop = asyncio.get_running_loop()
+        try:
+            monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        except zmq.ZMQError as exc:  # heartbeats still find a new engine, only later
+            log.warning("worker %s: cannot watch for reconnects: %s", self.worker_id, exc)
+            return
+        waiter = SocketWaiter(monitor, loop)
+        try:
+            while not self._closed:
+                try:
+                    parse_monitor_message(monitor.recv_multipart(NOBLOCK))
+                except zmq.Again:
+                    await waiter.wait(zmq.POLLIN)
+                    continue
+                await self._rehello(spacing=0.0)
+        finally:
+            waiter.close()
+            if not self._closed:
+                sock.disable_monitor()
+            monitor.close(linger=0)
 
     # --- sending --------------------------------------------------------------------------
 
@@ -358,6 +463,8 @@ class EngineConnection:
 
             await conn.send(Credit(n=1))
         """
+        if type(msg) is Bye:
+            self._leaving = True
         await self._send_frame(encode(msg))
 
     async def send_frame(self, frame: bytes) -> None:

@@ -72,7 +72,8 @@ class PeerLink:
 
     def unknown(self, leases: list[tuple[str, int]]) -> None:
         expired = [LeaseRef(wid, fence) for wid, fence in leases]
-        self._broker.send(self._identity, HeartbeatAck(expired=expired))
+        answer = HeartbeatAck(expired=expired, incarnation=self._broker.incarnation)
+        self._broker.send(self._identity, answer)
 
 
 class FleetLink:
@@ -122,7 +123,10 @@ class FleetLink:
     async def on_worker_joined(self, peer: Peer) -> None:
         assert self._broker is not None
         link = PeerLink(self._broker, peer.identity)
-        await self._tell(WorkerJoined(peer.worker_id, link, frozenset(peer.queues), peer.capacity))
+        joined = WorkerJoined(
+            peer.worker_id, link, frozenset(peer.queues), peer.capacity, claims=peer.claims
+        )
+        await self._tell(joined)
 
     async def on_worker_left(self, peer: Peer, reason: str) -> None:
         await self._tell(WorkerLeft(peer.worker_id, reason))

@@ -27,6 +27,9 @@ class Peer:
     joined_at: float
     last_seen: float
     principal: str | None = None
+    #: The leases its Hello claimed (work item, fence), or None when the Hello made no claim
+    #: (an older worker: every lease held under its id stays its own).
+    claims: frozenset[tuple[str, int]] | None = None
 
 
 class BrokerHandler(Protocol):
@@ -40,8 +43,9 @@ class BrokerHandler(Protocol):
         ...
 
     async def on_worker_left(self, peer: Peer, reason: str) -> None:
-        """A worker is gone: ``"bye: ..."``, ``"replaced"``, ``"silent for N ms"``, or a send
-        that found it unreachable or not reading. Its leases are the scheduler's to reclaim."""
+        """A worker is gone: ``"bye: ..."``, ``"replaced"``, ``"silent for N ms"``, ``"its
+        connection closed"``, or a send that found it unreachable or not reading. Its leases
+        are the scheduler's to reclaim."""
         ...
 
     async def on_message(self, peer: Peer, msg: WorkerMessage) -> None:

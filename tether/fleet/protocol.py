@@ -93,6 +93,13 @@ class Hello(_Message, frozen=True, tag="hello"):
     tools: Names
     pid: Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
     host: Name
+    #: Which life of the worker process this is (random per process). With it, ``leases``
+    #: is the worker's claim: the leases it runs, or finished without an Ack yet; any other
+    #: lease the engine holds under ``worker_id`` was a predecessor's and is reclaimed at once.
+    #: Without it (an older worker) every lease held under the id stays the worker's.
+    #: (Added without a version change: an older engine ignores both.)
+    incarnation: Name = ""
+    leases: Annotated[list[LeaseRef], msgspec.Meta(max_length=MAX_HEARTBEAT_LEASES)] = []
 
 
 class Credit(_Message, frozen=True, tag="credit"):
@@ -153,6 +160,10 @@ class Welcome(_Message, frozen=True, tag="welcome"):
     #: does not send it reads the default. (Added without a version change: older peers
     #: ignore it.)
     max_message_bytes: Positive = DEFAULT_MAX_MESSAGE_BYTES
+    #: This life of the engine (random per start; ``engine_id`` is often the same across
+    #: restarts). Every HeartbeatAck and ProtocolError names it too, so a worker learns of a
+    #: new life from any answer. Empty from an older engine.
+    incarnation: str = ""
 
 
 class Grant(_Message, frozen=True, tag="grant"):
@@ -191,9 +202,11 @@ class Ack(_Message, frozen=True, tag="ack"):
 
 
 class HeartbeatAck(_Message, frozen=True, tag="heartbeat_ack"):
-    """Answer to Heartbeat: leases the engine no longer recognises; the worker must stop them."""
+    """Answer to every Heartbeat: leases the engine no longer recognises (the worker must stop
+    them), and which engine life answered (a worker welcomed by another says Hello again)."""
 
     expired: list[LeaseRef] = []
+    incarnation: str = ""
 
 
 class ProtocolError(_Message, frozen=True, tag="protocol_error"):
@@ -201,6 +214,8 @@ class ProtocolError(_Message, frozen=True, tag="protocol_error"):
 
     code: str
     message: str
+    #: The engine life that refused it: ``hello_required`` from a new one means it restarted.
+    incarnation: str = ""
 
 
 #: The Hello carried another protocol version; the worker is not registered.

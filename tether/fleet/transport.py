@@ -18,6 +18,7 @@ from tether.fleet.engine_link import FleetLink
 from tether.fleet.keys import EngineKeys, InsecureEndpoint, beyond_loopback
 from tether.fleet.protocol import DEFAULT_MAX_MESSAGE_BYTES
 from tether.runtime.internals import RuntimeInternals
+from tether.runtime.scheduler_messages import WorkersCanConnect
 
 
 class ZmqFleet:
@@ -56,3 +57,5 @@ class ZmqFleet:
             )
         )
         self.endpoint = broker.endpoint
+        # Leases adopted at start get their grace for a live worker to claim them from now.
+        await internals.scheduler.tell(WorkersCanConnect())

@@ -11,7 +11,11 @@
   and dropped.
 * **Heartbeats** every ``heartbeat_interval_ms`` of the Welcome list the leases held (running,
   or waiting for a slot). ``HeartbeatAck(expired=...)`` and ``Cancel`` stop those tools; nothing
-  is sent for them.
+  is sent for them. The engine answers every heartbeat; after a few unanswered the worker says
+  Hello again.
+* **Claims.** Every Hello lists the leases this process holds (running, waiting, or finished
+  with the Result not yet Acked): a process restarted under the same ``worker_id`` claims none
+  of its predecessor's, and the engine reclaims those at once.
 * **Engine restart.** The new engine starts from the Hello's full capacity while this worker
   still runs its old leases, so the next that many finished slots are not credited (``debt``),
   and a grant that finds no free slot waits for one: the concurrency limit always holds.
@@ -46,7 +50,6 @@ from tether.fleet.protocol import (
     LeaseRef,
     ProtocolError,
     WorkerMessage,
-    encode,
 )
 from tether.fleet.worker_leases import Lease, LeaseKey, Outcome, fitting, run_grant
 from tether.logs import lifecycle_logger
@@ -135,6 +138,11 @@ class Worker:
         """The leases held now, as the next Heartbeat lists them."""
         return [LeaseRef(work_item_id=w, fence=f) for w, f in self._leases]
 
+    def _claims(self) -> list[LeaseRef]:
+        """What a Hello claims: the leases held and those finished but not yet Acked."""
+        keys = dict.fromkeys([*self._leases, *self._unacked])
+        return [LeaseRef(work_item_id=w, fence=f) for w, f in keys]
+
     def request_stop(self) -> None:
         """Drain: no more credit, finish and report what is held, then :meth:`run` returns.
 
@@ -164,6 +172,7 @@ class Worker:
             tools=self.registry.names(),
             connect_timeout_secs=self.connect_timeout_secs,
             keys=self._keys,
+            held=self._claims,
         )
         with anyio.CancelScope() as connect_scope:
             self._connect_scope = connect_scope
@@ -184,6 +193,7 @@ class Worker:
                 self._tg = tg
                 tg.start_soon(self._read, conn)
                 tg.start_soon(self._heartbeat, conn)
+                tg.start_soon(conn.watch_reconnects)
                 await self._drain()
                 await self._send(Bye(reason="drained"))
                 await anyio.sleep(_BYE_GRACE_SECS)
@@ -207,7 +217,10 @@ class Worker:
         if conn is None:
             return
         try:
-            await conn.send_frame(frame if frame is not None else encode(msg))
+            if frame is not None:
+                await conn.send_frame(frame)
+            else:
+                await conn.send(msg)
         except RuntimeError:
             # Closed under us while shutting down: the engine's TTL and fences cover it.
             log.debug("worker %s: connection closed; %s not sent", self.worker_id, msg)
@@ -360,9 +373,11 @@ class Worker:
         # hold slots: do not credit the next that many finished slots.
         self._debt = len(self._leases)
         log.warning(
-            "worker %s: re-registered with engine %s; %d lease(s) held, %d result(s) to re-send",
+            "worker %s: re-registered with engine %s (life %s); %d lease(s) held, %d result(s) "
+            "to re-send",
             self.worker_id,
             msg.engine_id,
+            msg.incarnation or "?",
             len(self._leases),
             len(self._unacked),
         )
@@ -374,4 +389,5 @@ class Worker:
         while True:
             # Re-read each time: a restarted engine may ask for another interval.
             await self._clock.sleep(conn.welcome.heartbeat_interval_ms / 1000)
+            await conn.hello_if_silent()
             await self._send(Heartbeat(leases=self.held_leases()))

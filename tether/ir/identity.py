@@ -40,6 +40,8 @@ def canonical_ir(wf: Workflow) -> bytes:
         encoded = msgspec.json.encode(value, order="deterministic")
         if name == "nodes" and any(isinstance(n.kind, _LATER_KINDS) for n in typed.nodes.values()):
             encoded = _without_later_kind_fields(encoded)
+        if name in ("nodes", "retry_policies") and _LATER_RETRY_FIELD in encoded:
+            encoded = _without_later_retry_fields(encoded, nested=name == "nodes")
         parts.append(_encode(name) + b":" + encoded)
     return b"{" + b",".join(parts) + b"}"
 
@@ -62,6 +64,25 @@ def _without_later_kind_fields(encoded: bytes) -> bytes:
             if field in kind and kind[field] == default:
                 del kind[field]
     return msgspec.json.encode(nodes)
+
+
+#: RetryPolicy fields added after versions with retry policies were stored, with defaults.
+_RETRY_ADDED_LATER: dict[str, object] = {"max_lease_losses": 5}
+_LATER_RETRY_FIELD = b'"max_lease_losses"'
+
+
+def _without_later_retry_fields(encoded: bytes, *, nested: bool) -> bytes:
+    """Nodes (``nested``: each node's ``retry_policy``) or named retry policies without the
+    later-added retry fields at their default (keys keep their order)."""
+    entries = msgspec.json.decode(encoded)
+    for entry in entries.values():
+        policy = entry.get("retry_policy") if nested else entry
+        if not isinstance(policy, dict):
+            continue  # a policy's name, or none
+        for field, default in _RETRY_ADDED_LATER.items():
+            if field in policy and policy[field] == default:
+                del policy[field]
+    return msgspec.json.encode(entries)
 
 
 #: Workflow fields added after the first versions were stored, with their defaults.

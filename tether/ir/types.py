@@ -325,7 +325,11 @@ IO_KINDS: tuple[type[_Kind], ...] = (
 
 
 class RetryPolicy(msgspec.Struct, frozen=True):
-    """How a failed node is retried: ``max_attempts`` counts the first try."""
+    """How a failed node is retried: ``max_attempts`` counts the first try.
+
+    ``max_lease_losses``: how many times the node may lose its lease to a worker that died or
+    went silent without that spending one of its ``max_attempts`` (later losses spend one).
+    """
 
     max_attempts: int = 3
     backoff_initial_secs: float = 0.5
@@ -333,6 +337,7 @@ class RetryPolicy(msgspec.Struct, frozen=True):
     backoff_max_secs: float = 60.0
     jitter: float = 0.2
     retry_on: list[str] = []
+    max_lease_losses: int = 5
 
 
 class Node(msgspec.Struct, frozen=True):

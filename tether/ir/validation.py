@@ -317,6 +317,9 @@ class _Validator:
     def check_retry(self, policy: RetryPolicy, path: str, what: str) -> None:
         if policy.max_attempts < 1:
             self.issue(path, f"{what}: max_attempts must be at least 1, got {policy.max_attempts}")
+        if policy.max_lease_losses < 0:
+            losses = policy.max_lease_losses
+            self.issue(path, f"{what}: max_lease_losses must not be negative, got {losses}")
         for field in ("backoff_initial_secs", "backoff_max_secs", "jitter"):
             value = getattr(policy, field)
             if value < 0:

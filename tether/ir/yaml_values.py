@@ -25,6 +25,7 @@ _UNIT_SECS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None:
 _RETRY_KEYS = {
     "max_attempts", "backoff_initial_secs", "backoff_multiplier", "backoff_max_secs",
     "jitter", "retry_on", "backoff", "delay_ms", "max_delay_ms", "delay", "max_delay",
+    "max_lease_losses",
 }  # fmt: skip
 _BACKOFF_MULTIPLIER = {"exponential": 2.0, "constant": 1.0, "fixed": 1.0}
 

@@ -17,9 +17,12 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 import msgspec
+
+if TYPE_CHECKING:
+    from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
 
 #: "full" survives power loss (fsync at every commit); "normal" survives a process crash only.
 Durability = Literal["full", "normal"]
@@ -381,6 +384,23 @@ class Store(Protocol):
         """Newest first."""
         ...
 
+    async def page_executions(
+        self,
+        query: ExecutionQuery,
+        after: PagePosition | None = None,
+        limit: int = 100,
+        oldest_first: bool = False,
+    ) -> list[ExecutionRow]:
+        """Up to ``limit`` executions ``query`` matches, newest first (``oldest_first``: the
+        other way) by ``(created_at_ms, execution_id)``, starting strictly after ``after``
+        (a keyset page: see :mod:`tether.persistence.pages`)."""
+        ...
+
+    async def count_executions(self, query: ExecutionQuery) -> dict[str, int]:
+        """How many executions ``query`` matches, per status (its ``status`` left out), only
+        the statuses with any."""
+        ...
+
     async def unfinished_executions(self) -> list[ExecutionRow]:
         """Executions whose status is not terminal and that are not passivated, oldest first
         (recovery order: these get an actor at once)."""
@@ -476,6 +496,18 @@ class Store(Protocol):
         offset: int = 0,
     ) -> list[WorkItemRow]:
         """Newest first (``status="dead"`` is the dead-letter view)."""
+        ...
+
+    async def page_work_items(
+        self, query: WorkItemQuery, after: PagePosition | None = None, limit: int = 100
+    ) -> list[WorkItemRow]:
+        """Up to ``limit`` work items ``query`` matches, newest first by ``(created_at_ms,
+        work_item_id)``, starting strictly after ``after`` (a keyset page)."""
+        ...
+
+    async def count_work_items(self) -> dict[tuple[str, str], int]:
+        """``(queue, status) -> count`` of the items pending, leased, parked and dead (the
+        queues' depths and dead letters), only the pairs with any."""
         ...
 
     async def get_work_item(self, work_item_id: str) -> WorkItemRow | None: ...

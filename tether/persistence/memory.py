@@ -58,6 +58,15 @@ from tether.persistence.leases import (
     settle_problem,
     settled,
 )
+from tether.persistence.pages import (
+    QUEUE_DEPTH_STATUSES,
+    ExecutionQuery,
+    PagePosition,
+    WorkItemQuery,
+    execution_matches,
+    is_after,
+    work_item_matches,
+)
 
 
 class MemoryStore:
@@ -190,6 +199,32 @@ class MemoryStore:
         ]
         rows.sort(key=lambda r: (r.created_at_ms, r.execution_id), reverse=True)
         return rows[offset : offset + limit] if limit >= 0 else rows[offset:]
+
+    async def page_executions(
+        self,
+        query: ExecutionQuery,
+        after: PagePosition | None = None,
+        limit: int = 100,
+        oldest_first: bool = False,
+    ) -> list[ExecutionRow]:
+        """A keyset page, newest first (see :mod:`tether.persistence.pages`)."""
+        self._check_open()
+        rows = [
+            r
+            for r in self._executions.values()
+            if execution_matches(query, r, with_status=True)
+            and is_after(after, r.created_at_ms, r.execution_id, oldest_first=oldest_first)
+        ]
+        rows.sort(key=lambda r: (r.created_at_ms, r.execution_id), reverse=not oldest_first)
+        return rows[: max(limit, 0)]
+
+    async def count_executions(self, query: ExecutionQuery) -> dict[str, int]:
+        self._check_open()
+        counts: dict[str, int] = {}
+        for r in self._executions.values():
+            if execution_matches(query, r, with_status=False):
+                counts[r.status] = counts.get(r.status, 0) + 1
+        return counts
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
         self._check_open()
@@ -360,6 +395,27 @@ class MemoryStore:
         ]
         rows.sort(key=list_order, reverse=True)
         return rows[offset : offset + limit] if limit >= 0 else rows[offset:]
+
+    async def page_work_items(
+        self, query: WorkItemQuery, after: PagePosition | None = None, limit: int = 100
+    ) -> list[WorkItemRow]:
+        self._check_open()
+        rows = [
+            r
+            for r in self._items.values()
+            if work_item_matches(query, r)
+            and is_after(after, r.created_at_ms, r.work_item_id, oldest_first=False)
+        ]
+        rows.sort(key=list_order, reverse=True)
+        return rows[: max(limit, 0)]
+
+    async def count_work_items(self) -> dict[tuple[str, str], int]:
+        self._check_open()
+        counts: dict[tuple[str, str], int] = {}
+        for r in self._items.values():
+            if r.status in QUEUE_DEPTH_STATUSES:
+                counts[(r.queue, r.status)] = counts.get((r.queue, r.status), 0) + 1
+        return counts
 
     # ------------------------------------------------------------------------- memory facts
 

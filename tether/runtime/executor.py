@@ -72,6 +72,8 @@ class NodeOutcome(msgspec.Struct, frozen=True, gc=False):
     reply: bool = False
     #: Who ran it (the lease owner; ``local`` for the in-process pool), for the logs.
     worker_id: str = "local"
+    #: ``NodeFailed.cause``: set by the scheduler when it reclaimed the lease (never by a peer).
+    cause: str = ""
 
 
 def work_item_id(execution_id: str, node_id: str, dispatch: int) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.ir.types import RetryPolicy
 from tether.runtime.graph import Graph
-from tether.runtime.records import NodeFailed
+from tether.runtime.records import CAUSE_LEASE_LOST, NodeFailed
 
 if TYPE_CHECKING:
     from tether.runtime.state import ExecutionState
@@ -55,10 +55,35 @@ def without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
     return items[:i] + items[i + 1 :]
 
 
-def will_retry(policy: RetryPolicy, rec: NodeFailed) -> bool:
-    """Is this failure retried: an error the policy retries, with attempts left?"""
+def will_retry(policy: RetryPolicy, rec: NodeFailed, losses: int = 0) -> bool:
+    """Is this failure retried: a free lease loss, or an error the policy retries with
+    attempts left? ``losses``: the node's earlier lease losses that spent no attempt.
+
+    A lease lost to a dead or silent worker (``cause`` CAUSE_LEASE_LOST) is the
+    infrastructure's fault: the node's first ``policy.max_lease_losses`` of them are retried
+    without spending an attempt; later ones count like the tool's own failures, so a tool that
+    kills its worker every time is still stopped. ``rec.attempt`` numbers every try, so the
+    attempts spent are the tries less the free losses. Records without a cause (all from
+    before it existed) fold as before: ``losses`` is then 0.
+
+    Example::
+
+        will_retry(RetryPolicy(max_attempts=1), NodeFailed(..., attempt=1, cause="lease_lost"))
+        # True: the first loss is free
+    """
+    if _free_loss(policy, rec, losses):
+        return True
     retry_ok = rec.retryable and (not policy.retry_on or rec.error_type in policy.retry_on)
-    return retry_ok and rec.attempt < policy.max_attempts
+    return retry_ok and rec.attempt - losses < policy.max_attempts
+
+
+def losses_after(policy: RetryPolicy, rec: NodeFailed, losses: int) -> int:
+    """The node's free lease losses once ``rec`` is folded."""
+    return losses + 1 if _free_loss(policy, rec, losses) else losses
+
+
+def _free_loss(policy: RetryPolicy, rec: NodeFailed, losses: int) -> bool:
+    return rec.cause == CAUSE_LEASE_LOST and losses < policy.max_lease_losses
 
 
 def inbox_after_taking(inbox: dict[str, tuple[Any, ...]], key: str) -> dict[str, tuple[Any, ...]]:

@@ -71,4 +71,5 @@ def outcome_of(lease: LiveLease, msg: WorkerReport) -> NodeOutcome:
         retry_after_secs=msg.retry_after_secs,
         reply=True,
         worker_id=lease.owner,
+        cause=msg.cause,
     )

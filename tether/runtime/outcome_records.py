@@ -62,6 +62,7 @@ def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Set
         # Bounded again here: a remote peer's text is not trusted to be.
         traceback=bounded(out.traceback),
         worker_id=_recorded(out.worker_id),
+        cause=out.cause,
     )
     # "failed" while the fold retries; the turn makes it "dead" when this was the last attempt.
     return failed, Settle(wid, "failed", out.fence, error=failed.error, at_ms=at)

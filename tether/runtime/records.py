@@ -13,7 +13,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -87,6 +87,14 @@ class NodeFailed(_Record, frozen=True, tag="node_failed"):
     duration_ms: int = 0
     traceback: str = ""
     worker_id: str = ""
+    #: Why it failed: "" the work itself (the tool raised, timed out, ...; records from before
+    #: the field fold so), CAUSE_LEASE_LOST its worker died or went silent holding the lease.
+    cause: str = ""
+
+
+#: NodeFailed.cause of a lease reclaimed from a dead or silent worker: up to the retry
+#: policy's ``max_lease_losses`` such failures spend no attempt (fold_routes.will_retry).
+CAUSE_LEASE_LOST: Final = "lease_lost"
 
 
 class NodeParked(_Record, frozen=True, tag="node_parked"):

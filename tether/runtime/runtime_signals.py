@@ -19,9 +19,11 @@ from typing import Any
 from tether.actors import ActorRef
 from tether.errors import ExecutionBroken, ExecutionNotRunning, InvalidInput
 from tether.persistence import ExecutionRow
+from tether.persistence.pages import PagePosition
 from tether.runtime.execution import CancelExecution
 from tether.runtime.services import Services
 from tether.runtime.signals import (
+    ApprovalsPage,
     Approve,
     ContinueAsNew,
     PendingApproval,
@@ -30,6 +32,7 @@ from tether.runtime.signals import (
     check_event,
     current_segment,
     pending_approvals,
+    pending_approvals_page,
 )
 from tether.runtime.state import ExecutionState
 
@@ -148,8 +151,25 @@ class ExecutionSignals:
         )
 
     async def pending_approvals(self) -> list[PendingApproval]:
-        """Every decision a run of this journal waits for, oldest request first."""
+        """Every decision a run of this journal waits for, oldest request first (all of
+        them: for a page at a time, :meth:`pending_approvals_page`)."""
         return await pending_approvals(self._svc.store, self.live_state)
+
+    async def pending_approvals_page(
+        self, after: PagePosition | None = None, runs: int = 100
+    ) -> ApprovalsPage:
+        """The decisions up to ``runs`` paused runs wait for (runs oldest first), starting
+        after ``after``; ``page.next`` starts the next page (None after the last).
+
+        Example::
+
+            page = await rt.pending_approvals_page(runs=50)
+            while page.next is not None:
+                page = await rt.pending_approvals_page(page.next, runs=50)
+        """
+        if not isinstance(runs, int) or not 1 <= runs <= 1000:
+            raise InvalidInput(f"runs must be 1-1000, got {runs!r}")
+        return await pending_approvals_page(self._svc.store, self.live_state, after, runs)
 
     async def _signal(
         self, execution_id: str, message: SendEvent | Approve | ContinueAsNew

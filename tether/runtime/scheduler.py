@@ -58,8 +58,10 @@ from tether.persistence.contract import (
 )
 from tether.runtime.counters import RuntimeCounters
 from tether.runtime.executor import NodeOutcome
+from tether.runtime.lease_claims import adopted, extend_grace, sort_claims
 from tether.runtime.lease_reports import outcome_of, report_problem, spec_of
 from tether.runtime.ledger import Credit, WorkerEntry, WorkerLedger
+from tether.runtime.records import CAUSE_LEASE_LOST
 from tether.runtime.scheduler_messages import (
     ExecutionClosed,
     GetLeases,
@@ -72,6 +74,7 @@ from tether.runtime.scheduler_messages import (
     WorkerJoined,
     WorkerLeft,
     WorkerReport,
+    WorkersCanConnect,
     WorkReady,
 )
 from tether.runtime.tool_outcome import ERR_TIMEOUT, timeout_error
@@ -86,6 +89,11 @@ DEFAULT_LEASE_TTL_MS: Final = 5_000
 GRANT_RETRY_MS: Final = 1_000
 #: A remote node's timeout is enforced by its worker; the engine stops it this much later.
 TIMEOUT_GRACE_SECS: Final = 1.0
+#: A lease adopted at engine start keeps its persisted expiry; a live worker that held it gets
+#: at least this long after the engine can be reached to rejoin and claim or heartbeat it
+#: (workers rejoin in well under a second). Never more than the TTL: a storm of short engine
+#: lives extends a dead worker's lease by at most this much each.
+ADOPTION_GRACE_MS: Final = 1_000
 
 #: Hands an outcome to its execution actor; False when no live actor took it.
 Deliver = Callable[[NodeOutcome], Awaitable[bool]]
@@ -118,6 +126,7 @@ class SchedulerActor(Actor):
         *,
         lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
         counters: RuntimeCounters | None = None,
+        adoption_grace_ms: int = ADOPTION_GRACE_MS,
     ) -> None:
         self._store = store
         # Reclaims and refused reports, for metrics: nothing else keeps them.
@@ -126,6 +135,7 @@ class SchedulerActor(Actor):
         self._deliver = deliver
         self._tg = task_group
         self._ttl_ms = lease_ttl_ms
+        self._grace_secs = min(adoption_grace_ms, lease_ttl_ms) / 1000
         self._ledger = ledger
         self._workers = ledger.workers  # owner -> entry (the ledger's own dict)
         self._starved = False  # has any worker ever been starved (see WorkerEntry.starved)
@@ -144,16 +154,14 @@ class SchedulerActor(Actor):
         now = now_ms(self._clock)
         if self.context.restart_count == 0:  # a restarted scheduler: the pool still runs them
             await self._store.release_leases(LOCAL_OWNER, now)
-        grace = self._clock.now() + self._ttl_ms / 1000
+        grace = self._clock.now() + self._grace_secs
         for row in await self._store.open_work_items():
             if row.lease_owner == LOCAL_OWNER:
                 continue
             if row.status == "leased" and row.lease_owner is not None:
-                # A remote worker may outlive the engine: it has one TTL to come back and
-                # heartbeat the lease (or report it) before the lease is reclaimed.
-                self._leases[row.work_item_id] = LiveLease(
-                    row, row.fence, row.lease_owner, spec_of(row), grace, None
-                )
+                # A remote worker may outlive the engine: it has until the lease's persisted
+                # expiry, or a short grace, to come back and claim, heartbeat or report it.
+                self._leases[row.work_item_id] = adopted(row, grace)
             else:
                 self._want(row.queue, row.not_before_ms, now)
         self._arm()
@@ -185,7 +193,10 @@ class SchedulerActor(Actor):
             case _Tick():
                 await self._on_tick()
             case WorkerJoined():
-                self._on_joined(message)
+                await self._on_joined(message)
+            case WorkersCanConnect():
+                extend_grace(self._leases.values(), self._clock.now() + self._grace_secs)
+                self._arm()
             case WorkerLeft():
                 await self._on_left(message)
             case GetLeases():
@@ -348,11 +359,13 @@ class SchedulerActor(Actor):
 
     # -- workers --------------------------------------------------------------------------
 
-    def _on_joined(self, msg: WorkerJoined) -> None:
+    async def _on_joined(self, msg: WorkerJoined) -> None:
         # A worker back after an engine restart (or on a new connection) still runs the leases
         # it held: they stay its own. It announces its full capacity and withholds the credit
-        # of those leases itself when they finish.
-        held = {wid for wid, lease in self._leases.items() if lease.owner == msg.owner}
+        # of those leases itself when they finish. A new incarnation under the same id (the
+        # process restarted) runs none of its predecessor's: only what its Hello claims stays.
+        renewed = self._clock.now() + self._ttl_ms / 1000
+        held, lost = sort_claims(self._leases, msg.owner, msg.claims, renewed)
         credit = msg.local_credit
         if credit is not None:
             credit.on_free(self._slots_freed)
@@ -370,8 +383,12 @@ class SchedulerActor(Actor):
             lifecycle.event(
                 "worker_joined", worker_id=msg.owner, capacity=msg.capacity,
                 queues=sorted(msg.queues) if msg.queues is not None else ["*"],
-                leases_held=len(held),
+                leases_held=len(held), leases_lost=len(lost),
             )  # fmt: skip
+        for lease in lost:
+            if not lease.closing:
+                why = f"lease lost: worker {msg.owner} came back as a new process without it"
+                await self._reclaim(lease, why)
 
     def _slots_freed(self) -> None:
         ref = self.context.self_ref
@@ -397,10 +414,11 @@ class SchedulerActor(Actor):
             if lease is None or lease.fence != fence or lease.owner != msg.owner or lease.closing:
                 unknown.append((wid, fence))
                 continue
-            lease.expires_at = expires
+            lease.expires_at, lease.adopted = expires, False
             worker.leases.add(wid)
-        if unknown:
-            worker.link.unknown(unknown)
+        # Answered every time, also when all is well: the answer is the engine's sign of life
+        # (a fleet worker that hears none for a few heartbeats says Hello again).
+        worker.link.unknown(unknown)
 
     async def _on_left(self, msg: WorkerLeft) -> None:
         if msg.reason == "replaced":
@@ -408,9 +426,11 @@ class SchedulerActor(Actor):
         entry = self._ledger.leave(msg.owner)
         if entry is None:
             return
+        said_bye = msg.reason.startswith("bye")  # a drained worker leaving: not a fault
         lifecycle.event(
-            "worker_lost", logging.WARNING, worker_id=msg.owner, reason=msg.reason,
-            leases_held=len(entry.leases),
+            "worker_left" if said_bye else "worker_lost",
+            logging.INFO if said_bye else logging.WARNING,
+            worker_id=msg.owner, reason=msg.reason, leases_held=len(entry.leases),
         )  # fmt: skip
         for wid in list(entry.leases):
             lease = self._leases.get(wid)
@@ -447,14 +467,15 @@ class SchedulerActor(Actor):
             node_id=row.node_id, attempt=row.attempt, worker_id=lease.owner, reason=reason,
         )  # fmt: skip
         self._stop(lease, reason)
-        await self._fail(lease, reason, "LeaseExpired")
+        # The worker died or went silent: not the tool's failure (see fold_routes.will_retry).
+        await self._fail(lease, reason, "LeaseExpired", CAUSE_LEASE_LOST)
 
-    async def _fail(self, lease: LiveLease, error: str, error_type: str) -> None:
+    async def _fail(self, lease: LiveLease, error: str, error_type: str, cause: str = "") -> None:
         """Fail the lease's attempt through its execution (retryable; the fold decides)."""
         lease.closing = True
         report = WorkerReport(
             lease.owner, lease.work_item_id, lease.fence, ok=False, error=error,
-            error_type=error_type, retryable=True,
+            error_type=error_type, retryable=True, cause=cause,
         )  # fmt: skip
         if await self._deliver(outcome_of(lease, report)):
             return

@@ -34,6 +34,9 @@ class LiveLease:
     deadline: float | None
     #: Set once a reclaim or timeout was handed to the execution actor: later reports lose.
     closing: bool = False
+    #: Adopted at engine start and not heard from since (no heartbeat, report or claim):
+    #: it keeps its persisted expiry, plus a short grace once workers can reach the engine.
+    adopted: bool = False
 
     @property
     def work_item_id(self) -> str:
@@ -56,7 +59,8 @@ class WorkerLink(Protocol):
         ...
 
     def unknown(self, leases: list[tuple[str, int]]) -> None:
-        """Tell the worker which leases it listed in a heartbeat are not (or no longer) its."""
+        """Answer a heartbeat: which leases it listed are not (or no longer) its (called for
+        every heartbeat, with an empty list when all are)."""
         ...
 
 
@@ -80,6 +84,11 @@ class WorkerJoined:
     local_credit: Credit | None = None
     #: Queues it never takes (a live set: see ``WorkerEntry.excluded``).
     excluded: set[str] | None = None
+    #: The leases (work item, fence) this incarnation of the worker runs or has results for,
+    #: as its Hello listed them: any other lease held under its id was its predecessor's and
+    #: is reclaimed at once. None: it claims every lease held under its id (the engine's own
+    #: workers, and workers that do not list their leases in Hello).
+    claims: frozenset[tuple[str, int]] | None = None
 
 
 class WorkerLeft(msgspec.Struct, frozen=True, gc=False):
@@ -116,6 +125,8 @@ class WorkerReport(msgspec.Struct, frozen=True, gc=False):
     traceback: str = ""
     #: The worker does not serve this step (parked for another): never granted it again.
     declined: bool = False
+    #: ``NodeFailed.cause``; set only by the scheduler's own reclaims, never from the wire.
+    cause: str = ""
 
 
 class Settled(msgspec.Struct, frozen=True, gc=False):
@@ -147,6 +158,10 @@ class Leased(msgspec.Struct, frozen=True, gc=False):
 
 class SlotsFreed(msgspec.Struct, frozen=True, gc=False):
     """The in-process pool has free slots again while items were waiting for one."""
+
+
+class WorkersCanConnect(msgspec.Struct, frozen=True, gc=False):
+    """A worker transport is listening: leases adopted at start get their grace from now."""
 
 
 class GetLeases(msgspec.Struct, frozen=True, gc=False):

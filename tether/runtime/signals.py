@@ -18,6 +18,7 @@ from tether.errors import AmbiguousApproval, ApprovalNotPending, ApproverNotAllo
 from tether.ir.approvers import comment_problem, may_approve, user_id_problem
 from tether.ir.types import AgentKind, HumanApprovalKind
 from tether.persistence.contract import Store
+from tether.persistence.pages import ExecutionQuery, PagePosition, position_of
 from tether.runtime.graph import Graph
 from tether.runtime.planner import TIMEOUT_USER
 from tether.runtime.records import ApprovalReceived, EventReceived, SegmentBoundary, decode_rows
@@ -198,19 +199,57 @@ async def current_segment(store: Store, is_live: Callable[[str], bool], executio
     return eid
 
 
-async def pending_approvals(
-    store: Store, live_state: Callable[[str], Awaitable[ExecutionState | None]]
-) -> list[PendingApproval]:
-    """The decisions paused runs wait for (from their live states), oldest request first."""
-    out = []
-    for row in await store.list_executions(status="paused", limit=10_000):
+class ApprovalsPage(msgspec.Struct, frozen=True, gc=False):
+    """One page of :func:`pending_approvals_page`: the decisions its paused runs wait for, and
+    where the next page starts (None: this was the last)."""
+
+    approvals: tuple[PendingApproval, ...]
+    next: PagePosition | None = None
+
+
+async def pending_approvals_page(
+    store: Store,
+    live_state: Callable[[str], Awaitable[ExecutionState | None]],
+    after: PagePosition | None = None,
+    runs: int = 100,
+) -> ApprovalsPage:
+    """The decisions up to ``runs`` paused runs wait for, runs oldest first, starting after
+    ``after`` (a keyset page of the index: every paused run once, however many start while
+    someone pages); within a run, its requests oldest first."""
+    rows = await store.page_executions(
+        ExecutionQuery(status="paused"), after, runs + 1, oldest_first=True
+    )
+    page, more = rows[:runs], len(rows) > runs
+    out: list[PendingApproval] = []
+    for row in page:
         state = await live_state(row.execution_id)
         if state is None:
             continue
-        out += [
-            PendingApproval(
-                row.execution_id, node, wait.description, wait.since_ms, wait.fire_at_ms
-            )
-            for node, wait in state.pending_approvals()
-        ]
+        out += sorted(
+            (
+                PendingApproval(
+                    row.execution_id, node, wait.description, wait.since_ms, wait.fire_at_ms
+                )
+                for node, wait in state.pending_approvals()
+            ),
+            key=lambda p: (p.requested_at_ms, p.node_id),
+        )
+    return ApprovalsPage(tuple(out), position_of(page[-1]) if more else None)
+
+
+async def pending_approvals(
+    store: Store,
+    live_state: Callable[[str], Awaitable[ExecutionState | None]],
+    page_runs: int = 500,
+) -> list[PendingApproval]:
+    """Every decision paused runs wait for (from their live states), oldest request first:
+    all of them, read page by page (this once stopped at the first 10,000 paused runs)."""
+    out: list[PendingApproval] = []
+    after: PagePosition | None = None
+    while True:
+        page = await pending_approvals_page(store, live_state, after, runs=page_runs)
+        out += page.approvals
+        if page.next is None:
+            break
+        after = page.next
     return sorted(out, key=lambda p: (p.requested_at_ms, p.execution_id, p.node_id))

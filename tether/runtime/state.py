@@ -22,7 +22,13 @@ from tether.ir.types import EndKind, HumanApprovalKind, WaitKind
 from tether.persistence.contract import TERMINAL_STATUSES, ExecutionStatus, TerminalStatus
 from tether.runtime import agent_fold, eval_routes, strategy_limits
 from tether.runtime.code_first.fold import fold_code_record
-from tether.runtime.fold_routes import inbox_after_taking, route_to, will_retry, without
+from tether.runtime.fold_routes import (
+    inbox_after_taking,
+    losses_after,
+    route_to,
+    will_retry,
+    without,
+)
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
     ApprovalReceived,
@@ -251,6 +257,8 @@ def _segment_started(rec: SegmentStarted, seq: int) -> ExecutionState:
 def _scheduled(state: ExecutionState, rec: NodeScheduled, graph: Graph, seq: int) -> ExecutionState:
     run = NodeRun("scheduled", rec.attempt, rec.dispatch, rec.not_before_ms, rec.input)
     prev = state.nodes.get(rec.node_id)
+    if prev is not None and prev.losses and prev.status == "retrying":
+        run = _replace(run, losses=prev.losses)  # a retry keeps its node's free lease losses
     already = prev is not None and prev.status == "scheduled"
     scheduled = _replace(
         state,
@@ -323,11 +331,13 @@ def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> E
     current = state.nodes.get(rec.node_id)
     if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
         return _replace(state, last_seq=seq)
-    retried = will_retry(graph.retry_policy(rec.node_id), rec)
+    policy = graph.retry_policy(rec.node_id)
+    retried = will_retry(policy, rec, current.losses)
     if not retried and agent_fold.is_tool_call(graph, rec.node_id, current):
         return agent_fold.tool_failed(state, rec, current, seq)  # the model is told
     if retried:
-        run = _replace(current, status="retrying", error=rec.error)
+        losses = losses_after(policy, rec, current.losses)
+        run = _replace(current, status="retrying", error=rec.error, losses=losses)
         return _replace(
             state,
             last_seq=seq,

@@ -20,6 +20,9 @@ class NodeRun(msgspec.Struct, frozen=True, gc=False):
     error: str | None = None
     #: Times a provider rate-limited this hand-out (each parked it without spending an attempt).
     parks: int = 0
+    #: Lease losses (a dead or silent worker) of this node's retries so far that spent no
+    #: attempt (see fold_routes.will_retry); carried from hand-out to hand-out.
+    losses: int = 0
 
 
 class CallResult(msgspec.Struct, frozen=True, gc=False, array_like=True):

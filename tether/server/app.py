@@ -9,8 +9,9 @@ body limit and guards built in; uvicorn serves it. What a browser may send it is
 Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health``,
 ``/workflows``, ``/executions`` (start, list, get, cancel, events, approve, approvals,
 external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``; beside them
-``/schedules`` (:mod:`.schedule_routes`), ``/metrics`` (:mod:`.metrics_routes`) and time
-travel, ``/executions/{id}/states`` and ``/fork`` (:mod:`.time_travel_routes`). Every
+``/schedules`` (:mod:`.schedule_routes`), ``/metrics`` (:mod:`.metrics_routes`), time
+travel, ``/executions/{id}/states`` and ``/fork`` (:mod:`.time_travel_routes`), and the
+dashboard at ``/ui`` with the paged cross-run views under ``/views`` (:mod:`.ui`). Every
 error is JSON ``{"error": "..."}`` with a 4xx a person can act on (422 adds ``issues`` with
 their IR paths); nothing answers with a traceback.
 
@@ -36,6 +37,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.openapi import OpenAPIConfig
 
 from tether.errors import ExecutionBroken, InvalidInput, WorkflowNotFound
+from tether.governance.engine_signing import engine_signer
 from tether.ir import compile_yaml_file
 from tether.ir.submitted import compile_submitted_ir
 from tether.persistence.contract import EXECUTION_STATUSES
@@ -46,9 +48,11 @@ from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
 from tether.server import (
     a2a_routes,
+    audit_routes,
     metrics_routes,
     schedule_routes,
     time_travel_routes,
+    ui,
     work_item_routes,
 )
 from tether.server.api_keys import ApiKeys
@@ -317,6 +321,10 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             )  # fmt: skip
             app.state.http_workers = gateway
             await gateway.adopt()  # before serving: a worker's first call finds its lease
+            services = runtime_internals(runtime).services
+            signer = engine_signer(services.store, services.clock)
+            if signer is not None:  # signs the audit chain's heads while the engine runs
+                await stack.enter_async_context(signer)
             tg = await stack.enter_async_context(anyio.create_task_group())
             tg.start_soon(gateway.keep_alive)
             # Spans from the journal when OTEL_EXPORTER_OTLP_ENDPOINT is set (else nothing).
@@ -348,6 +356,8 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *metrics_routes.ROUTES,
             *time_travel_routes.ROUTES,
             *a2a_routes.ROUTES,
+            *ui.ROUTES,
+            *audit_routes.ROUTES,
         ],
         lifespan=[lifespan],
         state=State({"api_keys": keys}),

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.persistence.audit_chain import chain_link, genesis
 from tether.persistence.contract import SequenceConflict, StorageError, Turn
 from tether.persistence.integrity import SNAPSHOT_TYPE, record_checksum
 from tether.persistence.leases import ItemState, after_settle, heartbeat_problem, settle_problem
@@ -48,6 +49,9 @@ class PreparedTurn:
     snapshot: _Row | None
     items: list[_Row]
     settles: list[dict[str, Any]]
+    #: The rows' audit chain links, set by ``check_turns`` when it accepts the turn with the
+    #: audit log on (the previous link is read in the batch's transaction).
+    links: list[bytes] | None = None
 
 
 def prepare(turn: Turn) -> PreparedTurn:
@@ -77,23 +81,26 @@ class BatchView:
     items: dict[str, ItemState]
     #: Work items the accepted turns insert that do not exist yet (set by ``check_turns``).
     new_items: set[str] = field(default_factory=set)
+    #: Each execution's last chain link (None: unchained so far), when the audit log is on.
+    links: dict[str, bytes | None] = field(default_factory=dict)
 
 
 async def look_up(
-    conn: Conn, prepared: Sequence[PreparedTurn], heartbeat_ids: Iterable[str]
+    conn: Conn, prepared: Sequence[PreparedTurn], heartbeat_ids: Iterable[str], audit: bool = True
 ) -> BatchView:
-    """One read for the executions' last seqs, one for every work item named."""
+    """One read for the executions' last seqs (and links), one for every work item named."""
     eids = {p.turn.execution_id for p in prepared}
-    seqs = await journal_ops.last_seqs(conn, eids) if eids else {}
+    seqs = await journal_ops.last_seqs(conn, eids, chained=audit) if eids else {}
     ids = set(heartbeat_ids)
     for p in prepared:
         ids.update(w.work_item_id for w in p.turn.work_items)
         ids.update(s.work_item_id for s in p.turn.settles)
     items = await lease_ops.item_states(conn, ids) if ids else {}
     return BatchView(
-        {eid: last for eid, (last, _) in seqs.items()},
-        {eid for eid, (_, indexed) in seqs.items() if indexed},
+        {eid: last for eid, (last, _, _) in seqs.items()},
+        {eid for eid, (_, indexed, _) in seqs.items() if indexed},
         items,
+        links={eid: link for eid, (_, _, link) in seqs.items()},
     )
 
 
@@ -104,11 +111,14 @@ def check_heartbeats(
     return [heartbeat_problem(wid, fence, view.items.get(wid)) for wid, fence in beats]
 
 
-def check_turns(prepared: Sequence[PreparedTurn], view: BatchView) -> list[StorageError | None]:
+def check_turns(
+    prepared: Sequence[PreparedTurn], view: BatchView, audit: bool = True
+) -> list[StorageError | None]:
     """Per turn, in order: why it is refused, or None. Each turn is checked against the turns
     accepted before it in the batch (its expected_seq follows theirs; its settles see the
-    states they left)."""
+    states they left); with ``audit``, an accepted turn's rows are linked to the chain."""
     seqs = dict(view.last_seq)
+    links = dict(view.links)
     states = dict(view.items)
     problems: list[StorageError | None] = []
     for p in prepared:
@@ -124,6 +134,15 @@ def check_turns(prepared: Sequence[PreparedTurn], view: BatchView) -> list[Stora
         view.new_items.update(w for w in changes.new if w not in view.items)
         states.update(changes.states)
         seqs[turn.execution_id] = p.last_seq
+        if audit:
+            eid = turn.execution_id
+            link = links.get(eid) or genesis(eid)
+            chained = []
+            for row in p.journal:
+                link = chain_link(link, row[1], row[2], row[3])
+                chained.append(link)
+            p.links = chained
+            links[eid] = link
         problems.append(None)
     return problems
 
@@ -170,7 +189,12 @@ async def write_items(conn: Conn, prepared: Sequence[PreparedTurn], view: BatchV
 async def write_rows(conn: Conn, prepared: Sequence[PreparedTurn], view: BatchView) -> None:
     """Insert the accepted turns' journal rows, snapshots and index changes: statements whose
     results nobody reads, so the writer pipelines them with its commit (one round trip)."""
-    await journal_ops.insert_journal(conn, [row for p in prepared for row in p.journal])
+    rows = [row for p in prepared for row in p.journal]
+    if prepared and prepared[0].links is not None:  # the audit log is on for all or none
+        links = [link for p in prepared if p.links is not None for link in p.links]
+        await journal_ops.insert_journal(conn, rows, links)
+    else:
+        await journal_ops.insert_journal(conn, rows)
     await journal_ops.insert_snapshots(conn, [p.snapshot for p in prepared if p.snapshot])
     upserts, bumps = _index_rows(prepared, view.indexed)
     await journal_ops.upsert_executions(conn, upserts)

@@ -1,4 +1,4 @@
-"""SQL on the ``tether_memory_facts`` table (migration 9): writes are jobs of the writer
+"""SQL on the ``tether_memory_facts`` table (Postgres migration 7): writes are jobs of the writer
 (inside the transaction it owns), reads run on a reader connection.
 
 Example::

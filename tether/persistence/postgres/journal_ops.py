@@ -22,29 +22,47 @@ from tether.persistence.postgres.connection import Conn
 _Row = tuple[Any, ...]
 
 
-async def last_seqs(conn: Conn, execution_ids: Collection[str]) -> dict[str, tuple[int, bool]]:
-    """Per execution: its last journal seq (0 if none) and whether it has an index row."""
+async def last_seqs(
+    conn: Conn, execution_ids: Collection[str], chained: bool = True
+) -> dict[str, tuple[int, bool, bytes | None]]:
+    """Per execution: its last journal seq (0 if none), whether it has an index row, and the
+    audit chain link of its last row (None: no row, an unchained row, or ``chained=False``)."""
     cur = await conn.execute(
-        "SELECT p.eid,"
-        " (SELECT j.seq FROM tether_journal AS j WHERE j.execution_id = p.eid"
-        "  ORDER BY j.seq DESC LIMIT 1),"
+        "SELECT p.eid, j.seq, " + ("j.chain" if chained else "NULL::bytea") + ","
         " EXISTS (SELECT 1 FROM tether_executions AS e WHERE e.execution_id = p.eid)"
-        " FROM unnest(%s::text[]) AS p(eid)",
+        " FROM unnest(%s::text[]) AS p(eid) LEFT JOIN LATERAL"
+        " (SELECT seq, " + ("chain" if chained else "NULL::bytea AS chain") + " FROM"
+        "  tether_journal WHERE execution_id = p.eid ORDER BY seq DESC LIMIT 1) AS j ON true",
         (list(execution_ids),),
     )
-    return {str(eid): (int(seq or 0), bool(indexed)) for eid, seq, indexed in await cur.fetchall()}
+    return {
+        str(eid): (int(seq or 0), bool(indexed), None if chain is None else bytes(chain))
+        for eid, seq, chain, indexed in await cur.fetchall()
+    }
 
 
-async def insert_journal(conn: Conn, rows: Sequence[_Row]) -> None:
-    """Insert ``(execution_id, seq, type, payload, checksum)`` rows; a taken (execution, seq)
-    raises UniqueViolation (the caller rolls back)."""
+async def insert_journal(
+    conn: Conn, rows: Sequence[_Row], links: Sequence[bytes] | None = None
+) -> None:
+    """Insert ``(execution_id, seq, type, payload, checksum)`` rows, with their audit chain
+    links when given (None: the chain column is left alone); a taken (execution, seq) raises
+    UniqueViolation (the caller rolls back)."""
     if not rows:
         return
     eids, seqs, types, payloads, checksums = (list(c) for c in zip(*rows, strict=True))
+    if links is None:
+        await conn.execute(
+            "INSERT INTO tether_journal (execution_id, seq, type, payload, checksum)"
+            " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bytea[],"
+            " %s::bigint[])",
+            (eids, seqs, types, payloads, checksums),
+        )
+        return
     await conn.execute(
-        "INSERT INTO tether_journal (execution_id, seq, type, payload, checksum)"
-        " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bytea[], %s::bigint[])",
-        (eids, seqs, types, payloads, checksums),
+        "INSERT INTO tether_journal (execution_id, seq, type, payload, checksum, chain)"
+        " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bytea[],"
+        " %s::bigint[], %s::bytea[])",
+        (eids, seqs, types, payloads, checksums, list(links)),
     )
 
 

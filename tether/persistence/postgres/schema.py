@@ -160,9 +160,26 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
-    # 6 to 8 are left to the work written beside this one (the audit log); merged in any order.
     (
-        9,
+        6,
+        # The audit log (tether.persistence.audit_chain), as in SQLite's migration 8: each
+        # journal row's chain link (NULL for rows written before), and the signed heads.
+        """
+        ALTER TABLE tether_journal ADD COLUMN chain bytea;
+        CREATE TABLE tether_audit_signatures (
+            execution_id text COLLATE "C" NOT NULL,
+            seq bigint NOT NULL,
+            chain bytea NOT NULL,
+            key_id text COLLATE "C" NOT NULL,
+            signature bytea NOT NULL,
+            signed_at_ms bigint NOT NULL,
+            proof bytea NOT NULL,
+            PRIMARY KEY (execution_id, seq, key_id)
+        );
+        """,
+    ),
+    (
+        7,
         # Durable memory (tether.agents.memory): facts per scope (user or tenant), written
         # once per (scope, fact_id) and read per scope only, so the key leads with the scope.
         """

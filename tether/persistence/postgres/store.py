@@ -46,14 +46,17 @@ from tether.persistence.contract import (
 )
 from tether.persistence.facts import FactRow, check_fact
 from tether.persistence.leases import lease_of
+from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
 from tether.persistence.postgres import (
     execution_reads,
     fact_ops,
     lease_ops,
+    page_reads,
     schedule_ops,
     schema,
     workflow_ops,
 )
+from tether.persistence.postgres.audit_log import PostgresAuditLog
 from tether.persistence.postgres.connection import Conn, connect, take_writer_lock
 from tether.persistence.postgres.writer import GroupWriter, WriterStats
 from tether.persistence.urls import display_url
@@ -76,6 +79,7 @@ class PostgresStore:
         durability: Durability = "full",
         readonly: bool = False,
         lock_wait_ms: int = 5_000,
+        audit: bool = True,
     ) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
@@ -83,6 +87,8 @@ class PostgresStore:
         self.where = display_url(url)
         self.durability: Durability = durability
         self.readonly = readonly
+        #: Chain every journal row (``audit_chain``); False writes rows without links.
+        self.audit = audit
         self._lock_wait_ms = lock_wait_ms
         self._writer_conn: Conn | None = None
         self._reader: Conn | None = None
@@ -119,7 +125,7 @@ class PostgresStore:
         await conn.execute(f"SET synchronous_commit = {sync}")
         await conn.commit()
         await schema.migrate(conn, self.where)
-        self._writer = GroupWriter(conn, self.where)
+        self._writer = GroupWriter(conn, self.where, audit=self.audit)
         self._writer.start()
 
     async def close(self) -> None:
@@ -276,6 +282,12 @@ class PostgresStore:
         """Run ``op(conn, *args)`` as a job of the writer: its own transaction."""
         return await self._writing().submit(functools.partial(_call, op, args))
 
+    def audit_log(self) -> PostgresAuditLog:
+        """The audit log over this store's journal (chained rows, signed heads)."""
+        return PostgresAuditLog(
+            self._read, self._job, self._writing, self.audit and not self.readonly
+        )
+
     def _writing(self) -> GroupWriter:
         self._check_open()
         if self._writer is None:
@@ -310,6 +322,27 @@ class PostgresStore:
     ) -> list[ExecutionRow]:
         """Newest first."""
         return await self._read(execution_reads.list_executions, status, workflow_id, limit, offset)
+
+    async def page_executions(
+        self,
+        query: ExecutionQuery,
+        after: PagePosition | None = None,
+        limit: int = 100,
+        oldest_first: bool = False,
+    ) -> list[ExecutionRow]:
+        """A keyset page, newest first (see :mod:`tether.persistence.pages`)."""
+        return await self._read(page_reads.page_executions, query, after, limit, oldest_first)
+
+    async def count_executions(self, query: ExecutionQuery) -> dict[str, int]:
+        return await self._read(page_reads.count_executions, query)
+
+    async def page_work_items(
+        self, query: WorkItemQuery, after: PagePosition | None = None, limit: int = 100
+    ) -> list[WorkItemRow]:
+        return await self._read(page_reads.page_work_items, query, after, limit)
+
+    async def count_work_items(self) -> dict[tuple[str, str], int]:
+        return await self._read(page_reads.count_work_items)
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
         return await self._read(execution_reads.unfinished_executions)

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from tether.persistence.audit_chain import ChainHead
 from tether.persistence.contract import StorageError, StoreClosed, Turn, WorkItemRow
 from tether.persistence.postgres import batch, lease_ops
 from tether.persistence.postgres.connection import Conn
@@ -96,15 +97,26 @@ class WriterStats:
 class GroupWriter:
     """Owns ``conn`` for writing; see the module docstring."""
 
-    def __init__(self, conn: Conn, where: str) -> None:
+    def __init__(self, conn: Conn, where: str, audit: bool = True) -> None:
         self._conn = conn
         self._where = where
+        #: Chain every journal row (tether.persistence.audit_chain) as its turn is accepted.
+        self._audit = audit
+        #: Chain heads committed since a signer last took them (None: no signer follows).
+        self._new_heads: dict[str, ChainHead] | None = None
         self._pending: list[_Queued] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._failure: str | None = None
         self.stats = WriterStats()
+
+    def take_heads(self) -> list[ChainHead]:
+        """The chain heads committed since the last call (the first call starts the
+        following: it returns nothing). For the audit signer, which signs them in batches."""
+        heads = self._new_heads
+        self._new_heads = {}
+        return [] if heads is None else list(heads.values())
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(
@@ -202,8 +214,9 @@ class GroupWriter:
         grants = [g for g in group if isinstance(g, _Grant)]
         try:
             view = await batch.look_up(
-                self._conn, [a.prepared for a in appends], (b.work_item_id for b in beats)
-            )
+                self._conn, [a.prepared for a in appends], (b.work_item_id for b in beats),
+                self._audit,
+            )  # fmt: skip
         except psycopg.Error as exc:
             await self._rollback()
             self._stop_if_broken(exc)
@@ -211,7 +224,8 @@ class GroupWriter:
             return
         beats = _accepted(beats, batch.check_heartbeats(
             [(b.work_item_id, b.fence) for b in beats], view))  # fmt: skip
-        appends = _accepted(appends, batch.check_turns([a.prepared for a in appends], view))
+        prepared = [a.prepared for a in appends]
+        appends = _accepted(appends, batch.check_turns(prepared, view, self._audit))
         if not (appends or beats or grants):
             await self._rollback()  # end the read-only transaction of the look-up
             return
@@ -265,7 +279,12 @@ class GroupWriter:
         self.stats.turns += len(appends)
         self.stats.rows += sum(len(a.prepared.turn.records) for a in appends)
         self.stats.leases += sum(len(rows) for rows in granted)
+        heads = self._new_heads
         for a in appends:
+            links = a.prepared.links
+            if heads is not None and links:
+                eid = a.prepared.turn.execution_id
+                heads[eid] = ChainHead(eid, a.prepared.last_seq, links[-1])
             if not a.future.done():
                 a.future.set_result(a.prepared.last_seq)
         for b in beats:

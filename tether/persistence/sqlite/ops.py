@@ -55,24 +55,35 @@ class FenceMismatch(StorageError):
 
 
 async def last_seqs(
-    conn: aiosqlite.Connection, execution_ids: Collection[str]
-) -> dict[str, tuple[int, bool]]:
-    """Per execution: its last journal seq (0 if none) and whether it has an index row.
+    conn: aiosqlite.Connection, execution_ids: Collection[str], chained: bool = True
+) -> dict[str, tuple[int, bool, bytes | None]]:
+    """Per execution: its last journal seq (0 if none), whether it has an index row, and the
+    audit chain link of its last row (None: no row, a row written without the chain, or
+    ``chained=False``, which leaves the chain column alone).
 
     The ids go in as one JSON parameter, so any number of them costs one await and no
     variable-count limit; each lookup is one descending seek on the primary key.
     """
     rows = await conn.execute_fetchall(
-        "SELECT value,"
-        " (SELECT seq FROM journal WHERE execution_id = value ORDER BY seq DESC LIMIT 1),"
-        " EXISTS (SELECT 1 FROM executions WHERE execution_id = value)"
-        " FROM json_each(?)",
+        f"SELECT p.value, j.seq, {'j.chain' if chained else 'NULL'},"
+        " EXISTS (SELECT 1 FROM executions WHERE execution_id = p.value)"
+        " FROM json_each(?) AS p LEFT JOIN journal AS j ON j.execution_id = p.value"
+        " AND j.seq = (SELECT max(seq) FROM journal WHERE execution_id = p.value)",
         (json.dumps(list(execution_ids)),),
     )
-    return {str(eid): (int(seq or 0), bool(indexed)) for eid, seq, indexed in rows}
+    return {
+        str(eid): (int(seq or 0), bool(indexed), None if chain is None else bytes(chain))
+        for eid, seq, chain, indexed in rows
+    }
 
 
 _INSERT_JOURNAL = (
+    "INSERT INTO journal (execution_id, seq, type, payload, checksum, chain)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+# With the audit log off the chain column is left alone (a store may then write a database
+# migrated before the column existed, as an older release would).
+_INSERT_UNCHAINED = (
     "INSERT INTO journal (execution_id, seq, type, payload, checksum) VALUES (?, ?, ?, ?, ?)"
 )
 _INSERT_SNAPSHOT = (
@@ -106,7 +117,8 @@ class PreparedTurn:
 
     turn: Turn
     last_seq: int
-    journal: _Rows
+    #: ``[execution_id, seq, type, payload, checksum, chain link]`` per record.
+    journal: list[list[Any]]
     snapshot: tuple[Any, ...] | None
     #: ``(work item inserts, settles)``; None for the common turn touching no work item, so
     #: the hot path pays one identity test for the feature.
@@ -116,10 +128,12 @@ class PreparedTurn:
 def prepare(turn: Turn) -> PreparedTurn:
     eid = turn.execution_id
     seq = turn.expected_seq
-    journal: _Rows = []
+    journal: list[list[Any]] = []
     for rec in turn.records:
-        journal.append((eid, seq, rec.type, rec.payload,
-                        record_checksum(eid, seq, rec.type, rec.payload)))  # fmt: skip
+        # A list: the writer fills the last slot, the audit chain link, when it accepts the
+        # turn (it alone knows the previous link); None with the audit log off.
+        journal.append([eid, seq, rec.type, rec.payload,
+                        record_checksum(eid, seq, rec.type, rec.payload), None])  # fmt: skip
         seq += 1
     last = seq - 1
     snapshot = None
@@ -165,6 +179,7 @@ async def write_turns(
     turns: Sequence[PreparedTurn],
     indexed: Container[str],
     new_items: int | None = None,
+    chained: bool = True,
 ) -> None:
     """Insert the journal rows, snapshots, index changes, new work items and settles of
     already-validated turns (work items before settles, so a turn may settle what it creates).
@@ -176,10 +191,8 @@ async def write_turns(
     sqlite3.IntegrityError, and a settle the table refuses (its fence check disagreeing with
     the writer's) raises FenceMismatch; the caller rolls back.
     """
-    journal = [row for p in turns for row in p.journal]
-    snapshots = [p.snapshot for p in turns if p.snapshot is not None]
-    upserts, bumps = _index_rows(turns, indexed)
-    await conn.executemany(_INSERT_JOURNAL, journal)
+    first, *rest = turn_statements(turns, indexed, chained)
+    await conn.executemany(*first)  # the journal rows: before the settles that follow them
     leases = [p.leases for p in turns if p.leases is not None]
     if leases:
         items = [row for inserts, _ in leases for row in inserts]
@@ -192,19 +205,48 @@ async def write_turns(
         settles = [row for _, changes in leases for row in changes]
         if settles and await lease_ops.apply_settles(conn, settles) != len(settles):
             raise FenceMismatch("a settle's fence check failed in SQL")
+    for sql, rows in rest:
+        await conn.executemany(sql, rows)
+
+
+Statements = list[tuple[str, list[Any]]]
+
+
+def turn_statements(
+    turns: Sequence[PreparedTurn], indexed: Container[str], chained: bool = True
+) -> Statements:
+    """What ``write_turns`` executes for turns apart from their work items, in order: the
+    journal rows first (with their audit chain links unless ``chained`` is off), then
+    snapshots, index upserts, last_seq bumps and passivation marks."""
+    out: Statements = (
+        [(_INSERT_JOURNAL, [row for p in turns for row in p.journal])]
+        if chained
+        else [(_INSERT_UNCHAINED, [row[:5] for p in turns for row in p.journal])]
+    )
+    snapshots = [p.snapshot for p in turns if p.snapshot is not None]
     if snapshots:
-        await conn.executemany(_INSERT_SNAPSHOT, snapshots)
+        out.append((_INSERT_SNAPSHOT, snapshots))
+    upserts, bumps = _index_rows(turns, indexed)
     if upserts:
-        await conn.executemany(_UPSERT_EXECUTION, upserts)
+        out.append((_UPSERT_EXECUTION, upserts))
     if bumps:
-        await conn.executemany(_UPDATE_LAST_SEQ, bumps)
+        out.append((_UPDATE_LAST_SEQ, bumps))
     passive = [
         (p.last_seq, p.turn.passive.wake_at_ms, p.turn.execution_id)
         for p in turns
         if p.turn.passive is not None
     ]
     if passive:
-        await conn.executemany(_MARK_PASSIVE, passive)
+        out.append((_MARK_PASSIVE, passive))
+    return out
+
+
+def execute_and_commit(raw: sqlite3.Connection, statements: Statements) -> None:
+    """Run ``statements`` and commit, on the connection's thread (``in_connection_thread``):
+    the writer's common batch, turns touching no work item, in one round trip."""
+    for sql, rows in statements:
+        raw.executemany(sql, rows)
+    raw.commit()
 
 
 async def put_workflow(

@@ -167,7 +167,28 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             WHERE wake_at_ms IS NOT NULL;
         """,
     ),
-    # 8 is the audit log's (written beside this one; merged in either order).
+    (
+        8,
+        # The audit log (tether.persistence.audit_chain): each journal row's chain link,
+        # written by the writer in the row's own insert (rows before this migration keep
+        # NULL: the chain starts after them), and the signed chain heads. Signatures are
+        # kept, never replaced, so every signed head stays checkable against the journal.
+        """
+        ALTER TABLE journal ADD COLUMN chain BLOB;
+        CREATE TABLE audit_signatures (
+            execution_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            chain BLOB NOT NULL,
+            key_id TEXT NOT NULL,
+            signature BLOB NOT NULL,
+            signed_at_ms INTEGER NOT NULL,
+            -- The head's Merkle proof up to the root the signature covers (one signature
+            -- per signing pass; tether.governance.merkle).
+            proof BLOB NOT NULL,
+            PRIMARY KEY (execution_id, seq, key_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
     (
         9,
         # Durable memory (tether.agents.memory): facts per scope (user or tenant), written

@@ -55,7 +55,9 @@ from tether.persistence.contract import (
 )
 from tether.persistence.facts import FactRow, check_fact
 from tether.persistence.leases import lease_of
-from tether.persistence.sqlite import fact_ops, lease_ops, ops, schedule_ops, schema
+from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
+from tether.persistence.sqlite import fact_ops, lease_ops, ops, page_reads, schedule_ops, schema
+from tether.persistence.sqlite.audit_log import SqliteAuditLog
 from tether.persistence.sqlite.lock import WriterLock
 from tether.persistence.sqlite.settings import ConnectionSettings, read_settings
 from tether.persistence.sqlite.writer import GroupCommitWriter, WriterStats
@@ -69,17 +71,23 @@ class SqliteStore:
     """A Store on the SQLite file at ``path``; see the module docstring.
 
     ``readonly=True`` takes no writer lock, opens the file read-only and refuses writes with
-    StorageError; use it to inspect a database another engine is running on.
+    StorageError; use it to inspect a database another engine is running on. ``audit=False``
+    writes journal rows without their audit chain links (``audit_chain``; on by default).
     """
 
     def __init__(
-        self, path: Path | str, durability: Durability = "full", readonly: bool = False
+        self,
+        path: Path | str,
+        durability: Durability = "full",
+        readonly: bool = False,
+        audit: bool = True,
     ) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         self.path = Path(path)
         self.durability: Durability = durability
         self.readonly = readonly
+        self.audit = audit
         self._lock = WriterLock(self.path)
         self._writer_conn: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
@@ -118,7 +126,7 @@ class SqliteStore:
         await schema.migrate(conn, str(self.path))
         self._reader = await _connect(str(self.path), uri=False, autocommit=True)
         await _pragmas(self._reader, "PRAGMA query_only=ON")
-        self._writer = GroupCommitWriter(conn, str(self.path))
+        self._writer = GroupCommitWriter(conn, str(self.path), audit=self.audit)
         self._writer.start()
 
     async def _open_readonly(self) -> None:
@@ -215,6 +223,15 @@ class SqliteStore:
         if self._writer is not None:
             settings["writer"] = await self._writer.submit(read_settings)
         return settings
+
+    def audit_log(self) -> SqliteAuditLog:
+        """The audit log over this store's journal (chained rows, signed heads).
+
+        Example::
+
+            rows = await store.audit_log().read_chained("exec_1")
+        """
+        return SqliteAuditLog(self._reading, self._writing, self.audit and not self.readonly)
 
     # -------------------------------------------------------------------------------- writes
 
@@ -359,6 +376,27 @@ class SqliteStore:
     ) -> list[ExecutionRow]:
         """Newest first."""
         return await ops.list_executions(self._reading(), status, workflow_id, limit, offset)
+
+    async def page_executions(
+        self,
+        query: ExecutionQuery,
+        after: PagePosition | None = None,
+        limit: int = 100,
+        oldest_first: bool = False,
+    ) -> list[ExecutionRow]:
+        """A keyset page, newest first (see :mod:`tether.persistence.pages`)."""
+        return await page_reads.page_executions(self._reading(), query, after, limit, oldest_first)
+
+    async def count_executions(self, query: ExecutionQuery) -> dict[str, int]:
+        return await page_reads.count_executions(self._reading(), query)
+
+    async def page_work_items(
+        self, query: WorkItemQuery, after: PagePosition | None = None, limit: int = 100
+    ) -> list[WorkItemRow]:
+        return await page_reads.page_work_items(self._reading(), query, after, limit)
+
+    async def count_work_items(self) -> dict[tuple[str, str], int]:
+        return await page_reads.count_work_items(self._reading())
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
         """Non-terminal executions not passivated, oldest first."""

@@ -28,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from tether.persistence.audit_chain import ChainHead, chain_link, genesis
 from tether.persistence.contract import (
     TERMINAL_STATUSES,
     SequenceConflict,
@@ -45,6 +47,7 @@ from tether.persistence.contract import (
 )
 from tether.persistence.leases import ItemState
 from tether.persistence.sqlite import lease_ops, ops
+from tether.persistence.sqlite.connection_thread import in_connection_thread
 from tether.persistence.sqlite.fences import FenceBook
 
 log = logging.getLogger(__name__)
@@ -121,9 +124,16 @@ _Queued = _Grouped | _Job | _Reissue
 class GroupCommitWriter:
     """Owns ``conn`` for writing; see the module docstring."""
 
-    def __init__(self, conn: aiosqlite.Connection, where: str) -> None:
+    def __init__(self, conn: aiosqlite.Connection, where: str, audit: bool = True) -> None:
         self._conn = conn
         self._where = where
+        #: Chain every journal row (tether.persistence.audit_chain) as its turn is accepted.
+        self._audit = audit
+        #: Each cached execution's last link (None: its rows so far are unchained).
+        self._last_link: dict[str, bytes | None] = {}
+        #: Chain heads committed since a signer last took them; None while no signer follows
+        #: the journal, so nothing accumulates for nobody.
+        self._new_heads: dict[str, ChainHead] | None = None
         self._pending: list[_Queued] = []
         self._wakeup = asyncio.Event()
         self._last_seq: dict[str, int] = {}
@@ -170,6 +180,18 @@ class GroupCommitWriter:
         future: asyncio.Future[list[WorkItemRow]] = asyncio.get_running_loop().create_future()
         self._enqueue(_Grant(queue, owner, now_ms, ttl_ms, limit, future, exclude))
         return future
+
+    @property
+    def audit(self) -> bool:
+        """Whether journal rows are chained (see ``tether.persistence.audit_chain``)."""
+        return self._audit
+
+    def take_heads(self) -> list[ChainHead]:
+        """The chain heads committed since the last call (the first call starts the
+        following: it returns nothing). For the audit signer, which signs them in batches."""
+        heads = self._new_heads
+        self._new_heads = {}
+        return [] if heads is None else list(heads.values())
 
     async def release(self, owner: str, now_ms: int) -> list[WorkItemRow]:
         """Leases of ``owner`` back to pending, in a transaction of their own."""
@@ -303,8 +325,16 @@ class GroupCommitWriter:
         if not (accepted or beats or grants):
             return
         try:
-            granted = await self._write(accepted, beats, grants)
-            await self._conn.commit()
+            if beats or grants or with_items:
+                granted = await self._write(accepted, beats, grants)
+                await self._conn.commit()
+            else:  # the common batch: one round trip to the connection's thread, not four
+                statements = ops.turn_statements(
+                    [a.prepared for a in accepted], self._indexed, self._audit
+                )
+                execute = functools.partial(ops.execute_and_commit, statements=statements)
+                await in_connection_thread(self._conn, execute)
+                granted = []
         except Exception as exc:
             await self._rollback()
             tried: list[_Grouped] = [*beats, *accepted, *grants]  # the batch's order
@@ -337,8 +367,10 @@ class GroupCommitWriter:
             eid for a in appends if (eid := a.prepared.turn.execution_id) not in self._last_seq
         }
         if unknown:
-            for eid, (last, indexed) in (await ops.last_seqs(self._conn, unknown)).items():
+            found = await ops.last_seqs(self._conn, unknown, chained=self._audit)
+            for eid, (last, indexed, link) in found.items():
                 self._last_seq[eid] = last
+                self._last_link[eid] = link
                 if indexed:
                     self._indexed.add(eid)
         if with_items or beats:
@@ -361,8 +393,10 @@ class GroupCommitWriter:
         fences, as left by the turns accepted before it (``items``). So turns of a batch are
         checked against each other; the caches themselves move only after the commit."""
         ahead: dict[str, int] = {}
+        links: dict[str, bytes] = {}  # the last link of each execution's turns accepted here
         items: dict[str, ItemState] = {}
         accepted: list[_Append] = []
+        audit = self._audit
         for item in appends:
             prepared = item.prepared
             turn = prepared.turn
@@ -378,6 +412,14 @@ class GroupCommitWriter:
                     continue
                 items.update(changes)
             ahead[eid] = prepared.last_seq
+            if audit:
+                # Linked here, not in prepare(): only the writer knows the previous link.
+                # A retried batch links again from the committed links (the caches move
+                # only after a commit), so a rolled-back link is never built on.
+                link = links.get(eid) or self._last_link.get(eid) or genesis(eid)
+                for row in prepared.journal:
+                    row[5] = link = chain_link(link, row[1], row[2], row[3])
+                links[eid] = link
             accepted.append(item)
         return accepted, items
 
@@ -394,7 +436,7 @@ class GroupCommitWriter:
                 w.work_item_id for a in accepted for w in a.prepared.turn.work_items
             )
             prepared = [a.prepared for a in accepted]
-            await ops.write_turns(conn, prepared, self._indexed, new_items)
+            await ops.write_turns(conn, prepared, self._indexed, new_items, self._audit)
         return [
             await lease_ops.grant(conn, g.queue, g.owner, g.now_ms, g.ttl_ms, g.limit, g.exclude)
             for g in grants
@@ -418,11 +460,17 @@ class GroupCommitWriter:
             last = item.prepared.last_seq
             eid = turn.execution_id
             self._last_seq[eid] = last
+            if self._audit:
+                link = item.prepared.journal[-1][5]
+                self._last_link[eid] = link
+                if self._new_heads is not None:
+                    self._new_heads[eid] = ChainHead(eid, last, link)
             if turn.index is not None:
                 self._indexed.add(eid)
                 if turn.index.status in TERMINAL_STATUSES:
                     # Bound the cache: a finished execution rarely gets appends; reload if so.
                     del self._last_seq[eid]
+                    self._last_link.pop(eid, None)
                     self._indexed.discard(eid)
             stats.rows += len(turn.records)
             if not item.future.done():

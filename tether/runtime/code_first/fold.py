@@ -22,7 +22,7 @@ from zlib import crc32
 
 import msgspec
 
-from tether.runtime.fold_routes import inbox_after_taking, will_retry
+from tether.runtime.fold_routes import inbox_after_taking, losses_after, will_retry
 from tether.runtime.records import (
     ApprovalReceived,
     ExecutionStarted,
@@ -114,8 +114,10 @@ def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> E
     current = state.nodes.get(rec.node_id)
     if current is None or current.status != "scheduled" or current.dispatch != rec.dispatch:
         return _replace(state, last_seq=seq)
-    if will_retry(graph.retry_policy(rec.node_id), rec):
-        run = _replace(current, status="retrying", error=rec.error)
+    policy = graph.retry_policy(rec.node_id)
+    if will_retry(policy, rec, current.losses):
+        losses = losses_after(policy, rec, current.losses)
+        run = _replace(current, status="retrying", error=rec.error, losses=losses)
         return _replace(
             state, last_seq=seq, nodes={**state.nodes, rec.node_id: run},
             ready=(*state.ready, rec.node_id), running=state.running - 1,

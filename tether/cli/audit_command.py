@@ -1,0 +1,179 @@
+"""``tether audit``: check an execution's hash-chained, signed audit log.
+
+Reads the database directly (read-only, beside a running engine or without one) and the key
+ring from the key directory.
+
+Example::
+
+    $ tether audit verify exec_01J...          # or --all
+    exec_01J...: ok, 42 rows, chained from seq 1, signed through seq 42
+    $ tether audit export exec_01J... --format pdf -o audit_exec_01J.pdf   # or json
+    $ tether audit verify-bundle bundle.json --keys trusted_keys/        # no engine, no db
+
+Exit status: 0 every chain and signature holds (export: written), 1 something is broken (the
+first bad entry is named) or a file or the database cannot be read, 2 bad arguments. Errors
+are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tether.governance.bundle import export_bundle, verify_bundle
+from tether.governance.chain_verify import AuditVerdict
+from tether.governance.keys import KEYS_ENV, AuditKeyError, keys_dir, load_keyring
+from tether.governance.pdf_report import PdfUnavailable, render_pdf
+from tether.governance.store_audit import AuditUnavailable, verify_all_stored, verify_stored
+from tether.persistence import StorageError, store_for_url
+from tether.server.config import DEFAULT_DATABASE_URL, journal_url
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``audit`` (verify) on the ``tether`` parser's subcommands."""
+    p: argparse.ArgumentParser = commands.add_parser(
+        "audit",
+        help="verify the audit log",
+        description="Check executions' hash chains and signed heads.",
+    )
+    sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    v = sub.add_parser("verify", help="check chains and signatures; name the first bad entry")
+    v.add_argument("execution_id", nargs="?", help="the execution (or --all)")
+    v.add_argument("--all", action="store_true", help="every execution in the database")
+    _store_options(v)
+    v.set_defaults(run=_verify)
+    x = sub.add_parser("export", help="write an execution's evidence bundle (JSON or PDF)")
+    x.add_argument("execution_id")
+    x.add_argument("--format", choices=("json", "pdf"), default="json")
+    x.add_argument("-o", "--output", required=True, metavar="FILE")
+    _store_options(x)
+    x.set_defaults(run=_export)
+    b = sub.add_parser("verify-bundle", help="verify a JSON evidence bundle offline")
+    b.add_argument("bundle", metavar="FILE")
+    b.add_argument(
+        "--keys",
+        default=None,
+        metavar="DIR",
+        help="trust only this key ring (default: the bundle's own public keys)",
+    )
+    b.set_defaults(run=_verify_bundle)
+
+
+def _store_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        default=None,
+        metavar="URL|PATH",
+        help="the journal (TETHER_DATABASE_URL, default sqlite:///.tether/runtime.db)",
+    )
+    p.add_argument(
+        "--keys",
+        default=None,
+        metavar="DIR",
+        help=f"key directory holding keyring.json ({KEYS_ENV}, default .tether/keys)",
+    )
+
+
+def database_url(args: argparse.Namespace) -> str:
+    return journal_url(args.db or os.environ.get("TETHER_DATABASE_URL", DEFAULT_DATABASE_URL))
+
+
+def _verify(args: argparse.Namespace) -> int:
+    if bool(args.execution_id) == bool(args.all):
+        print("tether audit verify: name one execution, or --all", file=sys.stderr)
+        return 2
+    try:
+        ring = load_keyring(keys_dir(args.keys))
+        verdicts = asyncio.run(_verdicts(database_url(args), ring, args.execution_id))
+    except (AuditKeyError, StorageError, AuditUnavailable, ValueError, OSError) as exc:
+        print(f"tether audit verify: {exc}", file=sys.stderr)
+        return 1
+    for verdict in verdicts:
+        print(verdict.describe())
+    broken = sum(1 for v in verdicts if not v.ok)
+    if args.all:
+        print(f"{len(verdicts)} executions, {broken} broken")
+    return 1 if broken else 0
+
+
+async def _verdicts(url: str, ring: Any, execution_id: str | None) -> list[AuditVerdict]:
+    store = store_for_url(url, readonly=True)
+    await store.open()
+    try:
+        if execution_id is None:
+            return await verify_all_stored(store, ring)
+        verdict = await verify_stored(store, ring, execution_id)
+        if verdict.rows == 0 and verdict.signatures == 0 and verdict.ok:
+            raise StorageError(f"no execution {execution_id} in {url}")
+        return [verdict]
+    finally:
+        await store.close()
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        ring = load_keyring(keys_dir(args.keys))
+        bundle = asyncio.run(_bundle(database_url(args), ring, args.execution_id))
+        if args.format == "pdf":
+            data = render_pdf(bundle)
+        else:
+            data = json.dumps(bundle, indent=1, sort_keys=True).encode() + b"\n"
+        Path(args.output).write_bytes(data)
+    except (
+        AuditKeyError,
+        StorageError,
+        AuditUnavailable,
+        PdfUnavailable,
+        ValueError,
+        OSError,
+    ) as exc:
+        print(f"tether audit export: {exc}", file=sys.stderr)
+        return 1
+    summary = bundle["summary"]
+    print(
+        f"wrote {args.output}: {summary['events']} events, {summary['tool_calls']} tool "
+        f"calls, {summary['model_calls']} model calls, chain verified: "
+        f"{'yes' if summary['verified'] else 'NO'}"
+    )
+    return 0
+
+
+async def _bundle(url: str, ring: Any, execution_id: str) -> dict[str, Any]:
+    store = store_for_url(url, readonly=True)
+    await store.open()
+    try:
+        return await export_bundle(store, ring, execution_id)
+    finally:
+        await store.close()
+
+
+def _verify_bundle(args: argparse.Namespace) -> int:
+    try:
+        bundle = json.loads(Path(args.bundle).read_bytes())
+        trusted = load_keyring(Path(args.keys)) if args.keys else None
+    except (OSError, ValueError, AuditKeyError) as exc:
+        print(f"tether audit verify-bundle: {args.bundle}: {exc}", file=sys.stderr)
+        return 1
+    report = verify_bundle(bundle, trusted)
+    if report.verdict is not None:
+        print(report.verdict.describe())
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    if report.ok:
+        keys = ", ".join(report.verdict.key_ids) if report.verdict else ""
+        where = (
+            "the trusted ring"
+            if report.keys_from == "ring"
+            else (
+                "the bundle's own public keys: compare their ids with the engine's, or pass --keys"
+            )
+        )
+        print(
+            f"bundle verified: chain, signatures and every table hold (keys {keys}, from {where})"
+        )
+    return 0 if report.ok else 1

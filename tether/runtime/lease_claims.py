@@ -1,0 +1,61 @@
+"""Leases across engine and worker restarts: when a lease adopted at engine start expires, and
+which leases held under a worker id a (re)joining worker keeps.
+
+An adopted lease keeps the expiry its grant persisted, never a fresh TTL: engines restarting
+faster than the TTL would otherwise keep a dead worker's lease alive for ever. It gets at most
+a short grace past that, from when workers can reach the engine, for a live worker to come
+back. A worker that joins with a claim (the leases its process runs) keeps only those; the
+rest were a predecessor's under the same id and are reclaimed at once.
+
+Example::
+
+    lease = adopted(row, grace_until=now + 1.0)
+    kept, lost = sort_claims(leases, "w1", frozenset({("e/n/1", 3)}), renewed_until=now + 5.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from tether.persistence.contract import WorkItemRow
+from tether.runtime.lease_reports import spec_of
+from tether.runtime.scheduler_messages import LiveLease
+
+
+def adopted(row: WorkItemRow, grace_until: float) -> LiveLease:
+    """A remote lease found at engine start: its persisted expiry, or ``grace_until`` if later
+    (clock seconds)."""
+    assert row.lease_owner is not None
+    persisted = (row.lease_expires_ms or 0) / 1000
+    expires = max(persisted, grace_until)
+    return LiveLease(row, row.fence, row.lease_owner, spec_of(row), expires, None, adopted=True)
+
+
+def extend_grace(leases: Iterable[LiveLease], grace_until: float) -> None:
+    """Workers can reach the engine from now: adopted leases not heard from since get their
+    grace from now (never less than their persisted expiry)."""
+    for lease in leases:
+        if lease.adopted and lease.expires_at is not None:
+            lease.expires_at = max(lease.expires_at, grace_until)
+
+
+def sort_claims(
+    leases: Mapping[str, LiveLease],
+    owner: str,
+    claims: frozenset[tuple[str, int]] | None,
+    renewed_until: float,
+) -> tuple[set[str], list[LiveLease]]:
+    """The leases held under ``owner`` that it keeps (renewed to ``renewed_until``) and those
+    its claim leaves out (a predecessor's: to reclaim). ``claims`` None keeps them all."""
+    held = {wid for wid, lease in leases.items() if lease.owner == owner}
+    lost: list[LiveLease] = []
+    if claims is None:
+        return held, lost
+    for wid in list(held):
+        lease = leases[wid]
+        if (wid, lease.fence) in claims:
+            lease.expires_at, lease.adopted = renewed_until, False
+        else:
+            held.discard(wid)
+            lost.append(lease)
+    return held, lost
