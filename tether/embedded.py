@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tether.agents.kinds import AgentKinds
+from tether.agents.memory.api import Memory
+from tether.agents.memory.nodes import MemoryTools
 from tether.ir.types import Workflow
 from tether.runtime import Runtime as CoreRuntime
 from tether.runtime.code_first.decorators import CodeWorkflow
@@ -32,6 +34,27 @@ class Runtime(CoreRuntime):
         if node_kinds is None:
             node_kinds = AgentKinds(secrets=secret_source(kwargs.get("secrets")))
         super().__init__(*args, node_kinds=node_kinds, **kwargs)
+        self._memory: Memory | None = None
+        self._memory_store: object = None
+        # Not among the plug-in's tools: a fleet worker announcing them would take memory
+        # nodes' items without the journal's database; they run on this engine's pool.
+        for builtin in MemoryTools(lambda: self.memory).tools():
+            self.tools.add(builtin)
+
+    @property
+    def memory(self) -> Memory:
+        """Durable memory in the journal's database, per user or tenant (inside ``async
+        with``; raises RuntimeError outside it).
+
+        Example::
+
+            await rt.memory.write(user="u1", subject="location", content="Amsterdam")
+            ctx = await rt.memory.context_for(user="u1", topic="travel", budget_tokens=400)
+        """
+        store = self.store
+        if self._memory is None or self._memory_store is not store:
+            self._memory, self._memory_store = Memory(store, self.clock), store
+        return self._memory
 
     async def run_durable(
         self, workflow: Workflow | str | CodeWorkflow, input: Mapping[str, Any] | None = None

@@ -273,7 +273,8 @@ def test_unknown_kinds_and_bad_shapes_are_reported_together() -> None:
     assert lines[0] == (
         "x.json: nodes.a.kind.type: node 'a': unknown node kind 'coordinator' (Tether runs: "
         "tool, python_fn, mcp_tool, model, http, branch, condition, parallel, join, end, "
-        "limit_exceeded, wait, human_approval, eval, agent, a2a_task, run_code)"
+        "limit_exceeded, wait, human_approval, eval, agent, a2a_task, run_code, memory_write, "
+        "memory_retrieval)"
     )
     assert "missing required field `tool_ref`" in lines[1]
     assert "node 'c': no kind" in lines[2]

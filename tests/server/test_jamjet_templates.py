@@ -17,7 +17,6 @@ pytestmark = pytest.mark.anyio
 
 #: Templates not expected to register yet, and why.
 NOT_YET = {
-    "a2a-delegator": "its a2a_task names the agent by agent_uri, a template over state",
     "multi-agent-review": "the SDK itself cannot render it (KeyError in render_template)",
     "rag-assistant": "a template filter of jamjet's own (extract_path)",
 }

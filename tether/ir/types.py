@@ -251,6 +251,29 @@ class RunCodeKind(_Kind, frozen=True, tag="run_code"):
     input_mapping: dict[str, Any] = {}
 
 
+class MemoryWriteKind(_Kind, frozen=True, tag="memory_write"):
+    """Remember a fact in durable memory (``tether.agents.memory``): ``user`` is the scope
+    (a user or tenant), ``subject`` and ``content`` the fact, ``supersedes`` the id of a fact
+    it replaces; each ``$path``, a template or a literal, rendered at hand-out. Written once
+    per execution, node and visit, whatever restarts and retries (I4). The node's output is
+    the fact written (``fact_id``, ``subject``, ``content``, ``at_ms``)."""
+
+    user: str
+    subject: str
+    content: str
+    supersedes: str | None = None
+
+
+class MemoryRetrievalKind(_Kind, frozen=True, tag="memory_retrieval"):
+    """Read ``user``'s current facts most relevant to ``topic`` within ``budget_tokens``
+    (each ``$path``, a template or a literal for the first two). The output:
+    ``{"text", "tokens", "facts": [{"fact_id", "subject", "content", ...}]}``."""
+
+    user: str
+    topic: str = ""
+    budget_tokens: int = 400
+
+
 NodeKind = (
     ToolKind
     | PythonFnKind
@@ -269,6 +292,8 @@ NodeKind = (
     | AgentKind
     | A2aTaskKind
     | RunCodeKind
+    | MemoryWriteKind
+    | MemoryRetrievalKind
 )
 
 #: Kinds that are resolved by the execution itself from state (no work item, no worker).
@@ -294,6 +319,8 @@ IO_KINDS: tuple[type[_Kind], ...] = (
     EvalKind,
     RunCodeKind,
     A2aTaskKind,
+    MemoryWriteKind,
+    MemoryRetrievalKind,
 )
 
 

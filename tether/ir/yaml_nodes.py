@@ -246,11 +246,35 @@ def _a2a_task(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
         for k in ("remote_agent", "skill", "output_schema", "stream", "on_input_required")
         if k in spec
     }
-    fields["remote_agent"] = spec.get("remote_agent", "")
+    if "remote_agent" in spec and "agent_uri" in spec:
+        raise ValueProblem((), "an a2a_task node names its agent once: remote_agent or agent_uri")
+    # jamjet spells them agent_uri and timeout_seconds
+    fields["remote_agent"] = spec.get("remote_agent", spec.get("agent_uri", ""))
     fields["input_mapping"] = _io(spec)
-    if spec.get("timeout") is not None:
-        fields["timeout_secs"] = round(_sub("timeout", parse_duration, spec["timeout"]))
+    timeouts = [k for k in ("timeout", "timeout_seconds") if spec.get(k) is not None]
+    if len(timeouts) > 1:
+        raise ValueProblem((), "an a2a_task node has one timeout: timeout or timeout_seconds")
+    for key in timeouts:
+        fields["timeout_secs"] = round(_sub(key, parse_duration, spec[key]))
     return convert(fields, t.A2aTaskKind, "a2a_task node")
+
+
+def _memory_write(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
+    for key in ("user", "subject", "content"):
+        if key not in spec:
+            raise ValueProblem((), f"a memory_write node needs '{key}' ($path, a template or text)")
+    fields = {k: spec[k] for k in ("user", "subject", "content", "supersedes") if k in spec}
+    return convert(fields, t.MemoryWriteKind, "memory_write node")
+
+
+def _memory_retrieval(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
+    if "user" not in spec:
+        raise ValueProblem((), "a memory_retrieval node needs 'user' ($path, a template or text)")
+    fields = {k: spec[k] for k in ("user", "topic", "budget_tokens") if k in spec}
+    kind = convert(fields, t.MemoryRetrievalKind, "memory_retrieval node")
+    if kind.budget_tokens < 0:
+        raise ValueProblem(("budget_tokens",), "budget_tokens must not be negative")
+    return kind
 
 
 def _run_code(node_id: str, spec: Spec, paths: dict[str, YPath]) -> NodeKind:
@@ -371,10 +395,15 @@ KINDS: dict[str, tuple[frozenset[str], KindBuilder]] = {
         _agent,
     ),
     "a2a_task": (
-        _WORK_COMMON | _IO | {"remote_agent", "skill", "stream", "on_input_required"},
+        _WORK_COMMON
+        | _IO
+        | {"remote_agent", "agent_uri", "timeout_seconds", "skill", "stream"}
+        | {"on_input_required"},
         _a2a_task,
     ),
     "run_code": (_WORK_COMMON | {"code", "sandbox", "limits", "input"}, _run_code),
+    "memory_write": (_WORK_COMMON | {"user", "subject", "content", "supersedes"}, _memory_write),
+    "memory_retrieval": (_WORK_COMMON | {"user", "topic", "budget_tokens"}, _memory_retrieval),
     "branch": (_CONTROL_COMMON | {"cases", "conditions", "default"}, _branch),
     "condition": (_CONTROL_COMMON | {"next", "expression", "if_true", "if_false"}, _condition),
     "parallel": (_CONTROL_COMMON | {"branches"}, _parallel),

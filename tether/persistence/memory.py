@@ -45,6 +45,7 @@ from tether.persistence.contract import (
     WorkflowVersionConflict,
     WorkItemRow,
 )
+from tether.persistence.facts import FactRow, check_fact
 from tether.persistence.leases import (
     ItemState,
     grant_order,
@@ -81,6 +82,7 @@ class MemoryStore:
         self._workflows: dict[tuple[str, str], WorkflowRow] = {}
         self._items: dict[str, WorkItemRow] = {}
         self._schedules: dict[str, ScheduleRow] = {}
+        self._facts: dict[str, dict[str, FactRow]] = {}
         self._state = "new"
 
     async def open(self) -> None:
@@ -414,6 +416,24 @@ class MemoryStore:
             if r.status in QUEUE_DEPTH_STATUSES:
                 counts[(r.queue, r.status)] = counts.get((r.queue, r.status), 0) + 1
         return counts
+
+    # ------------------------------------------------------------------------- memory facts
+
+    async def write_fact(self, row: FactRow) -> bool:
+        check_fact(row)
+        self._check_writable()
+        await checkpoint()
+        self._check_writable()
+        scope = self._facts.setdefault(row.scope, {})
+        if row.fact_id in scope:
+            return False
+        scope[row.fact_id] = row
+        return True
+
+    async def read_facts(self, scope: str) -> list[FactRow]:
+        self._check_open()
+        rows = self._facts.get(scope, {}).values()
+        return sorted(rows, key=lambda r: (r.at_ms, r.fact_id))
 
     # ------------------------------------------------------------------------- schedules
 

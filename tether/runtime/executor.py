@@ -31,6 +31,7 @@ from tether.clock import Clock
 from tether.runtime.secrets import EnvSecrets, SecretSource
 from tether.runtime.tool_outcome import ToolOutcome, run_tool
 from tether.runtime.tools import ToolRegistry, UnknownTool
+from tether.runtime.work_context import CURRENT_WORK_ITEM
 
 
 class WorkItem(msgspec.Struct, frozen=True, gc=False):
@@ -268,6 +269,7 @@ class InProcessExecutor:
         # fleet worker (I11).
         wid = item.work_item_id
         self._current[wid] = task
+        seen = CURRENT_WORK_ITEM.set(item)  # for built-ins that key by it (durable memory)
         try:
             outcome = await run_tool(
                 self._tools,
@@ -287,6 +289,7 @@ class InProcessExecutor:
             return None
         finally:
             self._current.pop(wid, None)
+            CURRENT_WORK_ITEM.reset(seen)
         if wid in self._interrupted:
             task.uncancel()  # the tool caught the interruption and returned: still cancelled
             return None

@@ -3,9 +3,12 @@ the input and a fresh ``messageId``, all in ``node_scheduled``) and the built-in
 ``tether.a2a`` that delegates and follows the task to its end.
 
 The call is a work item like a tool's: leased, fenced, timed out and retried by the node's
-policy. The ``messageId`` is fixed in the journal before the call, so a delegator that
-restarts and sends the same hand-out again reaches the same remote task (a Tether delegate
-starts one run per message id); a retry (a new attempt) is a new hand-out and a new task.
+policy. The agent may be named from state (``$agent_url`` or ``{{ state.agent_url }}``, as
+jamjet's ``agent_uri`` does): it is rendered at hand-out, journaled in ``node_scheduled`` like
+any input, and a value that is not an http(s) URL fails the node there. The ``messageId`` is
+fixed in the journal before the call, so a delegator that restarts and sends the same hand-out
+again reaches the same remote task (a Tether delegate starts one run per message id); a retry
+(a new attempt) is a new hand-out and a new task.
 ``node_completed`` records who answered and what it cost: ``a2a_agent`` (the card's name),
 ``a2a_url``, ``a2a_task_id``, ``a2a_state``, ``cost_usd`` (the task's ``metadata.cost_usd``,
 when the remote reports one).
@@ -21,6 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -33,6 +37,7 @@ from tether.agents.a2a.client import (
 )
 from tether.agents.state_inputs import bind_input
 from tether.ir.errors import ValidationIssue
+from tether.ir.templates import TemplateError, parse_template
 from tether.ir.types import A2aTaskKind, Node, Workflow
 from tether.runtime.tools import Tool
 
@@ -51,7 +56,7 @@ def a2a_args(node: Node, data: Mapping[str, Any]) -> dict[str, Any]:
     else:  # the run's state, less the engine's own keys
         task_input = {k: v for k, v in data.items() if not k.startswith("__")}
     args: dict[str, Any] = {
-        "agent": kind.remote_agent,
+        "agent": agent_url(kind.remote_agent, data, node.id),
         "input": task_input,
         "message_id": f"tether-{uuid.uuid4().hex}",
     }
@@ -63,18 +68,54 @@ def a2a_args(node: Node, data: Mapping[str, Any]) -> dict[str, Any]:
     return args
 
 
+def is_templated(remote_agent: str) -> bool:
+    """Whether the agent is named from state (``$path`` or ``{{ state.x }}``), so its URL is
+    known only when the node is handed out."""
+    return "{{" in remote_agent or (
+        remote_agent.startswith("$") and not remote_agent.startswith("${")
+    )
+
+
+def agent_url(remote_agent: str, data: Mapping[str, Any], node_id: str) -> str:
+    """The remote agent's URL: ``remote_agent`` itself, or rendered from state at hand-out
+    (where it is journaled with the rest of the call). Raises ValueError when what state
+    gives is not an http(s) URL, LookupError when state lacks it."""
+    if not is_templated(remote_agent):
+        return remote_agent
+    url = bind_input(remote_agent, data)
+    if not isinstance(url, str) or not _is_http_url(url):
+        raise ValueError(
+            f"node {node_id!r}: the remote agent {remote_agent!r} must give an http(s) URL, "
+            f"got {url!r}"
+        )
+    return url
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def check_a2a(wf: Workflow) -> list[ValidationIssue]:
     issues = []
     for node in wf.nodes.values():
         kind = node.kind
-        if isinstance(kind, A2aTaskKind) and not kind.remote_agent.startswith(
-            ("http://", "https://")
-        ):
+        if not isinstance(kind, A2aTaskKind):
+            continue
+        where = f"nodes.{node.id}.kind.remote_agent"
+        if is_templated(kind.remote_agent):
+            if "{{" in kind.remote_agent:  # $path needs no parse; a bad template is refused now
+                try:
+                    parse_template(kind.remote_agent)
+                except TemplateError as exc:
+                    issues.append(ValidationIssue(where, f"node {node.id!r}: {exc}"))
+        elif not _is_http_url(kind.remote_agent):
             issues.append(
                 ValidationIssue(
-                    f"nodes.{node.id}.kind.remote_agent",
+                    where,
                     f"node {node.id!r}: remote_agent must be the agent's http(s) URL (its base "
-                    f"URL or its card's), got {kind.remote_agent!r}",
+                    f"URL or its card's), or name it from state ($path or {{{{ state.x }}}}), "
+                    f"got {kind.remote_agent!r}",
                 )
             )
     return issues
@@ -186,4 +227,12 @@ def _texts(message: Any) -> str:
     return " ".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))[:500]
 
 
-__all__ = ["A2A_TOOL", "A2aCaller", "A2aRefused", "A2aUnreachable", "a2a_args", "check_a2a"]
+__all__ = [
+    "A2A_TOOL",
+    "A2aCaller",
+    "A2aRefused",
+    "A2aUnreachable",
+    "a2a_args",
+    "agent_url",
+    "check_a2a",
+]

@@ -33,6 +33,13 @@ from tether.agents.kinds.model_calls import call_args, first_messages, model_nod
 from tether.agents.kinds.model_fallback import with_fallbacks
 from tether.agents.kinds.model_tool import MODEL_TOOL, ModelCaller
 from tether.agents.kinds.tool_schema import tool_spec, wire_name
+from tether.agents.memory.nodes import (
+    MEMORY_RETRIEVAL_TOOL,
+    MEMORY_WRITE_TOOL,
+    check_memory,
+    memory_retrieval_args,
+    memory_write_args,
+)
 from tether.agents.providers.costs import CostTable
 from tether.agents.providers.types import ToolSpec
 from tether.agents.sandbox.caller import NODE_TOOL, RunCodeCaller, check_run_code, run_code_args
@@ -44,6 +51,8 @@ from tether.ir.types import (
     EvalKind,
     HttpKind,
     McpToolKind,
+    MemoryRetrievalKind,
+    MemoryWriteKind,
     ModelKind,
     Node,
     RunCodeKind,
@@ -53,7 +62,10 @@ from tether.runtime.node_kinds import CallBinder
 from tether.runtime.secrets import SecretSource
 from tether.runtime.tools import Tool, ToolRegistry, UnknownTool
 
-_KINDS = (ModelKind, AgentKind, HttpKind, McpToolKind, EvalKind, RunCodeKind, A2aTaskKind)
+_KINDS = (
+    ModelKind, AgentKind, HttpKind, McpToolKind, EvalKind, RunCodeKind, A2aTaskKind,
+    MemoryWriteKind, MemoryRetrievalKind,
+)  # fmt: skip
 
 #: An agent's tools: the specs of its ``@tool`` functions, wire name -> tool name where they
 #: differ, and its MCP tools (listed by the server when the model is called).
@@ -105,6 +117,7 @@ class AgentKinds:
             + check_evals(wf, self._costs)
             + check_run_code(wf, self._env)
             + check_a2a(wf)
+            + check_memory(wf, tools)
         )
 
     def binding(self, wf: Workflow, node: Node, tools: ToolRegistry) -> tuple[str, CallBinder]:
@@ -122,6 +135,10 @@ class AgentKinds:
             return NODE_TOOL, lambda data: run_code_args(node, data)
         if isinstance(node.kind, A2aTaskKind):
             return A2A_TOOL, lambda data: a2a_args(node, data)
+        if isinstance(node.kind, MemoryWriteKind):
+            return MEMORY_WRITE_TOOL, lambda data: memory_write_args(node, data)
+        if isinstance(node.kind, MemoryRetrievalKind):
+            return MEMORY_RETRIEVAL_TOOL, lambda data: memory_retrieval_args(node, data)
         return MODEL_TOOL, lambda data: self.model_call(wf, node, None, data, tools)
 
     def model_call(

@@ -2,15 +2,17 @@
 always wins), and the most relevant of them within a token budget (a pluggable scorer, a
 lexical one built in).
 
-Not done yet (issue 21, part 3): the facts' table in the journal's database (SQLite and
-Postgres), the ``memory_write`` and ``memory_retrieval`` nodes and ``rt.memory``; this core is
-what they will call.
+The facts live in the journal's database (``tether.persistence.facts``); ``rt.memory``
+(:class:`Memory`) writes and reads them, and the ``memory_write`` and ``memory_retrieval``
+nodes (``tether.agents.memory.nodes``) do so inside a run, a write applied once (I4).
 
 Example::
 
     ctx = context_for(facts, user="u1", topic="where to meet", budget_tokens=400)
+    ctx = await rt.memory.context_for(user="u1", topic="where to meet", budget_tokens=400)
 """
 
+from tether.agents.memory.api import Memory, MemoryUnavailable
 from tether.agents.memory.context import MemoryContext, approx_tokens, context_for, fact_line
 from tether.agents.memory.facts import Fact, current_facts
 from tether.agents.memory.scoring import LexicalScorer, Scorer
@@ -18,7 +20,9 @@ from tether.agents.memory.scoring import LexicalScorer, Scorer
 __all__ = [
     "Fact",
     "LexicalScorer",
+    "Memory",
     "MemoryContext",
+    "MemoryUnavailable",
     "Scorer",
     "approx_tokens",
     "context_for",

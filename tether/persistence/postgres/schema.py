@@ -178,6 +178,23 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        7,
+        # Durable memory (tether.agents.memory): facts per scope (user or tenant), written
+        # once per (scope, fact_id) and read per scope only, so the key leads with the scope.
+        """
+        CREATE TABLE tether_memory_facts (
+            scope text COLLATE "C" NOT NULL,
+            fact_id text COLLATE "C" NOT NULL,
+            subject text NOT NULL,
+            content text NOT NULL,
+            source_run text COLLATE "C" NOT NULL,
+            at_ms bigint NOT NULL,
+            supersedes text COLLATE "C",
+            PRIMARY KEY (scope, fact_id)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

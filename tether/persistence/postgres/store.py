@@ -44,10 +44,12 @@ from tether.persistence.contract import (
     WorkflowRow,
     WorkItemRow,
 )
+from tether.persistence.facts import FactRow, check_fact
 from tether.persistence.leases import lease_of
 from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
 from tether.persistence.postgres import (
     execution_reads,
+    fact_ops,
     lease_ops,
     page_reads,
     schedule_ops,
@@ -266,6 +268,15 @@ class PostgresStore:
 
     async def set_schedule_error(self, schedule_id: str, error: str | None, at_ms: int) -> bool:
         return bool(await self._job(schedule_ops.set_schedule_error, schedule_id, error, at_ms))
+
+    async def write_fact(self, row: FactRow) -> bool:
+        """Insert a memory fact once per ``(scope, fact_id)`` (a job of the writer)."""
+        check_fact(row)
+        return bool(await self._job(fact_ops.write_fact, row))
+
+    async def read_facts(self, scope: str) -> list[FactRow]:
+        """Every fact of ``scope``, oldest first."""
+        return await self._read(fact_ops.read_facts, scope)
 
     async def _job(self, op: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """Run ``op(conn, *args)`` as a job of the writer: its own transaction."""

@@ -189,6 +189,23 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        9,
+        # Durable memory (tether.agents.memory): facts per scope (user or tenant), written
+        # once per (scope, fact_id) and read per scope only, so the key leads with the scope.
+        """
+        CREATE TABLE memory_facts (
+            scope TEXT NOT NULL,
+            fact_id TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            content TEXT NOT NULL,
+            source_run TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            supersedes TEXT,
+            PRIMARY KEY (scope, fact_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -53,9 +53,10 @@ from tether.persistence.contract import (
     WorkflowRow,
     WorkItemRow,
 )
+from tether.persistence.facts import FactRow, check_fact
 from tether.persistence.leases import lease_of
 from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
-from tether.persistence.sqlite import lease_ops, ops, page_reads, schedule_ops, schema
+from tether.persistence.sqlite import fact_ops, lease_ops, ops, page_reads, schedule_ops, schema
 from tether.persistence.sqlite.audit_log import SqliteAuditLog
 from tether.persistence.sqlite.lock import WriterLock
 from tether.persistence.sqlite.settings import ConnectionSettings, read_settings
@@ -332,6 +333,15 @@ class SqliteStore:
             schedule_ops.set_schedule_error, schedule_id=schedule_id, error=error, at_ms=at_ms
         )
         return bool(await self._writing().submit(job))
+
+    async def write_fact(self, row: FactRow) -> bool:
+        """Insert a memory fact once per ``(scope, fact_id)`` (a job of the single writer)."""
+        check_fact(row)
+        return bool(await self._writing().submit(functools.partial(fact_ops.write_fact, row=row)))
+
+    async def read_facts(self, scope: str) -> list[FactRow]:
+        """Every fact of ``scope``, oldest first."""
+        return await fact_ops.read_facts(self._reading(), scope)
 
     def _writing(self) -> GroupCommitWriter:
         self._check_open()
