@@ -334,7 +334,7 @@ async def _scenario(
         faults=chaos.counts, long_pauses=chaos.long_pauses, chaos_s=chaos_s,
         replies_dropped={"api": proxies[0].dropped, "worker": proxies[1].dropped}
         if proxies else None, clock_offset_s=chaos.clock_offset,
-        results_resent=cluster.results_resent(),
+        results_unacked_at_rejoin=cluster.results_unacked_at_rejoin(),
         wall_s=time.time() - t0, rejoin_s=sorted(s for s, _ in rejoins),
         rejoin_after_health_s=sorted(h for _, h in rejoins),
     )  # fmt: skip
@@ -358,7 +358,7 @@ def report(r: dict[str, Any]) -> None:
         d = r["replies_dropped"]
         print(f"  {f['reply_lost']} lost replies armed: {d['api']} POST /executions replies and "
               f"{d['worker']} worker result acks dropped after the engine had them; "
-              f"{r['results_resent']} results re-sent by rejoining workers")  # fmt: skip
+              f"{r['results_unacked_at_rejoin']} results re-sent by workers rejoining")  # fmt: skip
     print(
         f"runs {r['runs']} accepted ({len(r['refused'])} never accepted): "
         f"lost {len(r['lost'])}  stuck {len(r['stuck'])}  doubled {len(r['doubled'])}  "

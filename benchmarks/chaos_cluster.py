@@ -183,9 +183,9 @@ class Cluster:
                     times.append((min(after) - start, min(after) - healthy))
         return times
 
-    def results_resent(self) -> int:
-        """Results the workers re-sent on rejoining because the engine had not acknowledged
-        them (the count in their ``re-registered with engine`` log lines)."""
+    def results_unacked_at_rejoin(self) -> int:
+        """Results the workers held unacknowledged when they rejoined, and so re-sent (the
+        count in their ``re-registered with engine`` log lines)."""
         total = 0
         for path in self.dir.glob("w*.err"):
             for line in path.read_text(errors="replace").splitlines():
