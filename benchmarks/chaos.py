@@ -1,6 +1,7 @@
 """Chaos: runs submitted over the REST API while random faults hit the engine and the workers.
 
     python -m benchmarks chaos [--runs 200] [--workers 3] [--faults 20] [--seed 1] [--quick]
+                               [--also engine_stop,clock_jump,reply_lost]
 
 A ``tether dev`` engine (127.0.0.1, journal on a SQLite file in a temporary directory,
 ``TETHER_EMBED_WORKERS=0``: every step runs on a worker) and ``--workers`` ``tether worker``
@@ -11,6 +12,15 @@ the same time ``--faults`` faults land at random times (uniform gaps, mean ``--g
 of the engine (restarted at once on the same journal and ports), SIGKILL of a worker
 (restarted under the same worker id), or SIGSTOP of a worker then SIGCONT after 0.2 s to 1.5x
 the 5 s lease TTL (so a third of the pauses outlive it).
+
+``--also`` adds kinds to the mix (each lands first, before the usual three, so a short run has
+it): ``engine_stop`` SIGSTOPs the engine for 1.1x to 1.5x the lease TTL, then SIGCONT (every
+worker's lease runs out while it is frozen); ``clock_jump`` steps the engine's wall clock 1 to
+10 s forward or back (the engine runs under ``benchmarks.chaos_clock``); ``reply_lost`` loses
+the reply to the next ``POST /executions`` and to the next result a worker sends, after the
+engine committed them (driver and workers talk to the engine through a
+``benchmarks.chaos_proxy.ReplyDropper``): the driver resends with the same execution id, the
+worker re-sends its unacknowledged result on reconnecting.
 
 After the last fault the driver waits (up to ``--deadline``) for every run to end, then reads
 each run's view and journal (``GET /executions/{id}``, ``/events``) and prints: runs lost
@@ -27,6 +37,7 @@ nonzero if a run is lost, stuck, doubled or wrong, or a side effect is unexplain
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import signal
 import sys
@@ -42,6 +53,7 @@ import msgspec
 
 from benchmarks.chaos_check import TERMINAL, read_all, read_effects, verdict
 from benchmarks.chaos_cluster import Cluster
+from benchmarks.chaos_proxy import ReplyDropper
 from benchmarks.chaos_tools import CHAIN_YAML, WORKFLOW_ID
 from benchmarks.machine import banner, describe
 from tether.ir import compile_yaml_text
@@ -50,6 +62,11 @@ from tether.ir import compile_yaml_text
 LEASE_TTL_SECS: Final = 5.0
 #: Fault kinds and their weights (the outside run's mix: about 30% engine kills).
 FAULTS: Final = {"engine_kill": 3, "worker_kill": 3, "worker_stop": 4}
+#: Kinds ``--also`` adds, with their weights. Off by default: an engine stop holds every run
+#: for a lease TTL, and the others need a proxy or a launcher around the engine.
+EXTRA_FAULTS: Final = {"engine_stop": 2, "clock_jump": 3, "reply_lost": 3}
+#: The marker of a worker's Result frame (its msgpack ``type`` tag), whose Ack is to be lost.
+RESULT_MARKER: Final = b"\xa6result"
 #: A submission retried this long (engine down, restarting) is given up and reported.
 SUBMIT_DEADLINE_SECS: Final = 120.0
 #: Submissions in flight at once; more wait their turn (the chain's pacing still holds).
@@ -60,8 +77,11 @@ POLL_SECS: Final = 0.25
 class Driver:
     """Submits the runs; remembers each accepted one's ``x0`` and first submit time."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, host: str) -> None:
         self.url = url
+        #: The engine's own ``host:port``: through the reply-losing proxy, the Host header
+        #: still names the engine (it refuses names it does not answer to).
+        self.host = host
         self.submitted: dict[str, tuple[int, float]] = {}
         self.refused: list[str] = []
         self.retries = 0
@@ -72,7 +92,9 @@ class Driver:
         pace = faults * gap / max(runs, 1)  # the mean gap between submissions
         limiter = anyio.Semaphore(SUBMITTERS)
         async with (
-            httpx.AsyncClient(base_url=self.url, timeout=10.0) as client,
+            httpx.AsyncClient(
+                base_url=self.url, timeout=10.0, headers={"Host": self.host}
+            ) as client,
             anyio.create_task_group() as tg,
         ):
             for i in range(runs):
@@ -109,17 +131,29 @@ class Driver:
 class Chaos:
     """Injects the faults; ``last`` is when the last one ended (its signal, or its SIGCONT)."""
 
-    def __init__(self, cluster: Cluster, rng: random.Random) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        rng: random.Random,
+        kinds: dict[str, int],
+        proxies: tuple[ReplyDropper, ReplyDropper] | None = None,
+    ) -> None:
         self.cluster = cluster
         self.rng = rng
+        self.kinds = kinds
+        self.proxies = proxies
         self.paused: set[int] = set()
-        self.counts: dict[str, int] = dict.fromkeys(FAULTS, 0)
+        self.counts: dict[str, int] = dict.fromkeys(kinds, 0)
+        self.clock_offset = 0.0  # seconds the engine's wall clock is off the real one
+        #: (real time, offset from then on) for each clock jump, in order.
+        self.jumps: list[tuple[float, float]] = [(0.0, 0.0)]
         self.long_pauses = 0
         #: (worker index, SIGSTOP time, SIGCONT time): a stopped worker rejoins only after.
         self.pauses: list[tuple[int, float, float]] = []
         self.last = 0.0
         self.injected = 0
-        self._firsts = rng.sample(list(FAULTS), len(FAULTS))
+        extra = [k for k in kinds if k not in FAULTS]
+        self._firsts = rng.sample(extra, len(extra)) + rng.sample(list(FAULTS), len(FAULTS))
         self._next = anyio.Event()
 
     async def reached(self, n: int) -> None:
@@ -138,8 +172,8 @@ class Chaos:
 
     async def one(self, tg: anyio.abc.TaskGroup) -> None:
         free = [i for i in range(self.cluster.workers) if i not in self.paused]
-        kind = self.rng.choices(list(FAULTS), weights=list(FAULTS.values()))[0]
-        if self.injected < len(FAULTS):  # every kind once first, so a short run has each
+        kind = self.rng.choices(list(self.kinds), weights=list(self.kinds.values()))[0]
+        if self.injected < len(self._firsts):  # every kind once first, so a short run has each
             kind = self._firsts[self.injected]
         if not free:
             kind = "engine_kill"  # every worker is paused: hit the engine instead
@@ -156,12 +190,53 @@ class Chaos:
             await proc.killed()
             # Not waiting for its Welcome: the engine may be down, and that is chaos too.
             await self.cluster.start_worker(i, wait=False)
+        elif kind == "engine_stop":
+            await self.engine_stop()
+        elif kind == "clock_jump":
+            self.clock_jump()
+        elif kind == "reply_lost":
+            assert self.proxies is not None
+            for proxy in self.proxies:
+                proxy.arm()
         else:
             i = self.rng.choice(free)
             secs = self.rng.uniform(0.2, 1.5 * LEASE_TTL_SECS)
             self.long_pauses += secs > LEASE_TTL_SECS
             self.paused.add(i)
             tg.start_soon(self.pause, i, secs)
+
+    async def engine_stop(self) -> None:
+        """Freeze the engine past every lease's TTL, then let it go on (inline: no other fault
+        lands on a frozen engine)."""
+        engine = self.cluster.engine
+        assert engine is not None
+        engine.signal(signal.SIGSTOP)
+        try:
+            await anyio.sleep(self.rng.uniform(1.1, 1.5) * LEASE_TTL_SECS)
+        finally:
+            engine.signal(signal.SIGCONT)
+            self.last = max(self.last, time.time())
+
+    def clock_jump(self) -> None:
+        """Step the engine's wall clock 1 to 2 lease TTLs forward or back (rename: atomic)."""
+        path = self.cluster.clock_offset
+        assert path is not None
+        step = self.rng.uniform(0.2, 2.0) * LEASE_TTL_SECS * self.rng.choice((-1, 1))
+        self.clock_offset += step
+        self.jumps.append((time.time(), self.clock_offset))
+        scratch = path.with_suffix(".new")
+        scratch.write_text(repr(self.clock_offset))
+        scratch.replace(path)
+
+    def real_time(self, engine_time: float) -> float:
+        """The driver's time when the engine's clock read ``engine_time``: the latest clock
+        era in which that reading could be taken (after a jump back, a reading may occur in
+        two; the later is taken). Exact to the jump file's 20 ms re-read."""
+        eras = [*self.jumps, (float("inf"), 0.0)]
+        for (start, offset), (end, _) in reversed(list(itertools.pairwise(eras))):
+            if start <= engine_time - offset < end:
+                return engine_time - offset
+        return engine_time - self.clock_offset
 
     async def pause(self, i: int, secs: float) -> None:
         proc = self.cluster.worker_procs[i]
@@ -205,7 +280,34 @@ async def wait_all_ended(url: str, run_ids: list[str], deadline: float) -> bool:
 
 async def scenario(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     rng = random.Random(args.seed)
+    kinds = {**FAULTS, **{k: EXTRA_FAULTS[k] for k in args.also}}
     cluster = Cluster(tmp, args.workers, args.concurrency)
+    proxies = None
+    if "reply_lost" in kinds:
+        proxies = (ReplyDropper(cluster.port, b"POST /executions"),
+                   ReplyDropper(cluster.worker_port, RESULT_MARKER))  # fmt: skip
+        cluster.worker_connect_port = proxies[1].port
+    if "clock_jump" in kinds:
+        cluster.clock_offset = tmp / "clock-offset"
+    try:
+        async with anyio.create_task_group() as proxying:
+            for proxy in proxies or ():
+                proxying.start_soon(proxy.serve)
+            result = await _scenario(args, cluster, rng, kinds, proxies)
+            proxying.cancel_scope.cancel()
+        return result
+    finally:
+        cluster.stop_all()
+
+
+async def _scenario(
+    args: argparse.Namespace,
+    cluster: Cluster,
+    rng: random.Random,
+    kinds: dict[str, int],
+    proxies: tuple[ReplyDropper, ReplyDropper] | None,
+) -> dict[str, Any]:
+    submit_url = cluster.url if proxies is None else f"http://127.0.0.1:{proxies[0].port}"
     try:
         await cluster.start_engine()
         for i in range(args.workers):
@@ -213,7 +315,8 @@ async def scenario(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ir = msgspec.to_builtins(compile_yaml_text(CHAIN_YAML))
         async with httpx.AsyncClient(base_url=cluster.url) as client:
             (await client.post("/workflows", json={"ir": ir})).raise_for_status()
-        driver, chaos = Driver(cluster.url), Chaos(cluster, rng)
+        driver = Driver(submit_url, f"127.0.0.1:{cluster.port}")
+        chaos = Chaos(cluster, rng, kinds, proxies)
         t0 = time.time()
         async with anyio.create_task_group() as tg:
             tg.start_soon(driver.submit_all, args.runs, chaos, args.faults, args.gap)
@@ -224,10 +327,14 @@ async def scenario(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     finally:
         cluster.stop_all()
     rejoins = cluster.rejoins(lambda i, t: any(w == i and a <= t <= b for w, a, b in chaos.pauses))
-    result = verdict(driver.submitted, journals, read_effects(cluster.effects), chaos.last)
+    result = verdict(driver.submitted, journals, read_effects(cluster.effects), chaos.last,
+                     chaos.real_time)  # fmt: skip
     result.update(
         all_ended=ended, refused=driver.refused, submit_retries=driver.retries,
         faults=chaos.counts, long_pauses=chaos.long_pauses, chaos_s=chaos_s,
+        replies_dropped={"api": proxies[0].dropped, "worker": proxies[1].dropped}
+        if proxies else None, clock_offset_s=chaos.clock_offset,
+        results_unacked_at_rejoin=cluster.results_unacked_at_rejoin(),
         wall_s=time.time() - t0, rejoin_s=sorted(s for s, _ in rejoins),
         rejoin_after_health_s=sorted(h for _, h in rejoins),
     )  # fmt: skip
@@ -242,6 +349,16 @@ def report(r: dict[str, Any]) -> None:
         f"{LEASE_TTL_SECS:g} s lease TTL) over {r['chaos_s']:.1f} s; "
         f"{r['submit_retries']} submission retries"
     )
+    if "engine_stop" in f:
+        print(f"  {f['engine_stop']} engine SIGSTOPs past the lease TTL")
+    if "clock_jump" in f:
+        print(f"  {f['clock_jump']} engine clock jumps (its clock ended {r['clock_offset_s']:+.1f} "
+              "s off)")  # fmt: skip
+    if r["replies_dropped"] is not None:
+        d = r["replies_dropped"]
+        print(f"  {f['reply_lost']} lost replies armed: {d['api']} POST /executions replies and "
+              f"{d['worker']} worker result acks dropped after the engine had them; "
+              f"{r['results_unacked_at_rejoin']} results re-sent by workers rejoining")  # fmt: skip
     print(
         f"runs {r['runs']} accepted ({len(r['refused'])} never accepted): "
         f"lost {len(r['lost'])}  stuck {len(r['stuck'])}  doubled {len(r['doubled'])}  "
@@ -286,7 +403,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--deadline", type=float, default=300.0,
                         help="seconds after the last fault for every run to end")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="20 runs, 2 workers, 4 faults")
+    parser.add_argument("--also", default="", metavar="KIND[,KIND]",
+                        help=f"more fault kinds: {', '.join(EXTRA_FAULTS)}")  # fmt: skip
     args = parser.parse_args(argv)
+    args.also = [k for k in args.also.split(",") if k]
+    unknown = [k for k in args.also if k not in EXTRA_FAULTS]
+    if unknown:
+        parser.error(f"--also: unknown fault kind {unknown[0]!r}; known: {', '.join(EXTRA_FAULTS)}")
     if args.quick:
         args.runs, args.workers, args.faults = 20, 2, 4
     print(

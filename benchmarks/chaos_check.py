@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -107,8 +108,12 @@ def verdict(
     journals: dict[str, RunJournal],
     effects: Counter[tuple[str, str, str, str]],
     last_fault: float,
+    real_time: Callable[[float], float] = lambda t: t,
 ) -> dict[str, Any]:
-    """Counts of lost, stuck, doubled and wrong runs, repeated side effects, latencies."""
+    """Counts of lost, stuck, doubled and wrong runs, repeated side effects, latencies.
+
+    ``real_time`` maps the engine's wall time (a run's ``completed_at``) to the driver's: the
+    identity unless the engine's clock was made to jump."""
     lost, stuck, doubled, wrong = [], [], [], []
     latencies, done_at = [], []
     for run_id, (x0, t_submit) in submitted.items():
@@ -126,7 +131,7 @@ def verdict(
         if view["status"] != "completed" or output.get("x") != expected(x0):
             wrong.append(f"{run_id} ({view['status']}: {view.get('error') or output.get('x')})")
         if view.get("completed_at"):
-            done_at.append(parse_time(view["completed_at"]))
+            done_at.append(real_time(parse_time(view["completed_at"])))
             latencies.append(done_at[-1] - t_submit)
     return {
         "runs": len(submitted),

@@ -92,6 +92,11 @@ class Cluster:
     #: Wall times each engine life was spawned and answered /health (its worker port listens
     #: before that: the runtime opens before the HTTP server serves).
     engine_starts: list[tuple[float, float]] = field(default_factory=list)
+    #: With a file here, the engine runs under ``benchmarks.chaos_clock``: its wall clock is
+    #: the real one plus the seconds the file says (the clock-jump fault writes it).
+    clock_offset: Path | None = None
+    #: The port workers connect to (a ``ReplyDropper`` in front of the engine's), if not its.
+    worker_connect_port: int | None = None
 
     @property
     def url(self) -> str:
@@ -101,7 +106,7 @@ class Cluster:
     def effects(self) -> Path:
         return self.dir / "effects.log"
 
-    def _spawn(self, name: str, args: list[str]) -> Proc:
+    def _spawn(self, name: str, args: list[str], launcher: list[str] | None = None) -> Proc:
         self.incarnations += 1
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -110,7 +115,7 @@ class Cluster:
         env.update(TETHER_EMBED_WORKERS="0", TETHER_EMBED_CRON="false", TETHER_LOG_LEVEL="info")
         log = self.dir / f"{name}-{self.incarnations}.err"
         with log.open("wb") as err:
-            command = [sys.executable, "-m", "tether.cli", *args]
+            command = [sys.executable, "-m", *(launcher or ["tether.cli"]), *args]
             proc = subprocess.Popen(
                 command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=err,
@@ -125,10 +130,11 @@ class Cluster:
         with anyio.fail_after(START_DEADLINE_SECS):
             while True:
                 spawned = time.time()
+                clock = self.clock_offset
                 self.engine = self._spawn("engine", [
                     "dev", "--modules", TOOLS_MODULE, "--db", str(self.dir / "journal.db"),
                     "--port", str(self.port), "--worker-port", str(self.worker_port),
-                ])  # fmt: skip
+                ], None if clock is None else ["benchmarks.chaos_clock", str(clock)])  # fmt: skip
                 if await self._healthy(self.engine):
                     self.engine_starts.append((spawned, time.time()))
                     return
@@ -149,7 +155,7 @@ class Cluster:
 
     async def start_worker(self, i: int, wait: bool = True) -> None:
         """Start worker ``w<i>`` under the same worker id, as a supervisor would restart it."""
-        endpoint = f"tcp://127.0.0.1:{self.worker_port}"
+        endpoint = f"tcp://127.0.0.1:{self.worker_connect_port or self.worker_port}"
         proc = self._spawn(f"w{i}", [
             "worker", "--engine", endpoint, "--modules", TOOLS_MODULE, "--worker-id", f"w{i}",
             "--concurrency", str(self.concurrency), "--connect-timeout", str(WORKER_CONNECT_SECS),
@@ -176,6 +182,17 @@ class Cluster:
                 if after and not stopped(worker, start):
                     times.append((min(after) - start, min(after) - healthy))
         return times
+
+    def results_unacked_at_rejoin(self) -> int:
+        """Results the workers held unacknowledged when they rejoined, and so re-sent (the
+        count in their ``re-registered with engine`` log lines)."""
+        total = 0
+        for path in self.dir.glob("w*.err"):
+            for line in path.read_text(errors="replace").splitlines():
+                if "re-registered with engine" in line:
+                    event = json.loads(line)["event"]
+                    total += int(event.split(" lease(s) held, ")[1].split(" ")[0])
+        return total
 
     def stop_all(self) -> None:
         """Kill whatever is left (continuing stopped ones first) and reap it."""

@@ -81,6 +81,7 @@ from tether.runtime.scheduler import (
 )
 from tether.runtime.secrets import SecretsArg, secret_source
 from tether.runtime.services import Services
+from tether.runtime.storage_revival import StorageRevival
 from tether.runtime.time_travel.runtime_travel import ExecutionTimeTravel
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.transports import WorkerTransport
@@ -169,6 +170,7 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel):
         self._services: Services | None = None
         self._system: ActorSystem | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._revival: StorageRevival | None = None
         self._started_in_recovery: set[str] | None = None
         self._schedules: Schedules | None = None
         if gc_threshold is not None and gc_threshold < 1:
@@ -204,6 +206,9 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel):
                 store, self.tools, self.clock, self._rng, self._snapshot_every, self.node_kinds
             )
             self._services.spawn_execution = self._ensure_spawned
+            self._revival = StorageRevival(
+                self.clock, self._ensure_spawned, self._services.mark_broken
+            )
             self._services.queue_users = self._queue_users
             self._services.code_workflows = self._bodies
             self._services.children = RuntimeChildRuns(self, tg)
@@ -511,4 +516,9 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel):
         return True
 
     async def _on_escalation(self, ref: ActorRef, error: BaseException) -> None:
+        if self._revival is not None and self._tg is not None and self._revival.takes(error):
+            # The journal could not be written (a full disk): not broken, started again from
+            # its journal once the store writes again.
+            self._tg.start_soon(self._revival.revive, ref.name, error)
+            return
         self._svc.mark_broken(ref.name, f"its actor kept failing: {error!r}")

@@ -73,6 +73,10 @@ def domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[di
             if isinstance(exc, WorkflowInvalid):
                 body["issues"] = [{"path": i.path, "message": i.message} for i in exc.issues]
             return Response(body, status_code=status)
+    if type(exc) is StorageError:
+        # The store could not write (a full disk, an I/O error): nothing was done, and the
+        # same request may succeed once it can. The engine's fault, not the caller's.
+        return Response({"error": str(exc)}, status_code=503)
     if isinstance(exc, TetherError | StorageError):
         return Response({"error": str(exc)}, status_code=400)
     return unexpected_error(request, exc)
