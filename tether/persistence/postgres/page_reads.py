@@ -11,50 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from tether.persistence.contract import ExecutionRow, WorkItemRow
+from tether.persistence.page_sql import POSTGRES, Dialect, execution_where, keyset
 from tether.persistence.pages import (
     QUEUE_DEPTH_STATUSES,
     ExecutionQuery,
     PagePosition,
     WorkItemQuery,
-    like_pattern,
 )
 from tether.persistence.postgres.connection import Conn
 from tether.persistence.postgres.execution_reads import _EXEC_COLS, _execution
 from tether.persistence.postgres.lease_ops import ITEM_COLS
 
-
-def _execution_where(query: ExecutionQuery, *, with_status: bool) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if with_status and query.status is not None:
-        where.append("e.status = %s")
-        params.append(query.status)
-    if query.workflow_id is not None:
-        where.append("e.workflow_id = %s")
-        params.append(query.workflow_id)
-    if query.id_contains is not None:
-        # ILIKE under COLLATE "C" folds ASCII letters only, as SQLite's LIKE does.
-        where.append("e.execution_id ILIKE %s ESCAPE '\\'")
-        params.append(like_pattern(query.id_contains))
-    if query.created_from_ms is not None:
-        where.append("e.created_at_ms >= %s")
-        params.append(query.created_from_ms)
-    if query.created_before_ms is not None:
-        where.append("e.created_at_ms < %s")
-        params.append(query.created_before_ms)
-    return where, params
-
-
-def _keyset(
-    id_column: str, after: PagePosition | None, oldest_first: bool, table: str
-) -> tuple[list[str], list[Any], str]:
-    direction = "ASC" if oldest_first else "DESC"
-    order = f" ORDER BY {table}created_at_ms {direction}, {table}{id_column} {direction}"
-    if after is None:
-        return [], [], order
-    compare = ">" if oldest_first else "<"
-    where = f"({table}created_at_ms, {table}{id_column}) {compare} (%s, %s)"
-    return [where], [after.created_at_ms, after.id], order
+#: The work-items table is read without an alias.
+_WORK_ITEMS = Dialect("%s", "", "ILIKE")
 
 
 async def page_executions(
@@ -64,8 +33,8 @@ async def page_executions(
     limit: int,
     oldest_first: bool,
 ) -> list[ExecutionRow]:
-    where, params = _execution_where(query, with_status=True)
-    more, more_params, order = _keyset("execution_id", after, oldest_first, "e.")
+    where, params = execution_where(query, POSTGRES, with_status=True)
+    more, more_params, order = keyset("execution_id", after, oldest_first, POSTGRES)
     clause = " AND ".join(where + more)
     cur = await conn.execute(
         f"SELECT {_EXEC_COLS} FROM tether_executions AS e"
@@ -76,7 +45,7 @@ async def page_executions(
 
 
 async def count_executions(conn: Conn, query: ExecutionQuery) -> dict[str, int]:
-    where, params = _execution_where(query, with_status=False)
+    where, params = execution_where(query, POSTGRES, with_status=False)
     clause = " AND ".join(where)
     cur = await conn.execute(
         f"SELECT e.status, COUNT(*) FROM tether_executions AS e"
@@ -97,7 +66,7 @@ async def page_work_items(
         if value is not None:
             where.append(f"{column} = %s")
             params.append(value)
-    more, more_params, order = _keyset("work_item_id", after, False, "")
+    more, more_params, order = keyset("work_item_id", after, False, _WORK_ITEMS)
     clause = " AND ".join(where + more)
     cur = await conn.execute(
         f"SELECT {ITEM_COLS} FROM tether_work_items {'WHERE ' + clause if clause else ''}"
