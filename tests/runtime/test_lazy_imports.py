@@ -23,3 +23,21 @@ def test_yaml_and_croniter_load_on_first_use() -> None:
         [sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ["", "yaml,croniter,tether.ir.yaml_compiler"]
+
+
+_ENGINE_PROBE = """
+import sys
+import tether.cli, tether.cli.dev_command, tether.server.app, tether.agents.kinds
+print(",".join(sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] == "mcp"})))
+from tether.agents.mcp import McpManager
+print(",".join(sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] == "mcp"})))
+"""
+
+
+def test_the_mcp_sdk_loads_only_when_an_mcp_server_is_used() -> None:
+    """The SDK cost an engine start (and so every recovery after a crash) about a second and
+    a half of imports on a loaded machine, for workflows that call no MCP server."""
+    out = subprocess.run(
+        [sys.executable, "-c", _ENGINE_PROBE], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["", "mcp"]
