@@ -64,6 +64,7 @@ from tether.server.host_names import AllowedHosts
 from tether.server.http_workers import HttpWorkers
 from tether.server.lease_tokens import LeaseKey
 from tether.server.request_gate import ANY_HOST, RequestGate
+from tether.server.strategy_events import strategy_labels
 from tether.server.views import events_view, execution_view, iso
 from tether.server.workflow_files import workflow_file
 from tether.telemetry.setup import tracing_from_env
@@ -231,10 +232,22 @@ async def get_events(
 ) -> dict[str, Any]:
     if from_seq < 1:
         raise InvalidInput(f"from_seq must be >= 1, got {from_seq}")
-    events = events_view(await _rt(request).journal(execution_id, from_seq))
+    rt = _rt(request)
+    entries = await rt.journal(execution_id, from_seq)
+    events = events_view(entries, await _strategy_labels(rt, execution_id))
     if node_id is not None:
         events = [e for e in events if e.get("node_id") == node_id]
     return {"events": events}
+
+
+async def _strategy_labels(rt: Runtime, execution_id: str) -> dict[str, dict[str, str]]:
+    """A strategy run's node labels, for its derived events (empty for any other run)."""
+    row = await rt.get_execution(execution_id)
+    try:
+        workflow = await rt.workflow(f"{row.workflow_id}@{row.workflow_version}")
+    except WorkflowNotFound:
+        return {}
+    return strategy_labels(workflow)
 
 
 @post("/executions/{execution_id:str}/approve", status_code=200)
