@@ -11,7 +11,8 @@ Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health`
 external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``; beside them
 ``/schedules`` (:mod:`.schedule_routes`), ``/metrics`` (:mod:`.metrics_routes`), time
 travel, ``/executions/{id}/states`` and ``/fork`` (:mod:`.time_travel_routes`), and the
-dashboard at ``/ui`` with the paged cross-run views under ``/views`` (:mod:`.ui`). Every
+dashboard at ``/ui`` with the paged cross-run views under ``/views`` (:mod:`.ui`), and
+durable memory under ``/memory/{user}`` (:mod:`.memory_routes`). Every
 error is JSON ``{"error": "..."}`` with a 4xx a person can act on (422 adds ``issues`` with
 their IR paths); nothing answers with a traceback.
 
@@ -49,6 +50,7 @@ from tether.runtime.runtime import Runtime
 from tether.server import (
     a2a_routes,
     audit_routes,
+    memory_routes,
     metrics_routes,
     schedule_routes,
     time_travel_routes,
@@ -371,6 +373,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *a2a_routes.ROUTES,
             *ui.ROUTES,
             *audit_routes.ROUTES,
+            *memory_routes.ROUTES,
         ],
         lifespan=[lifespan],
         state=State({"api_keys": keys}),
