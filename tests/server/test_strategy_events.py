@@ -1,7 +1,8 @@
 """A strategy agent on ``tether dev``: ``tether run examples/strategy_reflection.yaml`` against
 the fake model server halts on the cost guard's projection with the best answer so far (the
 seeds' "$0.41 + projected $0.18 > cap $0.50 -> HALT, returning best-so-far (0.81)"); the
-events view shows its rounds, critiques and the ``limit_reached`` record; ``tether inspect``
+events view shows its rounds, critiques and the ``limit_reached`` record, the dashboard's
+timeline its model calls; ``tether inspect``
 prints them; ``jamjet inspect``'s strategy section finds the strategy in the node labels."""
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ def test_a_strategy_run_on_tether_dev_halts_on_projected_cost_and_shows_its_even
     assert limit["kind"]["best"] == "Tea is leaves in hot water."
     done = [e for e in events if e["kind"]["type"] == "node_completed" and e["kind"]["dispatch"]]
     assert done[0]["kind"]["labels"]["jamjet.strategy.event"] == "iteration_started"
+    timeline = httpx.get(f"{engine.url}/views/executions/{eid}/timeline", timeout=DEADLINE)
+    bars = [row["node_id"] for row in timeline.json()["rows"]]  # the dashboard's run view
+    assert bars[:2] == ["__execute__", "__reflect_0__"]
     shown = cli(engine, "inspect", eid)
     assert shown.returncode == 0, shown.stderr
     assert "__execute__      ↻ initial_execution round 0" in shown.stdout
