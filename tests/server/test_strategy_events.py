@@ -2,8 +2,8 @@
 the fake model server halts on the cost guard's projection with the best answer so far (the
 seeds' "$0.41 + projected $0.18 > cap $0.50 -> HALT, returning best-so-far (0.81)"); the
 events view shows its rounds, critiques and the ``limit_reached`` record, the dashboard's
-timeline its model calls; ``tether inspect``
-prints them; ``jamjet inspect``'s strategy section finds the strategy in the node labels."""
+timeline its model calls; ``tether inspect`` prints them; ``jamjet inspect``'s strategy
+section finds the strategy in the node labels."""
 
 from __future__ import annotations
 
