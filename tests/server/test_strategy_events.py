@@ -94,6 +94,9 @@ def test_a_strategy_run_on_tether_dev_halts_on_projected_cost_and_shows_its_even
         f"__revise_0__     ! limit_reached cost_usd: strategy reflection at '__revise_0__': {halt}"
         in shown.stdout
     )
+    watched = cli(engine, "watch", eid)  # as `tether run` followed it
+    assert "▸ [__reflect_0__] ✎ critique score=0.81 passed=false" in watched.stdout
+    assert "▸ [__revise_0__] ! limit_reached cost_usd: strategy reflection" in watched.stdout
     # `jamjet inspect` itself stops before its strategy section on any run with events (it
     # calls .startswith on each event's kind, a dict): its section is called here directly.
     console = Console(record=True, width=200)

@@ -18,6 +18,7 @@ import json
 from typing import Any, Final
 
 from tether.cli.api_client import CliError, EngineApi
+from tether.cli.strategy_lines import strategy_line
 from tether.ir.identity import short_digest
 from tether.persistence.contract import EXECUTION_STATUSES
 
@@ -162,24 +163,8 @@ def _node_line(kind: dict[str, Any]) -> str | None:
         return f"{node:<16} ✓ by {kind['by']}"
     if kind_type in ("policy_violation", "budget_exceeded"):
         return f"{node:<16} ! {kind_type}"
-    return _strategy_line(str(node), kind)
-
-
-def _strategy_line(node: str, kind: dict[str, Any]) -> str | None:
-    """A strategy agent's events (tether.server.strategy_events): its rounds, verdicts and
-    the limit that stopped it."""
-    kind_type = kind["type"]
-    if kind_type == "strategy_iteration_started":
-        return f"{node:<16} ↻ {kind['strategy_node']} round {kind['iteration']}"
-    if kind_type == "tool_called":
-        return f"{node:<16} ⚒ tool_called ({kind['strategy_node']})"
-    if kind_type == "critique":
-        verdict = next((k for k in ("passed", "settled") if k in kind), None)
-        said = f" {verdict}={json.dumps(kind[verdict])}" if verdict else ""
-        return f"{node:<16} ✎ critique score={json.dumps(kind.get('score'))}{said}"
-    if kind_type == "limit_reached":
-        return f"{node:<16} ! limit_reached {kind['limit']}: {kind['reason']}"
-    return None
+    said = strategy_line(kind)
+    return None if said is None else f"{node:<16} {said}"
 
 
 def _facts(kind: dict[str, Any]) -> str:
