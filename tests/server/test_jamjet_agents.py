@@ -205,16 +205,17 @@ def test_a_spent_cost_limit_ends_the_run_at_the_limit_node_I12(
     engine: Engine, scripts: Scripts
 ) -> None:
     goal = "[agent:react-cost]"
-    # gpt-4o-mini: 2000 input + 1000 output tokens cost 0.0009 USD, over a 0.0005 limit.
+    # gpt-4o-mini: 2000 input + 1000 output tokens cost 0.0009 USD, over a 0.0008 limit; the first
+    # call projects 0.00063 (its prompt and 1024 output tokens), under it, so it is sent.
     scripts.add(
         goal, reply({"thought": "t", "action": "FINISH"}, input_tokens=2000, output_tokens=1000)
     )
-    compiled = agent("costly-agent", "react", goal, max_cost_usd=0.0005).compile()
+    compiled = agent("costly-agent", "react", goal, max_cost_usd=0.0008).compile()
     view, events = run(engine, compiled)
     assert view["status"] == "limit_exceeded"
     assert path_of(events) == ["__think_0__", "__react_guard_0__", "__limit_exceeded__"]
     assert view["current_state"]["__cost_exceeded__"] is True
-    assert "__limit_exceeded__" in view["error"] and "cost limit is 0.0005 USD" in view["error"]
+    assert "__limit_exceeded__" in view["error"] and "cost limit is 0.0008 USD" in view["error"]
     guard = next(e for e in events if e.get("node_id") == "__react_guard_0__")
     assert guard["kind"]["output"] == {"next": ["__limit_exceeded__"]}
     assert events[-1]["kind"]["type"] == "execution_limit_exceeded"
@@ -283,7 +284,7 @@ async def test_replay_equals_live_through_a_cost_guard_and_a_critic_loop_I2(
     with FakeModelServer([costly, *critic], api_key=KEY) as models:
         url = f"sqlite:///{tmp_path / 'rt.db'}"
         async with Runtime(url, node_kinds=AgentKinds(env=models.env(KEY))) as rt:
-            limited = rt.register(agent("c1", "react", "g1", max_cost_usd=0.0005).compile())
+            limited = rt.register(agent("c1", "react", "g1", max_cost_usd=0.0008).compile())
             first = await rt.start(limited, {})
             with pytest.raises(ExecutionFailedError, match="cost limit"):  # limit_exceeded
                 await first.result()

@@ -22,6 +22,7 @@ from tether.cli import (
     dev_command,
     engine_commands,
     keys_command,
+    memory_command,
     time_travel_commands,
     worker_command,
 )
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     agents_command.add_parser(commands)
     keys_command.add_parser(commands)
     audit_command.add_parser(commands)
+    memory_command.add_parser(commands)
     return parser
 
 

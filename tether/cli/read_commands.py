@@ -18,6 +18,7 @@ import json
 from typing import Any, Final
 
 from tether.cli.api_client import CliError, EngineApi
+from tether.cli.strategy_lines import strategy_line
 from tether.ir.identity import short_digest
 from tether.persistence.contract import EXECUTION_STATUSES
 
@@ -162,7 +163,8 @@ def _node_line(kind: dict[str, Any]) -> str | None:
         return f"{node:<16} ✓ by {kind['by']}"
     if kind_type in ("policy_violation", "budget_exceeded"):
         return f"{node:<16} ! {kind_type}"
-    return None
+    said = strategy_line(kind)
+    return None if said is None else f"{node:<16} {said}"
 
 
 def _facts(kind: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tether.cli.api_client import CliError, EngineApi
+from tether.cli.strategy_lines import strategy_line
 from tether.persistence.contract import TERMINAL_STATUSES
 
 
@@ -125,6 +126,10 @@ class RunPrinter:
             case "wait_completed":
                 nodes.add(node)
                 self.line(f"{label:<12} ✓ by {kind['by']}", ok=True)
+            case _:  # a strategy agent's rounds, verdicts and limit
+                said = strategy_line(kind)
+                if said is not None:
+                    self.line(f"{label:<12} {said}", ok=False if said[0] == "!" else None)
 
     def _waiting(self, label: str, kind: dict[str, Any]) -> None:
         eid = self.execution_id

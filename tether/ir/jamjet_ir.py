@@ -12,8 +12,9 @@ An agent's IR (``jamjet.Agent(...).compile()``, or an agent-first YAML) carries
 ``strategy_metadata``: when the IR has no ``workflow_id`` (``Agent.compile()`` gives none) the
 agent's id is the workflow id, and its ``limits.max_cost_usd`` becomes the workflow's
 ``cost_limit_usd``, which the strategy's cost guards read as ``state.__cost_exceeded__``
-(:mod:`tether.runtime.strategy_limits`); its ``limit_exceeded`` node ends a run with that
-status. Its model nodes name their answer's state key in ``output_schema``
+(:mod:`tether.runtime.strategy_limits`), and its ``limits.timeout_seconds`` the
+``timeouts.workflow_timeout`` (when the IR gives none); its ``limit_exceeded`` node ends a
+run with that status. Its model nodes name their answer's state key in ``output_schema``
 (``Node.state_key``), and their JSON answers land parsed (:mod:`tether.agents.kinds.answers`).
 
 Example::
@@ -30,6 +31,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any, get_args
+
+import msgspec
 
 from tether.ir.errors import ValidationIssue, WorkflowInvalid
 from tether.ir.limits import DEFAULT_LIMITS, InputLimits, check_ir_size, too_many
@@ -105,7 +108,7 @@ def workflow_from_ir(
         description=_opt_text(ir, "description", issues),
         state_schema=_state_schema(ir.get("state_schema"), issues),
         retry_policies=_builtin_policies(nodes, _retry_policies(ir.get("retry_policies"), issues)),
-        timeouts=_timeouts(ir.get("timeouts"), issues),
+        timeouts=_strategy_timeout(_timeouts(ir.get("timeouts"), issues), strategy),
         labels={str(k): str(v) for k, v in _mapping(ir, "labels", issues).items()},
         continue_as_new=_continue_as_new(ir.get("continue_as_new"), issues),
         locations=issues.convert(
@@ -154,6 +157,18 @@ def _cost_limit(
         issues.add(path, f"the cost limit must be a positive number of USD, got {raw!r}")
         return None
     return float(raw)
+
+
+def _strategy_timeout(timeouts: Timeouts, strategy: Mapping[str, Any]) -> Timeouts:
+    """An agent's ``limits.timeout_seconds`` as the workflow timeout its strategy's calls are
+    checked against (``Agent.compile()`` gives no ``timeouts``; its agent-first YAML does)."""
+    limits = strategy.get("limits")
+    raw = limits.get("timeout_seconds") if isinstance(limits, Mapping) else None
+    if not isinstance(raw, int | float) or isinstance(raw, bool) or not 0 < raw < math.inf:
+        return timeouts
+    if timeouts.workflow_timeout is not None:
+        return timeouts
+    return msgspec.structs.replace(timeouts, workflow_timeout=float(raw))
 
 
 def _continue_as_new(raw: Any, issues: _Issues) -> ContinueAsNew | None:

@@ -23,10 +23,13 @@ from typing import Any
 import msgspec
 
 from tether.ir.errors import WorkflowSyntaxError
+from tether.ir.jamjet_ir import SDK_RETRY_POLICIES
 from tether.ir.jamjet_project import project_mcp_servers, servers_named
 from tether.ir.limits import DEFAULT_LIMITS, InputLimits, too_many
 from tether.ir.state_schema import SchemaShapeError, parse_state_schema
+from tether.ir.strategies.yaml_agent import ExpandedAgent, expand
 from tether.ir.types import (
+    BranchKind,
     Budget,
     ContinueAsNew,
     Edge,
@@ -119,6 +122,8 @@ class _Compiler:
         self.doc = doc
         self.limits = limits
         self.locations: dict[str, SourceLocation] = {}
+        #: The strategy agent node (tether.ir.strategies) and what it expanded to.
+        self.strategy: tuple[str, ExpandedAgent] | None = None
 
     def fail(self, path: YPath, message: str) -> WorkflowSyntaxError:
         return WorkflowSyntaxError(message, self.doc.locate(path))
@@ -152,7 +157,7 @@ class _Compiler:
         header = self.mapping(data["workflow"], ("workflow",), "'workflow'")
         self.known_keys(header, ("workflow",), _WORKFLOW_KEYS, "workflow key")
         nodes, edges = self.nodes(data.get("nodes"))
-        return Workflow(
+        wf = Workflow(
             workflow_id=self.scalar_text(header, "id", required=True),
             version=self.scalar_text(header, "version") or "0.1.0",
             start_node=self.start(header, nodes),
@@ -173,6 +178,7 @@ class _Compiler:
             budget=self.budget(data.get("budget")),
             allowed_tools=self.allowed_tools(data.get("allowed_tools")),
         )
+        return wf if self.strategy is None else with_strategy(wf, *self.strategy)
 
     def budget(self, raw: Any) -> Budget | None:
         if raw is None:
@@ -238,6 +244,9 @@ class _Compiler:
         for node_id, spec in specs.items():
             where = ("nodes", node_id)
             spec = self.mapping(spec, where, f"node '{node_id}'")
+            if spec.get("type") == "agent" and "strategy" in spec:
+                self.strategy_agent(node_id, spec, nodes, edges)
+                continue
             try:
                 built = build_node(node_id, spec)
             except ValueProblem as exc:
@@ -261,6 +270,29 @@ class _Compiler:
             message = too_many("edges", len(edges), self.limits.max_edges, "max_edges")
             raise self.fail(("nodes",), message)
         return nodes, edges
+
+    def strategy_agent(
+        self, node_id: str, spec: Mapping[str, Any], nodes: dict[str, Node], edges: list[Edge]
+    ) -> None:
+        """Expand a strategy agent in place (``tether.ir.strategies.yaml_agent``)."""
+        where = ("nodes", node_id)
+        if self.strategy is not None:
+            raise self.fail(
+                (*where, "strategy"),
+                f"node '{node_id}': one strategy agent per workflow (node "
+                f"'{self.strategy[0]}' is one; their nodes and state keys would collide)",
+            )
+        try:
+            expanded = expand(node_id, spec)
+        except ValueProblem as exc:
+            raise self.fail((*where, *exc.subpath), f"node '{node_id}': {exc}") from None
+        self.strategy = (node_id, expanded)
+        for sub_id, node in expanded.nodes.items():
+            nodes[sub_id] = node
+            self.note(f"nodes.{sub_id}", where)
+        for edge in expanded.edges:
+            self.note(f"edges.{len(edges)}", where)
+            edges.append(edge)
 
     def state_schema(self, raw: Any) -> dict[str, Any]:
         base: YPath = ("workflow", "state_schema")
@@ -316,3 +348,41 @@ class _Compiler:
                 raise self.fail(("timeouts", key), f"timeouts.{key}: {exc}") from None
             self.note(f"timeouts.{key}", ("timeouts", key))
         return Timeouts(**values)
+
+
+def with_strategy(wf: Workflow, agent_id: str, expanded: ExpandedAgent) -> Workflow:
+    """``wf`` with its strategy agent's id routed to the strategy's first node, its limits
+    set (``cost_limit_usd``, the tighter ``workflow_timeout``), the SDK's retry policy its
+    model nodes name, and the SDK's labels (``jamjet.strategy``, ``jamjet.agent.id``)."""
+    start = expanded.start
+
+    def to(target: str) -> str:
+        return start if target == agent_id else target
+
+    nodes = {
+        k: _retarget(n, agent_id, start) if isinstance(n.kind, BranchKind) else n
+        for k, n in wf.nodes.items()
+    }
+    timeout = float(expanded.limits.timeout_seconds)
+    if wf.timeouts.workflow_timeout is not None:
+        timeout = min(timeout, wf.timeouts.workflow_timeout)
+    return msgspec.structs.replace(
+        wf,
+        start_node=to(wf.start_node),
+        nodes=nodes,
+        edges=[msgspec.structs.replace(e, to=to(e.to)) for e in wf.edges],
+        retry_policies={**SDK_RETRY_POLICIES, **wf.retry_policies},
+        timeouts=msgspec.structs.replace(wf.timeouts, workflow_timeout=timeout),
+        cost_limit_usd=expanded.limits.max_cost_usd,
+        labels={"jamjet.strategy": expanded.strategy, "jamjet.agent.id": agent_id, **wf.labels},
+    )
+
+
+def _retarget(node: Node, old: str, new: str) -> Node:
+    kind = node.kind
+    assert isinstance(kind, BranchKind)
+    cases = [msgspec.structs.replace(c, to=new if c.to == old else c.to) for c in kind.cases]
+    default = new if kind.default == old else kind.default
+    return msgspec.structs.replace(
+        node, kind=msgspec.structs.replace(kind, cases=cases, default=default)
+    )

@@ -33,6 +33,7 @@ from tether.ir.types import (
     Workflow,
 )
 from tether.runtime.parallel_blocks import analyze_parallel_blocks
+from tether.runtime.strategy_shape import StrategyShape, read_shape
 
 #: Used when neither the node nor the workflow names a retry policy.
 DEFAULT_RETRY = RetryPolicy()
@@ -104,6 +105,8 @@ class Graph:
             for n in workflow.nodes.values()
             if isinstance(n.kind, WaitKind) and n.kind.correlation_key
         )
+        #: A strategy agent's nodes, read from their labels (tether.runtime.strategy_limits).
+        self.strategy: StrategyShape | None = read_shape(workflow)
         self._only_target = {
             src: edges[0][1]
             for src, edges in self._edges.items()

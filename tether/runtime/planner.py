@@ -231,6 +231,10 @@ def _schedule(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContext)
         return [scheduled, failed]
     if node.id in graph.eval_ids:  # its deterministic scores, journaled with the hand-out
         args = eval_scores.with_scores(node, args, state, ctx.now_ms)
+    if graph.strategy is not None:  # a strategy's limits, checked before its calls
+        halt = strategy_limits.before_call(node, state, graph, args, ctx.now_ms)
+        if halt:
+            return halt
     if graph.workflow.budget is not None and "projected_cost_usd" in args:
         breach = agent_plan.model_node_breach(node, state, graph, args, ctx.now_ms)
         if breach is not None:

@@ -228,6 +228,25 @@ class BudgetExceeded(_Record, frozen=True, tag="budget_exceeded"):
     scope: str = "node"
 
 
+class StrategyLimitReached(_Record, frozen=True, tag="limit_reached"):
+    """A strategy agent stopped at one of its limits before ``node_id`` was called: ``limit``
+    is ``iterations`` (its rounds ran out unresolved), ``cost_usd`` (what was ``spent`` plus
+    the call's ``projected`` cost passes ``cap``) or ``timeout_secs`` (``spent`` seconds since
+    the run started reached ``cap``). ``best`` is the best answer so far (from the state key
+    ``best_from``, with its verdict's ``score`` if one scored it): the run ends
+    ``limit_exceeded`` with it as the strategy's ``result`` (tether.runtime.strategy_limits)."""
+
+    node_id: str
+    limit: str
+    spent: float
+    cap: float
+    reason: str
+    projected: float = 0.0
+    best: Any = None
+    best_from: str | None = None
+    score: float | None = None
+
+
 class ExecutionCompleted(_Record, frozen=True, tag="execution_completed"):
     result: Any = None
 
@@ -267,6 +286,7 @@ Record = (
     | ExecutionCancelled
     | PolicyViolation
     | BudgetExceeded
+    | StrategyLimitReached
     | ExecutionLimited
 )
 
@@ -290,6 +310,7 @@ RECORD_TYPES: frozenset[str] = frozenset(
         "execution_cancelled",
         "policy_violation",
         "budget_exceeded",
+        "limit_reached",
         "execution_limit_exceeded",
     }
 )

@@ -49,6 +49,7 @@ from tether.runtime.records import (
     Record,
     SegmentBoundary,
     SegmentStarted,
+    StrategyLimitReached,
     TimerFired,
     WaitCompleted,
 )
@@ -186,6 +187,8 @@ def apply(state: ExecutionState, record: Record, graph: Graph) -> ExecutionState
         return agent_fold.refused(state, record, seq)
     if isinstance(record, BudgetExceeded):
         return agent_fold.over_budget(state, record, graph, seq)
+    if isinstance(record, StrategyLimitReached):
+        return strategy_limits.halted(state, record, graph, seq)
     if isinstance(record, ExecutionLimited):
         return _ended(state, seq, "limit_exceeded", record.at_ms, error=record.error)
     raise TypeError(f"no fold rule for record {type(record).__name__}")

@@ -11,7 +11,8 @@ Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health`
 external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``; beside them
 ``/schedules`` (:mod:`.schedule_routes`), ``/metrics`` (:mod:`.metrics_routes`), time
 travel, ``/executions/{id}/states`` and ``/fork`` (:mod:`.time_travel_routes`), and the
-dashboard at ``/ui`` with the paged cross-run views under ``/views`` (:mod:`.ui`). Every
+dashboard at ``/ui`` with the paged cross-run views under ``/views`` (:mod:`.ui`), and
+durable memory under ``/memory/{user}`` (:mod:`.memory_routes`). Every
 error is JSON ``{"error": "..."}`` with a 4xx a person can act on (422 adds ``issues`` with
 their IR paths); nothing answers with a traceback.
 
@@ -49,6 +50,7 @@ from tether.runtime.runtime import Runtime
 from tether.server import (
     a2a_routes,
     audit_routes,
+    memory_routes,
     metrics_routes,
     schedule_routes,
     time_travel_routes,
@@ -64,6 +66,7 @@ from tether.server.host_names import AllowedHosts
 from tether.server.http_workers import HttpWorkers
 from tether.server.lease_tokens import LeaseKey
 from tether.server.request_gate import ANY_HOST, RequestGate
+from tether.server.strategy_events import strategy_labels
 from tether.server.views import events_view, execution_view, iso
 from tether.server.workflow_files import workflow_file
 from tether.telemetry.setup import tracing_from_env
@@ -231,10 +234,22 @@ async def get_events(
 ) -> dict[str, Any]:
     if from_seq < 1:
         raise InvalidInput(f"from_seq must be >= 1, got {from_seq}")
-    events = events_view(await _rt(request).journal(execution_id, from_seq))
+    rt = _rt(request)
+    entries = await rt.journal(execution_id, from_seq)
+    events = events_view(entries, await _strategy_labels(rt, execution_id))
     if node_id is not None:
         events = [e for e in events if e.get("node_id") == node_id]
     return {"events": events}
+
+
+async def _strategy_labels(rt: Runtime, execution_id: str) -> dict[str, dict[str, str]]:
+    """A strategy run's node labels, for its derived events (empty for any other run)."""
+    row = await rt.get_execution(execution_id)
+    try:
+        workflow = await rt.workflow(f"{row.workflow_id}@{row.workflow_version}")
+    except WorkflowNotFound:
+        return {}
+    return strategy_labels(workflow)
 
 
 @post("/executions/{execution_id:str}/approve", status_code=200)
@@ -358,6 +373,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *a2a_routes.ROUTES,
             *ui.ROUTES,
             *audit_routes.ROUTES,
+            *memory_routes.ROUTES,
         ],
         lifespan=[lifespan],
         state=State({"api_keys": keys}),

@@ -24,6 +24,7 @@ import msgspec
 from tether.persistence import ExecutionRow
 from tether.runtime.records import JournalEntry, NodeCompleted, NodeFailed
 from tether.runtime.state import ExecutionState
+from tether.server.strategy_events import Labels, derived_events
 
 #: Journal record type -> the event type the jamjet SDK knows.
 _EVENT_NAMES = {
@@ -70,9 +71,12 @@ def execution_view(row: ExecutionRow, state: ExecutionState | None) -> dict[str,
     return view
 
 
-def events_view(entries: Iterable[JournalEntry]) -> list[dict[str, Any]]:
+def events_view(
+    entries: Iterable[JournalEntry], labels: Labels | None = None
+) -> list[dict[str, Any]]:
     """The events API's list: each record as :func:`event_view`, and a ``node_started``
-    before each step's outcome.
+    before each step's outcome; with a strategy's node ``labels``, its derived events after
+    its nodes' records (:mod:`tether.server.strategy_events`).
 
     ``node_started`` (what the jamjet tools count and stream) is derived from the outcome,
     not journaled: the outcome knows who ran the step and for how long, and a record at the
@@ -84,7 +88,13 @@ def events_view(entries: Iterable[JournalEntry]) -> list[dict[str, Any]]:
         record = entry.record
         if isinstance(record, NodeCompleted | NodeFailed) and record.dispatch > 0:
             out.append(_started(entry.seq, record))
-        out.append(event_view(entry))
+        event = event_view(entry)
+        out.append(event)
+        if labels:
+            node_labels = labels.get(str(event.get("node_id", "")))
+            if node_labels is not None and isinstance(record, NodeCompleted):
+                event["kind"]["labels"] = dict(node_labels)
+            out.extend(derived_events(entry, labels, event["created_at"]))
     return out
 
 
