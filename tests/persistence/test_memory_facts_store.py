@@ -5,6 +5,7 @@ written. On SQLite it is migration 9, applied to a journal created before it."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tether.agents.memory.api import fact_of
+from tether.agents.memory.facts import current_facts
 from tether.persistence import SqliteStore, Store
 from tether.persistence.facts import FactRow, FactStore
 from tether.persistence.sqlite import schema
@@ -32,9 +35,21 @@ async def test_a_fact_is_written_once_and_read_by_its_scope_only(store: Store) -
     assert not await store.write_fact(retried)
     mine = await store.read_facts("u1")
     assert [r.fact_id for r in mine] == ["f1", "f2"]
-    assert mine[0] == _row("f1", at_ms=1)  # the first write stands
+    assert dataclasses.replace(mine[0], written=0) == _row("f1", at_ms=1)  # the first stands
     assert [r.scope for r in await store.read_facts("u2")] == ["u2"]
     assert await store.read_facts("nobody") == []
+
+
+async def test_facts_of_one_millisecond_read_in_the_order_they_were_written(store: Store) -> None:
+    """Ids say nothing about order: the later write of two in one millisecond is the current
+    one (it was the earlier id, ordered by id, that came out current before)."""
+    assert isinstance(store, FactStore)
+    for fact_id in ("zz", "mm", "aa"):
+        assert await store.write_fact(_row(fact_id, at_ms=5))
+    rows = await store.read_facts("u1")
+    assert [r.fact_id for r in rows] == ["zz", "mm", "aa"]
+    assert rows[0].written < rows[1].written < rows[2].written
+    assert [f.fact_id for f in current_facts(fact_of(r) for r in rows)] == ["aa"]
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,9 @@ class FactRow:
     source_run: str
     at_ms: int
     supersedes: str | None = None
+    #: The store's write order (grows with each fact written; 0 before it is stored, and for
+    #: facts stored before the order was kept): ties of ``at_ms`` go to the later write.
+    written: int = 0
 
 
 @runtime_checkable

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Sequence
 
 import msgspec
@@ -83,6 +84,7 @@ class MemoryStore:
         self._items: dict[str, WorkItemRow] = {}
         self._schedules: dict[str, ScheduleRow] = {}
         self._facts: dict[str, dict[str, FactRow]] = {}
+        self._facts_written = 0
         self._state = "new"
 
     async def open(self) -> None:
@@ -427,13 +429,14 @@ class MemoryStore:
         scope = self._facts.setdefault(row.scope, {})
         if row.fact_id in scope:
             return False
-        scope[row.fact_id] = row
+        self._facts_written += 1
+        scope[row.fact_id] = dataclasses.replace(row, written=self._facts_written)
         return True
 
     async def read_facts(self, scope: str) -> list[FactRow]:
         self._check_open()
         rows = self._facts.get(scope, {}).values()
-        return sorted(rows, key=lambda r: (r.at_ms, r.fact_id))
+        return sorted(rows, key=lambda r: (r.at_ms, r.written, r.fact_id))
 
     # ------------------------------------------------------------------------- schedules
 

@@ -32,7 +32,7 @@ class MemoryUnavailable(RuntimeError):
 def fact_of(row: FactRow) -> Fact:
     return Fact(
         row.fact_id, row.scope, row.subject, row.content, row.source_run, row.at_ms,
-        row.supersedes,
+        row.supersedes, row.written,
     )  # fmt: skip
 
 

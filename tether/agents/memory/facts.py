@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -30,18 +30,26 @@ class Fact:
     source_run: str = ""
     at_ms: int = 0
     supersedes: str | None = None
+    #: The store's write order: of two facts about one subject in the same millisecond, the
+    #: later write is current (0: not kept, as for facts from before it, or not stored yet).
+    #: The store's bookkeeping, not part of what the fact says: left out of equality.
+    written: int = field(default=0, compare=False)
 
 
 def current_facts(facts: Iterable[Fact]) -> list[Fact]:
     """The facts nothing replaces, oldest first: per scope and subject the latest (by time,
-    then id), less every fact another one names in ``supersedes``."""
+    then write order, then id), less every fact another one names in ``supersedes``."""
     every = list(facts)
     replaced = {(f.scope, f.supersedes) for f in every if f.supersedes is not None}
     latest: dict[tuple[str, str], Fact] = {}
     for fact in every:
         key = (fact.scope, fact.subject)
         held = latest.get(key)
-        if held is None or (fact.at_ms, fact.fact_id) > (held.at_ms, held.fact_id):
+        if held is None or _order(fact) > _order(held):
             latest[key] = fact
     kept = [f for f in latest.values() if (f.scope, f.fact_id) not in replaced]
-    return sorted(kept, key=lambda f: (f.at_ms, f.fact_id))
+    return sorted(kept, key=_order)
+
+
+def _order(fact: Fact) -> tuple[int, int, str]:
+    return fact.at_ms, fact.written, fact.fact_id

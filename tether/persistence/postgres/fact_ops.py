@@ -1,4 +1,4 @@
-"""SQL on the ``tether_memory_facts`` table (Postgres migration 7): writes are jobs of the writer
+"""SQL on the ``tether_memory_facts`` table (Postgres migrations 7 and 8): writes are jobs of the writer
 (inside the transaction it owns), reads run on a reader connection.
 
 Example::
@@ -13,6 +13,7 @@ from tether.persistence.facts import FactRow
 from tether.persistence.postgres.connection import Conn
 
 _COLS = "fact_id, scope, subject, content, source_run, at_ms, supersedes"
+_READ_COLS = _COLS + ", written"
 
 
 async def write_fact(conn: Conn, row: FactRow) -> bool:
@@ -28,7 +29,8 @@ async def write_fact(conn: Conn, row: FactRow) -> bool:
 
 async def read_facts(conn: Conn, scope: str) -> list[FactRow]:
     cur = await conn.execute(
-        f"SELECT {_COLS} FROM tether_memory_facts WHERE scope = %s ORDER BY at_ms, fact_id",
+        f"SELECT {_READ_COLS} FROM tether_memory_facts WHERE scope = %s"
+        " ORDER BY at_ms, written, fact_id",
         (scope,),
     )
     return [FactRow(*r) for r in await cur.fetchall()]

@@ -206,6 +206,16 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        10,
+        # The order facts were written in (tether.persistence.facts.FactRow.written): two facts
+        # about one subject in the same millisecond are told apart by it, never by their ids.
+        # Facts from before it keep 0 and are ordered by id as they were.
+        """
+        ALTER TABLE memory_facts ADD COLUMN written INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX memory_facts_written ON memory_facts (written);
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
