@@ -19,6 +19,8 @@ Schema ``tether-evidence-bundle/1`` (every hash hex, every byte string base64)::
     budget            {cost_usd, tokens, breaches: [{seq, node_id, limit, scope, spent, cap,
                                                      projected}]}
     output            the run's result (null unless it completed)
+    memory_facts      [{seq, node_id, scope, fact_id, subject, content, at_ms, supersedes,
+                        written}]   (absent in bundles made before it: then none)
     chain             {rows: [{seq, type, payload, checksum, link}], head_seq, head}
     signatures        [{seq, link, key_id, signature, proof, signed_at_ms}]
     public_keys       {key_id: raw Ed25519 public key}
@@ -61,6 +63,7 @@ DERIVED = (
     "approvals",
     "budget",
     "output",
+    "memory_facts",
 )
 
 
@@ -138,9 +141,14 @@ def verify_bundle(bundle: Any, trusted: KeyRing | None = None) -> BundleReport:
         else:
             derived = msgspec.to_builtins(facts)
             for name in DERIVED:
+                if name == "memory_facts" and name not in bundle and not derived[name]:
+                    continue  # made before bundles carried memory facts: it had none
                 if _normal(bundle.get(name)) != _normal(derived[name]):
                     problems.append(f"{name}: does not match the chain's records (edited)")
-            if _normal(bundle.get("summary")) != _normal(_summary(facts, verdict)):
+            summary = _summary(facts, verdict)
+            if "memory_facts" not in (bundle.get("summary") or {}) and not summary["memory_facts"]:
+                del summary["memory_facts"]  # a bundle made before it
+            if _normal(bundle.get("summary")) != _normal(summary):
                 problems.append("summary: does not match the chain's records (edited)")
     keys_from = "ring" if trusted is not None else "bundle"
     return BundleReport(not problems, verdict, problems, keys_from)
@@ -194,6 +202,7 @@ def _summary(facts: GovernanceFacts, verdict: AuditVerdict) -> dict[str, Any]:
         "signed_through": verdict.signed_through,
         "key_ids": list(verdict.key_ids),
         "verified": verdict.ok,
+        "memory_facts": len(facts.memory_facts),
     }
 
 

@@ -108,6 +108,15 @@ def render_pdf(bundle: dict[str, Any]) -> bytes:
     )
     _section(
         pdf,
+        "Memory facts written",
+        ("seq", "node", "scope", "fact id", "subject", "content"),
+        [
+            (m["seq"], m["node_id"], m["scope"], m["fact_id"], m["subject"], m["content"])
+            for m in bundle.get("memory_facts") or ()
+        ],
+    )
+    _section(
+        pdf,
         "Events",
         ("seq", "type", "node", "at"),
         [(e["seq"], e["type"], e["node_id"] or "", _when(e["at_ms"])) for e in bundle["events"]],

@@ -1,0 +1,98 @@
+"""Evidence bundles carry the memory facts a run wrote (verified against the chain, so an edited
+fact is named)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tether import Runtime, tool
+from tether.cli import main
+from tether.governance import HeadSigner, audit_log_of, init_keys
+from tether.governance.bundle import verify_bundle
+from tether.ir import compile_yaml_text
+from tether.runtime.internals import runtime_internals
+
+pytestmark = pytest.mark.anyio
+
+EMAIL, CARD, IBAN = "ann.smith@example.org", "4111 1111 1111 1111", "NL91ABNA0417164300"
+
+FLOW = """
+workflow: {id: kyc, version: "1"}
+nodes:
+  lookup: {type: tool, tool: lookup, input: {who: $who}, output_key: profile, next: bump}
+  bump: {type: tool, tool: bump, input: {n: $n}, output_key: n, next: remember}
+  remember: {type: memory_write, user: $user, subject: contact, content: $who, next: end}
+"""
+
+
+@tool
+async def bump(n: int) -> int:
+    return n + 1
+
+
+@tool
+async def lookup(who: str) -> dict[str, str]:
+    return {"email": who, "card": CARD, "note": f"IBAN {IBAN}, mail {who}"}
+
+
+async def _signed_run(tmp_path: Path, flow: str = FLOW) -> tuple[Path, Path, str]:
+    db, keys = tmp_path / "t.db", tmp_path / "keys"
+    key = init_keys(keys)
+    async with Runtime(f"sqlite:///{db}", tools=[lookup, bump]) as rt:
+        signer = HeadSigner(audit_log_of(runtime_internals(rt).services.store), key, lambda: 1)
+        await signer.sign_pending()
+        run = await rt.start(
+            rt.register(compile_yaml_text(flow)), {"who": EMAIL, "user": "u1", "n": 1}
+        )
+        await run.result()
+        await signer.sign_pending()
+    return db, keys, run.id
+
+
+async def _export(db: Path, keys: Path, eid: str, out: Path, *extra: str) -> None:
+    args = ["audit", "export", eid, "-o", str(out), "--db", str(db), "--keys", str(keys), *extra]
+    assert await anyio.to_thread.run_sync(main, args) == 0
+
+
+async def test_the_bundle_carries_the_memory_facts_and_names_an_edited_one(
+    tmp_path: Path,
+) -> None:
+    db, keys, eid = await _signed_run(tmp_path)
+    out = tmp_path / "b.json"
+    await _export(db, keys, eid, out)
+    bundle = json.loads(out.read_text())
+    [fact] = bundle["memory_facts"]
+    assert fact["scope"] == "u1" and fact["subject"] == "contact" and fact["content"] == EMAIL
+    assert fact["fact_id"] == f"{eid}/remember/1" and fact["written"] is True
+    assert bundle["summary"]["memory_facts"] == 1
+    assert verify_bundle(bundle).ok
+
+    edited = json.loads(out.read_text())
+    edited["memory_facts"][0]["content"] = "bob@example.org"
+    report = verify_bundle(edited)
+    assert not report.ok and "memory_facts: does not match the chain's records" in str(
+        report.problems
+    )
+    out.write_text(json.dumps(edited))
+    assert await anyio.to_thread.run_sync(main, ["audit", "verify-bundle", str(out)]) == 1
+
+    dropped = json.loads(json.dumps(bundle))
+    del dropped["memory_facts"]  # a fact left out is as much an edit
+    assert not verify_bundle(dropped).ok
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="needs pdftotext (poppler-utils)")
+async def test_the_pdf_lists_the_memory_facts(tmp_path: Path) -> None:
+    db, keys, eid = await _signed_run(tmp_path)
+    out = tmp_path / "b.pdf"
+    await _export(db, keys, eid, out, "--format", "pdf")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Memory facts written (1)" in text and "contact" in text
