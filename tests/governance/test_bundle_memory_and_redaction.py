@@ -1,14 +1,19 @@
 """Evidence bundles carry the memory facts a run wrote (verified against the chain, so an edited
-fact is named)."""
+fact is named), and are exported redacted under the run's ``governance.redact``: no PII in
+the JSON or the PDF, the chain and signatures still verify, and ``--unredacted`` gives the
+bundle whose every row's content verifies."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import anyio
+import msgspec
 import pytest
 
 from tether import Runtime, tool
@@ -24,6 +29,8 @@ EMAIL, CARD, IBAN = "ann.smith@example.org", "4111 1111 1111 1111", "NL91ABNA041
 
 FLOW = """
 workflow: {id: kyc, version: "1"}
+governance:
+  redact: {mode: mask}
 nodes:
   lookup: {type: tool, tool: lookup, input: {who: $who}, output_key: profile, next: bump}
   bump: {type: tool, tool: bump, input: {n: $n}, output_key: n, next: remember}
@@ -63,7 +70,8 @@ async def _export(db: Path, keys: Path, eid: str, out: Path, *extra: str) -> Non
 async def test_the_bundle_carries_the_memory_facts_and_names_an_edited_one(
     tmp_path: Path,
 ) -> None:
-    db, keys, eid = await _signed_run(tmp_path)
+    plain = FLOW.replace("governance:\n  redact: {mode: mask}\n", "")  # nothing to redact
+    db, keys, eid = await _signed_run(tmp_path, plain)
     out = tmp_path / "b.json"
     await _export(db, keys, eid, out)
     bundle = json.loads(out.read_text())
@@ -87,12 +95,74 @@ async def test_the_bundle_carries_the_memory_facts_and_names_an_edited_one(
     assert not verify_bundle(dropped).ok
 
 
+def _payloads(bundle: dict[str, Any]) -> str:
+    """Every row's payload decoded, as text (what a reader of the JSON could decode)."""
+    rows = bundle["chain"]["rows"]
+    return json.dumps([msgspec.msgpack.decode(base64.b64decode(r["payload"])) for r in rows])
+
+
+async def test_a_redacted_bundle_holds_no_pii_and_still_verifies(tmp_path: Path) -> None:
+    db, keys, eid = await _signed_run(tmp_path)
+    out = tmp_path / "b.json"
+    await _export(db, keys, eid, out)
+    text = out.read_text()
+    bundle = json.loads(text)
+    for secret in (EMAIL, CARD, IBAN, "ann.smith"):
+        assert secret not in text and secret not in _payloads(bundle), secret
+    assert bundle["memory_facts"][0]["content"] == "[REDACTED:email]"
+    assert bundle["output"]["profile"]["card"] == "[REDACTED:card]"
+    assert bundle["redaction"]["mode"] == "mask" and bundle["redaction"]["rows"]
+    report = verify_bundle(bundle)
+    assert report.ok, report.problems
+    assert report.verdict is not None and report.verdict.redacted == len(
+        bundle["redaction"]["rows"]
+    )
+    assert "rows redacted (content not checkable here)" in report.verdict.describe()
+
+    full = tmp_path / "full.json"
+    await _export(db, keys, eid, full, "--unredacted")
+    unredacted = json.loads(full.read_text())
+    assert EMAIL in _payloads(unredacted) and "redaction" not in unredacted
+    assert verify_bundle(unredacted).ok
+
+
+async def test_a_redacted_bundle_still_names_edits_around_the_redacted_rows(
+    tmp_path: Path,
+) -> None:
+    db, keys, eid = await _signed_run(tmp_path)
+    out = tmp_path / "b.json"
+    await _export(db, keys, eid, out)
+    bundle = json.loads(out.read_text())
+    hidden = set(bundle["redaction"]["rows"])
+    rows = bundle["chain"]["rows"]
+    clear = next(r for r in rows if r["seq"] not in hidden and r["seq"] > min(hidden))
+
+    edited = json.loads(json.dumps(bundle))
+    row = next(r for r in edited["chain"]["rows"] if r["seq"] == clear["seq"])
+    record = msgspec.msgpack.decode(base64.b64decode(row["payload"]))
+    record["at_ms"] = record.get("at_ms", 0) + 1
+    row["payload"] = base64.b64encode(msgspec.msgpack.encode(record)).decode()
+    report = verify_bundle(edited)
+    assert not report.ok and f"seq {clear['seq']}" in report.problems[0]
+
+    # A redacted row's link is taken as given, and the clear row after it checks it.
+    relinked = json.loads(json.dumps(bundle))
+    before = next(r for r in relinked["chain"]["rows"] if r["seq"] == clear["seq"] - 1)
+    assert before["seq"] in hidden
+    before["link"] = "00" * 32
+    report = verify_bundle(relinked)
+    assert not report.ok and f"seq {clear['seq']}" in report.problems[0], report.problems
+
+
 @pytest.mark.skipif(not shutil.which("pdftotext"), reason="needs pdftotext (poppler-utils)")
-async def test_the_pdf_lists_the_memory_facts(tmp_path: Path) -> None:
+async def test_the_redacted_pdf_holds_no_pii_and_lists_the_memory_facts(tmp_path: Path) -> None:
     db, keys, eid = await _signed_run(tmp_path)
     out = tmp_path / "b.pdf"
     await _export(db, keys, eid, out, "--format", "pdf")
     text = subprocess.run(
         ["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True
     ).stdout
-    assert "Memory facts written (1)" in text and "contact" in text
+    assert "Memory facts written (1)" in text and "[REDACTED:email]" in text
+    assert "Redaction: mask" in text
+    for secret in (EMAIL, CARD, IBAN, "ann.smith"):
+        assert secret not in text, secret

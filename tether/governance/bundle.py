@@ -21,13 +21,23 @@ Schema ``tether-evidence-bundle/1`` (every hash hex, every byte string base64)::
     output            the run's result (null unless it completed)
     memory_facts      [{seq, node_id, scope, fact_id, subject, content, at_ms, supersedes,
                         written}]   (absent in bundles made before it: then none)
-    chain             {rows: [{seq, type, payload, checksum, link}], head_seq, head}
+    chain             {rows: [{seq, type, payload, checksum, link, redacted?}], head_seq,
+                       head}
+    redaction         {mode, detectors, patterns, fields, rows}   (a redacted bundle only)
     signatures        [{seq, link, key_id, signature, proof, signed_at_ms}]
     public_keys       {key_id: raw Ed25519 public key}
 
 ``verify_bundle`` checks the chain rows and signatures as ``tether audit verify`` does, then
 derives every table above again from the chain's own records and compares: a table edited in
 the JSON, or a record edited with the chain recomputed, is named.
+
+Exported under a redaction policy (``tether.governance.redaction``), each row whose payload
+holds something the policy finds carries the redacted payload and ``redacted: true``; every
+table is derived from the rows as carried, so nothing unredacted is in the bundle (hashes
+included: a plain hash of a phone number can be guessed back). Such a row's checksum and
+link cannot be recomputed: the verifier takes its link as given, which the next row's link
+and the signed heads still check, but not its content. The unredacted export is the one
+that proves every row's content.
 
 Example::
 
@@ -46,6 +56,8 @@ import msgspec
 from tether.governance.chain_verify import AuditVerdict, verify_execution
 from tether.governance.facts import GovernanceFacts, governance_facts
 from tether.governance.keys import AuditKeyError, KeyRing
+from tether.governance.redaction.bundle_exit import redact_rows, redaction_note
+from tether.governance.redaction.redactor import Redactor
 from tether.governance.store_audit import audit_log_of
 from tether.ir.types import decode_workflow
 from tether.persistence.audit_chain import ChainedRow, HeadSignature
@@ -71,8 +83,11 @@ class BundleError(Exception):
     """A bundle that cannot be read (not JSON, another format, a missing section)."""
 
 
-async def export_bundle(store: Store, ring: KeyRing, execution_id: str) -> dict[str, Any]:
-    """The evidence bundle of one execution, as JSON-ready builtins."""
+async def export_bundle(
+    store: Store, ring: KeyRing, execution_id: str, redactor: Redactor | None = None
+) -> dict[str, Any]:
+    """The evidence bundle of one execution, as JSON-ready builtins; with ``redactor``, with
+    the rows and tables redacted (see the module docstring)."""
     log = audit_log_of(store)
     signatures = await log.read_signatures(execution_id)
     journal = await log.read_chained(execution_id)
@@ -83,24 +98,30 @@ async def export_bundle(store: Store, ring: KeyRing, execution_id: str) -> dict[
     tools: dict[str, str] = {}
     if row is not None:
         tools = await _tool_names(store, row.workflow_id, row.workflow_version)
-    facts = _facts(execution_id, journal.rows, tools)
+    rows, hidden = journal.rows, frozenset[int]()
+    execution = msgspec.to_builtins(row) if row is not None else {"execution_id": execution_id}
+    if redactor is not None:
+        rows, hidden = redact_rows(rows, redactor)
+        verdict = msgspec.structs.replace(verdict, redacted=len(hidden))
+        execution = redactor.value(execution)
+    facts = _facts(execution_id, rows, tools)
     used = {s.key_id for s in signatures}
     bundle: dict[str, Any] = {
         "format": FORMAT,
-        "execution": msgspec.to_builtins(row)
-        if row is not None
-        else {"execution_id": execution_id},
+        "execution": execution,
         "summary": _summary(facts, verdict),
         **msgspec.to_builtins(facts),
         "tools": tools,
         "chain": {
-            "rows": [_row_json(r) for r in journal.rows],
+            "rows": [_row_json(r, r.seq in hidden) for r in rows],
             "head_seq": verdict.head_seq,
             "head": verdict.head,
         },
         "signatures": [_signature_json(s) for s in signatures],
         "public_keys": {k: v for k, v in ring.as_json().items() if k in used},
     }
+    if redactor is not None:
+        bundle["redaction"] = redaction_note(redactor, hidden)
     return bundle
 
 
@@ -123,10 +144,12 @@ def verify_bundle(bundle: Any, trusted: KeyRing | None = None) -> BundleReport:
     problems: list[str] = []
     try:
         eid, rows, signatures, bundled = _read(bundle)
+        hidden = frozenset(int(r["seq"]) for r in bundle["chain"]["rows"] if r.get("redacted"))
     except (BundleError, AuditKeyError, KeyError, TypeError, ValueError) as exc:
         return BundleReport(False, None, [f"not a readable {FORMAT}: {exc}"], "bundle")
     ring = trusted if trusted is not None else bundled
-    verdict = verify_execution(eid, rows, signatures, ring, bundle["execution"].get("last_seq"))
+    last_seq = bundle["execution"].get("last_seq")
+    verdict = verify_execution(eid, rows, signatures, ring, last_seq, hidden)
     if not verdict.ok:
         problems.append(f"chain: seq {verdict.bad_seq}: {verdict.problem}")
     elif verdict.signed_through is None:
@@ -146,8 +169,9 @@ def verify_bundle(bundle: Any, trusted: KeyRing | None = None) -> BundleReport:
                 if _normal(bundle.get(name)) != _normal(derived[name]):
                     problems.append(f"{name}: does not match the chain's records (edited)")
             summary = _summary(facts, verdict)
-            if "memory_facts" not in (bundle.get("summary") or {}) and not summary["memory_facts"]:
-                del summary["memory_facts"]  # a bundle made before it
+            for key in ("memory_facts", "redacted_rows"):  # bundles made before these
+                if key not in (bundle.get("summary") or {}) and not summary[key]:
+                    del summary[key]
             if _normal(bundle.get("summary")) != _normal(summary):
                 problems.append("summary: does not match the chain's records (edited)")
     keys_from = "ring" if trusted is not None else "bundle"
@@ -203,6 +227,7 @@ def _summary(facts: GovernanceFacts, verdict: AuditVerdict) -> dict[str, Any]:
         "key_ids": list(verdict.key_ids),
         "verified": verdict.ok,
         "memory_facts": len(facts.memory_facts),
+        "redacted_rows": verdict.redacted,
     }
 
 
@@ -217,14 +242,17 @@ async def _tool_names(store: Store, workflow_id: str, version: str) -> dict[str,
     return {nid: ref for nid, n in wf.nodes.items() if (ref := getattr(n.kind, "tool_ref", None))}
 
 
-def _row_json(r: ChainedRow) -> dict[str, Any]:
-    return {
+def _row_json(r: ChainedRow, redacted: bool = False) -> dict[str, Any]:
+    row = {
         "seq": r.seq,
         "type": r.type,
         "payload": _text(r.payload),
         "checksum": r.checksum,
         "link": r.chain.hex() if r.chain is not None else None,
     }
+    if redacted:
+        row["redacted"] = True
+    return row
 
 
 def _signature_json(s: HeadSignature) -> dict[str, Any]:

@@ -163,6 +163,7 @@ def _summary_page(pdf: Any, bundle: dict[str, Any]) -> None:
         f"chained from seq {summary['chained_from']}, head at seq {summary['head_seq']}",
         f"Head: {bundle['chain']['head'] or '-'}",
         f"Signing keys: {', '.join(summary['key_ids']) or 'none'}",
+        _redaction_line(bundle),
         "",
         f"Input sha256: {run.get('input_sha256', '-')}",
         f"Output sha256: {run.get('output_sha256', '-')}",
@@ -171,6 +172,16 @@ def _summary_page(pdf: Any, bundle: dict[str, Any]) -> None:
     ]
     for line in lines:
         pdf.multi_cell(0, 6, _latin(line), new_x="LMARGIN", new_y="NEXT")
+
+
+def _redaction_line(bundle: dict[str, Any]) -> str:
+    note = bundle.get("redaction")
+    if not note:
+        return "Redaction: none (every row's content verifies)"
+    return (
+        f"Redaction: {note['mode']}, {len(note['rows'])} rows redacted (their content is not "
+        "checkable from this bundle; the chain around them is)"
+    )
 
 
 def _section(pdf: Any, title: str, header: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
