@@ -43,6 +43,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Final
 
@@ -51,7 +52,7 @@ import anyio.abc
 import httpx
 import msgspec
 
-from benchmarks.chaos_check import TERMINAL, read_all, read_effects, verdict
+from benchmarks.chaos_check import TERMINAL, RunJournal, read_all, read_effects, verdict
 from benchmarks.chaos_cluster import Cluster
 from benchmarks.chaos_proxy import ReplyDropper
 from benchmarks.chaos_tools import CHAIN_YAML, WORKFLOW_ID
@@ -77,8 +78,9 @@ POLL_SECS: Final = 0.25
 class Driver:
     """Submits the runs; remembers each accepted one's ``x0`` and first submit time."""
 
-    def __init__(self, url: str, host: str) -> None:
+    def __init__(self, url: str, host: str, prefix: str = "run") -> None:
         self.url = url
+        self.prefix = prefix
         #: The engine's own ``host:port``: through the reply-losing proxy, the Host header
         #: still names the engine (it refuses names it does not answer to).
         self.host = host
@@ -86,7 +88,7 @@ class Driver:
         self.refused: list[str] = []
         self.retries = 0
 
-    async def submit_all(self, runs: int, chaos: Chaos, faults: int, gap: float) -> None:
+    async def submit_all(self, runs: int, chaos: Chaos | Calm, faults: float, gap: float) -> None:
         """Submit in step with the faults, so runs are in flight at every fault however long
         the engine restarts take: run ``i`` waits for fault ``i * faults // runs``."""
         pace = faults * gap / max(runs, 1)  # the mean gap between submissions
@@ -98,9 +100,9 @@ class Driver:
             anyio.create_task_group() as tg,
         ):
             for i in range(runs):
-                await chaos.reached(i * faults // max(runs, 1))
+                await chaos.reached(int(i * faults // max(runs, 1)))
                 await limiter.acquire()
-                tg.start_soon(self._submit, client, limiter, f"run{i:05d}", i)
+                tg.start_soon(self._submit, client, limiter, f"{self.prefix}{i:05d}", i)
                 await anyio.sleep(chaos.rng.uniform(0, 2 * pace))
 
     async def _submit(
@@ -126,6 +128,33 @@ class Driver:
             self.refused.append(run_id)
         finally:
             limiter.release()
+
+
+class Calm:
+    """No faults: the fault-free baseline's pacer (submissions at the chaos phase's pace)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    async def reached(self, n: int) -> None:
+        return None
+
+
+async def fault_free(
+    args: argparse.Namespace, cluster: Cluster, rng: random.Random
+) -> tuple[dict[str, float], dict[str, RunJournal]]:
+    """Run ``args.baseline`` runs on the same cluster at the chaos phase's submission pace,
+    with no fault: the latency the chaos phase's is compared with, in the same invocation."""
+    n = args.baseline
+    driver = Driver(cluster.url, f"127.0.0.1:{cluster.port}", prefix="calm")
+    await driver.submit_all(n, Calm(rng), args.faults * n / max(args.runs, 1), args.gap)
+    await wait_all_ended(cluster.url, list(driver.submitted), args.deadline)
+    journals = await read_all(cluster.url, list(driver.submitted))
+    calm = verdict(driver.submitted, journals, Counter(), time.time())
+    bad = [r for k in ("lost", "stuck", "doubled", "wrong") for r in calm[k]]
+    if bad:
+        raise SystemExit(f"the fault-free baseline went wrong: {bad[:5]}")
+    return calm["latency_s"], journals
 
 
 class Chaos:
@@ -315,6 +344,9 @@ async def _scenario(
         ir = msgspec.to_builtins(compile_yaml_text(CHAIN_YAML))
         async with httpx.AsyncClient(base_url=cluster.url) as client:
             (await client.post("/workflows", json={"ir": ir})).raise_for_status()
+        baseline, calm_journals = ({}, {})
+        if args.baseline:
+            baseline, calm_journals = await fault_free(args, cluster, rng)
         driver = Driver(submit_url, f"127.0.0.1:{cluster.port}")
         chaos = Chaos(cluster, rng, kinds, proxies)
         t0 = time.time()
@@ -327,10 +359,11 @@ async def _scenario(
     finally:
         cluster.stop_all()
     rejoins = cluster.rejoins(lambda i, t: any(w == i and a <= t <= b for w, a, b in chaos.pauses))
-    result = verdict(driver.submitted, journals, read_effects(cluster.effects), chaos.last,
-                     chaos.real_time)  # fmt: skip
+    result = verdict(driver.submitted, {**calm_journals, **journals},
+                     read_effects(cluster.effects), chaos.last, chaos.real_time)  # fmt: skip
     result.update(
-        all_ended=ended, refused=driver.refused, submit_retries=driver.retries,
+        baseline_latency_s=baseline, all_ended=ended, refused=driver.refused,
+        submit_retries=driver.retries,
         faults=chaos.counts, long_pauses=chaos.long_pauses, chaos_s=chaos_s,
         replies_dropped={"api": proxies[0].dropped, "worker": proxies[1].dropped}
         if proxies else None, clock_offset_s=chaos.clock_offset,
@@ -371,6 +404,13 @@ def report(r: dict[str, Any]) -> None:
     if lat:
         print(f"run latency under faults: p50 {lat['p50']:.2f} s  p99 {lat['p99']:.2f} s  "
               f"max {lat['max']:.2f} s")  # fmt: skip
+    calm = r["baseline_latency_s"]
+    if calm:
+        print(f"run latency without faults (same cluster, same pace, before the faults): p50 "
+              f"{calm['p50']:.2f} s  p99 {calm['p99']:.2f} s  max {calm['max']:.2f} s")  # fmt: skip
+        if lat:
+            print(f"p99 under faults - p99 without: {lat['p99'] - calm['p99']:+.2f} s "
+                  "(target: within 3 s)")  # fmt: skip
     rejoin = r["rejoin_s"]
     if rejoin:
         health = r["rejoin_after_health_s"]
@@ -402,6 +442,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrency", type=int, default=8, help="tools at once per worker")
     parser.add_argument("--deadline", type=float, default=300.0,
                         help="seconds after the last fault for every run to end")  # fmt: skip
+    parser.add_argument("--baseline", type=int, default=None, metavar="N",
+                        help="fault-free runs first, for the latency to compare with "
+                        "(default: min(runs, 200); 0: none)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="20 runs, 2 workers, 4 faults")
     parser.add_argument("--also", default="", metavar="KIND[,KIND]",
                         help=f"more fault kinds: {', '.join(EXTRA_FAULTS)}")  # fmt: skip
@@ -412,6 +455,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error(f"--also: unknown fault kind {unknown[0]!r}; known: {', '.join(EXTRA_FAULTS)}")
     if args.quick:
         args.runs, args.workers, args.faults = 20, 2, 4
+    if args.baseline is None:
+        args.baseline = min(args.runs, 200)
     print(
         f"chaos: {args.runs} runs of a 4-step chain, {args.workers} `tether worker` x "
         f"{args.concurrency}, {args.faults} faults (mean gap {args.gap:g} s), seed {args.seed}"

@@ -179,6 +179,38 @@ async def test_sigstopped_worker_late_result_is_refused_first_completion_kept_I5
     assert [e.worker for e in effects_of(log, "done", "k2")] == [survivor.name, victim.name]
 
 
+async def test_a_stopped_worker_is_gone_after_missed_heartbeats_not_a_whole_lease_ttl_I5(
+    tmp_path: Path, children: Children
+) -> None:
+    """A lease TTL of a minute, heartbeats every 250 ms: the engine takes the stopped worker
+    as gone after two seconds of silence (``Broker`` ``MIN_SILENCE_MS``), reclaims its
+    lease and the other worker runs the retry, long before the TTL would (issue 19: runs
+    waited a whole TTL behind a frozen worker). The engine's clock stands still, so the
+    scheduler's own lease clock never fires: only the silence can reclaim."""
+    async with fleet_engine(tmp_path, clock=VirtualClock(), ttl_ms=60_000, heartbeat_ms=250) as (
+        rt,
+        endpoint,
+    ):
+        workers = [children.worker(n, endpoint) for n in ("wa", "wb")]
+        await connected(*workers)
+        wf = rt.register(compile_yaml_text(HOLD_YAML, "hold.yaml"))
+        run = await rt.start(wf, {"key": "k3"}, execution_id="silent-1")
+        first = await eventually(lambda: effects_of(children.log, "start", "k3"), "a start")
+        victim = children.by_pid(first[0].pid)
+        os.kill(victim.pid, signal.SIGSTOP)
+        try:
+            result = await run.result(timeout=DEADLINE)  # DEADLINE is under the TTL
+        finally:
+            os.kill(victim.pid, signal.SIGCONT)
+        hold = node_records(await rt.journal(run.id), "hold")
+    survivor = next(w for w in workers if w is not victim)
+    assert result["held"]["by"] == survivor.name
+    failed = next(r for r in hold if isinstance(r, NodeFailed))
+    assert failed.cause == CAUSE_LEASE_LOST
+    assert failed.error.startswith(f"lease expired: worker {victim.name} silent for "), failed
+    assert int(failed.error.split("silent for ")[1].split()[0]) < DEADLINE * 1000
+
+
 # --- 3. SIGKILL the engine ------------------------------------------------------------------
 
 

@@ -5,6 +5,9 @@ only when it is set (digests of stored versions do not move)."""
 
 from __future__ import annotations
 
+import random
+
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +17,10 @@ from tether.ir.errors import WorkflowError
 from tether.ir.identity import workflow_digest
 from tether.ir.types import RetryPolicy
 from tether.runtime.fold_routes import losses_after, will_retry
-from tether.runtime.records import CAUSE_LEASE_LOST, NodeFailed
+from tether.runtime.graph import Graph
+from tether.runtime.planner import PlanContext, plan_turn
+from tether.runtime.records import CAUSE_LEASE_LOST, ExecutionStarted, NodeFailed, NodeScheduled
+from tether.runtime.state import ExecutionState
 
 
 def failed(
@@ -116,3 +122,56 @@ def test_the_cap_is_in_yaml_and_a_default_leaves_the_digest_alone() -> None:
 
 
 PLAIN_DIGEST = "sha256:342946dbb129434cb7349a04c9d28e94ad32e6c85b84ac4120680549ad278e95"
+
+
+# The backoff a retry waits (planner.retry_not_before), through the real fold and planner.
+
+
+def _tool_graph(policy: RetryPolicy) -> Graph:
+    wf = compile_yaml_text(
+        "workflow: {id: w, version: '1'}\n"
+        "nodes:\n  t: {type: tool, tool_ref: t, next: done}\n  done: {type: end}\n"
+    )
+    nodes = {**wf.nodes, "t": msgspec.structs.replace(wf.nodes["t"], retry_policy=policy)}
+    return Graph(msgspec.structs.replace(wf, nodes=nodes))
+
+
+def _hand_outs(policy: RetryPolicy, causes: list[str]) -> list[NodeScheduled]:
+    """Each hand-out of node t while its tries fail with ``causes`` in turn, at time 1000."""
+    graph = _tool_graph(policy)
+    ctx = PlanContext(now_ms=1000, rng=random.Random(7), bind=lambda node, data: {})
+    start = ExecutionStarted(at_ms=0, execution_id="e", workflow_id="w", workflow_version="1")
+    state, records, _ = plan_turn(ExecutionState(), graph, start, ctx)
+    out = [r for r in records if isinstance(r, NodeScheduled)]
+    for cause in causes:
+        last = out[-1]
+        fail = NodeFailed(
+            at_ms=1000, node_id="t", dispatch=last.dispatch, attempt=last.attempt,
+            error="boom", error_type="E", retryable=True, cause=cause,
+        )  # fmt: skip
+        state, records, _ = plan_turn(state, graph, fail, ctx)
+        again = [r for r in records if isinstance(r, NodeScheduled)]
+        if not again:
+            break
+        out += again
+    return out
+
+
+@given(causes=st.lists(st.sampled_from([CAUSE_LEASE_LOST, ""]), min_size=1, max_size=12))
+def test_a_free_lease_loss_retries_at_once_and_never_lengthens_a_later_backoff(
+    causes: list[str],
+) -> None:
+    policy = RetryPolicy(
+        max_attempts=20, max_lease_losses=3, backoff_initial_secs=1.0, backoff_multiplier=2.0,
+        backoff_max_secs=1000.0, jitter=0.0,
+    )  # fmt: skip
+    hand_outs = _hand_outs(policy, causes)
+    losses = 0
+    for cause, retry in zip(causes, hand_outs[1:], strict=False):
+        free = cause == CAUSE_LEASE_LOST and losses < policy.max_lease_losses
+        losses += free
+        if free:
+            assert retry.not_before_ms is None, (causes, retry)
+        else:  # the policy's backoff for the attempts spent, the free losses left out
+            spent = retry.attempt - losses
+            assert retry.not_before_ms == 1000 + 1000 * 2 ** (spent - 2), (causes, retry)

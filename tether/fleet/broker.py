@@ -30,15 +30,21 @@ The high-water mark (``hwm``, default 50,000 per peer and direction) is far abov
 credit flow lets build up (about a worker's capacity in grants, plus acks): reaching it means the
 peer is stuck, not busy.
 
-Liveness: a worker that sent nothing at all (heartbeats count) for ``lease_ttl_ms`` is
-reported ``on_worker_left(peer, "silent for N ms")`` and forgotten; if it was only slow, its next
-message is answered ``hello_required`` and it says Hello again. Silence is measured on the event
-loop's clock (``loop.time()``), checked every quarter TTL, so a report comes between 1 and 1.25
-TTL after the last message. A worker whose connection closed (its process died) is reported
-sooner, ``"its connection closed"``: ZeroMQ's monitor says a connection dropped
-(:mod:`tether.fleet.disconnects`), and ``DISCONNECT_PROBE_DELAY_SECS`` later every peer ZeroMQ
-no longer reaches is gone. The delay lets a live worker whose connection merely dropped
-reconnect and say Hello first (it does within ``RECONNECT_IVL_MAX_MS``), keeping its leases.
+Liveness: a worker that sent nothing at all (heartbeats count) for ``silence_ms`` (by default
+``SILENT_AFTER_HEARTBEATS`` heartbeat intervals but not under ``MIN_SILENCE_MS``, and never more
+than the lease TTL) is reported ``on_worker_left(peer, "silent for N ms")`` and forgotten, and
+the scheduler reclaims its leases at once; if it was only slow, its next message is answered
+``hello_required`` and it says Hello again, and any result it sends for a reclaimed lease is
+refused by its fence (I5). That is why the silence can be shorter than the TTL: a stopped
+worker's steps run again elsewhere after a few missed heartbeats instead of a whole TTL (issue
+19). Silence is measured on the event loop's clock (``loop.time()``), checked every fifth of
+``silence_ms`` and only once the socket is drained (a heartbeat still queued is read first), so
+a report comes between 1 and 1.2 ``silence_ms`` after the last message. A worker whose
+connection closed (its process died) is reported sooner, ``"its connection closed"``: ZeroMQ's
+monitor says a connection dropped (:mod:`tether.fleet.disconnects`), and
+``DISCONNECT_PROBE_DELAY_SECS`` later every peer ZeroMQ no longer reaches is gone. The delay
+lets a live worker whose connection merely dropped reconnect and say Hello first (it does within
+``RECONNECT_IVL_MAX_MS``), keeping its leases.
 
 All handler callbacks run one at a time, in order, on the pump task; while one awaits, the broker
 reads nothing more (the sockets' queues then push back on the workers).
@@ -95,6 +101,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT_INTERVAL_MS: Final = 1_000
 DEFAULT_LEASE_TTL_MS: Final = 5_000
+#: Missed heartbeat intervals after which a worker is taken as gone (its leases reclaimed): more
+#: than two, so one late heartbeat on a loaded machine does not lose a live worker.
+SILENT_AFTER_HEARTBEATS: Final = 2.5
+#: ... and never under this: a process on a loaded machine can stall for a second.
+MIN_SILENCE_MS: Final = 2_000
 #: Messages queued per peer and direction before a send reports the peer as not reading.
 DEFAULT_HWM: Final = 50_000
 #: ZMTP-level pings: ZeroMQ drops a TCP connection that stopped answering (a machine that died
@@ -135,6 +146,7 @@ class Broker:
         keys: EngineKeys | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_workers_per_principal: int = DEFAULT_MAX_WORKERS_PER_PRINCIPAL,
+        silence_ms: int | None = None,
     ) -> None:
         if heartbeat_interval_ms < 1:
             raise ValueError("heartbeat_interval_ms must be >= 1")
@@ -158,6 +170,8 @@ class Broker:
         self._handler = handler
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self._lease_ttl_ms = lease_ttl_ms
+        default_silence = max(MIN_SILENCE_MS, int(SILENT_AFTER_HEARTBEATS * heartbeat_interval_ms))
+        self._silence_ms = min(lease_ttl_ms, silence_ms or default_silence)
         self._hwm = hwm
         self._keys = keys
         self._max_message_bytes = max_message_bytes
@@ -373,8 +387,8 @@ class Broker:
         sock, waiter = self._sock, self._waiter
         assert sock is not None and waiter is not None
         loop = asyncio.get_running_loop()
-        ttl = self._lease_ttl_ms / 1000
-        sweep_every = ttl / 4
+        silence = self._silence_ms / 1000
+        sweep_every = silence / 5
         next_sweep = loop.time() + sweep_every
         timer = loop.call_at(next_sweep, waiter.interrupt)
         try:
@@ -396,8 +410,8 @@ class Broker:
                     await self._call(self._handler.on_worker_left(peer, reason))
                     busy = True
                 now = loop.time()
-                if now >= next_sweep:
-                    self._sweep(now, ttl)
+                if now >= next_sweep and handled < _BATCH:
+                    self._sweep(now, silence)
                     next_sweep = now + sweep_every
                     timer.cancel()
                     timer = loop.call_at(next_sweep, waiter.interrupt)
@@ -411,10 +425,10 @@ class Broker:
         finally:
             timer.cancel()
 
-    def _sweep(self, now: float, ttl: float) -> None:
+    def _sweep(self, now: float, silence: float) -> None:
         for peer in list(self._peers.values()):
             silent = now - peer.last_seen
-            if silent >= ttl:
+            if silent >= silence:
                 self._forget(peer)
                 self._departures.append((peer, f"silent for {int(silent * 1000)} ms"))
 

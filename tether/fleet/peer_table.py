@@ -11,7 +11,8 @@ The rules for ``Hello(worker_id=W)`` arriving on connection ``C`` from principal
 * ``W`` is live on another connection: a reconnect of the same worker replaces it (its leases
   stay its own) when ``P`` is a key and the same key holds ``W``, or, without keys, when the old
   connection is gone (ZeroMQ no longer reaches it). Anything else is a takeover: refused. The
-  id frees when the old connection is forgotten (Bye, or silent for a lease TTL).
+  id frees when the old connection is forgotten (Bye, or silent for ``Broker``'s
+  ``silence_ms``).
 * ``P`` already holds ``max_per_principal`` workers: refused (a flood cannot grow the table).
 
 Example::
@@ -101,7 +102,8 @@ class PeerTable:
                 return Refusal(
                     ERR_WORKER_ID,
                     f"worker id {wid!r} is live on another connection: a second worker may not "
-                    "take it (it frees when that worker says Bye or stays silent for a lease TTL)",
+                    "take it (it frees when that worker says Bye or stays silent for a few "
+                    "heartbeats)",
                 )
             replaced.append(old)
         # Every replaced peer is this principal's (checked above): they make room for this one.

@@ -257,7 +257,16 @@ class ScheduleRow(msgspec.Struct, frozen=True, gc=False):
 
 
 class StorageError(Exception):
-    """Base of every storage error; the message says what and where."""
+    """Base of every storage error; the message says what and where.
+
+    ``transient``: the store could not write for now (no room on the disk, an I/O error, a
+    lost connection; see ``persistence.storage_faults``), so the same write may succeed once
+    that is over. Other failures to write are taken as lasting.
+    """
+
+    def __init__(self, *args: object, transient: bool = False) -> None:
+        super().__init__(*args)
+        self.transient = transient
 
 
 class SequenceConflict(StorageError):

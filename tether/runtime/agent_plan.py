@@ -56,14 +56,12 @@ def decide_agent(node: Node, state: ExecutionState, graph: Graph, ctx: PlanConte
     prev = state.nodes.get(node.id)
     dispatch = (prev.dispatch if prev is not None else 0) + 1
     if prev is not None and prev.status == "retrying":
-        from tether.runtime.planner import backoff_secs
+        from tether.runtime.planner import retry_not_before
 
-        attempt = prev.attempt + 1
-        delay = backoff_secs(graph.retry_policy(node.id), attempt, ctx.rng)
         return [
             NodeScheduled(
-                at_ms=ctx.now_ms, node_id=node.id, attempt=attempt, dispatch=dispatch,
-                input=prev.input, not_before_ms=ctx.now_ms + int(delay * 1000),
+                at_ms=ctx.now_ms, node_id=node.id, attempt=prev.attempt + 1, dispatch=dispatch,
+                input=prev.input, not_before_ms=retry_not_before(graph, node.id, prev, ctx),
             )
         ]  # fmt: skip
     loop = state.loops.get(node.id)

@@ -50,7 +50,7 @@ from tether.runtime.records import (
     normalized,
 )
 from tether.runtime.state import RUNNING, ExecutionState, apply
-from tether.runtime.state_types import Wait
+from tether.runtime.state_types import NodeRun, Wait
 
 #: Binds a work node's arguments from state; raises ValueError with a message on failure.
 Binder = Callable[[Node, Mapping[str, Any]], dict[str, Any]]
@@ -212,7 +212,7 @@ def _schedule(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContext)
     retrying = prev is not None and prev.status == "retrying"
     attempt = prev.attempt + 1 if retrying and prev is not None else 1
     dispatch = (prev.dispatch if prev is not None else 0) + 1
-    not_before = retry_not_before(graph, node.id, attempt, ctx) if retrying else None
+    not_before = retry_not_before(graph, node.id, prev, ctx) if retrying and prev else None
     try:
         args = ctx.bind(node, state.data)
     except (ValueError, LookupError) as exc:
@@ -319,9 +319,17 @@ def wait_over(
 TIMEOUT_USER = "tether:timeout"
 
 
-def retry_not_before(graph: Graph, node_id: str, attempt: int, ctx: PlanContext) -> int:
-    """When ``attempt`` (a retry) of ``node_id`` may start: now plus its policy's backoff."""
-    delay = backoff_secs(graph.retry_policy(node_id), attempt, ctx.rng)
+def retry_not_before(graph: Graph, node_id: str, prev: NodeRun, ctx: PlanContext) -> int | None:
+    """When the retry of ``node_id`` after ``prev`` (its ``retrying`` hand-out) may start.
+
+    At once after a free lease loss (a dead or silent worker: nothing was wrong with the step,
+    and waiting only slows the run); otherwise now plus the policy's backoff for the attempts
+    spent, which leave out the free losses (``prev.losses``), so losses never lengthen a later
+    backoff."""
+    if prev.free_retry:
+        return None
+    spent = prev.attempt + 1 - prev.losses
+    delay = backoff_secs(graph.retry_policy(node_id), spent, ctx.rng)
     return ctx.now_ms + int(delay * 1000)
 
 

@@ -337,7 +337,8 @@ def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> E
         return agent_fold.tool_failed(state, rec, current, seq)  # the model is told
     if retried:
         losses = losses_after(policy, rec, current.losses)
-        run = _replace(current, status="retrying", error=rec.error, losses=losses)
+        free = losses > current.losses
+        run = _replace(current, status="retrying", error=rec.error, losses=losses, free_retry=free)
         return _replace(
             state,
             last_seq=seq,

@@ -23,6 +23,9 @@ class NodeRun(msgspec.Struct, frozen=True, gc=False):
     #: Lease losses (a dead or silent worker) of this node's retries so far that spent no
     #: attempt (see fold_routes.will_retry); carried from hand-out to hand-out.
     losses: int = 0
+    #: The failure that made this node ``retrying`` was such a free lease loss: its retry is
+    #: handed out at once, with no backoff (nothing was wrong with the step itself).
+    free_retry: bool = False
 
 
 class CallResult(msgspec.Struct, frozen=True, gc=False, array_like=True):

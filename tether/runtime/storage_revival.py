@@ -2,10 +2,14 @@
 are started again from their journal once it can, instead of being reported broken.
 
 A plain :class:`~tether.persistence.contract.StorageError` is what a writer raises when a
-transaction did not commit (``database or disk is full``): nothing of that turn happened (I1),
-and the journal holds everything that did, so the same recovery as after a restart picks the
-run up where it stood. Its subclasses (a corrupt row, a sequence conflict, a closed store) are
-verdicts about the journal, not about the disk, and still break the execution.
+transaction did not commit: nothing of that turn happened (I1), and the journal holds
+everything that did, so the same recovery as after a restart picks the run up where it stood.
+When the writer saw the storage's passing trouble (``transient``: a full disk, an I/O error, a
+lost connection) the run is started again for as long as it takes, so the engine goes on once
+room is back. Any other failure to write would fail the same way on every try: after
+``LASTING_TRIES`` revivals in a row it breaks the execution with the cause, instead of a
+recovery every few seconds forever. Its subclasses (a corrupt row, a sequence conflict, a
+closed store) are verdicts about the journal, not about the disk, and break it at once.
 
 Example::
 
@@ -29,6 +33,11 @@ log = logging.getLogger("tether.execution")
 #: the cap: a disk that stays full costs one recovery attempt per execution every few seconds.
 FIRST_WAIT_SECS: Final = 0.5
 MAX_WAIT_SECS: Final = 5.0
+#: Revivals in a row after a failure not known to pass before the execution is broken.
+LASTING_TRIES: Final = 5
+#: A revival this long after the one before starts the count (and the wait) afresh: the run
+#: got on in between.
+FRESH_AFTER_SECS: Final = 60.0
 
 
 class StorageRevival:
@@ -43,9 +52,10 @@ class StorageRevival:
         self._clock = clock
         self._spawn = spawn
         self._broken = broken
-        #: How many revivals each execution has had: one that keeps failing waits the cap.
-        self._tries: dict[str, int] = {}
+        #: Revivals in a row of each execution, and when its last one began.
+        self._tries: dict[str, tuple[int, float]] = {}
         self._waiting: set[str] = set()
+        self._swept_at = clock.monotonic()
 
     @staticmethod
     def takes(error: BaseException) -> bool:
@@ -57,8 +67,14 @@ class StorageRevival:
         store still cannot write, its actor fails again and lands here again."""
         if execution_id in self._waiting:
             return  # one revival at a time per execution
-        tries = self._tries.get(execution_id, 0)
-        self._tries[execution_id] = tries + 1
+        tries = self._count(execution_id)
+        transient = getattr(error, "transient", False)
+        if tries >= LASTING_TRIES and not transient:
+            self._tries.pop(execution_id, None)
+            self._broken(
+                execution_id, f"its journal could not be written in {tries + 1} tries: {error}"
+            )
+            return
         wait = min(MAX_WAIT_SECS, FIRST_WAIT_SECS * 2**tries)
         log.warning(
             "execution %s stopped: its journal could not be written (%s); starting it again "
@@ -72,3 +88,18 @@ class StorageRevival:
             self._broken(execution_id, f"could not be started again after {error}: {exc!r}")
         finally:
             self._waiting.discard(execution_id)
+
+    def _count(self, execution_id: str) -> int:
+        """The revivals in a row before this one, counted from now (entries past the fresh
+        window are dropped, so the table holds only executions in trouble)."""
+        now = self._clock.monotonic()
+        if now - self._swept_at >= FRESH_AFTER_SECS:  # once a window: a storm has many runs
+            self._swept_at = now
+            stale = [e for e, (_, at) in self._tries.items() if now - at >= FRESH_AFTER_SECS]
+            for eid in stale:
+                del self._tries[eid]
+        tries, at = self._tries.get(execution_id, (0, now))
+        if now - at >= FRESH_AFTER_SECS:
+            tries = 0
+        self._tries[execution_id] = (tries + 1, now)
+        return tries

@@ -11,17 +11,14 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from opentelemetry.sdk.trace import SpanProcessor
+from tether.telemetry.otlp_env import ENDPOINT_VARIABLES, tracing_requested
 
-ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor
 
-
-def tracing_requested(env: Mapping[str, str]) -> bool:
-    """Is an OTLP endpoint configured (and traces not turned off by ``OTEL_TRACES_EXPORTER``)?"""
-    if env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() == "none":
-        return False
-    return any(env.get(name) for name in ENDPOINT_VARIABLES)
+__all__ = ["ENDPOINT_VARIABLES", "otlp_processor_from_env", "tracing_requested"]
 
 
 def otlp_processor_from_env(env: Mapping[str, str]) -> SpanProcessor | None:

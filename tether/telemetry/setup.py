@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import anyio.abc
 
-from tether.telemetry.otlp import tracing_requested
+from tether.telemetry.otlp_env import tracing_requested
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor

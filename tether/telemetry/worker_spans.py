@@ -35,7 +35,7 @@ class WorkerSpans:
     @classmethod
     def from_env(cls, env: Mapping[str, str], worker_id: str) -> WorkerSpans:
         """Exporting over OTLP/HTTP when the environment names an endpoint, else a no-op."""
-        from tether.telemetry.otlp import tracing_requested  # needs no SDK to answer
+        from tether.telemetry.otlp_env import tracing_requested  # needs no SDK to answer
 
         if not tracing_requested(env):
             return cls(worker_id)

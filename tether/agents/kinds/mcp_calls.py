@@ -21,19 +21,23 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import anyio
 import anyio.abc
 
 from tether.agents.http_node.placeholders import lookup_in
 from tether.agents.kinds.tool_schema import wire_name
-from tether.agents.mcp import McpManager, McpResult, parse_server
+from tether.agents.mcp import parse_server
 from tether.agents.providers.types import ToolSpec
 from tether.agents.state_inputs import bind_input
 from tether.ir.types import McpToolKind, Node, Workflow
 from tether.runtime.secrets import SecretSource
 from tether.runtime.tools import Tool
+
+if TYPE_CHECKING:
+    from tether.agents.mcp.manager import McpManager
+    from tether.agents.mcp.tools import McpResult
 
 #: The name MCP calls run under (a worker needs it to run them).
 MCP_TOOL: Final = "tether.mcp"
@@ -151,6 +155,8 @@ class McpCaller:
         if manager is None:
             if self._tg is None:
                 raise RuntimeError("McpCaller.start() was not called (the runtime calls it)")
+            from tether.agents.mcp.manager import McpManager  # the SDK, on first use
+
             manager = McpManager({server: parse_server(server, config)}, env=self._env,
                                  errlog=self._errlog)  # fmt: skip
             self._managers[key] = manager

@@ -15,6 +15,11 @@ Example::
         result = await mcp.call_tool("files", "read_file", {"path": "a.txt"}, timeout=30)
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
 from tether.agents.mcp.config import (
     HttpServer,
     ServerConfig,
@@ -35,8 +40,31 @@ from tether.agents.mcp.errors import (
     McpToolError,
     McpToolNotFound,
 )
-from tether.agents.mcp.manager import McpManager
-from tether.agents.mcp.tools import McpResult, McpTool, ToolSpec, tool_spec
+
+if TYPE_CHECKING:
+    from tether.agents.mcp.manager import McpManager
+    from tether.agents.mcp.tools import McpResult, McpTool, ToolSpec, tool_spec
+
+#: Names whose modules import the ``mcp`` SDK (about a second and a half of imports on a loaded
+#: machine), loaded on first use: an engine whose workflows call no MCP server, and every
+#: engine start before recovery, never pays for it.
+_LAZY: Final = {
+    "McpManager": "tether.agents.mcp.manager",
+    "McpResult": "tether.agents.mcp.tools",
+    "McpTool": "tether.agents.mcp.tools",
+    "ToolSpec": "tether.agents.mcp.tools",
+    "tool_spec": "tether.agents.mcp.tools",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "HttpServer",

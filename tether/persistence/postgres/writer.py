@@ -36,6 +36,7 @@ from tether.persistence.audit_chain import ChainHead
 from tether.persistence.contract import StorageError, StoreClosed, Turn, WorkItemRow
 from tether.persistence.postgres import batch, lease_ops
 from tether.persistence.postgres.connection import Conn
+from tether.persistence.storage_faults import storage_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,8 @@ class GroupWriter:
                     await self._commit_group([one], retry=False)
                 return
             for one in tried:
-                _fail(one, StorageError(f"{self._where}: {_describe(one)} was not written: {exc}"))
+                message = f"{self._where}: {_describe(one)} was not written: {exc}"
+                _fail(one, StorageError(message, transient=storage_unavailable(exc)))
             return
         self._acknowledge(appends, beats, grants, granted)
 
@@ -304,7 +306,8 @@ class GroupWriter:
             await self._rollback()
             if not isinstance(exc, StorageError):
                 log.error("postgres writer for %s: write failed: %s", self._where, exc)
-                exc = StorageError(f"{self._where}: write failed: {exc}")
+                passing = storage_unavailable(exc)
+                exc = StorageError(f"{self._where}: write failed: {exc}", transient=passing)
             _fail(item, exc)
             self._stop_if_broken(exc)
             return
@@ -320,7 +323,8 @@ class GroupWriter:
     def _stop_if_broken(self, exc: BaseException) -> None:
         """A lost connection also lost the writer lock: stop rather than write without it."""
         if self._conn.broken:
-            raise StorageError(f"{self._where}: connection to the database lost: {exc}")
+            message = f"{self._where}: connection to the database lost: {exc}"
+            raise StorageError(message, transient=True)
 
 
 def _accepted(items: list[_G], problems: list[StorageError | None]) -> list[_G]:

@@ -49,6 +49,7 @@ from tether.persistence.leases import ItemState
 from tether.persistence.sqlite import lease_ops, ops
 from tether.persistence.sqlite.connection_thread import in_connection_thread
 from tether.persistence.sqlite.fences import FenceBook
+from tether.persistence.storage_faults import storage_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -496,7 +497,8 @@ class GroupCommitWriter:
             await self._rollback()
             if not isinstance(exc, StorageError):
                 log.error("journal writer for %s: write failed: %s", self._where, exc)
-                exc = StorageError(f"{self._where}: write failed: {exc}")
+                passing = storage_unavailable(exc)
+                exc = StorageError(f"{self._where}: write failed: {exc}", transient=passing)
             if not item.future.done():
                 item.future.set_exception(exc)
             return
@@ -558,7 +560,8 @@ def _describe(item: _Grouped) -> str:
 
 
 def _storage_error(where: str, item: _Grouped, exc: Exception) -> StorageError:
-    return StorageError(f"{where}: {_describe(item)} was not written: {exc}")
+    message = f"{where}: {_describe(item)} was not written: {exc}"
+    return StorageError(message, transient=storage_unavailable(exc))
 
 
 def _fail(item: _Queued, exc: BaseException) -> None:

@@ -117,7 +117,8 @@ def _failed(state: ExecutionState, rec: NodeFailed, graph: Graph, seq: int) -> E
     policy = graph.retry_policy(rec.node_id)
     if will_retry(policy, rec, current.losses):
         losses = losses_after(policy, rec, current.losses)
-        run = _replace(current, status="retrying", error=rec.error, losses=losses)
+        free = losses > current.losses
+        run = _replace(current, status="retrying", error=rec.error, losses=losses, free_retry=free)
         return _replace(
             state, last_seq=seq, nodes={**state.nodes, rec.node_id: run},
             ready=(*state.ready, rec.node_id), running=state.running - 1,

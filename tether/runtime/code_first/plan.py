@@ -44,7 +44,7 @@ def decide_code(state: ExecutionState, graph: CodeGraph, ctx: PlanContext) -> li
         out.append(
             NodeScheduled(
                 at_ms=ctx.now_ms, node_id=node_id, attempt=attempt, dispatch=prev.dispatch + 1,
-                input=prev.input, not_before_ms=retry_not_before(graph, node_id, attempt, ctx),
+                input=prev.input, not_before_ms=retry_not_before(graph, node_id, prev, ctx),
             )
         )  # fmt: skip
     taken: dict[str, int] = {}
