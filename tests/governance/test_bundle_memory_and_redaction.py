@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,26 @@ async def test_the_redacted_pdf_holds_no_pii_and_lists_the_memory_facts(tmp_path
     assert "Redaction: mask" in text
     for secret in (EMAIL, CARD, IBAN, "ann.smith"):
         assert secret not in text, secret
+
+
+async def test_export_names_a_fact_edited_in_the_facts_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = FLOW.replace("governance:\n  redact: {mode: mask}\n", "")
+    db, keys, eid = await _signed_run(tmp_path, plain)
+    out = tmp_path / "b.json"
+    await _export(db, keys, eid, out)
+    assert json.loads(out.read_text())["memory_store"] == {"checked": 1, "mismatches": []}
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE memory_facts SET content = 'bob@example.org'")  # behind the engine
+    conn.commit()
+    conn.close()
+    capsys.readouterr()
+    args = ["audit", "export", eid, "-o", str(out), "--db", str(db), "--keys", str(keys)]
+    assert await anyio.to_thread.run_sync(main, args) == 1
+    err = capsys.readouterr().err
+    assert f"memory fact {eid}/remember/1" in err and "content differ" in err
+    assert "bob@example.org" not in err  # a value is never quoted: it may be personal data
+    [mismatch] = json.loads(out.read_text())["memory_store"]["mismatches"]
+    assert mismatch["fact_id"] == f"{eid}/remember/1"
+    assert verify_bundle(json.loads(out.read_text())).ok  # the chain itself was not touched

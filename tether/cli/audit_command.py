@@ -13,8 +13,9 @@ Example::
     $ tether audit verify-bundle bundle.json --keys trusted_keys/        # no engine, no db
 
 Exit status: 0 every chain and signature holds (export: written), 1 something is broken (the
-first bad entry is named) or a file or the database cannot be read, 2 bad arguments. Errors
-are one line on stderr.
+first bad entry is named; export: a memory fact the facts table no longer holds as the chain
+recorded it, the bundle written all the same) or a file or the database cannot be read, 2 bad
+arguments. Errors are one line on stderr.
 """
 
 from __future__ import annotations
@@ -159,7 +160,10 @@ def _export(args: argparse.Namespace) -> int:
         f"{'yes' if summary['verified'] else 'NO'}"
         + (f", {summary['redacted_rows']} rows redacted" if "redaction" in bundle else "")
     )
-    return 0
+    mismatches = (bundle.get("memory_store") or {}).get("mismatches") or []
+    for m in mismatches:
+        print(f"memory fact {m['fact_id']} (seq {m['seq']}): {m['problem']}", file=sys.stderr)
+    return 1 if mismatches else 0
 
 
 async def _bundle(

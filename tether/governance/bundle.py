@@ -21,6 +21,8 @@ Schema ``tether-evidence-bundle/1`` (every hash hex, every byte string base64)::
     output            the run's result (null unless it completed)
     memory_facts      [{seq, node_id, scope, fact_id, subject, content, at_ms, supersedes,
                         written}]   (absent in bundles made before it: then none)
+    memory_store      {checked, mismatches: [{seq, fact_id, problem}]}: the facts table
+                      checked against memory_facts at export (not re-checked offline)
     chain             {rows: [{seq, type, payload, checksum, link, redacted?}], head_seq,
                        head}
     redaction         {mode, detectors, patterns, fields, rows}   (a redacted bundle only)
@@ -62,6 +64,7 @@ from tether.governance.store_audit import audit_log_of
 from tether.ir.types import decode_workflow
 from tether.persistence.audit_chain import ChainedRow, HeadSignature
 from tether.persistence.contract import StorageError, Store, StoredRecord
+from tether.persistence.facts import FactRow, FactStore
 from tether.runtime.records import MalformedRecord, UnknownRecordType, decode_rows
 
 FORMAT = "tether-evidence-bundle/1"
@@ -98,6 +101,7 @@ async def export_bundle(
     tools: dict[str, str] = {}
     if row is not None:
         tools = await _tool_names(store, row.workflow_id, row.workflow_version)
+    store_check = await _memory_store_check(store, _facts(execution_id, journal.rows, tools))
     rows, hidden = journal.rows, frozenset[int]()
     execution = msgspec.to_builtins(row) if row is not None else {"execution_id": execution_id}
     if redactor is not None:
@@ -120,9 +124,39 @@ async def export_bundle(
         "signatures": [_signature_json(s) for s in signatures],
         "public_keys": {k: v for k, v in ring.as_json().items() if k in used},
     }
+    if store_check is not None:
+        bundle["memory_store"] = store_check
     if redactor is not None:
         bundle["redaction"] = redaction_note(redactor, hidden)
     return bundle
+
+
+async def _memory_store_check(store: Store, facts: GovernanceFacts) -> dict[str, Any] | None:
+    """The run's memory facts as the facts table holds them now, against the chain's record
+    of them: ``{checked, mismatches: [{seq, fact_id, problem}]}`` (None: no facts). The table
+    is beside the journal and not chained, so an edit there is named here, at export; values
+    are not quoted (they may be personal data)."""
+    if not facts.memory_facts or not isinstance(store, FactStore):
+        return None
+    mismatches: list[dict[str, Any]] = []
+    tables: dict[str, dict[str, FactRow]] = {}
+    for fact in facts.memory_facts:
+        scope = str(fact["scope"])
+        if scope not in tables:
+            tables[scope] = {r.fact_id: r for r in await store.read_facts(scope)}
+        row = tables[scope].get(fact["fact_id"])
+        where = {"seq": fact["seq"], "fact_id": fact["fact_id"]}
+        if row is None:
+            mismatches.append({**where, "problem": "not in the facts table (deleted)"})
+            continue
+        differ = [
+            k for k in ("subject", "content", "at_ms", "supersedes") if getattr(row, k) != fact[k]
+        ]
+        if differ:
+            fields = ", ".join(differ)
+            problem = f"the facts table's {fields} differ from the chain's (edited)"
+            mismatches.append({**where, "problem": problem})
+    return {"checked": len(facts.memory_facts), "mismatches": mismatches}
 
 
 class BundleReport(msgspec.Struct, frozen=True, gc=False):
