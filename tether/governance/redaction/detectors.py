@@ -77,6 +77,19 @@ class Detector:
     name: str
     pattern: re.Pattern[str]
     check: Callable[[str], bool] | None = None
+    #: What any match holds, so text without it is skipped unscanned (most of a view is ids,
+    #: times and words): a character it contains, a digit, and its fewest characters.
+    needs: str = ""
+    needs_digit: bool = False
+    min_chars: int = 1
+
+    def may_match(self, text: str, has_digit: bool) -> bool:
+        """False only when no match can be in ``text`` (``has_digit``: text holds a digit)."""
+        return (
+            len(text) >= self.min_chars
+            and (has_digit or not self.needs_digit)
+            and (not self.needs or self.needs in text)
+        )
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         """The confirmed matches in ``text``."""
@@ -94,6 +107,7 @@ DETECTORS: Final[dict[str, Detector]] = {
         Detector(
             "bearer_token",
             re.compile(r"(?i)\bbearer[ \t]+[A-Za-z0-9\-._~+/]{8,}=*"),
+            min_chars=15,
         ),
         Detector(
             "api_key",
@@ -110,6 +124,7 @@ DETECTORS: Final[dict[str, Detector]] = {
                 r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
                 r")" + _R
             ),
+            min_chars=15,  # xoxb- and 10 more
         ),
         Detector(
             "email",
@@ -117,13 +132,23 @@ DETECTORS: Final[dict[str, Detector]] = {
                 r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*"
                 r"\.[A-Za-z]{2,}" + _R
             ),
+            needs="@",
+            min_chars=6,
         ),
         Detector(
             "iban",
             re.compile(_L + r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?" + _R),
             _iban,
+            needs_digit=True,
+            min_chars=15,
         ),
-        Detector("card", re.compile(_L + r"[0-9](?:[ -]?[0-9]){12,18}" + _R), _card),
+        Detector(
+            "card",
+            re.compile(_L + r"[0-9](?:[ -]?[0-9]){12,18}" + _R),
+            _card,
+            needs_digit=True,
+            min_chars=13,
+        ),
         Detector(
             "national_id",
             re.compile(
@@ -131,6 +156,8 @@ DETECTORS: Final[dict[str, Detector]] = {
                 r"|" + _UK_NINO_PREFIX_OUT + r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
                 r" ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D])" + _R
             ),
+            needs_digit=True,
+            min_chars=9,
         ),
         Detector(
             "phone",

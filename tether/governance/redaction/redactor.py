@@ -27,6 +27,7 @@ from tether.governance.redaction.detectors import DETECTORS, Detector
 from tether.ir.governance import REDACT_DETECTORS, RedactPolicy
 
 _canonical = msgspec.json.Encoder(order="sorted")
+_DIGIT = re.compile(r"[0-9]")
 
 
 class RedactionKeyMissing(ValueError):
@@ -51,8 +52,10 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """``text`` with every detected value replaced."""
+        has_digit = _DIGIT.search(text) is not None
         for detector in self._detectors:
-            text = self._replace(detector, text)
+            if detector.may_match(text, has_digit):
+                text = self._replace(detector, text)
         return text
 
     def _replace(self, detector: Detector, text: str) -> str:
