@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -269,3 +271,42 @@ def test_no_pii_leaves_through_any_exit(
 pytestmark = pytest.mark.skipif(
     not shutil.which("pdftotext"), reason="needs pdftotext (poppler-utils)"
 )
+
+
+PLAIN = """
+workflow: {id: plain, version: "1"}
+nodes:
+  echo: {type: tool, tool: echo, input: {payload: $payload}, output_key: echoed, next: end}
+"""
+
+
+def test_the_engine_wide_hash_policy_correlates_equal_values(tmp_path: Path) -> None:
+    """``TETHER_REDACT=hash``: a workflow with no policy of its own is redacted too, each value
+    by a keyed hash made under a key the engine keeps outside the database (0600), so one
+    person's email shows as one token across runs and another's as another."""
+    keys = tmp_path / "keys"
+    env = {"TETHER_REDACT": "hash", "TETHER_AUDIT_KEYS": str(keys)}
+    with (
+        running_engine(tmp_path, env, modules="redaction_tools", cwd=HERE) as e,
+        httpx.Client(base_url=e.url, timeout=DEADLINE) as c,
+    ):
+        assert c.post("/workflows", json={"ir": ir_of(PLAIN)}).status_code == 201
+        states = []
+        for who in ("ann@example.com", "ann@example.com", "bob@example.com"):
+            body = {"workflow_id": "plain", "input": {"payload": {"to": who}}}
+            eid = c.post("/executions", json=body).json()["execution_id"]
+            view = _until(c, eid, lambda v: v["status"] == "completed")
+            assert "@example.com" not in json.dumps(view)
+            states.append(view["current_state"]["echoed"]["to"])
+    assert states[0] == states[1] != states[2] and states[0].startswith("[email:")
+    assert (keys / "redaction.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_unusable_policy_stops_tether_dev_with_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "TETHER_REDACT": '{"mode": "hush"}', "TETHER_WORKER_PORT": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tether.cli", "dev", "--db", str(tmp_path / "x.db")],
+        env=env, capture_output=True, text=True, timeout=DEADLINE, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "TETHER_REDACT" in done.stderr, done.stderr
