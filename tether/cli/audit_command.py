@@ -8,11 +8,14 @@ Example::
     $ tether audit verify exec_01J...          # or --all
     exec_01J...: ok, 42 rows, chained from seq 1, signed through seq 42
     $ tether audit export exec_01J... --format pdf -o audit_exec_01J.pdf   # or json
+      (redacted as the engine's API is: TETHER_REDACT and the workflow's governance.redact;
+      --unredacted leaves that out)
     $ tether audit verify-bundle bundle.json --keys trusted_keys/        # no engine, no db
 
 Exit status: 0 every chain and signature holds (export: written), 1 something is broken (the
-first bad entry is named) or a file or the database cannot be read, 2 bad arguments. Errors
-are one line on stderr.
+first bad entry is named; export: a memory fact the facts table no longer holds as the chain
+recorded it, the bundle written all the same) or a file or the database cannot be read, 2 bad
+arguments. Errors are one line on stderr.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from tether.governance.bundle import export_bundle, verify_bundle
 from tether.governance.chain_verify import AuditVerdict
 from tether.governance.keys import KEYS_ENV, AuditKeyError, keys_dir, load_keyring
 from tether.governance.pdf_report import PdfUnavailable, render_pdf
+from tether.governance.redaction.engine import EngineRedaction
+from tether.governance.redaction.settings import (
+    RedactionSettingsError,
+    policy_from_env,
+    redaction_key,
+)
 from tether.governance.store_audit import AuditUnavailable, verify_all_stored, verify_stored
+from tether.ir.governance import RedactPolicy
+from tether.ir.types import decode_workflow
 from tether.persistence import StorageError, store_for_url
 from tether.server.config import DEFAULT_DATABASE_URL, journal_url
 
@@ -51,6 +62,12 @@ def add_parser(commands: Any) -> None:
     x.add_argument("execution_id")
     x.add_argument("--format", choices=("json", "pdf"), default="json")
     x.add_argument("-o", "--output", required=True, metavar="FILE")
+    x.add_argument(
+        "--unredacted",
+        action="store_true",
+        help="leave out redaction (TETHER_REDACT, the workflow's governance.redact): every "
+        "row's content then verifies, and the bundle holds the personal data the run saw",
+    )
     _store_options(x)
     x.set_defaults(run=_export)
     b = sub.add_parser("verify-bundle", help="verify a JSON evidence bundle offline")
@@ -118,7 +135,8 @@ async def _verdicts(url: str, ring: Any, execution_id: str | None) -> list[Audit
 def _export(args: argparse.Namespace) -> int:
     try:
         ring = load_keyring(keys_dir(args.keys))
-        bundle = asyncio.run(_bundle(database_url(args), ring, args.execution_id))
+        configured = None if args.unredacted else policy_from_env(os.environ)
+        bundle = asyncio.run(_bundle(database_url(args), ring, args.execution_id, configured, args))
         if args.format == "pdf":
             data = render_pdf(bundle)
         else:
@@ -129,6 +147,7 @@ def _export(args: argparse.Namespace) -> int:
         StorageError,
         AuditUnavailable,
         PdfUnavailable,
+        RedactionSettingsError,
         ValueError,
         OSError,
     ) as exc:
@@ -139,15 +158,36 @@ def _export(args: argparse.Namespace) -> int:
         f"wrote {args.output}: {summary['events']} events, {summary['tool_calls']} tool "
         f"calls, {summary['model_calls']} model calls, chain verified: "
         f"{'yes' if summary['verified'] else 'NO'}"
+        + (f", {summary['redacted_rows']} rows redacted" if "redaction" in bundle else "")
     )
-    return 0
+    mismatches = (bundle.get("memory_store") or {}).get("mismatches") or []
+    for m in mismatches:
+        print(f"memory fact {m['fact_id']} (seq {m['seq']}): {m['problem']}", file=sys.stderr)
+    return 1 if mismatches else 0
 
 
-async def _bundle(url: str, ring: Any, execution_id: str) -> dict[str, Any]:
+async def _bundle(
+    url: str,
+    ring: Any,
+    execution_id: str,
+    configured: RedactPolicy | None,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     store = store_for_url(url, readonly=True)
     await store.open()
     try:
-        return await export_bundle(store, ring, execution_id)
+        redactor = None
+        if not args.unredacted:
+            # The engine's own policy and this run's workflow's.
+            redaction = EngineRedaction(
+                configured, lambda: redaction_key(os.environ, keys_dir(args.keys))
+            )
+            row = await store.get_execution(execution_id)
+            found = row and await store.get_workflow(row.workflow_id, row.workflow_version)
+            if found:
+                redaction.add(decode_workflow(found.ir))
+            redactor = redaction.current
+        return await export_bundle(store, ring, execution_id, redactor)
     finally:
         await store.close()
 

@@ -34,6 +34,7 @@ from tether.embedded import Runtime
 from tether.fleet.keys import EngineKeys, KeyFileError, beyond_loopback
 from tether.fleet.transport import ZmqFleet
 from tether.governance.keys import keys_dir, load_signing_key
+from tether.governance.redaction.settings import redaction_key
 from tether.logs import configure_logging
 from tether.persistence import StorageError
 from tether.persistence.urls import display_url
@@ -90,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         # Loaded here as well as by the app: an unusable key file is one line (AuditKeyError
         # is a ValueError), not a failed lifespan's traceback.
         audit_key = load_signing_key(keys_dir())
+        if config.redact is not None and config.redact.mode == "hash":
+            redaction_key(os.environ, keys_dir())  # an unusable key: one line, now
     except (ConfigError, UsageError, ValueError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE

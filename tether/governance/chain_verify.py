@@ -51,14 +51,20 @@ class AuditVerdict(msgspec.Struct, frozen=True, gc=False):
     #: What checking the latest snapshot against the chain found ("" when not asked:
     #: ``snapshot_check`` needs the store; a bundle carries no snapshot).
     snapshot: str = ""
+    #: Rows a redacted evidence bundle carries redacted: their links are taken as given (the
+    #: rows after them and the signed heads still check those), their content cannot be.
+    redacted: int = 0
 
     def describe(self) -> str:
         """One line for a person."""
         if not self.ok:
             return f"{self.execution_id}: BROKEN at seq {self.bad_seq}: {self.problem}"
+        described = self._described()
+        if self.redacted:
+            described += f", {self.redacted} rows redacted (content not checkable here)"
         if self.snapshot:
-            return f"{self._described()}, {self.snapshot}"
-        return self._described()
+            return f"{described}, {self.snapshot}"
+        return described
 
     def _described(self) -> str:
         if self.chained_from is None:
@@ -84,13 +90,16 @@ def verify_execution(
     signatures: Sequence[HeadSignature],
     ring: KeyRing,
     index_last_seq: int | None = None,
+    redacted: frozenset[int] = frozenset(),
 ) -> AuditVerdict:
     """Check ``rows`` (in seq order), then each signed head; the verdict names the earliest
     problem found. ``index_last_seq`` is the execution index's last seq, if known (catches a
-    truncated tail that no signature covers yet)."""
+    truncated tail that no signature covers yet). ``redacted``: seqs of rows whose payload a
+    redacted bundle replaced (their checksum and link cannot be recomputed: the link is taken
+    as given, and the next row's link or a signed head checks it)."""
     problems: list[tuple[int, str]] = []
     links: dict[int, bytes] = {}
-    walked = _walk(execution_id, rows, links)
+    walked = _walk(execution_id, rows, links, redacted)
     if walked.problem is not None:
         problems.append(walked.problem)
     end = rows[-1].seq if rows else 0
@@ -122,6 +131,7 @@ def verify_execution(
         "signed_through": signed_through,
         "signatures": len(signatures),
         "key_ids": tuple(sorted({s.key_id for s in signatures})),
+        "redacted": sum(1 for r in rows if r.seq in redacted),
     }
     if problems:
         seq, problem = min(problems, key=lambda p: p[0])
@@ -136,10 +146,15 @@ class _Walk(msgspec.Struct, gc=False):
     head: bytes | None = None
 
 
-def _walk(execution_id: str, rows: Sequence[ChainedRow], links: dict[int, bytes]) -> _Walk:
+def _walk(
+    execution_id: str,
+    rows: Sequence[ChainedRow],
+    links: dict[int, bytes],
+    redacted: frozenset[int] = frozenset(),
+) -> _Walk:
     """Rows in order: contiguous from 1, each matching its checksum, each link following the
     one before (the execution's genesis before the first link). Fills ``links`` with the
-    verified ones."""
+    verified ones (and the given links of ``redacted`` rows)."""
     out = _Walk()
     previous: bytes | None = None
     expected = 1
@@ -152,8 +167,9 @@ def _walk(execution_id: str, rows: Sequence[ChainedRow], links: dict[int, bytes]
             out.problem = (expected, f"row {expected} is missing (deleted, or the rows after "
                                      "it renumbered)")  # fmt: skip
             return out
+        hidden = seq in redacted  # its payload is not the one the checksum and link cover
         if not (isinstance(row.payload, bytes) and isinstance(row.checksum, int)) or (
-            record_checksum(execution_id, seq, row.type, row.payload) != row.checksum
+            not hidden and record_checksum(execution_id, seq, row.type, row.payload) != row.checksum
         ):
             out.problem = (seq, f"row {seq} ({row.type}) does not match its checksum (edited, "
                                 "or moved from another seq)")  # fmt: skip
@@ -168,7 +184,11 @@ def _walk(execution_id: str, rows: Sequence[ChainedRow], links: dict[int, bytes]
             continue
         if previous is None:
             out.chained_from = seq
-        want = chain_link(previous or genesis(execution_id), seq, row.type, row.payload)
+        want = (
+            row.chain
+            if hidden
+            else chain_link(previous or genesis(execution_id), seq, row.type, row.payload)
+        )
         if want != row.chain:
             out.problem = (seq, f"row {seq} ({row.type}): its chain link does not follow from "
                                 "the row before (a row edited, inserted, reordered or deleted "

@@ -3,7 +3,10 @@
 Each fact names the seq of the record(s) it comes from, so an auditor can find it in the
 chain: run start and end, tool calls with a receipt (node, tool, attempt, arguments and
 result hashes, worker, duration), model calls (model, tokens, cost), policy decisions, human
-approvals (who, when, what) and budget breaches. A work node without a model in its facts is
+approvals (who, when, what), budget breaches, and the durable memory facts the run wrote
+(scope, fact id, subject, content, as the ``memory_write`` node's completion recorded them:
+the facts table is beside the journal, so the chain's record is what a bundle verifies). A
+work node without a model in its facts is
 a tool call; a policy decision in the journal is a refusal (a tool call that ran was allowed).
 
 Example::
@@ -65,6 +68,7 @@ class GovernanceFacts(msgspec.Struct, frozen=True, gc=False):
     approvals: list[dict[str, Any]]
     budget: dict[str, Any]
     output: Any = None
+    memory_facts: list[dict[str, Any]] = []
 
 
 def governance_facts(
@@ -81,6 +85,7 @@ def governance_facts(
     policy: list[dict[str, Any]] = []
     approvals: list[dict[str, Any]] = []
     breaches: list[dict[str, Any]] = []
+    memory: list[dict[str, Any]] = []
     output: Any = None
     for entry in entries:
         rec, seq = entry.record, entry.seq
@@ -98,6 +103,8 @@ def governance_facts(
             scheduled[(rec.node_id, rec.dispatch, rec.attempt)] = (seq, rec)
         elif isinstance(rec, NodeCompleted | NodeFailed) and rec.dispatch > 0:
             _call(rec, seq, scheduled, tools, tool_calls, model_calls)
+            if isinstance(rec, NodeCompleted) and "memory_fact_id" in rec.facts:
+                memory.append(_memory_fact(rec, seq, scheduled))
         elif isinstance(rec, PolicyViolation):
             policy.append(
                 {
@@ -156,7 +163,29 @@ def governance_facts(
         ),
         "breaches": breaches,
     }
-    return GovernanceFacts(events, run, tool_calls, model_calls, policy, approvals, budget, output)
+    return GovernanceFacts(
+        events, run, tool_calls, model_calls, policy, approvals, budget, output, memory
+    )
+
+
+def _memory_fact(
+    rec: NodeCompleted, seq: int, scheduled: dict[tuple[str, int, int], tuple[int, NodeScheduled]]
+) -> dict[str, Any]:
+    """A fact a ``memory_write`` node wrote (or found written by an earlier try), as its
+    completion recorded it; the scope is the user its hand-out named."""
+    handed = scheduled.get((rec.node_id, rec.dispatch, rec.attempt))
+    written = rec.output if isinstance(rec.output, dict) else {}
+    return {
+        "seq": seq,
+        "node_id": rec.node_id,
+        "scope": handed[1].input.get("user") if handed else None,
+        "fact_id": rec.facts["memory_fact_id"],
+        "subject": written.get("subject"),
+        "content": written.get("content"),
+        "at_ms": written.get("at_ms"),
+        "supersedes": written.get("supersedes"),
+        "written": bool(rec.facts.get("memory_written")),
+    }
 
 
 def _call(

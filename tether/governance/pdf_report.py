@@ -108,6 +108,15 @@ def render_pdf(bundle: dict[str, Any]) -> bytes:
     )
     _section(
         pdf,
+        "Memory facts written",
+        ("seq", "node", "scope", "fact id", "subject", "content"),
+        [
+            (m["seq"], m["node_id"], m["scope"], m["fact_id"], m["subject"], m["content"])
+            for m in bundle.get("memory_facts") or ()
+        ],
+    )
+    _section(
+        pdf,
         "Events",
         ("seq", "type", "node", "at"),
         [(e["seq"], e["type"], e["node_id"] or "", _when(e["at_ms"])) for e in bundle["events"]],
@@ -154,6 +163,7 @@ def _summary_page(pdf: Any, bundle: dict[str, Any]) -> None:
         f"chained from seq {summary['chained_from']}, head at seq {summary['head_seq']}",
         f"Head: {bundle['chain']['head'] or '-'}",
         f"Signing keys: {', '.join(summary['key_ids']) or 'none'}",
+        _redaction_line(bundle),
         "",
         f"Input sha256: {run.get('input_sha256', '-')}",
         f"Output sha256: {run.get('output_sha256', '-')}",
@@ -162,6 +172,16 @@ def _summary_page(pdf: Any, bundle: dict[str, Any]) -> None:
     ]
     for line in lines:
         pdf.multi_cell(0, 6, _latin(line), new_x="LMARGIN", new_y="NEXT")
+
+
+def _redaction_line(bundle: dict[str, Any]) -> str:
+    note = bundle.get("redaction")
+    if not note:
+        return "Redaction: none (every row's content verifies)"
+    return (
+        f"Redaction: {note['mode']}, {len(note['rows'])} rows redacted (their content is not "
+        "checkable from this bundle; the chain around them is)"
+    )
 
 
 def _section(pdf: Any, title: str, header: Sequence[str], rows: list[tuple[Any, ...]]) -> None:

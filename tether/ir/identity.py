@@ -93,6 +93,7 @@ _ADDED_LATER: dict[str, object] = {
     "allowed_tools": None,
     "cost_limit_usd": None,
     "code": None,
+    "governance": None,
 }
 _encode = msgspec.json.encode
 

@@ -4,9 +4,10 @@ The SDK's ``compile_yaml`` / ``compile_to_ir`` output has quirks this smooths ov
 ``state_schema`` is a string (often ``""``) or a JSON Schema; ``retry_policy`` is a name or
 ``None`` (its built-in ``llm_default`` is defined here); ``timeouts`` may be partial; retry
 policies carry the YAML as written; top-level keys Tether has no use for (``tools``,
-``remote_agents``) are ignored; ``models``, ``mcp_servers``, ``budget``, ``allowed_tools`` and
-``cost_limit_usd`` are kept (Tether's own IR comes back whole). A node kind Tether does not
-run (``coordinator`` ...) is a ``WorkflowInvalid`` naming the node and the kind.
+``remote_agents``) are ignored; ``models``, ``mcp_servers``, ``budget``, ``allowed_tools``,
+``cost_limit_usd`` and ``governance`` are kept (Tether's own IR comes back whole). A node
+kind Tether does not run (``coordinator`` ...) is a ``WorkflowInvalid`` naming the node and
+the kind.
 
 An agent's IR (``jamjet.Agent(...).compile()``, or an agent-first YAML) carries
 ``strategy_metadata``: when the IR has no ``workflow_id`` (``Agent.compile()`` gives none) the
@@ -35,6 +36,7 @@ from typing import Any, get_args
 import msgspec
 
 from tether.ir.errors import ValidationIssue, WorkflowInvalid
+from tether.ir.governance import Governance
 from tether.ir.limits import DEFAULT_LIMITS, InputLimits, check_ir_size, too_many
 from tether.ir.state_schema import SchemaShapeError, parse_state_schema
 from tether.ir.types import (
@@ -121,6 +123,7 @@ def workflow_from_ir(
         allowed_tools=_optional(ir, "allowed_tools", list[str], issues),
         cost_limit_usd=_cost_limit(ir, strategy, issues),
         code=_code_ref(ir, issues),
+        governance=_optional(ir, "governance", Governance, issues),
     )
     if issues.items:
         raise WorkflowInvalid(issues.items, source=source)

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from tether.ir.governance import Governance
+
 #: The pseudo-node every graph may point at to finish; it needs no declaration.
 END = "end"
 
@@ -446,6 +448,8 @@ class Workflow(msgspec.Struct, frozen=True):
     #: A code-first workflow: where its body lives (``module:qualname``); its one node is a
     #: placeholder and its calls make their own (``tether.runtime.code_first``).
     code: str | None = None
+    #: Governance settings with no other home: the redaction policy (``tether.ir.governance``).
+    governance: Governance | None = None
 
     @property
     def ref(self) -> str:

@@ -25,6 +25,7 @@ from tether.ir.approvers import approver_problem
 from tether.ir.conditions import compile_condition
 from tether.ir.errors import ConditionSyntaxError, ValidationIssue, WorkflowInvalid
 from tether.ir.eval_spec import eval_problems, on_fail_mode, predecessors
+from tether.ir.governance import redact_policy_problems
 from tether.ir.secret_refs import reference_problem
 from tether.ir.state_schema import value_matches
 from tether.ir.types import END, STATE_TYPES, Node, RetryPolicy, Workflow
@@ -123,12 +124,19 @@ class _Validator:
         self.check_graph()
         self.check_schema()
         self.check_policies()
+        self.check_governance()
         roll = self.wf.continue_as_new
         if roll is not None and roll.max_records < 10:
             self.issue(
                 "continue_as_new.max_records",
                 f"continue_as_new.max_records must be at least 10, got {roll.max_records}",
             )
+
+    def check_governance(self) -> None:
+        policy = self.wf.governance.redact if self.wf.governance is not None else None
+        if policy is not None:
+            for subpath, message in redact_policy_problems(policy):
+                self.issue(f"governance.redact.{subpath}", message, "governance.redact")
 
     def target(self, node_id: str, to: str, path: str, what: str, *where: str) -> None:
         if to != END and to not in self.wf.nodes:

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from tether.ir.errors import WorkflowSyntaxError
+from tether.ir.governance import Governance
 from tether.ir.jamjet_ir import SDK_RETRY_POLICIES
 from tether.ir.jamjet_project import project_mcp_servers, servers_named
 from tether.ir.limits import DEFAULT_LIMITS, InputLimits, too_many
@@ -43,14 +44,14 @@ from tether.ir.validation import check
 from tether.ir.yaml_nodes import _unknown, build_node, parse_budget
 from tether.ir.yaml_source import Path as YPath
 from tether.ir.yaml_source import YamlDocument, load_yaml
-from tether.ir.yaml_values import ValueProblem, as_str_list, parse_duration, parse_retry
+from tether.ir.yaml_values import ValueProblem, as_str_list, convert, parse_duration, parse_retry
 
 # 'tools', 'mcp' and 'a2a' are read by the jamjet SDK for its own runtime; Tether registers
 # tools in Python, so they are accepted and ignored. 'models' and 'mcp_servers' travel in the IR.
 _TOP_KEYS = frozenset(
     {
         "workflow", "nodes", "retry_policies", "timeouts", "models", "tools", "mcp", "a2a",
-        "mcp_servers", "budget", "allowed_tools",
+        "mcp_servers", "budget", "allowed_tools", "governance",
     }
 )  # fmt: skip
 _WORKFLOW_KEYS = frozenset(
@@ -177,6 +178,7 @@ class _Compiler:
             ),
             budget=self.budget(data.get("budget")),
             allowed_tools=self.allowed_tools(data.get("allowed_tools")),
+            governance=self.governance(data.get("governance")),
         )
         return wf if self.strategy is None else with_strategy(wf, *self.strategy)
 
@@ -195,6 +197,14 @@ class _Compiler:
             return as_str_list(raw, "allowed_tools")
         except ValueProblem as exc:
             raise self.fail(("allowed_tools", *exc.subpath), str(exc)) from None
+
+    def governance(self, raw: Any) -> Governance | None:
+        if raw is None:
+            return None
+        try:
+            return convert(raw, Governance, "governance")
+        except ValueProblem as exc:
+            raise self.fail(("governance", *exc.subpath), str(exc)) from None
 
     def known_keys(
         self, spec: Mapping[str, Any], path: YPath, allowed: frozenset[str], what: str

@@ -39,6 +39,11 @@ from litestar.openapi import OpenAPIConfig
 
 from tether.errors import ExecutionBroken, InvalidInput, WorkflowNotFound
 from tether.governance.engine_signing import engine_signer
+from tether.governance.keys import keys_dir
+from tether.governance.redaction.engine import EngineRedaction
+from tether.governance.redaction.http_exit import RedactResponses
+from tether.governance.redaction.log_exit import install_log_redaction
+from tether.governance.redaction.settings import redaction_key
 from tether.ir import compile_yaml_file
 from tether.ir.submitted import compile_submitted_ir
 from tether.persistence.contract import EXECUTION_STATUSES
@@ -52,6 +57,7 @@ from tether.server import (
     audit_routes,
     memory_routes,
     metrics_routes,
+    registry_routes,
     schedule_routes,
     time_travel_routes,
     ui,
@@ -135,6 +141,7 @@ async def register_workflow(
     submitted = await anyio.to_thread.run_sync(compile_submitted_ir, data.ir)
     wf = rt.register(submitted)
     await runtime_internals(rt).persist(wf)
+    request.app.state.redaction.add(wf)  # its governance.redact applies from now on
     digest = runtime_internals(rt).digest(wf)  # computed once, at registration
     return {"workflow_id": wf.workflow_id, "version": wf.version, "digest": digest}
 
@@ -173,6 +180,7 @@ async def start_execution(request: Request[Any, Any, Any], data: StartExecution)
             raise
         wf = rt.register(await anyio.to_thread.run_sync(compile_yaml_file, path))
         await runtime_internals(rt).persist(wf)
+        request.app.state.redaction.add(wf)
         run = await rt.start(wf.ref, data.input, execution_id=data.execution_id)
     state = await rt.state(run.id)
     return {"execution_id": run.id, "status": state.display_status}
@@ -337,19 +345,23 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             app.state.http_workers = gateway
             await gateway.adopt()  # before serving: a worker's first call finds its lease
             services = runtime_internals(runtime).services
+            await redaction.load(services.store)  # the registered workflows' policies
+            stack.callback(install_log_redaction(redaction))
             signer = engine_signer(services.store, services.clock)
             if signer is not None:  # signs the audit chain's heads while the engine runs
                 await stack.enter_async_context(signer)
             tg = await stack.enter_async_context(anyio.create_task_group())
             tg.start_soon(gateway.keep_alive)
             # Spans from the journal when OTEL_EXPORTER_OTLP_ENDPOINT is set (else nothing).
-            tracing = await tracing_from_env(runtime, tg, os.environ)
+            tracing = await tracing_from_env(runtime, tg, os.environ, redaction.span_processor)
             yield
             if tracing is not None:
                 await tracing.aclose()
             tg.cancel_scope.cancel()
 
     keys = config.api_keys()
+    # PII redaction at the API's, the logs' and the traces' exits (tether.governance.redaction)
+    redaction = EngineRedaction(config.redact, lambda: redaction_key(os.environ, keys_dir()))
 
     return Litestar(
         route_handlers=[
@@ -366,6 +378,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             approvals,
             external_event,
             workers,
+            *registry_routes.ROUTES,
             *schedule_routes.ROUTES,
             *work_item_routes.ROUTES,
             *metrics_routes.ROUTES,
@@ -376,8 +389,9 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *memory_routes.ROUTES,
         ],
         lifespan=[lifespan],
-        state=State({"api_keys": keys}),
+        state=State({"api_keys": keys, "redaction": redaction}),
         middleware=[
+            RedactResponses(redaction),
             RequestGate(AllowedHosts.for_server(config.bind, config.port, config.allowed_hosts)),
             # After the gate, and before a byte of a body is read: a caller without a token
             # (the guard below checks requests without a body).

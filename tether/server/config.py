@@ -20,6 +20,8 @@
 | ``TETHER_HTTP_WORKER_QUEUES`` | unset | the only queues HTTP workers may claim (comma-separated) |
 | ``TETHER_LEASE_KEY`` | unset | secret (32+ characters) signing HTTP workers' lease tokens |
 | ``TETHER_TOKENS_FILE`` | unset | named tokens, a line each: ``user_id[:role,role] token`` |
+| ``TETHER_REDACT`` | unset | redaction at every exit: ``mask``, ``hash``, a JSON policy, a file |
+| ``TETHER_REDACT_KEY`` | unset | ``hash`` redaction's key (else ``redaction.key`` in the keys) |
 
 A caller with a named token acts as its user (approvals are recorded under it); the shared
 ``TETHER_TOKEN`` names nobody. Either kind of token satisfies the rule below.
@@ -44,6 +46,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from tether.errors import TetherError
+from tether.governance.redaction.settings import RedactionSettingsError, policy_from_env
+from tether.ir.governance import RedactPolicy
 from tether.persistence.urls import POSTGRES_SCHEMES, display_url
 from tether.server.api_keys import (
     ApiKeys,
@@ -103,6 +107,8 @@ class ServerConfig:
     lease_key: str | None = None
     #: Tokens that stand for one user each (``TETHER_TOKENS_FILE``).
     named_tokens: tuple[NamedToken, ...] = ()
+    #: The engine's own redaction policy (``TETHER_REDACT``), beside its workflows'.
+    redact: RedactPolicy | None = None
 
     def api_keys(self) -> ApiKeys:
         """The tokens callers may present."""
@@ -134,6 +140,7 @@ class ServerConfig:
             http_worker_queues=_names(env, "TETHER_HTTP_WORKER_QUEUES"),
             lease_key=env.get("TETHER_LEASE_KEY") or None,
             named_tokens=_named_tokens(env, "TETHER_TOKENS_FILE"),
+            redact=_redact(env),
         )
         config.check()
         return config
@@ -190,6 +197,13 @@ def _database_url(env: Mapping[str, str]) -> str:
             f" got {display_url(url)!r}"
         )
     return url
+
+
+def _redact(env: Mapping[str, str]) -> RedactPolicy | None:
+    try:
+        return policy_from_env(env)
+    except RedactionSettingsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def is_loopback(host: str) -> bool:

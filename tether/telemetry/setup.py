@@ -12,7 +12,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import anyio.abc
@@ -20,6 +20,8 @@ import anyio.abc
 from tether.telemetry.otlp_env import tracing_requested
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor
+
     from tether.runtime.runtime import Runtime
     from tether.telemetry.follower import RuntimeTracing
 
@@ -27,10 +29,14 @@ _log = logging.getLogger("tether.telemetry")
 
 
 async def tracing_from_env(
-    rt: Runtime, tg: anyio.abc.TaskGroup, env: Mapping[str, str]
+    rt: Runtime,
+    tg: anyio.abc.TaskGroup,
+    env: Mapping[str, str],
+    wrap: Callable[[SpanProcessor], SpanProcessor] | None = None,
 ) -> RuntimeTracing | None:
     """Follow ``rt``'s journal and export its spans over OTLP/HTTP when ``env`` names an
-    endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT``); None, and nothing installed, otherwise."""
+    endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT``); None, and nothing installed, otherwise.
+    ``wrap`` puts a processor in front of the exporting one (the server's redaction)."""
     if not tracing_requested(env):
         return None
     try:
@@ -45,4 +51,4 @@ async def tracing_from_env(
     processor = otlp_processor_from_env(env)
     if processor is None:
         return None
-    return await start_tracing(rt, processor, tg)
+    return await start_tracing(rt, processor if wrap is None else wrap(processor), tg)
