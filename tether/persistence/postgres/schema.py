@@ -195,6 +195,20 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        8,
+        # Content-addressed artifacts (tether.persistence.artifacts, I9), as in SQLite's
+        # migration 10: bytes never replaced, touched_at_ms the last put.
+        """
+        CREATE TABLE tether_artifacts (
+            digest text COLLATE "C" PRIMARY KEY,
+            size bigint NOT NULL,
+            data bytea NOT NULL,
+            created_at_ms bigint NOT NULL,
+            touched_at_ms bigint NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -206,6 +206,22 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        10,
+        # Content-addressed artifacts (tether.persistence.artifacts, I9): large values a
+        # journal row or snapshot references by SHA-256. A row's bytes are never replaced;
+        # touched_at_ms is the last put, which a retention sweep honours. A rowid table:
+        # the rows are large.
+        """
+        CREATE TABLE artifacts (
+            digest TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            touched_at_ms INTEGER NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
