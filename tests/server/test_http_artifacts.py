@@ -1,12 +1,16 @@
 """The artifact store over HTTP on a real ``tether dev`` (I9): bytes in, their SHA-256 out,
 stored once; verified bytes back (404 unknown, 400 malformed, 401 without a token); the
 events view shows a large step result as its reference, or the value with
-``?artifacts=inline``; and a sweep removes an upload nothing references, never a referenced
-artifact."""
+``?artifacts=inline``; and a sweep (``tether artifacts gc``) removes an upload nothing
+references once old enough, never a referenced artifact."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 
 import httpx
 import msgspec
@@ -62,7 +66,15 @@ def test_artifacts_over_http(tmp_path: object) -> None:
             wrong = c.get(f"/executions/{eid}/events", params={"artifacts": "some"})
             assert wrong.status_code == 422 and "ref or inline" in wrong.json()["error"]
 
-            swept = c.post("/artifacts/sweep", params={"min_age": 0}).json()
+            kept = c.post("/artifacts/sweep").json()  # min_age 3600 s: the upload is young
+            assert kept["removed"] == [] and kept["young"] == 1 and kept["referenced"] == 1
+            cli = subprocess.run(
+                [sys.executable, "-m", "tether.cli", "artifacts", "gc", "--min-age", "0", "--json"],
+                env={**os.environ, "TETHER_ENGINE_URL": e.url, "TETHER_TOKEN": TOKEN},
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert cli.returncode == 0, cli.stderr
+            swept = json.loads(cli.stdout)
             assert swept["removed"] == [f"sha256:{digest}"]  # the upload; never the result
             assert c.get(f"/artifacts/{digest}").status_code == 404
             assert c.get(f"/artifacts/{ref}").content == value
