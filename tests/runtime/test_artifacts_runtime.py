@@ -17,7 +17,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import pytest
 from artifact_crash_child import DOC, FLOW, make_tools
 
-from tether import Runtime, tool
+from tether import Runtime, WorkflowContext, step, tool, workflow
 from tether.ir import compile_yaml_text
 from tether.persistence.artifacts.spill import REF_MARKER
 from tether.runtime.artifact_places import RECORD_PLACES, STATE_PLACES
@@ -173,3 +173,29 @@ async def test_sigkill_around_an_artifact_loses_nothing_and_applies_nothing_twic
     calls = log.read_text().split()
     # Before the turn committed the step had not happened (it runs again); after, never again.
     assert calls == (["fetch", "fetch", "measure"] if when == "between" else ["fetch", "measure"])
+
+
+@step
+async def big_step(k: int) -> str:
+    return f"{k:04d}" + "c" * 30_000
+
+
+@workflow(id="big-code", version="1")
+async def big_code(ctx: WorkflowContext, data: dict[str, Any]) -> int:
+    parts = [await big_step(k) for k in range(4)]
+    return sum(len(p) for p in parts)
+
+
+async def test_a_code_first_runs_large_step_values_replay_from_snapshots_I2_I9(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "rt.db"
+    async with Runtime(f"sqlite:///{db}", workflows=[big_code], snapshot_every=2) as rt:
+        run = await rt.start(big_code, {})
+        assert await run.result() == 4 * 30_004
+        await check_replay(rt, run.id)
+        live = await rt.state(run.id)
+    assert max(size for (size,) in rows(db, "SELECT length(payload) FROM snapshots")) < 2048
+    assert len(rows(db, "SELECT digest FROM artifacts")) == 4  # each step's value, once
+    async with Runtime(f"sqlite:///{db}", workflows=[big_code]) as rt:
+        assert await rt.state(run.id) == live
