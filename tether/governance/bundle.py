@@ -46,6 +46,7 @@ from tether.governance.facts import GovernanceFacts, governance_facts
 from tether.governance.keys import AuditKeyError, KeyRing
 from tether.governance.store_audit import audit_log_of
 from tether.ir.types import decode_workflow
+from tether.persistence.artifacts.spill import shown
 from tether.persistence.audit_chain import ChainedRow, HeadSignature
 from tether.persistence.contract import StorageError, Store, StoredRecord
 from tether.runtime.records import MalformedRecord, UnknownRecordType, decode_rows
@@ -88,7 +89,7 @@ async def export_bundle(store: Store, ring: KeyRing, execution_id: str) -> dict[
         if row is not None
         else {"execution_id": execution_id},
         "summary": _summary(facts, verdict),
-        **msgspec.to_builtins(facts),
+        **msgspec.to_builtins(facts, enc_hook=shown),  # artifacts by their references
         "tools": tools,
         "chain": {
             "rows": [_row_json(r) for r in journal.rows],
@@ -136,7 +137,7 @@ def verify_bundle(bundle: Any, trusted: KeyRing | None = None) -> BundleReport:
         except (MalformedRecord, UnknownRecordType) as exc:
             problems.append(f"chain: a record does not decode: {exc}")
         else:
-            derived = msgspec.to_builtins(facts)
+            derived = msgspec.to_builtins(facts, enc_hook=shown)
             for name in DERIVED:
                 if _normal(bundle.get(name)) != _normal(derived[name]):
                     problems.append(f"{name}: does not match the chain's records (edited)")
