@@ -26,7 +26,7 @@ Example::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -95,14 +95,16 @@ class SpillingStore:
 
     # ------------------------------------------------------------------------------ writes
 
-    async def append(self, turn: Turn) -> int:
+    def append(self, turn: Turn) -> Awaitable[int]:
+        """The inner store's append of ``turn``, its large values spilled first. Not a
+        coroutine of its own: the common turn costs a length compare per record, no frame."""
         limit = self.threshold
-        for record in turn.records:  # the common turn: a length compare per record
+        for record in turn.records:
             if len(record.payload) > limit:
-                return await self._append_spilled(turn)
+                return self._append_spilled(turn)
         if turn.snapshot is not None and len(turn.snapshot) > limit:
-            return await self._append_spilled(turn)
-        return await self.inner.append(turn)
+            return self._append_spilled(turn)
+        return self.inner.append(turn)
 
     async def _append_spilled(self, turn: Turn) -> int:
         limit = self.threshold
