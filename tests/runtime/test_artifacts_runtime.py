@@ -199,3 +199,19 @@ async def test_a_code_first_runs_large_step_values_replay_from_snapshots_I2_I9(
     assert len(rows(db, "SELECT digest FROM artifacts")) == 4  # each step's value, once
     async with Runtime(f"sqlite:///{db}", workflows=[big_code]) as rt:
         assert await rt.state(run.id) == live
+
+
+async def test_large_values_on_postgres_are_artifacts_and_replay_I2_I9(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    log = str(tmp_path / "log")
+    async with Runtime(postgres_url, tools=make_tools(log), snapshot_every=3) as rt:
+        run = await rt.start(rt.register(compile_yaml_text(FLOW, "big.yaml")), {})
+        assert (await run.result())["size"] == len(DOC)
+        await check_replay(rt, run.id)
+        live = await rt.state(run.id)
+        stored = [e.record for e in await rt.stored_journal(run.id)]
+        assert not any(getattr(r, "output", None) == DOC for r in stored)
+        assert len(await rt.store.list_artifacts()) == 1  # type: ignore[attr-defined]
+    async with Runtime(postgres_url, tools=make_tools(log)) as rt:
+        assert await rt.state(run.id) == live
