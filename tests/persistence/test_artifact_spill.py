@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from tether.persistence import MemoryStore, SqliteStore, Store
 from tether.persistence.artifacts.contract import ArtifactStore
 from tether.persistence.artifacts.front import SpillingStore
+from tether.persistence.artifacts.put_batches import PutBatches
 from tether.persistence.artifacts.spill import (
     REF_MARKER,
     SpillPlaces,
@@ -32,6 +33,7 @@ from tether.persistence.contract import (
     JournalCorruption,
     NewRecord,
     SnapshotCorruption,
+    StorageError,
     Turn,
 )
 from tether.testing.clock import VirtualClock
@@ -240,3 +242,44 @@ async def test_a_sweep_spares_the_artifacts_of_a_turn_being_committed_I9() -> No
     assert not f.pending
     [row] = await f.read("e1")
     assert msgspec.msgpack.decode(row.payload)["output"] == doc
+
+
+async def test_puts_that_arrive_together_share_a_transaction_and_fail_alone() -> None:
+    calls: list[list[bytes]] = []
+    gate = anyio.Event()
+
+    async def put(blobs: Any, at_ms: int) -> list[str]:
+        calls.append(list(blobs))
+        if len(calls) == 1:
+            await gate.wait()  # the first batch is being written meanwhile
+        if b"bad" in blobs:
+            raise OSError("disk full")
+        return []
+
+    batches = PutBatches(put)
+    done: list[bytes] = []
+    failed: list[bytes] = []
+
+    async def one(blob: bytes) -> None:
+        try:
+            await batches.put([blob], 1)
+            done.append(blob)
+        except StorageError as exc:
+            assert "disk full" in str(exc)
+            failed.append(blob)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one, b"first")
+        while not calls:
+            await anyio.lowlevel.checkpoint()
+        for blob in (b"a", b"bad", b"b"):
+            tg.start_soon(one, blob)
+        with anyio.CancelScope() as scope:  # a caller that gives up: the others go on
+            scope.cancel()
+            await batches.put([b"gave-up"], 1)
+        await anyio.wait_all_tasks_blocked()
+        gate.set()
+    assert calls[0] == [b"first"] and len(calls) == 2  # two transactions for five puts
+    assert sorted(calls[1]) == [b"a", b"b", b"bad", b"gave-up"]
+    assert done == [b"first"] and sorted(failed) == [b"a", b"b", b"bad"]
+    assert batches.transactions == 2

@@ -5,7 +5,8 @@ the code-first replayer, the governance bundle) sees whole values, always; only 
 below it hold references. :meth:`SpillingStore.append` spills each record and snapshot
 longer than the threshold (the only cost on the common step's path is that length compare),
 writes the artifacts in their own transaction first, then appends the turn with the
-references in place of the values. The reads that feed a fold (``read``, ``latest_snapshot``,
+references in place of the values (artifacts of turns arriving together share one
+transaction: :mod:`.put_batches`). The reads that feed a fold (``read``, ``latest_snapshot``,
 ``load_executions``) put the values back, verified. The live state was folded from the
 record the runtime made, the replayed one from the record put back, and the two decode
 equal (:mod:`.spill`), so replay gives the live state (I2).
@@ -33,6 +34,7 @@ import msgspec
 
 from tether.clock import Clock, now_ms
 from tether.persistence.artifacts.contract import ArtifactCorruption
+from tether.persistence.artifacts.put_batches import PutBatches
 from tether.persistence.artifacts.spill import (
     REF_MARKER,
     SpillPlaces,
@@ -90,6 +92,8 @@ class SpillingStore:
         self._artifacts: ArtifactStore = inner
         self._clock = clock
         self._places = places
+        # Artifacts of turns arriving together share a transaction.
+        self._puts = PutBatches(self._artifacts.put_artifacts)
         #: Digests written for a turn not yet acknowledged: a sweep leaves them alone.
         self.pending: Counter[str] = Counter()
 
@@ -126,7 +130,7 @@ class SpillingStore:
         try:
             # The artifacts first, in their own transaction: a crash before the turn commits
             # leaves them unreferenced, never a reference without its artifact.
-            await self._artifacts.put_artifacts(list(blobs.values()), now_ms(self._clock))
+            await self._puts.put(list(blobs.values()), now_ms(self._clock))
             thin = msgspec.structs.replace(turn, records=tuple(records), snapshot=snapshot)
             return await self.inner.append(thin)
         finally:
