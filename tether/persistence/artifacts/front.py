@@ -33,15 +33,9 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from tether.clock import Clock, now_ms
-from tether.persistence.artifacts.contract import ArtifactCorruption
 from tether.persistence.artifacts.put_batches import PutBatches
-from tether.persistence.artifacts.spill import (
-    REF_MARKER,
-    SpillPlaces,
-    referenced,
-    resolved,
-    spilled,
-)
+from tether.persistence.artifacts.resolve import UnresolvedReference, resolve_references
+from tether.persistence.artifacts.spill import REF_MARKER, SpillPlaces, spilled
 from tether.persistence.artifacts.sweep import SweepReport, sweep_artifacts
 from tether.persistence.contract import (
     JournalCorruption,
@@ -73,11 +67,6 @@ def checked_threshold(threshold: int) -> int:
             f"{threshold} (None turns artifacts off)"
         )
     return threshold
-
-
-class _Unresolved(Exception):
-    def __init__(self, digest: str, why: str) -> None:
-        super().__init__(f"references artifact sha256:{digest}, which {why}")
 
 
 class SpillingStore:
@@ -160,7 +149,7 @@ class SpillingStore:
             return snap
         try:
             payload = await self._resolved(snap.payload, {}, self._places.snapshot_prefix)
-        except _Unresolved as exc:
+        except UnresolvedReference as exc:
             raise _snapshot_problem(execution_id, snap.seq, str(exc)) from exc
         return Snapshot(execution_id, snap.seq, payload)
 
@@ -176,7 +165,7 @@ class SpillingStore:
                     payload = await self._resolved(snap.payload, cache, prefix)
                     snap = Snapshot(eid, snap.seq, payload)
                 records = await self._resolved_rows(one.records, cache)
-            except (_Unresolved, _Row):
+            except (UnresolvedReference, _Row):
                 continue  # left out: loading it alone names the problem (the contract's rule)
             out[eid] = LoadedExecution(one.row, snap, records)
         return out
@@ -193,26 +182,13 @@ class SpillingStore:
                 continue
             try:
                 payload = await self._resolved(row.payload, cache)
-            except _Unresolved as exc:
+            except UnresolvedReference as exc:
                 raise _Row(row.seq) from exc
             out.append(StoredRecord(row.execution_id, row.seq, row.type, payload))
         return out
 
     async def _resolved(self, payload: bytes, cache: dict[str, bytes], prefix: int = 0) -> bytes:
-        digests = referenced(payload, prefix)
-        if not digests:
-            return payload  # the marker's bytes, but inside some other value
-        for digest in digests:
-            if digest in cache:
-                continue
-            try:
-                data = await self._artifacts.get_artifact(digest)
-            except ArtifactCorruption as exc:
-                raise _Unresolved(digest, "failed its check (its bytes hash otherwise)") from exc
-            if data is None:
-                raise _Unresolved(digest, "is missing")
-            cache[digest] = data
-        return resolved(payload, cache, prefix)
+        return await resolve_references(self._artifacts, payload, cache, prefix)
 
     def __getattr__(self, name: str) -> Any:  # everything else is the store's own
         return getattr(self.inner, name)
