@@ -134,7 +134,7 @@ def _spilled_value(value: Any, threshold: int, blobs: dict[str, bytes]) -> Any:
         if mine and len(_encode(thinner)) <= threshold:
             blobs.update(mine)
             return thinner
-    if REF_MARKER in encoded:  # holds a reference already: an artifact never does
+    if _holds_reference(value):  # an artifact never does (and a reference stays one)
         if isinstance(value, dict | list):
             return _children_spilled(value, threshold, blobs)
         return value
@@ -143,6 +143,18 @@ def _spilled_value(value: Any, threshold: int, blobs: dict[str, bytes]) -> Any:
     digest = hashlib.sha256(encoded).hexdigest()
     blobs[digest] = encoded
     return msgspec.msgpack.Ext(REF_CODE, bytes.fromhex(digest))
+
+
+def _holds_reference(value: Any) -> bool:
+    """Whether a decoded value is or contains a reference (a walk of its containers: no scan
+    of a large string's bytes, which cost more than hashing them)."""
+    if isinstance(value, ArtifactRef):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_reference(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_reference(v) for v in value)
+    return False
 
 
 def _children_spilled(
