@@ -4,7 +4,7 @@
     python -m benchmarks chain --in-flight 500      # one scenario; its own options follow
     python -m benchmarks all --quick                # every scenario at a small size
 
-Scenarios: chain, peers, recovery, fleet, limits, idle, agents, testing, chaos (see
+Scenarios: chain, peers, recovery, fleet, limits, idle, agents, testing, chaos, artifacts (see
 benchmarks/README.md). Each
 prints its table and exits 0; a failed scenario makes ``all`` exit nonzero after running the
 rest.
@@ -32,6 +32,7 @@ SCENARIOS = (
     "agents",
     "testing",
     "chaos",
+    "artifacts",
 )
 
 #: What ``all`` runs: (name in the report, scenario, its arguments). Recovery runs twice: as
@@ -48,6 +49,7 @@ ALL: list[tuple[str, str, list[str]]] = [
     ("agents", "agents", []),
     ("testing", "testing", []),
     ("chaos", "chaos", []),
+    ("artifacts", "artifacts", []),
 ]
 
 #: Small sizes for ``all --quick``: every scenario still measures what it says, on less work.
@@ -69,6 +71,7 @@ QUICK: list[tuple[str, str, list[str]]] = [
     ("agents", "agents", ["--quick"]),
     ("testing", "testing", ["--quick"]),
     ("chaos", "chaos", ["--quick"]),
+    ("artifacts", "artifacts", ["--runs", "20", "--rounds", "1"]),
 ]
 
 

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
     "args",
     [
         ["benchmarks.chain", "--runs", "6", "--in-flight", "1,3", "--rounds", "1"],
+        ["benchmarks.artifacts", "--runs", "4", "--in-flight", "1,2", "--rounds", "1"],
         ["benchmarks.audit", "--runs", "4", "--in-flight", "1", "--rounds", "1", "--turns", "100"],
         ["benchmarks.limits_group_commit", "--steps", "200", "--producers", "5", "--rounds", "1"],
         ["benchmarks.actor_hop", "--n", "200", "--repeats", "1"],
@@ -45,7 +46,16 @@ ROOT = Path(__file__).resolve().parents[1]
             "200",
         ],
     ],
-    ids=["chain", "audit", "limits_group_commit", "actor_hop", "fleet", "idle", "limits"],
+    ids=[
+        "chain",
+        "artifacts",
+        "audit",
+        "limits_group_commit",
+        "actor_hop",
+        "fleet",
+        "idle",
+        "limits",
+    ],
 )
 def test_benchmark_runs_and_prints(args: list[str]) -> None:
     done = subprocess.run(

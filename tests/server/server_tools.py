@@ -48,3 +48,10 @@ async def fails_when_big(n: int) -> int:
     if n > 5:
         raise ValueError("too big")
     return n
+
+
+@tool
+async def big_text(size: int) -> str:
+    """A step whose result is ``size`` characters (the artifact tests: past 8 KiB, the journal
+    holds a reference)."""
+    return "x" * min(size, 1 << 20)

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tether import Runtime, tool
 from tether.ir import compile_yaml_text
-from tether.persistence.contract import Store
+from tether.persistence.artifacts.front import SpillingStore
 from tether.runtime.internals import runtime_internals
 from tether.telemetry.follower import start_tracing
 from tether.telemetry.trace_ids import parse_traceparent, root_of, trace_id, traceparent
@@ -87,8 +87,12 @@ async def test_a_run_is_one_trace_execution_node_attempts_and_tool_calls(db_url:
 
 async def test_tracing_off_leaves_the_store_alone(db_url: str) -> None:
     async with Runtime(db_url, tools=[inc]) as rt:
-        store: Store = runtime_internals(rt).services.store
-        assert type(store).__name__ == "SqliteStore"  # no front: the step's path is as it was
+        store = runtime_internals(rt).services.store
+        # No tracing front: the only one is the artifact spill's (a length compare a record).
+        assert isinstance(store, SpillingStore)
+        assert type(store.inner).__name__ == "SqliteStore"
+    async with Runtime(db_url, tools=[inc], artifact_threshold=None) as rt:
+        assert type(runtime_internals(rt).services.store).__name__ == "SqliteStore"
 
 
 def test_ids_are_stable_and_runs_share_a_trace() -> None:

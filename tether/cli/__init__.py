@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from tether.cli import (
     agents_command,
+    artifacts_command,
     audit_command,
     deploy_command,
     dev_command,
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_command.add_parser(commands)
     audit_command.add_parser(commands)
     memory_command.add_parser(commands)
+    artifacts_command.add_parser(commands)
     return parser
 
 

@@ -62,6 +62,7 @@ from tether.governance.redaction.bundle_exit import redact_rows, redaction_note
 from tether.governance.redaction.redactor import Redactor
 from tether.governance.store_audit import audit_log_of
 from tether.ir.types import decode_workflow
+from tether.persistence.artifacts.spill import shown
 from tether.persistence.audit_chain import ChainedRow, HeadSignature
 from tether.persistence.contract import StorageError, Store, StoredRecord
 from tether.persistence.facts import FactRow, FactStore
@@ -114,7 +115,7 @@ async def export_bundle(
         "format": FORMAT,
         "execution": execution,
         "summary": _summary(facts, verdict),
-        **msgspec.to_builtins(facts),
+        **msgspec.to_builtins(facts, enc_hook=shown),  # artifacts by their references
         "tools": tools,
         "chain": {
             "rows": [_row_json(r, r.seq in hidden) for r in rows],
@@ -196,7 +197,7 @@ def verify_bundle(bundle: Any, trusted: KeyRing | None = None) -> BundleReport:
         except (MalformedRecord, UnknownRecordType) as exc:
             problems.append(f"chain: a record does not decode: {exc}")
         else:
-            derived = msgspec.to_builtins(facts)
+            derived = msgspec.to_builtins(facts, enc_hook=shown)
             for name in DERIVED:
                 if name == "memory_facts" and name not in bundle and not derived[name]:
                     continue  # made before bundles carried memory facts: it had none

@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from tether.persistence.artifacts.spill import shown
 from tether.runtime.records import (
     ApprovalReceived,
     BudgetExceeded,
@@ -39,7 +40,9 @@ from tether.runtime.records import (
     SegmentStarted,
 )
 
-_json = msgspec.json.Encoder(order="sorted")
+# A value kept as an artifact appears in a row as stored by its reference (which pins its
+# bytes by SHA-256): a receipt hashes that.
+_json = msgspec.json.Encoder(order="sorted", enc_hook=shown)
 
 #: Facts a model call reports (OpenTelemetry GenAI's names where they apply).
 _MODEL_FACTS = (

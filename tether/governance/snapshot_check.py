@@ -18,8 +18,11 @@ from collections.abc import Sequence
 import msgspec
 
 from tether.ir.types import decode_workflow
+from tether.persistence.artifacts.contract import ArtifactStore
+from tether.persistence.artifacts.resolve import UnresolvedReference, resolve_references
 from tether.persistence.audit_chain import ChainedRow
 from tether.persistence.contract import JournalCorruption, Store, StoredRecord
+from tether.runtime.artifact_places import SPILL_PLACES
 from tether.runtime.graph import Graph
 from tether.runtime.records import MalformedRecord, UnknownRecordType, decode_rows
 from tether.runtime.snapshots import decode_state
@@ -59,8 +62,11 @@ async def check_snapshot(
             snap.seq, True, f"the snapshot at seq {snap.seq} is past the chained records"
         )
     try:
+        upto, payload = await _as_values(store, upto, snap.payload)
         folded = replay(Graph(workflow), (e.record for e in decode_rows(upto)))
-        stored = decode_state(snap.payload)
+        stored = decode_state(payload)
+    except UnresolvedReference as exc:
+        return SnapshotFinding(snap.seq, True, f"the snapshot's run {exc}")
     except (MalformedRecord, UnknownRecordType, msgspec.DecodeError) as exc:
         return SnapshotFinding(
             snap.seq, True, f"the snapshot at seq {snap.seq} cannot be checked: {exc}"
@@ -75,3 +81,22 @@ async def check_snapshot(
             f"{', '.join(fields)}): edited",
         )
     return SnapshotFinding(snap.seq, True)
+
+
+async def _as_values(
+    store: Store, rows: list[StoredRecord], snapshot: bytes
+) -> tuple[list[StoredRecord], bytes]:
+    """The rows and the snapshot with their artifacts' values in place of references: a
+    value spilled in a record and the same value in a snapshot's state may be cut apart
+    differently, so they are compared as values (I9)."""
+    if not isinstance(store, ArtifactStore):
+        return rows, snapshot
+    cache: dict[str, bytes] = {}
+    prefix = SPILL_PLACES.snapshot_prefix
+    out = [
+        StoredRecord(
+            r.execution_id, r.seq, r.type, await resolve_references(store, r.payload, cache)
+        )
+        for r in rows
+    ]
+    return out, await resolve_references(store, snapshot, cache, prefix)

@@ -21,6 +21,7 @@ from collections.abc import Collection, Sequence
 import msgspec
 from anyio.lowlevel import checkpoint
 
+from tether.persistence.artifacts.contract import ArtifactInfo, check_digest, keyed, verified
 from tether.persistence.checks import (
     check_lease_args,
     check_reissued,
@@ -85,6 +86,8 @@ class MemoryStore:
         self._schedules: dict[str, ScheduleRow] = {}
         self._facts: dict[str, dict[str, FactRow]] = {}
         self._facts_written = 0
+        #: digest -> (bytes, info); a test may corrupt the bytes to see a read refuse them.
+        self.artifacts: dict[str, tuple[bytes, ArtifactInfo]] = {}
         self._state = "new"
 
     async def open(self) -> None:
@@ -437,6 +440,54 @@ class MemoryStore:
         self._check_open()
         rows = self._facts.get(scope, {}).values()
         return sorted(rows, key=lambda r: (r.at_ms, r.written, r.fact_id))
+
+    # ------------------------------------------------------------------------- artifacts
+
+    async def put_artifacts(self, blobs: Sequence[bytes], at_ms: int) -> list[str]:
+        rows = keyed(blobs)
+        self._check_writable()
+        await checkpoint()
+        self._check_writable()
+        for digest, data in rows:
+            old = self.artifacts.get(digest)
+            if old is None:
+                self.artifacts[digest] = (data, ArtifactInfo(digest, len(data), at_ms, at_ms))
+            else:  # never overwritten: only the last put moves on
+                info = old[1]
+                touched = max(info.touched_at_ms, at_ms)
+                self.artifacts[digest] = (
+                    old[0],
+                    ArtifactInfo(digest, info.size, info.created_at_ms, touched),
+                )
+        return [digest for digest, _ in rows]
+
+    async def get_artifact(self, digest: str) -> bytes | None:
+        self._check_open()
+        digest = check_digest(digest)
+        found = self.artifacts.get(digest)
+        return None if found is None else verified(digest, found[0])
+
+    async def list_artifacts(self) -> list[ArtifactInfo]:
+        self._check_open()
+        return [self.artifacts[d][1] for d in sorted(self.artifacts)]
+
+    async def artifact_references(self, marker: bytes) -> list[bytes]:
+        self._check_open()
+        rows = [r.payload for rows in self._journal.values() for r in rows]
+        rows += [s.payload for s in self._snapshots.values()]
+        return [p for p in rows if marker in p]
+
+    async def delete_artifacts(self, digests: Collection[str], touched_before_ms: int) -> list[str]:
+        self._check_writable()
+        await checkpoint()
+        self._check_writable()
+        deleted = []
+        for digest in digests:
+            found = self.artifacts.get(digest)
+            if found is not None and found[1].touched_at_ms < touched_before_ms:
+                del self.artifacts[digest]
+                deleted.append(digest)
+        return deleted
 
     # ------------------------------------------------------------------------- schedules
 

@@ -48,12 +48,14 @@ from tether.errors import (
 from tether.ir import check, workflow_from_ir
 from tether.ir.types import Workflow
 from tether.persistence import Store, open_store
+from tether.persistence.artifacts.front import DEFAULT_ARTIFACT_THRESHOLD
 from tether.persistence.contract import (
     Durability,
     LoadedExecution,
     ScheduleRow,
     SequenceConflict,
 )
+from tether.runtime.artifacts import RuntimeArtifacts, checked_threshold, spilling
 from tether.runtime.assembly import (
     CRON_NAME,
     check_given_id,
@@ -99,7 +101,7 @@ _RECOVERY_CHUNK = 500
 _EXECUTION_SUPERVISION = RestartStrategy(max_restarts=3, within_secs=60.0)
 
 
-class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel):
+class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArtifacts):
     """Durable workflow runtime over one journal database. See the module docstring."""
 
     def __init__(
@@ -123,6 +125,7 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel):
         passivate_after: float | None = 60.0,
         node_kinds: NodeKinds | None = None,
         workflows: Iterable[CodeWorkflow] = (),
+        artifact_threshold: int | None = DEFAULT_ARTIFACT_THRESHOLD,
     ) -> None:
         self.url = url
         self.clock: Clock = clock or SystemClock()
@@ -159,6 +162,9 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel):
         self.engine_id = engine_id
         self._cron = cron
         self._given_store = store
+        # Values longer than this (encoded) are kept as artifacts, the journal holding their
+        # digest (I9); None: never.
+        self._artifact_threshold = checked_threshold(artifact_threshold)
         self._registry = WorkflowRegistry()
         #: Queues of the workflows registered or loaded here (a queue is remote or local).
         self._queue_users = QueueUsers()
@@ -202,6 +208,7 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel):
                 # Before the actors stop: one running a tool in its own turn would hold the
                 # shutdown until the tool returned.
                 stack.callback(self._executor.stop_inline)
+            store = spilling(store, self._artifact_threshold, self.clock)
             self._services = Services(
                 store, self.tools, self.clock, self._rng, self._snapshot_every, self.node_kinds
             )

@@ -11,8 +11,10 @@ Paths and bodies follow the ``jamjet`` SDK client (``JamjetClient``): ``/health`
 external-event), ``/workers`` and the HTTP worker protocol under ``/work-items``; beside them
 ``/schedules`` (:mod:`.schedule_routes`), ``/metrics`` (:mod:`.metrics_routes`), time
 travel, ``/executions/{id}/states`` and ``/fork`` (:mod:`.time_travel_routes`), and the
-dashboard at ``/ui`` with the paged cross-run views under ``/views`` (:mod:`.ui`), and
-durable memory under ``/memory/{user}`` (:mod:`.memory_routes`). Every
+dashboard at ``/ui`` with the paged cross-run views under ``/views`` (:mod:`.ui`), durable
+memory under ``/memory/{user}`` (:mod:`.memory_routes`), and the artifact store under
+``/artifacts`` (:mod:`.artifact_routes`; events show a large value as
+``{"$artifact": "sha256:..."}``, or whole with ``?artifacts=inline``). Every
 error is JSON ``{"error": "..."}`` with a 4xx a person can act on (422 adds ``issues`` with
 their IR paths); nothing answers with a traceback.
 
@@ -54,6 +56,7 @@ from tether.runtime.records import ApprovalReceived
 from tether.runtime.runtime import Runtime
 from tether.server import (
     a2a_routes,
+    artifact_routes,
     audit_routes,
     memory_routes,
     metrics_routes,
@@ -239,11 +242,15 @@ async def get_events(
     execution_id: str,
     node_id: str | None = None,
     from_seq: int = 1,
+    artifacts: str = "ref",
 ) -> dict[str, Any]:
     if from_seq < 1:
         raise InvalidInput(f"from_seq must be >= 1, got {from_seq}")
+    if artifacts not in ("ref", "inline"):  # large values: {"$artifact": ...}, or the values
+        raise InvalidInput(f"artifacts must be ref or inline, got {artifacts!r}")
     rt = _rt(request)
-    entries = await rt.journal(execution_id, from_seq)
+    read = rt.journal if artifacts == "inline" else rt.stored_journal
+    entries = await read(execution_id, from_seq)
     events = events_view(entries, await _strategy_labels(rt, execution_id))
     if node_id is not None:
         events = [e for e in events if e.get("node_id") == node_id]
@@ -387,6 +394,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
             *ui.ROUTES,
             *audit_routes.ROUTES,
             *memory_routes.ROUTES,
+            *artifact_routes.ROUTES,
         ],
         lifespan=[lifespan],
         state=State({"api_keys": keys, "redaction": redaction}),

@@ -16,7 +16,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from tether.server.json_shape import json_shape_problem
-from tether.server.request_gate import answer, has_body, header_values
+from tether.server.request_gate import answer, has_body, header_values, takes_bytes
 
 
 class BodyCheck(ASGIMiddleware):
@@ -47,7 +47,7 @@ class BodyCheck(ASGIMiddleware):
             return
         if body is None:  # answered (413) or gone
             return
-        problem = json_shape_problem(body)
+        problem = None if takes_bytes(scope) else json_shape_problem(body)
         if problem is not None:
             await answer(send, *problem)
             return

@@ -30,6 +30,10 @@ from tether.server.host_names import AllowedHosts
 #: Route handlers whose ``opt`` sets this answer whatever Host or Origin asks (``/health``).
 ANY_HOST: Final = "any_host"
 JSON_TYPE: Final = "application/json"
+#: Route handlers whose ``opt`` sets this take raw bytes too (``POST /artifacts``), declared
+#: as this type: no more a "simple" request than JSON, so it needs the same preflight.
+BYTES_BODY: Final = "bytes_body"
+BYTES_TYPE: Final = "application/octet-stream"
 
 
 class RequestGate(ASGIMiddleware):
@@ -43,13 +47,15 @@ class RequestGate(ASGIMiddleware):
         self.hosts = hosts
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        refusal = self.refusal(scope["headers"])
+        refusal = self.refusal(scope["headers"], takes_bytes(scope))
         if refusal is None:
             await next_app(scope, receive, send)
         else:
             await answer(send, *refusal)
 
-    def refusal(self, raw: Iterable[tuple[bytes, bytes]]) -> tuple[int, str] | None:
+    def refusal(
+        self, raw: Iterable[tuple[bytes, bytes]], bytes_ok: bool = False
+    ) -> tuple[int, str] | None:
         """The status and message refusing a request with these headers, or None."""
         hosts = header_values(raw, b"host")
         if len(hosts) != 1:
@@ -68,10 +74,18 @@ class RequestGate(ASGIMiddleware):
         if has_body(raw):
             declared = header_values(raw, b"content-type")
             media = declared[0].partition(";")[0].strip().lower() if declared else ""
-            if len(declared) != 1 or media != JSON_TYPE:
+            allowed = (JSON_TYPE, BYTES_TYPE) if bytes_ok else (JSON_TYPE,)
+            if len(declared) != 1 or media not in allowed:
                 got = repr(declared[0][:100]) if declared else "none"
-                return 415, f"request bodies are JSON: send Content-Type: {JSON_TYPE} (got {got})"
+                wanted = " or ".join(allowed)
+                return 415, f"request bodies are JSON: send Content-Type: {wanted} (got {got})"
         return None
+
+
+def takes_bytes(scope: Scope) -> bool:
+    """Whether the route takes a raw body (its handler's ``opt`` sets :data:`BYTES_BODY`)."""
+    handler = scope.get("route_handler")
+    return bool(handler is not None and handler.opt.get(BYTES_BODY))
 
 
 def header_values(raw: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from tether.persistence import ExecutionRow
+from tether.persistence.artifacts.spill import shown
 from tether.runtime.records import JournalEntry, NodeCompleted, NodeFailed
 from tether.runtime.state import ExecutionState
 from tether.server.strategy_events import Labels, derived_events
@@ -112,7 +113,7 @@ def _started(seq: int, record: NodeCompleted | NodeFailed) -> dict[str, Any]:
 
 def event_view(entry: JournalEntry) -> dict[str, Any]:
     record = entry.record
-    fields = msgspec.to_builtins(record)
+    fields = msgspec.to_builtins(record, enc_hook=shown)  # a large value: its reference
     kind_type = _EVENT_NAMES.get(fields.pop("type"), record.type)
     at_ms = fields.pop("at_ms", None)
     for old, new in _FIELD_NAMES.get(kind_type, {}).items():

@@ -1,4 +1,4 @@
-"""SQL on the ``tether_memory_facts`` table (Postgres migrations 7 and 8): writes are jobs of the
+"""SQL on the ``tether_memory_facts`` table (Postgres migrations 7 and 9): writes are jobs of the
 writer (inside the transaction it owns), reads run on a reader connection.
 
 Example::

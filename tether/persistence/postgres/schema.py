@@ -197,6 +197,20 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     ),
     (
         8,
+        # Content-addressed artifacts (tether.persistence.artifacts, I9), as in SQLite's
+        # migration 10: bytes never replaced, touched_at_ms the last put.
+        """
+        CREATE TABLE tether_artifacts (
+            digest text COLLATE "C" PRIMARY KEY,
+            size bigint NOT NULL,
+            data bytea NOT NULL,
+            created_at_ms bigint NOT NULL,
+            touched_at_ms bigint NOT NULL
+        );
+        """,
+    ),
+    (
+        9,
         # The order facts were written in (tether.persistence.facts.FactRow.written), from a
         # sequence, so engines sharing the database never hand out one number twice.
         """

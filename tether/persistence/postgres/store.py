@@ -29,6 +29,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
 
+from tether.persistence.artifacts.contract import ArtifactInfo, check_digest, keyed, verified
 from tether.persistence.checks import check_lease_args, check_reissued, check_schedule, check_turns
 from tether.persistence.contract import (
     Durability,
@@ -48,6 +49,7 @@ from tether.persistence.facts import FactRow, check_fact
 from tether.persistence.leases import lease_of
 from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
 from tether.persistence.postgres import (
+    artifact_ops,
     execution_reads,
     fact_ops,
     lease_ops,
@@ -277,6 +279,34 @@ class PostgresStore:
     async def read_facts(self, scope: str) -> list[FactRow]:
         """Every fact of ``scope``, oldest first."""
         return await self._read(fact_ops.read_facts, scope)
+
+    async def put_artifacts(self, blobs: Sequence[bytes], at_ms: int) -> list[str]:
+        """Keep each blob under its SHA-256, once, in one transaction (a writer job)."""
+        rows = keyed(blobs)
+        if rows:
+            await self._job(artifact_ops.put_artifacts, rows, at_ms)
+        return [digest for digest, _ in rows]
+
+    async def get_artifact(self, digest: str) -> bytes | None:
+        """The artifact's bytes, verified against ``digest``; None when unknown."""
+        digest = check_digest(digest)
+        data = await self._read(artifact_ops.get_artifact, digest)
+        return None if data is None else verified(digest, data)
+
+    async def list_artifacts(self) -> list[ArtifactInfo]:
+        return await self._read(artifact_ops.list_artifacts)
+
+    async def artifact_references(self, marker: bytes) -> list[bytes]:
+        return await self._read(artifact_ops.artifact_references, marker)
+
+    async def delete_artifacts(self, digests: Collection[str], touched_before_ms: int) -> list[str]:
+        """Remove those of ``digests`` last put before ``touched_before_ms`` (a writer job)."""
+        if not digests:
+            return []
+        deleted: list[str] = await self._job(
+            artifact_ops.delete_artifacts, list(digests), touched_before_ms
+        )
+        return deleted
 
     async def _job(self, op: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """Run ``op(conn, *args)`` as a job of the writer: its own transaction."""

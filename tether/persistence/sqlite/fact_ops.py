@@ -1,4 +1,4 @@
-"""SQL on the ``memory_facts`` table (migrations 9 and 10): writes are jobs of the single writer
+"""SQL on the ``memory_facts`` table (migrations 9 and 11): writes are jobs of the single writer
 (their own transaction, never committing themselves), reads run on the reader connection.
 
 Example::

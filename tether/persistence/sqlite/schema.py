@@ -208,6 +208,22 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     ),
     (
         10,
+        # Content-addressed artifacts (tether.persistence.artifacts, I9): large values a
+        # journal row or snapshot references by SHA-256. A row's bytes are never replaced;
+        # touched_at_ms is the last put, which a retention sweep honours. A rowid table:
+        # the rows are large.
+        """
+        CREATE TABLE artifacts (
+            digest TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            touched_at_ms INTEGER NOT NULL
+        );
+        """,
+    ),
+    (
+        11,
         # The order facts were written in (tether.persistence.facts.FactRow.written): two facts
         # about one subject in the same millisecond are told apart by it, never by their ids.
         # Facts from before it keep 0 and are ordered by id as they were.

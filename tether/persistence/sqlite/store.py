@@ -33,6 +33,7 @@ from types import TracebackType
 
 import aiosqlite
 
+from tether.persistence.artifacts.contract import ArtifactInfo, check_digest, keyed, verified
 from tether.persistence.checks import (
     check_lease_args,
     check_reissued,
@@ -56,7 +57,15 @@ from tether.persistence.contract import (
 from tether.persistence.facts import FactRow, check_fact
 from tether.persistence.leases import lease_of
 from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
-from tether.persistence.sqlite import fact_ops, lease_ops, ops, page_reads, schedule_ops, schema
+from tether.persistence.sqlite import (
+    artifact_ops,
+    fact_ops,
+    lease_ops,
+    ops,
+    page_reads,
+    schedule_ops,
+    schema,
+)
 from tether.persistence.sqlite.audit_log import SqliteAuditLog
 from tether.persistence.sqlite.lock import WriterLock
 from tether.persistence.sqlite.settings import ConnectionSettings, read_settings
@@ -342,6 +351,38 @@ class SqliteStore:
     async def read_facts(self, scope: str) -> list[FactRow]:
         """Every fact of ``scope``, oldest first."""
         return await fact_ops.read_facts(self._reading(), scope)
+
+    async def put_artifacts(self, blobs: Sequence[bytes], at_ms: int) -> list[str]:
+        """Keep each blob under its SHA-256, once, in one transaction (a writer job)."""
+        rows = keyed(blobs)
+        if rows:
+            job = functools.partial(artifact_ops.put_artifacts, blobs=rows, at_ms=at_ms)
+            await self._writing().submit(job)
+        return [digest for digest, _ in rows]
+
+    async def get_artifact(self, digest: str) -> bytes | None:
+        """The artifact's bytes, verified against ``digest``; None when unknown."""
+        digest = check_digest(digest)
+        data = await artifact_ops.get_artifact(self._reading(), digest)
+        return None if data is None else verified(digest, data)
+
+    async def list_artifacts(self) -> list[ArtifactInfo]:
+        return await artifact_ops.list_artifacts(self._reading())
+
+    async def artifact_references(self, marker: bytes) -> list[bytes]:
+        return await artifact_ops.artifact_references(self._reading(), marker)
+
+    async def delete_artifacts(self, digests: Collection[str], touched_before_ms: int) -> list[str]:
+        """Remove those of ``digests`` last put before ``touched_before_ms`` (a writer job)."""
+        if not digests:
+            return []
+        job = functools.partial(
+            artifact_ops.delete_artifacts,
+            digests=list(digests),
+            touched_before_ms=touched_before_ms,
+        )
+        deleted: list[str] = await self._writing().submit(job)
+        return deleted
 
     def _writing(self) -> GroupCommitWriter:
         self._check_open()
