@@ -195,6 +195,54 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        8,
+        # The run views (tether.persistence.views), as in SQLite's migration 10. Commit
+        # order is not sequence order here by itself: a transaction that writes feed rows
+        # takes a transaction-level lock first (view_ops.append_feed), so feed positions
+        # become visible in their order and the projector never passes a row committed late.
+        """
+        CREATE TABLE tether_view_feed (
+            pos bigserial PRIMARY KEY,
+            execution_id text COLLATE "C" NOT NULL,
+            seq bigint NOT NULL
+        );
+        CREATE TABLE tether_view_position (
+            id integer PRIMARY KEY CHECK (id = 1),
+            pos bigint NOT NULL
+        );
+        INSERT INTO tether_view_position (id, pos) VALUES (1, 0);
+        CREATE TABLE tether_run_views (
+            execution_id text COLLATE "C" PRIMARY KEY,
+            workflow_id text COLLATE "C" NOT NULL,
+            workflow_version text COLLATE "C" NOT NULL,
+            status text COLLATE "C" NOT NULL,
+            created_at_ms bigint NOT NULL,
+            updated_at_ms bigint NOT NULL,
+            error text
+        );
+        CREATE INDEX tether_run_views_created ON tether_run_views (created_at_ms, execution_id);
+        CREATE INDEX tether_run_views_status
+            ON tether_run_views (status, created_at_ms, execution_id);
+        CREATE INDEX tether_run_views_workflow
+            ON tether_run_views (workflow_id, created_at_ms, execution_id);
+        CREATE INDEX tether_run_views_workflow_status
+            ON tether_run_views (workflow_id, status, created_at_ms, execution_id);
+        CREATE TABLE tether_run_counts (
+            hour_ms bigint NOT NULL,
+            workflow_id text COLLATE "C" NOT NULL,
+            status text COLLATE "C" NOT NULL,
+            n bigint NOT NULL,
+            PRIMARY KEY (hour_ms, workflow_id, status)
+        );
+        INSERT INTO tether_run_views
+            SELECT execution_id, workflow_id, workflow_version, status, created_at_ms,
+                   updated_at_ms, error FROM tether_executions;
+        INSERT INTO tether_run_counts
+            SELECT created_at_ms - created_at_ms % 3600000, workflow_id, status, COUNT(*)
+            FROM tether_executions GROUP BY 1, 2, 3;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -35,6 +35,7 @@ import aiosqlite
 
 from tether.persistence.checks import (
     check_lease_args,
+    check_projection_limit,
     check_reissued,
     check_schedule,
     check_turns,
@@ -56,7 +57,15 @@ from tether.persistence.contract import (
 from tether.persistence.facts import FactRow, check_fact
 from tether.persistence.leases import lease_of
 from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
-from tether.persistence.sqlite import fact_ops, lease_ops, ops, page_reads, schedule_ops, schema
+from tether.persistence.sqlite import (
+    fact_ops,
+    lease_ops,
+    ops,
+    page_reads,
+    schedule_ops,
+    schema,
+    view_ops,
+)
 from tether.persistence.sqlite.audit_log import SqliteAuditLog
 from tether.persistence.sqlite.lock import WriterLock
 from tether.persistence.sqlite.settings import ConnectionSettings, read_settings
@@ -384,11 +393,20 @@ class SqliteStore:
         limit: int = 100,
         oldest_first: bool = False,
     ) -> list[ExecutionRow]:
-        """A keyset page, newest first (see :mod:`tether.persistence.pages`)."""
-        return await page_reads.page_executions(self._reading(), query, after, limit, oldest_first)
+        """A keyset page of the run views, newest first (see :mod:`tether.persistence.pages`
+        and :mod:`tether.persistence.views`)."""
+        return await view_ops.page_executions(self._reading(), query, after, limit, oldest_first)
 
     async def count_executions(self, query: ExecutionQuery) -> dict[str, int]:
-        return await page_reads.count_executions(self._reading(), query)
+        return await view_ops.count_executions(self._reading(), query)
+
+    async def project_views(self, limit: int = 1000) -> int:
+        """Move the run views on by up to ``limit`` status changes (a job of the writer)."""
+        check_projection_limit(limit)
+        return int(await self._writing().submit(functools.partial(view_ops.project, limit=limit)))
+
+    async def views_behind(self) -> int:
+        return await view_ops.views_behind(self._reading())
 
     async def page_work_items(
         self, query: WorkItemQuery, after: PagePosition | None = None, limit: int = 100
