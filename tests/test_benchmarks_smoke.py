@@ -44,8 +44,19 @@ ROOT = Path(__file__).resolve().parents[1]
             "--hops",
             "200",
         ],
+        [
+            "benchmarks.views",
+            "--runs",
+            "3000",
+            "--repeats",
+            "1",
+            "--lag-runs",
+            "4",
+            "--lag-in-flight",
+            "1,2",
+        ],
     ],
-    ids=["chain", "audit", "limits_group_commit", "actor_hop", "fleet", "idle", "limits"],
+    ids=["chain", "audit", "limits_group_commit", "actor_hop", "fleet", "idle", "limits", "views"],
 )
 def test_benchmark_runs_and_prints(args: list[str]) -> None:
     done = subprocess.run(
