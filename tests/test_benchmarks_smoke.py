@@ -45,6 +45,17 @@ ROOT = Path(__file__).resolve().parents[1]
             "--hops",
             "200",
         ],
+        [
+            "benchmarks.views",
+            "--runs",
+            "3000",
+            "--repeats",
+            "1",
+            "--lag-runs",
+            "4",
+            "--lag-in-flight",
+            "1,2",
+        ],
     ],
     ids=[
         "chain",
@@ -55,6 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
         "fleet",
         "idle",
         "limits",
+        "views",
     ],
 )
 def test_benchmark_runs_and_prints(args: list[str]) -> None:

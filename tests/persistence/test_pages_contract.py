@@ -1,5 +1,7 @@
 """Keyset pages and counts (tether.persistence.pages) on every backend: filters, both
-orders, and the promise that paging visits every row once even while rows are added."""
+orders, and the promise that paging visits every row once even while rows are added. Pages
+and counts read the run views; each run added here is projected at once (the projector's
+own promises: tests/persistence/test_run_views.py)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ async def add_run(store: Store, eid: str, at: int, status: str = "running",
                   wf: str = "wf") -> None:  # fmt: skip
     index = IndexUpdate(status, at, workflow_id=wf, workflow_version="1", created_at_ms=at)
     await store.append(Turn(eid, 1, (NewRecord("started", eid.encode()),), index=index))
+    await store.project_views()  # pages and counts read the run views: a projector caught up
 
 
 async def all_pages(store: Store, query: ExecutionQuery, size: int,

@@ -40,6 +40,7 @@ STORE_READS = {
     "get_work_item",
     "get_schedule",
     "list_schedules",
+    "views_behind",
 }
 
 CHAIN = """

@@ -111,3 +111,43 @@ def test_replay_and_fork_commands(engine: Engine) -> None:
     assert "has no record 999" in bad.stderr
     gone = tether(engine.url, "replay", "exec_nope")
     assert gone.returncode == 1 and "no execution 'exec_nope'" in gone.stderr
+
+
+LOOP = """
+workflow:
+  id: loop
+  version: "1"
+  start: tick
+  state_schema: {n: {type: integer}}
+  continue_as_new: {max_records: 12}
+nodes:
+  tick: {type: tool, tool: add_one, input: {n: $n}, output_key: n, next: more}
+  more:
+    type: branch
+    cases: [{when: "n < 20", to: tick}]
+    default: end
+"""
+
+
+def test_a_fork_of_a_continued_segment_over_http(engine: Engine) -> None:
+    with httpx.Client(base_url=engine.url, timeout=DEADLINE) as client:
+        assert client.post("/workflows", json={"ir": ir_of(LOOP)}).status_code == 201
+        started = client.post("/executions", json={"workflow_id": "loop", "input": {"n": 0}})
+        eid = started.json()["execution_id"]
+        view = _finished(client, eid)
+        second = view["segment_id"]  # the last segment, a later one than the first
+        assert second != eid and view["current_state"]["n"] == 20
+        # That segment's own journal, and a record in its middle.
+        events = client.get(f"/executions/{second}/events").json()["events"]
+        assert events[0]["kind"]["type"] == "segment_started"
+        at = next(e["sequence"] for e in events if e["kind"]["type"] == "node_completed")
+        forked = client.post(f"/executions/{second}/fork", json={"at_seq": at})
+        assert forked.status_code == 201, forked.text
+        body = forked.json()
+        assert body["forked_from"] == second and body["at_seq"] == at
+        done = _finished(client, body["execution_id"])
+        assert done["current_state"]["n"] == 20
+        assert done["forked_from"] == {"execution_id": second, "at_seq": at}
+        last = max(e["sequence"] for e in events if not e.get("derived"))
+        ended = client.post(f"/executions/{second}/fork", json={"at_seq": last})
+        assert ended.status_code == 422 and "ends the run (completed)" in ended.json()["error"]

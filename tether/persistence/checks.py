@@ -112,3 +112,9 @@ def check_lease_args(ttl_ms: int, what: str) -> None:
     """A lease needs a positive time to live (a zero ttl would be expired when granted)."""
     if ttl_ms <= 0:
         raise StorageError(f"{what}: ttl_ms must be > 0, got {ttl_ms}")
+
+
+def check_projection_limit(limit: int) -> None:
+    """A projection step moves at least one status change (0 would never catch up)."""
+    if limit < 1:
+        raise StorageError(f"project_views: limit must be at least 1, got {limit}")

@@ -402,12 +402,25 @@ class Store(Protocol):
     ) -> list[ExecutionRow]:
         """Up to ``limit`` executions ``query`` matches, newest first (``oldest_first``: the
         other way) by ``(created_at_ms, execution_id)``, starting strictly after ``after``
-        (a keyset page: see :mod:`tether.persistence.pages`)."""
+        (a keyset page: see :mod:`tether.persistence.pages`). Read from the run views: a
+        status change shows once ``project_views`` has passed it (its ``last_seq`` and
+        passive mark are the index's, as they are now)."""
         ...
 
     async def count_executions(self, query: ExecutionQuery) -> dict[str, int]:
         """How many executions ``query`` matches, per status (its ``status`` left out), only
-        the statuses with any."""
+        the statuses with any. Read from the run views' counters, as ``page_executions``."""
+        ...
+
+    async def project_views(self, limit: int = 1000) -> int:
+        """Move the run views on by up to ``limit`` status changes committed since the last
+        projection, in one transaction with the projector's position; return how many (fewer
+        than ``limit``: caught up with what was committed when it read). See
+        :mod:`tether.persistence.views`."""
+        ...
+
+    async def views_behind(self) -> int:
+        """How many committed status changes the run views have not taken yet."""
         ...
 
     async def unfinished_executions(self) -> list[ExecutionRow]:

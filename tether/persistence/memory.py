@@ -24,6 +24,7 @@ from anyio.lowlevel import checkpoint
 from tether.persistence.artifacts.contract import ArtifactInfo, check_digest, keyed, verified
 from tether.persistence.checks import (
     check_lease_args,
+    check_projection_limit,
     check_reissued,
     check_schedule,
     check_turns,
@@ -65,10 +66,10 @@ from tether.persistence.pages import (
     ExecutionQuery,
     PagePosition,
     WorkItemQuery,
-    execution_matches,
     is_after,
     work_item_matches,
 )
+from tether.persistence.views.memory_views import MemoryViews
 
 
 class MemoryStore:
@@ -88,6 +89,7 @@ class MemoryStore:
         self._facts_written = 0
         #: digest -> (bytes, info); a test may corrupt the bytes to see a read refuse them.
         self.artifacts: dict[str, tuple[bytes, ArtifactInfo]] = {}
+        self._views = MemoryViews()
         self._state = "new"
 
     async def open(self) -> None:
@@ -118,6 +120,8 @@ class MemoryStore:
         if turn.snapshot is not None:
             self._snapshots[turn.execution_id] = Snapshot(turn.execution_id, last, turn.snapshot)
         self._index(turn.execution_id, turn.index, last)
+        if turn.index is not None:
+            self._views.feed(turn.execution_id, last)
         old = self._executions.get(turn.execution_id)
         if turn.passive is not None and old is not None:
             self._executions[turn.execution_id] = _replace(
@@ -212,24 +216,23 @@ class MemoryStore:
         limit: int = 100,
         oldest_first: bool = False,
     ) -> list[ExecutionRow]:
-        """A keyset page, newest first (see :mod:`tether.persistence.pages`)."""
+        """A keyset page of the run views, newest first (see :mod:`tether.persistence.pages`)."""
         self._check_open()
-        rows = [
-            r
-            for r in self._executions.values()
-            if execution_matches(query, r, with_status=True)
-            and is_after(after, r.created_at_ms, r.execution_id, oldest_first=oldest_first)
-        ]
-        rows.sort(key=lambda r: (r.created_at_ms, r.execution_id), reverse=not oldest_first)
-        return rows[: max(limit, 0)]
+        return self._views.page(self._executions, query, after, limit, oldest_first)
 
     async def count_executions(self, query: ExecutionQuery) -> dict[str, int]:
         self._check_open()
-        counts: dict[str, int] = {}
-        for r in self._executions.values():
-            if execution_matches(query, r, with_status=False):
-                counts[r.status] = counts.get(r.status, 0) + 1
-        return counts
+        return self._views.count(query)
+
+    async def project_views(self, limit: int = 1000) -> int:
+        check_projection_limit(limit)
+        self._check_writable()
+        await checkpoint()  # a transaction of the writer's in the other stores
+        return self._views.project(self._executions, limit)
+
+    async def views_behind(self) -> int:
+        self._check_open()
+        return self._views.behind()
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
         self._check_open()

@@ -15,6 +15,12 @@ import msgspec
 
 from tether.persistence.pages import ExecutionQuery, PagePosition, like_pattern
 
+#: The run views' columns (tether.persistence.views), as the projector copies them from the
+#: executions index: the same names in both tables.
+VIEW_COLUMNS = (
+    "execution_id, workflow_id, workflow_version, status, created_at_ms, updated_at_ms, error"
+)
+
 
 class Dialect(msgspec.Struct, frozen=True):
     #: The parameter mark (``?`` or ``%s``).

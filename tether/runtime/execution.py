@@ -423,6 +423,8 @@ class ExecutionActor(Actor):
             if after.waits and self._s.passivate_after_ms:  # only waits left? passivate
                 turn = seal(turn, after, ctx.now_ms, self._s.passivate_after_ms)
             await self._s.store.append(turn)
+            if turn.index is not None:  # a status changed: the run views follow, later
+                self._s.views.nudge()
         except BaseException:
             self._code.drop()
             for item in items:  # never created: the credit taken for it is free again

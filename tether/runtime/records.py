@@ -200,6 +200,11 @@ class SegmentStarted(_Record, frozen=True, tag="segment_started"):
     spent_usd: float = 0.0
     spent_tokens: int = 0
     eval_retries: dict[str, int] = {}
+    #: A fork of a continued segment (``rt.fork``): the segment and the record whose state
+    #: this run starts from. A fork is a run of its own: its ``root_execution_id`` is itself,
+    #: ``segment`` is 1 and it has no previous segment to wait for.
+    forked_from: str | None = None
+    forked_at_seq: int | None = None
 
 
 class PolicyViolation(_Record, frozen=True, tag="policy_violation"):

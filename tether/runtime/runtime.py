@@ -213,6 +213,7 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
                 store, self.tools, self.clock, self._rng, self._snapshot_every, self.node_kinds
             )
             self._services.spawn_execution = self._ensure_spawned
+            tg.start_soon(self._services.views.run)  # the run views: off the turn
             self._revival = StorageRevival(
                 self.clock, self._ensure_spawned, self._services.mark_broken
             )

@@ -117,6 +117,18 @@ class ExecutionReads:
     ) -> list[ExecutionRow]:
         return await self._svc.store.list_executions(status, workflow_id, limit, offset)
 
+    async def views_caught_up(self) -> None:
+        """Wait until the run views (``store.page_executions``, ``store.count_executions``)
+        hold every status change committed before the call: the projector's next pass, or
+        nothing when it has taken them all already.
+
+        Example::
+
+            await rt.views_caught_up()
+            counts = await rt.store.count_executions(ExecutionQuery())
+        """
+        await self._svc.views.catch_up()
+
     def broken(self) -> dict[str, str]:
         """Executions stopped because their journal cannot be replayed, with the reason."""
         return dict(self._svc.broken)

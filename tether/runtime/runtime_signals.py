@@ -152,7 +152,9 @@ class ExecutionSignals:
 
     async def pending_approvals(self) -> list[PendingApproval]:
         """Every decision a run of this journal waits for, oldest request first (all of
-        them: for a page at a time, :meth:`pending_approvals_page`)."""
+        them: for a page at a time, :meth:`pending_approvals_page`). Read from the run
+        views once they hold every pause committed before the call."""
+        await self._svc.views.catch_up()
         return await pending_approvals(self._svc.store, self.live_state)
 
     async def pending_approvals_page(
@@ -169,6 +171,7 @@ class ExecutionSignals:
         """
         if not isinstance(runs, int) or not 1 <= runs <= 1000:
             raise InvalidInput(f"runs must be 1-1000, got {runs!r}")
+        await self._svc.views.catch_up()  # as pending_approvals: the pauses committed so far
         return await pending_approvals_page(self._svc.store, self.live_state, after, runs)
 
     async def _signal(

@@ -45,6 +45,7 @@ async def open_segment(
     # Already there: written before a crash that cut this segment's boundary off.
     with contextlib.suppress(SequenceConflict):
         await s.store.append(Turn(nxt, 1, (row,), None, index))
+        s.views.nudge()
 
 
 def _graph_segment(

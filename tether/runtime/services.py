@@ -39,6 +39,7 @@ from tether.runtime.ledger import WorkerLedger
 from tether.runtime.local_workers import LocalWorkers
 from tether.runtime.node_kinds import CallBinder, NodeKinds
 from tether.runtime.pool_items import PoolItems
+from tether.runtime.projector import Projector
 from tether.runtime.runnable import QueueUsers, check_queues
 from tether.runtime.state import ExecutionState
 from tether.runtime.tools import ArgumentBinder, ToolRegistry, UnknownTool
@@ -131,6 +132,9 @@ class Services:
         self.children: ChildRuns | None = None
         #: What nothing else keeps, for metrics (see tether.runtime.counters).
         self.counters = RuntimeCounters()
+        #: Keeps the run views (cross-run lists and counts) in step, off the turn: a turn
+        #: that changed a status nudges it once committed (its task runs in the Runtime).
+        self.views = Projector(store, clock)
 
     def attach_scheduler(self, scheduler: ActorRef, task_group: anyio.abc.TaskGroup) -> None:
         self.scheduler = scheduler

@@ -249,7 +249,9 @@ def _segment_started(rec: SegmentStarted, seq: int) -> ExecutionState:
         event_ids=rec.event_ids,
         segment=rec.segment,
         root_execution_id=rec.root_execution_id,
-        previous_segment=rec.previous_execution_id,
+        # A fork starts from the segment's state but follows no segment: nothing to wait for.
+        previous_segment=rec.previous_execution_id if rec.forked_from is None else None,
+        forked_from=None if rec.forked_from is None else (rec.forked_from, rec.forked_at_seq or 0),
         loops=rec.loops,
         spent_usd=rec.spent_usd,
         spent_tokens=rec.spent_tokens,

@@ -82,6 +82,7 @@ STORE_WRITES = frozenset(
         "set_schedule_paused",
         "advance_schedule",
         "set_schedule_error",
+        "project_views",
     }
 )
 

@@ -28,7 +28,7 @@ from tether.persistence.audit_chain import chain_link, genesis
 from tether.persistence.contract import SequenceConflict, StorageError, Turn
 from tether.persistence.integrity import SNAPSHOT_TYPE, record_checksum
 from tether.persistence.leases import ItemState, after_settle, heartbeat_problem, settle_problem
-from tether.persistence.postgres import journal_ops, lease_ops
+from tether.persistence.postgres import journal_ops, lease_ops, view_ops
 from tether.persistence.postgres.connection import Conn
 
 _Row = tuple[Any, ...]
@@ -198,6 +198,8 @@ async def write_rows(conn: Conn, prepared: Sequence[PreparedTurn], view: BatchVi
     await journal_ops.insert_snapshots(conn, [p.snapshot for p in prepared if p.snapshot])
     upserts, bumps = _index_rows(prepared, view.indexed)
     await journal_ops.upsert_executions(conn, upserts)
+    # The run views' feed: one row per status change, for the projector to follow.
+    await view_ops.append_feed(conn, [(row[0], row[6]) for row in upserts])
     await journal_ops.bump_last_seqs(conn, bumps)
     passive = [
         (p.last_seq, p.turn.passive.wake_at_ms, p.turn.execution_id)

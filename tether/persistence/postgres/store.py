@@ -30,7 +30,13 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import psycopg
 
 from tether.persistence.artifacts.contract import ArtifactInfo, check_digest, keyed, verified
-from tether.persistence.checks import check_lease_args, check_reissued, check_schedule, check_turns
+from tether.persistence.checks import (
+    check_lease_args,
+    check_projection_limit,
+    check_reissued,
+    check_schedule,
+    check_turns,
+)
 from tether.persistence.contract import (
     Durability,
     ExecutionRow,
@@ -56,6 +62,7 @@ from tether.persistence.postgres import (
     page_reads,
     schedule_ops,
     schema,
+    view_ops,
     workflow_ops,
 )
 from tether.persistence.postgres.audit_log import PostgresAuditLog
@@ -360,11 +367,20 @@ class PostgresStore:
         limit: int = 100,
         oldest_first: bool = False,
     ) -> list[ExecutionRow]:
-        """A keyset page, newest first (see :mod:`tether.persistence.pages`)."""
-        return await self._read(page_reads.page_executions, query, after, limit, oldest_first)
+        """A keyset page of the run views, newest first (see :mod:`tether.persistence.pages`
+        and :mod:`tether.persistence.views`)."""
+        return await self._read(view_ops.page_executions, query, after, limit, oldest_first)
 
     async def count_executions(self, query: ExecutionQuery) -> dict[str, int]:
-        return await self._read(page_reads.count_executions, query)
+        return await self._read(view_ops.count_executions, query)
+
+    async def project_views(self, limit: int = 1000) -> int:
+        """Move the run views on by up to ``limit`` status changes (a job of the writer)."""
+        check_projection_limit(limit)
+        return int(await self._job(view_ops.project, limit))
+
+    async def views_behind(self) -> int:
+        return await self._read(view_ops.views_behind)
 
     async def page_work_items(
         self, query: WorkItemQuery, after: PagePosition | None = None, limit: int = 100

@@ -99,6 +99,7 @@ _UPSERT_EXECUTION = """
         passive_seq = NULL, wake_at_ms = NULL
 """
 _UPDATE_LAST_SEQ = "UPDATE executions SET last_seq = ? WHERE execution_id = ?"
+_FEED_INSERT = "INSERT INTO view_feed (execution_id, seq) VALUES (?, ?)"
 # After the upserts: a status change clears an old mark (so the wake index keeps no stale
 # rows), and a passivating turn sets its own after that.
 _MARK_PASSIVE = "UPDATE executions SET passive_seq = ?, wake_at_ms = ? WHERE execution_id = ?"
@@ -217,7 +218,8 @@ def turn_statements(
 ) -> Statements:
     """What ``write_turns`` executes for turns apart from their work items, in order: the
     journal rows first (with their audit chain links unless ``chained`` is off), then
-    snapshots, index upserts, last_seq bumps and passivation marks."""
+    snapshots, index upserts with their feed rows (tether.persistence.views), last_seq bumps
+    and passivation marks."""
     out: Statements = (
         [(_INSERT_JOURNAL, [row for p in turns for row in p.journal])]
         if chained
@@ -229,6 +231,8 @@ def turn_statements(
     upserts, bumps = _index_rows(turns, indexed)
     if upserts:
         out.append((_UPSERT_EXECUTION, upserts))
+        # The run views' feed: one row per status change, for the projector to follow.
+        out.append((_FEED_INSERT, [(row[0], row[6]) for row in upserts]))
     if bumps:
         out.append((_UPDATE_LAST_SEQ, bumps))
     passive = [

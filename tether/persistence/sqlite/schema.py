@@ -232,6 +232,55 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX memory_facts_written ON memory_facts (written);
         """,
     ),
+    (
+        12,
+        # The run views (tether.persistence.views): a feed the turns that change a status
+        # append to (the rowid is the feed's position; the projector deletes what it has
+        # read but the last row, so positions are never reused), the view and its hourly
+        # counters, and the position the projector has reached. Seeded from the index, so a
+        # database migrated with runs in it has them in its views at once.
+        """
+        CREATE TABLE view_feed (
+            pos INTEGER PRIMARY KEY,
+            execution_id TEXT NOT NULL,
+            seq INTEGER NOT NULL
+        );
+        CREATE TABLE view_position (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pos INTEGER NOT NULL
+        );
+        INSERT INTO view_position (id, pos) VALUES (1, 0);
+        CREATE TABLE run_views (
+            execution_id TEXT PRIMARY KEY,
+            workflow_id TEXT NOT NULL,
+            workflow_version TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            updated_at_ms INTEGER NOT NULL,
+            error TEXT
+        );
+        -- The pages' orders under each filter the dashboard offers.
+        CREATE INDEX run_views_created ON run_views (created_at_ms, execution_id);
+        CREATE INDEX run_views_status ON run_views (status, created_at_ms, execution_id);
+        CREATE INDEX run_views_workflow
+            ON run_views (workflow_id, created_at_ms, execution_id);
+        CREATE INDEX run_views_workflow_status
+            ON run_views (workflow_id, status, created_at_ms, execution_id);
+        CREATE TABLE run_counts (
+            hour_ms INTEGER NOT NULL,
+            workflow_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (hour_ms, workflow_id, status)
+        ) WITHOUT ROWID;
+        INSERT INTO run_views
+            SELECT execution_id, workflow_id, workflow_version, status, created_at_ms,
+                   updated_at_ms, error FROM executions;
+        INSERT INTO run_counts
+            SELECT created_at_ms - created_at_ms % 3600000, workflow_id, status, COUNT(*)
+            FROM executions GROUP BY 1, 2, 3;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

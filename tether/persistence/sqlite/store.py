@@ -36,6 +36,7 @@ import aiosqlite
 from tether.persistence.artifacts.contract import ArtifactInfo, check_digest, keyed, verified
 from tether.persistence.checks import (
     check_lease_args,
+    check_projection_limit,
     check_reissued,
     check_schedule,
     check_turns,
@@ -65,6 +66,7 @@ from tether.persistence.sqlite import (
     page_reads,
     schedule_ops,
     schema,
+    view_ops,
 )
 from tether.persistence.sqlite.audit_log import SqliteAuditLog
 from tether.persistence.sqlite.lock import WriterLock
@@ -425,11 +427,20 @@ class SqliteStore:
         limit: int = 100,
         oldest_first: bool = False,
     ) -> list[ExecutionRow]:
-        """A keyset page, newest first (see :mod:`tether.persistence.pages`)."""
-        return await page_reads.page_executions(self._reading(), query, after, limit, oldest_first)
+        """A keyset page of the run views, newest first (see :mod:`tether.persistence.pages`
+        and :mod:`tether.persistence.views`)."""
+        return await view_ops.page_executions(self._reading(), query, after, limit, oldest_first)
 
     async def count_executions(self, query: ExecutionQuery) -> dict[str, int]:
-        return await page_reads.count_executions(self._reading(), query)
+        return await view_ops.count_executions(self._reading(), query)
+
+    async def project_views(self, limit: int = 1000) -> int:
+        """Move the run views on by up to ``limit`` status changes (a job of the writer)."""
+        check_projection_limit(limit)
+        return int(await self._writing().submit(functools.partial(view_ops.project, limit=limit)))
+
+    async def views_behind(self) -> int:
+        return await view_ops.views_behind(self._reading())
 
     async def page_work_items(
         self, query: WorkItemQuery, after: PagePosition | None = None, limit: int = 100

@@ -174,8 +174,10 @@ class CodeDriver:
         # However the body ended, a replay that stopped short of calls the journal holds
         # took another path: that is I8's to report, not the run's failure to record.
         unreached = sorted(p for p in self._recorded if p >= self._next)
-        if unreached and not isinstance(main.exception() if not main.cancelled() else None,
-                                        NondeterminismError):  # fmt: skip
+        ended = main.exception() if not main.cancelled() else None
+        if isinstance(ended, ContinueAsNew) and unreached[:1] == [self._next]:
+            unreached.pop(0)  # its marker, recorded: a fork cut between it and the boundary
+        if unreached and not isinstance(ended, NondeterminismError):
             p = unreached[0]
             raise NondeterminismError(
                 self._state.execution_id, p, self._recorded[p], "nothing (the body ended)"
@@ -211,8 +213,11 @@ class CodeDriver:
         marker = NodeCompleted(at_ms=self._now_ms, node_id=f"@continue_as_new#{pos}",
                                dispatch=0, attempt=0, output=new_input)  # fmt: skip
         root = state.root_execution_id or state.execution_id
-        nxt = segment_id(root, state.segment + 1, state.last_seq + 2)
-        return [marker, SegmentBoundary(at_ms=self._now_ms, next_execution_id=nxt)]
+        # The marker and the boundary commit in one turn, so only a fork at the marker's
+        # record (rt.fork) finds the marker journaled alone: the boundary then follows it.
+        head = [] if recorded is not None else [marker]
+        nxt = segment_id(root, state.segment + 1, state.last_seq + 1 + len(head))
+        return [*head, SegmentBoundary(at_ms=self._now_ms, next_execution_id=nxt)]
 
     def _run_in_completion_order(self) -> None:
         """Run the body, handing it finished calls one at a time in the order the journal

@@ -77,6 +77,8 @@ def fold_code_record(
             root_execution_id=record.execution_id, workflow_id=record.workflow_id,
             workflow_version=record.workflow_version, status="running", input=record.input,
             started_at_ms=record.at_ms,
+            forked_from=None if record.forked_from is None
+            else (record.forked_from, record.forked_at_seq or 0),
         )  # fmt: skip
     return None
 

@@ -16,9 +16,10 @@ record N would (I3):
   in the past fires at once); a code-first body replays its recorded calls and goes on
   from N; an agent resumes its loop at the call after N.
 
-A fork runs on the origin's workflow version (what the records were folded against). Forks
-of a continued segment (``~2.``) are refused for now: fork the run's first segment, or the
-segment's records before its boundary through that one.
+A fork runs on the origin's workflow version (what the records were folded against). A
+fork of a continued segment (``~2.``) starts from that segment's first record, the state it
+went on from, renamed: the fork is a run of its own (its first segment, no previous one to
+wait for), and a continue-as-new of the fork opens the fork's own next segment.
 
 Example::
 
@@ -40,6 +41,7 @@ from tether.runtime.records import (
     NodeCompleted,
     NodeFailed,
     Record,
+    SegmentStarted,
 )
 from tether.runtime.state import ExecutionState, replay
 
@@ -49,8 +51,7 @@ class RecordNotFound(ExecutionNotFound):
 
 
 class ForkRefused(InvalidInput):
-    """A fork that cannot start from that record (it ends the run, or the journal is a
-    continued segment's); nothing is written."""
+    """A fork that cannot start from that record (it ends the run); nothing is written."""
 
 
 class ForkResult(msgspec.Struct, frozen=True):
@@ -87,16 +88,10 @@ def fork_prefix(
     """The fork's first records (the origin's 1..``at_seq``, the start renamed) and the state
     they fold to. Raises RecordNotFound or ForkRefused; computes only, writes nothing."""
     record_at(entries, origin_id, at_seq)
-    first = entries[0].record
-    if not isinstance(first, ExecutionStarted):
-        raise ForkRefused(
-            f"execution {origin_id!r} is a continued segment (its journal starts with "
-            f"{first.type}): fork the run's first segment, or this segment before it ended"
-        )
-    start = msgspec.structs.replace(
-        first, execution_id=fork_id, forked_from=origin_id, forked_at_seq=at_seq
-    )
-    records: list[Record] = [start, *(e.record for e in entries[1:at_seq])]
+    records: list[Record] = [
+        _renamed_start(entries[0].record, fork_id, origin_id, at_seq),
+        *(e.record for e in entries[1:at_seq]),
+    ]
     state = replay(graph, records)
     if state.is_terminal or state.status == "continued":
         raise ForkRefused(
@@ -104,6 +99,28 @@ def fork_prefix(
             f"fork at an earlier record, before its {entries[at_seq - 1].type}"
         )
     return records, state
+
+
+def _renamed_start(first: Record, fork_id: str, origin_id: str, at_seq: int) -> Record:
+    """The origin's first record naming the fork and its origin instead."""
+    if isinstance(first, ExecutionStarted):
+        return msgspec.structs.replace(
+            first, execution_id=fork_id, forked_from=origin_id, forked_at_seq=at_seq
+        )
+    if isinstance(first, SegmentStarted):
+        # A run of its own: its next segments are named after it, not after the origin's
+        # root (whose own next segments would have the same ids), and it waits for no
+        # previous segment to hand over.
+        return msgspec.structs.replace(
+            first, execution_id=fork_id, root_execution_id=fork_id, segment=1,
+            previous_execution_id="", forked_from=origin_id, forked_at_seq=at_seq,
+        )  # fmt: skip
+    # The store keeps no journal that starts otherwise (the runtime writes one of these two
+    # first); say what was found rather than fold it.
+    raise ForkRefused(
+        f"execution {origin_id!r} cannot be forked: its journal starts with {first.type}, "
+        "not execution_started or segment_started"
+    )
 
 
 def in_flight_report(

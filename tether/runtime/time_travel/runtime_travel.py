@@ -167,6 +167,7 @@ class ExecutionTimeTravel:
         rows = tuple(normalized(r)[1] for r in records)
         try:
             await svc.store.append(Turn(fork_id, 1, rows, snapshot, index))
+            svc.views.nudge()
         except SequenceConflict:
             if await self.fork_origin(fork_id) == (origin_id, at_seq):
                 return ForkResult(fork_id, origin_id, at_seq, state.display_status, runs_again,

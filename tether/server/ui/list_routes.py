@@ -110,6 +110,7 @@ async def list_runs(
     case), ``since``/``until`` (start time, RFC 3339; ``until`` excluded)."""
     rt = _rt(request)
     query = _query(status, workflow_id, q, since, until)
+    await rt.views_caught_up()  # what the journal holds now (see rt.views_caught_up)
     rows = await rt.store.page_executions(query, decode_cursor(cursor), _limit(limit) + 1)
     page, more = rows[:limit], len(rows) > limit
     now = now_ms(rt.clock)
@@ -134,7 +135,9 @@ async def count_runs(
 ) -> dict[str, Any]:
     """How many runs the filters match, per status (every status, zeros included)."""
     query = _query(None, workflow_id, q, since, until)
-    found = await _rt(request).store.count_executions(query)
+    rt = _rt(request)
+    await rt.views_caught_up()
+    found = await rt.store.count_executions(query)
     counts = {status: found.get(status, 0) for status in EXECUTION_STATUSES}
     return {"counts": counts, "total": sum(counts.values())}
 
