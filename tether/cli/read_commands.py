@@ -133,6 +133,8 @@ def inspect_command(api: EngineApi, args: argparse.Namespace) -> int:
             nodes.add(e["kind"]["node_id"])
             print(f"  {e['created_at']}  {line}")
             _traceback(e["kind"])
+    for held in view.get("held") or []:  # not journaled: the engine holds it until then
+        print(f"  {'(now)':<29}  {held['node_id']:<16} … {held['reason']}")
     count = f"{len(nodes)} node{'' if len(nodes) == 1 else 's'}"
     records = sum(1 for e in events if not e.get("derived"))
     print(f"{records} records, {count}")
