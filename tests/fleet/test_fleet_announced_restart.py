@@ -14,6 +14,7 @@ from tether.fleet.transport import ZmqFleet
 from tether.fleet.worker import Worker
 from tether.ir import compile_yaml_text
 from tether.runtime.internals import runtime_internals
+from tether.runtime.tools import UnknownTool
 from tether.testing import check_replay
 
 pytestmark = pytest.mark.anyio
@@ -65,3 +66,20 @@ async def test_a_held_run_is_held_again_after_a_restart_and_finishes_when_a_work
         done = [e.record for e in journal if e.record.type == "node_completed"]
         assert [r.worker_id for r in done] == ["w-remote"]  # not the engine's pool
         await check_replay(rt, run.id)
+
+
+async def test_an_unknown_tool_on_the_default_queue_is_refused_naming_both_ways_to_serve_it(
+    tmp_path: Path,
+) -> None:
+    """Most likely a module the engine was not started with: the pool serves the default
+    queue, so a tool only workers serve could not have it (see the queue rules)."""
+    unlabelled = WF.replace("labels: {queue: remote}, ", "").replace("id: held", "id: plain")
+    async with Runtime(
+        f"sqlite:///{tmp_path / 'e.db'}", transports=[ZmqFleet("tcp://127.0.0.1:0")]
+    ) as rt:
+        with pytest.raises(UnknownTool) as refused:
+            rt.register(compile_yaml_text(unlabelled, "plain.yaml"))
+    said = str(refused.value)
+    assert "tool 'shout' (used by node 'a') is not registered" in said
+    assert "no worker announces it" in said and "`tether dev --modules ...`" in said
+    assert "`tether worker --queue NAME --modules ...`" in said

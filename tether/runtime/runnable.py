@@ -75,6 +75,13 @@ def check_runnable(
         if misfits:
             issues = [ValidationIssue(path="nodes", message=m) for m in misfits]
             raise WorkflowInvalid(issues, source=wf.ref)
+        on_default = {
+            tool: nodes
+            for tool, nodes in unserved.items()
+            if any(queue_of(wf.nodes[n]) == DEFAULT_QUEUE for n in nodes)
+        }
+        if on_default:  # most likely a module the engine was not started with
+            _unknown_tools(wf, tools, on_default)
         if unserved:
             _log.warning("%s", unserved_warning(wf, unserved))
     else:
@@ -105,6 +112,24 @@ def _check_tools_registered(wf: Workflow, tools: ToolRegistry) -> None:
                 for problem, at in missing.items()
             )
         )
+
+
+def _unknown_tools(wf: Workflow, tools: ToolRegistry, unserved: dict[str, list[str]]) -> None:
+    """Refuse tools nobody has on the default queue, saying both ways to serve them."""
+    known = ", ".join(tools.names()) or "none"
+    named = "; ".join(
+        f"{tool!r} (used by node{'s' if len(at) > 1 else ''} {', '.join(repr(n) for n in at)})"
+        for tool, at in unserved.items()
+    )
+    many = len(unserved) > 1
+    raise UnknownTool(
+        f"workflow {wf.ref}: tool{'s' if many else ''} {named} {'are' if many else 'is'} not "
+        f"registered (registered tools: {known}) and no worker announces "
+        f"{'them' if many else 'it'}: start the engine with the module that defines "
+        f"{'them' if many else 'it'} (`tether dev --modules ...`), or serve "
+        f"{'them' if many else 'it'} from workers only on a queue of its own (label the nodes "
+        "`labels: {queue: NAME}` and start `tether worker --queue NAME --modules ...`)"
+    )
 
 
 def unsupported_nodes(wf: Workflow, node_kinds: NodeKinds | None) -> list[str]:
