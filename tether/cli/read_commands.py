@@ -154,8 +154,10 @@ def _node_line(kind: dict[str, Any]) -> str | None:
         return (f"{node:<16} ✓ attempt {kind['attempt']}  {kind.get('duration_ms', 0)}ms"
                 f"{_facts(kind)}")  # fmt: skip
     if kind_type == "node_failed":
-        return f"{node:<16} ✗ attempt {kind['attempt']}: {kind.get('error_type', '')} " \
-            f"{kind.get('error', '')}".rstrip()  # fmt: skip
+        error, error_type = kind.get("error", ""), kind.get("error_type", "")
+        if error_type and not error.startswith(f"{error_type}:"):  # a tool's error says it
+            error = f"{error_type}: {error}" if error else error_type
+        return f"{node:<16} ✗ attempt {kind['attempt']}: {error}".rstrip()
     if kind_type == "node_waiting":
         return f"{node:<16} … waiting{' for approval' if kind.get('approval') else ''}"
     if kind_type == "approval_received":

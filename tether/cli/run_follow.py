@@ -116,6 +116,7 @@ class RunPrinter:
                 self.line(f"{label:<12} → {to or 'end'}", ok=None)
             case "node_failed":
                 self.running.pop(node, None)
+                nodes.add(node)  # it ran, and failed: counted as inspect counts it
                 self.line(f"{label:<12} ✗ {kind.get('error', 'failed')}{attempt}", ok=False)
             case "node_parked":
                 self.running.pop(node, None)
