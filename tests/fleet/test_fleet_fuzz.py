@@ -175,6 +175,7 @@ class Expected:
 def expected_answers(sent: list[bytes]) -> Expected:
     out = Expected()
     known = False
+    current = ""  # the worker id this connection joined as
     decoded: list[WorkerMessage | None] = []
     for frame in sent:
         try:
@@ -187,11 +188,11 @@ def expected_answers(sent: list[bytes]) -> Expected:
         elif isinstance(msg, Hello):
             if msg.protocol != PROTOCOL_VERSION:
                 out.certain[ERR_PROTOCOL_VERSION] += 1
-            elif reserved_worker_id(msg.worker_id):
-                out.certain[ERR_WORKER_ID] += 1
+            elif reserved_worker_id(msg.worker_id) or (known and msg.worker_id != current):
+                out.certain[ERR_WORKER_ID] += 1  # reserved, or one worker id per connection
             else:
                 out.certain["welcome"] += 1
-                known = True
+                known, current = True, msg.worker_id
         elif not known:
             out.certain[ERR_HELLO_REQUIRED] += 1
         elif isinstance(msg, Bye):

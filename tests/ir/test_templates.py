@@ -206,7 +206,9 @@ def test_escape_literal_braces() -> None:
         ("{{ 'abc }}", 4, "unterminated string"),
         ("{{ {{ x }} }}", 4, "cannot nest"),
         ("{{- x }}", 3, "unexpected '-'"),
-        ("{% raw %}{{ x", 10, "unclosed '{{'"),
+        ("raw: {{ x", 6, "unclosed '{{'"),
+        ("Hi {{ x }}\n{%- if x %}y{%- endif %}", 12, "statements ('{% ... %}') are not supported"),
+        ("{% raw %}{{ x", 1, "a template has only {{ }} placeholders"),
     ],
 )
 def test_parse_errors(text: str, column: int, message: str) -> None:
@@ -217,6 +219,10 @@ def test_parse_errors(text: str, column: int, message: str) -> None:
     assert message in err.message
     assert str(err).startswith(f"template column {column}: ")
     assert "\n" not in str(err)
+
+
+def test_a_statement_opener_may_be_written_as_an_escape() -> None:
+    assert parse_template("{{ '{%' }} if %}").render({}) == "{% if %}"
 
 
 def test_error_quotes_the_placeholder_even_in_multiline_text() -> None:

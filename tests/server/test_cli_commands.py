@@ -236,3 +236,25 @@ def test_watch_re_attaches_to_a_run_showing_branches_and_fan_outs(engine: Engine
     assert any(ln.startswith("▸ [fan]") and "→" in ln for ln in lines)  # the fan-out
     assert "▸ [big]        ✓" in "\n".join(lines)
     assert lines[-1].startswith("    result: ")
+
+
+def test_a_failed_tool_is_counted_and_its_error_type_said_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Found re-walking the first hour: `tether run` said "0 nodes" for a run whose one node
+    failed (inspect said 1), and inspect said "ValueError ValueError: ..." when the error
+    text already names its type."""
+    flow = tmp_path / "big.yaml"
+    flow.write_text(
+        'workflow: {id: big, version: "1", start: a}\n'
+        "nodes:\n"
+        "  a: {type: tool, tool: fails_when_big, retry: {max_attempts: 1}, next: end}\n"
+    )
+    done = tether(engine.url, "run", str(flow), "-i", '{"n": 9}')
+    assert done.returncode == 1
+    last = done.stdout.splitlines()[-1]
+    assert last.startswith("▸ failed · 1 node · node 'a' failed"), last
+    shown = tether(engine.url, "inspect", done.stdout.split()[1]).stdout
+    [failed] = [ln for ln in shown.splitlines() if "✗ attempt 1" in ln]
+    assert failed.endswith("✗ attempt 1: ValueError: too big"), failed
+    assert "Traceback (most recent call last)" in shown and 'raise ValueError("too big")' in shown

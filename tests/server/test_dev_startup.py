@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -84,3 +85,19 @@ def test_version() -> None:
         [sys.executable, "-m", "tether.cli", "--version"], capture_output=True, text=True
     )
     assert out.returncode == 0 and out.stdout.startswith("tether ")
+
+
+def test_an_api_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """Found re-walking the first hour: uvicorn logged the bind error among JSON lines after
+    `tether dev` had said it listened there, and the process exited 3."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _dev(tmp_path, "--db", "a.db", "--port", str(port), "--worker-port", "0")
+        out = proc.communicate(timeout=DEADLINE)[1]
+    assert proc.returncode == 1, out
+    assert out.splitlines() == [
+        f"tether dev: cannot listen on http://127.0.0.1:{port}: Address already in use "
+        "(choose another --port)"
+    ]

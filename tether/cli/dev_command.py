@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import os
 import signal
+import socket
 import sys
 from types import FrameType
 from typing import Final
@@ -98,6 +99,17 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     configure_logging(config.log_level)
     open_files = raise_open_file_limit()  # before the journal and the sockets take any
+    try:
+        # Bound here and handed to uvicorn: a taken port is one line and exit 1, said before
+        # the engine says it listens (uvicorn logs it and exits 3 after starting the app).
+        listener = _listen(config.bind, config.port)
+    except OSError as exc:
+        print(
+            f"{PROG}: cannot listen on http://{config.bind}:{config.port}: "
+            f"{exc.strerror or exc} (choose another --port)",
+            file=sys.stderr,
+        )
+        return 1
     runtime = Runtime(
         config.database_url,
         tools=tools,
@@ -129,15 +141,33 @@ def run(args: argparse.Namespace) -> int:
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         )
     )
-    return asyncio.run(_serve(server, runtime, fleet.endpoint if fleet else None))
+    return asyncio.run(_serve(server, runtime, fleet.endpoint if fleet else None, listener))
 
 
-async def _serve(server: uvicorn.Server, runtime: Runtime, endpoint: str | None) -> int:
+def _listen(host: str, port: int) -> socket.socket:
+    """The API's listening socket on ``host:port`` (what uvicorn would bind)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve(
+    server: uvicorn.Server, runtime: Runtime, endpoint: str | None, listener: socket.socket
+) -> int:
     # The runtime opens here, not in the app's lifespan: uvicorn turns a failed lifespan into
     # a traceback and exit 3, and a journal another engine holds is a user's error (one line).
     try:
         async with runtime:
-            await server.serve()
+            await server.serve(sockets=[listener])
     except (StorageError, OSError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1

@@ -188,7 +188,9 @@ def run_command(api: EngineApi, args: argparse.Namespace) -> int:
                 f'`version: "{version}"` in the file to register it as {version}',
                 status=2,
             )
-        api.post("/workflows", {"ir": msgspec.to_builtins(wf)})
+        registered = api.post("/workflows", {"ir": msgspec.to_builtins(wf)})
+        for warning in registered.get("warnings", []):
+            print(f"tether run: warning: {warning}", file=sys.stderr)
         workflow_id, version = wf.workflow_id, wf.version
     body = {"workflow_id": workflow_id, "input": given, "workflow_version": version}
     eid = api.post("/executions", body)["execution_id"]

@@ -134,6 +134,8 @@ def inspect_command(api: EngineApi, args: argparse.Namespace) -> int:
             nodes.add(e["kind"]["node_id"])
             print(f"  {e['created_at']}  {line}")
             _traceback(e["kind"])
+    for held in view.get("held") or []:  # not journaled: the engine holds it until then
+        print(f"  {'(now)':<29}  {held['node_id']:<16} … {held['reason']}")
     count = f"{len(nodes)} node{'' if len(nodes) == 1 else 's'}"
     records = sum(1 for e in events if not e.get("derived"))
     print(f"{records} records, {count}")
@@ -153,8 +155,10 @@ def _node_line(kind: dict[str, Any]) -> str | None:
         return (f"{node:<16} ✓ attempt {kind['attempt']}  {kind.get('duration_ms', 0)}ms"
                 f"{_facts(kind)}")  # fmt: skip
     if kind_type == "node_failed":
-        return f"{node:<16} ✗ attempt {kind['attempt']}: {kind.get('error_type', '')} " \
-            f"{kind.get('error', '')}".rstrip()  # fmt: skip
+        error, error_type = kind.get("error", ""), kind.get("error_type", "")
+        if error_type and not error.startswith(f"{error_type}:"):  # a tool's error says it
+            error = f"{error_type}: {error}" if error else error_type
+        return f"{node:<16} ✗ attempt {kind['attempt']}: {error}".rstrip()
     if kind_type == "node_waiting":
         return f"{node:<16} … waiting{' for approval' if kind.get('approval') else ''}"
     if kind_type == "approval_received":

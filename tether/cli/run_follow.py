@@ -32,6 +32,7 @@ def follow_run(api: EngineApi, eid: str, out: RunPrinter, timeout: float | None)
         for event in api.get(f"/executions/{eid}/events", from_seq=seen + 1)["events"]:
             seen = event["sequence"]
             out.event(event, nodes)
+        out.held(view.get("held") or [])
         if view["status"] in TERMINAL_STATUSES:
             detail = f" · {view['error']}" if view.get("error") else ""
             count = f"{len(nodes)} node{'' if len(nodes) == 1 else 's'}"
@@ -57,6 +58,8 @@ class RunPrinter:
         #: Nodes handed out and not settled: when (this process's clock) and which attempt.
         self.running: dict[str, tuple[float, int]] = {}
         self._status = ""
+        #: Holds already said (node, tool): each is said once.
+        self._holds_said: set[tuple[str, str]] = set()
 
     def line(self, text: str, ok: bool | None = None) -> None:
         if self.quiet:
@@ -114,6 +117,7 @@ class RunPrinter:
                 self.line(f"{label:<12} → {to or 'end'}", ok=None)
             case "node_failed":
                 self.running.pop(node, None)
+                nodes.add(node)  # it ran, and failed: counted as inspect counts it
                 self.line(f"{label:<12} ✗ {kind.get('error', 'failed')}{attempt}", ok=False)
             case "node_parked":
                 self.running.pop(node, None)
@@ -130,6 +134,16 @@ class RunPrinter:
                 said = strategy_line(kind)
                 if said is not None:
                     self.line(f"{label:<12} {said}", ok=False if said[0] == "!" else None)
+
+    def held(self, holds: list[dict[str, Any]]) -> None:
+        """Nodes the engine holds until a worker serving their tool joins (said once)."""
+        for h in holds:
+            if (h["node_id"], h["tool"]) in self._holds_said:
+                continue
+            self._holds_said.add((h["node_id"], h["tool"]))
+            self.line(f"{'[' + h['node_id'] + ']':<12} … {h['reason']}", ok=None)
+            self.hint(f"start one: tether worker --engine tcp://ENGINE:7701 --queue "
+                      f"{_quoted(h['queue'])} --modules <the module defining it>")  # fmt: skip
 
     def _waiting(self, label: str, kind: dict[str, Any]) -> None:
         eid = self.execution_id

@@ -521,6 +521,7 @@ class Broker:
             last_seen=now,
             principal=principal,
             claims=_claims(hello),
+            announced=tuple(hello.announced),
         )
         self._table.add(peer)
         await self._call(self._handler.on_worker_joined(peer))

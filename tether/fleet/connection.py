@@ -58,6 +58,7 @@ from tether.fleet.protocol import (
     Hello,
     LeaseRef,
     ProtocolError,
+    ToolAnnouncement,
     Welcome,
     WorkerMessage,
     decode_engine_message,
@@ -152,6 +153,7 @@ class EngineConnection:
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
         keys: WorkerKeys | None = None,
         held: Callable[[], list[LeaseRef]] | None = None,
+        announced: Sequence[ToolAnnouncement] = (),
     ) -> None:
         self.endpoint = endpoint
         self._keys = keys
@@ -170,6 +172,7 @@ class EngineConnection:
             # Without ``held`` it cannot say which leases it runs: it claims all under its id,
             # as workers did before Hello carried claims.
             incarnation=self.incarnation if held is not None else "",
+            announced=list(announced),  # its tools' parameters (tool_announcements)
         )
         self._connect_timeout = connect_timeout_secs
         self._hwm = hwm

@@ -30,6 +30,7 @@ from tether.fleet.protocol import (
     Result,
     WorkerMessage,
 )
+from tether.fleet.tool_announcements import signatures_of
 from tether.runtime.scheduler_messages import (
     LiveLease,
     WorkerCredit,
@@ -124,8 +125,9 @@ class FleetLink:
         assert self._broker is not None
         link = PeerLink(self._broker, peer.identity)
         joined = WorkerJoined(
-            peer.worker_id, link, frozenset(peer.queues), peer.capacity, claims=peer.claims
-        )
+            peer.worker_id, link, frozenset(peer.queues), peer.capacity, claims=peer.claims,
+            announced=signatures_of(peer.announced),
+        )  # fmt: skip
         await self._tell(joined)
 
     async def on_worker_left(self, peer: Peer, reason: str) -> None:

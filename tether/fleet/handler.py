@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from tether.fleet.protocol import WorkerMessage
+from tether.fleet.protocol import ToolAnnouncement, WorkerMessage
 
 
 @dataclass(slots=True, eq=False)
@@ -30,6 +30,8 @@ class Peer:
     #: The leases its Hello claimed (work item, fence), or None when the Hello made no claim
     #: (an older worker: every lease held under its id stays its own).
     claims: frozenset[tuple[str, int]] | None = None
+    #: The tools its Hello announced (tether.fleet.tool_announcements).
+    announced: tuple[ToolAnnouncement, ...] = ()
 
 
 class BrokerHandler(Protocol):

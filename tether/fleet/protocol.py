@@ -80,6 +80,18 @@ class LeaseRef(msgspec.Struct, frozen=True, gc=False):
     fence: Fence
 
 
+class ToolAnnouncement(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """A tool a worker serves, as the engine needs it to bind the tool's arguments without
+    importing its module (see :mod:`tether.fleet.tool_announcements`)."""
+
+    name: WorkerId  # a non-empty name
+    params: Names = []
+    required: Names = []
+    accepts_kwargs: bool = False
+    #: The JSON schema of its parameters (shown by the engine, not enforced).
+    schema: dict[str, Any] = {}
+
+
 # --- worker -> engine -------------------------------------------------------------------------
 
 
@@ -100,6 +112,9 @@ class Hello(_Message, frozen=True, tag="hello"):
     #: (Added without a version change: an older engine ignores both.)
     incarnation: Name = ""
     leases: Annotated[list[LeaseRef], msgspec.Meta(max_length=MAX_HEARTBEAT_LEASES)] = []
+    #: The parameters of the tools it serves, so an engine that lacks a tool's module binds
+    #: its arguments by them. (Added without a version change: an older engine ignores it.)
+    announced: Annotated[list[ToolAnnouncement], msgspec.Meta(max_length=MAX_NAMES)] = []
 
 
 class Credit(_Message, frozen=True, tag="credit"):

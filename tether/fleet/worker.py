@@ -51,6 +51,7 @@ from tether.fleet.protocol import (
     ProtocolError,
     WorkerMessage,
 )
+from tether.fleet.tool_announcements import announcements
 from tether.fleet.worker_leases import Lease, LeaseKey, Outcome, fitting, run_grant
 from tether.logs import lifecycle_logger
 from tether.runtime.secrets import EnvSecrets, SecretSource
@@ -173,6 +174,7 @@ class Worker:
             connect_timeout_secs=self.connect_timeout_secs,
             keys=self._keys,
             held=self._claims,
+            announced=announcements(self.registry),  # the engine binds by these
         )
         with anyio.CancelScope() as connect_scope:
             self._connect_scope = connect_scope

@@ -90,13 +90,13 @@ def parse_parts(text: str) -> tuple[Part, ...]:
     parts: list[Part] = []
     pos = 0
     while (start := text.find(_OPEN, pos)) != -1:
-        _add_text(parts, text[pos:start])
+        _add_text(parts, text[pos:start], pos, text)
         placeholder, pos = _Parser(text, start).placeholder()
         if placeholder.root is None and not placeholder.filters:
             _add_text(parts, placeholder.constant)  # an escape: plain text from here on
         else:
             parts.append(placeholder)
-    _add_text(parts, text[pos:])
+    _add_text(parts, text[pos:], pos, text)
     return tuple(parts)
 
 
@@ -122,10 +122,24 @@ class _Token:
     start: int  # offset in the whole template
 
 
-def _add_text(parts: list[Part], text: str) -> None:
-    """Append literal text, merged with a preceding literal so renders join fewer pieces."""
+#: Jinja's statement opener: a template with ``{% if %}`` would otherwise reach the model as
+#: text (jamjet's multi-agent-review template has one).
+_STATEMENT: Final = "{%"
+
+
+def _add_text(parts: list[Part], text: str, at: int = 0, source: str = "") -> None:
+    """Append literal text, merged with a preceding literal so renders join fewer pieces.
+    ``at``: where ``text`` starts in ``source`` (to name the column of a statement)."""
     if not text:
         return
+    if source and (found := text.find(_STATEMENT)) != -1:
+        snippet = source[at + found : at + found + 40]
+        raise TemplateError(
+            f"statements ('{_STATEMENT} ... %}}') are not supported in {snippet!r}: a template "
+            "has only {{ }} placeholders (write the text, with | default(...) for what may be "
+            "missing)",
+            at + found + 1,
+        )
     if parts and isinstance(parts[-1], str):
         parts[-1] += text
     else:

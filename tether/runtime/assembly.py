@@ -99,6 +99,7 @@ async def start_scheduling(
             ledger,
             lease_ttl_ms=lease_ttl_ms,
             counters=services.counters,
+            announced=services.announced,
         ),
         name=SCHEDULER_NAME,
         mailbox_size=1 << 16,

@@ -43,6 +43,7 @@ from tether.persistence.contract import (
     UnknownWorkItem,
     WorkItemRow,
 )
+from tether.runtime.announced_tools import ToolAwaited, ToolServed
 from tether.runtime.code_first.calls import NondeterminismError
 from tether.runtime.code_first.children import children_asked, children_awaited, parent_of
 from tether.runtime.code_first.plan import CodeSlot
@@ -129,6 +130,8 @@ class ExecutionActor(Actor):
         #: A code-first body's driver between turns (unused by graph workflows).
         self._code = CodeSlot()
         self._out = WorkHandOut(services, self._pool)
+        #: Told by the planner of a node held for a tool no worker announced yet.
+        self._on_held = self._held if services.announced is not None else None
 
     async def on_start(self) -> None:
         if self._fresh and self.context.restart_count == 0:
@@ -248,6 +251,10 @@ class ExecutionActor(Actor):
             return await self._on_signal(message)
         if isinstance(message, GetState):
             return self.state
+        if isinstance(message, ToolServed):
+            if self.graph is not None and self.state.status == "running":
+                await self._turn(None)  # what was held may be handed out now
+            return None
         raise TypeError(f"ExecutionActor got an unknown message {type(message).__name__}")
 
     async def _on_start_execution(self, msg: StartExecution) -> ExecutionState:
@@ -396,7 +403,9 @@ class ExecutionActor(Actor):
         before = self.state
         agents = self._s if self._s.node_kinds is not None else None
         code = self._code if self.graph.is_code else None
-        ctx = PlanContext(now_ms(self._s.clock), self._s.rng, self._s.bind, agents, code)
+        ctx = PlanContext(
+            now_ms(self._s.clock), self._s.rng, self._s.bind, agents, code, self._on_held
+        )
         try:
             after, records, rows = plan_turn(before, self.graph, incoming, ctx)
         except BaseException:
@@ -420,8 +429,8 @@ class ExecutionActor(Actor):
                 self._s, self.execution_id, before, after, rows, items_to_write,
                 settles_to_write,
             )  # fmt: skip
-            if after.waits and self._s.passivate_after_ms:  # only waits left? passivate
-                turn = seal(turn, after, ctx.now_ms, self._s.passivate_after_ms)
+            if after.waits and self._s.passivate_after_ms and not self._held_here():
+                turn = seal(turn, after, ctx.now_ms, self._s.passivate_after_ms)  # waits only
             await self._s.store.append(turn)
             if turn.index is not None:  # a status changed: the run views follow, later
                 self._s.views.nudge()
@@ -463,11 +472,23 @@ class ExecutionActor(Actor):
                 await self._s.spawn_execution(boundary.next_execution_id)
             await self._retire()
 
+    def _held(self, node_id: str, awaited: ToolAwaited) -> None:
+        announced = self._s.announced
+        assert announced is not None
+        announced.hold(self.execution_id, node_id, awaited.tool, awaited.queue)
+
+    def _held_here(self) -> bool:
+        # A held run stays live: a passivated one would not hear a worker announce its tool.
+        announced = self._s.announced
+        return announced is not None and announced.holding(self.execution_id)
+
     def _arm(self, node_id: str, dispatch: int, at_ms: int) -> None:
         self._s.tell_timers(ArmTimer(self.execution_id, node_id, dispatch, at_ms))
 
     async def _retire(self) -> None:
         """Stop this actor once the current message is handled (a request, not a wait)."""
         self._code.drop()
+        if self._s.announced is not None:
+            self._s.announced.release(self.execution_id)
         self._s.forget_pool_items(self.execution_id)
         await self.context.self_ref.stop()

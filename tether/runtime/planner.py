@@ -34,6 +34,7 @@ from tether.ir.validation import until_ms
 from tether.persistence.contract import NewRecord
 from tether.runtime import agent_plan, eval_scores, strategy_limits
 from tether.runtime.agent_plan import AgentCalls
+from tether.runtime.announced_tools import ToolAwaited
 from tether.runtime.graph import Graph, RouteError
 from tether.runtime.records import (
     ApprovalReceived,
@@ -69,6 +70,8 @@ class PlanContext(NamedTuple):
     agents: AgentCalls | None = None
     #: A code-first execution's body driver (``tether.runtime.code_first.plan.CodeSlot``).
     code: Any = None
+    #: Told of a node held because no worker has announced its tool yet (node id, why).
+    held: Callable[[str, ToolAwaited], None] | None = None
 
 
 def plan_turn(
@@ -163,8 +166,25 @@ def decide(state: ExecutionState, graph: Graph, ctx: PlanContext) -> Sequence[Re
             if over is not None:
                 out.append(over)
     if not out and not state.has_in_flight():
+        if _holding(state, graph, ctx):
+            return _NOTHING  # a worker serving its tool will join: the run waits for it
         return [ExecutionFailed(at_ms=ctx.now_ms, error=_stall_reason(state))]
     return out
+
+
+def _holding(state: ExecutionState, graph: Graph, ctx: PlanContext) -> bool:
+    """Is a ready node held for a tool no worker has announced yet? (Asked only when
+    nothing else follows: off the common step's path.)"""
+    for node_id in state.ready:
+        if graph.is_control(node_id):
+            continue
+        try:
+            ctx.bind(graph.node(node_id), state.data)
+        except ToolAwaited:
+            return True
+        except (ValueError, LookupError):
+            continue
+    return False
 
 
 def _roll_due(state: ExecutionState, graph: Graph) -> bool:
@@ -215,6 +235,10 @@ def _schedule(node: Node, state: ExecutionState, graph: Graph, ctx: PlanContext)
     not_before = retry_not_before(graph, node.id, prev, ctx) if retrying and prev else None
     try:
         args = ctx.bind(node, state.data)
+    except ToolAwaited as exc:  # nothing journaled: planned again when a worker announces it
+        if ctx.held is not None:
+            ctx.held(node.id, exc)
+        return []
     except (ValueError, LookupError) as exc:
         scheduled = NodeScheduled(
             at_ms=ctx.now_ms, node_id=node.id, attempt=attempt, dispatch=dispatch

@@ -55,6 +55,7 @@ from tether.persistence.contract import (
     ScheduleRow,
     SequenceConflict,
 )
+from tether.runtime.announced_tools import AnnouncedTools, ToolServed
 from tether.runtime.artifacts import RuntimeArtifacts, checked_threshold, spilling
 from tether.runtime.assembly import (
     CRON_NAME,
@@ -146,6 +147,8 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
         if max_concurrency < 0:
             raise ValueError("max_concurrency must be >= 0 (0: no in-process workers)")
         self._transports = list(transports)
+        #: What workers announce of tools this engine lacks (only workers can announce).
+        self._announced = AnnouncedTools() if self._transports else None
         if max_concurrency == 0 and executor is None and not self._transports:
             raise ValueError(
                 "max_concurrency=0 leaves no in-process workers: plug in a worker transport "
@@ -214,6 +217,9 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
             )
             self._services.spawn_execution = self._ensure_spawned
             tg.start_soon(self._services.views.run)  # the run views: off the turn
+            if self._announced is not None:
+                self._services.attach_announced(self._announced)
+                self._announced.on_served = self._tools_served
             self._revival = StorageRevival(
                 self.clock, self._ensure_spawned, self._services.mark_broken
             )
@@ -307,11 +313,13 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
         wf = workflow if isinstance(workflow, Workflow) else workflow_from_ir(workflow)
         check(wf)
         check_body_known(wf, self._bodies)
-        check_runnable(wf, self.tools, self._queue_users, self.node_kinds)
+        announced = self._announced
+        check_runnable(wf, self.tools, self._queue_users, self.node_kinds, announced)
         # Executions fold against the IR in the registry, never against this object: a
         # recovered run must not continue on an edited workflow under the same version.
         held = self._registry.add(wf)
-        self._queue_users.add(wf, self.tools)  # once accepted: a refusal claims no queue
+        # Once accepted: a refusal claims no queue.
+        self._queue_users.add(wf, self.tools, remote_tools=announced is not None)
         return held
 
     def register_yaml(self, path: Path | str) -> Workflow:
@@ -494,6 +502,12 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
 
     async def _ask_execution(self, execution_id: str, message: object) -> tuple[bool, object]:
         return await self._passive.ask(execution_id, message)
+
+    def _tools_served(self, execution_ids: list[str]) -> None:
+        """Runs held for a tool that a worker has announced now: each plans again."""
+        assert self._tg is not None
+        for execution_id in execution_ids:
+            self._tg.start_soon(self._fire_timer, execution_id, ToolServed())
 
     async def _fire_timer(self, execution_id: str, message: object) -> bool:
         """What the timer actor tells an execution; a passivated one is woken in a task of

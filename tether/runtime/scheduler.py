@@ -56,6 +56,7 @@ from tether.persistence.contract import (
     StorageError,
     Store,
 )
+from tether.runtime.announced_tools import AnnouncedTools
 from tether.runtime.counters import RuntimeCounters
 from tether.runtime.executor import NodeOutcome
 from tether.runtime.lease_claims import adopted, extend_grace, sort_claims
@@ -127,8 +128,11 @@ class SchedulerActor(Actor):
         lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
         counters: RuntimeCounters | None = None,
         adoption_grace_ms: int = ADOPTION_GRACE_MS,
+        announced: AnnouncedTools | None = None,
     ) -> None:
         self._store = store
+        #: Tools joined workers announce (None: the engine binds only its own tools).
+        self._announced = announced
         # Reclaims and refused reports, for metrics: nothing else keeps them.
         self._counters = counters if counters is not None else RuntimeCounters()
         self._clock = clock
@@ -379,6 +383,8 @@ class SchedulerActor(Actor):
             excluded=msg.excluded,
         )
         self._ledger.join(entry)
+        if self._announced is not None and credit is None:
+            self._announced.join(msg.owner, msg.queues, msg.announced)
         if credit is None:  # the in-process pool joins once per runtime: not news
             lifecycle.event(
                 "worker_joined", worker_id=msg.owner, capacity=msg.capacity,
@@ -426,6 +432,8 @@ class SchedulerActor(Actor):
         entry = self._ledger.leave(msg.owner)
         if entry is None:
             return
+        if self._announced is not None:
+            self._announced.leave(msg.owner)
         said_bye = msg.reason.startswith("bye")  # a drained worker leaving: not a fault
         lifecycle.event(
             "worker_left" if said_bye else "worker_lost",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import msgspec
 
 from tether.persistence.contract import WorkItemRow
+from tether.runtime.announced_tools import ToolSignature
 from tether.runtime.work import WorkSpec
 
 if TYPE_CHECKING:
@@ -89,6 +90,9 @@ class WorkerJoined:
     #: is reclaimed at once. None: it claims every lease held under its id (the engine's own
     #: workers, and workers that do not list their leases in Hello).
     claims: frozenset[tuple[str, int]] | None = None
+    #: The tools it announced (tether.runtime.announced_tools): the engine binds tools it
+    #: lacks by these.
+    announced: tuple[ToolSignature, ...] = ()
 
 
 class WorkerLeft(msgspec.Struct, frozen=True, gc=False):

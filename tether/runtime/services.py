@@ -27,9 +27,10 @@ import msgspec
 from tether.actors import ActorRef, ActorStopped, MailboxFull
 from tether.clock import Clock
 from tether.errors import WorkflowNotFound
-from tether.ir.types import AgentKind, Node, PythonFnKind, Workflow, decode_workflow
+from tether.ir.types import AgentKind, Node, PythonFnKind, ToolKind, Workflow, decode_workflow
 from tether.logs import lifecycle_logger
 from tether.persistence.contract import Store
+from tether.runtime.announced_tools import AnnouncedTools, ToolAwaited
 from tether.runtime.code_first.children import ChildRuns
 from tether.runtime.code_first.decorators import CodeWorkflow
 from tether.runtime.code_first.graph import CodeGraph
@@ -135,6 +136,14 @@ class Services:
         #: Keeps the run views (cross-run lists and counts) in step, off the turn: a turn
         #: that changed a status nudges it once committed (its task runs in the Runtime).
         self.views = Projector(store, clock)
+        #: Tools workers announced, and runs held for tools none has (None: this runtime has
+        #: no worker transport, so a tool it lacks is refused: tether.runtime.announced_tools).
+        self.announced: AnnouncedTools | None = None
+
+    def attach_announced(self, announced: AnnouncedTools) -> None:
+        """Bind tools the engine lacks by what workers announce (see announced_tools)."""
+        self.announced = announced
+        announced.on_change = self._binders.clear  # a tool's parameters changed: bind anew
 
     def attach_scheduler(self, scheduler: ActorRef, task_group: anyio.abc.TaskGroup) -> None:
         self.scheduler = scheduler
@@ -167,9 +176,10 @@ class Services:
         # Checked on every load, not only at registration: a version stored before another
         # workflow took its queue the other way must not hand that one's steps to remote
         # workers (or keep them from the pool) when it is loaded later (I14).
-        check_queues(wf, self.tools, self.queue_users)
+        remote_tools = self.announced is not None
+        check_queues(wf, self.tools, self.queue_users, remote_tools=remote_tools)
         graph = Graph(wf) if wf.code is None else self._code_graph(wf)
-        self.queue_users.add(wf, self.tools)
+        self.queue_users.add(wf, self.tools, remote_tools=remote_tools)
         for node in graph.nodes.values():
             self._workflow_of[id(node)] = wf
         for node in wf.nodes.values():
@@ -177,6 +187,11 @@ class Services:
                 binding = self._binder(node)
                 if binding.bind is None:
                     self.remote_queues.add(binding.queue)
+            elif isinstance(node.kind, ToolKind) and self.announced is not None:
+                try:
+                    self.tools.for_node(node)
+                except UnknownTool:  # served by workers only: the pool must not take it
+                    self.remote_queues.add(queue_of(node))
         self._graphs[(wf.workflow_id, wf.version)] = graph
         return graph
 
@@ -322,6 +337,14 @@ class Services:
         try:
             tool = self.tools.for_node(node)
         except UnknownTool:
+            if isinstance(kind, ToolKind) and self.announced is not None:
+                # Served by workers only: bound by what they announced, or held until one does.
+                sig = self.announced.signature(kind.tool_ref)
+                if sig is None:
+                    raise ToolAwaited(kind.tool_ref, queue_of(node)) from None
+                binding = _NodeBinding(node, sig.name, ArgumentBinder(sig, node), queue_of(node))
+                self._binders[id(node)] = binding
+                return binding
             if not isinstance(kind, PythonFnKind):
                 raise
             name = f"{kind.module}.{kind.function}"

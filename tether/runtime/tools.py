@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 from tether.ir.conditions import lookup  # the same path rules as conditions
 from tether.ir.types import Node, PythonFnKind, ToolKind
@@ -123,6 +123,20 @@ def tool(
     return wrap(fn) if fn is not None else wrap
 
 
+class Parameters(Protocol):
+    """What binding needs of a tool: a :class:`Tool`, or the parameters a worker announced
+    for a tool the engine does not have (``tether.runtime.announced_tools``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def params(self) -> tuple[str, ...]: ...
+    @property
+    def required(self) -> frozenset[str]: ...
+    @property
+    def accepts_kwargs(self) -> bool: ...
+
+
 class UnknownTool(LookupError):
     """A node names a tool that is not registered with this runtime."""
 
@@ -197,7 +211,7 @@ class ArgumentBinder:
     never whoever supplies the run's input or a tool's output.
     """
 
-    def __init__(self, t: Tool, node: Node) -> None:
+    def __init__(self, t: Parameters, node: Node) -> None:
         self._node_id = node.id
         self._tool = t
         self._mapped: list[tuple[str, tuple[str, ...] | None, Any]] = []

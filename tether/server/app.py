@@ -71,6 +71,7 @@ from tether.server.auth import PUBLIC, TokenBeforeBody, authenticated_caller, be
 from tether.server.body_check import BodyCheck
 from tether.server.config import ServerConfig
 from tether.server.error_responses import EXCEPTION_HANDLERS
+from tether.server.held_runs import announced_view, held_view, registration_warnings
 from tether.server.host_names import AllowedHosts
 from tether.server.http_workers import HttpWorkers
 from tether.server.lease_tokens import LeaseKey
@@ -137,7 +138,7 @@ async def openapi(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @post("/workflows", status_code=201)
 async def register_workflow(
     request: Request[Any, Any, Any], data: RegisterWorkflow
-) -> dict[str, str]:
+) -> dict[str, Any]:
     rt = _rt(request)
     # Compiled and validated in a thread: a large IR must not stall the event loop (and with
     # it every run and /health); register then re-checks in linear time.
@@ -146,7 +147,13 @@ async def register_workflow(
     await runtime_internals(rt).persist(wf)
     request.app.state.redaction.add(wf)  # its governance.redact applies from now on
     digest = runtime_internals(rt).digest(wf)  # computed once, at registration
-    return {"workflow_id": wf.workflow_id, "version": wf.version, "digest": digest}
+    answer: dict[str, Any] = {
+        "workflow_id": wf.workflow_id, "version": wf.version, "digest": digest
+    }  # fmt: skip
+    warnings = registration_warnings(rt, wf)  # tools only workers will serve, none yet
+    if warnings:
+        answer["warnings"] = warnings
+    return answer
 
 
 @get("/workflows")
@@ -223,6 +230,7 @@ async def get_execution(request: Request[Any, Any, Any], execution_id: str) -> d
     view = execution_view(row, state)
     view["execution_id"], view["segment_id"] = execution_id, segment
     view["forked_from"] = await time_travel_routes.fork_link(rt, execution_id)
+    view["held"] = held_view(rt, segment)  # nodes waiting for a worker serving their tool
     return view
 
 
@@ -329,7 +337,8 @@ async def external_event(
 
 @get("/workers")
 async def workers(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return {"workers": _rt(request).workers()}
+    rt = _rt(request)
+    return {"workers": rt.workers(), "tools": announced_view(rt)}  # tools: what workers announce
 
 
 def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = True) -> Litestar:

@@ -44,14 +44,16 @@ def start_dev_engine(
     modules: str | None = None,
     timeout: float = 30.0,
     port: int | None = None,
+    worker_port: int = 0,
 ) -> Iterator[DevEngine]:
     """Start ``tether dev`` with its journal in ``directory`` (``--modules`` if given), wait
     until it serves, and kill it on the way out. ``port``: the port to serve on (default a
-    free one), so that a test can restart an engine where its clients find it."""
+    free one), so that a test can restart an engine where its clients find it;
+    ``worker_port``: its fleet port for ``tether worker`` processes (default 0: none)."""
     port = port or _free_port()
     database = directory / "engine.db"
     args = [sys.executable, "-m", "tether.cli", "dev", "--port", str(port)]
-    args += ["--db", str(database), "--worker-port", "0"]
+    args += ["--db", str(database), "--worker-port", str(worker_port)]
     if modules:
         args += ["--modules", modules]
     # The engine imports this Tether (not another installed one) and the test's own modules.
