@@ -10,10 +10,12 @@ import anyio
 import pytest
 
 from tether import Runtime, tool
+from tether.clock import SystemClock
 from tether.ir import compile_yaml_text
 from tether.persistence import IndexUpdate, NewRecord, SqliteStore, Turn
 from tether.persistence.pages import ExecutionQuery
 from tether.runtime.internals import runtime_internals
+from tether.runtime.projector import Projector
 
 pytestmark = pytest.mark.anyio
 
@@ -81,3 +83,19 @@ async def test_an_engine_started_on_a_feed_left_behind_catches_up(tmp_path: Path
     await store.close()
     async with Runtime(f"sqlite:///{db}", tools=[inc]) as rt:
         await _until_counted(rt, {"completed": 30})  # from the position it had persisted
+
+
+async def test_a_read_between_a_status_turns_commit_and_its_nudge_still_projects_it(
+    tmp_path: Path,
+) -> None:
+    """A turn's commit is visible to readers before the actor gets on to nudge the projector:
+    a read that promises the present, coming in between, must not take the views as clean
+    (an agent-approval test saw an empty pending list for a run it had seen paused)."""
+    async with SqliteStore(tmp_path / "p.db") as store:
+        projector = Projector(store, SystemClock())
+        await projector.catch_up()  # clean: nothing to project
+        index = IndexUpdate("paused", 1, workflow_id="w", workflow_version="1", created_at_ms=1)
+        with projector.writing():
+            await store.append(Turn("e1", 1, (NewRecord("x", b"x"),), index=index))
+            assert await projector.catch_up() == 1  # committed, not yet nudged
+        assert await store.count_executions(ExecutionQuery()) == {"paused": 1}

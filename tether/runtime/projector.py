@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from tether.clock import Clock
@@ -62,6 +64,9 @@ class Projector:
         self._nudged_at: float | None = None
         #: A projection drained the feed and no status change committed since.
         self._clean = False
+        #: Status-changing turns being written: committed or not, not nudged yet (so a read
+        #: that comes between one's commit and its nudge still projects).
+        self._writing = 0
         self.lag = ProjectorLag()
 
     def nudge(self) -> None:
@@ -70,6 +75,25 @@ class Projector:
             self._nudged_at = self._clock.monotonic()
         self._clean = False
         self._wanted.set()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around the append of a turn that changes a status: until it is over, the views
+        are not taken as clean (its commit becomes visible to readers before this nudges);
+        then, written or failed, it nudges.
+
+        Example::
+
+            with projector.writing():
+                await store.append(turn)
+        """
+        self._writing += 1
+        self._clean = False
+        try:
+            yield
+        finally:
+            self._writing -= 1
+            self.nudge()
 
     async def run(self) -> None:
         """Project whenever nudged, until cancelled. The first pass takes what the feed held
@@ -103,7 +127,9 @@ class Projector:
                 if since is not None and self._nudged_at is None:
                     self._nudged_at = since  # not projected: still waiting
                 raise
-            self._clean = self._nudged_at is None  # no nudge came while it projected
+            # Clean only if no nudge came while it projected and no status turn is being
+            # written (one may have committed after this projection's read).
+            self._clean = self._nudged_at is None and self._writing == 0
             self._measure(since, total)
             return total
 
