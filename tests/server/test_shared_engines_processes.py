@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
-from test_server_http import DEADLINE, Engine, ir_of, wait_terminal
+from test_server_http import DEADLINE, Engine, free_port, ir_of, wait_terminal
 
 psycopg = pytest.importorskip("psycopg", reason="the Postgres driver: pip install -e '.[postgres]'")
 
@@ -151,3 +154,65 @@ def test_sigstop_past_the_ttl_then_sigcont_late_appends_are_refused_I5(
     assert types.count("node_completed") == 3 and types[-1] == "execution_completed"
     with httpx.Client(base_url=a.url) as c:  # a reads the run b finished
         assert c.get(f"/executions/{eid}").json()["status"] == "completed"
+
+
+def start_worker(tmp: Path, like: Engine, engines: list[str], name: str) -> subprocess.Popen[bytes]:
+    """``tether worker`` for ``engines``, whose step 2 takes 1.5 s (the engine's environment)."""
+    argv = [sys.executable, "-m", "tether.cli", "worker", "--modules", "shared_tools",
+            *engines, "--concurrency", "8", "--worker-id", name]  # fmt: skip
+    return subprocess.Popen(
+        argv, cwd=like.cwd, env={**like.env, "TETHER_TEST_SLOW_STEP": "2:1.5"},
+        stdout=subprocess.DEVNULL, stderr=(tmp / f"worker-{name}.log").open("ab"),
+    )  # fmt: skip
+
+
+def test_workers_serve_both_engines_and_an_engine_killed_mid_step_strands_nothing_I5(
+    tmp_path: Path, postgres_url: str, engines: Callable[..., Engine]
+) -> None:
+    """Two ``tether worker --engine A --engine B`` processes run every step (no in-process
+    pool). A SIGKILL of A while its runs' steps run on the workers: B takes the runs over,
+    puts their leased items back to pending and grants them to the workers again; nothing
+    committed runs twice, and the workers go on serving B."""
+    ports = [free_port(), free_port()]
+    a = engines(TETHER_EMBED_WORKERS="0", TETHER_WORKER_PORT=str(ports[0]))
+    b = engines(TETHER_EMBED_WORKERS="0", TETHER_WORKER_PORT=str(ports[1]))
+    log = tmp_path / "effects.log"
+    engines_args = [a for port in ports for a in ("--engine", f"tcp://127.0.0.1:{port}")]
+    workers = [start_worker(tmp_path, a, engines_args, f"w{i}") for i in range(2)]
+    try:
+        for engine in (a, b):  # each engine sees both workers
+            until(lambda e=engine: len(httpx.get(e.url + "/workers").json()["workers"]) == 2,
+                  "both workers to join each engine")  # fmt: skip
+        on_a = start_runs(a, [f"a{i}" for i in range(6)])
+        on_b = start_runs(b, [f"b{i}" for i in range(3)])
+        until(lambda: all(effects(log)[("start", 2, f"a{i}")] for i in range(6)),
+              "a's runs to be inside step 2 on the workers")  # fmt: skip
+        assert a.proc is not None
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait()
+        committed = {
+            (eid, msgspec.msgpack.decode(payload)["node_id"])
+            for eid in on_a
+            for (payload,) in sql(postgres_url, "SELECT payload FROM tether_journal WHERE"
+                                  " execution_id = %s AND type = 'node_completed'", (eid,))
+        }  # fmt: skip
+        assert committed  # steps 1 were committed before the kill
+        running = "SELECT count(*) FROM tether_executions WHERE execution_id = ANY(%s)"
+        [(unfinished,)] = sql(postgres_url, running + " AND status = 'running'", (on_a,))
+        with httpx.Client(base_url=b.url) as c:
+            for eid in on_a + on_b:
+                assert wait_terminal(c, eid)["status"] == "completed"
+        got = effects(log)
+        tags = dict(zip(on_a, [f"a{i}" for i in range(6)], strict=True))
+        for eid, node in committed:  # a step committed before the kill never ran again
+            assert got[("start", int(node[1:]), tags[eid])] == 1, (eid, node)
+        for eid in on_a + on_b:
+            types = [t for (t,) in sql(postgres_url, "SELECT type FROM tether_journal WHERE"
+                                       " execution_id = %s ORDER BY seq", (eid,))]  # fmt: skip
+            assert types.count("node_completed") == 3, (eid, types)
+        assert all(w.poll() is None for w in workers)  # still serving b
+        assert f"took over {unfinished} executions" in b.log.read_text()
+    finally:
+        for w in workers:
+            w.kill()
+            w.wait()
