@@ -4,8 +4,8 @@
     python -m benchmarks chain --in-flight 500      # one scenario; its own options follow
     python -m benchmarks all --quick                # every scenario at a small size
 
-Scenarios: chain, peers, recovery, fleet, limits, idle, agents, testing, chaos (see
-benchmarks/README.md). Each
+Scenarios: chain, peers, recovery, fleet, limits, idle, agents, testing, chaos, scale (see
+benchmarks/README.md; scale needs a Postgres server and is not part of ``all``). Each
 prints its table and exits 0; a failed scenario makes ``all`` exit nonzero after running the
 rest.
 """
@@ -32,6 +32,7 @@ SCENARIOS = (
     "agents",
     "testing",
     "chaos",
+    "scale",
 )
 
 #: What ``all`` runs: (name in the report, scenario, its arguments). Recovery runs twice: as
@@ -73,7 +74,7 @@ QUICK: list[tuple[str, str, list[str]]] = [
 
 
 #: Scenarios with a ``--quick`` size of their own.
-HAS_QUICK = ("agents", "testing", "chaos")
+HAS_QUICK = ("agents", "testing", "chaos", "scale")
 
 #: A scenario whose module is not named as it is.
 MODULES = {"testing": "testing_speed"}
