@@ -26,6 +26,9 @@ psycopg = pytest.importorskip("psycopg", reason="the Postgres driver: pip instal
 
 pytestmark = pytest.mark.anyio
 
+#: An ownership TTL no test outlives: the engines renew and claim only when a test asks.
+LONG = 600_000
+
 CHAIN = """
 workflow:
   id: chain
@@ -72,9 +75,14 @@ async def poll(predicate: Any, what: str, deadline_s: float = 30.0) -> None:
 async def test_each_engine_runs_what_it_starts_and_owns_it(postgres_url: str) -> None:
     calls: Counter[tuple[str, int]] = Counter()
     wf = compile_yaml_text(CHAIN, "chain.yaml")
+    # a long TTL: no claim round (which forgets finished runs' owner rows) during the test
     async with (
-        Runtime(postgres_url, tools=[counting_step(calls)], shared=True) as a,
-        Runtime(postgres_url, tools=[counting_step(calls)], shared=True) as b,
+        Runtime(
+            postgres_url, tools=[counting_step(calls)], shared=True, ownership_ttl_ms=LONG
+        ) as a,
+        Runtime(
+            postgres_url, tools=[counting_step(calls)], shared=True, ownership_ttl_ms=LONG
+        ) as b,
     ):
         assert a.engine_id != b.engine_id
         runs = {}
@@ -118,8 +126,8 @@ async def test_signals_sent_to_the_other_engine_reach_the_owner(
     postgres_url: str, examples: Path
 ) -> None:
     async with (
-        Runtime(postgres_url, tools=[pay, refund], shared=True) as a,
-        Runtime(postgres_url, tools=[pay, refund], shared=True) as b,
+        Runtime(postgres_url, tools=[pay, refund], shared=True, ownership_ttl_ms=LONG) as a,
+        Runtime(postgres_url, tools=[pay, refund], shared=True, ownership_ttl_ms=LONG) as b,
     ):
         wf = a.register_yaml(examples / "payment.yaml")
         b.register_yaml(examples / "payment.yaml")

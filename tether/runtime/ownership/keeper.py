@@ -170,6 +170,9 @@ class OwnershipKeeper:
             claimed += batch
             if len(batch) < CLAIM_BATCH:
                 break
+        # Owner rows of runs that finished here since: nothing left to own (a late start of
+        # the same id then finds it free, and its actor finds it finished).
+        await self.ownership.forget_finished()
         if not claimed:
             return claimed
         self.claimed_total += len(claimed)
@@ -178,7 +181,6 @@ class OwnershipKeeper:
         for row in await self._release(claimed):
             self._hooks.tell_scheduler(WorkReady(row.queue, row.not_before_ms))
         await self._hooks.recover()
-        await self.ownership.forget_finished()
         return claimed
 
     async def _release(self, claimed: list[str]) -> list[WorkItemRow]:
