@@ -165,8 +165,8 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel):
         self._shared_wanted = shared
         self._ownership_ttl_ms = ownership_ttl_ms
         self._shared: SharedEngine | None = None
-        if shared and engine_id == "engine":
-            engine_id = new_engine_id(self._rng)
+        if shared:  # one id per process: a restarted engine is a new owner (fence + 1)
+            engine_id = new_engine_id(self._rng, None if engine_id == "engine" else engine_id)
         self.engine_id = engine_id
         self._cron = cron
         self._given_store = store

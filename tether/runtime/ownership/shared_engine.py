@@ -26,10 +26,12 @@ from tether.runtime.ownership.inbox import Signal, decode_answer, encode_signal
 from tether.runtime.ownership.keeper import DEFAULT_POLL_SECS, KeeperHooks, OwnershipKeeper
 
 
-def new_engine_id(rng: random.Random) -> str:
-    """A name for this engine process: host, pid and a random part (a restarted process is
-    a new engine; the old one's runs are claimed once its row expires)."""
-    return f"{socket.gethostname()}-{os.getpid()}-{rng.getrandbits(32):08x}"
+def new_engine_id(rng: random.Random, name: str | None = None) -> str:
+    """A name for this engine process: ``name`` (default host and pid) and a random part.
+    Never reused: a restarted process is a new engine, whose claims raise the fences, so the
+    old process (paused, not dead) is refused if it wakes; its runs move once its row
+    expires."""
+    return f"{name or f'{socket.gethostname()}-{os.getpid()}'}-{rng.getrandbits(32):08x}"
 
 
 def ownership_of(store: Store) -> OwnershipStore | None:
