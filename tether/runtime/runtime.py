@@ -247,6 +247,7 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel):
                 await transport.open(runtime_internals(self), stack)
             if self._shared is not None:
                 tg.start_soon(self._shared.keeper.run)
+                stack.callback(self._shared.keeper.halt)  # no claim while the actors stop
             if self._gc_threshold is not None:
                 stack.callback(GcTuning.apply(self._gc_threshold).restore)
         except BaseException:

@@ -101,6 +101,10 @@ class OwnershipKeeper:
         if taken:
             log.info("engine %s took over %d executions at start", self.engine_id, len(taken))
 
+    def halt(self) -> None:
+        """Stop renewing, claiming and answering (the engine is stopping); see ``close``."""
+        self._closed = True
+
     async def close(self) -> None:
         """Resign: the others claim this engine's unfinished runs without waiting the TTL."""
         self._closed = True
