@@ -4,10 +4,10 @@
     python -m benchmarks chain --in-flight 500      # one scenario; its own options follow
     python -m benchmarks all --quick                # every scenario at a small size
 
-Scenarios: chain, peers, recovery, fleet, limits, idle, agents, testing, chaos, artifacts (see
-benchmarks/README.md). Each
-prints its table and exits 0; a failed scenario makes ``all`` exit nonzero after running the
-rest.
+Scenarios: chain, peers, recovery, fleet, limits, idle, agents, testing, chaos, artifacts,
+scale (see benchmarks/README.md; scale needs a Postgres server and is not part of ``all``).
+Each prints its table and exits 0; a failed scenario makes ``all`` exit nonzero after running
+the rest.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ SCENARIOS = (
     "testing",
     "chaos",
     "artifacts",
+    "scale",
 )
 
 #: What ``all`` runs: (name in the report, scenario, its arguments). Recovery runs twice: as
@@ -76,7 +77,7 @@ QUICK: list[tuple[str, str, list[str]]] = [
 
 
 #: Scenarios with a ``--quick`` size of their own.
-HAS_QUICK = ("agents", "testing", "chaos")
+HAS_QUICK = ("agents", "testing", "chaos", "scale")
 
 #: A scenario whose module is not named as it is.
 MODULES = {"testing": "testing_speed"}

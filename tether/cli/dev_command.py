@@ -76,6 +76,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--fleet-worker-keys", default=None, metavar="DIR",
                    help="directory of the public keys (NAME.key) of the workers to accept "
                    "(TETHER_FLEET_WORKER_KEYS)")  # fmt: skip
+    p.add_argument("--shared", action="store_true", default=None,
+                   help="one of several engines on one Postgres database: each run is owned "
+                   "by one engine at a time and moves when it stops (TETHER_SHARED)")  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -117,12 +120,15 @@ def run(args: argparse.Namespace) -> int:
         max_concurrency=config.embed_workers,
         transports=[fleet] if fleet else [],
         cron=config.embed_cron,
+        shared=config.shared,
+        ownership_ttl_ms=config.ownership_ttl_ms,
     )
     print(
         f"{PROG}: engine on http://{config.bind}:{config.port}"
         f" (journal {display_url(config.database_url)}; dashboard /ui/)"
         + (f", workers on {fleet.endpoint}" if fleet else "")
-        + (f", audit heads signed by {audit_key.key_id}" if audit_key else ""),
+        + (f", audit heads signed by {audit_key.key_id}" if audit_key else "")
+        + (f", shared as engine {runtime.engine_id}" if config.shared else ""),
         file=sys.stderr,
         flush=True,
     )
@@ -221,6 +227,8 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         changes["database_url"] = journal_url(args.db)
     if args.worker_port is not None:
         changes["worker_port"] = args.worker_port
+    if args.shared:
+        changes["shared"] = True
     for flag, value, low in (("--port", args.port, 1), ("--worker-port", args.worker_port, 0)):
         if value is not None and not low <= value <= 65535:
             raise ConfigError(f"{flag} must be a port number ({low}-65535), got {value}")

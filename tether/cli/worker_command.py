@@ -14,6 +14,12 @@ or ``python -m tether.fleet.keys``)::
 
 (or ``TETHER_WORKER_KEY`` and ``TETHER_ENGINE_KEY``).
 
+Engines sharing one Postgres database (``tether dev --shared``) are served by one worker with
+``--engine`` once per engine; its ``--concurrency`` slots are split between them, and an engine
+that dies leaves the others served (:mod:`tether.fleet.worker_set`)::
+
+    $ tether worker --engine tcp://host1:7701 --engine tcp://host2:7701 --modules my_tools
+
 The first SIGTERM or SIGINT drains (in-flight tools finish and are reported, then exit 0); a
 second one exits at once. Exit 1: the engine cannot be reached or refused the worker. Exit 2:
 bad arguments or modules. User errors are one line on stderr, never a traceback.
@@ -38,7 +44,7 @@ import zmq
 from tether.agents.kinds import AgentKinds
 from tether.fleet.connection import EngineUnreachable, HandshakeRefused
 from tether.fleet.keys import KeyFileError, WorkerKeys
-from tether.fleet.worker import Worker
+from tether.fleet.worker_set import WorkerSet
 from tether.logs import configure_logging
 from tether.runtime.tools import Tool, ToolRegistry
 
@@ -80,7 +86,10 @@ def add_parser(commands: Any) -> None:
         help="run tools for a remote engine",
         description="Connect to an engine and run the @tool functions of the given modules.",
     )
-    p.add_argument("--engine", required=True, metavar="tcp://HOST:PORT", help="engine address")
+    p.add_argument("--engine", required=True, action="append", dest="engines",
+                   metavar="tcp://HOST:PORT",
+                   help="engine address (repeatable: engines sharing one Postgres database; "
+                   "the --concurrency slots are split between them)")  # fmt: skip
     p.add_argument(
         "--queue",
         action="append",
@@ -172,15 +181,19 @@ def run(args: argparse.Namespace) -> int:
     except (UsageError, ValueError) as exc:  # ValueError: two different tools, one name
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    worker = Worker(
-        args.engine,
-        tools=registry,
-        queues=args.queues or ["python_tool"],
-        concurrency=args.concurrency,
-        worker_id=args.worker_id,
-        connect_timeout_secs=args.connect_timeout,
-        keys=keys,
-    )
+    try:
+        worker = WorkerSet(
+            args.engines,
+            tools=registry,
+            queues=args.queues or ["python_tool"],
+            concurrency=args.concurrency,
+            worker_id=args.worker_id,
+            connect_timeout_secs=args.connect_timeout,
+            keys=keys,
+        )
+    except ValueError as exc:  # an engine named twice
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     status = anyio.run(_serve, worker, kinds, args)
     if status > 128 or threading.active_count() > 1:
         # A tool thread still running (abandoned after a timeout, or a second signal) would
@@ -216,7 +229,7 @@ def worker_keys(
         raise UsageError(str(exc)) from None
 
 
-async def _serve(worker: Worker, kinds: AgentKinds, args: argparse.Namespace) -> int:
+async def _serve(worker: WorkerSet, kinds: AgentKinds, args: argparse.Namespace) -> int:
     await kinds.start()  # MCP servers the calls start are stopped as the worker ends
     try:
         return await _serve_started(worker, args)
@@ -224,7 +237,7 @@ async def _serve(worker: Worker, kinds: AgentKinds, args: argparse.Namespace) ->
         await kinds.aclose()  # in the task that started it: its task group is the current scope
 
 
-async def _serve_started(worker: Worker, args: argparse.Namespace) -> int:
+async def _serve_started(worker: WorkerSet, args: argparse.Namespace) -> int:
     status = 0
     async with anyio.create_task_group() as tg:
 
@@ -252,7 +265,7 @@ async def _serve_started(worker: Worker, args: argparse.Namespace) -> int:
             await worker.run()
         except EngineUnreachable:
             print(
-                f"{PROG}: cannot reach the engine at {args.engine} after "
+                f"{PROG}: cannot reach the engine at {', '.join(args.engines)} after "
                 f"{args.connect_timeout:.1f}s",
                 file=sys.stderr,
             )
@@ -262,7 +275,8 @@ async def _serve_started(worker: Worker, args: argparse.Namespace) -> int:
             status = EXIT_UNREACHABLE
         except zmq.ZMQError as exc:
             # Raised by connect() for an address ZeroMQ cannot parse.
-            print(f"{PROG}: bad engine address {args.engine!r}: {exc}", file=sys.stderr)
+            names = ", ".join(repr(e) for e in args.engines)
+            print(f"{PROG}: bad engine address {names}: {exc}", file=sys.stderr)
             status = EXIT_USAGE
         tg.cancel_scope.cancel()
     return status

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tether.persistence.contract import Durability, Store
 from tether.persistence.memory import MemoryStore
+from tether.persistence.ownership import refuse_shared
 from tether.persistence.sqlite import SqliteStore
 
 _SQLITE = "sqlite:///"
@@ -27,8 +28,13 @@ _FORMS = (
 )
 
 
-def store_for_url(url: str, durability: Durability = "full", readonly: bool = False) -> Store:
-    """The (not yet opened) store a URL names; ValueError saying what is wrong otherwise."""
+def store_for_url(
+    url: str, durability: Durability = "full", readonly: bool = False, engine_id: str | None = None
+) -> Store:
+    """The (not yet opened) store a URL names; ValueError saying what is wrong otherwise.
+    ``engine_id``: one of several engines sharing the database (Postgres only)."""
+    if engine_id is not None and not url.startswith(POSTGRES_SCHEMES):
+        raise refuse_shared(display_url(url))
     if url == "memory://":
         return MemoryStore(durability=durability, readonly=readonly)
     if url.startswith(_SQLITE):
@@ -38,11 +44,13 @@ def store_for_url(url: str, durability: Durability = "full", readonly: bool = Fa
             raise ValueError(f"bad storage URL {url!r}: expected a file path ({_FORMS})")
         return SqliteStore(Path(rest), durability=durability, readonly=readonly)
     if url.startswith(POSTGRES_SCHEMES):
-        return _postgres_store(url, durability, readonly)
+        return _postgres_store(url, durability, readonly, engine_id)
     raise ValueError(f"bad storage URL {url!r}: expected {_FORMS}")
 
 
-def _postgres_store(url: str, durability: Durability, readonly: bool) -> Store:
+def _postgres_store(
+    url: str, durability: Durability, readonly: bool, engine_id: str | None = None
+) -> Store:
     # Imported here: the driver is an optional extra, and SQLite users never load it.
     try:
         from tether.persistence.postgres import PostgresStore
@@ -51,13 +59,16 @@ def _postgres_store(url: str, durability: Durability, readonly: bool) -> Store:
             f"storage URL {url.split('://')[0]}://... needs the Postgres driver: "
             f"pip install 'tether[postgres]' ({exc})"
         ) from exc
-    return PostgresStore(url, durability=durability, readonly=readonly)
+    return PostgresStore(url, durability=durability, readonly=readonly, engine_id=engine_id)
 
 
-async def open_store(url: str, durability: Durability = "full", readonly: bool = False) -> Store:
+async def open_store(
+    url: str, durability: Durability = "full", readonly: bool = False, engine_id: str | None = None
+) -> Store:
     """Open the store ``url`` names (creating a SQLite file and its directory if missing, and
-    Tether's tables in a Postgres database that lacks them)."""
-    store = store_for_url(url, durability=durability, readonly=readonly)
+    Tether's tables in a Postgres database that lacks them); with ``engine_id``, as one of
+    several engines sharing a Postgres database (:mod:`tether.persistence.ownership`)."""
+    store = store_for_url(url, durability=durability, readonly=readonly, engine_id=engine_id)
     await store.open()
     return store
 

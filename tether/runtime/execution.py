@@ -43,6 +43,7 @@ from tether.persistence.contract import (
     UnknownWorkItem,
     WorkItemRow,
 )
+from tether.persistence.ownership import OwnershipLost
 from tether.runtime.announced_tools import ToolAwaited, ToolServed
 from tether.runtime.code_first.calls import NondeterminismError
 from tether.runtime.code_first.children import children_asked, children_awaited, parent_of
@@ -144,6 +145,9 @@ class ExecutionActor(Actor):
         except _UNRECOVERABLE as exc:
             self._s.mark_broken(self.execution_id, f"cannot resume in this runtime: {exc}")
             await self._retire()
+        except OwnershipLost as exc:  # another engine took it over: it acts for it now
+            self._let_go(exc)
+            await self._retire()
 
     async def _recover(self) -> None:
         loaded, self._loaded = self._loaded, None
@@ -221,6 +225,12 @@ class ExecutionActor(Actor):
             await self._retire()
             if isinstance(message, _ASKED):
                 raise ExecutionBroken(self.execution_id, str(exc)) from None
+            return None
+        except OwnershipLost as exc:  # another engine took it over (this one's expired)
+            self._let_go(exc)
+            await self._retire()
+            if isinstance(message, _ASKED):
+                raise
             return None
         finally:
             if self._sealed_seq == self.state.last_seq:  # passivated by its last turn
@@ -486,6 +496,11 @@ class ExecutionActor(Actor):
 
     def _arm(self, node_id: str, dispatch: int, at_ms: int) -> None:
         self._s.tell_timers(ArmTimer(self.execution_id, node_id, dispatch, at_ms))
+
+    def _let_go(self, exc: OwnershipLost) -> None:
+        lifecycle.event(
+            "execution_let_go", logging.WARNING, execution_id=self.execution_id, reason=str(exc)
+        )
 
     async def _retire(self) -> None:
         """Stop this actor once the current message is handled (a request, not a wait)."""

@@ -30,6 +30,7 @@ import msgspec
 
 from tether.actors import ActorRef, ActorStopped, ActorSystem, MailboxFull
 from tether.persistence.contract import LoadedExecution, Passive, StoreClosed, Turn
+from tether.persistence.ownership import OwnedElsewhere
 from tether.runtime.code_first.children import CHILD_KEY
 from tether.runtime.services import Services
 from tether.runtime.snapshots import encode_state
@@ -179,6 +180,8 @@ class Activations:
         meanwhile drops the message, and its next life arms the timer again (I3)."""
         try:
             await self.tell(execution_id, message)
+        except OwnedElsewhere:
+            pass  # another engine owns it now and armed its timers again when it took it
         except (RuntimeError, StoreClosed):  # the actor system, or the store, has closed
             if self._system.running:
                 raise

@@ -55,6 +55,7 @@ from tether.persistence.contract import (
     ScheduleRow,
     SequenceConflict,
 )
+from tether.persistence.ownership import DEFAULT_OWNERSHIP_TTL_MS, OwnedElsewhere, OwnershipLost
 from tether.runtime.announced_tools import AnnouncedTools, ToolServed
 from tether.runtime.artifacts import RuntimeArtifacts, checked_threshold, spilling
 from tether.runtime.assembly import (
@@ -72,6 +73,8 @@ from tether.runtime.gc_tuning import DEFAULT_GC_THRESHOLD, GcTuning
 from tether.runtime.ids import new_execution_id
 from tether.runtime.internals import runtime_internals
 from tether.runtime.node_kinds import NodeKinds
+from tether.runtime.ownership import SharedEngine, new_engine_id
+from tether.runtime.ownership.runtime_hooks import ask_or_forward, open_shared
 from tether.runtime.passivation import Activations
 from tether.runtime.registry import WorkflowRegistry, WorkflowVersion
 from tether.runtime.run import Run
@@ -127,6 +130,8 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
         node_kinds: NodeKinds | None = None,
         workflows: Iterable[CodeWorkflow] = (),
         artifact_threshold: int | None = DEFAULT_ARTIFACT_THRESHOLD,
+        shared: bool = False,
+        ownership_ttl_ms: int = DEFAULT_OWNERSHIP_TTL_MS,
     ) -> None:
         self.url = url
         self.clock: Clock = clock or SystemClock()
@@ -162,6 +167,12 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
             )
         self._executor = executor
         self._lease_ttl_ms = lease_ttl_ms
+        # shared: one of several engines on one Postgres database (tether.runtime.ownership).
+        self._shared_wanted = shared
+        self._ownership_ttl_ms = ownership_ttl_ms
+        self._shared: SharedEngine | None = None
+        if shared:  # one id per process: a restarted engine is a new owner (fence + 1)
+            engine_id = new_engine_id(self._rng, None if engine_id == "engine" else engine_id)
         self.engine_id = engine_id
         self._cron = cron
         self._given_store = store
@@ -190,13 +201,15 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
     # -- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> Runtime:
-        store = self._given_store or await open_store(self.url, self._durability)
+        engine = self.engine_id if self._shared_wanted else None
+        store = self._given_store or await open_store(self.url, self._durability, engine_id=engine)
         stack = AsyncExitStack()
         try:
             if self._given_store is None:  # a store passed in belongs to the caller
                 stack.push_async_callback(store.close)
             self._tg = tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
+            stack.push_async_callback(self._resign)  # once the actors have stopped
             if self.node_kinds is not None:  # after the executor: no call is still using it
                 stack.push_async_callback(self.node_kinds.aclose)
                 start = getattr(self.node_kinds, "start", None)  # plug-ins written before it
@@ -230,6 +243,7 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
             self._activations = Activations(
                 self._services, self._system, self._system_ref, self._spawn_passive
             )
+            self._shared = await open_shared(self, store)
             await start_scheduling(
                 self._system, self._services, tg, self._deliver, self._fire_timer,
                 executor=self._executor, capacity=self._capacity, lease_ttl_ms=self._lease_ttl_ms,
@@ -245,6 +259,9 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
                 self._schedules = Schedules(cron)
             for transport in self._transports:  # after recovery, as the local pool
                 await transport.open(runtime_internals(self), stack)
+            if self._shared is not None:
+                tg.start_soon(self._shared.keeper.run)
+                stack.callback(self._shared.keeper.halt)  # no claim while the actors stop
             if self._gc_threshold is not None:
                 stack.callback(GcTuning.apply(self._gc_threshold).restore)
         except BaseException:
@@ -257,6 +274,10 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.aclose()
+
+    async def _resign(self) -> None:
+        if self._shared is not None:
+            await self._shared.keeper.close()
 
     async def _recover(self) -> None:
         """Resume every unfinished execution in the journal (oldest first), their journals
@@ -446,11 +467,14 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
     ) -> Run:
         if eid in self._svc.broken:
             raise ExecutionBroken(eid, self._svc.broken[eid])
-        if not fresh:  # a given id may name a passivated execution: wake it, not a second
-            await self._passive.live_ref(eid)
-        # No await between the look-up and the spawn: a concurrent start finds this actor.
-        existing = self._system_ref(eid)
-        ref = existing or await self._spawn(eid, fresh=fresh)
+        try:
+            if not fresh:  # a given id may name a passivated execution: wake it, not a second
+                await self._passive.live_ref(eid)
+            # No await between the look-up and the spawn: a concurrent start finds this actor.
+            existing = self._system_ref(eid)
+            ref = existing or await self._spawn(eid, fresh=fresh)
+        except OwnedElsewhere:
+            return Run(self, eid)  # another engine started it (the same cron fire, say)
         try:
             await ref.ask(StartExecution(wf, given), timeout=None)
         except BaseException:
@@ -485,6 +509,11 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
     ) -> ActorRef:
         assert self._system is not None
         services = self._svc
+        if self._shared is not None and not fresh:  # another engine may act for it
+            await self._shared.acquire(execution_id)
+            live = self._system_ref(execution_id)  # a concurrent start spawned it meanwhile
+            if live is not None:
+                return live
         if self._started_in_recovery is not None and loaded is None:
             self._started_in_recovery.add(execution_id)
         # The first instance only gets what recovery read (a restarted one reads afresh),
@@ -501,6 +530,8 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
         return await self._spawn(execution_id, loaded=loaded)
 
     async def _ask_execution(self, execution_id: str, message: object) -> tuple[bool, object]:
+        if self._shared is not None:  # the run may be owned by another engine
+            return await ask_or_forward(self._shared, self._passive, execution_id, message)
         return await self._passive.ask(execution_id, message)
 
     def _tools_served(self, execution_ids: list[str]) -> None:
@@ -538,6 +569,8 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
         return True
 
     async def _on_escalation(self, ref: ActorRef, error: BaseException) -> None:
+        if isinstance(error, OwnershipLost):  # another engine acts for it now
+            return
         if self._revival is not None and self._tg is not None and self._revival.takes(error):
             # The journal could not be written (a full disk): not broken, started again from
             # its journal once the store writes again.

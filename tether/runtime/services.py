@@ -391,6 +391,12 @@ class Services:
         self.broken[execution_id] = problem
         self._wake(execution_id)
 
+    def wake_waiters_where(self, predicate: Callable[[str], bool]) -> None:
+        """Wake the waiters of the executions ``predicate`` picks (they look again): with
+        several engines, a run owned by another one settles there, not here."""
+        for execution_id in [e for e in self._waiters if predicate(e)]:
+            self._wake(execution_id)
+
     def _wake(self, execution_id: str) -> None:
         entry = self._waiters.pop(execution_id, None)
         if entry is not None:

@@ -11,6 +11,8 @@
 | ``TETHER_ALLOWED_HOSTS`` | unset | other names to answer as, comma-separated (``*``: any) |
 | ``TETHER_EMBED_WORKERS`` | ``64`` | in-process worker slots (``0``: remote workers only) |
 | ``TETHER_EMBED_CRON`` | ``true`` | run cron schedules in this engine |
+| ``TETHER_SHARED`` | ``false`` | one of several engines on one Postgres database (``--shared``) |
+| ``TETHER_OWNERSHIP_TTL_MS`` | ``10000`` | a stopped shared engine's runs move after this |
 | ``TETHER_LOG_LEVEL`` | ``info`` | ``debug``, ``info``, ``warning`` or ``error`` |
 | ``TETHER_MAX_BODY_BYTES`` | ``1048576`` | largest request body accepted (413 above) |
 | ``TETHER_HTTP_LEASE_TTL_MS`` | ``30000`` | an HTTP worker's step may run this long unheartbeated |
@@ -96,6 +98,9 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()
     embed_workers: int = 64
     embed_cron: bool = True
+    #: One of several engines sharing a Postgres database (tether.runtime.ownership).
+    shared: bool = False
+    ownership_ttl_ms: int = 10_000
     log_level: str = "info"
     max_body_bytes: int = 1 << 20
     http_lease_ttl_ms: int = 30_000
@@ -131,6 +136,8 @@ class ServerConfig:
             allowed_hosts=_hosts(env, "TETHER_ALLOWED_HOSTS"),
             embed_workers=_whole(env, "TETHER_EMBED_WORKERS", 64),
             embed_cron=_flag(env, "TETHER_EMBED_CRON", True),
+            shared=_flag(env, "TETHER_SHARED", False),
+            ownership_ttl_ms=_whole(env, "TETHER_OWNERSHIP_TTL_MS", 10_000, minimum=300),
             log_level=level,
             max_body_bytes=_whole(env, "TETHER_MAX_BODY_BYTES", 1 << 20, minimum=1024),
             http_lease_ttl_ms=_whole(env, "TETHER_HTTP_LEASE_TTL_MS", 30_000, minimum=500),
@@ -167,6 +174,11 @@ class ServerConfig:
                 f"TETHER_BIND={self.bind} listens beyond this machine: set TETHER_TOKEN (every "
                 "request but /health must then send 'Authorization: Bearer <token>'), or bind "
                 "127.0.0.1"
+            )
+        if self.shared and not self.database_url.startswith(POSTGRES_SCHEMES):
+            raise ConfigError(
+                "--shared (TETHER_SHARED) runs several engines on one Postgres database; the "
+                "journal here is not one (a SQLite file has one engine): use postgresql://..."
             )
         if self.embed_workers == 0 and self.worker_port == 0:
             raise ConfigError(

@@ -28,7 +28,8 @@ from tether.persistence.audit_chain import chain_link, genesis
 from tether.persistence.contract import SequenceConflict, StorageError, Turn
 from tether.persistence.integrity import SNAPSHOT_TYPE, record_checksum
 from tether.persistence.leases import ItemState, after_settle, heartbeat_problem, settle_problem
-from tether.persistence.postgres import journal_ops, lease_ops, view_ops
+from tether.persistence.ownership import EngineFences, OwnershipLost
+from tether.persistence.postgres import journal_ops, lease_ops, ownership_ops, view_ops
 from tether.persistence.postgres.connection import Conn
 
 _Row = tuple[Any, ...]
@@ -83,14 +84,30 @@ class BatchView:
     new_items: set[str] = field(default_factory=set)
     #: Each execution's last chain link (None: unchained so far), when the audit log is on.
     links: dict[str, bytes | None] = field(default_factory=dict)
+    #: Engines sharing the schema: each execution's owner row ``(engine_id, fence)``, locked
+    #: until the batch commits (None: a single engine, no ownership).
+    owners: dict[str, tuple[str, int]] | None = None
+    #: Executions the accepted turns start here, whose owner rows the batch inserts.
+    new_owners: list[str] = field(default_factory=list)
 
 
 async def look_up(
-    conn: Conn, prepared: Sequence[PreparedTurn], heartbeat_ids: Iterable[str], audit: bool = True
+    conn: Conn,
+    prepared: Sequence[PreparedTurn],
+    heartbeat_ids: Iterable[str],
+    audit: bool = True,
+    shared: bool = False,
 ) -> BatchView:
-    """One read for the executions' last seqs (and links), one for every work item named."""
+    """One read for the executions' last seqs (and links, and with ``shared`` their owner
+    rows, locked), one for every work item named."""
     eids = {p.turn.execution_id for p in prepared}
-    seqs = await journal_ops.last_seqs(conn, eids, chained=audit) if eids else {}
+    owners: dict[str, tuple[str, int]] | None = None
+    if shared:
+        seqs, owners = (
+            await ownership_ops.last_seqs_and_owners(conn, eids, audit) if eids else ({}, {})
+        )
+    else:
+        seqs = await journal_ops.last_seqs(conn, eids, chained=audit) if eids else {}
     ids = set(heartbeat_ids)
     for p in prepared:
         ids.update(w.work_item_id for w in p.turn.work_items)
@@ -101,6 +118,7 @@ async def look_up(
         {eid for eid, (_, indexed, _) in seqs.items() if indexed},
         items,
         links={eid: link for eid, (_, _, link) in seqs.items()},
+        owners=owners,
     )
 
 
@@ -112,17 +130,28 @@ def check_heartbeats(
 
 
 def check_turns(
-    prepared: Sequence[PreparedTurn], view: BatchView, audit: bool = True
+    prepared: Sequence[PreparedTurn],
+    view: BatchView,
+    audit: bool = True,
+    fences: EngineFences | None = None,
 ) -> list[StorageError | None]:
     """Per turn, in order: why it is refused, or None. Each turn is checked against the turns
     accepted before it in the batch (its expected_seq follows theirs; its settles see the
-    states they left); with ``audit``, an accepted turn's rows are linked to the chain."""
+    states they left); with ``audit``, an accepted turn's rows are linked to the chain; with
+    ``fences``, a turn of an execution this engine does not own (the owner row, locked by the
+    look-up, names another engine or a later fence) is refused with OwnershipLost."""
     seqs = dict(view.last_seq)
     links = dict(view.links)
     states = dict(view.items)
     problems: list[StorageError | None] = []
+    starting: set[str] = set()
     for p in prepared:
         turn = p.turn
+        if fences is not None:  # first: a stale owner is told so, whatever its seq
+            refused = _ownership_problem(turn, view, fences, starting)
+            if refused is not None:
+                problems.append(refused)
+                continue
         following = seqs.get(turn.execution_id, 0) + 1
         if turn.expected_seq != following:
             problems.append(SequenceConflict(turn.execution_id, turn.expected_seq, following))
@@ -132,6 +161,10 @@ def check_turns(
             problems.append(changes)
             continue
         view.new_items.update(w for w in changes.new if w not in view.items)
+        eid = turn.execution_id
+        if fences is not None and eid not in (view.owners or {}) and eid not in starting:
+            starting.add(eid)  # its first turn: the batch inserts its owner row
+            view.new_owners.append(eid)
         states.update(changes.states)
         seqs[turn.execution_id] = p.last_seq
         if audit:
@@ -145,6 +178,24 @@ def check_turns(
             links[eid] = link
         problems.append(None)
     return problems
+
+
+def _ownership_problem(
+    turn: Turn, view: BatchView, fences: EngineFences, starting: set[str]
+) -> OwnershipLost | None:
+    """None when this engine owns the turn's execution with the fence it holds, or when the
+    turn starts an execution nobody owns yet (its owner row is inserted with the turn)."""
+    eid = turn.execution_id
+    row = (view.owners or {}).get(eid)
+    if row is None:
+        if turn.expected_seq == 1 or eid in starting:
+            return None
+        fences.held.pop(eid, None)
+        return OwnershipLost(eid, fences.engine_id, None)
+    if row == (fences.engine_id, fences.held.get(eid)):
+        return None
+    fences.held.pop(eid, None)
+    return OwnershipLost(eid, fences.engine_id, row[0])
 
 
 @dataclass(slots=True)
@@ -186,9 +237,14 @@ async def write_items(conn: Conn, prepared: Sequence[PreparedTurn], view: BatchV
         raise CheckMismatch("a settle's fence check failed in SQL")
 
 
-async def write_rows(conn: Conn, prepared: Sequence[PreparedTurn], view: BatchView) -> None:
-    """Insert the accepted turns' journal rows, snapshots and index changes: statements whose
+async def write_rows(
+    conn: Conn, prepared: Sequence[PreparedTurn], view: BatchView, engine_id: str | None = None
+) -> None:
+    """Insert the accepted turns' journal rows, snapshots and index changes (and, for an
+    engine sharing the schema, the owner rows of the executions they start): statements whose
     results nobody reads, so the writer pipelines them with its commit (one round trip)."""
+    if engine_id is not None:
+        await ownership_ops.insert_owners(conn, view.new_owners, engine_id)
     rows = [row for p in prepared for row in p.journal]
     if prepared and prepared[0].links is not None:  # the audit log is on for all or none
         links = [link for p in prepared if p.links is not None for link in p.links]

@@ -84,6 +84,16 @@ _GRANT = f"""
     RETURNING {ITEM_COLS}
 """
 
+# Engines sharing the schema: an engine grants only items of the executions it owns, so a
+# worker's report reaches the engine that acts for the execution (its actor settles it).
+_GRANT_OWNED = _GRANT.replace(
+    "SELECT work_item_id FROM tether_work_items\n        WHERE queue",
+    "SELECT work_item_id FROM tether_work_items AS w\n        WHERE EXISTS (SELECT 1 FROM"
+    " tether_owners AS o WHERE o.execution_id = w.execution_id AND o.engine_id = %(engine)s)"
+    " AND queue",
+).replace("FOR UPDATE SKIP LOCKED", "FOR UPDATE OF w SKIP LOCKED")
+assert _GRANT_OWNED != _GRANT
+
 
 async def item_states(conn: Conn, work_item_ids: Collection[str]) -> dict[str, ItemState]:
     """Status and fence of the ids that exist (absent ids are missing from the result)."""
@@ -138,13 +148,14 @@ async def grant(
     ttl_ms: int,
     limit: int,
     exclude: Collection[str],
+    engine: str | None = None,
 ) -> list[WorkItemRow]:
-    """Lease up to ``limit`` grantable rows of ``queue``, none of ``exclude``; the granted
-    rows, oldest first."""
+    """Lease up to ``limit`` grantable rows of ``queue``, none of ``exclude`` (with
+    ``engine``: of the executions that engine owns only); the granted rows, oldest first."""
     cur = await conn.execute(
-        _GRANT,
+        _GRANT if engine is None else _GRANT_OWNED,
         {"owner": owner, "now": now_ms, "ttl": ttl_ms, "queue": queue, "limit": limit,
-         "exclude": list(exclude)},
+         "exclude": list(exclude), "engine": engine},
     )  # fmt: skip
     granted = [WorkItemRow(*r) for r in await cur.fetchall()]
     granted.sort(key=grant_order)

@@ -265,6 +265,44 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             FROM tether_executions GROUP BY 1, 2, 3;
         """,
     ),
+    (
+        11,
+        # Several engines on one schema (tether.persistence.ownership): each engine's liveness
+        # (one row, renewed in one statement), each execution's owner and fence, and the
+        # inbox through which a signal sent to one engine reaches the owner of its run.
+        """
+        CREATE TABLE tether_engines (
+            engine_id text COLLATE "C" PRIMARY KEY,
+            started_ms bigint NOT NULL,
+            expires_ms bigint NOT NULL
+        );
+        CREATE TABLE tether_owners (
+            execution_id text COLLATE "C" PRIMARY KEY,
+            engine_id text COLLATE "C" NOT NULL,
+            fence bigint NOT NULL
+        );
+        CREATE INDEX tether_owners_engine ON tether_owners (engine_id, execution_id);
+        CREATE FUNCTION tether_owners_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.fence < OLD.fence THEN
+                RAISE EXCEPTION 'execution % ownership fence would decrease', OLD.execution_id;
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER tether_owners_guard BEFORE UPDATE ON tether_owners
+            FOR EACH ROW EXECUTE FUNCTION tether_owners_guard();
+        CREATE TABLE tether_inbox (
+            message_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            execution_id text COLLATE "C" NOT NULL,
+            sender text COLLATE "C" NOT NULL,
+            body bytea NOT NULL,
+            created_ms bigint NOT NULL,
+            answer bytea
+        );
+        CREATE INDEX tether_inbox_open ON tether_inbox (execution_id, message_id)
+            WHERE answer IS NULL;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

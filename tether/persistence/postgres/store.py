@@ -53,6 +53,7 @@ from tether.persistence.contract import (
 )
 from tether.persistence.facts import FactRow, check_fact
 from tether.persistence.leases import lease_of
+from tether.persistence.ownership import EngineFences
 from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
 from tether.persistence.postgres import (
     artifact_ops,
@@ -66,7 +67,13 @@ from tether.persistence.postgres import (
     workflow_ops,
 )
 from tether.persistence.postgres.audit_log import PostgresAuditLog
-from tether.persistence.postgres.connection import Conn, connect, take_writer_lock
+from tether.persistence.postgres.connection import (
+    Conn,
+    connect,
+    migration_lock,
+    take_writer_lock,
+)
+from tether.persistence.postgres.ownership_store import PostgresOwnership
 from tether.persistence.postgres.writer import GroupWriter, WriterStats
 from tether.persistence.urls import display_url
 
@@ -80,6 +87,12 @@ class PostgresStore:
     ``readonly=True`` takes no writer lock and refuses writes with StorageError (inspect a
     schema another engine runs on). ``lock_wait_ms``: how long ``open`` waits for the writer
     lock before DatabaseLocked (a killed engine's lock goes within milliseconds).
+
+    ``engine_id`` makes this store one of several engines sharing the schema: the writer lock
+    is taken shared (an engine opened without one still excludes them all), every append
+    must be for an execution this engine owns (``self.ownership``,
+    :mod:`tether.persistence.ownership`), and grants, recovery's reads and released leases
+    are those of the executions it owns.
     """
 
     def __init__(
@@ -89,6 +102,7 @@ class PostgresStore:
         readonly: bool = False,
         lock_wait_ms: int = 5_000,
         audit: bool = True,
+        engine_id: str | None = None,
     ) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
@@ -104,6 +118,8 @@ class PostgresStore:
         self._writer: GroupWriter | None = None
         self._state = "new"
         self._closing: asyncio.Future[None] | None = None
+        #: Engines sharing the schema: the executions this one owns (None: the only engine).
+        self.fences = EngineFences(engine_id) if engine_id is not None else None
 
     # ---------------------------------------------------------------------------- lifecycle
 
@@ -129,12 +145,17 @@ class PostgresStore:
 
     async def _open_writer(self) -> None:
         conn = self._writer_conn = await connect(self.url, self.where, autocommit=False)
-        await take_writer_lock(conn, self.where, self._lock_wait_ms)
+        shared = self.fences is not None
+        await take_writer_lock(conn, self.where, self._lock_wait_ms, shared=shared)
         sync = "on" if self.durability == "full" else "off"
         await conn.execute(f"SET synchronous_commit = {sync}")
         await conn.commit()
-        await schema.migrate(conn, self.where)
-        self._writer = GroupWriter(conn, self.where, audit=self.audit)
+        if shared:
+            async with migration_lock(conn):  # engines starting together migrate once
+                await schema.migrate(conn, self.where)
+        else:
+            await schema.migrate(conn, self.where)
+        self._writer = GroupWriter(conn, self.where, audit=self.audit, fences=self.fences)
         self._writer.start()
 
     async def close(self) -> None:
@@ -233,7 +254,10 @@ class PostgresStore:
         return await self._writing().heartbeat(work_item_id, fence, now_ms, ttl_ms)
 
     async def release_leases(self, owner: str, now_ms: int) -> list[WorkItemRow]:
-        """Leases of ``owner`` back to pending, fence and attempt kept (see the contract)."""
+        """Leases of ``owner`` back to pending, fence and attempt kept (see the contract);
+        an engine sharing the schema releases those of the executions it owns only."""
+        if self.fences is not None:
+            return await self.ownership.release_leases(owner, now_ms)
         rows: list[WorkItemRow] = await self._job(lease_ops.release_leases, owner, now_ms)
         return rows
 
@@ -319,6 +343,13 @@ class PostgresStore:
         """Run ``op(conn, *args)`` as a job of the writer: its own transaction."""
         return await self._writing().submit(functools.partial(_call, op, args))
 
+    @property
+    def ownership(self) -> PostgresOwnership:
+        """Engine liveness, execution owners and the inbox (an engine sharing the schema)."""
+        if self.fences is None:
+            raise StorageError(f"{self.where}: opened for a single engine (no engine_id)")
+        return PostgresOwnership(self.fences, self._read, self._job)
+
     def audit_log(self) -> PostgresAuditLog:
         """The audit log over this store's journal (chained rows, signed heads)."""
         return PostgresAuditLog(
@@ -391,10 +422,16 @@ class PostgresStore:
         return await self._read(page_reads.count_work_items)
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
-        return await self._read(execution_reads.unfinished_executions)
+        rows = await self._read(execution_reads.unfinished_executions)
+        return [r for r in rows if self._mine(r.execution_id)]
 
     async def passive_wakes(self) -> list[tuple[str, int]]:
-        return await self._read(execution_reads.passive_wakes)
+        wakes = await self._read(execution_reads.passive_wakes)
+        return [w for w in wakes if self._mine(w[0])]
+
+    def _mine(self, execution_id: str) -> bool:
+        """Recovery's reads, for an engine sharing the schema: what it owns only."""
+        return self.fences is None or execution_id in self.fences.held
 
     async def get_workflow(
         self, workflow_id: str, version: str | None = None
@@ -411,7 +448,8 @@ class PostgresStore:
         return await self._read(lease_ops.expired_leases, now_ms, limit)
 
     async def open_work_items(self, queue: str | None = None) -> list[WorkItemRow]:
-        return await self._read(lease_ops.open_work_items, queue)
+        rows = await self._read(lease_ops.open_work_items, queue)
+        return [r for r in rows if self._mine(r.execution_id)]
 
     async def list_work_items(
         self,

@@ -34,6 +34,7 @@ import psycopg
 
 from tether.persistence.audit_chain import ChainHead
 from tether.persistence.contract import StorageError, StoreClosed, Turn, WorkItemRow
+from tether.persistence.ownership import EngineFences
 from tether.persistence.postgres import batch, lease_ops
 from tether.persistence.postgres.connection import Conn
 from tether.persistence.storage_faults import storage_unavailable
@@ -98,8 +99,13 @@ class WriterStats:
 class GroupWriter:
     """Owns ``conn`` for writing; see the module docstring."""
 
-    def __init__(self, conn: Conn, where: str, audit: bool = True) -> None:
+    def __init__(
+        self, conn: Conn, where: str, audit: bool = True, fences: EngineFences | None = None
+    ) -> None:
         self._conn = conn
+        #: Set when several engines share the schema: every turn's execution must be owned
+        #: by this engine with the fence held here (tether.persistence.ownership).
+        self._fences = fences
         self._where = where
         #: Chain every journal row (tether.persistence.audit_chain) as its turn is accepted.
         self._audit = audit
@@ -216,7 +222,7 @@ class GroupWriter:
         try:
             view = await batch.look_up(
                 self._conn, [a.prepared for a in appends], (b.work_item_id for b in beats),
-                self._audit,
+                self._audit, shared=self._fences is not None,
             )  # fmt: skip
         except psycopg.Error as exc:
             await self._rollback()
@@ -226,14 +232,15 @@ class GroupWriter:
         beats = _accepted(beats, batch.check_heartbeats(
             [(b.work_item_id, b.fence) for b in beats], view))  # fmt: skip
         prepared = [a.prepared for a in appends]
-        appends = _accepted(appends, batch.check_turns(prepared, view, self._audit))
+        appends = _accepted(appends, batch.check_turns(prepared, view, self._audit, self._fences))
         if not (appends or beats or grants):
             await self._rollback()  # end the read-only transaction of the look-up
             return
         try:
             granted = await self._write(appends, beats, grants, view)
             async with self._conn.pipeline():
-                await batch.write_rows(self._conn, [a.prepared for a in appends], view)
+                engine = self._fences.engine_id if self._fences is not None else None
+                await batch.write_rows(self._conn, [a.prepared for a in appends], view, engine)
                 await self._conn.commit()
         except (psycopg.Error, batch.CheckMismatch) as exc:
             await self._rollback()
@@ -249,6 +256,9 @@ class GroupWriter:
                 message = f"{self._where}: {_describe(one)} was not written: {exc}"
                 _fail(one, StorageError(message, transient=storage_unavailable(exc)))
             return
+        if self._fences is not None:
+            for eid in view.new_owners:
+                self._fences.held[eid] = 1
         self._acknowledge(appends, beats, grants, granted)
 
     async def _write(
@@ -265,8 +275,11 @@ class GroupWriter:
                 raise batch.CheckMismatch("a heartbeat's fence check failed in SQL")
         if appends:
             await batch.write_items(conn, [a.prepared for a in appends], view)
+        engine = self._fences.engine_id if self._fences is not None else None
         return [
-            await lease_ops.grant(conn, g.queue, g.owner, g.now_ms, g.ttl_ms, g.limit, g.exclude)
+            await lease_ops.grant(
+                conn, g.queue, g.owner, g.now_ms, g.ttl_ms, g.limit, g.exclude, engine
+            )
             for g in grants
         ]
 
