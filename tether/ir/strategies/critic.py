@@ -17,11 +17,11 @@ from tether.ir.strategies.shapes import (
     ITERATION,
     NODE,
     StrategyInput,
-    condition_node,
     edge,
     finish,
     model_node,
     rounds,
+    verdict_gate,
 )
 
 
@@ -56,16 +56,9 @@ def compile_critic(spec: StrategyInput) -> dict[str, Any]:
         if i == max_rounds - 1:
             edges.append(edge(critic_id, FINALIZE))
             continue
-        gate_id = f"__critic_gate_{i}__"
         passed = f"state.__critic_{i}_verdict__.passed == true"
-        nodes[gate_id] = condition_node(
-            passed,
-            [{"condition": passed, "target": FINALIZE}, {"condition": None, "target": revise_id}],
-            labels={NODE: "critic_gate", ITERATION: str(i)},
-        )
-        edges.append(edge(critic_id, gate_id))
-        edges.append(edge(gate_id, FINALIZE, passed))
-        edges.append(edge(gate_id, revise_id, None))
+        gate = (f"__critic_gate_{i}__", "critic_gate")
+        verdict_gate(nodes, edges, (critic_id, passed), gate, revise_id, i)
         nodes[revise_id] = model_node(
             model,
             (

@@ -17,13 +17,13 @@ from tether.ir.strategies.shapes import (
     ITERATION,
     NODE,
     StrategyInput,
-    condition_node,
     cost_guard,
     edge,
     finish,
     guard_edges,
     model_node,
     rounds,
+    verdict_gate,
 )
 
 
@@ -71,14 +71,7 @@ def compile_debate(spec: StrategyInput) -> dict[str, Any]:
             edges.append(edge(judge_id, FINALIZE))
             continue
         settled = f"state.__judge_{i}_ruling__.settled == true"
-        nodes[gate_id] = condition_node(
-            settled,
-            [{"condition": settled, "target": FINALIZE}, {"condition": None, "target": guard_id}],
-            labels={NODE: "judge_gate", ITERATION: str(i)},
-        )
-        edges.append(edge(judge_id, gate_id))
-        edges.append(edge(gate_id, FINALIZE, settled))
-        edges.append(edge(gate_id, guard_id, None))
+        verdict_gate(nodes, edges, (judge_id, settled), (gate_id, "judge_gate"), guard_id, i)
         nodes[guard_id] = cost_guard(i, respond_id)
         edges.extend(guard_edges(guard_id, respond_id))
         nodes[respond_id] = model_node(

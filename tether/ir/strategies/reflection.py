@@ -16,11 +16,11 @@ from tether.ir.strategies.shapes import (
     ITERATION,
     NODE,
     StrategyInput,
-    condition_node,
     edge,
     finish,
     model_node,
     rounds,
+    verdict_gate,
 )
 
 
@@ -61,14 +61,7 @@ def compile_reflection(spec: StrategyInput) -> dict[str, Any]:
             edges.append(edge(reflect_id, FINALIZE))
             continue
         passed = f"state.__reflect_{i}_verdict__.passed == true"
-        nodes[gate_id] = condition_node(
-            passed,
-            [{"condition": passed, "target": FINALIZE}, {"condition": None, "target": revise_id}],
-            labels={NODE: "reflect_gate", ITERATION: str(i)},
-        )
-        edges.append(edge(reflect_id, gate_id))
-        edges.append(edge(gate_id, FINALIZE, passed))
-        edges.append(edge(gate_id, revise_id, None))
+        verdict_gate(nodes, edges, (reflect_id, passed), (gate_id, "reflect_gate"), revise_id, i)
         nodes[revise_id] = model_node(
             model,
             (

@@ -140,6 +140,29 @@ def guard_edges(guard_id: str, ok_target: str) -> list[dict[str, Any]]:
     return [edge(guard_id, LIMIT_NODE, COST_EXCEEDED_TRUE), edge(guard_id, ok_target, None)]
 
 
+def verdict_gate(
+    nodes: dict[str, Any],
+    edges: list[dict[str, Any]],
+    judged: tuple[str, str],
+    gate: tuple[str, str],
+    otherwise: str,
+    iteration: int,
+) -> None:
+    """The gate after a judge (``judged``: its node id and the condition that its verdict
+    passed): on to the finalizer when it passed, else to ``otherwise``. ``gate``: the gate's
+    node id and label. Critic, reflection and debate rounds end in it alike."""
+    judge_id, passed = judged
+    gate_id, label = gate
+    nodes[gate_id] = condition_node(
+        passed,
+        [{"condition": passed, "target": FINALIZE}, {"condition": None, "target": otherwise}],
+        labels={NODE: label, ITERATION: str(iteration)},
+    )
+    edges.append(edge(judge_id, gate_id))
+    edges.append(edge(gate_id, FINALIZE, passed))
+    edges.append(edge(gate_id, otherwise, None))
+
+
 def finish(
     nodes: dict[str, Any], edges: list[dict[str, Any]], final_prompt: str, model: str, start: str
 ) -> dict[str, Any]:
