@@ -140,10 +140,13 @@ def test_a_run_waits_for_a_worker_serving_its_tool_then_completes(
 
     worker = _worker(worker_port, tools)
     try:
-        _, err = run.communicate(timeout=DEADLINE)
-        assert run.returncode == 0, err
-        assert "warning: workflow loud@1: no engine module and no joined worker serves" in err
+        # The reader thread owns stdout: wait for its line, then the exit, then stderr
+        # (communicate() would read stdout too, and take lines the thread had not seen yet).
         assert out.wait_for("completed ·").startswith("▸ completed")
+        assert run.wait(timeout=DEADLINE) == 0
+        assert run.stderr is not None
+        err = run.stderr.read()
+        assert "warning: workflow loud@1: no engine module and no joined worker serves" in err
         assert json.loads(out.wait_for("result:").split("result: ", 1)[1]) == {
             "word": "hi", "loud": "HI!HI!"
         }  # fmt: skip
