@@ -38,8 +38,9 @@ the scheduler reclaims its leases at once; if it was only slow, its next message
 refused by its fence (I5). That is why the silence can be shorter than the TTL: a stopped
 worker's steps run again elsewhere after a few missed heartbeats instead of a whole TTL (issue
 19). Silence is measured on the event loop's clock (``loop.time()``), checked every fifth of
-``silence_ms`` and only once the socket is drained (a heartbeat still queued is read first), so
-a report comes between 1 and 1.2 ``silence_ms`` after the last message. A worker whose
+``silence_ms`` once the socket is drained (a heartbeat still queued is read first; a socket
+that never drains is swept a fifth late at the most), so a report comes between 1 and 1.2
+``silence_ms`` after the last message (1.4 under a flood). A worker whose
 connection closed (its process died) is reported sooner, ``"its connection closed"``: ZeroMQ's
 monitor says a connection dropped (:mod:`tether.fleet.disconnects`), and
 ``DISCONNECT_PROBE_DELAY_SECS`` later every peer ZeroMQ no longer reaches is gone. The delay
@@ -410,7 +411,9 @@ class Broker:
                     await self._call(self._handler.on_worker_left(peer, reason))
                     busy = True
                 now = loop.time()
-                if now >= next_sweep and handled < _BATCH:
+                # Once drained (a heartbeat still queued is read first), or a sweep interval
+                # late at the most: a socket that never drains must not stop the sweeps.
+                if now >= next_sweep and (handled < _BATCH or now >= next_sweep + sweep_every):
                     self._sweep(now, silence)
                     next_sweep = now + sweep_every
                     timer.cancel()
