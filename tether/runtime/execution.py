@@ -441,11 +441,7 @@ class ExecutionActor(Actor):
             )  # fmt: skip
             if after.waits and self._s.passivate_after_ms and not self._held_here():
                 turn = seal(turn, after, ctx.now_ms, self._s.passivate_after_ms)  # waits only
-            if turn.index is None:
-                await self._s.store.append(turn)
-            else:  # a status changes: the run views follow, later (tether.runtime.projector)
-                with self._s.views.writing():
-                    await self._s.store.append(turn)
+            await self._s.append(turn)
         except BaseException:
             self._code.drop()
             for item in items:  # never created: the credit taken for it is free again

@@ -43,8 +43,8 @@ async def open_segment(
         created_at_ms=boundary.at_ms,
     )
     # Already there: written before a crash that cut this segment's boundary off.
-    with contextlib.suppress(SequenceConflict), s.views.writing():
-        await s.store.append(Turn(nxt, 1, (row,), None, index))
+    with contextlib.suppress(SequenceConflict):
+        await s.append(Turn(nxt, 1, (row,), None, index))
 
 
 def _graph_segment(

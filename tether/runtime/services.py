@@ -29,7 +29,7 @@ from tether.clock import Clock
 from tether.errors import WorkflowNotFound
 from tether.ir.types import AgentKind, Node, PythonFnKind, ToolKind, Workflow, decode_workflow
 from tether.logs import lifecycle_logger
-from tether.persistence.contract import Store
+from tether.persistence.contract import Store, Turn
 from tether.runtime.announced_tools import AnnouncedTools, ToolAwaited
 from tether.runtime.code_first.children import ChildRuns
 from tether.runtime.code_first.decorators import CodeWorkflow
@@ -139,6 +139,19 @@ class Services:
         #: Tools workers announced, and runs held for tools none has (None: this runtime has
         #: no worker transport, so a tool it lacks is refused: tether.runtime.announced_tools).
         self.announced: AnnouncedTools | None = None
+
+    def append(self, turn: Turn) -> Awaitable[object]:
+        """Append ``turn`` to the journal; one that changes a status is written inside the
+        projector's ``writing()`` (tether.runtime.projector), so the run views follow it. A
+        plain function handing back the store's append on the common turn: no coroutine
+        frame of its own on the step path."""
+        if turn.index is None:
+            return self.store.append(turn)
+        return self._append_status_turn(turn)
+
+    async def _append_status_turn(self, turn: Turn) -> None:
+        with self.views.writing():
+            await self.store.append(turn)
 
     def attach_announced(self, announced: AnnouncedTools) -> None:
         """Bind tools the engine lacks by what workers announce (see announced_tools)."""

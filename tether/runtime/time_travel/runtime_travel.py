@@ -166,8 +166,7 @@ class ExecutionTimeTravel:
         snapshot = encode_state(state) if every > 0 and len(records) >= every else None
         rows = tuple(normalized(r)[1] for r in records)
         try:
-            with svc.views.writing():
-                await svc.store.append(Turn(fork_id, 1, rows, snapshot, index))
+            await svc.append(Turn(fork_id, 1, rows, snapshot, index))
         except SequenceConflict:
             if await self.fork_origin(fork_id) == (origin_id, at_seq):
                 return ForkResult(fork_id, origin_id, at_seq, state.display_status, runs_again,
