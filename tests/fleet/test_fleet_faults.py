@@ -1,7 +1,8 @@
 """Faults survived fast (issue 19, items 1-4), with real ``tether worker`` processes: a worker
-rejoins a restarted engine at once, an adopted lease keeps its persisted expiry through a storm
-of engine restarts, a worker restarted under the same id gives back its predecessor's leases at
-once, and a lease lost to a dead worker spends none of the node's attempts up to its cap.
+rejoins a restarted engine at once, an adopted lease expires a silence after its grant through a
+storm of engine restarts, a worker restarted under the same id gives back its predecessor's
+leases at once, and a lease lost to a dead worker spends none of the node's attempts up to its
+cap.
 
 Every wait is for an event (a log line, a journal record, a process exit), polled with a
 deadline. Where a test shows that something happens *without* waiting out a timer, the timer
@@ -97,15 +98,17 @@ async def test_worker_rejoins_a_restarted_engine_without_waiting_for_a_heartbeat
 # --- item 2: a storm of engine restarts cannot keep a dead worker's lease alive ----------------
 
 
-async def test_adopted_lease_keeps_its_persisted_expiry_through_a_storm_of_restarts(
+async def test_adopted_lease_expires_a_silence_after_its_grant_through_a_storm_of_restarts(
     tmp_path: Path, children: Children
 ) -> None:
-    """The engine runs on a virtual clock (lease TTL 5 s). Its worker is SIGKILLed holding the
-    lease, then the engine restarts four times, each life starting 1 s later on the clock:
-    each adopts the lease with the expiry its grant persisted, not a fresh TTL (before, each
-    life gave it a fresh 5 s, so restarts every few seconds kept it alive for ever). The
-    life that passes that expiry reclaims it; the node runs again on another worker, and the
-    loss spends no attempt."""
+    """The engine runs on a virtual clock (lease TTL 5 s, silence 2 s). Its worker is
+    SIGKILLed holding the lease, then the engine restarts four times, each life starting
+    0.25 s later on the clock: each adopts the lease expiring 2 s after its grant, as a
+    connected worker silent that long would lose it, not at the persisted TTL (a life too
+    short to see its worker stop made the step wait out the whole TTL) and never with a fresh
+    TTL (restarts every few seconds kept it alive for ever). The life that passes that expiry
+    (plus the grace for a live worker to rejoin) reclaims it; the node runs again on another
+    worker, and the loss spends no attempt."""
     port = free_port()
     endpoint = f"tcp://127.0.0.1:{port}"
     log = children.log
@@ -128,19 +131,20 @@ async def test_adopted_lease_keeps_its_persisted_expiry_through_a_storm_of_resta
     persisted = row.lease_expires_ms / 1000
     assert persisted == t0 + 5.0
 
-    for life in range(1, 5):  # restarts 1 s apart on the clock, each short of the expiry
-        clock = VirtualClock(t0 + life)
+    silent_at = t0 + 2.0  # the grant plus the silence after which a worker is gone
+    for life in range(1, 5):  # restarts 0.25 s apart on the clock, each short of that
+        clock = VirtualClock(t0 + life / 4)
         async with fleet_engine(tmp_path, clock, endpoint=endpoint, **timing) as (rt, _):
             lease = (await leases_of(rt))[row.work_item_id]
-            assert lease.adopted and lease.expires_at == persisted, (life, lease.expires_at)
+            assert lease.adopted and lease.expires_at == silent_at, (life, lease.expires_at)
 
-    clock = VirtualClock(t0 + 5.5)  # past the persisted expiry, with a live worker around
+    clock = VirtualClock(t0 + 2.5)  # past it (well short of the TTL), a live worker around
     wb = children.worker("wb", endpoint)
     async with fleet_engine(tmp_path, clock, endpoint=endpoint, **timing) as (rt, _):
         await connected(wb)
         lease = (await leases_of(rt))[row.work_item_id]
         # Past its expiry: it gets only the grace for its worker to come back, from now.
-        assert lease.expires_at == pytest.approx(t0 + 5.5 + 1.0)
+        assert lease.expires_at == pytest.approx(t0 + 2.5 + 1.0)
         await clock.sleeping_until(clock.monotonic() + 1.25)  # the scheduler's next sweep
         clock.advance(1.25)
         await eventually(lambda: effects_of(log, "start", "s1")[1:], "the retry to start on wb")

@@ -1,15 +1,18 @@
 """Leases across engine and worker restarts: when a lease adopted at engine start expires, and
 which leases held under a worker id a (re)joining worker keeps.
 
-An adopted lease keeps the expiry its grant persisted, never a fresh TTL: engines restarting
-faster than the TTL would otherwise keep a dead worker's lease alive for ever. It gets at most
-a short grace past that, from when workers can reach the engine, for a live worker to come
-back. A worker that joins with a claim (the leases its process runs) keeps only those; the
-rest were a predecessor's under the same id and are reclaimed at once.
+An adopted lease never gets a fresh TTL: engines restarting faster than the TTL would otherwise
+keep a dead worker's lease alive for ever. It expires when a connected worker as long silent
+would be taken as gone (its grant or last persisted renewal plus the silence, never past the
+persisted expiry): the previous engine life may have been too short to see that its worker
+stopped, and this one cannot hear a worker that has not rejoined. It gets a short grace from
+when workers can reach the engine, for a live worker to come back and claim it (they rejoin
+within a fraction of a second). A worker that joins with a claim (the leases its process runs)
+keeps only those; the rest were a predecessor's under the same id and are reclaimed at once.
 
 Example::
 
-    lease = adopted(row, grace_until=now + 1.0)
+    lease = adopted(row, grace_until=now + 1.0, ttl_secs=5.0, silence_secs=2.0)
     kept, lost = sort_claims(leases, "w1", frozenset({("e/n/1", 3)}), renewed_until=now + 5.0)
 """
 
@@ -22,12 +25,16 @@ from tether.runtime.lease_reports import spec_of
 from tether.runtime.scheduler_messages import LiveLease
 
 
-def adopted(row: WorkItemRow, grace_until: float) -> LiveLease:
-    """A remote lease found at engine start: its persisted expiry, or ``grace_until`` if later
-    (clock seconds)."""
+def adopted(
+    row: WorkItemRow, grace_until: float, ttl_secs: float, silence_secs: float
+) -> LiveLease:
+    """A remote lease found at engine start: it expires ``silence_secs`` after it was last
+    renewed (its persisted expiry less ``ttl_secs``; never after that expiry), or at
+    ``grace_until`` if later (clock seconds)."""
     assert row.lease_owner is not None
     persisted = (row.lease_expires_ms or 0) / 1000
-    expires = max(persisted, grace_until)
+    silent_at = persisted - ttl_secs + silence_secs
+    expires = max(min(persisted, silent_at), grace_until)
     return LiveLease(row, row.fence, row.lease_owner, spec_of(row), expires, None, adopted=True)
 
 

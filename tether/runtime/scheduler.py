@@ -90,11 +90,16 @@ DEFAULT_LEASE_TTL_MS: Final = 5_000
 GRANT_RETRY_MS: Final = 1_000
 #: A remote node's timeout is enforced by its worker; the engine stops it this much later.
 TIMEOUT_GRACE_SECS: Final = 1.0
-#: A lease adopted at engine start keeps its persisted expiry; a live worker that held it gets
+#: A lease adopted at engine start expires as below; a live worker that held it gets
 #: at least this long after the engine can be reached to rejoin and claim or heartbeat it
 #: (workers rejoin in well under a second). Never more than the TTL: a storm of short engine
 #: lives extends a dead worker's lease by at most this much each.
 ADOPTION_GRACE_MS: Final = 1_000
+#: An adopted lease whose worker has not rejoined expires this long after its last renewal
+#: (never past its persisted expiry): the silence after which a connected worker is taken as
+#: gone (the fleet broker's ``MIN_SILENCE_MS``), not the whole TTL (issue 19: a worker stopped
+#: just after its grant lost the step for a TTL whenever the engine restarted meanwhile).
+ADOPTED_SILENCE_MS: Final = 2_000
 
 #: Hands an outcome to its execution actor; False when no live actor took it.
 Deliver = Callable[[NodeOutcome], Awaitable[bool]]
@@ -128,6 +133,7 @@ class SchedulerActor(Actor):
         lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
         counters: RuntimeCounters | None = None,
         adoption_grace_ms: int = ADOPTION_GRACE_MS,
+        adopted_silence_ms: int = ADOPTED_SILENCE_MS,
         announced: AnnouncedTools | None = None,
     ) -> None:
         self._store = store
@@ -140,6 +146,7 @@ class SchedulerActor(Actor):
         self._tg = task_group
         self._ttl_ms = lease_ttl_ms
         self._grace_secs = min(adoption_grace_ms, lease_ttl_ms) / 1000
+        self._adopted_silence_secs = min(adopted_silence_ms, lease_ttl_ms) / 1000
         self._ledger = ledger
         self._workers = ledger.workers  # owner -> entry (the ledger's own dict)
         self._starved = False  # has any worker ever been starved (see WorkerEntry.starved)
@@ -165,7 +172,9 @@ class SchedulerActor(Actor):
             if row.status == "leased" and row.lease_owner is not None:
                 # A remote worker may outlive the engine: it has until the lease's persisted
                 # expiry, or a short grace, to come back and claim, heartbeat or report it.
-                self._leases[row.work_item_id] = adopted(row, grace)
+                self._leases[row.work_item_id] = adopted(
+                    row, grace, self._ttl_ms / 1000, self._adopted_silence_secs
+                )
             else:
                 self._want(row.queue, row.not_before_ms, now)
         self._arm()

@@ -36,7 +36,8 @@ class LiveLease:
     #: Set once a reclaim or timeout was handed to the execution actor: later reports lose.
     closing: bool = False
     #: Adopted at engine start and not heard from since (no heartbeat, report or claim):
-    #: it keeps its persisted expiry, plus a short grace once workers can reach the engine.
+    #: it expires a silence after its last renewal (see lease_claims), plus a short grace once
+    #: workers can reach the engine.
     adopted: bool = False
 
     @property
