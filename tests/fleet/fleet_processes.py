@@ -163,10 +163,11 @@ async def fleet_engine(
     endpoint: str = "tcp://127.0.0.1:0",
     ttl_ms: int = TTL_MS,
     heartbeat_ms: int = HEARTBEAT_MS,
+    silence_ms: int | None = None,
 ) -> AsyncIterator[tuple[Runtime, str]]:
     """An engine in this process that runs nothing itself: every node goes to the fleet;
     with the endpoint its broker bound. The same ``tmp_path`` is the same journal."""
-    fleet = ZmqFleet(endpoint, heartbeat_interval_ms=heartbeat_ms)
+    fleet = ZmqFleet(endpoint, heartbeat_interval_ms=heartbeat_ms, silence_ms=silence_ms)
     async with Runtime(
         f"sqlite:///{tmp_path / 'engine.db'}",
         tools=TOOLS,

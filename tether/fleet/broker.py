@@ -100,13 +100,22 @@ __all__ = ["Broker", "BrokerHandler", "Peer"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HEARTBEAT_INTERVAL_MS: Final = 1_000
+#: Four heartbeats a second: a worker that stopped (SIGSTOP, a stalled host) is seen quiet
+#: after about half a second and given no new work (``quiet``), where a second's interval
+#: let it take a step it could not start for two or three (issue 19). The cost is four small
+#: messages a second per worker each way.
+DEFAULT_HEARTBEAT_INTERVAL_MS: Final = 250
 DEFAULT_LEASE_TTL_MS: Final = 5_000
 #: Missed heartbeat intervals after which a worker is taken as gone (its leases reclaimed): more
 #: than two, so one late heartbeat on a loaded machine does not lose a live worker.
 SILENT_AFTER_HEARTBEATS: Final = 2.5
 #: ... and never under this: a process on a loaded machine can stall for a second.
 MIN_SILENCE_MS: Final = 2_000
+#: Missed heartbeat intervals after which a worker is quiet: no new work goes to it until it
+#: speaks again (nothing is reclaimed: that waits for the silence above) ...
+QUIET_AFTER_HEARTBEATS: Final = 2.5
+#: ... and never under this.
+MIN_QUIET_MS: Final = 500
 #: Messages queued per peer and direction before a send reports the peer as not reading.
 DEFAULT_HWM: Final = 50_000
 #: ZMTP-level pings: ZeroMQ drops a TCP connection that stopped answering (a machine that died
@@ -173,6 +182,9 @@ class Broker:
         self._lease_ttl_ms = lease_ttl_ms
         default_silence = max(MIN_SILENCE_MS, int(SILENT_AFTER_HEARTBEATS * heartbeat_interval_ms))
         self._silence_ms = min(lease_ttl_ms, silence_ms or default_silence)
+        quiet_ms = max(MIN_QUIET_MS, QUIET_AFTER_HEARTBEATS * heartbeat_interval_ms)
+        self._quiet_secs = min(self._silence_ms, quiet_ms) / 1000
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._hwm = hwm
         self._keys = keys
         self._max_message_bytes = max_message_bytes
@@ -202,7 +214,7 @@ class Broker:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Broker:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         if self._context is None:
             # A private context, so that closing can wait (ctx.term, under a millisecond with
             # LINGER 0) until the listener has really released the port: a Broker started
@@ -293,6 +305,21 @@ class Broker:
     def peer_for(self, worker_id: str) -> Peer | None:
         """The connected peer with this worker id, if any."""
         return self._table.peer_for(worker_id)
+
+    def quiet(self, identity: bytes) -> bool:
+        """Has the worker at ``identity`` said nothing (heartbeats count) for a few heartbeat
+        intervals? Then it is stopped or stalled, and the scheduler gives it no new work until
+        it speaks again: a step granted to it would wait for the longer silence that reclaims
+        it. True for a worker the broker does not know.
+
+        Example::
+
+            if not broker.quiet(peer.identity): ...   # may take a grant now
+        """
+        peer = self._peers.get(identity)
+        if peer is None or self._loop is None:
+            return True
+        return self._loop.time() - peer.last_seen > self._quiet_secs
 
     def send(self, identity: bytes, msg: EngineMessage) -> bool:
         """Queue ``msg`` for the worker at ``identity`` without blocking.

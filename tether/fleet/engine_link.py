@@ -65,6 +65,9 @@ class PeerLink:
         )
         return self._broker.send(self._identity, grant)
 
+    def quiet(self) -> bool:
+        return self._broker.quiet(self._identity)
+
     def stop(self, lease: LiveLease, reason: str) -> None:
         self._broker.send(self._identity, Cancel(lease.work_item_id, lease.fence, reason))
 
@@ -96,6 +99,7 @@ class FleetLink:
         keys: EngineKeys | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_workers_per_principal: int = DEFAULT_MAX_WORKERS_PER_PRINCIPAL,
+        silence_ms: int | None = None,
     ) -> Broker:
         """A Broker on ``endpoint`` whose peers work for ``scheduler`` (enter it to bind);
         ``keys`` and the limits are the Broker's."""
@@ -109,6 +113,7 @@ class FleetLink:
             keys=keys,
             max_message_bytes=max_message_bytes,
             max_workers_per_principal=max_workers_per_principal,
+            silence_ms=silence_ms,
         )
         link._broker = broker
         return broker

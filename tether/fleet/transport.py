@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
-from tether.fleet.broker import DEFAULT_MAX_WORKERS_PER_PRINCIPAL
+from tether.fleet.broker import DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_MAX_WORKERS_PER_PRINCIPAL
 from tether.fleet.engine_link import FleetLink
 from tether.fleet.keys import EngineKeys, InsecureEndpoint, beyond_loopback
 from tether.fleet.protocol import DEFAULT_MAX_MESSAGE_BYTES
@@ -29,11 +29,14 @@ class ZmqFleet:
         self,
         endpoint: str,
         *,
-        heartbeat_interval_ms: int = 1_000,
+        heartbeat_interval_ms: int = DEFAULT_HEARTBEAT_INTERVAL_MS,
         keys: EngineKeys | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_workers_per_principal: int = DEFAULT_MAX_WORKERS_PER_PRINCIPAL,
+        silence_ms: int | None = None,
     ) -> None:
+        """``silence_ms``: a worker that says nothing this long is gone and its leases are
+        reclaimed (default: the broker's, 2 s, never more than the lease TTL)."""
         if keys is None and beyond_loopback(endpoint):
             raise InsecureEndpoint(endpoint)  # said here, before a runtime opens around it
         #: The endpoint to bind; once the runtime is open, the one bound.
@@ -42,6 +45,7 @@ class ZmqFleet:
         self._keys = keys
         self._max_message_bytes = max_message_bytes
         self._max_workers_per_principal = max_workers_per_principal
+        self._silence_ms = silence_ms
 
     async def open(self, internals: RuntimeInternals, stack: AsyncExitStack) -> None:
         broker = await stack.enter_async_context(
@@ -54,6 +58,7 @@ class ZmqFleet:
                 keys=self._keys,
                 max_message_bytes=self._max_message_bytes,
                 max_workers_per_principal=self._max_workers_per_principal,
+                silence_ms=self._silence_ms,
             )
         )
         self.endpoint = broker.endpoint

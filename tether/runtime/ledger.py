@@ -134,15 +134,20 @@ class WorkerLedger:
         return self.workers.get(owner)
 
     def take(self, queue: str) -> WorkerEntry | None:
-        """One credit of a worker serving ``queue`` (the next in turn that has some), or None."""
+        """One credit of a worker serving ``queue`` (the next in turn that has some and is not
+        quiet: see ``WorkerLink.quiet``), or None."""
         workers = self.workers
         if len(workers) == 1:  # the common embedded case: the pool alone
             (only,) = workers.values()
+            if not only.local and only.link.quiet():
+                return None
             return self._take_from(only, queue)
         entries = list(workers.values())
         n = len(entries)
         for i in range(n):
             entry = entries[(self._next + i) % n]
+            if not entry.local and entry.link.quiet():
+                continue  # stopped or stalled: the item is created pending instead
             if self._take_from(entry, queue) is not None:
                 self._next = (self._next + i + 1) % n
                 return entry

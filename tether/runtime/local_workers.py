@@ -102,6 +102,9 @@ class LocalWorkers:
         self._submit(lease.row, lease.spec, lease.fence)
         return True
 
+    def quiet(self) -> bool:
+        return False  # in this process: it runs what it takes
+
     def stop(self, lease: LiveLease, reason: str) -> None:
         self.cancel(lease.work_item_id)
 

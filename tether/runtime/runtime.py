@@ -402,7 +402,8 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
         return self._schedules
 
     def workers(self) -> list[dict[str, Any]]:
-        """The workers the scheduler knows now: id, queues, free credit, leases held."""
+        """The workers the scheduler knows now: id, queues, free credit, leases held, and
+        whether it is quiet (missed its heartbeats: it gets no new work until it speaks)."""
         return [
             {
                 "worker_id": w.owner,
@@ -410,6 +411,7 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
                 "queues": sorted(w.queues) if w.queues is not None else ["*"],
                 "free_slots": w.credit.free,
                 "leases": len(w.leases),
+                "quiet": not w.local and w.link.quiet(),
             }
             for w in self._svc.ledger.workers.values()
         ]

@@ -240,6 +240,8 @@ class SchedulerActor(Actor):
             for worker in self._workers.values():
                 if queue in worker.granting or queue in worker.starved or not worker.serves(queue):
                     continue
+                if not worker.local and worker.link.quiet():
+                    continue  # stopped or stalled: its next heartbeat pumps again
                 credit = worker.credit
                 if credit.free <= 0:
                     credit.wanted = worker.local  # the pool says when a slot frees

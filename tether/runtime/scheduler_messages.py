@@ -52,6 +52,11 @@ class WorkerLink(Protocol):
         """Hand the lease to the worker; False when it cannot be reached."""
         ...
 
+    def quiet(self) -> bool:
+        """Has the worker missed its heartbeats (stopped or stalled)? It gets no new work
+        until it speaks again (never true for the in-process pool)."""
+        ...
+
     def stop(self, lease: LiveLease, reason: str) -> None:
         """Stop running the lease (reclaimed, timed out, or its execution ended)."""
         ...

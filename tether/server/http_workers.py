@@ -123,6 +123,9 @@ class _Link:
     def start(self, lease: LiveLease) -> bool:
         return self._gateway._granted(self._owner, lease)
 
+    def quiet(self) -> bool:
+        return False  # a grant waits for its next claim; a worker that stops claiming leaves
+
     def stop(self, lease: LiveLease, reason: str) -> None:
         self._gateway._forget(self._owner, lease.work_item_id, lease.fence, reason)
 
