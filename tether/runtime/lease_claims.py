@@ -12,7 +12,7 @@ keeps only those; the rest were a predecessor's under the same id and are reclai
 
 Example::
 
-    lease = adopted(row, grace_until=now + 1.0, ttl_secs=5.0, silence_secs=2.0)
+    lease = adopted(row, grace_until=now + 1.0, ttl_secs=5.0, silence_secs=1.0)
     kept, lost = sort_claims(leases, "w1", frozenset({("e/n/1", 3)}), renewed_until=now + 5.0)
 """
 

@@ -99,7 +99,7 @@ ADOPTION_GRACE_MS: Final = 1_000
 #: (never past its persisted expiry): the silence after which a connected worker is taken as
 #: gone (the fleet broker's ``MIN_SILENCE_MS``), not the whole TTL (issue 19: a worker stopped
 #: just after its grant lost the step for a TTL whenever the engine restarted meanwhile).
-ADOPTED_SILENCE_MS: Final = 2_000
+ADOPTED_SILENCE_MS: Final = 1_000
 
 #: Hands an outcome to its execution actor; False when no live actor took it.
 Deliver = Callable[[NodeOutcome], Awaitable[bool]]
