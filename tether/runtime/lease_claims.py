@@ -46,6 +46,15 @@ def extend_grace(leases: Iterable[LiveLease], grace_until: float) -> None:
             lease.expires_at = max(lease.expires_at, grace_until)
 
 
+def first_adopted_expiry(leases: Iterable[LiveLease]) -> float | None:
+    """When the first adopted lease not heard from expires (the scheduler wakes then rather
+    than at its next quarter-TTL sweep), or None."""
+    return min(
+        (lease.expires_at for lease in leases if lease.adopted and lease.expires_at is not None),
+        default=None,
+    )
+
+
 def sort_claims(
     leases: Mapping[str, LiveLease],
     owner: str,

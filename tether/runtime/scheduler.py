@@ -59,7 +59,7 @@ from tether.persistence.contract import (
 from tether.runtime.announced_tools import AnnouncedTools
 from tether.runtime.counters import RuntimeCounters
 from tether.runtime.executor import NodeOutcome
-from tether.runtime.lease_claims import adopted, extend_grace, sort_claims
+from tether.runtime.lease_claims import adopted, extend_grace, first_adopted_expiry, sort_claims
 from tether.runtime.lease_reports import outcome_of, report_problem, spec_of
 from tether.runtime.ledger import Credit, WorkerEntry, WorkerLedger
 from tether.runtime.records import CAUSE_LEASE_LOST
@@ -209,7 +209,9 @@ class SchedulerActor(Actor):
                 await self._on_joined(message)
             case WorkersCanConnect():
                 extend_grace(self._leases.values(), self._clock.now() + self._grace_secs)
-                self._arm()
+                # Wake when the first adopted lease expires: a quarter-TTL sweep would reclaim
+                # a stopped worker's step up to 1.25 s late.
+                self._arm(first_adopted_expiry(self._leases.values()))
             case WorkerLeft():
                 await self._on_left(message)
             case GetLeases():
@@ -507,11 +509,13 @@ class SchedulerActor(Actor):
         lease.closing = False
         lease.expires_at = self._clock.now() + self._ttl_ms / 1000
 
-    def _arm(self) -> None:
-        """Wake at the next due item, or every quarter TTL while remote leases are live."""
-        wake: float | None = None
+    def _arm(self, also_at: float | None = None) -> None:
+        """Wake at the next due item, or every quarter TTL while remote leases are live, or at
+        ``also_at`` if sooner."""
+        wake = also_at
         if self._due:
-            wake = self._due[0][0] / 1000
+            due = self._due[0][0] / 1000
+            wake = due if wake is None else min(wake, due)
         # Only remote leases are kept here, and every one of them expires.
         if any(not lease.closing for lease in self._leases.values()):
             sweep = self._clock.now() + self._ttl_ms / 4000
