@@ -504,7 +504,8 @@ function operationsView(root) {
       api("/views/work-items?status=dead&limit=25" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""))]);
     if (mine !== generation) return;
     fill(workers, ...q.workers.map((w) => h("tr", {}, h("td", { class: "mono" }, w.worker_id),
-      h("td", {}, w.local ? "in-process" : "remote"), h("td", {}, w.queues.join(", ")), h("td", {}, w.free_slots), h("td", {}, w.leases))));
+      h("td", {}, w.local ? "in-process" : w.quiet ? "remote, quiet (missed its heartbeats: no new work)" : "remote"),
+      h("td", {}, w.queues.join(", ")), h("td", {}, w.free_slots), h("td", {}, w.leases))));
     if (!q.workers.length) workers.append(h("tr", {}, h("td", { colspan: 5, class: "notice" }, "No workers connected.")));
     fill(queues, ...q.queues.map((x) => h("tr", {}, h("td", { class: "mono" }, x.queue), h("td", {}, x.pending),
       h("td", {}, x.leased), h("td", {}, x.parked), h("td", {}, x.dead))));
