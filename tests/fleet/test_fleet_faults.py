@@ -102,7 +102,7 @@ async def test_worker_rejoins_a_restarted_engine_without_waiting_for_a_heartbeat
 async def test_adopted_lease_expires_a_silence_after_its_grant_through_a_storm_of_restarts(
     tmp_path: Path, children: Children
 ) -> None:
-    """The engine runs on a virtual clock (lease TTL 5 s, silence 1 s, grace 1 s). Its worker
+    """The engine runs on a virtual clock (lease TTL 5 s, silence 1.5 s, grace 1 s). Its worker
     is SIGKILLed holding the lease, then the engine restarts four times, each life starting
     0.25 s later on the clock: each adopts the lease expiring at the later of a silence after
     its grant (as a connected worker silent that long would lose it) and a grace from its own
@@ -114,7 +114,7 @@ async def test_adopted_lease_expires_a_silence_after_its_grant_through_a_storm_o
     endpoint = f"tcp://127.0.0.1:{port}"
     log = children.log
     t0 = 1_767_225_600.0
-    timing = {"ttl_ms": 5_000, "heartbeat_ms": 1_000}
+    timing = {"ttl_ms": 5_000, "heartbeat_ms": 1_000, "silence_ms": 1_500}
     wa = children.worker("wa", endpoint)
     async with fleet_engine(tmp_path, VirtualClock(t0), endpoint=endpoint, **timing) as (rt, _):
         await connected(wa)
@@ -136,7 +136,7 @@ async def test_adopted_lease_expires_a_silence_after_its_grant_through_a_storm_o
         clock = VirtualClock(t0 + life / 4)
         async with fleet_engine(tmp_path, clock, endpoint=endpoint, **timing) as (rt, _):
             lease = (await leases_of(rt))[row.work_item_id]
-            expected = max(t0 + 1.0, t0 + life / 4 + 1.0)  # silence after grant, grace
+            expected = max(t0 + 1.5, t0 + life / 4 + 1.0)  # the fleet's silence, the grace
             assert lease.adopted and lease.expires_at == expected, (life, lease.expires_at)
             assert lease.expires_at < persisted
 
@@ -176,14 +176,14 @@ async def test_a_new_process_under_a_worker_id_gives_back_its_predecessors_lease
     tmp_path: Path, children: Children
 ) -> None:
     """The worker dies while the engine is down (so no engine saw its connection close), and
-    its lease was granted with a 60 s TTL, far past this test's deadline. A new process under
-    the same worker id joins the restarted engine: its Hello claims nothing, so the lease is
-    reclaimed at once. Before, the new process took the lease over and never heartbeated it,
-    so it waited out the TTL."""
+    its lease was granted with a 60 s TTL and silence, far past this test's deadline. A new
+    process under the same worker id joins the restarted engine: its Hello claims nothing, so
+    the lease is reclaimed at once. Before, the new process took the lease over and never
+    heartbeated it, so it waited out the TTL."""
     log = children.log
     port = free_port()
     endpoint = f"tcp://127.0.0.1:{port}"
-    slow = {"ttl_ms": 60_000, "heartbeat_ms": 1_000}
+    slow = {"ttl_ms": 60_000, "heartbeat_ms": 1_000, "silence_ms": 60_000}
     first = children.worker("wa-1", endpoint, worker_id="wa")
     async with fleet_engine(tmp_path, endpoint=endpoint, **slow) as (rt, _):
         await connected(first)

@@ -310,6 +310,11 @@ class Broker:
         """The connected peer with this worker id, if any."""
         return self._table.peer_for(worker_id)
 
+    @property
+    def silence_ms(self) -> int:
+        """How long a worker may say nothing before it is taken as gone."""
+        return self._silence_ms
+
     def quiet(self, identity: bytes) -> bool:
         """Has the worker at ``identity`` said nothing (heartbeats count) for a few heartbeat
         intervals? Then it is stopped or stalled, and the scheduler gives it no new work until

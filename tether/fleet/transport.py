@@ -62,5 +62,6 @@ class ZmqFleet:
             )
         )
         self.endpoint = broker.endpoint
-        # Leases adopted at start get their grace for a live worker to claim them from now.
-        await internals.scheduler.tell(WorkersCanConnect())
+        # Leases adopted at start get their grace for a live worker to claim them from now,
+        # and expire when a worker as long silent would be taken as gone here.
+        await internals.scheduler.tell(WorkersCanConnect(silence_ms=broker.silence_ms))

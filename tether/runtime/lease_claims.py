@@ -28,22 +28,30 @@ from tether.runtime.scheduler_messages import LiveLease
 def adopted(
     row: WorkItemRow, grace_until: float, ttl_secs: float, silence_secs: float
 ) -> LiveLease:
-    """A remote lease found at engine start: it expires ``silence_secs`` after it was last
-    renewed (its persisted expiry less ``ttl_secs``; never after that expiry), or at
-    ``grace_until`` if later (clock seconds)."""
+    """A remote lease found at engine start (see ``adopted_expiry``)."""
     assert row.lease_owner is not None
-    persisted = (row.lease_expires_ms or 0) / 1000
-    silent_at = persisted - ttl_secs + silence_secs
-    expires = max(min(persisted, silent_at), grace_until)
+    expires = adopted_expiry(row, grace_until, ttl_secs, silence_secs)
     return LiveLease(row, row.fence, row.lease_owner, spec_of(row), expires, None, adopted=True)
 
 
-def extend_grace(leases: Iterable[LiveLease], grace_until: float) -> None:
-    """Workers can reach the engine from now: adopted leases not heard from since get their
-    grace from now (never less than their persisted expiry)."""
+def adopted_expiry(
+    row: WorkItemRow, grace_until: float, ttl_secs: float, silence_secs: float
+) -> float:
+    """``silence_secs`` after the lease was last renewed (its persisted expiry less
+    ``ttl_secs``; never after that expiry), or ``grace_until`` if later (clock seconds)."""
+    persisted = (row.lease_expires_ms or 0) / 1000
+    return max(min(persisted, persisted - ttl_secs + silence_secs), grace_until)
+
+
+def extend_grace(
+    leases: Iterable[LiveLease], grace_until: float, ttl_secs: float, silence_secs: float
+) -> None:
+    """Workers can reach the engine from now, and a worker silent ``silence_secs`` is gone
+    there: adopted leases not heard from since expire by that rule, with their grace from
+    now."""
     for lease in leases:
         if lease.adopted and lease.expires_at is not None:
-            lease.expires_at = max(lease.expires_at, grace_until)
+            lease.expires_at = adopted_expiry(lease.row, grace_until, ttl_secs, silence_secs)
 
 
 def first_adopted_expiry(leases: Iterable[LiveLease]) -> float | None:

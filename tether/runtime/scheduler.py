@@ -208,7 +208,11 @@ class SchedulerActor(Actor):
             case WorkerJoined():
                 await self._on_joined(message)
             case WorkersCanConnect():
-                extend_grace(self._leases.values(), self._clock.now() + self._grace_secs)
+                if message.silence_ms is not None:  # the transport's own silence rule
+                    self._adopted_silence_secs = min(message.silence_ms, self._ttl_ms) / 1000
+                grace = self._clock.now() + self._grace_secs
+                ttl = self._ttl_ms / 1000
+                extend_grace(self._leases.values(), grace, ttl, self._adopted_silence_secs)
                 # Wake when the first adopted lease expires: a quarter-TTL sweep would reclaim
                 # a stopped worker's step up to 1.25 s late.
                 self._arm(first_adopted_expiry(self._leases.values()))

@@ -171,7 +171,10 @@ class SlotsFreed(msgspec.Struct, frozen=True, gc=False):
 
 
 class WorkersCanConnect(msgspec.Struct, frozen=True, gc=False):
-    """A worker transport is listening: leases adopted at start get their grace from now."""
+    """A worker transport is listening: leases adopted at start get their grace from now, and
+    expire after the transport's ``silence_ms`` (when it says; see lease_claims)."""
+
+    silence_ms: int | None = None
 
 
 class GetLeases(msgspec.Struct, frozen=True, gc=False):
