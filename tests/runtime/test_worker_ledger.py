@@ -8,10 +8,37 @@ from tether.runtime.ledger import Credit, WorkerEntry, WorkerLedger
 from tether.runtime.scheduler_messages import WorkerLink
 
 
+class QuietLink:
+    """Only what the ledger asks of a link: is the worker quiet (missed its heartbeats)?"""
+
+    def __init__(self) -> None:
+        self.is_quiet = False
+
+    def quiet(self) -> bool:
+        return self.is_quiet
+
+
 def entry(owner: str, credit: int, queues: set[str] | None = None, local: bool = False) -> Any:
-    link = cast(WorkerLink, object())
+    link = cast(WorkerLink, QuietLink())
     return WorkerEntry(owner, link, None if queues is None else frozenset(queues),
                        Credit(credit), local)  # fmt: skip
+
+
+def test_take_skips_a_quiet_worker_until_it_speaks_again() -> None:
+    ledger = WorkerLedger()
+    a, b = entry("a", 2), entry("b", 2)
+    ledger.join(a)
+    ledger.join(b)
+    a.link.is_quiet = True
+    assert [ledger.take("q").owner for _ in range(2)] == ["b", "b"]
+    assert ledger.take("q") is None  # a keeps its credit but is not given work
+    a.link.is_quiet = False
+    assert ledger.take("q").owner == "a"
+    only = WorkerLedger()
+    c = entry("c", 1)
+    only.join(c)
+    c.link.is_quiet = True
+    assert only.take("q") is None  # also when it is the only worker
 
 
 def test_take_goes_round_robin_over_workers_with_credit() -> None:
