@@ -36,7 +36,8 @@ class ZmqFleet:
         silence_ms: int | None = None,
     ) -> None:
         """``silence_ms``: a worker that says nothing this long is gone and its leases are
-        reclaimed (default: the broker's, 2 s, never more than the lease TTL)."""
+        reclaimed (default: 2.5 heartbeat intervals, at least 1 s; never more than the lease
+        TTL)."""
         if keys is None and beyond_loopback(endpoint):
             raise InsecureEndpoint(endpoint)  # said here, before a runtime opens around it
         #: The endpoint to bind; once the runtime is open, the one bound.

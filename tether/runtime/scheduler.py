@@ -97,8 +97,9 @@ TIMEOUT_GRACE_SECS: Final = 1.0
 ADOPTION_GRACE_MS: Final = 1_000
 #: An adopted lease whose worker has not rejoined expires this long after its last renewal
 #: (never past its persisted expiry): the silence after which a connected worker is taken as
-#: gone (the fleet broker's ``MIN_SILENCE_MS``), not the whole TTL (issue 19: a worker stopped
-#: just after its grant lost the step for a TTL whenever the engine restarted meanwhile).
+#: gone (the fleet's own, once it says: ``WorkersCanConnect``), not the whole TTL (issue 19:
+#: a worker stopped just after its grant lost the step for a TTL whenever the engine restarted
+#: meanwhile).
 ADOPTED_SILENCE_MS: Final = 1_000
 
 #: Hands an outcome to its execution actor; False when no live actor took it.
@@ -170,8 +171,9 @@ class SchedulerActor(Actor):
             if row.lease_owner == LOCAL_OWNER:
                 continue
             if row.status == "leased" and row.lease_owner is not None:
-                # A remote worker may outlive the engine: it has until the lease's persisted
-                # expiry, or a short grace, to come back and claim, heartbeat or report it.
+                # A remote worker may outlive the engine: it has until a silence after the
+                # lease's last renewal, or a short grace, to come back and claim, heartbeat or
+                # report it (see lease_claims).
                 self._leases[row.work_item_id] = adopted(
                     row, grace, self._ttl_ms / 1000, self._adopted_silence_secs
                 )
