@@ -30,19 +30,14 @@ The high-water mark (``hwm``, default 50,000 per peer and direction) is far abov
 credit flow lets build up (about a worker's capacity in grants, plus acks): reaching it means the
 peer is stuck, not busy.
 
-Liveness: a worker that sent nothing at all (heartbeats count) for ``silence_ms`` (by default
-``SILENT_AFTER_HEARTBEATS`` heartbeat intervals but not under ``MIN_SILENCE_MS``, and never more
-than the lease TTL) is reported ``on_worker_left(peer, "silent for N ms")`` and forgotten, and
-the scheduler reclaims its leases at once; if it was only slow, its next message is answered
-``hello_required`` and it says Hello again, and any result it sends for a reclaimed lease is
-refused by its fence (I5). That is why the silence can be shorter than the TTL: a stopped
-worker's steps run again elsewhere after a few missed heartbeats instead of a whole TTL (issue
-19). Silence is measured on the event loop's clock (``loop.time()``), checked every fifth of
-``silence_ms`` once the socket is drained (a heartbeat still queued is read first; a socket
-that never drains is swept a fifth late at the most), so a report comes between 1 and 1.2
-``silence_ms`` after the last message (1.4 under a flood). A worker whose
-connection closed (its process died) is reported sooner, ``"its connection closed"``: ZeroMQ's
-monitor says a connection dropped (:mod:`tether.fleet.disconnects`), and
+Liveness (:mod:`tether.fleet.liveness`): a worker that sent nothing (heartbeats count) for a
+few heartbeat intervals is *quiet* and gets no new work until it speaks; one silent for
+``silence_ms`` is reported ``on_worker_left(peer, "silent for N ms")`` and forgotten, and the
+scheduler reclaims its leases at once (safe by fence, I5). Silence is measured on the event
+loop's clock, swept every fifth of ``silence_ms`` once the socket is drained (a heartbeat still
+queued is read first; a socket that never drains is swept a fifth late at the most). A worker
+whose connection closed (its process died) is reported sooner, ``"its connection closed"``:
+ZeroMQ's monitor says a connection dropped (:mod:`tether.fleet.disconnects`), and
 ``DISCONNECT_PROBE_DELAY_SECS`` later every peer ZeroMQ no longer reaches is gone. The delay
 lets a live worker whose connection merely dropped reconnect and say Hello first (it does within
 ``RECONNECT_IVL_MAX_MS``), keeping its leases.
@@ -77,6 +72,7 @@ from tether.fleet._aiozmq import NOBLOCK, SNDMORE_NOBLOCK, SocketWaiter, recv_fr
 from tether.fleet.disconnects import DisconnectWatch
 from tether.fleet.handler import BrokerHandler, Peer
 from tether.fleet.keys import EngineKeys, InsecureEndpoint, beyond_loopback
+from tether.fleet.liveness import DEFAULT_HEARTBEAT_INTERVAL_MS, Liveness
 from tether.fleet.peer_table import PeerTable, Refusal
 from tether.fleet.protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -100,26 +96,7 @@ __all__ = ["Broker", "BrokerHandler", "Peer"]
 
 log = logging.getLogger(__name__)
 
-#: Four heartbeats a second: a worker that stopped (SIGSTOP, a stalled host) is seen quiet
-#: after about half a second and given no new work (``quiet``), where a second's interval
-#: let it take a step it could not start for two or three (issue 19). The cost is four small
-#: messages a second per worker each way.
-DEFAULT_HEARTBEAT_INTERVAL_MS: Final = 250
 DEFAULT_LEASE_TTL_MS: Final = 5_000
-#: Missed heartbeat intervals after which a worker is taken as gone (its leases reclaimed): more
-#: than two, so one late heartbeat on a loaded machine does not lose a live worker.
-SILENT_AFTER_HEARTBEATS: Final = 2.5
-#: ... and never under this: four of the default heartbeats. A worker stalled longer is taken
-#: as gone at no cost to correctness (its steps run again elsewhere, its late results are
-#: refused by their fence), and an engine stalled longer loses nobody (heartbeats queued in the
-#: socket are read before a sweep). 2 s here made each step granted to a stopped worker wait
-#: 2-3 s (issue 19: chaos p99 7.0 s against 3.7 s with 1 s, 600 runs, 80 faults, same seed).
-MIN_SILENCE_MS: Final = 1_000
-#: Missed heartbeat intervals after which a worker is quiet: no new work goes to it until it
-#: speaks again (nothing is reclaimed: that waits for the silence above) ...
-QUIET_AFTER_HEARTBEATS: Final = 2.5
-#: ... and never under this.
-MIN_QUIET_MS: Final = 500
 #: Messages queued per peer and direction before a send reports the peer as not reading.
 DEFAULT_HWM: Final = 50_000
 #: ZMTP-level pings: ZeroMQ drops a TCP connection that stopped answering (a machine that died
@@ -184,10 +161,7 @@ class Broker:
         self._handler = handler
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self._lease_ttl_ms = lease_ttl_ms
-        default_silence = max(MIN_SILENCE_MS, int(SILENT_AFTER_HEARTBEATS * heartbeat_interval_ms))
-        self._silence_ms = min(lease_ttl_ms, silence_ms or default_silence)
-        quiet_ms = max(MIN_QUIET_MS, QUIET_AFTER_HEARTBEATS * heartbeat_interval_ms)
-        self._quiet_secs = min(self._silence_ms, quiet_ms) / 1000
+        self._liveness = Liveness.of(heartbeat_interval_ms, lease_ttl_ms, silence_ms)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hwm = hwm
         self._keys = keys
@@ -313,7 +287,7 @@ class Broker:
     @property
     def silence_ms(self) -> int:
         """How long a worker may say nothing before it is taken as gone."""
-        return self._silence_ms
+        return self._liveness.silence_ms
 
     def quiet(self, identity: bytes) -> bool:
         """Has the worker at ``identity`` said nothing (heartbeats count) for a few heartbeat
@@ -328,7 +302,7 @@ class Broker:
         peer = self._peers.get(identity)
         if peer is None or self._loop is None:
             return True
-        return self._loop.time() - peer.last_seen > self._quiet_secs
+        return self._loop.time() - peer.last_seen > self._liveness.quiet_secs
 
     def send(self, identity: bytes, msg: EngineMessage) -> bool:
         """Queue ``msg`` for the worker at ``identity`` without blocking.
@@ -424,7 +398,7 @@ class Broker:
         sock, waiter = self._sock, self._waiter
         assert sock is not None and waiter is not None
         loop = asyncio.get_running_loop()
-        silence = self._silence_ms / 1000
+        silence = self._liveness.silence_ms / 1000
         sweep_every = silence / 5
         next_sweep = loop.time() + sweep_every
         timer = loop.call_at(next_sweep, waiter.interrupt)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
-from tether.fleet.broker import DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_MAX_WORKERS_PER_PRINCIPAL
+from tether.fleet.broker import DEFAULT_MAX_WORKERS_PER_PRINCIPAL
 from tether.fleet.engine_link import FleetLink
 from tether.fleet.keys import EngineKeys, InsecureEndpoint, beyond_loopback
+from tether.fleet.liveness import DEFAULT_HEARTBEAT_INTERVAL_MS
 from tether.fleet.protocol import DEFAULT_MAX_MESSAGE_BYTES
 from tether.runtime.internals import RuntimeInternals
 from tether.runtime.scheduler_messages import WorkersCanConnect
