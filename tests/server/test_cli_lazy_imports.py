@@ -1,0 +1,52 @@
+"""Building the ``tether`` parser loads no command's code, and ``tether dev`` loads no other
+command's: a restarted engine (issue 19: every restart's start lands in its runs' latency)
+pays only for the engine's own imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tether.cli.audit_command import KEYS_ENV
+
+_PARSER_PROBE = """
+import sys
+from tether.cli import build_parser
+build_parser().parse_args(["dev"])
+heavy = ("litestar", "uvicorn", "zmq", "httpx", "cryptography", "yaml", "structlog",
+         "tether.runtime", "tether.server", "tether.agents", "tether.governance",
+         "tether.deployment", "tether.fleet", "tether.embedded")
+print(",".join(sorted({h for h in heavy for m in sys.modules if m == h or m.startswith(h + ".")})))
+"""
+
+
+def test_building_the_parser_imports_no_engine_library() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _PARSER_PROBE], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [""]
+
+
+_DEV_PROBE = """
+import sys
+from tether.cli import build_parser
+build_parser().parse_args(["dev"])
+import tether.cli.dev_engine  # what `tether dev`'s run() imports
+others = ("tether.cli.audit_actions", "tether.cli.worker_process", "tether.deployment",
+          "tether.fleet.worker_set", "tether.governance.pdf_report")
+print(",".join(m for m in others if m in sys.modules))
+"""
+
+
+def test_tether_dev_imports_no_other_commands_code() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _DEV_PROBE], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [""]
+
+
+def test_the_clis_keys_variable_is_the_governance_ones() -> None:
+    from tether.governance import keys
+
+    assert KEYS_ENV == keys.KEYS_ENV
+
