@@ -50,3 +50,19 @@ def test_the_clis_keys_variable_is_the_governance_ones() -> None:
 
     assert KEYS_ENV == keys.KEYS_ENV
 
+
+_HTTPX_PROBE = """
+import sys
+import tether.cli.dev_engine, tether.server.app, tether.agents.kinds, tether.agents.a2a.client
+print("httpx" in sys.modules)
+"""
+
+
+def test_an_engine_loads_httpx_only_when_a_call_sends() -> None:
+    """httpx (with the click, rich and pygments its command line pulls in) was about a tenth
+    of an engine start's imports; the agent kinds need it only to send a call."""
+    out = subprocess.run(
+        [sys.executable, "-c", _HTTPX_PROBE], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["False"]
+
