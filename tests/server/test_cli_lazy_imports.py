@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tether.cli.audit_command import KEYS_ENV
 
 _PARSER_PROBE = """
 import sys
+from pathlib import Path
 from tether.cli import build_parser
 build_parser().parse_args(["dev"])
 heavy = ("litestar", "uvicorn", "zmq", "httpx", "cryptography", "yaml", "structlog",
@@ -29,6 +31,7 @@ def test_building_the_parser_imports_no_engine_library() -> None:
 
 _DEV_PROBE = """
 import sys
+from pathlib import Path
 from tether.cli import build_parser
 build_parser().parse_args(["dev"])
 import tether.cli.dev_engine  # what `tether dev`'s run() imports
@@ -53,6 +56,7 @@ def test_the_clis_keys_variable_is_the_governance_ones() -> None:
 
 _HTTPX_PROBE = """
 import sys
+from pathlib import Path
 import tether.cli.dev_engine, tether.server.app, tether.agents.kinds, tether.agents.a2a.client
 print("httpx" in sys.modules)
 """
@@ -66,3 +70,22 @@ def test_an_engine_loads_httpx_only_when_a_call_sends() -> None:
     ).stdout.splitlines()
     assert out == ["False"]
 
+
+_APP_PROBE = """
+import sys
+from pathlib import Path
+from tether.embedded import Runtime
+from tether.server.app import create_app
+from tether.server.config import ServerConfig
+app = create_app(Runtime(sys.argv[1]), ServerConfig.from_env({}), open_runtime=False)
+print(",".join(m for m in ("tether.ir.yaml_compiler",) if m in sys.modules))
+"""
+
+
+def test_the_app_loads_no_yaml_compiler(tmp_path: Path) -> None:
+    """The YAML compiler is for a file nobody registered, not for a start."""
+    out = subprocess.run(
+        [sys.executable, "-c", _APP_PROBE, f"sqlite:///{tmp_path / 'j.db'}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert out == [""]

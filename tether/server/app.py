@@ -46,7 +46,6 @@ from tether.governance.redaction.engine import EngineRedaction
 from tether.governance.redaction.http_exit import RedactResponses
 from tether.governance.redaction.log_exit import install_log_redaction
 from tether.governance.redaction.settings import redaction_key
-from tether.ir import compile_yaml_file
 from tether.ir.submitted import compile_submitted_ir
 from tether.persistence.contract import EXECUTION_STATUSES
 from tether.runtime.assembly import check_client_id
@@ -188,6 +187,10 @@ async def start_execution(request: Request[Any, Any, Any], data: StartExecution)
         path = workflow_file(data.workflow_id, request.app.state.workflow_root)
         if path is None:
             raise
+        # The YAML compiler loads here, for the first run of a file nobody registered: an
+        # engine start (every restart after a crash) needs none of it.
+        from tether.ir import compile_yaml_file
+
         wf = rt.register(await anyio.to_thread.run_sync(compile_yaml_file, path))
         await runtime_internals(rt).persist(wf)
         request.app.state.redaction.add(wf)
