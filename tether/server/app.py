@@ -74,6 +74,7 @@ from tether.server.held_runs import announced_view, held_view, registration_warn
 from tether.server.host_names import AllowedHosts
 from tether.server.http_workers import HttpWorkers
 from tether.server.lease_tokens import LeaseKey
+from tether.server.msgspec_litestar import MsgspecLitestar
 from tether.server.request_gate import ANY_HOST, RequestGate
 from tether.server.strategy_events import strategy_labels
 from tether.server.views import events_view, execution_view, iso
@@ -382,7 +383,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
     # PII redaction at the API's, the logs' and the traces' exits (tether.governance.redaction)
     redaction = EngineRedaction(config.redact, lambda: redaction_key(os.environ, keys_dir()))
 
-    return Litestar(
+    return MsgspecLitestar(
         route_handlers=[
             health,
             openapi,
