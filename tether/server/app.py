@@ -88,6 +88,8 @@ ANONYMOUS = "anonymous"
 _STATUSES: Final = EXECUTION_STATUSES
 #: Paging past this is a mistake (and beyond what SQLite's integers hold near 2**63).
 MAX_OFFSET = 1_000_000_000
+#: The largest sequence number a journal can hold (SQLite's and Postgres' bigint).
+MAX_SEQ: Final = 2**63 - 1
 
 
 class RegisterWorkflow(msgspec.Struct, frozen=True):
@@ -256,8 +258,8 @@ async def get_events(
     from_seq: int = 1,
     artifacts: str = "ref",
 ) -> dict[str, Any]:
-    if from_seq < 1:
-        raise InvalidInput(f"from_seq must be >= 1, got {from_seq}")
+    if not 1 <= from_seq <= MAX_SEQ:  # beyond: the store cannot even bind it (was a 500)
+        raise InvalidInput(f"from_seq must be 1-{MAX_SEQ}, got {from_seq}")
     if artifacts not in ("ref", "inline"):  # large values: {"$artifact": ...}, or the values
         raise InvalidInput(f"artifacts must be ref or inline, got {artifacts!r}")
     rt = _rt(request)
