@@ -5,7 +5,8 @@
     python -m benchmarks all --quick                # every scenario at a small size
 
 Scenarios: chain, peers, recovery, fleet, limits, idle, agents, testing, chaos, artifacts,
-scale (see benchmarks/README.md; scale needs a Postgres server and is not part of ``all``).
+engine_start, scale (see benchmarks/README.md; scale needs a Postgres server and is not part
+of ``all``).
 Each prints its table and exits 0; a failed scenario makes ``all`` exit nonzero after running
 the rest.
 """
@@ -33,6 +34,7 @@ SCENARIOS = (
     "testing",
     "chaos",
     "artifacts",
+    "engine_start",
     "scale",
 )
 
@@ -51,6 +53,7 @@ ALL: list[tuple[str, str, list[str]]] = [
     ("testing", "testing", []),
     ("chaos", "chaos", []),
     ("artifacts", "artifacts", []),
+    ("engine_start", "engine_start", []),
 ]
 
 #: Small sizes for ``all --quick``: every scenario still measures what it says, on less work.
@@ -73,11 +76,12 @@ QUICK: list[tuple[str, str, list[str]]] = [
     ("testing", "testing", ["--quick"]),
     ("chaos", "chaos", ["--quick"]),
     ("artifacts", "artifacts", ["--runs", "20", "--rounds", "1"]),
+    ("engine_start", "engine_start", ["--quick"]),
 ]
 
 
 #: Scenarios with a ``--quick`` size of their own.
-HAS_QUICK = ("agents", "testing", "chaos", "scale")
+HAS_QUICK = ("agents", "testing", "chaos", "engine_start", "scale")
 
 #: A scenario whose module is not named as it is.
 MODULES = {"testing": "testing_speed"}

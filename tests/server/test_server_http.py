@@ -360,6 +360,14 @@ def test_paging_out_of_range_is_a_422_not_a_500_I10(engine: Engine) -> None:
             assert got.status_code == 422 and "offset" in got.json()["error"]
 
 
+def test_events_from_a_sequence_past_the_journals_integers_is_a_422_I10(engine: Engine) -> None:
+    # Found by the schema fuzzer: a from_seq past 2**63 reached the store and answered 500.
+    with httpx.Client(base_url=engine.url) as c:
+        for from_seq in (2**63, 5180693156681039555862154182656, 0):
+            got = c.get("/executions/e1/events", params={"from_seq": from_seq})
+            assert got.status_code == 422 and "from_seq" in got.json()["error"]
+
+
 LOOP = """
 workflow:
   id: loop

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import os
 import sys
 from collections.abc import Sequence
 
@@ -41,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev_command.add_parser(commands)
     deploy_command.add_parser(commands)
     engine_commands.add_parsers(commands)
-    time_travel_commands.add_parsers(commands, engine_commands.engine_url(os.environ))
+    time_travel_commands.add_parsers(commands)
     worker_command.add_parser(commands)
     agents_command.add_parser(commands)
     keys_command.add_parser(commands)

@@ -17,16 +17,14 @@ import json
 import os
 import sys
 
-from tether.cli.api_client import CliError, EngineApi
-from tether.cli.engine_commands import engine_url
+from tether.cli.api_client import ENGINE_HELP, CliError, EngineApi
 
 PROG = "tether agents"
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("agents", help="agents the engine publishes (A2A)")
-    engine = engine_url(os.environ)
-    p.add_argument("--engine", default=engine, help=f"engine URL (default {engine})")
+    p.add_argument("--engine", default=None, help=ENGINE_HELP)
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     sub = p.add_subparsers(dest="agents_command", metavar="ACTION", required=True)
     sub.add_parser("list", help="list the agents and their card URLs")

@@ -8,9 +8,35 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
+
+#: ``--engine``'s help: the URL is found when a command runs (``engine_url``), not when the
+#: parser is built, so building it (every ``tether`` command, ``tether dev`` too) stays light.
+ENGINE_HELP: Final = (
+    "engine URL (default: TETHER_ENGINE_URL, else the engine `tether dev` serves with this "
+    "environment: TETHER_PORT on TETHER_BIND)"
+)
+
+
+def engine_url(env: Mapping[str, str]) -> str:
+    """The engine the commands talk to: ``TETHER_ENGINE_URL``, else the one ``tether dev``
+    starts with the same environment (``TETHER_PORT``, and ``TETHER_BIND`` unless it is a
+    wildcard address), so one configuration serves both sides.
+
+    Example::
+
+        engine_url({"TETHER_PORT": "17700"})      # 'http://127.0.0.1:17700'
+    """
+    if env.get("TETHER_ENGINE_URL"):
+        return env["TETHER_ENGINE_URL"]
+    from tether.deployment import local_engine_url  # httpx, the YAML compiler: on use
+
+    return local_engine_url(env)
 
 
 class CliError(Exception):
@@ -22,9 +48,13 @@ class CliError(Exception):
 
 
 class EngineApi:
-    def __init__(self, url: str, token: str | None, timeout: float = 30.0) -> None:
+    """The engine at ``url``; ``None`` is ``engine_url`` of this process's environment."""
+
+    def __init__(self, url: str | None, token: str | None, timeout: float = 30.0) -> None:
+        import httpx  # here, not at import: every command's parser imports this module
+
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        self.url = url.rstrip("/")
+        self.url = (url or engine_url(os.environ)).rstrip("/")
         self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def close(self) -> None:
@@ -37,6 +67,8 @@ class EngineApi:
         return self._call("POST", path, json=body)
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
+        import httpx
+
         try:
             resp = self._client.request(method, path, **kw)
         except httpx.TransportError as exc:

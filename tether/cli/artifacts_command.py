@@ -15,12 +15,10 @@ import json
 import os
 import sys
 
-from tether.cli.api_client import CliError, EngineApi
-from tether.cli.engine_commands import engine_url
+from tether.cli.api_client import ENGINE_HELP, CliError, EngineApi
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    default = engine_url(os.environ)
     top = commands.add_parser(
         "artifacts", help="the engine's content-addressed artifacts",
         description="the engine's content-addressed artifacts (large values of its journals)",
@@ -30,7 +28,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "gc", help="remove the artifacts nothing references",
         description="remove the artifacts no journal row or snapshot references",
     )  # fmt: skip
-    gc.add_argument("--engine", default=default, help=f"engine URL ({default})")
+    gc.add_argument("--engine", default=None, help=ENGINE_HELP)
     gc.add_argument(
         "--min-age", type=float, default=3600.0,
         help="keep artifacts put less than this many seconds ago (default 3600)",

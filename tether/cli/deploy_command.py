@@ -18,12 +18,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.cli.worker_command import UsageError, import_user_module
-from tether.deployment import DeployableWorkflow, DeployError, deploy
-from tether.ir import WorkflowError
-from tether.runtime.code_first.decorators import CodeWorkflow
+
+if TYPE_CHECKING:
+    from tether.deployment import DeployableWorkflow
 
 USAGE = 2
 
@@ -44,6 +44,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Here, not at import: httpx, the YAML compiler and the runtime's decorators cost every
+    # `tether` command's parser (and each engine start) their imports.
+    from tether.deployment import DeployError, deploy
+    from tether.ir import WorkflowError
+
     try:
         workflow = load_workflow(args.workflow)
         given = json.loads(args.input) if args.input is not None else None
@@ -79,6 +84,8 @@ def load_workflow(where: str) -> DeployableWorkflow:
     module_name, sep, attribute = where.partition(":")
     if not sep or not module_name or not attribute:
         raise UsageError(f"{where!r}: give a YAML file or module:attribute (a @workflow)")
+    from tether.runtime.code_first.decorators import CodeWorkflow
+
     module = import_user_module(module_name)
     found: Any = getattr(module, attribute, None)
     if not isinstance(found, CodeWorkflow):

@@ -20,14 +20,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-import msgspec
-
-from tether.agents.kinds import AgentKinds
-from tether.cli.api_client import CliError, EngineApi
+from tether.cli.api_client import ENGINE_HELP, CliError, EngineApi
 from tether.cli.read_commands import (
     STATUSES,
     events_command,
@@ -37,32 +33,14 @@ from tether.cli.read_commands import (
     workflows_command,
 )
 from tether.cli.run_follow import RunPrinter, follow_run
-from tether.deployment import local_engine_url
-from tether.ir import WorkflowError, compile_yaml_file
-from tether.runtime.runnable import unsupported_nodes
 
 DEFAULT_ENGINE: Final = "http://127.0.0.1:7700"
-
-
-def engine_url(env: Mapping[str, str]) -> str:
-    """The engine the commands talk to: ``TETHER_ENGINE_URL``, else the one ``tether dev``
-    starts with the same environment (``TETHER_PORT``, and ``TETHER_BIND`` unless it is a
-    wildcard address), so one configuration serves both sides.
-
-    Example::
-
-        engine_url({"TETHER_PORT": "17700"})      # 'http://127.0.0.1:17700'
-    """
-    if env.get("TETHER_ENGINE_URL"):
-        return env["TETHER_ENGINE_URL"]
-    return local_engine_url(env)
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def engine_parser(name: str, help: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = commands.add_parser(name, help=help, description=help)
-        engine = engine_url(os.environ)
-        p.add_argument("--engine", default=engine, help=f"engine URL (default {engine})")
+        p.add_argument("--engine", default=None, help=ENGINE_HELP)
         p.add_argument("--json", action="store_true", help="print JSON for machines")
         return p
 
@@ -148,6 +126,12 @@ def watch_command(api: EngineApi, args: argparse.Namespace) -> int:
 
 
 def validate_command(args: argparse.Namespace) -> int:
+    # Here, not at import: the agent kinds, the runtime and the YAML compiler cost every
+    # `tether` command (and each engine start) a few hundred ms, and only this one needs them.
+    from tether.agents.kinds import AgentKinds
+    from tether.ir import WorkflowError, compile_yaml_file
+    from tether.runtime.runnable import unsupported_nodes
+
     try:
         wf = compile_yaml_file(Path(args.file))
     except FileNotFoundError:
@@ -167,6 +151,10 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def run_command(api: EngineApi, args: argparse.Namespace) -> int:
+    import msgspec
+
+    from tether.ir import WorkflowError, compile_yaml_file
+
     try:
         given = json.loads(args.input)
     except json.JSONDecodeError as exc:

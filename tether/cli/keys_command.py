@@ -16,14 +16,7 @@ import argparse
 import sys
 from typing import Any
 
-from tether.governance.keys import (
-    KEYS_ENV,
-    AuditKeyError,
-    init_keys,
-    keys_dir,
-    load_keyring,
-    load_signing_key,
-)
+from tether.cli.audit_command import KEYS_ENV
 
 
 def add_parser(commands: Any) -> None:
@@ -45,6 +38,14 @@ def add_parser(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from tether.governance.keys import (
+        AuditKeyError,
+        init_keys,
+        keys_dir,
+        load_keyring,
+        load_signing_key,
+    )
+
     directory = keys_dir(args.keys)
     try:
         if args.keys_command in ("init", "rotate"):

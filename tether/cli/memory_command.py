@@ -23,16 +23,14 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
-from tether.cli.api_client import CliError, EngineApi
-from tether.cli.engine_commands import engine_url
+from tether.cli.api_client import ENGINE_HELP, CliError, EngineApi
 
 PROG = "tether memory"
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("memory", help="a user's durable memory (facts)")
-    engine = engine_url(os.environ)
-    p.add_argument("--engine", default=engine, help=f"engine URL (default {engine})")
+    p.add_argument("--engine", default=None, help=ENGINE_HELP)
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     sub = p.add_subparsers(dest="memory_command", metavar="ACTION", required=True)
     listed = sub.add_parser("list", help="a user's facts, with what supersedes what")

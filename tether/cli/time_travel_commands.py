@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Final
 
-from tether.cli.api_client import CliError, EngineApi
+from tether.cli.api_client import ENGINE_HELP, CliError, EngineApi
 
 #: A value in a change line is cut to this many characters (``--full`` shows everything).
 SHOWN_CHARS: Final = 60
@@ -27,12 +27,10 @@ SHOWN_CHARS: Final = 60
 Command = Callable[[EngineApi, argparse.Namespace], int]
 
 
-def add_parsers(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], engine_default: str
-) -> None:
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def parser(name: str, help: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = commands.add_parser(name, help=help, description=help)
-        p.add_argument("--engine", default=engine_default, help=f"engine URL ({engine_default})")
+        p.add_argument("--engine", default=None, help=ENGINE_HELP)
         p.add_argument("--json", action="store_true", help="print JSON for machines")
         p.add_argument("execution_id")
         return p

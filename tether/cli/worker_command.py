@@ -29,30 +29,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import anyio
-import zmq
-
-from tether.agents.kinds import AgentKinds
-from tether.fleet.connection import EngineUnreachable, HandshakeRefused
-from tether.fleet.keys import KeyFileError, WorkerKeys
-from tether.fleet.worker_set import WorkerSet
-from tether.logs import configure_logging
-from tether.runtime.tools import Tool, ToolRegistry
+if TYPE_CHECKING:
+    from tether.runtime.tools import Tool
 
 PROG: Final = "tether worker"
-EXIT_UNREACHABLE: Final = 1
 EXIT_USAGE: Final = 2
-
-log = logging.getLogger("tether.worker")
 
 
 class UsageError(Exception):
@@ -132,6 +118,8 @@ def add_parser(commands: Any) -> None:
 
 def load_tools(module_args: list[str]) -> list[Tool]:
     """The Tool objects defined at the top level of the named modules; UsageError if none."""
+    from tether.runtime.tools import Tool
+
     return [v for m in load_modules(module_args) for v in vars(m).values() if isinstance(v, Tool)]
 
 
@@ -155,6 +143,8 @@ def import_user_module(name: str) -> ModuleType:
 def load_modules(module_args: list[str]) -> list[ModuleType]:
     """Import the modules ``--modules`` names; UsageError saying what went wrong, or when one
     defines no tool (steps are tools) at its top level."""
+    from tether.runtime.tools import Tool  # the runtime: when a command loads modules
+
     names = [n.strip() for arg in module_args for n in arg.split(",") if n.strip()]
     if not names:
         raise UsageError("--modules names no module")
@@ -169,114 +159,8 @@ def load_modules(module_args: list[str]) -> list[ModuleType]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tether worker`` with parsed ``args``; the exit status."""
-    configure_logging(args.log_level)
-    try:
-        keys = worker_keys(args.key, args.engine_key, os.environ)
-        registry = ToolRegistry(load_tools(args.modules) if args.modules else [])
-        # Model, http and MCP calls of the engine's workflows run wherever tools run: with the
-        # keys of this worker's environment.
-        kinds = AgentKinds()
-        for builtin in kinds.tools():
-            registry.add(builtin)
-    except (UsageError, ValueError) as exc:  # ValueError: two different tools, one name
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        worker = WorkerSet(
-            args.engines,
-            tools=registry,
-            queues=args.queues or ["python_tool"],
-            concurrency=args.concurrency,
-            worker_id=args.worker_id,
-            connect_timeout_secs=args.connect_timeout,
-            keys=keys,
-        )
-    except ValueError as exc:  # an engine named twice
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    status = anyio.run(_serve, worker, kinds, args)
-    if status > 128 or threading.active_count() > 1:
-        # A tool thread still running (abandoned after a timeout, or a second signal) would
-        # keep the interpreter alive at exit: leave now, it has been reported or will expire.
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    return status
+    # The fleet, the agent kinds and the runtime's tools load here, not when the `tether`
+    # parser is built for any command.
+    from tether.cli.worker_process import run_worker
 
-
-def worker_keys(
-    key: str | None, engine_key: str | None, env: Mapping[str, str]
-) -> WorkerKeys | None:
-    """The worker's CURVE keys from the flags or the environment; None when neither names any.
-
-    Example::
-
-        worker_keys("w1.key_secret", "engine.key", os.environ)   # WorkerKeys(...)
-    """
-    key = key or env.get("TETHER_WORKER_KEY") or None
-    engine_key = engine_key or env.get("TETHER_ENGINE_KEY") or None
-    if key is None and engine_key is None:
-        return None
-    if key is None or engine_key is None:
-        raise UsageError(
-            "give both --key (this worker's NAME.key_secret) and --engine-key (the engine's "
-            "NAME.key), or neither"
-        )
-    try:
-        return WorkerKeys.from_files(key, engine_key)
-    except KeyFileError as exc:
-        raise UsageError(str(exc)) from None
-
-
-async def _serve(worker: WorkerSet, kinds: AgentKinds, args: argparse.Namespace) -> int:
-    await kinds.start()  # MCP servers the calls start are stopped as the worker ends
-    try:
-        return await _serve_started(worker, args)
-    finally:
-        await kinds.aclose()  # in the task that started it: its task group is the current scope
-
-
-async def _serve_started(worker: WorkerSet, args: argparse.Namespace) -> int:
-    status = 0
-    async with anyio.create_task_group() as tg:
-
-        async def on_signals() -> None:
-            nonlocal status
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for signum in signals:
-                    if not worker.stopping:
-                        log.info(
-                            "%s: %s received; draining %d in-flight tool(s) "
-                            "(send it again to exit at once)",
-                            PROG,
-                            signal.Signals(signum).name,
-                            worker.in_flight,
-                        )
-                        worker.request_stop()
-                    else:
-                        print(f"{PROG}: exiting without draining", file=sys.stderr)
-                        status = 128 + signum
-                        tg.cancel_scope.cancel()
-                        return
-
-        tg.start_soon(on_signals)
-        try:
-            await worker.run()
-        except EngineUnreachable:
-            print(
-                f"{PROG}: cannot reach the engine at {', '.join(args.engines)} after "
-                f"{args.connect_timeout:.1f}s",
-                file=sys.stderr,
-            )
-            status = EXIT_UNREACHABLE
-        except HandshakeRefused as exc:
-            print(f"{PROG}: {exc}", file=sys.stderr)
-            status = EXIT_UNREACHABLE
-        except zmq.ZMQError as exc:
-            # Raised by connect() for an address ZeroMQ cannot parse.
-            names = ", ".join(repr(e) for e in args.engines)
-            print(f"{PROG}: bad engine address {names}: {exc}", file=sys.stderr)
-            status = EXIT_USAGE
-        tg.cancel_scope.cancel()
-    return status
+    return run_worker(args)

@@ -46,7 +46,6 @@ from tether.governance.redaction.engine import EngineRedaction
 from tether.governance.redaction.http_exit import RedactResponses
 from tether.governance.redaction.log_exit import install_log_redaction
 from tether.governance.redaction.settings import redaction_key
-from tether.ir import compile_yaml_file
 from tether.ir.submitted import compile_submitted_ir
 from tether.persistence.contract import EXECUTION_STATUSES
 from tether.runtime.assembly import check_client_id
@@ -75,6 +74,7 @@ from tether.server.held_runs import announced_view, held_view, registration_warn
 from tether.server.host_names import AllowedHosts
 from tether.server.http_workers import HttpWorkers
 from tether.server.lease_tokens import LeaseKey
+from tether.server.msgspec_litestar import MsgspecLitestar
 from tether.server.request_gate import ANY_HOST, RequestGate
 from tether.server.strategy_events import strategy_labels
 from tether.server.views import events_view, execution_view, iso
@@ -88,6 +88,8 @@ ANONYMOUS = "anonymous"
 _STATUSES: Final = EXECUTION_STATUSES
 #: Paging past this is a mistake (and beyond what SQLite's integers hold near 2**63).
 MAX_OFFSET = 1_000_000_000
+#: The largest sequence number a journal can hold (SQLite's and Postgres' bigint).
+MAX_SEQ: Final = 2**63 - 1
 
 
 class RegisterWorkflow(msgspec.Struct, frozen=True):
@@ -188,6 +190,10 @@ async def start_execution(request: Request[Any, Any, Any], data: StartExecution)
         path = workflow_file(data.workflow_id, request.app.state.workflow_root)
         if path is None:
             raise
+        # The YAML compiler loads here, for the first run of a file nobody registered: an
+        # engine start (every restart after a crash) needs none of it.
+        from tether.ir import compile_yaml_file
+
         wf = rt.register(await anyio.to_thread.run_sync(compile_yaml_file, path))
         await runtime_internals(rt).persist(wf)
         request.app.state.redaction.add(wf)
@@ -252,8 +258,8 @@ async def get_events(
     from_seq: int = 1,
     artifacts: str = "ref",
 ) -> dict[str, Any]:
-    if from_seq < 1:
-        raise InvalidInput(f"from_seq must be >= 1, got {from_seq}")
+    if not 1 <= from_seq <= MAX_SEQ:  # beyond: the store cannot even bind it (was a 500)
+        raise InvalidInput(f"from_seq must be 1-{MAX_SEQ}, got {from_seq}")
     if artifacts not in ("ref", "inline"):  # large values: {"$artifact": ...}, or the values
         raise InvalidInput(f"artifacts must be ref or inline, got {artifacts!r}")
     rt = _rt(request)
@@ -379,7 +385,7 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
     # PII redaction at the API's, the logs' and the traces' exits (tether.governance.redaction)
     redaction = EngineRedaction(config.redact, lambda: redaction_key(os.environ, keys_dir()))
 
-    return Litestar(
+    return MsgspecLitestar(
         route_handlers=[
             health,
             openapi,

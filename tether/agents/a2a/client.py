@@ -14,11 +14,12 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import NonRetryableError
+
+if TYPE_CHECKING:
+    import httpx  # loaded by the first call that sends: an engine start needs none
 
 #: Task states after which nothing more happens.
 TERMINAL_STATES = frozenset({"completed", "failed", "canceled", "rejected"})
@@ -43,6 +44,8 @@ class A2aClient:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
+            import httpx
+
             self._http = httpx.AsyncClient(follow_redirects=False)
         return self._http
 
@@ -73,6 +76,8 @@ class A2aClient:
     ) -> Any:
         """Call ``method`` and return its ``result``."""
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        import httpx
+
         try:
             reply = await self._client().post(
                 endpoint, json=body, headers=self._headers(), timeout=timeout
@@ -93,6 +98,8 @@ class A2aClient:
         return answer["result"]
 
     async def _get(self, url: str) -> httpx.Response:
+        import httpx
+
         try:
             return await self._client().get(url, headers=self._headers(), timeout=15.0)
         except httpx.HTTPError as exc:

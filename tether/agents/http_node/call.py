@@ -18,10 +18,9 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
-import httpx
 import msgspec
 
 from tether.agents.http_node.errors import (
@@ -43,6 +42,9 @@ from tether.agents.http_node.request import HttpRequest, check_header_value, par
 from tether.agents.providers.errors import DEFAULT_RETRY_AFTER_SECS, parse_retry_after
 from tether.agents.providers.types import bounded
 from tether.runtime.secrets import SecretSource
+
+if TYPE_CHECKING:
+    import httpx  # loaded by the first call that sends: an engine start needs none
 
 __all__ = ["SAFE_HEADERS", "call_http"]
 
@@ -89,6 +91,8 @@ async def call_http(
     wire = _fill(request, lookup_in(secrets, os.environ if environ is None else environ))
     if client is not None:
         return await _exchange(client, request, wire)
+    import httpx
+
     async with httpx.AsyncClient() as own:
         return await _exchange(own, request, wire)
 
@@ -113,6 +117,8 @@ def _fill(request: HttpRequest, lookup: Lookup) -> _Wire:
 async def _exchange(client: httpx.AsyncClient, request: HttpRequest, wire: _Wire) -> dict[str, Any]:
     what = _what(request)
     failure: Exception
+    import httpx
+
     try:
         # httpx's timeout bounds each read; this bounds the whole call, a trickling body too.
         with anyio.fail_after(request.timeout_secs):

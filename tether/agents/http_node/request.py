@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
-import httpx
 import msgspec
 
 from tether.agents.http_node.errors import HttpArgsError
@@ -107,6 +106,8 @@ def _url(value: object) -> str:
     if PLACEHOLDER.search(before_query) or PLACEHOLDER.search(fragment):
         # A value in the host or path could send the call (and its headers) elsewhere.
         raise HttpArgsError("http: url: ${NAME} is filled in the query only, not before '?'")
+    import httpx
+
     try:
         parsed = httpx.URL(value)
     except httpx.InvalidURL as exc:

@@ -11,15 +11,16 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final
 
 from tether.agents.http_node import call_http
 from tether.ir.templates import parse_template, render_value
 from tether.ir.types import HttpKind, Node
 from tether.runtime.secrets import SecretSource
 from tether.runtime.tools import Tool
+
+if TYPE_CHECKING:
+    import httpx  # loaded by the first call that sends: an engine start needs none
 
 HTTP_TOOL: Final = "tether.http"
 
@@ -59,6 +60,8 @@ class HttpCaller:
 
     async def call(self, **args: Any) -> dict[str, Any]:
         if self._http is None:
+            import httpx
+
             self._http = httpx.AsyncClient(follow_redirects=False)
         reply = await call_http(args, secrets=self._secrets, client=self._http)
         return {"output": reply, "facts": {"http_status": reply["status"]}}

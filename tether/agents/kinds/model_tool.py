@@ -18,10 +18,9 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
-import httpx
 import msgspec
 
 from tether.agents.kinds.answers import JSON_OR_TEXT, json_or_text
@@ -34,6 +33,9 @@ from tether.agents.providers.resolve import make_client
 from tether.agents.providers.types import Message, ModelReply, ModelRequest, ToolSpec, bounded
 from tether.errors import NonRetryableError, TetherError
 from tether.runtime.tools import Tool
+
+if TYPE_CHECKING:
+    import httpx  # loaded by the first call that sends: an engine start needs none
 
 #: The name workflows' model calls run under (a worker needs it to run them).
 MODEL_TOOL: Final = "tether.model"
@@ -145,6 +147,8 @@ class ModelCaller:
         client = self._clients.get(provider)
         if client is None:
             if self._http is None:
+                import httpx
+
                 self._http = httpx.AsyncClient()
             env = os.environ if self._env is None else self._env
             client = self._clients[provider] = make_client(provider, env, http=self._http)

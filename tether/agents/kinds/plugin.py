@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from tether.agents.a2a.caller import A2A_TOOL, A2aCaller, a2a_args, check_a2a
 from tether.agents.kinds.checks import check_workflow
@@ -61,6 +59,9 @@ from tether.ir.types import (
 from tether.runtime.node_kinds import CallBinder
 from tether.runtime.secrets import SecretSource
 from tether.runtime.tools import Tool, ToolRegistry, UnknownTool
+
+if TYPE_CHECKING:
+    import httpx  # loaded by the first call that sends: an engine start needs none
 
 _KINDS = (
     ModelKind, AgentKind, HttpKind, McpToolKind, EvalKind, RunCodeKind, A2aTaskKind,

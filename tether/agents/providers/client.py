@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Final, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Final, Protocol
 
 from tether.agents.providers.types import ModelReply, ModelRequest
 from tether.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    import httpx  # loaded by the first call that sends: an engine start needs none
 
 __all__ = ["DEFAULT_TIMEOUT_SECS", "ClientBase", "ModelClient"]
 
@@ -59,6 +60,8 @@ class ClientBase(ABC):
         if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self._owns_http = http is None
+        import httpx
+
         self._http = http if http is not None else httpx.AsyncClient()
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._timeout = timeout

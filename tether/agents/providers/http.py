@@ -13,9 +13,8 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import httpx
 import msgspec
 
 from tether.agents.providers.errors import (
@@ -29,6 +28,9 @@ from tether.agents.providers.errors import (
 )
 from tether.agents.providers.types import FinishReason, ModelReply, ToolCall, Usage, bounded
 from tether.clock import Clock
+
+if TYPE_CHECKING:
+    import httpx  # loaded by the first call that sends: an engine start needs none
 
 T = TypeVar("T")
 
@@ -78,6 +80,8 @@ async def post_json(
     answer comes to (``secrets`` scrubbed from every message)."""
     provider = endpoint.provider
     started = clock.monotonic()
+    import httpx
+
     try:
         resp = await http.post(
             endpoint.url, content=msgspec.json.encode(body), headers=endpoint.headers,
@@ -204,6 +208,8 @@ def _gemini_retry_delay(text: str) -> float | None:
 
 
 def _host(endpoint: Endpoint) -> str:
+    import httpx
+
     try:
         return httpx.URL(endpoint.url).host or endpoint.url
     except httpx.InvalidURL:

@@ -11,10 +11,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-import httpx
 import msgspec
 
 from tether.agents.providers.client import DEFAULT_TIMEOUT_SECS, ClientBase
@@ -32,6 +31,9 @@ from tether.agents.providers.types import (
     Usage,
 )
 from tether.clock import Clock
+
+if TYPE_CHECKING:
+    import httpx  # loaded by the first call that sends: an engine start needs none
 
 __all__ = [
     "DEFAULT_AZURE_API_VERSION",

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 import msgspec
 
 from tether.agents.providers.client import DEFAULT_TIMEOUT_SECS, ClientBase
@@ -27,6 +27,9 @@ from tether.agents.providers.costs import DEFAULT_PRICES, Cost, CostTable, Price
 from tether.agents.providers.resolve import make_client, provider_for
 from tether.agents.providers.types import ModelReply, ModelRequest
 from tether.clock import Clock
+
+if TYPE_CHECKING:
+    import httpx  # loaded by the first call that sends: an engine start needs none
 
 __all__ = ["ProviderSet"]
 
@@ -49,6 +52,8 @@ class ProviderSet:
         self._config = config
         self._env = dict(env)
         self._owns_http = http is None
+        import httpx
+
         self._http = http if http is not None else httpx.AsyncClient()
         self._clock = clock
         self._timeout = timeout

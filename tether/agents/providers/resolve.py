@@ -18,9 +18,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
-
-import httpx
+from typing import TYPE_CHECKING, Final
 
 from tether.agents.providers.anthropic import DEFAULT_ANTHROPIC_BASE_URL, AnthropicClient
 from tether.agents.providers.client import DEFAULT_TIMEOUT_SECS, ClientBase
@@ -33,6 +31,9 @@ from tether.agents.providers.openai import (
     OpenAIClient,
 )
 from tether.clock import Clock
+
+if TYPE_CHECKING:
+    import httpx  # loaded by the first call that sends: an engine start needs none
 
 __all__ = ["PROVIDERS", "SEAM_URL", "make_client", "provider_for"]
 

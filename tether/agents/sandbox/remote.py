@@ -20,11 +20,12 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from tether.agents.sandbox.limits import SandboxError, SandboxLimits, SandboxRun, SandboxUnreachable
+
+if TYPE_CHECKING:
+    import httpx  # loaded by the first call that sends: an engine start needs none
 
 
 class RemoteSandbox:
@@ -36,11 +37,15 @@ class RemoteSandbox:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
+            import httpx
+
             self._client = httpx.AsyncClient(follow_redirects=False)
         return self._client
 
     async def check(self) -> None:
         """Raise :class:`SandboxUnreachable` unless the service answers its health check."""
+        import httpx
+
         try:
             reply = await self._http().get(f"{self.url}/health", timeout=5.0)
         except httpx.HTTPError as exc:
@@ -56,6 +61,8 @@ class RemoteSandbox:
 
     async def run(self, code: str, input: Any, limits: SandboxLimits) -> SandboxRun:
         body = {"code": code, "input": input, "limits": limits.as_dict()}
+        import httpx
+
         try:
             reply = await self._http().post(
                 f"{self.url}/run", json=body, timeout=limits.wall_secs + 30.0
