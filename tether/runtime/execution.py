@@ -106,6 +106,22 @@ _ASKED = (StartExecution, CancelExecution, SendEvent, Approve, ContinueAsNew)
 lifecycle = lifecycle_logger("tether.execution")
 
 
+#: What ``_closed`` finds in the common turn (shared, never changed).
+_NONE_CLOSED: list[str] = []
+
+
+def _closed(settles: list[Settle]) -> list[str]:
+    """The items a turn settled as cancelled (no fence): their work is stopped. A loop, not a
+    comprehension: it runs every step, and almost always finds none."""
+    closed = _NONE_CLOSED
+    for settle in settles:
+        if settle.fence is None:
+            if closed is _NONE_CLOSED:
+                closed = []
+            closed.append(settle.work_item_id)
+    return closed
+
+
 class ExecutionActor(Actor):
     """Drives one execution. Its only durable effect is appending turns to the journal."""
 
@@ -454,13 +470,14 @@ class ExecutionActor(Actor):
         self._pool.committed(items, settles)
         if items:
             self._out.hand_out(items, self.context)
-        for record in records:
-            if isinstance(record, NodeWaiting) and record.fire_at_ms is not None:
-                self._arm(record.node_id, record.dispatch, record.fire_at_ms)
+        if after.waits:  # a wait the turn began is live: its timer (none else needs one)
+            for record in records:
+                if isinstance(record, NodeWaiting) and record.fire_at_ms is not None:
+                    self._arm(record.node_id, record.dispatch, record.fire_at_ms)
         if self.graph.is_code and self._s.children is not None:
             for spec in children_asked(records):  # durable now: the child may start
                 self._s.children.start(spec)
-        closed = [s.work_item_id for s in settles if s.fence is None]
+        closed = _closed(settles) if settles else _NONE_CLOSED
         if closed:
             why = f"execution {after.status}" if after.is_terminal else "superseded"
             self._out.close_items(closed, why)

@@ -73,11 +73,15 @@ class PoolItems:
         self, items: list[WorkItemRow], settles: list[Settle]
     ) -> tuple[list[WorkItemRow], list[Settle]]:
         """The work items and settles a turn writes, given those it creates and settles."""
-        written = [item for item in items if item.lease_owner != LOCAL_OWNER]
-        if not settles:
-            return written, settles
-        created = {i.work_item_id: i for i in items if i.lease_owner == LOCAL_OWNER}
-        if not self._rows and not created:
+        # Loops, not comprehensions: this runs every step, mostly with one item or none.
+        written: list[WorkItemRow] = []
+        created: dict[str, WorkItemRow] = {}
+        for item in items:
+            if item.lease_owner == LOCAL_OWNER:
+                created[item.work_item_id] = item
+            else:
+                written.append(item)
+        if not settles or (not self._rows and not created):
             return written, settles  # nothing unwritten to settle: the turn as derived
         out: list[Settle] = []
         inserted: set[str] = set()
@@ -101,6 +105,8 @@ class PoolItems:
             if item.lease_owner == LOCAL_OWNER:
                 rows[item.work_item_id] = item
         if rows:
+            arriving = self._arriving  # mostly empty: no discard then
             for settle in settles:
                 rows.pop(settle.work_item_id, None)
-                self._arriving.discard(settle.work_item_id)
+                if arriving:
+                    arriving.discard(settle.work_item_id)

@@ -37,7 +37,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Final
 
 import msgspec
@@ -102,7 +102,7 @@ def timeout_error(tool: str, timeout_secs: float) -> str:
     return f"tool {tool!r} timed out after {timeout_secs:g}s"
 
 
-async def run_tool(
+def run_tool(
     tools: ToolRegistry,
     ref: str,
     kwargs: Mapping[str, Any],
@@ -111,12 +111,27 @@ async def run_tool(
     run_sync: RunSync,
     monotonic: Callable[[], float],
     secrets: SecretSource | None = None,
-) -> ToolOutcome:
+) -> Coroutine[Any, Any, ToolOutcome]:
     """Call the tool ``ref`` names with ``kwargs``, stopped after ``timeout_secs`` (None or 0:
     no limit), and describe the outcome. ``monotonic`` times the call; ``secrets`` gives the
-    values of ``${secret:NAME}`` inputs (none: a reference fails the call)."""
-    if not has_reference(kwargs):  # the common step: no secret, nothing to resolve or scrub
-        return await _run_tool(tools, ref, kwargs, timeout_secs, run_sync, monotonic)
+    values of ``${secret:NAME}`` inputs (none: a reference fails the call).
+
+    A plain function returning the coroutine to await: the common call (no secret, nothing
+    to resolve or scrub) is ``_run_tool``'s own, one coroutine frame less on every step."""
+    if not has_reference(kwargs):
+        return _run_tool(tools, ref, kwargs, timeout_secs, run_sync, monotonic)
+    return _run_tool_with_secrets(tools, ref, kwargs, timeout_secs, run_sync, monotonic, secrets)
+
+
+async def _run_tool_with_secrets(
+    tools: ToolRegistry,
+    ref: str,
+    kwargs: Mapping[str, Any],
+    timeout_secs: float | None,
+    run_sync: RunSync,
+    monotonic: Callable[[], float],
+    secrets: SecretSource | None,
+) -> ToolOutcome:
     try:
         resolved, used = resolved_input(kwargs, secrets)
     except MissingSecret as exc:

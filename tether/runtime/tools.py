@@ -234,10 +234,9 @@ class ArgumentBinder:
         self._required_by_name = t.required - mapped
 
     def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        kwargs = {
-            param: (lookup(data, parts) if parts is not None else literal)
-            for param, parts, literal in self._mapped
-        }
+        kwargs: dict[str, Any] = {}
+        for param, parts, literal in self._mapped:  # a loop: no comprehension frame per step
+            kwargs[param] = lookup(data, parts) if parts is not None else literal
         for param in self._by_name:
             if param in data:
                 kwargs[param] = data[param]

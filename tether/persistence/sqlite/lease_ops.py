@@ -17,7 +17,8 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+import sqlite3
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -151,9 +152,47 @@ async def grant(
         rows = await conn.execute_fetchall(_GRANT_EXCLUDING, params)
     else:
         rows = await conn.execute_fetchall(_GRANT, (owner, now_ms, ttl_ms, queue, limit))
+    return _granted(rows)
+
+
+def _granted(rows: Iterable[Any]) -> list[WorkItemRow]:
     granted = [WorkItemRow(*r) for r in rows]
     granted.sort(key=grant_order)
     return granted
+
+
+# --- the same writes on the connection's own thread (the writer's batch: one hop for all) ---
+
+
+def insert_work_items_raw(raw: sqlite3.Connection, rows: Sequence[_Row]) -> int:
+    """``insert_work_items`` on the connection's thread (``in_connection_thread``)."""
+    return raw.executemany(_INSERT, rows).rowcount
+
+
+def apply_settles_raw(raw: sqlite3.Connection, rows: Sequence[_Row]) -> int:
+    """``apply_settles`` on the connection's thread."""
+    return raw.executemany(_SETTLE, rows).rowcount
+
+
+def apply_heartbeats_raw(raw: sqlite3.Connection, rows: Sequence[_Row]) -> int:
+    """``apply_heartbeats`` on the connection's thread."""
+    return raw.executemany(_HEARTBEAT, rows).rowcount
+
+
+def grant_raw(
+    raw: sqlite3.Connection,
+    queue: str,
+    owner: str,
+    now_ms: int,
+    ttl_ms: int,
+    limit: int,
+    exclude: Collection[str] = (),
+) -> list[WorkItemRow]:
+    """``grant`` on the connection's thread."""
+    if exclude:
+        params = (owner, now_ms, ttl_ms, queue, limit, json.dumps(list(exclude)))
+        return _granted(raw.execute(_GRANT_EXCLUDING, params).fetchall())
+    return _granted(raw.execute(_GRANT, (owner, now_ms, ttl_ms, queue, limit)).fetchall())
 
 
 async def release_leases(conn: aiosqlite.Connection, owner: str, now_ms: int) -> list[WorkItemRow]:

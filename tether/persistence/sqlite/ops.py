@@ -35,6 +35,7 @@ from tether.persistence.contract import (
     Turn,
     WorkflowRow,
     WorkflowVersionConflict,
+    WorkItemRow,
 )
 from tether.persistence.integrity import (
     SNAPSHOT_TYPE,
@@ -251,6 +252,65 @@ def execute_and_commit(raw: sqlite3.Connection, statements: Statements) -> None:
     for sql, rows in statements:
         raw.executemany(sql, rows)
     raw.commit()
+
+
+@dataclass(slots=True)
+class LeaseWrites:
+    """The work-item side of a group: heartbeats (``(expires_ms, now_ms, work_item_id,
+    fence)``), new items, settles and grants (``lease_ops.grant_raw``'s arguments)."""
+
+    heartbeats: _Rows
+    items: _Rows
+    #: How many of ``items`` must be new (None: not checked).
+    new_items: int | None
+    settles: _Rows
+    grants: list[tuple[Any, ...]]
+
+
+def lease_writes(
+    turns: Sequence[PreparedTurn],
+    heartbeats: _Rows,
+    new_items: int | None,
+    grants: list[tuple[Any, ...]],
+) -> LeaseWrites:
+    """What a group writes to the work-item table, gathered from its turns' leases."""
+    leases = [p.leases for p in turns if p.leases is not None]
+    items = [row for inserts, _ in leases for row in inserts]
+    settles = [row for _, changes in leases for row in changes]
+    return LeaseWrites(heartbeats, items, new_items, settles, grants)
+
+
+def write_group_and_commit(
+    raw: sqlite3.Connection, statements: Statements, leases: LeaseWrites
+) -> list[list[WorkItemRow]]:
+    """A group touching work items, in one round trip on the connection's thread: what
+    ``write_turns`` writes (``statements`` from ``turn_statements``, empty without turns), the
+    group's heartbeats before it and its grants after it, then the commit; the granted rows.
+
+    Raises FenceMismatch where ``write_turns`` does (and for a heartbeat the table refuses),
+    leaving the transaction open for the caller's rollback. Each statement is the one the
+    aiosqlite path ran, in the same order: a hop per statement cost the event loop a future
+    and a wake-up each, and the batch a loop iteration each while other tasks ran.
+    """
+    beats = leases.heartbeats
+    if beats and lease_ops.apply_heartbeats_raw(raw, beats) != len(beats):
+        raise FenceMismatch("a heartbeat's fence check failed in SQL")
+    if statements:
+        first, *rest = statements
+        raw.executemany(*first)  # the journal rows: before the settles that follow them
+        items, wanted = leases.items, leases.new_items
+        if items:
+            inserted = lease_ops.insert_work_items_raw(raw, items)
+            if wanted is not None and inserted != wanted:
+                raise FenceMismatch(f"{wanted} work items were to be new, {inserted} were inserted")
+        settles = leases.settles
+        if settles and lease_ops.apply_settles_raw(raw, settles) != len(settles):
+            raise FenceMismatch("a settle's fence check failed in SQL")
+        for sql, rows in rest:
+            raw.executemany(sql, rows)
+    granted = [lease_ops.grant_raw(raw, *g) for g in leases.grants]
+    raw.commit()
+    return granted
 
 
 async def put_workflow(

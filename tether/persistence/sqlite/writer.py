@@ -4,8 +4,9 @@ Appends, heartbeats and grants that arrive while a commit is in flight wait in `
 go into the next transaction together; each caller's future is resolved only after that
 transaction commits. Reissued work items (recovery) commit together after the group, in a
 transaction of their own, before any submitted job. A batch costs a constant number of awaits:
-one lookup for executions and one for work items not seen before, up to seven ``executemany``
-calls, one statement per grant and the commit. The items a batch creates are not looked up
+one lookup for executions and one for work items not seen before, then one round trip to the
+connection's thread that runs every write of the group (up to seven ``executemany`` calls, one
+statement per grant) and the commit. The items a batch creates are not looked up
 (their ids are new by construction): the insert count confirms it, and a batch where it does
 not is retried one item per transaction, with lookups. Within a batch the heartbeats apply
 first, then the turns in arrival order, then the grants (a grant sees the items the batch's
@@ -326,13 +327,18 @@ class GroupCommitWriter:
         if not (accepted or beats or grants):
             return
         try:
+            # The whole group in one round trip to the connection's thread, its commit too.
+            prepared = [a.prepared for a in accepted]
+            statements = []
+            if prepared:
+                statements = ops.turn_statements(prepared, self._indexed, self._audit)
             if beats or grants or with_items:
-                granted = await self._write(accepted, beats, grants)
-                await self._conn.commit()
-            else:  # the common batch: one round trip to the connection's thread, not four
-                statements = ops.turn_statements(
-                    [a.prepared for a in accepted], self._indexed, self._audit
+                leases = self._lease_writes(prepared, beats, grants)
+                write = functools.partial(
+                    ops.write_group_and_commit, statements=statements, leases=leases
                 )
+                granted = await in_connection_thread(self._conn, write)
+            else:  # the common batch: turns that touch no work item
                 execute = functools.partial(ops.execute_and_commit, statements=statements)
                 await in_connection_thread(self._conn, execute)
                 granted = []
@@ -424,24 +430,22 @@ class GroupCommitWriter:
             accepted.append(item)
         return accepted, items
 
-    async def _write(
-        self, accepted: list[_Append], beats: list[_Heartbeat], grants: list[_Grant]
-    ) -> list[list[WorkItemRow]]:
-        conn = self._conn
-        if beats:
-            rows = [(b.expires_ms, b.now_ms, b.work_item_id, b.fence) for b in beats]
-            if await lease_ops.apply_heartbeats(conn, rows) != len(rows):
-                raise ops.FenceMismatch("a heartbeat's fence check failed in SQL")
-        if accepted:
+    def _lease_writes(
+        self, prepared: list[ops.PreparedTurn], beats: list[_Heartbeat], grants: list[_Grant]
+    ) -> ops.LeaseWrites:
+        """The group's work-item writes; the new items counted on the loop (the fence book
+        is the writer's, never touched from the connection's thread)."""
+        new_items = None
+        if prepared:
             new_items = self._fences.absent_count(
-                w.work_item_id for a in accepted for w in a.prepared.turn.work_items
+                w.work_item_id for p in prepared for w in p.turn.work_items
             )
-            prepared = [a.prepared for a in accepted]
-            await ops.write_turns(conn, prepared, self._indexed, new_items, self._audit)
-        return [
-            await lease_ops.grant(conn, g.queue, g.owner, g.now_ms, g.ttl_ms, g.limit, g.exclude)
-            for g in grants
-        ]
+        return ops.lease_writes(
+            prepared,
+            [(b.expires_ms, b.now_ms, b.work_item_id, b.fence) for b in beats],
+            new_items,
+            [(g.queue, g.owner, g.now_ms, g.ttl_ms, g.limit, g.exclude) for g in grants],
+        )
 
     def _acknowledge(
         self,
