@@ -51,6 +51,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--shared", action="store_true", default=None,
                    help="one of several engines on one Postgres database: each run is owned "
                    "by one engine at a time and moves when it stops (TETHER_SHARED)")  # fmt: skip
+    p.add_argument("--standby", action="store_true",
+                   help="start now, then wait for the engine writing this SQLite journal "
+                   "to stop (SIGKILL included) and take over at once: a warm spare")  # fmt: skip
     p.set_defaults(run=run)
 
 

@@ -12,6 +12,8 @@ import os
 import signal
 import socket
 import sys
+import time
+from pathlib import Path
 from types import FrameType
 from typing import Final
 
@@ -27,13 +29,17 @@ from tether.governance.keys import keys_dir, load_signing_key
 from tether.governance.redaction.settings import redaction_key
 from tether.logs import configure_logging
 from tether.persistence import StorageError
-from tether.persistence.urls import display_url
+from tether.persistence.sqlite.lock import wait_until_free
+from tether.persistence.urls import display_url, sqlite_path
 from tether.runtime.code_first.decorators import CodeWorkflow
 from tether.runtime.tools import Tool
 from tether.server.app import create_app
 from tether.server.config import ConfigError, ServerConfig, journal_url
 from tether.server.connections import bounded_protocol, connection_budget, raise_open_file_limit
 
+#: A standby binds the HTTP port its predecessor held this many times, this far apart.
+STANDBY_BIND_TRIES: Final = 100
+STANDBY_BIND_PAUSE_SECS: Final = 0.01
 #: A request line and headers longer than this are refused (uvicorn answers 400).
 MAX_HEAD_BYTES: Final = 16 * 1024
 EXIT_USAGE: Final = 2
@@ -61,16 +67,14 @@ def run_engine(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     configure_logging(config.log_level)
     open_files = raise_open_file_limit()  # before the journal and the sockets take any
-    try:
-        # Bound here and handed to uvicorn: a taken port is one line and exit 1, said before
-        # the engine says it listens (uvicorn logs it and exits 3 after starting the app).
-        listener = _listen(config.bind, config.port)
-    except OSError as exc:
-        print(
-            f"{PROG}: cannot listen on http://{config.bind}:{config.port}: "
-            f"{exc.strerror or exc} (choose another --port)",
-            file=sys.stderr,
-        )
+    standby = bool(getattr(args, "standby", False))
+    journal = sqlite_path(config.database_url) if standby else None
+    if standby and journal is None:
+        print(f"{PROG}: --standby needs a SQLite journal (on Postgres, run several engines "
+              "with --shared)", file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    listener = None if journal is not None else _listen_or_say(config)
+    if journal is None and listener is None:
         return 1
     runtime = Runtime(
         config.database_url,
@@ -81,15 +85,6 @@ def run_engine(args: argparse.Namespace) -> int:
         cron=config.embed_cron,
         shared=config.shared,
         ownership_ttl_ms=config.ownership_ttl_ms,
-    )
-    print(
-        f"{PROG}: engine on http://{config.bind}:{config.port}"
-        f" (journal {display_url(config.database_url)}; dashboard /ui/)"
-        + (f", workers on {fleet.endpoint}" if fleet else "")
-        + (f", audit heads signed by {audit_key.key_id}" if audit_key else "")
-        + (f", shared as engine {runtime.engine_id}" if config.shared else ""),
-        file=sys.stderr,
-        flush=True,
     )
     server = _Server(
         uvicorn.Config(
@@ -106,7 +101,53 @@ def run_engine(args: argparse.Namespace) -> int:
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         )
     )
+    if journal is not None:  # a warm spare: everything is loaded and built; only the journal waits
+        listener = _take_over(journal, config)
+        if listener is None:
+            return 1
+    assert listener is not None
+    print(
+        f"{PROG}: engine on http://{config.bind}:{config.port}"
+        f" (journal {display_url(config.database_url)}; dashboard /ui/)"
+        + (f", workers on {fleet.endpoint}" if fleet else "")
+        + (f", audit heads signed by {audit_key.key_id}" if audit_key else "")
+        + (f", shared as engine {runtime.engine_id}" if config.shared else ""),
+        file=sys.stderr,
+        flush=True,
+    )
     return asyncio.run(_serve(server, runtime, fleet.endpoint if fleet else None, listener))
+
+
+def _listen_or_say(config: ServerConfig) -> socket.socket | None:
+    try:
+        # Bound here and handed to uvicorn: a taken port is one line and exit 1, said before
+        # the engine says it listens (uvicorn logs it and exits 3 after starting the app).
+        return _listen(config.bind, config.port)
+    except OSError as exc:
+        print(
+            f"{PROG}: cannot listen on http://{config.bind}:{config.port}: "
+            f"{exc.strerror or exc} (choose another --port)",
+            file=sys.stderr,
+        )
+        return None
+
+
+def _take_over(journal: Path, config: ServerConfig) -> socket.socket | None:
+    """Wait for the engine writing ``journal`` to stop, then bind its HTTP port (freed with
+    it: the kernel closes a dead process's sockets as it drops its lock, so a few tries)."""
+
+    def held(pid: int | None) -> None:
+        by = f" (pid {pid})" if pid is not None else ""
+        print(f"{PROG}: standby for {journal}: its engine{by} writes it; waiting for it to stop",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    wait_until_free(journal, held)
+    for _ in range(STANDBY_BIND_TRIES - 1):
+        try:
+            return _listen(config.bind, config.port)
+        except OSError:
+            time.sleep(STANDBY_BIND_PAUSE_SECS)
+    return _listen_or_say(config)
 
 
 def _listen(host: str, port: int) -> socket.socket:

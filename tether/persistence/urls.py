@@ -48,6 +48,19 @@ def store_for_url(
     raise ValueError(f"bad storage URL {url!r}: expected {_FORMS}")
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file a ``sqlite:///`` URL names, else None.
+
+    Example::
+
+        sqlite_path("sqlite:///data/runtime.db")   # Path('data/runtime.db')
+    """
+    if not url.startswith(_SQLITE):
+        return None
+    rest = url[len(_SQLITE) :]
+    return Path(rest) if rest and not rest.endswith("/") else None
+
+
 def _postgres_store(
     url: str, durability: Durability, readonly: bool, engine_id: str | None = None
 ) -> Store:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from tether.persistence.contract import DatabaseLocked
@@ -69,6 +70,30 @@ class WriterLock:
             f"may open it (lock file {self.path}). Stop that engine, or open the store "
             "read-only."
         )
+
+
+def wait_until_free(db_path: Path, on_wait: Callable[[int | None], None] | None = None) -> None:
+    """Block until no process holds ``db_path``'s writer lock (a standby engine waits here for
+    the one writing to stop, SIGKILL included); ``on_wait(holder_pid)`` is called first if it
+    is held. It takes the lock and lets it go at once: the store takes it again when it opens,
+    so a second standby that wins the race is refused there, with the usual error.
+
+    Example::
+
+        wait_until_free(Path("runtime.db"))   # returns when the engine holding it is gone
+    """
+    path = WriterLock(db_path).path
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait(_read_pid(fd))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _read_pid(fd: int) -> int | None:
