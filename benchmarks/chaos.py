@@ -13,6 +13,10 @@ of the engine (restarted at once on the same journal and ports), SIGKILL of a wo
 (restarted under the same worker id), or SIGSTOP of a worker then SIGCONT after 0.2 s to 1.5x
 the 5 s lease TTL (so a third of the pauses outlive it).
 
+``--standby`` keeps a ``tether dev --standby`` beside the engine: a killed engine's restart
+is that warm spare taking over the journal (imports and setup done before the kill), and a
+new spare is spawned after each takeover.
+
 ``--also`` adds kinds to the mix (each lands first, before the usual three, so a short run has
 it): ``engine_stop`` SIGSTOPs the engine for 1.1x to 1.5x the lease TTL, then SIGCONT (every
 worker's lease runs out while it is frozen); ``clock_jump`` steps the engine's wall clock 1 to
@@ -310,7 +314,7 @@ async def wait_all_ended(url: str, run_ids: list[str], deadline: float) -> bool:
 async def scenario(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     rng = random.Random(args.seed)
     kinds = {**FAULTS, **{k: EXTRA_FAULTS[k] for k in args.also}}
-    cluster = Cluster(tmp, args.workers, args.concurrency)
+    cluster = Cluster(tmp, args.workers, args.concurrency, standby=args.standby)
     proxies = None
     if "reply_lost" in kinds:
         proxies = (ReplyDropper(cluster.port, b"POST /executions"),
@@ -446,6 +450,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="fault-free runs first, for the latency to compare with "
                         "(default: min(runs, 200); 0: none)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="20 runs, 2 workers, 4 faults")
+    parser.add_argument("--standby", action="store_true",
+                        help="a `tether dev --standby` waits beside the engine and takes over "
+                        "when it is killed (a new one is spawned after each takeover)")  # fmt: skip
     parser.add_argument("--also", default="", metavar="KIND[,KIND]",
                         help=f"more fault kinds: {', '.join(EXTRA_FAULTS)}")  # fmt: skip
     args = parser.parse_args(argv)
@@ -460,6 +467,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(
         f"chaos: {args.runs} runs of a 4-step chain, {args.workers} `tether worker` x "
         f"{args.concurrency}, {args.faults} faults (mean gap {args.gap:g} s), seed {args.seed}"
+        + (", the engine with a `tether dev --standby` beside it" if args.standby else "")
     )
     machine = describe()
     print(banner(machine))

@@ -97,6 +97,10 @@ class Cluster:
     clock_offset: Path | None = None
     #: The port workers connect to (a ``ReplyDropper`` in front of the engine's), if not its.
     worker_connect_port: int | None = None
+    #: With ``standby``, a ``tether dev --standby`` waits beside the engine (``spare``) and
+    #: is the restart when the engine is killed; a new one is spawned after each takeover.
+    standby: bool = False
+    spare: Proc | None = None
 
     @property
     def url(self) -> str:
@@ -124,21 +128,29 @@ class Cluster:
 
     async def start_engine(self) -> None:
         """Start ``tether dev`` on the journal (a restart resumes it); return once healthy.
+        With ``standby``, the spare waiting beside the killed engine takes over instead (its
+        start is timed from the takeover's beginning), and a new spare is spawned.
 
         Right after a SIGKILL the ports may still be held for a moment: a start that exits
         saying so is tried again until the deadline."""
         with anyio.fail_after(START_DEADLINE_SECS):
             while True:
                 spawned = time.time()
-                clock = self.clock_offset
-                self.engine = self._spawn("engine", [
-                    "dev", "--modules", TOOLS_MODULE, "--db", str(self.dir / "journal.db"),
-                    "--port", str(self.port), "--worker-port", str(self.worker_port),
-                ], None if clock is None else ["benchmarks.chaos_clock", str(clock)])  # fmt: skip
+                spare, self.spare = self.spare, None
+                self.engine = spare if spare is not None and spare.alive() else self._engine()
                 if await self._healthy(self.engine):
                     self.engine_starts.append((spawned, time.time()))
+                    if self.standby:
+                        self.spare = self._engine("--standby")
                     return
                 await anyio.sleep(0.2)
+
+    def _engine(self, *more: str) -> Proc:
+        clock = self.clock_offset
+        return self._spawn("engine", [
+            "dev", "--modules", TOOLS_MODULE, "--db", str(self.dir / "journal.db"),
+            "--port", str(self.port), "--worker-port", str(self.worker_port), *more,
+        ], None if clock is None else ["benchmarks.chaos_clock", str(clock)])  # fmt: skip
 
     async def _healthy(self, engine: Proc) -> bool:
         """True once /health answers; False if the engine exited (its log says why)."""
@@ -196,7 +208,7 @@ class Cluster:
 
     def stop_all(self) -> None:
         """Kill whatever is left (continuing stopped ones first) and reap it."""
-        for proc in [self.engine, *self.worker_procs]:
+        for proc in [self.spare, self.engine, *self.worker_procs]:
             if proc is not None and proc.alive():
                 proc.signal(signal.SIGCONT)
                 proc.signal(signal.SIGKILL)
