@@ -179,6 +179,24 @@ async def test_a_credit_after_the_ack_grants_an_item_waiting_for_it(tmp_path: Pa
             tg.cancel_scope.cancel()
 
 
+async def test_a_result_carrying_its_credit_frees_the_slot_for_the_next_item(
+    tmp_path: Path,
+) -> None:
+    async with engine(tmp_path / "e.db") as (rt, endpoint), anyio.create_task_group() as tg:
+        wf = rt.register(compile_yaml_text(one(), "one.yaml"))
+        runs = [await rt.start(wf, {"n": i}) for i in range(2)]
+        async with hand(tg, endpoint, "w1", capacity=1) as w:
+            assert w.conn.welcome.result_credits  # so a worker sends no Credit after it
+            [first] = await w.grants(1)
+            n = first.input["n"]
+            await w.conn.send(Result(first.work_item_id, first.fence, ok=True, output=n, credit=1))
+            [_, second] = await w.grants(2)
+            assert (await w.ack_for(first.work_item_id, first.fence)).accepted
+            assert (await w.finish(second, second.input["n"])).accepted
+            assert [await r.result(timeout=10) for r in runs] == [{"n": 0}, {"n": 1}]
+            tg.cancel_scope.cancel()
+
+
 async def test_silent_worker_lease_is_reclaimed_and_its_late_result_refused_I5(
     tmp_path: Path,
 ) -> None:

@@ -138,7 +138,10 @@ class Broker:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_workers_per_principal: int = DEFAULT_MAX_WORKERS_PER_PRINCIPAL,
         silence_ms: int | None = None,
+        result_credits: bool = False,
     ) -> None:
+        """``result_credits``: the handler counts ``Result.credit`` as a Credit (the Welcome
+        says so, and workers stop sending a Credit after each Result)."""
         if heartbeat_interval_ms < 1:
             raise ValueError("heartbeat_interval_ms must be >= 1")
         if lease_ttl_ms < 2 * heartbeat_interval_ms:
@@ -176,6 +179,7 @@ class Broker:
                 lease_ttl_ms=lease_ttl_ms,
                 max_message_bytes=max_message_bytes,
                 incarnation=self.incarnation,
+                result_credits=result_credits,
             )
         )
         self._table = PeerTable(max_per_principal=max_workers_per_principal)
