@@ -42,14 +42,15 @@ from tether.runtime.scheduler_messages import (
     WorkerLeft,
     WorkerReport,
 )
-from tether.telemetry.trace_ids import traceparent
+from tether.telemetry.trace_ids import TraceParents
 
 
 class PeerLink:
     """The scheduler's :class:`~tether.runtime.scheduler.WorkerLink` to one connected worker."""
 
-    def __init__(self, broker: Broker, identity: bytes) -> None:
+    def __init__(self, broker: Broker, identity: bytes, traces: TraceParents) -> None:
         self._broker = broker
+        self._traces = traces
         #: The peer's ROUTER identity: which connection this link reaches.
         self.identity = identity
 
@@ -65,7 +66,7 @@ class PeerLink:
             tool=spec.tool,
             input=spec.input,
             timeout_secs=spec.timeout_secs,
-            traceparent=traceparent(row.execution_id, row.node_id, row.dispatch),
+            traceparent=self._traces.of(row.execution_id, row.node_id, row.dispatch),
         )
         return self._broker.send(self.identity, grant)
 
@@ -100,6 +101,7 @@ class FleetLink:
         self._scheduler = scheduler
         self._ledger = ledger
         self._broker: Broker | None = None
+        self._traces = TraceParents()  # the Grants' traceparents, shared by the peers
 
     @classmethod
     def broker(
@@ -161,7 +163,7 @@ class FleetLink:
 
     async def on_worker_joined(self, peer: Peer) -> None:
         assert self._broker is not None
-        link = PeerLink(self._broker, peer.identity)
+        link = PeerLink(self._broker, peer.identity, self._traces)
         joined = WorkerJoined(
             peer.worker_id, link, frozenset(peer.queues), peer.capacity, claims=peer.claims,
             announced=signatures_of(peer.announced),
