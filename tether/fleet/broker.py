@@ -68,7 +68,7 @@ from typing import Final
 
 import zmq
 
-from tether.fleet._aiozmq import NOBLOCK, SNDMORE_NOBLOCK, SocketWaiter, recv_frames
+from tether.fleet._aiozmq import NOBLOCK, POLLIN, SNDMORE_NOBLOCK, SocketWaiter, recv_frames
 from tether.fleet.disconnects import DisconnectWatch
 from tether.fleet.handler import BrokerHandler, Peer
 from tether.fleet.keys import EngineKeys, InsecureEndpoint, beyond_loopback
@@ -438,7 +438,7 @@ class Broker:
                 elif not busy:
                     # The last socket operation was a recv that hit EAGAIN, so waiting on the
                     # FD is safe (see _aiozmq); sends from other tasks poke the waiter.
-                    await waiter.wait(zmq.POLLIN)
+                    await waiter.wait(POLLIN)
         finally:
             timer.cancel()
 
