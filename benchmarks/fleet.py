@@ -12,11 +12,12 @@ warm-up chain has gone through, then stopped with SIGTERM (they drain and exit 0
 concurrency, so one and two workers offer the same number of slots.
 
 Prints steps/s, run p50 latency (per step: run p50 / 10) and the CPU used while timing (this
-process: engine, SQLite and ZeroMQ threads; each worker process, from /proc) for each number of
-worker processes and executions in flight. In the same rounds, for each in-flight level: the
-same chains through the embedded pool (``benchmarks.chain.measure_chain``), the bare pyzmq
-pipelined round trip (``benchmarks.zmq_roundtrip.batched_reader``: ROUTER here, DEALER echo in
-another process, as many messages in flight), and the fleet's steps/s as a ratio of each.
+process: engine, SQLite and ZeroMQ threads, also per step; each worker process, from /proc) for
+each number of worker processes and executions in flight. In the same rounds, for each
+in-flight level: the same chains through the embedded pool (``benchmarks.chain.measure_chain``),
+the bare pyzmq pipelined round trip (``benchmarks.zmq_roundtrip.batched_reader``: ROUTER here,
+DEALER echo in another process, as many messages in flight), and the fleet's steps/s as a ratio
+of each.
 """
 
 from __future__ import annotations
@@ -194,6 +195,7 @@ async def measure_fleet(
         "steps_per_s": runs * length / elapsed,
         "run_p50_ms": statistics.median(latencies) * 1000,
         "engine_cpu": engine_cpu / elapsed,
+        "engine_us_per_step": engine_cpu / (runs * length) * 1e6,
         "workers_cpu": [c / elapsed for c in workers_cpu],
     }
 
@@ -239,6 +241,9 @@ def run_all(
                         "run_p50_ms": p50,
                         "step_p50_ms": p50 / 10,
                         "engine_cpu": statistics.median(r["engine_cpu"] for r in ours),
+                        "engine_us_per_step": statistics.median(
+                            r["engine_us_per_step"] for r in ours
+                        ),
                         "workers_cpu": [
                             statistics.median(r["workers_cpu"][j] for r in ours) for j in range(w)
                         ],
@@ -287,7 +292,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f" runs={r['runs']:5d}"
             f"  fleet {r['steps_per_s']:7.0f} steps/s (spread {r['spread']:5.0f})"
             f"  run p50 {r['run_p50_ms']:7.1f} ms ({r['step_p50_ms']:5.2f} ms/step)"
-            f"  cpu engine {r['engine_cpu']:.0%} workers {workers_cpu}"
+            f"  cpu engine {r['engine_cpu']:.0%} ({r['engine_us_per_step']:.0f} us/step)"
+            f" workers {workers_cpu}"
             f"  | embedded {r['embedded_steps_per_s']:7.0f} steps/s"
             f"  | bare zmq {r['bare_rtt_per_s']:7.0f} round trips/s"
             f"  | fleet/bare {r['vs_bare']:.3f}  fleet/embedded {r['vs_embedded']:.2f}"

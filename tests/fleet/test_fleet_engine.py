@@ -125,11 +125,13 @@ async def hand(
 
 
 @asynccontextmanager
-async def engine(db: Path, port: int = 0) -> AsyncIterator[tuple[Runtime, str]]:
+async def engine(
+    db: Path, port: int = 0, beat_ms: int = BEAT_MS, ttl_ms: int = TTL_MS
+) -> AsyncIterator[tuple[Runtime, str]]:
     """A runtime whose steps all go to the fleet, and the endpoint its broker bound."""
-    fleet = ZmqFleet(f"tcp://127.0.0.1:{port}", heartbeat_interval_ms=BEAT_MS)
+    fleet = ZmqFleet(f"tcp://127.0.0.1:{port}", heartbeat_interval_ms=beat_ms)
     async with Runtime(
-        f"sqlite:///{db}", tools=[work], transports=[fleet], max_concurrency=0, lease_ttl_ms=TTL_MS
+        f"sqlite:///{db}", tools=[work], transports=[fleet], max_concurrency=0, lease_ttl_ms=ttl_ms
     ) as rt:
         yield rt, fleet.endpoint
 
@@ -154,6 +156,44 @@ async def test_grants_follow_credit_and_results_are_acked_I5(tmp_path: Path) -> 
             assert results == [{"n": i * 10} for i in range(4)]
             assert {g.attempt for g in w.of(Grant)} == {1}
             await check_replay(rt, runs[0].id)
+            tg.cancel_scope.cancel()
+
+
+async def test_a_credit_after_the_ack_grants_an_item_waiting_for_it(tmp_path: Path) -> None:
+    # The Credit goes to the ledger without a scheduler message; sent after the Ack, nothing
+    # else wakes the scheduler (no heartbeat, a sweep a minute away), so the ledger must.
+    quiet = engine(tmp_path / "e.db", beat_ms=60_000, ttl_ms=240_000)
+    async with quiet as (rt, endpoint), anyio.create_task_group() as tg:
+        wf = rt.register(compile_yaml_text(one(), "one.yaml"))
+        runs = [await rt.start(wf, {"n": i}) for i in range(2)]
+        async with hand(tg, endpoint, "w1", capacity=1) as w:
+            [first] = await w.grants(1)
+            done = Result(first.work_item_id, first.fence, ok=True, output=first.input["n"])
+            await w.conn.send(done)
+            assert (await w.ack_for(first.work_item_id, first.fence)).accepted
+            assert len(w.of(Grant)) == 1  # no credit, no grant
+            await w.conn.send(Credit(n=1))
+            [_, second] = await w.grants(2)
+            assert (await w.finish(second, second.input["n"])).accepted
+            assert [await r.result(timeout=10) for r in runs] == [{"n": 0}, {"n": 1}]
+            tg.cancel_scope.cancel()
+
+
+async def test_a_result_carrying_its_credit_frees_the_slot_for_the_next_item(
+    tmp_path: Path,
+) -> None:
+    async with engine(tmp_path / "e.db") as (rt, endpoint), anyio.create_task_group() as tg:
+        wf = rt.register(compile_yaml_text(one(), "one.yaml"))
+        runs = [await rt.start(wf, {"n": i}) for i in range(2)]
+        async with hand(tg, endpoint, "w1", capacity=1) as w:
+            assert w.conn.welcome.result_credits  # so a worker sends no Credit after it
+            [first] = await w.grants(1)
+            n = first.input["n"]
+            await w.conn.send(Result(first.work_item_id, first.fence, ok=True, output=n, credit=1))
+            [_, second] = await w.grants(2)
+            assert (await w.ack_for(first.work_item_id, first.fence)).accepted
+            assert (await w.finish(second, second.input["n"])).accepted
+            assert [await r.result(timeout=10) for r in runs] == [{"n": 0}, {"n": 1}]
             tg.cancel_scope.cancel()
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import anyio
 import pytest
+from msgspec.structs import replace
 from worker_engine import Gate, TestEngine, engine_on, grant, running_worker
 
 from tether.fleet import Cancel, LeaseRef, Result
@@ -101,10 +102,16 @@ async def test_heartbeat_ack_expired_stops_the_tool_and_sends_nothing_for_it() -
     assert engine.outcome("e") is None
 
 
-async def test_engine_restart_gets_unacked_results_again_and_held_leases_at_once() -> None:
+@pytest.mark.parametrize("result_credits", [False, True], ids=["credit", "result_credit"])
+async def test_engine_restart_gets_unacked_results_again_and_held_leases_at_once(
+    result_credits: bool,
+) -> None:
+    # result_credits: the first engine counted the "done" Result's credit, which was spent
+    # there: its re-sent copy frees no slot again.
     clock, gate = VirtualClock(), Gate()
     first, second = TestEngine(ack=False), TestEngine()
-    async with engine_on(first, heartbeat_interval_ms=50, lease_ttl_ms=60_000) as b1:
+    timings = {"heartbeat_interval_ms": 50, "lease_ttl_ms": 60_000}
+    async with engine_on(first, **timings, result_credits=result_credits) as b1:
         endpoint = b1.endpoint
         first.add(grant("done", "echo", {"value": "v"}), grant("held", "gated", {"name": "h"}))
         worker_cm = running_worker(
@@ -130,7 +137,9 @@ async def test_engine_restart_gets_unacked_results_again_and_held_leases_at_once
                 await second.wait_until(lambda: second.joined, timeout=10)
             # Re-sent without being asked: the un-acked Result and the running lease.
             resent = await second.wait_until(lambda: second.outcome("done"))
-            assert resent == first.outcome("done")
+            done = first.outcome("done")
+            assert done is not None and done.credit == int(result_credits)
+            assert resent == replace(done, credit=0)
             await second.wait_until(lambda: second.heartbeats)
             assert second.heartbeats[0].leases == [LeaseRef(work_item_id="held", fence=1)]
             # The new engine counts the full capacity free while "held" still runs: the worker

@@ -155,6 +155,21 @@ async def test_timeouts_cancel_the_tool_and_report_a_retryable_failure() -> None
         assert out.duration_ms >= 200
 
 
+async def test_results_free_their_slots_themselves_when_the_engine_counts_result_credits() -> None:
+    gate, engine = Gate(), TestEngine()
+    async with engine_on(engine, result_credits=True) as broker:
+        engine.add(*(grant(f"wi{i}", "gated", {"name": f"n{i}"}, fence=1) for i in range(6)))
+        async with running_worker(broker.endpoint, [gated(gate)], concurrency=2):
+            await engine.wait_until(lambda: gate.current == 2)
+            assert len(engine.granted) == 2
+            gate.open()
+            # Only the Results' credit lets the other four be granted.
+            await engine.wait_until(lambda: len(engine.outcomes) == 6)
+    assert gate.peak == 2
+    assert [o.credit for o in engine.outcomes] == [1] * 6
+    assert engine.credits == []  # no Credit message besides
+
+
 async def test_stop_drains_running_tools_reports_them_and_sends_no_more_credit() -> None:
     gate, engine = Gate(), TestEngine()
     async with engine_on(engine) as broker:

@@ -135,6 +135,7 @@ class TestEngine:
             self.credit += msg.n
         elif isinstance(msg, Result | RateLimited):
             self.outcomes.append(msg)
+            self.credit += msg.credit  # sent only when the Welcome says result_credits
             if self.ack and self.broker is not None:
                 ack = Ack(work_item_id=msg.work_item_id, fence=msg.fence, accepted=self.accept)
                 self.broker.send(peer.identity, ack)
@@ -156,14 +157,17 @@ async def engine_on(
     heartbeat_interval_ms: int = 50,
     lease_ttl_ms: int = 2_000,
     engine_id: str = "eng-1",
+    result_credits: bool = False,
 ) -> AsyncIterator[Broker]:
-    """A Broker serving ``engine`` (on a free local port by default)."""
+    """A Broker serving ``engine`` (on a free local port by default); ``result_credits``:
+    it counts ``Result.credit`` (by default it is an older engine that does not)."""
     async with Broker(
         endpoint,
         engine,
         engine_id=engine_id,
         heartbeat_interval_ms=heartbeat_interval_ms,
         lease_ttl_ms=lease_ttl_ms,
+        result_credits=result_credits,
     ) as broker:
         engine.broker = broker
         yield broker

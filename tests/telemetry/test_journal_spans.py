@@ -13,7 +13,13 @@ from tether.ir import compile_yaml_text
 from tether.persistence.artifacts.front import SpillingStore
 from tether.runtime.internals import runtime_internals
 from tether.telemetry.follower import start_tracing
-from tether.telemetry.trace_ids import parse_traceparent, root_of, trace_id, traceparent
+from tether.telemetry.trace_ids import (
+    TraceParents,
+    parse_traceparent,
+    root_of,
+    trace_id,
+    traceparent,
+)
 
 pytestmark = pytest.mark.anyio
 FAILS: dict[str, int] = {}
@@ -101,3 +107,10 @@ def test_ids_are_stable_and_runs_share_a_trace() -> None:
     assert traceparent("e", "n", 1) == traceparent("e", "n", 1) != traceparent("e", "n", 2)
     assert parse_traceparent("nonsense") is None
     assert parse_traceparent("00-" + "0" * 32 + "-" + "1" * 16 + "-01") is None
+
+
+def test_cached_traceparents_are_the_traceparents_also_past_their_size() -> None:
+    parents = TraceParents(size=2)
+    steps = [(e, n, d) for e in ("a", "b~2.1", "c", "a") for n in ("x", "y") for d in (1, 2)]
+    for step in steps * 2:  # the second pass finds some cached, some forgotten
+        assert parents.of(*step) == traceparent(*step)

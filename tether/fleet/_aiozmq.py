@@ -24,6 +24,10 @@ import zmq
 # Plain ints: pyzmq's flag enums cost microseconds per message in `|` and conversions, and
 # recv_multipart/send_multipart pay that on every frame.
 NOBLOCK: Final = int(zmq.NOBLOCK)
+#: For :meth:`SocketWaiter.wait`: ``events & zmq.POLLIN`` builds a PollEvent each time.
+POLLIN: Final = int(zmq.POLLIN)
+POLLOUT: Final = int(zmq.POLLOUT)
+_EVENTS: Final = int(zmq.EVENTS)
 SNDMORE_NOBLOCK: Final = int(zmq.SNDMORE | zmq.NOBLOCK)
 _RCVMORE: Final = int(zmq.RCVMORE)
 
@@ -46,7 +50,7 @@ class SocketWaiter:
             try:
                 frames = recv_frames(sock)
             except zmq.Again:
-                await waiter.wait(zmq.POLLIN)
+                await waiter.wait(POLLIN)
                 continue
             ...
         waiter.close()
@@ -64,7 +68,7 @@ class SocketWaiter:
         loop.add_reader(self._fd, self._check)
 
     def _events(self) -> int:
-        return int(self._sock.get(zmq.EVENTS))
+        return int(self._sock.get(_EVENTS))
 
     def _check(self) -> None:
         self._poke_scheduled = False
@@ -99,7 +103,8 @@ class SocketWaiter:
         self._waiters = []
 
     async def wait(self, mask: int) -> None:
-        """Return once ``EVENTS & mask`` (``zmq.POLLIN``/``zmq.POLLOUT``), or on interrupt."""
+        """Return once ``EVENTS & mask`` (:data:`POLLIN`/:data:`POLLOUT`: plain ints), or on
+        interrupt."""
         if self._closed:
             raise RuntimeError("socket waiter is closed")
         if self._events() & mask:

@@ -68,7 +68,7 @@ from typing import Final
 
 import zmq
 
-from tether.fleet._aiozmq import NOBLOCK, SNDMORE_NOBLOCK, SocketWaiter, recv_frames
+from tether.fleet._aiozmq import NOBLOCK, POLLIN, SNDMORE_NOBLOCK, SocketWaiter, recv_frames
 from tether.fleet.disconnects import DisconnectWatch
 from tether.fleet.handler import BrokerHandler, Peer
 from tether.fleet.keys import EngineKeys, InsecureEndpoint, beyond_loopback
@@ -138,7 +138,10 @@ class Broker:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_workers_per_principal: int = DEFAULT_MAX_WORKERS_PER_PRINCIPAL,
         silence_ms: int | None = None,
+        result_credits: bool = False,
     ) -> None:
+        """``result_credits``: the handler counts ``Result.credit`` as a Credit (the Welcome
+        says so, and workers stop sending a Credit after each Result)."""
         if heartbeat_interval_ms < 1:
             raise ValueError("heartbeat_interval_ms must be >= 1")
         if lease_ttl_ms < 2 * heartbeat_interval_ms:
@@ -176,6 +179,7 @@ class Broker:
                 lease_ttl_ms=lease_ttl_ms,
                 max_message_bytes=max_message_bytes,
                 incarnation=self.incarnation,
+                result_credits=result_credits,
             )
         )
         self._table = PeerTable(max_per_principal=max_workers_per_principal)
@@ -434,7 +438,7 @@ class Broker:
                 elif not busy:
                     # The last socket operation was a recv that hit EAGAIN, so waiting on the
                     # FD is safe (see _aiozmq); sends from other tasks poke the waiter.
-                    await waiter.wait(zmq.POLLIN)
+                    await waiter.wait(POLLIN)
         finally:
             timer.cancel()
 
@@ -493,7 +497,12 @@ class Broker:
             reason = f"bye: {msg.reason}" if msg.reason else "bye"
             await self._call(self._handler.on_worker_left(peer, reason))
         else:
-            await self._call(self._handler.on_message(peer, msg))
+            try:  # _call inlined: one coroutine less on every message's path
+                await self._handler.on_message(peer, msg)
+            except Exception:
+                log.exception(
+                    "fleet broker %s: handler callback failed; serving on", self.engine_id
+                )
 
     async def _on_hello(
         self, identity: bytes, principal: str | None, hello: Hello, now: float

@@ -44,7 +44,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from tether.errors import TetherError
-from tether.fleet._aiozmq import NOBLOCK, SocketWaiter, recv_frames
+from tether.fleet._aiozmq import NOBLOCK, POLLIN, POLLOUT, SocketWaiter, recv_frames
 from tether.fleet.broker import DEFAULT_HWM, ZMTP_HEARTBEAT_IVL_MS, ZMTP_HEARTBEAT_TIMEOUT_MS
 from tether.fleet.keys import WorkerKeys
 from tether.fleet.protocol import (
@@ -274,7 +274,7 @@ class EngineConnection:
                         try:
                             event = parse_monitor_message(monitor.recv_multipart(NOBLOCK))
                         except zmq.Again:
-                            await waiter.wait(zmq.POLLIN)
+                            await waiter.wait(POLLIN)
                             continue
                         failure = _HANDSHAKE_FAILED.get(int(event["event"]))
                         if failure is not None:
@@ -377,7 +377,7 @@ class EngineConnection:
             try:
                 frames = recv_frames(sock)
             except zmq.Again:
-                await waiter.wait(zmq.POLLIN)
+                await waiter.wait(POLLIN)
                 continue
             self._last_heard = asyncio.get_running_loop().time()
             if len(frames) != 1:
@@ -448,7 +448,7 @@ class EngineConnection:
                 try:
                     parse_monitor_message(monitor.recv_multipart(NOBLOCK))
                 except zmq.Again:
-                    await waiter.wait(zmq.POLLIN)
+                    await waiter.wait(POLLIN)
                     continue
                 await self._rehello(spacing=0.0)
         finally:
@@ -485,7 +485,7 @@ class EngineConnection:
             try:
                 sock.send(frame, NOBLOCK)
             except zmq.Again:
-                await waiter.wait(zmq.POLLOUT)
+                await waiter.wait(POLLOUT)
                 continue
             # The send may have consumed the FD edge announcing an incoming message.
             waiter.poke()

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from tether.fleet._aiozmq import NOBLOCK, SocketWaiter
+from tether.fleet._aiozmq import NOBLOCK, POLLIN, SocketWaiter
 
 __all__ = ["DisconnectWatch"]
 
@@ -50,7 +50,7 @@ class DisconnectWatch:
             try:
                 parse_monitor_message(self._monitor.recv_multipart(NOBLOCK))
             except zmq.Again:
-                await self._waiter.wait(zmq.POLLIN)
+                await self._waiter.wait(POLLIN)
                 continue
             self._on_disconnect()
 

@@ -13,7 +13,9 @@ Example (what ``ZmqFleet("tcp://127.0.0.1:7701")`` does in a Runtime)::
 
 from __future__ import annotations
 
-from tether.actors import ActorRef, ActorStopped
+import contextlib
+
+from tether.actors import ActorRef, ActorStopped, MailboxFull
 from tether.fleet.broker import DEFAULT_MAX_WORKERS_PER_PRINCIPAL, Broker
 from tether.fleet.handler import Peer
 from tether.fleet.keys import EngineKeys
@@ -31,6 +33,7 @@ from tether.fleet.protocol import (
     WorkerMessage,
 )
 from tether.fleet.tool_announcements import signatures_of
+from tether.runtime.ledger import WorkerLedger
 from tether.runtime.scheduler_messages import (
     LiveLease,
     WorkerCredit,
@@ -39,15 +42,17 @@ from tether.runtime.scheduler_messages import (
     WorkerLeft,
     WorkerReport,
 )
-from tether.telemetry.trace_ids import traceparent
+from tether.telemetry.trace_ids import TraceParents
 
 
 class PeerLink:
     """The scheduler's :class:`~tether.runtime.scheduler.WorkerLink` to one connected worker."""
 
-    def __init__(self, broker: Broker, identity: bytes) -> None:
+    def __init__(self, broker: Broker, identity: bytes, traces: TraceParents) -> None:
         self._broker = broker
-        self._identity = identity
+        self._traces = traces
+        #: The peer's ROUTER identity: which connection this link reaches.
+        self.identity = identity
 
     def start(self, lease: LiveLease) -> bool:
         row, spec = lease.row, lease.spec
@@ -61,31 +66,42 @@ class PeerLink:
             tool=spec.tool,
             input=spec.input,
             timeout_secs=spec.timeout_secs,
-            traceparent=traceparent(row.execution_id, row.node_id, row.dispatch),
+            traceparent=self._traces.of(row.execution_id, row.node_id, row.dispatch),
         )
-        return self._broker.send(self._identity, grant)
+        return self._broker.send(self.identity, grant)
 
     def quiet(self) -> bool:
-        return self._broker.quiet(self._identity)
+        return self._broker.quiet(self.identity)
 
     def stop(self, lease: LiveLease, reason: str) -> None:
-        self._broker.send(self._identity, Cancel(lease.work_item_id, lease.fence, reason))
+        self._broker.send(self.identity, Cancel(lease.work_item_id, lease.fence, reason))
 
     def answer(self, work_item_id: str, fence: int, accepted: bool, reason: str) -> None:
-        self._broker.send(self._identity, Ack(work_item_id, fence, accepted, reason))
+        self._broker.send(self.identity, Ack(work_item_id, fence, accepted, reason))
 
     def unknown(self, leases: list[tuple[str, int]]) -> None:
         expired = [LeaseRef(wid, fence) for wid, fence in leases]
         answer = HeartbeatAck(expired=expired, incarnation=self._broker.incarnation)
-        self._broker.send(self._identity, answer)
+        self._broker.send(self.identity, answer)
 
 
 class FleetLink:
-    """Forwards what the broker hears to the scheduler actor, in arrival order."""
+    """Forwards what the broker hears to the scheduler actor, in arrival order.
 
-    def __init__(self, scheduler: ActorRef) -> None:
+    A Credit from a worker the scheduler has already joined on this very connection goes
+    straight to its ``ledger`` entry instead (one actor hop less per step): credit only adds
+    up, so its order against the messages still queued for the scheduler does not matter, and
+    the credit is there for the next step's ``ledger.take`` sooner. The scheduler, if items
+    were waiting for credit, hears of it (``Credit.wanted``, see ``SchedulerActor._pump``).
+    A Credit from a connection not (or no longer) in the ledger takes the ordered way, after
+    its ``WorkerJoined``.
+    """
+
+    def __init__(self, scheduler: ActorRef, ledger: WorkerLedger | None = None) -> None:
         self._scheduler = scheduler
+        self._ledger = ledger
         self._broker: Broker | None = None
+        self._traces = TraceParents()  # the Grants' traceparents, shared by the peers
 
     @classmethod
     def broker(
@@ -100,10 +116,12 @@ class FleetLink:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_workers_per_principal: int = DEFAULT_MAX_WORKERS_PER_PRINCIPAL,
         silence_ms: int | None = None,
+        ledger: WorkerLedger | None = None,
     ) -> Broker:
         """A Broker on ``endpoint`` whose peers work for ``scheduler`` (enter it to bind);
-        ``keys`` and the limits are the Broker's."""
-        link = cls(scheduler)
+        ``keys`` and the limits are the Broker's; ``ledger``: the scheduler's, where Credits
+        go directly (None: every Credit goes to the scheduler)."""
+        link = cls(scheduler, ledger)
         broker = Broker(
             endpoint,
             link,
@@ -114,21 +132,38 @@ class FleetLink:
             max_message_bytes=max_message_bytes,
             max_workers_per_principal=max_workers_per_principal,
             silence_ms=silence_ms,
+            result_credits=True,  # on_message counts them
         )
         link._broker = broker
         return broker
 
     async def _tell(self, message: object) -> None:
-        # Awaited: a full scheduler mailbox pushes back on the broker's reading (and so on
-        # the workers) instead of dropping a report. Stopped: the engine is shutting down.
-        try:  # noqa: SIM105 - not contextlib.suppress: it runs for every message forwarded
-            await self._scheduler.tell(message)
+        # Waits while the mailbox is full: a full scheduler pushes back on the broker's
+        # reading (and so on the workers) instead of dropping a report. Stopped: the engine
+        # is shutting down. tell_nowait first: no coroutine per message when there is room.
+        try:
+            self._scheduler.tell_nowait(message)
+        except MailboxFull:
+            with contextlib.suppress(ActorStopped):
+                await self._scheduler.tell(message)
         except ActorStopped:
             pass
 
+    def _credit_applied(self, peer: Peer, n: int) -> bool:
+        """Give ``n`` credits to ``peer``'s ledger entry if the scheduler joined it on this
+        connection (see the class docstring); False: tell the scheduler instead."""
+        entry = self._ledger.get(peer.worker_id) if self._ledger is not None else None
+        if entry is None:
+            return False
+        link = entry.link
+        if type(link) is not PeerLink or link.identity != peer.identity:
+            return False  # an earlier connection's entry: its WorkerJoined is still queued
+        entry.credit.give(n)
+        return True
+
     async def on_worker_joined(self, peer: Peer) -> None:
         assert self._broker is not None
-        link = PeerLink(self._broker, peer.identity)
+        link = PeerLink(self._broker, peer.identity, self._traces)
         joined = WorkerJoined(
             peer.worker_id, link, frozenset(peer.queues), peer.capacity, claims=peer.claims,
             announced=signatures_of(peer.announced),
@@ -141,19 +176,28 @@ class FleetLink:
     async def on_message(self, peer: Peer, msg: WorkerMessage) -> None:
         owner = peer.worker_id
         if type(msg) is Result:
+            # A Result's credit, as the Credit that would have followed it: applied at once,
+            # or told after the report.
+            credit = msg.credit and not self._credit_applied(peer, msg.credit)
             report = WorkerReport(
                 owner, msg.work_item_id, msg.fence, msg.ok, msg.output, msg.error,
                 msg.error_type, msg.retryable, msg.duration_ms, traceback=msg.traceback,
             )  # fmt: skip
             await self._tell(report)
+            if credit:
+                await self._tell(WorkerCredit(owner, msg.credit))
         elif type(msg) is Credit:
-            await self._tell(WorkerCredit(owner, msg.n))
+            if not self._credit_applied(peer, msg.n):
+                await self._tell(WorkerCredit(owner, msg.n))
         elif type(msg) is Heartbeat:
             refs = [(lease.work_item_id, lease.fence) for lease in msg.leases]
             await self._tell(WorkerHeartbeat(owner, refs))
         elif type(msg) is RateLimited:
+            credit = msg.credit and not self._credit_applied(peer, msg.credit)
             parked = WorkerReport(
                 owner, msg.work_item_id, msg.fence, ok=False, error=msg.error,
                 error_type="RateLimited", retry_after_secs=msg.retry_after_secs,
             )  # fmt: skip
             await self._tell(parked)
+            if credit:
+                await self._tell(WorkerCredit(owner, msg.credit))

@@ -63,6 +63,7 @@ WorkerId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
 Names = Annotated[list[Name], msgspec.Meta(max_length=MAX_NAMES)]
 Slots = Annotated[int, msgspec.Meta(ge=1, le=MAX_CAPACITY)]
 ErrorText = Annotated[str, msgspec.Meta(max_length=MAX_ERROR_CHARS)]
+ResultCredit = Annotated[int, msgspec.Meta(ge=0, le=1)]
 
 
 class FrameError(TetherError, ValueError):
@@ -143,6 +144,10 @@ class Result(_Message, frozen=True, tag="result"):
     #: A tool that raised: its traceback, bounded by the worker. Omitted when empty, and an
     #: older engine ignores the field: no protocol version change.
     traceback: ErrorText = ""
+    #: 1: the slot this lease held is free, as if ``Credit(n=1)`` followed (one frame less per
+    #: step). Sent only to an engine whose Welcome says ``result_credits`` (an older one would
+    #: ignore it and lose the slot); a Result re-sent after a reconnect carries 0.
+    credit: ResultCredit = 0
 
 
 class RateLimited(_Message, frozen=True, tag="rate_limited"):
@@ -153,6 +158,8 @@ class RateLimited(_Message, frozen=True, tag="rate_limited"):
     #: Finite, 0 to MAX_RETRY_AFTER_SECS: NaN and inf are refused (the worker clamps).
     retry_after_secs: Annotated[float, msgspec.Meta(ge=0, le=MAX_RETRY_AFTER_SECS)]
     error: ErrorText = ""
+    #: As ``Result.credit``.
+    credit: ResultCredit = 0
 
 
 class Bye(_Message, frozen=True, tag="bye"):
@@ -179,6 +186,10 @@ class Welcome(_Message, frozen=True, tag="welcome"):
     #: restarts). Every HeartbeatAck and ProtocolError names it too, so a worker learns of a
     #: new life from any answer. Empty from an older engine.
     incarnation: str = ""
+    #: The engine counts ``Result.credit`` (and ``RateLimited.credit``): the worker frees a
+    #: reported lease's slot in its Result instead of a Credit after it. False from an older
+    #: engine. (Added without a version change: each side falls back to Credit messages.)
+    result_credits: bool = False
 
 
 class Grant(_Message, frozen=True, tag="grant"):

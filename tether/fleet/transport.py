@@ -61,6 +61,7 @@ class ZmqFleet:
                 max_message_bytes=self._max_message_bytes,
                 max_workers_per_principal=self._max_workers_per_principal,
                 silence_ms=self._silence_ms,
+                ledger=internals.services.ledger,
             )
         )
         self.endpoint = broker.endpoint

@@ -4,8 +4,10 @@
 ``concurrency`` at once. What it keeps to, and why:
 
 * **Credit.** The Hello announces ``concurrency`` free slots; every lease, once finished
-  (reported, or cancelled by the engine), gives its slot back with ``Credit(n=1)``. The engine
-  never restores credit on its own, so a cancelled lease must be credited here.
+  (reported, or cancelled by the engine), gives its slot back with ``Credit(n=1)``, or, when
+  reported to an engine whose Welcome says ``result_credits``, with ``credit=1`` in its Result
+  (one frame less per step). The engine never restores credit on its own, so a cancelled lease
+  must be credited here.
 * **Results until Acked.** Each Result (or RateLimited) is kept until the engine Acks it and
   re-sent after :class:`Reconnected`; an ``Ack(accepted=False)`` (stale fence, I5) is logged
   and dropped.
@@ -34,6 +36,7 @@ from collections.abc import Iterable
 from typing import Final
 
 import anyio
+from msgspec.structs import replace
 
 from tether.clock import Clock, SystemClock
 from tether.fleet.connection import EngineConnection, Reconnected
@@ -277,12 +280,26 @@ class Worker:
             )
         else:
             frame = None
+            credit = self._credit_in_result()
             if self._conn is not None:
                 limit = self._conn.welcome.max_message_bytes
-                outcome, frame = fitting(outcome, lease.grant.tool, limit)
-            self._unacked[lease.key] = outcome
+                outcome, frame = fitting(outcome, lease.grant.tool, limit, credit)
+            # Kept without the credit: a Result re-sent after a reconnect frees no slot again.
+            self._unacked[lease.key] = replace(outcome, credit=0) if credit else outcome
             await self._send(outcome, frame)
+            if credit:
+                self._start_waiting()
+                self._notify()
+                return
         await self._slot_freed()
+
+    def _credit_in_result(self) -> int:
+        """1 when the finished lease's slot is credited in its Result (the engine counts it,
+        and the slot is not kept back: no debt, not draining), else 0."""
+        conn = self._conn
+        if conn is None or not conn.welcome.result_credits or self._debt or self._stopping:
+            return 0
+        return 1
 
     async def _slot_freed(self) -> None:
         if self._debt > 0:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import anyio
+from msgspec.structs import replace
 
 from tether.errors import MAX_RETRY_AFTER_SECS
 from tether.fleet.protocol import (
@@ -102,15 +103,20 @@ async def run_grant(
     )
 
 
-def fitting(outcome: Outcome, tool: str, max_message_bytes: int) -> tuple[Outcome, bytes]:
+def fitting(
+    outcome: Outcome, tool: str, max_message_bytes: int, credit: int = 0
+) -> tuple[Outcome, bytes]:
     """``outcome`` and its frame, or, when the frame would exceed the engine's limit (the
     engine would close the connection on it), a failure that says so and its frame: not
     retryable, the same output would come back. Encoded once: the frame is what is sent.
+    ``credit``: the slot freed with it (``Result.credit``), in either.
 
     Example::
 
         msg, frame = fitting(await run_grant(grant, registry, limiter), grant.tool, 16 << 20)
     """
+    if credit:
+        outcome = replace(outcome, credit=credit)
     frame = encode(outcome)
     if len(frame) <= max_message_bytes:
         return outcome, frame
@@ -125,6 +131,7 @@ def fitting(outcome: Outcome, tool: str, max_message_bytes: int) -> tuple[Outcom
         error_type="OutputTooLarge",
         retryable=False,
         duration_ms=outcome.duration_ms if isinstance(outcome, Result) else 0,
+        credit=credit,
     )
     return too_large, encode(too_large)
 

@@ -1,7 +1,8 @@
 """Who can take work now: each worker's credit, shared by the scheduler and the executions.
 
-The scheduler owns the ledger (workers join, leave, return credit); execution actors read and
-take from it synchronously on the same event loop, between awaits, so no lock is needed. An
+The scheduler owns the ledger (workers join, leave, return credit; a fleet worker's link
+returns its Credits itself); execution actors read and take from it synchronously on the same
+event loop, between awaits, so no lock is needed. An
 execution that schedules an item that is due now takes one credit from a worker serving the
 item's queue and creates the item already leased to that worker (fence 1) in the same turn
 (I4): a step costs one commit, not a turn plus a grant. Items that found no credit are created
@@ -27,10 +28,10 @@ if TYPE_CHECKING:
 class Credit:
     """How many more items a worker can take now.
 
-    The in-process pool's credit is handed back by the pool itself as items stop running; if
-    the scheduler was waiting for it (pending items, no credit), ``give`` tells it, so pending
-    items are granted as slots come back. A remote worker's credit comes back in Credit
-    messages.
+    The in-process pool's credit is handed back by the pool itself as items stop running, a
+    fleet worker's by its link as its Credit messages arrive; if the scheduler was waiting for
+    it (pending items, no credit), ``give`` tells it, so pending items are granted as slots
+    come back.
     """
 
     __slots__ = ("_notify", "free", "wanted")

@@ -252,7 +252,9 @@ class SchedulerActor(Actor):
                     continue  # stopped or stalled: its next heartbeat pumps again
                 credit = worker.credit
                 if credit.free <= 0:
-                    credit.wanted = worker.local  # the pool says when a slot frees
+                    # Whoever gives the next credit says so (the pool, or the fleet link
+                    # applying a worker's Credit to the ledger): see _slots_freed.
+                    credit.wanted = True
                     continue
                 asked, credit.free = credit.free, 0
                 worker.granting.add(queue)
@@ -390,13 +392,13 @@ class SchedulerActor(Actor):
         renewed = self._clock.now() + self._ttl_ms / 1000
         held, lost = sort_claims(self._leases, msg.owner, msg.claims, renewed)
         credit = msg.local_credit
-        if credit is not None:
-            credit.on_free(self._slots_freed)
+        entry_credit = credit if credit is not None else Credit(msg.capacity)
+        entry_credit.on_free(self._slots_freed)
         entry = WorkerEntry(
             msg.owner,
             msg.link,
             msg.queues,
-            credit if credit is not None else Credit(msg.capacity),
+            entry_credit,
             local=credit is not None,
             leases=held,
             excluded=msg.excluded,
@@ -416,6 +418,8 @@ class SchedulerActor(Actor):
                 await self._reclaim(lease, why)
 
     def _slots_freed(self) -> None:
+        # A worker's credit came back outside this actor (the pool's slots, a fleet worker's
+        # Credit applied by its link) while items were waiting for it: pump the grants.
         ref = self.context.self_ref
         with contextlib.suppress(MailboxFull, ActorStopped):
             # A full mailbox is busy anyway: every handled message pumps the grants.
@@ -424,6 +428,7 @@ class SchedulerActor(Actor):
     def _on_credit(self, msg: WorkerCredit) -> None:
         worker = self._workers.get(msg.owner)
         if worker is not None and msg.n >= 0:
+            worker.credit.wanted = False  # this message pumps the grants itself
             worker.credit.give(msg.n)
         elif worker is not None:
             worker.withdraw(-msg.n)

@@ -167,7 +167,8 @@ class Leased(msgspec.Struct, frozen=True, gc=False):
 
 
 class SlotsFreed(msgspec.Struct, frozen=True, gc=False):
-    """The in-process pool has free slots again while items were waiting for one."""
+    """A worker has free slots again while items were waiting for one: the in-process pool,
+    or a fleet worker whose Credit its link applied to the ledger."""
 
 
 class WorkersCanConnect(msgspec.Struct, frozen=True, gc=False):

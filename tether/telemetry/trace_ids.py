@@ -54,6 +54,34 @@ def traceparent(execution_id: str, node_id: str, dispatch: int) -> str:
     return f"00-{trace:032x}-{span:016x}-01"
 
 
+class TraceParents:
+    """:func:`traceparent` for a stream of hand-outs, hashing each execution's trace id once
+    (a run's steps share it): what the fleet puts in every Grant. Remembers the last ``size``
+    executions, the oldest forgotten first.
+
+    Example::
+
+        parents = TraceParents()
+        parents.of("exec_01", "charge", 2) == traceparent("exec_01", "charge", 2)   # True
+    """
+
+    __slots__ = ("_size", "_traces")
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._traces: dict[str, str] = {}
+
+    def of(self, execution_id: str, node_id: str, dispatch: int) -> str:
+        trace = self._traces.get(execution_id)
+        if trace is None:
+            trace = f"{trace_id(execution_id):032x}"
+            if len(self._traces) >= self._size:
+                del self._traces[next(iter(self._traces))]
+            self._traces[execution_id] = trace
+        span = attempt_span_id(execution_id, node_id, dispatch)
+        return f"00-{trace}-{span:016x}-01"
+
+
 def parse_traceparent(value: str) -> tuple[int, int] | None:
     """``(trace id, span id)`` of a W3C ``traceparent``; None when it does not parse."""
     parts = value.split("-")
