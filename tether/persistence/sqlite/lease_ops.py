@@ -147,12 +147,16 @@ async def grant(
 ) -> list[WorkItemRow]:
     """Lease up to ``limit`` grantable rows of ``queue``, none of ``exclude``; the granted
     rows, oldest first."""
+    sql, params = _grant_statement(queue, owner, now_ms, ttl_ms, limit, exclude)
+    return _granted(await conn.execute_fetchall(sql, params))
+
+
+def _grant_statement(
+    queue: str, owner: str, now_ms: int, ttl_ms: int, limit: int, exclude: Collection[str]
+) -> tuple[str, tuple[Any, ...]]:
     if exclude:  # rare (a worker declined items): the common grant keeps its plain statement
-        params = (owner, now_ms, ttl_ms, queue, limit, json.dumps(list(exclude)))
-        rows = await conn.execute_fetchall(_GRANT_EXCLUDING, params)
-    else:
-        rows = await conn.execute_fetchall(_GRANT, (owner, now_ms, ttl_ms, queue, limit))
-    return _granted(rows)
+        return _GRANT_EXCLUDING, (owner, now_ms, ttl_ms, queue, limit, json.dumps(list(exclude)))
+    return _GRANT, (owner, now_ms, ttl_ms, queue, limit)
 
 
 def _granted(rows: Iterable[Any]) -> list[WorkItemRow]:
@@ -189,10 +193,8 @@ def grant_raw(
     exclude: Collection[str] = (),
 ) -> list[WorkItemRow]:
     """``grant`` on the connection's thread."""
-    if exclude:
-        params = (owner, now_ms, ttl_ms, queue, limit, json.dumps(list(exclude)))
-        return _granted(raw.execute(_GRANT_EXCLUDING, params).fetchall())
-    return _granted(raw.execute(_GRANT, (owner, now_ms, ttl_ms, queue, limit)).fetchall())
+    sql, params = _grant_statement(queue, owner, now_ms, ttl_ms, limit, exclude)
+    return _granted(raw.execute(sql, params).fetchall())
 
 
 async def release_leases(conn: aiosqlite.Connection, owner: str, now_ms: int) -> list[WorkItemRow]:
