@@ -99,7 +99,7 @@ async def test_worker_rejoins_a_restarted_engine_without_waiting_for_a_heartbeat
 # --- item 2: a storm of engine restarts cannot keep a dead worker's lease alive ----------------
 
 
-async def test_adopted_lease_expires_a_silence_after_its_grant_through_a_storm_of_restarts(
+async def test_adopted_lease_expires_a_silence_after_its_grant_through_a_storm_of_restarts_I5(
     tmp_path: Path, children: Children
 ) -> None:
     """The engine runs on a virtual clock (lease TTL 5 s, silence 1.5 s, grace 1 s). Its worker

@@ -55,7 +55,7 @@ def log_says(tmp: Path, text: str) -> bool:
     return any(text in p.read_text(errors="replace") for p in tmp.glob("dev-*.log"))
 
 
-def test_a_standby_takes_over_the_journal_when_its_engine_is_killed(tmp_path: Path) -> None:
+def test_a_standby_takes_over_the_journal_when_its_engine_is_killed_I6(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     engine = dev(tmp_path, port)
