@@ -120,22 +120,6 @@ async def insert_work_items(conn: aiosqlite.Connection, rows: Sequence[_Row]) ->
     return cursor.rowcount
 
 
-async def apply_settles(conn: aiosqlite.Connection, rows: Sequence[_Row]) -> int:
-    """Apply settles (``settle_params`` rows) in order; return how many rows changed.
-
-    Fewer than ``len(rows)`` means a fence check failed in SQL: the caller rolls back.
-    """
-    cursor = await conn.executemany(_SETTLE, rows)
-    return cursor.rowcount
-
-
-async def apply_heartbeats(conn: aiosqlite.Connection, rows: Sequence[_Row]) -> int:
-    """Extend leases; rows are ``(expires_ms, now_ms, work_item_id, fence)``. Returns how many
-    rows changed (fewer than ``len(rows)``: a fence check failed in SQL)."""
-    cursor = await conn.executemany(_HEARTBEAT, rows)
-    return cursor.rowcount
-
-
 async def grant(
     conn: aiosqlite.Connection,
     queue: str,
@@ -174,12 +158,14 @@ def insert_work_items_raw(raw: sqlite3.Connection, rows: Sequence[_Row]) -> int:
 
 
 def apply_settles_raw(raw: sqlite3.Connection, rows: Sequence[_Row]) -> int:
-    """``apply_settles`` on the connection's thread."""
+    """Settle items (rows from ``settle_params``); how many rows changed (fewer: a fence
+    check failed in SQL). On the connection's thread."""
     return raw.executemany(_SETTLE, rows).rowcount
 
 
 def apply_heartbeats_raw(raw: sqlite3.Connection, rows: Sequence[_Row]) -> int:
-    """``apply_heartbeats`` on the connection's thread."""
+    """Extend leases; rows are ``(expires_ms, now_ms, work_item_id, fence)``; how many rows
+    changed. On the connection's thread."""
     return raw.executemany(_HEARTBEAT, rows).rowcount
 
 

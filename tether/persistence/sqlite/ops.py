@@ -6,8 +6,8 @@ read functions run on a reader connection. Each function costs a constant number
 
 Example::
 
-    await write_turns(writer_conn, turns)
-    await writer_conn.commit()
+    write = functools.partial(write_group_and_commit, statements=statements, leases=leases)
+    granted = await in_connection_thread(writer_conn, write)   # the writer's whole group
     rows = await read_journal(reader_conn, "exec_1", 1)
 """
 
@@ -176,48 +176,13 @@ def _index_rows(turns: Sequence[PreparedTurn], indexed: Container[str]) -> tuple
     return upserts, bumps
 
 
-async def write_turns(
-    conn: aiosqlite.Connection,
-    turns: Sequence[PreparedTurn],
-    indexed: Container[str],
-    new_items: int | None = None,
-    chained: bool = True,
-) -> None:
-    """Insert the journal rows, snapshots, index changes, new work items and settles of
-    already-validated turns (work items before settles, so a turn may settle what it creates).
-
-    ``indexed`` holds the executions that already have an index row; ``new_items``, when
-    given, is how many work items the inserts must add (others already exist): a different
-    count raises FenceMismatch, since the writer's checks assumed it. At most six
-    executemany calls whatever the batch size. A duplicate (execution, seq) raises
-    sqlite3.IntegrityError, and a settle the table refuses (its fence check disagreeing with
-    the writer's) raises FenceMismatch; the caller rolls back.
-    """
-    first, *rest = turn_statements(turns, indexed, chained)
-    await conn.executemany(*first)  # the journal rows: before the settles that follow them
-    leases = [p.leases for p in turns if p.leases is not None]
-    if leases:
-        items = [row for inserts, _ in leases for row in inserts]
-        if items:
-            inserted = await lease_ops.insert_work_items(conn, items)
-            if new_items is not None and inserted != new_items:
-                raise FenceMismatch(
-                    f"{new_items} work items were to be new, {inserted} were inserted"
-                )
-        settles = [row for _, changes in leases for row in changes]
-        if settles and await lease_ops.apply_settles(conn, settles) != len(settles):
-            raise FenceMismatch("a settle's fence check failed in SQL")
-    for sql, rows in rest:
-        await conn.executemany(sql, rows)
-
-
 Statements = list[tuple[str, list[Any]]]
 
 
 def turn_statements(
     turns: Sequence[PreparedTurn], indexed: Container[str], chained: bool = True
 ) -> Statements:
-    """What ``write_turns`` executes for turns apart from their work items, in order: the
+    """What a group writes for its turns apart from their work items, in order: the
     journal rows first (with their audit chain links unless ``chained`` is off), then
     snapshots, index upserts with their feed rows (tether.persistence.views), last_seq bumps
     and passivation marks."""
@@ -283,14 +248,15 @@ def lease_writes(
 def write_group_and_commit(
     raw: sqlite3.Connection, statements: Statements, leases: LeaseWrites
 ) -> list[list[WorkItemRow]]:
-    """A group touching work items, in one round trip on the connection's thread: what
-    ``write_turns`` writes (``statements`` from ``turn_statements``, empty without turns), the
-    group's heartbeats before it and its grants after it, then the commit; the granted rows.
+    """A group touching work items, in one round trip on the connection's thread: the turns'
+    rows (``statements`` from ``turn_statements``, empty without turns) with their new work
+    items before their settles, the group's heartbeats before it and its grants after it,
+    then the commit; the granted rows.
 
-    Raises FenceMismatch where ``write_turns`` does (and for a heartbeat the table refuses),
-    leaving the transaction open for the caller's rollback. Each statement is the one the
-    aiosqlite path ran, in the same order: a hop per statement cost the event loop a future
-    and a wake-up each, and the batch a loop iteration each while other tasks ran.
+    Raises FenceMismatch when an insert count differs from the new items expected or a
+    settle's or heartbeat's fence check fails in SQL, leaving the transaction open for the
+    caller's rollback. A hop per statement cost the event loop a future and a wake-up each,
+    and the batch a loop iteration each while other tasks ran.
     """
     beats = leases.heartbeats
     if beats and lease_ops.apply_heartbeats_raw(raw, beats) != len(beats):
