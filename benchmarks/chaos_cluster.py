@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import anyio
 import httpx
 
 from benchmarks.chaos_tools import LOG_ENV
+from tether.testing.loopback import free_loopback_port as free_port
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 TOOLS_MODULE: Final = "benchmarks.chaos_tools"
@@ -29,13 +29,6 @@ START_DEADLINE_SECS: Final = 60.0
 POLL_SECS: Final = 0.02
 #: A restarted worker may find the engine down too: it waits this long for a Welcome.
 WORKER_CONNECT_SECS: Final = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -36,21 +36,13 @@ import msgspec
 
 from benchmarks.chaos_tools import CHAIN_YAML, WORKFLOW_ID
 from benchmarks.machine import banner, describe, summary
+from tether.testing.loopback import free_loopback_port as free_port
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 TOOLS_MODULE: Final = "benchmarks.chaos_tools"
 START_DEADLINE_SECS: Final = 120.0
 POLL_SECS: Final = 0.005
 JOURNALS: Final = ("empty", "unfinished")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Engine:

@@ -5,7 +5,6 @@ its own environment, and the journal says which worker made each call (I11, I12)
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from tether.agents.kinds import AgentKinds
 from tether.fleet import ZmqFleet
 from tether.ir import compile_yaml_text
 from tether.testing.fake_models import FakeModelServer, FakeReply
+from tether.testing.loopback import free_loopback_port as _free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -30,12 +30,6 @@ models:
 nodes:
   plan: {type: model, model: fast, prompt: "Plan for {{ state.q }}", output_key: plan, next: end}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_a_model_call_runs_on_a_fleet_worker_with_the_workers_keys_I11(

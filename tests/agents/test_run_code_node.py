@@ -7,7 +7,6 @@ engine from starting and is never replaced by the local sandbox."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from tether.ir import compile_yaml_text
 from tether.ir.errors import WorkflowInvalid
 from tether.testing import check_replay
 from tether.testing.fake_models import FakeModelServer, FakeReply, FakeToolCall
+from tether.testing.loopback import free_loopback_port as _closed_port
 
 pytestmark = pytest.mark.anyio
 
@@ -133,12 +133,6 @@ async def test_sandbox_remote_without_a_service_is_refused_at_registration(tmp_p
         bad = FLOW.replace("cpu_secs: 1", "cpu_seconds: 1")
         with pytest.raises(WorkflowInvalid, match="unknown limit 'cpu_seconds'"):
             rt.register(compile_yaml_text(bad, "flow.yaml"))
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_a_configured_sandbox_service_that_is_not_there_keeps_the_engine_from_starting(

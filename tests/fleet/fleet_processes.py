@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -59,13 +58,6 @@ async def eventually(check: Callable[[], T | None], what: str, timeout: float = 
             await anyio.sleep(POLL_SECS)
         return found
     raise AssertionError(f"gave up after {timeout:g}s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from tether.testing.dev_engine import DevEngine, start_dev_engine
+from tether.testing.loopback import free_loopback_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0
@@ -46,13 +46,6 @@ nodes:
     labels: {queue: remote}
     next: end
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

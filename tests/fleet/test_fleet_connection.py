@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import anyio
 import pytest
 import zmq
@@ -26,15 +24,9 @@ from tether.fleet import (
     encode,
 )
 from tether.fleet.protocol import ERR_PROTOCOL_VERSION
+from tether.testing.loopback import free_loopback_port as free_port
 
 pytestmark = pytest.mark.anyio
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def test_nobody_listening_raises_engine_unreachable_within_timeout() -> None:

@@ -32,7 +32,6 @@ from fleet_processes import (
     eventually,
     exit_code,
     fleet_engine,
-    free_port,
     node_records,
     shape,
 )
@@ -50,6 +49,7 @@ from tether.runtime.records import (
     decode_rows,
 )
 from tether.testing import VirtualClock, check_journal
+from tether.testing.loopback import free_loopback_port as free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

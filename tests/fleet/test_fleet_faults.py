@@ -26,7 +26,6 @@ from fleet_processes import (
     effects_of,
     eventually,
     fleet_engine,
-    free_port,
     node_records,
     shape,
 )
@@ -37,6 +36,7 @@ from tether.runtime.internals import runtime_internals
 from tether.runtime.records import CAUSE_LEASE_LOST, NodeCompleted, NodeFailed
 from tether.runtime.scheduler_messages import GetLeases, LiveLease
 from tether.testing import VirtualClock, check_replay
+from tether.testing.loopback import free_loopback_port as free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,18 +15,12 @@ import pytest
 from worker_engine import TestEngine, engine_on, grant
 
 from tether.fleet import LeaseRef, Result
+from tether.testing.loopback import free_loopback_port as free_port
 
 pytestmark = pytest.mark.anyio
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start_worker(*args: str) -> subprocess.Popen[str]:

@@ -14,7 +14,6 @@ import contextlib
 import errno
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import pytest
 from full_disk_tools import GATE_ENV, GATED_ID, GATED_YAML, WORKFLOW_ID, WORKFLOW_YAML
 
 from tether.ir import compile_yaml_text
+from tether.testing.loopback import free_loopback_port as free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -111,13 +111,6 @@ def engine(tmp_path: Path, db: Path, gate: Path) -> Iterator[tuple[subprocess.Po
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=DEADLINE)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start(client: httpx.Client, workflow: str, run_id: str, x: int) -> httpx.Response:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from tether.ir import compile_yaml_file, compile_yaml_text, workflow_from_ir
 from tether.ir.identity import workflow_digest
+from tether.testing.loopback import free_loopback_port as free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -46,12 +46,6 @@ def edited_counter() -> str:
     from 0), under the same id and version."""
     head, _, third = (EXAMPLES / "counter.yaml").read_text().partition("  third:")
     return head + "  third:" + third.replace("tool: add_one", "tool: double")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Engine:

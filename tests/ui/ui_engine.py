@@ -5,7 +5,6 @@ gives (``TETHER_TOKEN``); the workflows below registered over HTTP."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import httpx
 import msgspec
 
 from tether.ir import compile_yaml_text
+from tether.testing.loopback import free_loopback_port as free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -49,12 +49,6 @@ nodes:
          retry: {max_attempts: 2, backoff_initial_secs: 0.01}, next: end}
 """,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class UiEngine:

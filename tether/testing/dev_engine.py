@@ -13,7 +13,6 @@ Example::
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tether.testing.loopback import free_loopback_port as _free_port
 
 READY_LINE = "Application startup complete"
 _TETHER_ROOT = str(Path(__file__).resolve().parents[2])
@@ -85,9 +86,3 @@ def _read_log(engine: DevEngine, ready: threading.Event) -> None:
 def _path() -> list[str]:
     current = os.environ.get("PYTHONPATH")
     return current.split(os.pathsep) if current else []
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
