@@ -1,7 +1,8 @@
 """Chaos: runs submitted over the REST API while random faults hit the engine and the workers.
 
     python -m benchmarks chaos [--runs 200] [--workers 3] [--faults 20] [--seed 1] [--quick]
-                               [--also engine_stop,clock_jump,reply_lost]
+                               [--also engine_stop,clock_jump,reply_lost] [--standby]
+                               [--keep DIR]
 
 A ``tether dev`` engine (127.0.0.1, journal on a SQLite file in a temporary directory,
 ``TETHER_EMBED_WORKERS=0``: every step runs on a worker) and ``--workers`` ``tether worker``
@@ -57,14 +58,14 @@ import httpx
 import msgspec
 
 from benchmarks.chaos_check import TERMINAL, RunJournal, read_all, read_effects, verdict
-from benchmarks.chaos_cluster import Cluster
+from benchmarks.chaos_cluster import LEASE_TTL_SECS, Cluster
 from benchmarks.chaos_proxy import ReplyDropper
+from benchmarks.chaos_report import failed, report
+from benchmarks.chaos_tail import keep
 from benchmarks.chaos_tools import CHAIN_YAML, WORKFLOW_ID
 from benchmarks.machine import banner, describe
 from tether.ir import compile_yaml_text
 
-#: The engine's lease TTL (``Runtime``'s default; ``tether dev`` has no setting for it).
-LEASE_TTL_SECS: Final = 5.0
 #: Fault kinds and their weights (the outside run's mix: about 30% engine kills).
 FAULTS: Final = {"engine_kill": 3, "worker_kill": 3, "worker_stop": 4}
 #: Kinds ``--also`` adds, with their weights. Off by default: an engine stop holds every run
@@ -185,6 +186,9 @@ class Chaos:
         self.pauses: list[tuple[int, float, float]] = []
         self.last = 0.0
         self.injected = 0
+        #: (began, ended, kind, target) per fault, for ``--keep``: a kill ends when its
+        #: process is back (the engine healthy; a worker spawned), a stop at its SIGCONT.
+        self.log: list[tuple[float, float, str, str]] = []
         extra = [k for k in kinds if k not in FAULTS]
         self._firsts = rng.sample(extra, len(extra)) + rng.sample(list(FAULTS), len(FAULTS))
         self._next = anyio.Event()
@@ -212,12 +216,14 @@ class Chaos:
             kind = "engine_kill"  # every worker is paused: hit the engine instead
         self.counts[kind] += 1
         self.last = time.time()
+        target = "engine"
         if kind == "engine_kill":
             assert self.cluster.engine is not None
             await self.cluster.engine.killed()
             await self.cluster.start_engine()
         elif kind == "worker_kill":
             i = self.rng.choice(free)
+            target = f"w{i}"
             proc = self.cluster.worker_procs[i]
             assert proc is not None
             await proc.killed()
@@ -237,6 +243,8 @@ class Chaos:
             self.long_pauses += secs > LEASE_TTL_SECS
             self.paused.add(i)
             tg.start_soon(self.pause, i, secs)
+            return  # logged at its SIGCONT
+        self.log.append((self.last, time.time(), kind, target))
 
     async def engine_stop(self) -> None:
         """Freeze the engine past every lease's TTL, then let it go on (inline: no other fault
@@ -281,6 +289,7 @@ class Chaos:
         finally:
             proc.signal(signal.SIGCONT)
             self.pauses.append((i, stopped, time.time()))
+            self.log.append((stopped, time.time(), "worker_stop", f"w{i}"))
             self.last = max(self.last, time.time())
             self.paused.discard(i)
 
@@ -362,6 +371,8 @@ async def _scenario(
         journals = await read_all(cluster.url, list(driver.submitted))
     finally:
         cluster.stop_all()
+    if args.keep is not None:
+        keep(args.keep, driver.submitted, journals, chaos.log, chaos.real_time, cluster)
     rejoins = cluster.rejoins(lambda i, t: any(w == i and a <= t <= b for w, a, b in chaos.pauses))
     result = verdict(driver.submitted, {**calm_journals, **journals},
                      read_effects(cluster.effects), chaos.last, chaos.real_time)  # fmt: skip
@@ -376,64 +387,6 @@ async def _scenario(
         rejoin_after_health_s=sorted(h for _, h in rejoins),
     )  # fmt: skip
     return result
-
-
-def report(r: dict[str, Any]) -> None:
-    f, se, lat = r["faults"], r["side_effects"], r["latency_s"]
-    print(
-        f"faults: {f['engine_kill']} engine SIGKILLs, {f['worker_kill']} worker SIGKILLs, "
-        f"{f['worker_stop']} worker SIGSTOPs ({r['long_pauses']} longer than the "
-        f"{LEASE_TTL_SECS:g} s lease TTL) over {r['chaos_s']:.1f} s; "
-        f"{r['submit_retries']} submission retries"
-    )
-    if "engine_stop" in f:
-        print(f"  {f['engine_stop']} engine SIGSTOPs past the lease TTL")
-    if "clock_jump" in f:
-        print(f"  {f['clock_jump']} engine clock jumps (its clock ended {r['clock_offset_s']:+.1f} "
-              "s off)")  # fmt: skip
-    if r["replies_dropped"] is not None:
-        d = r["replies_dropped"]
-        print(f"  {f['reply_lost']} lost replies armed: {d['api']} POST /executions replies and "
-              f"{d['worker']} worker result acks dropped after the engine had them; "
-              f"{r['results_unacked_at_rejoin']} results re-sent by workers rejoining")  # fmt: skip
-    print(
-        f"runs {r['runs']} accepted ({len(r['refused'])} never accepted): "
-        f"lost {len(r['lost'])}  stuck {len(r['stuck'])}  doubled {len(r['doubled'])}  "
-        f"wrong {len(r['wrong'])}"
-    )
-    print(
-        f"side effects repeated: {se['extra_runs']} extra runs on {se['nodes_repeated']} nodes, "
-        f"{se['explained']} explained by a journaled retry, {se['unexplained']} unexplained"
-    )
-    if lat:
-        print(f"run latency under faults: p50 {lat['p50']:.2f} s  p99 {lat['p99']:.2f} s  "
-              f"max {lat['max']:.2f} s")  # fmt: skip
-    calm = r["baseline_latency_s"]
-    if calm:
-        print(f"run latency without faults (same cluster, same pace, before the faults): p50 "
-              f"{calm['p50']:.2f} s  p99 {calm['p99']:.2f} s  max {calm['max']:.2f} s")  # fmt: skip
-        if lat:
-            print(f"p99 under faults - p99 without: {lat['p99'] - calm['p99']:+.2f} s "
-                  "(target: within 3 s)")  # fmt: skip
-    rejoin = r["rejoin_s"]
-    if rejoin:
-        health = r["rejoin_after_health_s"]
-        mid, top, n = rejoin[len(rejoin) // 2], rejoin[-1], len(rejoin)
-        print(f"worker rejoin after an engine restart: from its spawn p50 {mid:.2f} s  max "
-              f"{top:.2f} s; from /health answering p50 {health[n // 2]:.2f} s  max "
-              f"{health[-1]:.2f} s ({n} rejoins)")  # fmt: skip
-    done = r["last_fault_to_all_done_s"]
-    if done is not None:
-        print(f"last fault to all done: {done:.2f} s" if done >= 0 else
-              "every run had ended before the last fault")  # fmt: skip
-    for name in ("lost", "stuck", "doubled", "wrong", "refused"):
-        if r[name]:
-            print(f"  {name}: {', '.join(r[name][:10])}{' ...' if len(r[name]) > 10 else ''}")
-
-
-def failed(r: dict[str, Any]) -> bool:
-    bad = ("lost", "stuck", "doubled", "wrong", "refused")
-    return any(r[k] for k in bad) or r["side_effects"]["unexplained"] > 0
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -453,6 +406,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--standby", action="store_true",
                         help="a `tether dev --standby` waits beside the engine and takes over "
                         "when it is killed (a new one is spawned after each takeover)")  # fmt: skip
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="write each run's records, the faults and the processes' logs "
+                        "to DIR, for `python -m benchmarks.chaos_tail DIR`")  # fmt: skip
     parser.add_argument("--also", default="", metavar="KIND[,KIND]",
                         help=f"more fault kinds: {', '.join(EXTRA_FAULTS)}")  # fmt: skip
     args = parser.parse_args(argv)

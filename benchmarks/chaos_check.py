@@ -30,6 +30,9 @@ class RunJournal:
     view: dict[str, Any] | None  # None: the engine does not know the run (lost)
     handouts: dict[str, set[Handout]] = field(default_factory=dict)
     completions: Counter[str] = field(default_factory=Counter)
+    #: Every record as (engine wall time, type, node, attempt, dispatch, worker), for
+    #: ``--keep``'s post-mortem (``benchmarks.chaos_tail``).
+    events: list[tuple[float, str, str, int, int, str]] = field(default_factory=list)
 
 
 async def read_run(client: httpx.AsyncClient, run_id: str) -> RunJournal:
@@ -42,6 +45,11 @@ async def read_run(client: httpx.AsyncClient, run_id: str) -> RunJournal:
     events.raise_for_status()
     for event in events.json()["events"]:
         kind = event["kind"]
+        at = parse_time(event["created_at"]) if event["created_at"] else 0.0
+        journal.events.append((
+            at, kind["type"], str(kind.get("node_id", "")), int(kind.get("attempt") or 0),
+            int(kind.get("dispatch") or 0), str(kind.get("worker_id") or ""),
+        ))  # fmt: skip
         if kind["type"] == "node_scheduled":
             handout = (str(kind["attempt"]), str(kind["dispatch"]))
             journal.handouts.setdefault(kind["node_id"], set()).add(handout)

@@ -27,6 +27,8 @@ TOOLS_MODULE: Final = "benchmarks.chaos_tools"
 #: Every wait for a process (healthy, connected, exited) gives up after this.
 START_DEADLINE_SECS: Final = 60.0
 POLL_SECS: Final = 0.02
+#: The engine's lease TTL (``Runtime``'s default; ``tether dev`` has no setting for it).
+LEASE_TTL_SECS: Final = 5.0
 #: A restarted worker may find the engine down too: it waits this long for a Welcome.
 WORKER_CONNECT_SECS: Final = 120.0
 
