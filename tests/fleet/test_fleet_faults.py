@@ -34,6 +34,7 @@ from tether.ir import compile_yaml_text
 from tether.persistence.urls import open_store
 from tether.runtime.internals import runtime_internals
 from tether.runtime.records import CAUSE_LEASE_LOST, NodeCompleted, NodeFailed
+from tether.runtime.scheduler import ADOPTION_GRACE_MS
 from tether.runtime.scheduler_messages import GetLeases, LiveLease
 from tether.testing import VirtualClock, check_replay
 from tether.testing.loopback import free_loopback_port as free_port
@@ -98,18 +99,22 @@ async def test_worker_rejoins_a_restarted_engine_without_waiting_for_a_heartbeat
 
 # --- item 2: a storm of engine restarts cannot keep a dead worker's lease alive ----------------
 
+#: The grace a restarted engine gives an adopted lease for its worker to rejoin (seconds).
+GRACE = ADOPTION_GRACE_MS / 1000
+
 
 async def test_adopted_lease_expires_a_silence_after_its_grant_through_a_storm_of_restarts_I5(
     tmp_path: Path, children: Children
 ) -> None:
-    """The engine runs on a virtual clock (lease TTL 5 s, silence 1.5 s, grace 1 s). Its worker
-    is SIGKILLed holding the lease, then the engine restarts four times, each life starting
-    0.25 s later on the clock: each adopts the lease expiring at the later of a silence after
-    its grant (as a connected worker silent that long would lose it) and a grace from its own
-    start for a live worker to rejoin, not at the persisted TTL (a life too short to see its
-    worker stop made the step wait out the whole TTL) and never with a fresh TTL (restarts
-    every few seconds kept it alive for ever). The life that passes that expiry reclaims it;
-    the node runs again on another worker, and the loss spends no attempt."""
+    """The engine runs on a virtual clock (lease TTL 5 s, silence 1.5 s, the default grace
+    0.5 s). Its worker is SIGKILLed holding the lease, then the engine restarts four times,
+    each life starting 0.3 s later on the clock: each adopts the lease expiring at the later
+    of a silence after its grant (as a connected worker silent that long would lose it) and a
+    grace from its own start for a live worker to rejoin (the last life's), not at the
+    persisted TTL (a life too short to see its worker stop made the step wait out the whole
+    TTL) and never with a fresh TTL (restarts every few seconds kept it alive for ever). The
+    life that passes that expiry reclaims it; the node runs again on another worker, and the
+    loss spends no attempt."""
     port = free_port()
     endpoint = f"tcp://127.0.0.1:{port}"
     log = children.log
@@ -132,11 +137,11 @@ async def test_adopted_lease_expires_a_silence_after_its_grant_through_a_storm_o
     persisted = row.lease_expires_ms / 1000
     assert persisted == t0 + 5.0
 
-    for life in range(1, 5):  # restarts 0.25 s apart on the clock, each short of its expiry
-        clock = VirtualClock(t0 + life / 4)
+    for life in range(1, 5):  # restarts 0.3 s apart on the clock, each short of its expiry
+        clock = VirtualClock(t0 + life * 0.3)
         async with fleet_engine(tmp_path, clock, endpoint=endpoint, **timing) as (rt, _):
             lease = (await leases_of(rt))[row.work_item_id]
-            expected = max(t0 + 1.5, t0 + life / 4 + 1.0)  # the fleet's silence, the grace
+            expected = max(t0 + 1.5, t0 + life * 0.3 + GRACE)  # the fleet's silence, the grace
             assert lease.adopted and lease.expires_at == expected, (life, lease.expires_at)
             assert lease.expires_at < persisted
 
@@ -146,11 +151,11 @@ async def test_adopted_lease_expires_a_silence_after_its_grant_through_a_storm_o
         await connected(wb)
         lease = (await leases_of(rt))[row.work_item_id]
         # Past its expiry: it gets only the grace for its worker to come back, from now.
-        assert lease.expires_at == pytest.approx(t0 + 2.5 + 1.0)
+        assert lease.expires_at == pytest.approx(t0 + 2.5 + GRACE)
         # The scheduler wakes at that expiry, not at its next quarter-TTL sweep (1.25 s).
         with anyio.fail_after(DEADLINE):
-            await clock.sleeping_until(clock.monotonic() + 1.0)
-        clock.advance(1.0)
+            await clock.sleeping_until(clock.monotonic() + GRACE)
+        clock.advance(GRACE)
         await eventually(lambda: effects_of(log, "start", "s1")[1:], "the retry to start on wb")
         release("s1", log)
         state = await rt.wait(run_id, timeout=DEADLINE)
