@@ -174,6 +174,57 @@ async def test_adopted_lease_expires_a_silence_after_its_grant_through_a_storm_o
     assert [e.worker for e in effects_of(log, "done", "s1")] == ["wb"]
 
 
+async def until_reclaimed(rt: object, execution_id: str) -> None:
+    """Wait until the scheduler has reclaimed the run's lease (it is closing or gone)."""
+
+    async def reclaimed() -> bool:
+        held = [lease for lease in (await leases_of(rt)).values()
+                if lease.row.execution_id == execution_id]  # fmt: skip
+        return all(lease.closing for lease in held)
+
+    with anyio.fail_after(DEADLINE):
+        while not await reclaimed():
+            await anyio.sleep(0.02)
+
+
+async def test_each_adopted_lease_is_reclaimed_at_its_own_expiry_not_a_later_sweep_I5(
+    tmp_path: Path, children: Children
+) -> None:
+    """Two leases of a SIGKILLed worker, granted 0.3 s apart on the engine's virtual clock,
+    are adopted by a restarted engine expiring a silence (1.5 s) after each grant. The
+    scheduler reclaims the first at its expiry and then wakes at the second's, not at its next
+    quarter-TTL sweep 1.25 s later (in the chaos suite a stopped worker's later leases waited
+    up to that long once the first had gone)."""
+    port = free_port()
+    endpoint = f"tcp://127.0.0.1:{port}"
+    log = children.log
+    t0 = 1_767_225_600.0
+    timing = {"ttl_ms": 5_000, "heartbeat_ms": 1_000, "silence_ms": 1_500}
+    wa = children.worker("wa", endpoint, concurrency=2)
+    clock = VirtualClock(t0)
+    async with fleet_engine(tmp_path, clock, endpoint=endpoint, **timing) as (rt, _):
+        await connected(wa)
+        wf = rt.register(compile_yaml_text(HOLD_UNTIL_YAML, "hold.yaml"))
+        await rt.start(wf, {"key": "e1"}, execution_id="each-1")
+        await eventually(lambda: effects_of(log, "start", "e1"), "e1 to start on wa")
+        clock.advance(0.3)
+        await rt.start(wf, {"key": "e2"}, execution_id="each-2")
+        await eventually(lambda: effects_of(log, "start", "e2"), "e2 to start on wa")
+        os.kill(wa.pid, signal.SIGKILL)
+        assert wa.proc.wait(timeout=DEADLINE) == -signal.SIGKILL
+
+    clock = VirtualClock(t0 + 0.4)  # restarted well within both silences
+    async with fleet_engine(tmp_path, clock, endpoint=endpoint, **timing) as (rt, _):
+        by_run = {lease.row.execution_id: lease for lease in (await leases_of(rt)).values()}
+        assert by_run["each-1"].expires_at == pytest.approx(t0 + 1.5)
+        assert by_run["each-2"].expires_at == pytest.approx(t0 + 1.8)
+        clock.advance(1.1 + 1e-6)
+        await until_reclaimed(rt, "each-1")
+        assert not (await leases_of(rt))[by_run["each-2"].work_item_id].closing
+        clock.advance(0.3)  # the second's expiry, well short of a sweep
+        await until_reclaimed(rt, "each-2")
+
+
 # --- item 3: a worker restarted under the same id gives back its predecessor's leases ---------
 
 

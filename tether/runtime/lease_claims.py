@@ -56,9 +56,14 @@ def extend_grace(
 
 def first_adopted_expiry(leases: Iterable[LiveLease]) -> float | None:
     """When the first adopted lease not heard from expires (the scheduler wakes then rather
-    than at its next quarter-TTL sweep), or None."""
+    than at its next quarter-TTL sweep), or None. One already reclaimed (closing) is left
+    out: its expiry has passed, and waking for it again would spin."""
     return min(
-        (lease.expires_at for lease in leases if lease.adopted and lease.expires_at is not None),
+        (
+            lease.expires_at
+            for lease in leases
+            if lease.adopted and not lease.closing and lease.expires_at is not None
+        ),
         default=None,
     )
 
