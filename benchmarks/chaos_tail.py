@@ -16,6 +16,7 @@ import argparse
 import itertools
 import json
 import shutil
+import statistics
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -99,6 +100,38 @@ def summarise(runs: list[dict[str, Any]], faults: list[Fault], slowest: float,
     return {"tail": tail, "seconds": dict(seconds), "runs_hit": dict(runs_hit)}
 
 
+def outages(faults: list[Fault], workers: int) -> dict[str, list[tuple[float, float]]]:
+    """The windows in which every worker was stopped, and those in which the engine was down
+    (killed, until its restart answered ``/health``)."""
+    edges = sorted(e for b, f, k, _ in faults if k == "worker_stop" for e in ((b, 1), (f, -1)))
+    stopped, all_stopped, began = 0, [], 0.0
+    for t, step in edges:
+        stopped += step
+        if step == 1 and stopped == workers:
+            began = t
+        elif step == -1 and stopped == workers - 1:
+            all_stopped.append((began, t))
+    engine = [(b, f) for b, f, k, _ in faults if k == "engine_kill"]
+    return {"every worker stopped": all_stopped, "engine down": engine}
+
+
+def p99_without(runs: list[dict[str, Any]], windows: list[tuple[float, float]]) -> float:
+    """The runs' p99 latency with the time each spent inside ``windows`` taken out (windows
+    that overlap counted once)."""
+    merged: list[tuple[float, float]] = []
+    for x, y in sorted(windows):
+        if merged and x <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], y))
+        else:
+            merged.append((x, y))
+    windows = merged
+    left = []
+    for run in runs:
+        a, b = run["submitted"], run["submitted"] + latency(run)
+        left.append(b - a - sum(max(0.0, min(b, y) - max(a, x)) for x, y in windows))
+    return statistics.quantiles(left, n=100, method="inclusive")[98]
+
+
 def show(run: dict[str, Any], faults: list[Fault]) -> None:
     t0 = run["submitted"]
     print(f"\n{run['run']}: {latency(run):.2f} s")
@@ -117,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slowest", type=float, default=0.01, help="the share of runs to read")
     parser.add_argument("--stall", type=float, default=STALL_SECS)
     parser.add_argument("--show", type=int, default=5, help="timelines of the N slowest")
+    parser.add_argument("--workers", type=int, default=3, help="the run's `--workers`")
     args = parser.parse_args(argv)
     runs, faults = load(args.kept)
     s = summarise(runs, faults, args.slowest, args.stall)
@@ -127,6 +161,14 @@ def main(argv: list[str] | None = None) -> None:
     for label, secs in sorted(s["seconds"].items(), key=lambda kv: -kv[1]):
         print(f"  {label:40s} {secs:8.1f} s in all, {secs / len(tail):5.2f} s per run, "
               f"in {s['runs_hit'][label]} runs")  # fmt: skip
+    windows = outages(faults, args.workers)
+    every, down = windows["every worker stopped"], windows["engine down"]
+    hit = sum(1 for r in runs if any(a < r["submitted"] + latency(r) and b > r["submitted"]
+                                     for a, b in every))  # fmt: skip
+    print(f"p99 {p99_without(runs, []):.2f} s; without the time in windows with every worker "
+          f"stopped ({len(every)}, {sum(b - a for a, b in every):.1f} s in all, {hit} runs in one) "
+          f"{p99_without(runs, every):.2f} s; and without the engine's down time "
+          f"{p99_without(runs, every + down):.2f} s")  # fmt: skip
     for run in tail[: args.show]:
         show(run, faults)
 
