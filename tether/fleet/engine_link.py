@@ -176,16 +176,11 @@ class FleetLink:
     async def on_message(self, peer: Peer, msg: WorkerMessage) -> None:
         owner = peer.worker_id
         if type(msg) is Result:
-            # A Result's credit, as the Credit that would have followed it: applied at once,
-            # or told after the report.
-            credit = msg.credit and not self._credit_applied(peer, msg.credit)
             report = WorkerReport(
                 owner, msg.work_item_id, msg.fence, msg.ok, msg.output, msg.error,
                 msg.error_type, msg.retryable, msg.duration_ms, traceback=msg.traceback,
             )  # fmt: skip
-            await self._tell(report)
-            if credit:
-                await self._tell(WorkerCredit(owner, msg.credit))
+            await self._report(peer, report, msg.credit)
         elif type(msg) is Credit:
             if not self._credit_applied(peer, msg.n):
                 await self._tell(WorkerCredit(owner, msg.n))
@@ -193,11 +188,16 @@ class FleetLink:
             refs = [(lease.work_item_id, lease.fence) for lease in msg.leases]
             await self._tell(WorkerHeartbeat(owner, refs))
         elif type(msg) is RateLimited:
-            credit = msg.credit and not self._credit_applied(peer, msg.credit)
             parked = WorkerReport(
                 owner, msg.work_item_id, msg.fence, ok=False, error=msg.error,
                 error_type="RateLimited", retry_after_secs=msg.retry_after_secs,
             )  # fmt: skip
-            await self._tell(parked)
-            if credit:
-                await self._tell(WorkerCredit(owner, msg.credit))
+            await self._report(peer, parked, msg.credit)
+
+    async def _report(self, peer: Peer, report: WorkerReport, credit: int) -> None:
+        """Tell ``report``; the slot it carries (``credit``), as the Credit that would have
+        followed it: applied to the ledger at once, or told after the report."""
+        told = credit and not self._credit_applied(peer, credit)
+        await self._tell(report)
+        if told:
+            await self._tell(WorkerCredit(peer.worker_id, credit))
