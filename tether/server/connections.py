@@ -9,7 +9,7 @@ that many connections are open, so a flood of idle ones turns every real request
 :func:`bounded_protocol` makes uvicorn's h11 protocol close a connection that has not sent a
 complete request head within ``header_timeout_secs`` of opening or of its last response,
 and, once ``max_connections`` are open, close the one that has waited longest for a head to
-make room (the newest if every one is busy). :func:`raise_open_file_limit` lifts the soft
+make room (the newest if every one is busy). ``tether.server.file_limits`` lifts the soft
 limit on open files to the hard one, so the bound is reached before the kernel's.
 
 Example::
@@ -22,17 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import resource
-from typing import Any, Final
+from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger("tether.server.connections")
-#: File descriptors kept for the journal, the worker port and the rest besides connections.
-FD_RESERVE: Final = 256
-#: Target for the soft limit when the hard one is unlimited.
-UNLIMITED_TARGET: Final = 65536
 
 
 def bounded_protocol(max_connections: int, header_timeout_secs: float) -> type[H11Protocol]:
@@ -95,30 +90,3 @@ def bounded_protocol(max_connections: int, header_timeout_secs: float) -> type[H
                 self.transport.close()
 
     return BoundedH11Protocol
-
-
-def raise_open_file_limit() -> int:
-    """Lift this process's soft limit on open files to the hard limit (or to
-    :data:`UNLIMITED_TARGET` when there is none); the soft limit in force after."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = UNLIMITED_TARGET if hard == resource.RLIM_INFINITY else hard
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):  # macOS caps the soft limit below the hard one
-            pass
-    return soft
-
-
-def connection_budget(wanted: int, open_file_limit: int) -> int:
-    """``wanted`` connections, or fewer if the open-file limit cannot hold them next to the
-    engine's own files (logged: the operator raises the hard limit or the bound)."""
-    room = max(16, open_file_limit - FD_RESERVE)
-    if wanted <= room:
-        return wanted
-    log.warning(
-        "TETHER_MAX_CONNECTIONS=%d does not fit the open-file limit %d: holding %d connections",
-        wanted, open_file_limit, room,
-    )  # fmt: skip
-    return room
