@@ -90,3 +90,21 @@ def test_the_app_loads_neither_pydantic_nor_the_yaml_compiler(tmp_path: Path) ->
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()  # fmt: skip
     assert out == [""]
+
+
+_HTTP_LAYER_PROBE = """
+import sys
+import tether.cli.dev_engine
+from tether.server import ServerConfig
+print(",".join(m for m in ("litestar", "uvicorn", "tether.server.app") if m in sys.modules))
+"""
+
+
+def test_tether_dev_opens_its_journal_before_it_imports_the_http_layer() -> None:
+    """Litestar, its OpenAPI machinery and uvicorn were a third of a cold engine's imports:
+    ``tether dev`` imports them (``tether.cli.dev_http``) once its runtime and worker port are
+    open, so a restarted engine's workers rejoin meanwhile."""
+    out = subprocess.run(
+        [sys.executable, "-c", _HTTP_LAYER_PROBE], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [""]

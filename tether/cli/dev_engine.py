@@ -1,6 +1,11 @@
 """The engine ``tether dev`` runs (:mod:`tether.cli.dev_command` parses its arguments): the
-runtime on the journal, the HTTP API served by uvicorn on a socket bound first, and the ZeroMQ
-port for ``tether worker`` processes.
+runtime on the journal, the ZeroMQ port for ``tether worker`` processes, and the HTTP API served
+by uvicorn on a socket bound first.
+
+A cold engine opens the journal and the worker port before it imports the HTTP layer
+(:mod:`tether.cli.dev_http`, loaded in a thread while the runtime serves): after a crash its
+workers rejoin and their steps run while Litestar loads; the REST API answers a moment later,
+on the socket bound at the start. A standby (``--standby``) builds everything before it waits.
 """
 
 from __future__ import annotations
@@ -14,10 +19,8 @@ import socket
 import sys
 import time
 from pathlib import Path
-from types import FrameType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import uvicorn
 import zmq
 
 from tether.cli.dev_command import PROG
@@ -33,15 +36,15 @@ from tether.persistence.sqlite.lock import wait_until_free
 from tether.persistence.urls import display_url, sqlite_path
 from tether.runtime.code_first.decorators import CodeWorkflow
 from tether.runtime.tools import Tool
-from tether.server.app import create_app
 from tether.server.config import ConfigError, ServerConfig, journal_url
-from tether.server.connections import bounded_protocol, connection_budget, raise_open_file_limit
+from tether.server.file_limits import raise_open_file_limit
+
+if TYPE_CHECKING:
+    from tether.cli.dev_http import EngineServer
 
 #: A standby binds the HTTP port its predecessor held this many times, this far apart.
 STANDBY_BIND_TRIES: Final = 100
 STANDBY_BIND_PAUSE_SECS: Final = 0.01
-#: A request line and headers longer than this are refused (uvicorn answers 400).
-MAX_HEAD_BYTES: Final = 16 * 1024
 EXIT_USAGE: Final = 2
 
 
@@ -86,22 +89,11 @@ def run_engine(args: argparse.Namespace) -> int:
         shared=config.shared,
         ownership_ttl_ms=config.ownership_ttl_ms,
     )
-    server = _Server(
-        uvicorn.Config(
-            create_app(runtime, config, open_runtime=False),
-            host=config.bind,
-            port=config.port,
-            log_level=config.log_level,
-            log_config=None,  # uvicorn's lines go through configure_logging's handler too
-            lifespan="on",
-            http=bounded_protocol(
-                connection_budget(config.max_connections, open_files), config.header_timeout_secs
-            ),
-            timeout_keep_alive=config.keep_alive_secs,
-            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-        )
-    )
+    server = None
     if journal is not None:  # a warm spare: everything is loaded and built; only the journal waits
+        from tether.cli.dev_http import build_server
+
+        server = build_server(runtime, config, open_files)
         listener = _take_over(journal, config)
         if listener is None:
             return 1
@@ -115,7 +107,8 @@ def run_engine(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    return asyncio.run(_serve(server, runtime, fleet.endpoint if fleet else None, listener))
+    started = _Start(runtime, config, open_files, fleet.endpoint if fleet else None, listener)
+    return asyncio.run(started.serve(server))
 
 
 def _listen_or_say(config: ServerConfig) -> socket.socket | None:
@@ -166,35 +159,61 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(
-    server: uvicorn.Server, runtime: Runtime, endpoint: str | None, listener: socket.socket
-) -> int:
-    # The runtime opens here, not in the app's lifespan: uvicorn turns a failed lifespan into
-    # a traceback and exit 3, and a journal another engine holds is a user's error (one line).
-    try:
-        async with runtime:
-            await server.serve(sockets=[listener])
-    except (StorageError, OSError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
-    except zmq.ZMQError as exc:  # the worker port: taken, or an address ZeroMQ refuses
-        print(
-            f"{PROG}: cannot listen for workers on {endpoint}: {exc} (choose another "
-            "--worker-port, or 0 for none)",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+@dataclasses.dataclass
+class _Start:
+    """What ``tether dev`` serves once its arguments are read."""
+
+    runtime: Runtime
+    config: ServerConfig
+    open_files: int
+    endpoint: str | None
+    listener: socket.socket
+
+    async def serve(self, server: EngineServer | None) -> int:
+        """Open the runtime, build the HTTP server unless ``server`` is built already, serve
+        until SIGTERM or SIGINT; the exit status."""
+        # The runtime opens here, not in the app's lifespan: uvicorn turns a failed lifespan
+        # into a traceback and exit 3, and a journal another engine holds is a user's error
+        # (one line).
+        try:
+            async with self.runtime:
+                if server is None:
+                    server = await self._build()
+                if server is not None:  # None: asked to stop while the HTTP layer loaded
+                    await server.serve(sockets=[self.listener])
+        except (StorageError, OSError) as exc:
+            print(f"{PROG}: {exc}", file=sys.stderr)
+            return 1
+        except zmq.ZMQError as exc:  # the worker port: taken, or an address ZeroMQ refuses
+            print(
+                f"{PROG}: cannot listen for workers on {self.endpoint}: {exc} (choose another "
+                "--worker-port, or 0 for none)",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+
+    async def _build(self) -> EngineServer | None:
+        """The HTTP server, its modules imported in a thread while the runtime serves its
+        workers; None if SIGTERM or SIGINT came meanwhile (the runtime then closes as on a
+        drained stop: uvicorn's own handlers take over only once it serves)."""
+        loop = asyncio.get_running_loop()
+        asked_to_stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, asked_to_stop.set)
+        try:
+            server = await asyncio.to_thread(_build_server, self.runtime, self.config,
+                                             self.open_files)  # fmt: skip
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        return None if asked_to_stop.is_set() else server
 
 
-class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown (the process then dies of
-    the signal); a drained engine that stopped on request exits 0 instead."""
+def _build_server(runtime: Runtime, config: ServerConfig, open_files: int) -> EngineServer:
+    from tether.cli.dev_http import build_server
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.should_exit and sig == signal.SIGINT:
-            self.force_exit = True  # a second Ctrl-C: stop waiting for requests in flight
-        self.should_exit = True
+    return build_server(runtime, config, open_files)
 
 
 def _fleet_keys(args: argparse.Namespace, endpoint: str) -> EngineKeys | None:
