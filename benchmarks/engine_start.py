@@ -1,4 +1,4 @@
-"""How long a restarted ``tether dev`` takes from spawn to answering ``/health`` (issue 19).
+"""How long a restarted ``tether dev`` takes from spawn to its worker port and ``/health``.
 
     python -m benchmarks.engine_start [--rounds 10] [--runs 300]
     python -m benchmarks.engine_start --tree base=/tmp/base --tree new=.   # A/B, one session
@@ -6,7 +6,9 @@
 While the chaos suite's engine is down no step of any run moves, so each engine life's start
 lands in the runs' latency. This spawns ``tether dev`` as ``benchmarks/chaos_cluster.py`` does
 (``--modules benchmarks.chaos_tools``, ``TETHER_EMBED_WORKERS=0``, ``TETHER_EMBED_CRON=false``)
-on a copy of a journal, times spawn -> ``/health`` 200, then SIGKILLs it, ``--rounds`` times:
+on a copy of a journal, times spawn -> its worker port accepting a connection (the journal is
+open and workers can rejoin; the HTTP layer may still be loading) and spawn -> ``/health`` 200,
+then SIGKILLs it, ``--rounds`` times:
 
 - ``empty``: a journal with the chain workflow registered and no runs;
 - ``unfinished``: one left by a SIGKILL with ``--runs`` runs waiting for a worker (a restart
@@ -23,6 +25,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -63,16 +66,21 @@ class Engine:
                                          stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def healthy(self) -> float:
-        """Seconds from spawn to the first ``/health`` 200."""
+    def healthy(self) -> tuple[float, float]:
+        """Seconds from spawn to the worker port's first accepted connection, and to the first
+        ``/health`` 200."""
+        port_open: float | None = None
         with httpx.Client(base_url=self.url, timeout=5.0) as client:
             while time.perf_counter() - self.spawned < START_DEADLINE_SECS:
                 if self.proc.poll() is not None:
                     said = self.log.read_text(errors="replace")[-3000:]
                     raise RuntimeError(f"tether dev exited ({self.proc.returncode}):\n{said}")
+                if port_open is None and _accepts("127.0.0.1", self.worker_port):
+                    port_open = time.perf_counter() - self.spawned
                 try:
                     if client.get("/health").status_code == 200:
-                        return time.perf_counter() - self.spawned
+                        health = time.perf_counter() - self.spawned
+                        return (health if port_open is None else port_open), health
                 except httpx.TransportError:
                     pass
                 time.sleep(POLL_SECS)
@@ -85,6 +93,14 @@ class Engine:
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def seed_journals(tree: Path, dir: Path, runs: int) -> dict[str, Path]:
@@ -126,7 +142,10 @@ def fresh_copy(seed: Path, dir: Path) -> Path:
     return dir / seed.name
 
 
-def time_start(tree: Path, seed: Path, dir: Path, python_flags: list[str] | None = None) -> float:
+def time_start(
+    tree: Path, seed: Path, dir: Path, python_flags: list[str] | None = None
+) -> tuple[float, float]:
+    """Seconds from spawn to the worker port, and to ``/health``, on a copy of ``seed``."""
     db = fresh_copy(seed, dir)
     engine = Engine(tree, db, dir / "engine.err", python_flags or [])
     try:
@@ -186,20 +205,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         dir = Path(tmp)
         (dir / "seeds").mkdir()
         seeds = seed_journals(next(iter(trees.values())), dir / "seeds", args.runs)
-        times: dict[tuple[str, str], list[float]] = defaultdict(list)
+        times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
         n = 0
         for _ in range(args.rounds):
             for journal in JOURNALS:
                 for name, tree in trees.items():
                     n += 1
-                    times[name, journal].append(time_start(tree, seeds[journal], dir / f"s{n}"))
-        print(f"\n  spawn -> /health 200, seconds (median, spread over {args.rounds}):")
-        print(f"  {'tree':<10} {'journal':<11} {'median':>7} {'spread':>7} {'min':>6} {'max':>6}")
-        for (name, journal), values in sorted(times.items(), key=lambda kv: kv[0][1]):
+                    port, health = time_start(tree, seeds[journal], dir / f"s{n}")
+                    times[name, journal, "workers"].append(port)
+                    times[name, journal, "health"].append(health)
+        print(f"\n  spawn -> worker port open, and -> /health 200, seconds (median, spread over "
+              f"{args.rounds}):")  # fmt: skip
+        print(f"  {'tree':<10} {'journal':<11} {'to':<8} {'median':>7} {'spread':>7} {'min':>6} "
+              f"{'max':>6}")  # fmt: skip
+        for (name, journal, to), values in sorted(times.items(), key=lambda kv: kv[0][1]):
             s = summary(values)
-            print(f"  {name:<10} {journal:<11} {s['median']:7.3f} {s['spread']:7.3f} "
+            print(f"  {name:<10} {journal:<11} {to:<8} {s['median']:7.3f} {s['spread']:7.3f} "
                   f"{min(values):6.3f} {max(values):6.3f}")  # fmt: skip
-            result["starts"][f"{name}/{journal}"] = {**s, "values": values}
+            key = f"{name}/{journal}" if to == "health" else f"{name}/{journal}/workers"
+            result["starts"][key] = {**s, "values": values}
         samples: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for _ in range(args.import_starts):
             for name, tree in trees.items():
