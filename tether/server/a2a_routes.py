@@ -24,6 +24,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from tether.agents.a2a.card import agent_card, workflow_card
 from tether.agents.a2a.tasks import A2aTasks
@@ -81,14 +82,16 @@ async def list_agents(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @get("/agents/{agent_id:str}")
-async def get_agent(request: Request[Any, Any, Any], agent_id: str) -> dict[str, Any]:
+async def get_agent(request: Request[Any, Any, Any], agent_id: FromPath[str]) -> dict[str, Any]:
     wf = await _one(_rt(request), agent_id)
     card = workflow_card(wf, base_url=_base(request), bearer=_bearer(request))
     return {"id": wf.workflow_id, "status": "active", "card": card}
 
 
 @get("/agents/{agent_id:str}/card")
-async def get_agent_card(request: Request[Any, Any, Any], agent_id: str) -> dict[str, Any]:
+async def get_agent_card(
+    request: Request[Any, Any, Any], agent_id: FromPath[str]
+) -> dict[str, Any]:
     wf = await _one(_rt(request), agent_id)
     return workflow_card(wf, base_url=_base(request), bearer=_bearer(request))
 
@@ -99,7 +102,9 @@ async def engine_rpc(request: Request[Any, Any, Any], data: Any) -> dict[str, An
 
 
 @post("/agents/{agent_id:str}/a2a", status_code=200)
-async def agent_rpc(request: Request[Any, Any, Any], agent_id: str, data: Any) -> dict[str, Any]:
+async def agent_rpc(
+    request: Request[Any, Any, Any], agent_id: FromPath[str], data: Any
+) -> dict[str, Any]:
     await _one(_rt(request), agent_id)
     return await A2aTasks(_rt(request)).handle(data, skill=agent_id)
 

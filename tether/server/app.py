@@ -38,6 +38,7 @@ from litestar import Litestar, Request, get, post
 from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.openapi import OpenAPIConfig
+from litestar.params import FromPath, FromQuery
 
 from tether.errors import ExecutionBroken, InvalidInput, WorkflowNotFound
 from tether.governance.engine_signing import engine_signer
@@ -205,10 +206,10 @@ async def start_execution(request: Request[Any, Any, Any], data: StartExecution)
 @get("/executions")
 async def list_executions(
     request: Request[Any, Any, Any],
-    status: str | None = None,
-    workflow_id: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
+    status: FromQuery[str | None] = None,
+    workflow_id: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 50,
+    offset: FromQuery[int] = 0,
 ) -> dict[str, Any]:
     if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_OFFSET:
         raise InvalidInput(
@@ -225,7 +226,9 @@ async def list_executions(
 
 
 @get("/executions/{execution_id:str}")
-async def get_execution(request: Request[Any, Any, Any], execution_id: str) -> dict[str, Any]:
+async def get_execution(
+    request: Request[Any, Any, Any], execution_id: FromPath[str]
+) -> dict[str, Any]:
     rt = _rt(request)
     segment = await rt.current_segment(execution_id)  # a continued run: its live segment
     row = await rt.get_execution(segment)  # 404 for an unknown id
@@ -242,7 +245,7 @@ async def get_execution(request: Request[Any, Any, Any], execution_id: str) -> d
 
 @post("/executions/{execution_id:str}/cancel", status_code=200)
 async def cancel_execution(
-    request: Request[Any, Any, Any], execution_id: str, data: CancelBody | None = None
+    request: Request[Any, Any, Any], execution_id: FromPath[str], data: CancelBody | None = None
 ) -> dict[str, Any]:
     rt = _rt(request)
     cancelled = await rt.cancel(execution_id, reason=data.reason if data else "")
@@ -253,10 +256,10 @@ async def cancel_execution(
 @get("/executions/{execution_id:str}/events")
 async def get_events(
     request: Request[Any, Any, Any],
-    execution_id: str,
-    node_id: str | None = None,
-    from_seq: int = 1,
-    artifacts: str = "ref",
+    execution_id: FromPath[str],
+    node_id: FromQuery[str | None] = None,
+    from_seq: FromQuery[int] = 1,
+    artifacts: FromQuery[str] = "ref",
 ) -> dict[str, Any]:
     if not 1 <= from_seq <= MAX_SEQ:  # beyond: the store cannot even bind it (was a 500)
         raise InvalidInput(f"from_seq must be 1-{MAX_SEQ}, got {from_seq}")
@@ -283,7 +286,7 @@ async def _strategy_labels(rt: Runtime, execution_id: str) -> dict[str, dict[str
 
 @post("/executions/{execution_id:str}/approve", status_code=200)
 async def approve(
-    request: Request[Any, Any, Any], execution_id: str, data: ApproveBody
+    request: Request[Any, Any, Any], execution_id: FromPath[str], data: ApproveBody
 ) -> dict[str, Any]:
     rt = _rt(request)
     keys: ApiKeys = request.app.state.api_keys
@@ -313,7 +316,7 @@ async def approve(
 
 
 @get("/executions/{execution_id:str}/approvals")
-async def approvals(request: Request[Any, Any, Any], execution_id: str) -> dict[str, Any]:
+async def approvals(request: Request[Any, Any, Any], execution_id: FromPath[str]) -> dict[str, Any]:
     rt = _rt(request)
     segment = await rt.current_segment(execution_id)
     state = await rt.state(segment)
@@ -333,7 +336,7 @@ async def approvals(request: Request[Any, Any, Any], execution_id: str) -> dict[
 
 @post("/executions/{execution_id:str}/external-event", status_code=200)
 async def external_event(
-    request: Request[Any, Any, Any], execution_id: str, data: ExternalEvent
+    request: Request[Any, Any, Any], execution_id: FromPath[str], data: ExternalEvent
 ) -> dict[str, Any]:
     accepted = await _rt(request).send_event(
         execution_id, data.correlation_key, data.payload, event_id=data.event_id

@@ -21,6 +21,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import FromPath, FromQuery
 
 from tether.persistence.artifacts.contract import ArtifactCorruption, check_digest
 from tether.runtime.runtime import Runtime
@@ -42,7 +43,7 @@ async def put_artifact(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @get("/artifacts/{digest:str}", media_type="application/octet-stream")
-async def get_artifact(request: Request[Any, Any, Any], digest: str) -> Response[bytes]:
+async def get_artifact(request: Request[Any, Any, Any], digest: FromPath[str]) -> Response[bytes]:
     try:
         check_digest(digest)
     except ValueError as exc:
@@ -60,7 +61,7 @@ async def get_artifact(request: Request[Any, Any, Any], digest: str) -> Response
 
 @post("/artifacts/sweep", status_code=200)
 async def sweep_artifacts(
-    request: Request[Any, Any, Any], min_age: float = 3600.0
+    request: Request[Any, Any, Any], min_age: FromQuery[float] = 3600.0
 ) -> dict[str, Any]:
     if not 0 <= min_age <= 10 * 365 * 86400:
         raise HTTPException(

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get
+from litestar.params import FromPath
 
 from tether.errors import ExecutionNotFound, TetherError
 from tether.governance.keys import AuditKeyError, keys_dir, load_keyring
@@ -29,7 +30,9 @@ class AuditRefused(TetherError):
 
 
 @get("/executions/{execution_id:str}/audit/verify")
-async def verify_audit(request: Request[Any, Any, Any], execution_id: str) -> dict[str, Any]:
+async def verify_audit(
+    request: Request[Any, Any, Any], execution_id: FromPath[str]
+) -> dict[str, Any]:
     store = runtime_internals(request.app.state.runtime).services.store
     try:
         ring = load_keyring(keys_dir())

@@ -23,6 +23,7 @@ from typing import Any, Final
 import msgspec
 from litestar import Request, get, post
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath, FromQuery
 
 from tether.agents.memory import Fact, Memory, MemoryUnavailable, current_facts
 from tether.errors import InvalidInput
@@ -92,7 +93,7 @@ def superseded_by(facts: list[Fact]) -> dict[str, str]:
 
 @get("/memory/{user:str}/facts")
 async def list_facts(
-    request: Request[Any, Any, Any], user: str, current: bool = False
+    request: Request[Any, Any, Any], user: FromPath[str], current: FromQuery[bool] = False
 ) -> dict[str, Any]:
     every = await _memory(request).facts(_user(user), current=False)
     now = {f.fact_id for f in current_facts(every)}
@@ -104,7 +105,7 @@ async def list_facts(
 
 @post("/memory/{user:str}/facts", status_code=201)
 async def write_fact(
-    request: Request[Any, Any, Any], user: str, data: WriteFactBody
+    request: Request[Any, Any, Any], user: FromPath[str], data: WriteFactBody
 ) -> dict[str, Any]:
     memory = _memory(request)
     if not data.subject.strip():
@@ -126,7 +127,10 @@ async def write_fact(
 
 @get("/memory/{user:str}/context")
 async def context(
-    request: Request[Any, Any, Any], user: str, topic: str = "", budget_tokens: int = 400
+    request: Request[Any, Any, Any],
+    user: FromPath[str],
+    topic: FromQuery[str] = "",
+    budget_tokens: FromQuery[int] = 400,
 ) -> dict[str, Any]:
     if not 1 <= budget_tokens <= MAX_BUDGET_TOKENS:
         raise InvalidInput(f"budget_tokens must be 1-{MAX_BUDGET_TOKENS}, got {budget_tokens}")

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get
+from litestar.params import FromPath
 
 from tether.errors import WorkflowNotFound
 from tether.ir.identity import workflow_digest
@@ -26,7 +27,7 @@ from tether.runtime.internals import runtime_internals
 
 @get("/workflows/{workflow_id:str}/{version:str}")
 async def get_workflow(
-    request: Request[Any, Any, Any], workflow_id: str, version: str
+    request: Request[Any, Any, Any], workflow_id: FromPath[str], version: FromPath[str]
 ) -> dict[str, Any]:
     store = runtime_internals(request.app.state.runtime).services.store
     row = await store.get_workflow(workflow_id, None if version == "latest" else version)

@@ -23,6 +23,7 @@ from typing import Any, Final
 import msgspec
 from litestar import Request, delete, get, post
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 
 from tether.errors import InvalidInput
 from tether.persistence.contract import ScheduleRow
@@ -109,17 +110,23 @@ async def list_schedules(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @post("/schedules/{schedule_id:str}/pause", status_code=200)
-async def pause_schedule(request: Request[Any, Any, Any], schedule_id: str) -> dict[str, Any]:
+async def pause_schedule(
+    request: Request[Any, Any, Any], schedule_id: FromPath[str]
+) -> dict[str, Any]:
     return schedule_view(await _schedules(_rt(request)).pause(schedule_id))
 
 
 @post("/schedules/{schedule_id:str}/resume", status_code=200)
-async def resume_schedule(request: Request[Any, Any, Any], schedule_id: str) -> dict[str, Any]:
+async def resume_schedule(
+    request: Request[Any, Any, Any], schedule_id: FromPath[str]
+) -> dict[str, Any]:
     return schedule_view(await _schedules(_rt(request)).resume(schedule_id))
 
 
 @delete("/schedules/{schedule_id:str}", status_code=200)
-async def delete_schedule(request: Request[Any, Any, Any], schedule_id: str) -> dict[str, Any]:
+async def delete_schedule(
+    request: Request[Any, Any, Any], schedule_id: FromPath[str]
+) -> dict[str, Any]:
     deleted = await _schedules(_rt(request)).delete(schedule_id)
     return {"schedule_id": schedule_id, "deleted": deleted}
 

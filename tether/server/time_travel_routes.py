@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get, post
+from litestar.params import FromPath, FromQuery
 
 from tether.runtime.assembly import check_client_id
 from tether.runtime.records import JournalEntry
@@ -61,9 +62,9 @@ def _step(step: ReplayStep, before: ReplayStep | None, *, full: bool) -> dict[st
 @get("/executions/{execution_id:str}/states")
 async def states(
     request: Request[Any, Any, Any],
-    execution_id: str,
-    at: int | None = None,
-    full: bool = False,
+    execution_id: FromPath[str],
+    at: FromQuery[int | None] = None,
+    full: FromQuery[bool] = False,
 ) -> dict[str, Any]:
     rt = _rt(request)
     if at is not None:
@@ -80,7 +81,7 @@ async def states(
 
 @post("/executions/{execution_id:str}/fork", status_code=201)
 async def fork(
-    request: Request[Any, Any, Any], execution_id: str, data: ForkBody
+    request: Request[Any, Any, Any], execution_id: FromPath[str], data: ForkBody
 ) -> dict[str, Any]:
     if data.execution_id is not None:
         check_client_id(data.execution_id)  # 422 before anything is read or written

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, post
+from litestar.params import FromPath
 
 from tether.runtime.work import REMOTE_FN_QUEUE
 from tether.server.auth import authenticated_caller
@@ -66,7 +67,7 @@ async def claim(request: Request[Any, Any, Any], data: ClaimBody) -> dict[str, A
 
 @post("/work-items/{item_id:str}/complete", status_code=200)
 async def complete(
-    request: Request[Any, Any, Any], item_id: str, data: CompleteBody
+    request: Request[Any, Any, Any], item_id: FromPath[str], data: CompleteBody
 ) -> dict[str, Any]:
     return await _gateway(request).report(
         item_id, ok=True, output=data.output, state_patch=data.state_patch,
@@ -75,7 +76,9 @@ async def complete(
 
 
 @post("/work-items/{item_id:str}/fail", status_code=200)
-async def fail(request: Request[Any, Any, Any], item_id: str, data: FailBody) -> dict[str, Any]:
+async def fail(
+    request: Request[Any, Any, Any], item_id: FromPath[str], data: FailBody
+) -> dict[str, Any]:
     error = data.error or "the worker reported a failure without a message"
     return await _gateway(request).report(
         item_id, ok=False, error=error, duration_ms=max(0, data.duration_ms),
@@ -85,7 +88,7 @@ async def fail(request: Request[Any, Any, Any], item_id: str, data: FailBody) ->
 
 @post("/work-items/{item_id:str}/heartbeat", status_code=200)
 async def heartbeat(
-    request: Request[Any, Any, Any], item_id: str, data: HeartbeatBody | None = None
+    request: Request[Any, Any, Any], item_id: FromPath[str], data: HeartbeatBody | None = None
 ) -> dict[str, Any]:
     return await _gateway(request).heartbeat(item_id)
 

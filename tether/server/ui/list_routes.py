@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from litestar import Request, get
+from litestar.params import FromPath, FromQuery
 
 from tether.clock import now_ms
 from tether.errors import InvalidInput
@@ -98,13 +99,13 @@ def _query(
 @get("/views/executions")
 async def list_runs(
     request: Request[Any, Any, Any],
-    status: str | None = None,
-    workflow_id: str | None = None,
-    q: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
+    status: FromQuery[str | None] = None,
+    workflow_id: FromQuery[str | None] = None,
+    q: FromQuery[str | None] = None,
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 50,
+    cursor: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     """Runs newest first, filtered: ``status``, ``workflow_id``, ``q`` (part of the id, any
     case), ``since``/``until`` (start time, RFC 3339; ``until`` excluded)."""
@@ -128,10 +129,10 @@ async def list_runs(
 @get("/views/execution-counts")
 async def count_runs(
     request: Request[Any, Any, Any],
-    workflow_id: str | None = None,
-    q: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
+    workflow_id: FromQuery[str | None] = None,
+    q: FromQuery[str | None] = None,
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     """How many runs the filters match, per status (every status, zeros included)."""
     query = _query(None, workflow_id, q, since, until)
@@ -144,7 +145,9 @@ async def count_runs(
 
 @get("/views/approvals")
 async def list_approvals(
-    request: Request[Any, Any, Any], limit: int = 50, cursor: str | None = None
+    request: Request[Any, Any, Any],
+    limit: FromQuery[int] = 50,
+    cursor: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     """The decisions paused runs wait for: ``limit`` runs a page, oldest run first."""
     page = await _rt(request).pending_approvals_page(decode_cursor(cursor), _limit(limit))
@@ -159,11 +162,11 @@ async def list_approvals(
 @get("/views/work-items")
 async def list_work_items(
     request: Request[Any, Any, Any],
-    status: str | None = None,
-    queue: str | None = None,
-    execution_id: str | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
+    status: FromQuery[str | None] = None,
+    queue: FromQuery[str | None] = None,
+    execution_id: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 50,
+    cursor: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     """Work items newest first (``status=dead``: the dead letters). A dead item says
     ``fork_at_seq``: the last record before its node's first attempt, where a fork of its run
@@ -223,7 +226,9 @@ async def list_queues(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @get("/views/executions/{execution_id:str}/timeline")
-async def run_timeline(request: Request[Any, Any, Any], execution_id: str) -> dict[str, Any]:
+async def run_timeline(
+    request: Request[Any, Any, Any], execution_id: FromPath[str]
+) -> dict[str, Any]:
     """One bar per node attempt and per wait (:mod:`tether.server.ui.timeline`)."""
     rt = _rt(request)
     entries = await rt.journal(execution_id)  # 404 for an unknown id

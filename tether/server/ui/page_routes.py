@@ -21,6 +21,7 @@ from typing import Final
 
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from tether.server.auth import PUBLIC
 
@@ -72,7 +73,7 @@ async def dashboard() -> Response[bytes]:
 
 
 @get("/ui/static/{name:str}", opt={PUBLIC: True}, include_in_schema=False)
-async def dashboard_file(name: str) -> Response[bytes]:
+async def dashboard_file(name: FromPath[str]) -> Response[bytes]:
     return _file(name)
 
 
