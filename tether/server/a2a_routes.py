@@ -24,7 +24,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from tether.agents.a2a.card import agent_card, workflow_card
 from tether.agents.a2a.tasks import A2aTasks
@@ -97,13 +97,13 @@ async def get_agent_card(
 
 
 @post("/a2a", status_code=200)
-async def engine_rpc(request: Request[Any, Any, Any], data: Any) -> dict[str, Any]:
+async def engine_rpc(request: Request[Any, Any, Any], data: JSONBody[Any]) -> dict[str, Any]:
     return await A2aTasks(_rt(request)).handle(data)
 
 
 @post("/agents/{agent_id:str}/a2a", status_code=200)
 async def agent_rpc(
-    request: Request[Any, Any, Any], agent_id: FromPath[str], data: Any
+    request: Request[Any, Any, Any], agent_id: FromPath[str], data: JSONBody[Any]
 ) -> dict[str, Any]:
     await _one(_rt(request), agent_id)
     return await A2aTasks(_rt(request)).handle(data, skill=agent_id)

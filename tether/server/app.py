@@ -38,7 +38,7 @@ from litestar import Litestar, Request, get, post
 from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.openapi import OpenAPIConfig
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from tether.errors import ExecutionBroken, InvalidInput, WorkflowNotFound
 from tether.governance.engine_signing import engine_signer
@@ -140,7 +140,7 @@ async def openapi(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 @post("/workflows", status_code=201)
 async def register_workflow(
-    request: Request[Any, Any, Any], data: RegisterWorkflow
+    request: Request[Any, Any, Any], data: JSONBody[RegisterWorkflow]
 ) -> dict[str, Any]:
     rt = _rt(request)
     # Compiled and validated in a thread: a large IR must not stall the event loop (and with
@@ -176,7 +176,9 @@ async def list_workflows(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @post("/executions", status_code=201)
-async def start_execution(request: Request[Any, Any, Any], data: StartExecution) -> dict[str, Any]:
+async def start_execution(
+    request: Request[Any, Any, Any], data: JSONBody[StartExecution]
+) -> dict[str, Any]:
     rt = _rt(request)
     ref = (
         data.workflow_id
@@ -245,7 +247,9 @@ async def get_execution(
 
 @post("/executions/{execution_id:str}/cancel", status_code=200)
 async def cancel_execution(
-    request: Request[Any, Any, Any], execution_id: FromPath[str], data: CancelBody | None = None
+    request: Request[Any, Any, Any],
+    execution_id: FromPath[str],
+    data: JSONBody[CancelBody | None] = None,
 ) -> dict[str, Any]:
     rt = _rt(request)
     cancelled = await rt.cancel(execution_id, reason=data.reason if data else "")
@@ -286,7 +290,7 @@ async def _strategy_labels(rt: Runtime, execution_id: str) -> dict[str, dict[str
 
 @post("/executions/{execution_id:str}/approve", status_code=200)
 async def approve(
-    request: Request[Any, Any, Any], execution_id: FromPath[str], data: ApproveBody
+    request: Request[Any, Any, Any], execution_id: FromPath[str], data: JSONBody[ApproveBody]
 ) -> dict[str, Any]:
     rt = _rt(request)
     keys: ApiKeys = request.app.state.api_keys
@@ -336,7 +340,7 @@ async def approvals(request: Request[Any, Any, Any], execution_id: FromPath[str]
 
 @post("/executions/{execution_id:str}/external-event", status_code=200)
 async def external_event(
-    request: Request[Any, Any, Any], execution_id: FromPath[str], data: ExternalEvent
+    request: Request[Any, Any, Any], execution_id: FromPath[str], data: JSONBody[ExternalEvent]
 ) -> dict[str, Any]:
     accepted = await _rt(request).send_event(
         execution_id, data.correlation_key, data.payload, event_id=data.event_id

@@ -23,7 +23,7 @@ from typing import Any, Final
 import msgspec
 from litestar import Request, get, post
 from litestar.exceptions import HTTPException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from tether.agents.memory import Fact, Memory, MemoryUnavailable, current_facts
 from tether.errors import InvalidInput
@@ -105,7 +105,7 @@ async def list_facts(
 
 @post("/memory/{user:str}/facts", status_code=201)
 async def write_fact(
-    request: Request[Any, Any, Any], user: FromPath[str], data: WriteFactBody
+    request: Request[Any, Any, Any], user: FromPath[str], data: JSONBody[WriteFactBody]
 ) -> dict[str, Any]:
     memory = _memory(request)
     if not data.subject.strip():

@@ -23,7 +23,7 @@ from typing import Any, Final
 import msgspec
 from litestar import Request, delete, get, post
 from litestar.exceptions import HTTPException
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from tether.errors import InvalidInput
 from tether.persistence.contract import ScheduleRow
@@ -85,7 +85,7 @@ def _schedules(rt: Runtime) -> Schedules:
 
 @post("/schedules", status_code=201)
 async def create_schedule(
-    request: Request[Any, Any, Any], data: CreateScheduleBody
+    request: Request[Any, Any, Any], data: JSONBody[CreateScheduleBody]
 ) -> dict[str, Any]:
     rt = _rt(request)
     _schedules(rt)

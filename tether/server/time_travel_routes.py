@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get, post
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from tether.runtime.assembly import check_client_id
 from tether.runtime.records import JournalEntry
@@ -81,7 +81,7 @@ async def states(
 
 @post("/executions/{execution_id:str}/fork", status_code=201)
 async def fork(
-    request: Request[Any, Any, Any], execution_id: FromPath[str], data: ForkBody
+    request: Request[Any, Any, Any], execution_id: FromPath[str], data: JSONBody[ForkBody]
 ) -> dict[str, Any]:
     if data.execution_id is not None:
         check_client_id(data.execution_id)  # 422 before anything is read or written

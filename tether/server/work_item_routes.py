@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from tether.runtime.work import REMOTE_FN_QUEUE
 from tether.server.auth import authenticated_caller
@@ -59,7 +59,7 @@ def _gateway(request: Request[Any, Any, Any]) -> HttpWorkers:
 
 
 @post("/work-items/claim", status_code=200)
-async def claim(request: Request[Any, Any, Any], data: ClaimBody) -> dict[str, Any]:
+async def claim(request: Request[Any, Any, Any], data: JSONBody[ClaimBody]) -> dict[str, Any]:
     caller = authenticated_caller(request.app.state.api_keys, request)
     credential = None if caller is None else queues_of_caller(caller.user_id, caller.roles)
     return await _gateway(request).claim(data.worker_id, data.queue_types, credential)
@@ -67,7 +67,7 @@ async def claim(request: Request[Any, Any, Any], data: ClaimBody) -> dict[str, A
 
 @post("/work-items/{item_id:str}/complete", status_code=200)
 async def complete(
-    request: Request[Any, Any, Any], item_id: FromPath[str], data: CompleteBody
+    request: Request[Any, Any, Any], item_id: FromPath[str], data: JSONBody[CompleteBody]
 ) -> dict[str, Any]:
     return await _gateway(request).report(
         item_id, ok=True, output=data.output, state_patch=data.state_patch,
@@ -77,7 +77,7 @@ async def complete(
 
 @post("/work-items/{item_id:str}/fail", status_code=200)
 async def fail(
-    request: Request[Any, Any, Any], item_id: FromPath[str], data: FailBody
+    request: Request[Any, Any, Any], item_id: FromPath[str], data: JSONBody[FailBody]
 ) -> dict[str, Any]:
     error = data.error or "the worker reported a failure without a message"
     return await _gateway(request).report(
@@ -88,7 +88,9 @@ async def fail(
 
 @post("/work-items/{item_id:str}/heartbeat", status_code=200)
 async def heartbeat(
-    request: Request[Any, Any, Any], item_id: FromPath[str], data: HeartbeatBody | None = None
+    request: Request[Any, Any, Any],
+    item_id: FromPath[str],
+    data: JSONBody[HeartbeatBody | None] = None,
 ) -> dict[str, Any]:
     return await _gateway(request).heartbeat(item_id)
 
