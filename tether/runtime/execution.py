@@ -25,18 +25,9 @@ import msgspec
 
 from tether.actors import Actor
 from tether.clock import now_ms
-from tether.errors import (
-    ExecutionBroken,
-    ExecutionIdInUse,
-    ExecutionNotRunning,
-    WorkflowNotFound,
-)
-from tether.ir.errors import WorkflowInvalid
+from tether.errors import ExecutionBroken, ExecutionNotRunning
 from tether.ir.types import Workflow
-from tether.logs import lifecycle_logger
 from tether.persistence.contract import (
-    TERMINAL_STATUSES,
-    JournalCorruption,
     LoadedExecution,
     Settle,
     StaleFence,
@@ -46,27 +37,24 @@ from tether.persistence.contract import (
 from tether.persistence.ownership import OwnershipLost
 from tether.runtime.announced_tools import ToolAwaited, ToolServed
 from tether.runtime.code_first.calls import NondeterminismError
-from tether.runtime.code_first.children import children_asked, children_awaited, parent_of
+from tether.runtime.code_first.children import children_asked, parent_of
 from tether.runtime.code_first.plan import CodeSlot
+from tether.runtime.execution_lifecycle import ExecutionLifecycle, lifecycle
 from tether.runtime.executor import NodeOutcome, WorkItem
 from tether.runtime.graph import Graph
 from tether.runtime.hand_out import RunInline, WorkHandOut
 from tether.runtime.outcome_records import outcome_record
-from tether.runtime.passivation import may_sleep, seal
+from tether.runtime.passivation import seal
 from tether.runtime.planner import PlanContext, plan_turn
 from tether.runtime.records import (
     ContinueRequested,
     ExecutionCancelled,
-    ExecutionStarted,
-    MalformedRecord,
     NodeFailed,
     NodeParked,
     NodeWaiting,
     Record,
     SegmentBoundary,
     TimerFired,
-    UnknownRecordType,
-    decode_rows,
 )
 from tether.runtime.scheduler_messages import Settled, WorkReady
 from tether.runtime.segments import open_segment
@@ -78,10 +66,8 @@ from tether.runtime.signals import (
     approval_record,
     event_record,
 )
-from tether.runtime.snapshots import load_state
 from tether.runtime.state import ExecutionState
 from tether.runtime.timers import ArmTimer, FireTimer
-from tether.runtime.tools import UnknownTool
 from tether.runtime.turn_work import created_items, make_turn, reissued_items, turn_settles
 
 
@@ -98,12 +84,8 @@ class GetState(msgspec.Struct, frozen=True):
     pass
 
 
-BROKEN = (JournalCorruption, UnknownRecordType, MalformedRecord)
-#: What a recovering execution cannot fix by restarting: report it at once, keep the journal.
-_UNRECOVERABLE = (WorkflowNotFound, UnknownTool, WorkflowInvalid, NondeterminismError)
 #: Messages always sent by ask: a refusal is raised to the asker.
 _ASKED = (StartExecution, CancelExecution, SendEvent, Approve, ContinueAsNew)
-lifecycle = lifecycle_logger("tether.execution")
 
 
 #: What ``_closed`` finds in the common turn (shared, never changed).
@@ -122,8 +104,10 @@ def _closed(settles: list[Settle]) -> list[str]:
     return closed
 
 
-class ExecutionActor(Actor):
-    """Drives one execution. Its only durable effect is appending turns to the journal."""
+class ExecutionActor(ExecutionLifecycle, Actor):
+    """Drives one execution. Its only durable effect is appending turns to the journal.
+
+    Its start, recovery and retirement are in :mod:`tether.runtime.execution_lifecycle`."""
 
     def __init__(
         self,
@@ -150,55 +134,11 @@ class ExecutionActor(Actor):
         #: Told by the planner of a node held for a tool no worker announced yet.
         self._on_held = self._held if services.announced is not None else None
 
-    async def on_start(self) -> None:
-        if self._fresh and self.context.restart_count == 0:
-            return
-        try:
-            await self._recover()
-        except BROKEN as exc:
-            self._s.mark_broken(self.execution_id, str(exc))
-            await self._retire()
-        except _UNRECOVERABLE as exc:
-            self._s.mark_broken(self.execution_id, f"cannot resume in this runtime: {exc}")
-            await self._retire()
-        except OwnershipLost as exc:  # another engine took it over: it acts for it now
-            self._let_go(exc)
-            await self._retire()
-
-    async def _recover(self) -> None:
-        loaded, self._loaded = self._loaded, None
-        self.state, self.graph = await load_state(self._s, self.execution_id, loaded)
-        if loaded is not None and loaded.row.passivated:  # woken: it may sleep again
-            self._sealed_seq = loaded.row.last_seq
-        if self.graph is None or self.state.status == "new":
-            return
-        if self.state.previous_segment is not None and not await self._handed_over():
-            return
-        if self.state.is_terminal:
-            self._s.settle(self.execution_id, self.state)
-            await self._retire()
-            return
-        lifecycle.event(
-            "execution_resumed", execution_id=self.execution_id,
-            workflow=f"{self.state.workflow_id}@{self.state.workflow_version}",
-            last_seq=self.state.last_seq, in_flight=self.state.running,
-        )  # fmt: skip
-        # Work handed out before the crash is in the work-item table, where the scheduler
-        # finds it, once the pool's items (which had no row) are written; timers are armed
-        # again from the waits; a turn re-derives only what follows from the state and was
-        # not journaled.
-        await self._reissue()
-        for node_id, wait in self.state.waits.items():
-            if wait.fire_at_ms is not None and not wait.fired:
-                self._arm(node_id, wait.dispatch, wait.fire_at_ms)
-        if self.graph.is_code and self._s.children is not None:
-            for spec in children_awaited(self.state):  # started? ended while we were down?
-                self._s.children.ensure(spec)
-        await self._turn(None)
-
     async def _reissue(self) -> None:
         """A pending row for each hand-out in flight that has none: the attempt is not spent
         (the engine stopped, not the work) and the scheduler grants it like any other."""
+        # Part of recovery, but kept in this module: it looks up ``reissued_items`` here,
+        # where the crash-point tests plant their faults (``execution.reissued_items``).
         assert self.graph is not None
         at = now_ms(self._s.clock)
         rows = []
@@ -211,27 +151,6 @@ class ExecutionActor(Actor):
         if rows and await self._s.store.reissue(rows):
             for queue, not_before in dict.fromkeys((r.queue, r.not_before_ms) for r in rows):
                 self._s.tell_scheduler(WorkReady(queue, not_before))
-
-    async def _handed_over(self) -> bool:
-        """Has the previous segment ended with a boundary naming this one? While it still runs
-        (a roll cut by a crash), this segment waits, stopped, until that boundary starts it;
-        if it ended otherwise, this one was orphaned and is cancelled."""
-        prev = self.state.previous_segment
-        assert prev is not None
-        row = await self._s.store.get_execution(prev)
-        if row is not None and row.status not in TERMINAL_STATUSES:
-            await self._retire()  # still running: its boundary may yet start this segment
-            return False
-        why = f"orphaned: segment {prev} ended {row.status if row else 'missing'}"
-        if row is not None and row.status == "continued":
-            [last] = decode_rows(await self._s.store.read(prev, row.last_seq))
-            assert isinstance(last.record, SegmentBoundary)
-            if last.record.next_execution_id == self.execution_id:
-                return True
-            why = f"orphaned: segment {prev} continued as {last.record.next_execution_id}"
-        if self.state.status == "running":
-            await self._turn(ExecutionCancelled(at_ms=now_ms(self._s.clock), reason=why))
-        return False
 
     async def on_receive(self, message: object) -> object:
         try:
@@ -251,13 +170,6 @@ class ExecutionActor(Actor):
         finally:
             if self._sealed_seq == self.state.last_seq:  # passivated by its last turn
                 await self._sleep_if_idle()
-
-    async def _sleep_if_idle(self) -> None:
-        """Stop, the execution left on disk, unless messages wait or a timer came near."""
-        now = now_ms(self._s.clock)
-        if may_sleep(self.state, self.context.queued, now, self._s.passivate_after_ms):
-            self._s.forget_pool_items(self.execution_id)
-            await self.context.self_ref.stop()  # closes the mailbox now: nothing more comes
 
     async def _receive(self, message: object) -> object:
         if isinstance(message, NodeOutcome):
@@ -282,32 +194,6 @@ class ExecutionActor(Actor):
                 await self._turn(None)  # what was held may be handed out now
             return None
         raise TypeError(f"ExecutionActor got an unknown message {type(message).__name__}")
-
-    async def _on_start_execution(self, msg: StartExecution) -> ExecutionState:
-        if self.execution_id in self._s.broken:
-            raise ExecutionBroken(self.execution_id, self._s.broken[self.execution_id])
-        if self.state.status != "new":
-            wanted = (msg.workflow.workflow_id, msg.workflow.version)
-            if (self.state.workflow_id, self.state.workflow_version) != wanted:
-                raise ExecutionIdInUse(
-                    f"execution id {self.execution_id} already runs workflow "
-                    f"{self.state.workflow_id}@{self.state.workflow_version}, "
-                    f"not {msg.workflow.ref}"
-                )
-            return self.state  # a retried start: the first one is in the journal already
-        self.graph = await self._s.graph(msg.workflow.workflow_id, msg.workflow.version)
-        started = ExecutionStarted(
-            at_ms=now_ms(self._s.clock),
-            execution_id=self.execution_id,
-            workflow_id=msg.workflow.workflow_id,
-            workflow_version=msg.workflow.version,
-            input=msg.input,
-        )
-        await self._turn(started)
-        lifecycle.event(
-            "execution_started", execution_id=self.execution_id, workflow=msg.workflow.ref
-        )
-        return self.state
 
     async def _on_outcome(self, out: NodeOutcome) -> None:
         self._pool.taken(out.work_item_id)
@@ -509,16 +395,3 @@ class ExecutionActor(Actor):
 
     def _arm(self, node_id: str, dispatch: int, at_ms: int) -> None:
         self._s.tell_timers(ArmTimer(self.execution_id, node_id, dispatch, at_ms))
-
-    def _let_go(self, exc: OwnershipLost) -> None:
-        lifecycle.event(
-            "execution_let_go", logging.WARNING, execution_id=self.execution_id, reason=str(exc)
-        )
-
-    async def _retire(self) -> None:
-        """Stop this actor once the current message is handled (a request, not a wait)."""
-        self._code.drop()
-        if self._s.announced is not None:
-            self._s.announced.release(self.execution_id)
-        self._s.forget_pool_items(self.execution_id)
-        await self.context.self_ref.stop()
