@@ -36,7 +36,6 @@ Example (what the runtime does)::
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import logging
 from collections.abc import Awaitable, Callable
@@ -47,22 +46,15 @@ import anyio
 import anyio.abc
 import msgspec
 
-from tether.actors import Actor, ActorStopped, MailboxFull
+from tether.actors import Actor, MailboxFull
 from tether.clock import Clock, now_ms
-from tether.logs import lifecycle_logger
-from tether.persistence.contract import (
-    TERMINAL_STATUSES,
-    Lease,
-    StorageError,
-    Store,
-)
+from tether.persistence.contract import Lease, StorageError, Store
 from tether.runtime.announced_tools import AnnouncedTools
 from tether.runtime.counters import RuntimeCounters
 from tether.runtime.executor import NodeOutcome
-from tether.runtime.lease_claims import adopted, extend_grace, first_adopted_expiry, sort_claims
+from tether.runtime.lease_claims import adopted, extend_grace, first_adopted_expiry
 from tether.runtime.lease_reports import outcome_of, report_problem, spec_of
-from tether.runtime.ledger import Credit, WorkerEntry, WorkerLedger
-from tether.runtime.records import CAUSE_LEASE_LOST
+from tether.runtime.ledger import WorkerEntry, WorkerLedger
 from tether.runtime.scheduler_messages import (
     ExecutionClosed,
     GetLeases,
@@ -78,10 +70,10 @@ from tether.runtime.scheduler_messages import (
     WorkersCanConnect,
     WorkReady,
 )
+from tether.runtime.scheduler_workers import WorkerMembership
 from tether.runtime.tool_outcome import ERR_TIMEOUT, timeout_error
 
 log = logging.getLogger(__name__)
-lifecycle = lifecycle_logger(__name__)
 
 #: Owner name of the in-process pool's leases.
 LOCAL_OWNER: Final = "local"
@@ -123,8 +115,9 @@ class _Tick(msgspec.Struct, frozen=True, gc=False):
     pass
 
 
-class SchedulerActor(Actor):
-    """See the module docstring."""
+class SchedulerActor(WorkerMembership, Actor):
+    """See the module docstring. Workers joining, leaving and lost, and the reclaim of their
+    leases, are in :mod:`tether.runtime.scheduler_workers`."""
 
     def __init__(
         self,
@@ -385,93 +378,6 @@ class SchedulerActor(Actor):
         if worker is not None:
             worker.link.stop(lease, reason)
 
-    # -- workers --------------------------------------------------------------------------
-
-    async def _on_joined(self, msg: WorkerJoined) -> None:
-        # A worker back after an engine restart (or on a new connection) still runs the leases
-        # it held: they stay its own. It announces its full capacity and withholds the credit
-        # of those leases itself when they finish. A new incarnation under the same id (the
-        # process restarted) runs none of its predecessor's: only what its Hello claims stays.
-        renewed = self._clock.now() + self._ttl_ms / 1000
-        held, lost = sort_claims(self._leases, msg.owner, msg.claims, renewed)
-        credit = msg.local_credit
-        entry_credit = credit if credit is not None else Credit(msg.capacity)
-        entry_credit.on_free(self._slots_freed)
-        entry = WorkerEntry(
-            msg.owner,
-            msg.link,
-            msg.queues,
-            entry_credit,
-            local=credit is not None,
-            leases=held,
-            excluded=msg.excluded,
-        )
-        self._ledger.join(entry)
-        if self._announced is not None and credit is None:
-            self._announced.join(msg.owner, msg.queues, msg.announced)
-        if credit is None:  # the in-process pool joins once per runtime: not news
-            lifecycle.event(
-                "worker_joined", worker_id=msg.owner, capacity=msg.capacity,
-                queues=sorted(msg.queues) if msg.queues is not None else ["*"],
-                leases_held=len(held), leases_lost=len(lost),
-            )  # fmt: skip
-        for lease in lost:
-            if not lease.closing:
-                why = f"lease lost: worker {msg.owner} came back as a new process without it"
-                await self._reclaim(lease, why)
-
-    def _slots_freed(self) -> None:
-        # A worker's credit came back outside this actor (the pool's slots, a fleet worker's
-        # Credit applied by its link) while items were waiting for it: pump the grants.
-        ref = self.context.self_ref
-        with contextlib.suppress(MailboxFull, ActorStopped):
-            # A full mailbox is busy anyway: every handled message pumps the grants.
-            ref.tell_nowait(SlotsFreed())
-
-    def _on_credit(self, msg: WorkerCredit) -> None:
-        worker = self._workers.get(msg.owner)
-        if worker is not None and msg.n >= 0:
-            worker.credit.wanted = False  # this message pumps the grants itself
-            worker.credit.give(msg.n)
-        elif worker is not None:
-            worker.withdraw(-msg.n)
-
-    def _on_heartbeat(self, msg: WorkerHeartbeat) -> None:
-        worker = self._workers.get(msg.owner)
-        if worker is None:
-            return
-        expires = self._clock.now() + self._ttl_ms / 1000
-        unknown: list[tuple[str, int]] = []
-        for wid, fence in msg.leases:
-            lease = self._leases.get(wid)
-            if lease is None or lease.fence != fence or lease.owner != msg.owner or lease.closing:
-                unknown.append((wid, fence))
-                continue
-            lease.expires_at, lease.adopted = expires, False
-            worker.leases.add(wid)
-        # Answered every time, also when all is well: the answer is the engine's sign of life
-        # (a fleet worker that hears none for a few heartbeats says Hello again).
-        worker.link.unknown(unknown)
-
-    async def _on_left(self, msg: WorkerLeft) -> None:
-        if msg.reason == "replaced":
-            return  # the same worker on a new connection: WorkerJoined follows
-        entry = self._ledger.leave(msg.owner)
-        if entry is None:
-            return
-        if self._announced is not None:
-            self._announced.leave(msg.owner)
-        said_bye = msg.reason.startswith("bye")  # a drained worker leaving: not a fault
-        lifecycle.event(
-            "worker_left" if said_bye else "worker_lost",
-            logging.INFO if said_bye else logging.WARNING,
-            worker_id=msg.owner, reason=msg.reason, leases_held=len(entry.leases),
-        )  # fmt: skip
-        for wid in list(entry.leases):
-            lease = self._leases.get(wid)
-            if lease is not None and lease.owner == msg.owner and not lease.closing:
-                await self._reclaim(lease, f"lease expired: worker {msg.owner} {msg.reason}")
-
     # -- time -----------------------------------------------------------------------------
 
     async def _on_tick(self) -> None:
@@ -495,35 +401,6 @@ class SchedulerActor(Actor):
         # The next adopted lease's expiry too: a quarter-TTL sweep found a stopped worker's
         # later leases up to 1.25 s late, once the first had been reclaimed (chaos, issue 19).
         self._arm(first_adopted_expiry(self._leases.values()))
-
-    async def _reclaim(self, lease: LiveLease, reason: str) -> None:
-        row = lease.row
-        self._counters.leases_reclaimed += 1
-        lifecycle.event(
-            "lease_reclaimed", logging.WARNING, execution_id=row.execution_id,
-            node_id=row.node_id, attempt=row.attempt, worker_id=lease.owner, reason=reason,
-        )  # fmt: skip
-        self._stop(lease, reason)
-        # The worker died or went silent: not the tool's failure (see fold_routes.will_retry).
-        await self._fail(lease, reason, "LeaseExpired", CAUSE_LEASE_LOST)
-
-    async def _fail(self, lease: LiveLease, error: str, error_type: str, cause: str = "") -> None:
-        """Fail the lease's attempt through its execution (retryable; the fold decides)."""
-        lease.closing = True
-        report = WorkerReport(
-            lease.owner, lease.work_item_id, lease.fence, ok=False, error=error,
-            error_type=error_type, retryable=True, cause=cause,
-        )  # fmt: skip
-        if await self._deliver(outcome_of(lease, report)):
-            return
-        row = await self._store.get_execution(lease.row.execution_id)
-        if row is None or row.status in TERMINAL_STATUSES:
-            self._drop(lease)  # its run ended: the last turn settled the item
-            return
-        # The run is not live here (yet): keep the lease and try again at a later sweep, so
-        # the item is not left leased to nobody.
-        lease.closing = False
-        lease.expires_at = self._clock.now() + self._ttl_ms / 1000
 
     def _arm(self, also_at: float | None = None) -> None:
         """Wake at the next due item, or every quarter TTL while remote leases are live, or at
