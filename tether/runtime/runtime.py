@@ -31,31 +31,19 @@ import contextlib
 import random
 from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
 
-from tether import ir
-from tether.actors import ActorRef, ActorStopped, ActorSystem, MailboxFull, RestartStrategy
-from tether.clock import Clock, SystemClock, now_ms
-from tether.errors import (
-    ExecutionBroken,
-    ExecutionIdInUse,
-    WorkflowNotFound,
-)
-from tether.ir import check, workflow_from_ir
+from tether.actors import ActorRef, ActorStopped, ActorSystem, MailboxFull
+from tether.clock import Clock, SystemClock
+from tether.errors import ExecutionBroken, ExecutionIdInUse
 from tether.ir.types import Workflow
 from tether.persistence import Store, open_store
 from tether.persistence.artifacts.front import DEFAULT_ARTIFACT_THRESHOLD
-from tether.persistence.contract import (
-    Durability,
-    LoadedExecution,
-    ScheduleRow,
-    SequenceConflict,
-)
-from tether.persistence.ownership import DEFAULT_OWNERSHIP_TTL_MS, OwnedElsewhere, OwnershipLost
+from tether.persistence.contract import Durability, ScheduleRow, SequenceConflict
+from tether.persistence.ownership import DEFAULT_OWNERSHIP_TTL_MS, OwnedElsewhere
 from tether.runtime.announced_tools import AnnouncedTools, ToolServed
 from tether.runtime.artifacts import RuntimeArtifacts, checked_threshold, spilling
 from tether.runtime.assembly import (
@@ -65,9 +53,9 @@ from tether.runtime.assembly import (
     start_scheduling,
 )
 from tether.runtime.child_runs import RuntimeChildRuns
-from tether.runtime.code_first.decorators import CodeWorkflow, admit, check_body_known
+from tether.runtime.code_first.decorators import CodeWorkflow
 from tether.runtime.cron import CronActor
-from tether.runtime.execution import ExecutionActor, StartExecution
+from tether.runtime.execution import StartExecution
 from tether.runtime.executor import InProcessExecutor, NodeExecutor, NodeOutcome
 from tether.runtime.gc_tuning import DEFAULT_GC_THRESHOLD, GcTuning
 from tether.runtime.ids import new_execution_id
@@ -76,11 +64,13 @@ from tether.runtime.node_kinds import NodeKinds
 from tether.runtime.ownership import SharedEngine, new_engine_id
 from tether.runtime.ownership.runtime_hooks import ask_or_forward, open_shared
 from tether.runtime.passivation import Activations
-from tether.runtime.registry import WorkflowRegistry, WorkflowVersion
+from tether.runtime.registry import WorkflowRegistry
 from tether.runtime.run import Run
-from tether.runtime.runnable import QueueUsers, check_runnable
+from tether.runtime.runnable import QueueUsers
 from tether.runtime.runtime_reads import ExecutionReads
 from tether.runtime.runtime_signals import ExecutionSignals
+from tether.runtime.runtime_spawning import ExecutionSpawning
+from tether.runtime.runtime_workflows import RuntimeWorkflows
 from tether.runtime.schedule_api import Schedules
 from tether.runtime.scheduler import (
     DEFAULT_LEASE_TTL_MS,
@@ -91,22 +81,23 @@ from tether.runtime.storage_revival import StorageRevival
 from tether.runtime.time_travel.runtime_travel import ExecutionTimeTravel
 from tether.runtime.tools import Tool, ToolFn, ToolRegistry
 from tether.runtime.transports import WorkerTransport
-from tether.runtime.typed_state import checked_input
 
 DEFAULT_DATABASE_URL = "sqlite:///.tether/runtime.db"
 
-#: Unfinished executions whose journals recovery reads at once (bounds what it holds before
-#: their actors take them).
-_RECOVERY_CHUNK = 500
 
+class Runtime(
+    ExecutionReads,
+    ExecutionSignals,
+    ExecutionTimeTravel,
+    RuntimeArtifacts,
+    RuntimeWorkflows,
+    ExecutionSpawning,
+):
+    """Durable workflow runtime over one journal database. See the module docstring.
 
-# An execution actor that keeps failing is restarted (each restart replays its journal) a few
-# times, then stopped and reported; the others go on.
-_EXECUTION_SUPERVISION = RestartStrategy(max_restarts=3, within_secs=60.0)
-
-
-class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArtifacts):
-    """Durable workflow runtime over one journal database. See the module docstring."""
+    Its workflows (``register``, ``workflow``, ...) are in
+    :mod:`tether.runtime.runtime_workflows`; spawning, recovering and supervising execution
+    actors in :mod:`tether.runtime.runtime_spawning`."""
 
     def __init__(
         self,
@@ -279,27 +270,6 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
         if self._shared is not None:
             await self._shared.keeper.close()
 
-    async def _recover(self) -> None:
-        """Resume every unfinished execution in the journal (oldest first), their journals
-        read a chunk at a time: three reads per execution kept a restart waiting on them.
-        Passivated ones stay on disk: only their earliest timers are armed, to wake them."""
-        store = self._svc.store
-        rows = await store.unfinished_executions()
-        # Actors recovered from earlier chunks run while a chunk is read: one reaching its
-        # continue-as-new boundary starts the next segment, which may be in a later chunk.
-        # That one's bulk-read journal may be out of date (it may even have ended since).
-        self._started_in_recovery = started = set[str]()
-        try:
-            for i in range(0, len(rows), _RECOVERY_CHUNK):
-                chunk = [row.execution_id for row in rows[i : i + _RECOVERY_CHUNK]]
-                loaded = await store.load_executions(chunk)
-                for eid in chunk:
-                    if self._system_ref(eid) is None:
-                        await self._spawn(eid, loaded=None if eid in started else loaded.get(eid))
-        finally:
-            self._started_in_recovery = None
-        await self._passive.arm_wakes(await store.passive_wakes())
-
     @property
     def _svc(self) -> Services:
         if self._services is None:
@@ -315,58 +285,6 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
         if self._activations is None:
             raise RuntimeError("use the Runtime inside 'async with Runtime(...) as rt'")
         return self._activations
-
-    # -- workflows --------------------------------------------------------------------------
-
-    def register(self, workflow: Workflow | Mapping[str, Any] | CodeWorkflow) -> Workflow:
-        """Validate and register a workflow (IR struct, or an IR dict such as the jamjet SDK's).
-
-        A version is its content: registering the same content again is a no-op, different
-        content under a known ``id@version`` raises WorkflowVersionConflict. It is written to
-        the registry when first started, which checks the store's registry the same way.
-
-        Example::
-
-            wf = rt.register({"workflow_id": "w", "version": "1", ...})
-        """
-        if isinstance(workflow, CodeWorkflow):
-            workflow = admit(workflow, self.tools, self._bodies)
-        wf = workflow if isinstance(workflow, Workflow) else workflow_from_ir(workflow)
-        check(wf)
-        check_body_known(wf, self._bodies)
-        announced = self._announced
-        check_runnable(wf, self.tools, self._queue_users, self.node_kinds, announced)
-        # Executions fold against the IR in the registry, never against this object: a
-        # recovered run must not continue on an edited workflow under the same version.
-        held = self._registry.add(wf)
-        # Once accepted: a refusal claims no queue.
-        self._queue_users.add(wf, self.tools, remote_tools=announced is not None)
-        return held
-
-    def register_yaml(self, path: Path | str) -> Workflow:
-        """Compile, validate and register a YAML workflow; errors name file and line."""
-        return self.register(ir.compile_yaml_file(Path(path)))  # loads the compiler now
-
-    async def _persist(self, wf: Workflow) -> None:
-        """Write ``wf`` to the store's registry, or check that it holds the same content."""
-        if await self._registry.persist(self._svc.store, wf, now_ms(self.clock)):
-            self._svc.add_workflow(wf)
-
-    async def workflow(self, ref: str) -> Workflow:
-        """A registered workflow by ``id`` (latest version) or ``id@version``."""
-        workflow_id, _, version = ref.partition("@")
-        wf = self._registry.get(workflow_id, version or None)
-        if wf is not None:
-            return wf
-        row = await self._svc.store.get_workflow(workflow_id, version or None)
-        if row is None:
-            raise WorkflowNotFound(f"no workflow {ref!r} is registered")
-        graph = await self._svc.graph(row.workflow_id, row.version)
-        return graph.workflow
-
-    async def list_workflows(self) -> list[WorkflowVersion]:
-        """Every version in the registry with its content digest (``sha256:...``)."""
-        return await self._registry.versions(self._svc.store)
 
     # -- schedules --------------------------------------------------------------------------
 
@@ -449,21 +367,6 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
             "give each Runtime on a file its own rng seed"
         )
 
-    async def _prepare(
-        self, workflow: Workflow | str | CodeWorkflow, input: Mapping[str, Any] | None
-    ) -> tuple[Workflow, dict[str, Any]]:
-        """The workflow registered and persisted, and the input checked against it."""
-        if isinstance(workflow, CodeWorkflow):  # registered once per runtime, then looked up
-            admitted = self._bodies.get(workflow.code_ref) is workflow
-            held = self._registry.resolve(workflow.ir()) if admitted else None
-            workflow = held or self.register(workflow)
-        wf = workflow if isinstance(workflow, Workflow) else await self.workflow(workflow)
-        # The registry's copy runs; any other object (an edited one too) is checked first.
-        wf = self._registry.resolve(wf) or self.register(wf)
-        given = checked_input(wf, input)
-        await self._persist(wf)
-        return wf, given
-
     async def _start_with_id(
         self, wf: Workflow, given: dict[str, Any], eid: str, fresh: bool = False
     ) -> Run:
@@ -501,35 +404,6 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
         assert self._system is not None
         ref = self._system.get(execution_id)
         return ref if ref is not None and ref.is_alive else None
-
-    async def _ensure_spawned(self, execution_id: str) -> ActorRef:
-        """The live actor of an execution, started from its journal if there is none."""
-        return self._system_ref(execution_id) or await self._spawn(execution_id)
-
-    async def _spawn(
-        self, execution_id: str, fresh: bool = False, loaded: LoadedExecution | None = None
-    ) -> ActorRef:
-        assert self._system is not None
-        services = self._svc
-        if self._shared is not None and not fresh:  # another engine may act for it
-            await self._shared.acquire(execution_id)
-            live = self._system_ref(execution_id)  # a concurrent start spawned it meanwhile
-            if live is not None:
-                return live
-        if self._started_in_recovery is not None and loaded is None:
-            self._started_in_recovery.add(execution_id)
-        # The first instance only gets what recovery read (a restarted one reads afresh),
-        # and the actor's factory does not keep it alive.
-        once = [loaded] if loaded is not None else []
-        return await self._system.spawn(
-            lambda: ExecutionActor(services, execution_id, fresh, once.pop() if once else None),
-            name=execution_id,
-            mailbox_size=64,
-            strategy=_EXECUTION_SUPERVISION,
-        )
-
-    async def _spawn_passive(self, execution_id: str, loaded: LoadedExecution | None) -> ActorRef:
-        return await self._spawn(execution_id, loaded=loaded)
 
     async def _ask_execution(self, execution_id: str, message: object) -> tuple[bool, object]:
         if self._shared is not None:  # the run may be owned by another engine
@@ -569,13 +443,3 @@ class Runtime(ExecutionReads, ExecutionSignals, ExecutionTimeTravel, RuntimeArti
         except ActorStopped:
             return False  # stopping: its journal has settled it
         return True
-
-    async def _on_escalation(self, ref: ActorRef, error: BaseException) -> None:
-        if isinstance(error, OwnershipLost):  # another engine acts for it now
-            return
-        if self._revival is not None and self._tg is not None and self._revival.takes(error):
-            # The journal could not be written (a full disk): not broken, started again from
-            # its journal once the store writes again.
-            self._tg.start_soon(self._revival.revive, ref.name, error)
-            return
-        self._svc.mark_broken(ref.name, f"its actor kept failing: {error!r}")
