@@ -22,26 +22,14 @@ import msgspec
 from anyio.lowlevel import checkpoint
 
 from tether.persistence.artifacts.contract import ArtifactInfo, check_digest, keyed, verified
-from tether.persistence.checks import (
-    check_lease_args,
-    check_projection_limit,
-    check_reissued,
-    check_schedule,
-    check_turns,
-)
+from tether.persistence.checks import check_projection_limit, check_turns
 from tether.persistence.contract import (
-    OPEN_WORK_STATUSES,
     TERMINAL_STATUSES,
-    Durability,
     ExecutionRow,
     IndexUpdate,
-    Lease,
     LoadedExecution,
-    ScheduleRow,
     SequenceConflict,
     Snapshot,
-    StorageError,
-    StoreClosed,
     StoredRecord,
     Turn,
     WorkflowRow,
@@ -49,56 +37,19 @@ from tether.persistence.contract import (
     WorkItemRow,
 )
 from tether.persistence.facts import FactRow, check_fact
-from tether.persistence.leases import (
-    ItemState,
-    grant_order,
-    grantable,
-    granted,
-    heartbeat_problem,
-    lease_of,
-    list_order,
-    released,
-    settle_problem,
-    settled,
-)
-from tether.persistence.pages import (
-    QUEUE_DEPTH_STATUSES,
-    ExecutionQuery,
-    PagePosition,
-    WorkItemQuery,
-    is_after,
-    work_item_matches,
-)
-from tether.persistence.views.memory_views import MemoryViews
+from tether.persistence.leases import ItemState, settle_problem, settled
+from tether.persistence.memory_schedules import MemorySchedules
+from tether.persistence.memory_work_items import MemoryWorkItems
+from tether.persistence.pages import ExecutionQuery, PagePosition
 
 
-class MemoryStore:
-    """A Store kept in dicts; see the module docstring."""
+class MemoryStore(MemoryWorkItems, MemorySchedules):
+    """A Store kept in dicts; see the module docstring.
 
-    def __init__(self, durability: Durability = "full", readonly: bool = False) -> None:
-        self.durability: Durability = durability
-        self.readonly = readonly
-        self._journal: dict[str, list[StoredRecord]] = {}
-        self._snapshots: dict[str, Snapshot] = {}
-        self._executions: dict[str, ExecutionRow] = {}
-        # Insertion order of this dict is registration order ("most recently registered").
-        self._workflows: dict[tuple[str, str], WorkflowRow] = {}
-        self._items: dict[str, WorkItemRow] = {}
-        self._schedules: dict[str, ScheduleRow] = {}
-        self._facts: dict[str, dict[str, FactRow]] = {}
-        self._facts_written = 0
-        #: digest -> (bytes, info); a test may corrupt the bytes to see a read refuse them.
-        self.artifacts: dict[str, tuple[bytes, ArtifactInfo]] = {}
-        self._views = MemoryViews()
-        self._state = "new"
-
-    async def open(self) -> None:
-        if self._state == "closed":
-            raise StoreClosed("memory store is closed; create a new one")
-        self._state = "open"
-
-    async def close(self) -> None:
-        self._state = "closed"
+    The dicts and the open/closed checks are ``MemoryTables``'s; the work-item and schedule
+    methods come from the two bases, a module each (``memory_work_items``,
+    ``memory_schedules``). The journal, index, views, registry, facts and artifacts are here.
+    """
 
     async def append(self, turn: Turn) -> int:
         check_turns((turn,))
@@ -285,146 +236,6 @@ class MemoryStore:
         indexed.sort(key=lambda p: (p[1].workflow_id, p[1].created_at_ms, p[0]))
         return [row for _, row in indexed]
 
-    # ------------------------------------------------------------------ work items (I5)
-
-    async def grant(
-        self,
-        queue: str,
-        owner: str,
-        now_ms: int,
-        ttl_ms: int,
-        limit: int,
-        exclude: Collection[str] = (),
-    ) -> list[Lease]:
-        """Lease up to ``limit`` due items of ``queue`` to ``owner``, oldest first, none of
-        ``exclude``."""
-        check_lease_args(ttl_ms, f"grant on queue {queue}")
-        self._check_writable()
-        if limit <= 0:
-            return []
-        await checkpoint()
-        self._check_writable()
-        skip = frozenset(exclude)
-        due = sorted((r for r in self._items.values()
-                      if grantable(r, queue, now_ms) and r.work_item_id not in skip),
-                     key=grant_order)[:limit]  # fmt: skip
-        leases = []
-        for row in due:
-            new = granted(row, owner, now_ms, ttl_ms)
-            self._items[row.work_item_id] = new
-            leases.append(lease_of(new))
-        return leases
-
-    async def heartbeat(self, work_item_id: str, fence: int, now_ms: int, ttl_ms: int) -> int:
-        """Extend the lease to ``now_ms + ttl_ms`` (accepted even past expiry while still
-        leased with ``fence``); StaleFence otherwise."""
-        check_lease_args(ttl_ms, f"heartbeat of work item {work_item_id}")
-        self._check_writable()
-        await checkpoint()
-        self._check_writable()
-        row = self._items.get(work_item_id)
-        problem = heartbeat_problem(
-            work_item_id, fence, None if row is None else ItemState(row.status, row.fence)
-        )
-        if problem is not None:
-            raise problem
-        assert row is not None
-        expires = now_ms + ttl_ms
-        self._items[work_item_id] = msgspec.structs.replace(
-            row, lease_expires_ms=expires, updated_at_ms=max(row.updated_at_ms, now_ms)
-        )
-        return expires
-
-    async def get_work_item(self, work_item_id: str) -> WorkItemRow | None:
-        self._check_open()
-        return self._items.get(work_item_id)
-
-    async def release_leases(self, owner: str, now_ms: int) -> list[WorkItemRow]:
-        self._check_writable()
-        await checkpoint()
-        self._check_writable()
-        rows = sorted(
-            (r for r in self._items.values() if r.status == "leased" and r.lease_owner == owner),
-            key=list_order,
-        )
-        out = [released(r, now_ms) for r in rows]
-        for row in out:
-            self._items[row.work_item_id] = row
-        return out
-
-    async def reissue(self, rows: Sequence[WorkItemRow]) -> int:
-        check_reissued(rows)
-        self._check_writable()
-        await checkpoint()
-        self._check_writable()
-        inserted = 0
-        for row in rows:
-            if row.work_item_id not in self._items:
-                self._items[row.work_item_id] = row
-                inserted += 1
-        return inserted
-
-    async def expired_leases(self, now_ms: int, limit: int = 1000) -> list[WorkItemRow]:
-        self._check_open()
-        rows = [
-            r
-            for r in self._items.values()
-            if r.status == "leased" and r.lease_expires_ms is not None
-            and r.lease_expires_ms <= now_ms
-        ]  # fmt: skip
-        rows.sort(key=lambda r: (r.lease_expires_ms, r.work_item_id))
-        return rows[:limit] if limit >= 0 else rows
-
-    async def open_work_items(self, queue: str | None = None) -> list[WorkItemRow]:
-        self._check_open()
-        rows = [
-            r
-            for r in self._items.values()
-            if r.status in OPEN_WORK_STATUSES and (queue is None or r.queue == queue)
-        ]
-        return sorted(rows, key=list_order)
-
-    async def list_work_items(
-        self,
-        status: str | None = None,
-        execution_id: str | None = None,
-        queue: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[WorkItemRow]:
-        """Newest first (created_at_ms, then id, both descending)."""
-        self._check_open()
-        rows = [
-            r
-            for r in self._items.values()
-            if (status is None or r.status == status)
-            and (execution_id is None or r.execution_id == execution_id)
-            and (queue is None or r.queue == queue)
-        ]
-        rows.sort(key=list_order, reverse=True)
-        return rows[offset : offset + limit] if limit >= 0 else rows[offset:]
-
-    async def page_work_items(
-        self, query: WorkItemQuery, after: PagePosition | None = None, limit: int = 100
-    ) -> list[WorkItemRow]:
-        self._check_open()
-        rows = [
-            r
-            for r in self._items.values()
-            if work_item_matches(query, r)
-            and is_after(after, r.created_at_ms, r.work_item_id, oldest_first=False)
-        ]
-        rows.sort(key=list_order, reverse=True)
-        return rows[: max(limit, 0)]
-
-    async def count_work_items(self) -> dict[tuple[str, str], int]:
-        self._check_open()
-        counts: dict[tuple[str, str], int] = {}
-        for r in self._items.values():
-            if r.status in QUEUE_DEPTH_STATUSES:
-                counts[(r.queue, r.status)] = counts.get((r.queue, r.status), 0) + 1
-        return counts
-
     # ------------------------------------------------------------------------- memory facts
 
     async def write_fact(self, row: FactRow) -> bool:
@@ -491,92 +302,6 @@ class MemoryStore:
                 del self.artifacts[digest]
                 deleted.append(digest)
         return deleted
-
-    # ------------------------------------------------------------------------- schedules
-
-    async def put_schedule(self, row: ScheduleRow) -> None:
-        check_schedule(row)
-        self._check_writable()
-        await checkpoint()
-        self._check_writable()
-        self._schedules[row.schedule_id] = row
-
-    async def get_schedule(self, schedule_id: str) -> ScheduleRow | None:
-        self._check_open()
-        return self._schedules.get(schedule_id)
-
-    async def list_schedules(self) -> list[ScheduleRow]:
-        self._check_open()
-        return [self._schedules[k] for k in sorted(self._schedules)]
-
-    async def delete_schedule(self, schedule_id: str) -> bool:
-        self._check_writable()
-        await checkpoint()
-        self._check_writable()
-        return self._schedules.pop(schedule_id, None) is not None
-
-    async def set_schedule_paused(
-        self, schedule_id: str, paused: bool, at_ms: int, next_fire_ms: int | None = None
-    ) -> ScheduleRow | None:
-        self._check_writable()
-        await checkpoint()
-        self._check_writable()
-        row = self._schedules.get(schedule_id)
-        if row is None:
-            return None
-        new = msgspec.structs.replace(
-            row,
-            paused=paused,
-            next_fire_ms=row.next_fire_ms if next_fire_ms is None else next_fire_ms,
-            updated_at_ms=max(row.updated_at_ms, at_ms),
-        )
-        self._schedules[schedule_id] = new
-        return new
-
-    async def advance_schedule(
-        self,
-        schedule_id: str,
-        expected_next_fire_ms: int,
-        new_next_fire_ms: int,
-        at_ms: int,
-        last_error: str | None = None,
-    ) -> bool:
-        self._check_writable()
-        await checkpoint()
-        self._check_writable()
-        row = self._schedules.get(schedule_id)
-        if row is None or row.next_fire_ms != expected_next_fire_ms:
-            return False
-        self._schedules[schedule_id] = msgspec.structs.replace(
-            row,
-            next_fire_ms=new_next_fire_ms,
-            last_error=last_error,
-            updated_at_ms=max(row.updated_at_ms, at_ms),
-        )
-        return True
-
-    async def set_schedule_error(self, schedule_id: str, error: str | None, at_ms: int) -> bool:
-        self._check_writable()
-        await checkpoint()
-        self._check_writable()
-        row = self._schedules.get(schedule_id)
-        if row is None:
-            return False
-        self._schedules[schedule_id] = msgspec.structs.replace(
-            row, last_error=error, updated_at_ms=max(row.updated_at_ms, at_ms)
-        )
-        return True
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if self.readonly:
-            raise StorageError("memory store is open read-only; writes are refused")
-
-    def _check_open(self) -> None:
-        if self._state == "closed":
-            raise StoreClosed("memory store is closed")
-        if self._state != "open":
-            raise StorageError("memory store is not open; call open() first")
 
 
 def _replace(row: ExecutionRow, **changes: object) -> ExecutionRow:
