@@ -60,13 +60,14 @@ from tether.persistence.leases import lease_of
 from tether.persistence.pages import ExecutionQuery, PagePosition, WorkItemQuery
 from tether.persistence.sqlite import (
     artifact_ops,
+    execution_reads,
     fact_ops,
     lease_ops,
-    ops,
     page_reads,
     schedule_ops,
     schema,
     view_ops,
+    workflow_ops,
 )
 from tether.persistence.sqlite.audit_log import SqliteAuditLog
 from tether.persistence.sqlite.lock import WriterLock
@@ -254,7 +255,7 @@ class SqliteStore:
     async def put_workflow(self, workflow_id: str, version: str, ir: bytes, at_ms: int) -> None:
         """Register IR. Same bytes again: no-op. Different bytes: WorkflowVersionConflict."""
         job = functools.partial(
-            ops.put_workflow, workflow_id=workflow_id, version=version, ir=ir, at_ms=at_ms
+            workflow_ops.put_workflow, workflow_id=workflow_id, version=version, ir=ir, at_ms=at_ms
         )
         await self._writing().submit(job)
 
@@ -396,19 +397,19 @@ class SqliteStore:
 
     async def read(self, execution_id: str, from_seq: int = 1) -> list[StoredRecord]:
         """Records with seq >= from_seq in order; raises JournalCorruption on a bad row."""
-        return await ops.read_journal(self._reading(), execution_id, max(from_seq, 1))
+        return await execution_reads.read_journal(self._reading(), execution_id, max(from_seq, 1))
 
     async def latest_snapshot(self, execution_id: str) -> Snapshot | None:
-        return await ops.latest_snapshot(self._reading(), execution_id)
+        return await execution_reads.latest_snapshot(self._reading(), execution_id)
 
     async def get_execution(self, execution_id: str) -> ExecutionRow | None:
-        return await ops.get_execution(self._reading(), execution_id)
+        return await execution_reads.get_execution(self._reading(), execution_id)
 
     async def load_executions(self, execution_ids: Sequence[str]) -> dict[str, LoadedExecution]:
         """Index rows, latest snapshots and the records after them; two reads for all."""
         if not execution_ids:
             return {}
-        return await ops.load_executions(self._reading(), execution_ids)
+        return await execution_reads.load_executions(self._reading(), execution_ids)
 
     async def list_executions(
         self,
@@ -418,7 +419,9 @@ class SqliteStore:
         offset: int = 0,
     ) -> list[ExecutionRow]:
         """Newest first."""
-        return await ops.list_executions(self._reading(), status, workflow_id, limit, offset)
+        return await execution_reads.list_executions(
+            self._reading(), status, workflow_id, limit, offset
+        )
 
     async def page_executions(
         self,
@@ -452,19 +455,19 @@ class SqliteStore:
 
     async def unfinished_executions(self) -> list[ExecutionRow]:
         """Non-terminal executions not passivated, oldest first."""
-        return await ops.unfinished_executions(self._reading())
+        return await execution_reads.unfinished_executions(self._reading())
 
     async def passive_wakes(self) -> list[tuple[str, int]]:
         """Passivated executions waiting for a timer and when, earliest first."""
-        return await ops.passive_wakes(self._reading())
+        return await execution_reads.passive_wakes(self._reading())
 
     async def get_workflow(
         self, workflow_id: str, version: str | None = None
     ) -> WorkflowRow | None:
-        return await ops.get_workflow(self._reading(), workflow_id, version)
+        return await workflow_ops.get_workflow(self._reading(), workflow_id, version)
 
     async def list_workflows(self) -> list[WorkflowRow]:
-        return await ops.list_workflows(self._reading())
+        return await workflow_ops.list_workflows(self._reading())
 
     async def get_work_item(self, work_item_id: str) -> WorkItemRow | None:
         return await lease_ops.get_work_item(self._reading(), work_item_id)

@@ -22,7 +22,7 @@ from tether.persistence.contract import ExecutionRow
 from tether.persistence.page_sql import VIEW_COLUMNS, Dialect, execution_where, keyset
 from tether.persistence.pages import ExecutionQuery, PagePosition
 from tether.persistence.sqlite.connection_thread import in_connection_thread
-from tether.persistence.sqlite.ops import _execution
+from tether.persistence.sqlite.execution_reads import _execution
 from tether.persistence.views import count_moves, edge_query, split_window
 
 _VIEW = Dialect("?", "v.", "LIKE")
