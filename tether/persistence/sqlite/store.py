@@ -23,12 +23,8 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import logging
-import sqlite3
 from collections.abc import Collection, Sequence
-from pathlib import Path
 from types import TracebackType
 
 import aiosqlite
@@ -42,7 +38,6 @@ from tether.persistence.checks import (
     check_turns,
 )
 from tether.persistence.contract import (
-    Durability,
     ExecutionRow,
     Lease,
     LoadedExecution,
@@ -65,146 +60,24 @@ from tether.persistence.sqlite import (
     lease_ops,
     page_reads,
     schedule_ops,
-    schema,
     view_ops,
     workflow_ops,
 )
 from tether.persistence.sqlite.audit_log import SqliteAuditLog
-from tether.persistence.sqlite.lock import WriterLock
+from tether.persistence.sqlite.connections import SqliteConnections
 from tether.persistence.sqlite.settings import ConnectionSettings, read_settings
 from tether.persistence.sqlite.writer import GroupCommitWriter, WriterStats
 
-log = logging.getLogger(__name__)
 
-_BUSY_TIMEOUT_MS = 5000
-
-
-class SqliteStore:
+class SqliteStore(SqliteConnections):
     """A Store on the SQLite file at ``path``; see the module docstring.
 
     ``readonly=True`` takes no writer lock, opens the file read-only and refuses writes with
     StorageError; use it to inspect a database another engine is running on. ``audit=False``
     writes journal rows without their audit chain links (``audit_chain``; on by default).
+    Opening and closing the lock, the connections and the writer are ``SqliteConnections``'s
+    (:mod:`tether.persistence.sqlite.connections`); the contract's methods are here.
     """
-
-    def __init__(
-        self,
-        path: Path | str,
-        durability: Durability = "full",
-        readonly: bool = False,
-        audit: bool = True,
-    ) -> None:
-        if durability not in ("full", "normal"):
-            raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
-        self.path = Path(path)
-        self.durability: Durability = durability
-        self.readonly = readonly
-        self.audit = audit
-        self._lock = WriterLock(self.path)
-        self._writer_conn: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
-        self._writer: GroupCommitWriter | None = None
-        self._state = "new"
-        self._closing: asyncio.Future[None] | None = None
-
-    # ---------------------------------------------------------------------------- lifecycle
-
-    async def open(self) -> None:
-        """Take the writer lock, create or migrate the schema, start the writer. Idempotent."""
-        if self._state == "open":
-            return
-        if self._state == "closed":
-            raise StoreClosed(f"{self.path}: store is closed; create a new one")
-        try:
-            if self.readonly:
-                await self._open_readonly()
-            else:
-                await self._open_writable()
-        except sqlite3.DatabaseError as exc:
-            await self._teardown()
-            raise StorageError(f"{self.path}: not a usable Tether database: {exc}") from exc
-        except BaseException:
-            await self._teardown()
-            raise
-        self._state = "open"
-
-    async def _open_writable(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock.acquire()
-        conn = await _connect(str(self.path), uri=False, autocommit=False)
-        self._writer_conn = conn
-        sync = "FULL" if self.durability == "full" else "NORMAL"
-        await _pragmas(conn, "PRAGMA journal_mode=WAL", f"PRAGMA synchronous={sync}")
-        await schema.migrate(conn, str(self.path))
-        self._reader = await _connect(str(self.path), uri=False, autocommit=True)
-        await _pragmas(self._reader, "PRAGMA query_only=ON")
-        self._writer = GroupCommitWriter(conn, str(self.path), audit=self.audit)
-        self._writer.start()
-
-    async def _open_readonly(self) -> None:
-        if not self.path.exists():
-            raise StorageError(f"{self.path}: no such database (a read-only store creates none)")
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
-        self._reader = await _connect(uri, uri=True, autocommit=True)
-        await schema.check_version(self._reader, str(self.path))
-
-    async def close(self) -> None:
-        """Flush pending appends, checkpoint the WAL, close connections, release the lock.
-
-        Idempotent; afterwards every method raises StoreClosed.
-        """
-        if self._state == "closed":
-            if self._closing is not None:  # a concurrent close: finish with the first one
-                await asyncio.shield(self._closing)
-            return
-        self._state = "closed"
-        self._closing = asyncio.ensure_future(self._teardown())
-        await asyncio.shield(self._closing)
-
-    async def abandon(self) -> None:
-        """Let go of the file as a killed process does, for crash tests
-        (:func:`tether.testing.crash_and_recover`): the writer stops where it is (queued
-        writes are lost, a transaction not committed rolls back when its connection closes), no
-        WAL checkpoint, and the lock goes as the OS drops a dead holder's. Closed afterwards.
-        """
-        if self._state == "closed":
-            if self._closing is not None:  # a close in progress: the file is free once it is
-                await asyncio.shield(self._closing)
-            return
-        self._state = "closed"
-        writer, self._writer = self._writer, None
-        reader, self._reader = self._reader, None
-        conn, self._writer_conn = self._writer_conn, None
-        try:
-            if writer is not None:
-                await writer.abandon()
-        finally:
-            try:
-                for c in (reader, conn):
-                    if c is not None:
-                        await c.close()  # sqlite3 closes without committing
-            finally:
-                self._lock.release()
-
-    async def _teardown(self) -> None:
-        writer, self._writer = self._writer, None
-        reader, self._reader = self._reader, None
-        conn, self._writer_conn = self._writer_conn, None
-        # Each step on its own: one failing must not leak the others' connections (aiosqlite
-        # threads keep a process alive), and the lock goes last.
-        try:
-            if writer is not None:
-                await writer.close()
-        finally:
-            try:
-                if reader is not None:
-                    await reader.close()
-            finally:
-                try:
-                    if conn is not None:
-                        await _checkpoint_and_close(conn, self.path)
-                finally:
-                    self._lock.release()
 
     async def __aenter__(self) -> SqliteStore:
         await self.open()
@@ -532,31 +405,3 @@ class SqliteStore:
             if self._state == "closed":
                 raise StoreClosed(f"{self.path}: store is closed")
             raise StorageError(f"{self.path}: store is not open; call open() first")
-
-
-async def _connect(database: str, uri: bool, autocommit: bool) -> aiosqlite.Connection:
-    # Readers run in autocommit so no read transaction stays open between calls; the writer
-    # uses the sqlite3 module's implicit BEGIN before its first insert of a batch.
-    try:
-        conn = await aiosqlite.connect(
-            database, uri=uri, isolation_level=None if autocommit else ""
-        )
-    except sqlite3.Error as exc:
-        raise StorageError(f"{database}: cannot open database: {exc}") from exc
-    await conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-    return conn
-
-
-async def _pragmas(conn: aiosqlite.Connection, *statements: str) -> None:
-    for statement in statements:
-        await conn.execute(statement)
-
-
-async def _checkpoint_and_close(conn: aiosqlite.Connection, path: Path) -> None:
-    try:
-        await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except sqlite3.Error as exc:
-        # Not fatal: the WAL is replayed at the next open.
-        log.warning("%s: WAL checkpoint at close failed: %s", path, exc)
-    finally:
-        await conn.close()
