@@ -18,6 +18,10 @@ stale heartbeat fails alone; the rest of its batch commits. If the batch transac
 anyway (a constraint, disk full, the table refusing a fence), it is rolled back and retried
 one item per transaction so only the bad one fails.
 
+The queue's entries and how their callers are failed are in
+:mod:`tether.persistence.sqlite.writer_queue`; jobs and reissues, off the append path, are
+``WriterJobs``'s (:mod:`tether.persistence.sqlite.writer_jobs`), which this class extends.
+
 Example::
 
     writer = GroupCommitWriter(conn, where="runtime.db")
@@ -31,9 +35,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiosqlite
 
@@ -50,15 +53,24 @@ from tether.persistence.leases import ItemState
 from tether.persistence.sqlite import lease_ops, ops
 from tether.persistence.sqlite.connection_thread import in_connection_thread
 from tether.persistence.sqlite.fences import FenceBook
-from tether.persistence.storage_faults import storage_unavailable
+from tether.persistence.sqlite.writer_jobs import WriterJobs
+from tether.persistence.sqlite.writer_queue import (
+    Append,
+    Grant,
+    Grouped,
+    Heartbeat,
+    Queued,
+    Reissue,
+    SubmittedJob,
+    describe,
+    fail,
+    fail_all,
+    storage_error,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: A write that is not an append (workflow registry, later leases...): runs alone in its own
-#: transaction on the writer connection; its return value resolves the submitter's future.
-Job = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
 #: Upper bound on turns per transaction, so one huge burst cannot make a commit unbounded.
 MAX_BATCH = 4096
@@ -75,55 +87,7 @@ class WriterStats:
     leases: int = 0  # work items granted
 
 
-@dataclass(slots=True)
-class _Append:
-    prepared: ops.PreparedTurn
-    future: asyncio.Future[int]
-
-
-@dataclass(slots=True)
-class _Heartbeat:
-    work_item_id: str
-    fence: int
-    now_ms: int
-    expires_ms: int
-    future: asyncio.Future[int]
-
-
-@dataclass(slots=True)
-class _Grant:
-    queue: str
-    owner: str
-    now_ms: int
-    ttl_ms: int
-    limit: int
-    future: asyncio.Future[list[WorkItemRow]]
-    exclude: tuple[str, ...] = ()
-
-
-#: What commits together in one group transaction.
-_Grouped = _Append | _Heartbeat | _Grant
-
-
-@dataclass(slots=True)
-class _Job:
-    job: Job
-    future: asyncio.Future[Any]
-
-
-@dataclass(slots=True)
-class _Reissue:
-    """Pending rows for hand-outs without one (recovery); all of a batch in one commit."""
-
-    work_item_ids: list[str]
-    params: list[Any]
-    future: asyncio.Future[int]
-
-
-_Queued = _Grouped | _Job | _Reissue
-
-
-class GroupCommitWriter:
+class GroupCommitWriter(WriterJobs):
     """Owns ``conn`` for writing; see the module docstring."""
 
     def __init__(self, conn: aiosqlite.Connection, where: str, audit: bool = True) -> None:
@@ -136,7 +100,7 @@ class GroupCommitWriter:
         #: Chain heads committed since a signer last took them; None while no signer follows
         #: the journal, so nothing accumulates for nobody.
         self._new_heads: dict[str, ChainHead] | None = None
-        self._pending: list[_Queued] = []
+        self._pending: list[Queued] = []
         self._wakeup = asyncio.Event()
         self._last_seq: dict[str, int] = {}
         self._indexed: set[str] = set()  # executions known to have an index row
@@ -158,7 +122,7 @@ class GroupCommitWriter:
         rows are built and checksummed here, in the caller, while a commit is in flight.
         """
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Append(ops.prepare(turn), future))
+        self._enqueue(Append(ops.prepare(turn), future))
         return future
 
     def heartbeat(
@@ -166,7 +130,7 @@ class GroupCommitWriter:
     ) -> asyncio.Future[int]:
         """Queue a lease extension; the future gets the new expiry once it is durable."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Heartbeat(work_item_id, fence, now_ms, now_ms + ttl_ms, future))
+        self._enqueue(Heartbeat(work_item_id, fence, now_ms, now_ms + ttl_ms, future))
         return future
 
     def grant(
@@ -180,7 +144,7 @@ class GroupCommitWriter:
     ) -> asyncio.Future[list[WorkItemRow]]:
         """Queue a grant; the future gets the granted rows once they are durable."""
         future: asyncio.Future[list[WorkItemRow]] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Grant(queue, owner, now_ms, ttl_ms, limit, future, exclude))
+        self._enqueue(Grant(queue, owner, now_ms, ttl_ms, limit, future, exclude))
         return future
 
     @property
@@ -194,30 +158,6 @@ class GroupCommitWriter:
         heads = self._new_heads
         self._new_heads = {}
         return [] if heads is None else list(heads.values())
-
-    async def release(self, owner: str, now_ms: int) -> list[WorkItemRow]:
-        """Leases of ``owner`` back to pending, in a transaction of their own."""
-        rows: list[WorkItemRow] = await self.submit(
-            lambda conn: lease_ops.release_leases(conn, owner, now_ms)
-        )
-        # Released after the book may have loaded them: reload on next use.
-        self._fences.forget(r.work_item_id for r in rows)
-        return rows
-
-    def reissue(self, rows: Sequence[WorkItemRow]) -> asyncio.Future[int]:
-        """Queue rows to insert where their ids are absent; the future gets how many went in.
-        The reissues of one batch share a commit: a restart reissues for every execution at
-        once, and a transaction each cost a commit per execution."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        params = [lease_ops.insert_params(r) for r in rows]
-        self._enqueue(_Reissue([r.work_item_id for r in rows], params, future))
-        return future
-
-    async def submit(self, job: Job) -> Any:
-        """Run ``job`` in its own transaction on the writer connection; return its result."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Job(job, future))
-        return await future
 
     async def close(self) -> None:
         """Finish everything queued so far, then stop the task.
@@ -244,7 +184,7 @@ class GroupCommitWriter:
             self._task.cancel()
             await asyncio.wait([self._task])  # no raise: the caller may be cancelled itself
 
-    def _enqueue(self, item: _Queued) -> None:
+    def _enqueue(self, item: Queued) -> None:
         if self._closing:
             raise StoreClosed(f"{self._where}: store is closed")
         if self._failure is not None:
@@ -255,7 +195,7 @@ class GroupCommitWriter:
     # ----------------------------------------------------------------------------- the loop
 
     async def _run(self) -> None:
-        batch: list[_Queued] = []
+        batch: list[Queued] = []
         try:
             while self._pending or not self._closing:
                 if not self._pending:
@@ -273,20 +213,20 @@ class GroupCommitWriter:
             if not isinstance(exc, asyncio.CancelledError):
                 log.exception("journal writer for %s stopped", self._where)
             stranded = [i for i in (*batch, *self._pending) if not i.future.done()]
-            _fail_all(stranded, f"{self._where}: journal writer stopped: {exc!r}")
+            fail_all(stranded, f"{self._where}: journal writer stopped: {exc!r}")
             self._pending.clear()
             raise
 
-    async def _process(self, batch: list[_Queued]) -> None:
+    async def _process(self, batch: list[Queued]) -> None:
         # Skip callers that were cancelled before their item was picked up: not acknowledged,
         # not written.
-        group: list[_Grouped] = []
-        reissues: list[_Reissue] = []
-        jobs: list[_Job] = []
+        group: list[Grouped] = []
+        reissues: list[Reissue] = []
+        jobs: list[SubmittedJob] = []
         for item in batch:  # one pass: this runs for every batch of appends
-            if isinstance(item, _Job):
+            if isinstance(item, SubmittedJob):
                 jobs.append(item)
-            elif isinstance(item, _Reissue):
+            elif isinstance(item, Reissue):
                 reissues.append(item)
             elif not item.future.done():
                 group.append(item)
@@ -299,19 +239,19 @@ class GroupCommitWriter:
             if not job.future.done():
                 await self._run_job(job)
 
-    async def _commit_group(self, group: list[_Grouped], retry: bool) -> None:
+    async def _commit_group(self, group: list[Grouped], retry: bool) -> None:
         """Check and commit ``group`` in one transaction. If that fails, with ``retry`` each
         item is tried again in its own transaction; without, the items fail."""
-        appends: list[_Append] = []
-        beats: list[_Heartbeat] = []
-        grants: list[_Grant] = []
+        appends: list[Append] = []
+        beats: list[Heartbeat] = []
+        grants: list[Grant] = []
         with_items: list[Turn] = []  # turns that create or settle work items (the rare kind)
         for g in group:
-            if isinstance(g, _Append):
+            if isinstance(g, Append):
                 appends.append(g)
                 if g.prepared.leases is not None:
                     with_items.append(g.prepared.turn)
-            elif isinstance(g, _Heartbeat):
+            elif isinstance(g, Heartbeat):
                 beats.append(g)
             else:
                 grants.append(g)
@@ -320,7 +260,7 @@ class GroupCommitWriter:
             await self._load_unknown(appends, with_items, beats, presume=retry)
         except Exception as exc:
             log.error("journal writer for %s: lookup failed: %s", self._where, exc)
-            _fail_all(group, f"{self._where}: cannot read sequences or fences: {exc}")
+            fail_all(group, f"{self._where}: cannot read sequences or fences: {exc}")
             return
         beats = self._check_heartbeats(beats)
         accepted, changes = self._validate(appends)
@@ -344,7 +284,7 @@ class GroupCommitWriter:
                 granted = []
         except Exception as exc:
             await self._rollback()
-            tried: list[_Grouped] = [*beats, *accepted, *grants]  # the batch's order
+            tried: list[Grouped] = [*beats, *accepted, *grants]  # the batch's order
             if isinstance(exc, ops.FenceMismatch):
                 # The table is the truth: reload these items before anything else uses them.
                 self._fences.forget(changes)
@@ -358,16 +298,16 @@ class GroupCommitWriter:
                     await self._commit_group([one], retry=False)
                 return
             for one in tried:
-                log.error("journal writer for %s: %s failed: %s", self._where, _describe(one), exc)
-                _fail(one, _storage_error(self._where, one, exc))
+                log.error("journal writer for %s: %s failed: %s", self._where, describe(one), exc)
+                fail(one, storage_error(self._where, one, exc))
             return
         self._acknowledge(accepted, changes, beats, grants, granted)
 
     async def _load_unknown(
         self,
-        appends: list[_Append],
+        appends: list[Append],
         with_items: list[Turn],
-        beats: list[_Heartbeat],
+        beats: list[Heartbeat],
         presume: bool,
     ) -> None:
         unknown = {
@@ -387,14 +327,14 @@ class GroupCommitWriter:
             if ids:
                 self._fences.remember(ids, await lease_ops.item_states(self._conn, ids))
 
-    def _check_heartbeats(self, beats: list[_Heartbeat]) -> list[_Heartbeat]:
+    def _check_heartbeats(self, beats: list[Heartbeat]) -> list[Heartbeat]:
         problems = [self._fences.check_heartbeat(b.work_item_id, b.fence) for b in beats]
         for beat, problem in zip(beats, problems, strict=True):
             if problem is not None:
-                _fail(beat, problem)
+                fail(beat, problem)
         return [beat for beat, problem in zip(beats, problems, strict=True) if problem is None]
 
-    def _validate(self, appends: list[_Append]) -> tuple[list[_Append], dict[str, ItemState]]:
+    def _validate(self, appends: list[Append]) -> tuple[list[Append], dict[str, ItemState]]:
         """Accept turns whose expected_seq follows the last committed seq, or the last seq of
         a turn accepted earlier in this batch (``ahead``), and whose settles present current
         fences, as left by the turns accepted before it (``items``). So turns of a batch are
@@ -402,7 +342,7 @@ class GroupCommitWriter:
         ahead: dict[str, int] = {}
         links: dict[str, bytes] = {}  # the last link of each execution's turns accepted here
         items: dict[str, ItemState] = {}
-        accepted: list[_Append] = []
+        accepted: list[Append] = []
         audit = self._audit
         for item in appends:
             prepared = item.prepared
@@ -410,12 +350,12 @@ class GroupCommitWriter:
             eid = turn.execution_id
             following = ahead.get(eid, self._last_seq[eid]) + 1
             if turn.expected_seq != following:
-                _fail(item, SequenceConflict(eid, turn.expected_seq, following))
+                fail(item, SequenceConflict(eid, turn.expected_seq, following))
                 continue
             if prepared.leases is not None:
                 changes = self._fences.check_turn(turn, items)
                 if isinstance(changes, StorageError):
-                    _fail(item, changes)
+                    fail(item, changes)
                     continue
                 items.update(changes)
             ahead[eid] = prepared.last_seq
@@ -431,7 +371,7 @@ class GroupCommitWriter:
         return accepted, items
 
     def _lease_writes(
-        self, prepared: list[ops.PreparedTurn], beats: list[_Heartbeat], grants: list[_Grant]
+        self, prepared: list[ops.PreparedTurn], beats: list[Heartbeat], grants: list[Grant]
     ) -> ops.LeaseWrites:
         """The group's work-item writes; the new items counted on the loop (the fence book
         is the writer's, never touched from the connection's thread)."""
@@ -449,10 +389,10 @@ class GroupCommitWriter:
 
     def _acknowledge(
         self,
-        accepted: list[_Append],
+        accepted: list[Append],
         changes: dict[str, ItemState],
-        beats: list[_Heartbeat],
-        grants: list[_Grant],
+        beats: list[Heartbeat],
+        grants: list[Grant],
         granted: list[list[WorkItemRow]],
     ) -> None:
         """After a commit: advance the caches, then wake the callers."""
@@ -493,92 +433,7 @@ class GroupCommitWriter:
                 # reclaimed like those of a crashed worker.
                 grant.future.set_result(rows)
 
-    async def _run_job(self, item: _Job) -> None:
-        try:
-            result = await item.job(self._conn)
-            await self._conn.commit()
-        except Exception as exc:
-            await self._rollback()
-            if not isinstance(exc, StorageError):
-                log.error("journal writer for %s: write failed: %s", self._where, exc)
-                passing = storage_unavailable(exc)
-                exc = StorageError(f"{self._where}: write failed: {exc}", transient=passing)
-            if not item.future.done():
-                item.future.set_exception(exc)
-            return
-        if not item.future.done():
-            item.future.set_result(result)
-
-    async def _reissue_all(self, reissues: list[_Reissue], retry: bool = True) -> None:
-        """All of a batch's reissues in one transaction and three awaits (a restart reissues
-        for every execution at once, and an await per execution held the grants behind it);
-        if that fails, each in its own transaction, so only a bad one fails."""
-        ids = [wid for r in reissues for wid in r.work_item_ids]
-        try:
-            self._fences.forget(ids)  # between batches: the book reloads these on next use
-            existing = await lease_ops.item_states(self._conn, ids)
-            counts = _new_counts(reissues, existing.keys())
-            params = [p for r in reissues for p in r.params]
-            inserted = await lease_ops.insert_work_items(self._conn, params)
-            if inserted != sum(counts):  # only if this were not the one writer
-                raise StorageError(f"{sum(counts)} work items were to be new, {inserted} were")
-            await self._conn.commit()
-        except Exception as exc:
-            await self._rollback()
-            if retry and len(reissues) > 1:
-                for one in reissues:
-                    await self._reissue_all([one], retry=False)
-                return
-            log.error("journal writer for %s: reissue failed: %s", self._where, exc)
-            _fail_all(reissues, f"{self._where}: reissuing work items failed: {exc}")
-            return
-        for r, n in zip(reissues, counts, strict=True):
-            if not r.future.done():
-                r.future.set_result(n)
-
-    async def _rollback(self) -> None:
-        try:
-            await self._conn.rollback()
-        except Exception:
-            log.exception("journal writer for %s: rollback failed", self._where)
-
-
-def _new_counts(reissues: list[_Reissue], existing: Container[str]) -> list[int]:
-    """How many of each reissue's ids the insert adds: absent ones, each id once per batch."""
-    seen: set[str] = set()
-    counts = []
-    for r in reissues:
-        fresh = {wid for wid in r.work_item_ids if wid not in existing and wid not in seen}
-        seen.update(fresh)
-        counts.append(len(fresh))
-    return counts
-
-
-def _describe(item: _Grouped) -> str:
-    if isinstance(item, _Append):
-        turn = item.prepared.turn
-        return f"turn of execution {turn.execution_id} at seq {turn.expected_seq}"
-    if isinstance(item, _Heartbeat):
-        return f"heartbeat of work item {item.work_item_id} (fence {item.fence})"
-    return f"grant on queue {item.queue} to {item.owner}"
-
-
-def _storage_error(where: str, item: _Grouped, exc: Exception) -> StorageError:
-    message = f"{where}: {_describe(item)} was not written: {exc}"
-    return StorageError(message, transient=storage_unavailable(exc))
-
-
-def _fail(item: _Queued, exc: BaseException) -> None:
-    if not item.future.done():
-        item.future.set_exception(exc)
-
 
 def _being_cancelled() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-def _fail_all(items: Iterable[_Queued], message: str) -> None:
-    # A fresh exception per caller: one instance raised in many tasks tangles tracebacks.
-    for item in items:
-        _fail(item, StorageError(message))
