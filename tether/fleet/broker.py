@@ -2,7 +2,10 @@
 
 The broker moves messages and reports peers; it knows nothing of journals, leases or
 scheduling. A :class:`BrokerHandler` (the scheduler) hears who joined, who left and why, and
-every other message; it answers through :meth:`Broker.send`.
+every other message; it answers through :meth:`Broker.send`. This module is the path every
+message takes; the socket around it is :mod:`tether.fleet.router_socket`'s, what a Hello
+becomes is :mod:`tether.fleet.joining`'s, and how a worker is found gone without a Bye is
+:mod:`tether.fleet.broker_departures`'s.
 
 Reading: one pump task drains the socket with ``NOBLOCK`` until ``EAGAIN`` and only then waits
 on the socket's FD (see :mod:`tether.fleet._aiozmq`). Measured with
@@ -36,11 +39,8 @@ few heartbeat intervals is *quiet* and gets no new work until it speaks; one sil
 scheduler reclaims its leases at once (safe by fence, I5). Silence is measured on the event
 loop's clock, swept every fifth of ``silence_ms`` once the socket is drained (a heartbeat still
 queued is read first; a socket that never drains is swept a fifth late at the most). A worker
-whose connection closed (its process died) is reported sooner, ``"its connection closed"``:
-ZeroMQ's monitor says a connection dropped (:mod:`tether.fleet.disconnects`), and
-``DISCONNECT_PROBE_DELAY_SECS`` later every peer ZeroMQ no longer reaches is gone. The delay
-lets a live worker whose connection merely dropped reconnect and say Hello first (it does within
-``RECONNECT_IVL_MAX_MS``), keeping its leases.
+whose connection closed (its process died) is reported sooner, ``"its connection closed"``, a
+moment after ZeroMQ says a connection dropped (see :mod:`tether.fleet.broker_departures`).
 
 All handler callbacks run one at a time, in order, on the pump task; while one awaits, the broker
 reads nothing more (the sockets' queues then push back on the workers).
@@ -62,23 +62,25 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Mapping
-from contextlib import ExitStack
 from types import MappingProxyType, TracebackType
 from typing import Final
 
 import zmq
 
 from tether.fleet._aiozmq import NOBLOCK, POLLIN, SNDMORE_NOBLOCK, SocketWaiter, recv_frames
-from tether.fleet.disconnects import DisconnectWatch
+from tether.fleet.broker_departures import (
+    DISCONNECT_PROBE_DELAY_SECS as DISCONNECT_PROBE_DELAY_SECS,
+)
+from tether.fleet.broker_departures import BrokerDepartures
 from tether.fleet.handler import BrokerHandler, Peer
-from tether.fleet.keys import EngineKeys, InsecureEndpoint, beyond_loopback
+from tether.fleet.joining import joined_peer, protocol_refusal
+from tether.fleet.keys import EngineKeys
 from tether.fleet.liveness import DEFAULT_HEARTBEAT_INTERVAL_MS, Liveness
 from tether.fleet.peer_table import PeerTable, Refusal
 from tether.fleet.protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ERR_BAD_FRAME,
     ERR_HELLO_REQUIRED,
-    ERR_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
     Bye,
     EngineMessage,
@@ -90,22 +92,16 @@ from tether.fleet.protocol import (
     decode_worker_message,
     encode,
 )
-from tether.fleet.zap import curve_server
+from tether.fleet.router_socket import DEFAULT_HWM as DEFAULT_HWM
+from tether.fleet.router_socket import ZMTP_HEARTBEAT_IVL_MS as ZMTP_HEARTBEAT_IVL_MS
+from tether.fleet.router_socket import ZMTP_HEARTBEAT_TIMEOUT_MS as ZMTP_HEARTBEAT_TIMEOUT_MS
+from tether.fleet.router_socket import RouterSocket
 
 __all__ = ["Broker", "BrokerHandler", "Peer"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_TTL_MS: Final = 5_000
-#: Messages queued per peer and direction before a send reports the peer as not reading.
-DEFAULT_HWM: Final = 50_000
-#: ZMTP-level pings: ZeroMQ drops a TCP connection that stopped answering (a machine that died
-#: without a FIN), so later sends fail fast with EHOSTUNREACH instead of filling a dead queue.
-ZMTP_HEARTBEAT_IVL_MS: Final = 1_000
-ZMTP_HEARTBEAT_TIMEOUT_MS: Final = 10_000
-#: After ZeroMQ reports a dropped connection, peers it no longer reaches are gone this much
-#: later: time for a live worker to reconnect (at most 250 ms) and say Hello again.
-DISCONNECT_PROBE_DELAY_SECS: Final = 0.5
 #: Messages handled per pump turn before yielding to other tasks (fairness).
 _BATCH: Final = 256
 #: Workers one key (or, without keys, all loopback connections together) may register.
@@ -113,7 +109,7 @@ DEFAULT_MAX_WORKERS_PER_PRINCIPAL: Final = 256
 _RCVMORE: Final = int(zmq.RCVMORE)
 
 
-class Broker:
+class Broker(BrokerDepartures):
     """The engine's ROUTER socket, used as an async context manager.
 
     Example::
@@ -149,18 +145,20 @@ class Broker:
                 f"lease_ttl_ms ({lease_ttl_ms}) must be at least twice heartbeat_interval_ms "
                 f"({heartbeat_interval_ms}), or one late heartbeat loses the worker"
             )
-        if hwm < 1:
-            raise ValueError("hwm must be >= 1")
-        if max_message_bytes < 1024:
-            raise ValueError("max_message_bytes must be >= 1024")
-        if keys is None and beyond_loopback(endpoint):
-            raise InsecureEndpoint(endpoint)  # I14: never open to a network by accident
         self.endpoint = endpoint
         self.engine_id = engine_id
         #: This life of the engine, in every Welcome, HeartbeatAck and refusal.
         self.incarnation = secrets.token_hex(8)
-        #: Sent to see whether ZeroMQ still reaches a connection; a worker ignores an empty one.
-        self._probe = encode(HeartbeatAck(incarnation=self.incarnation))
+        # Checks hwm, max_message_bytes and the endpoint (I14); opens nothing yet. The probe
+        # sees whether ZeroMQ still reaches a connection; a worker ignores an empty HeartbeatAck.
+        self._router = RouterSocket(
+            endpoint,
+            context=context,
+            keys=keys,
+            hwm=hwm,
+            max_message_bytes=max_message_bytes,
+            probe=encode(HeartbeatAck(incarnation=self.incarnation)),
+        )
         self._handler = handler
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self._lease_ttl_ms = lease_ttl_ms
@@ -168,9 +166,6 @@ class Broker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hwm = hwm
         self._keys = keys
-        self._max_message_bytes = max_message_bytes
-        self._context = context
-        self._own_context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._welcome = encode(
             Welcome(
                 protocol=PROTOCOL_VERSION,
@@ -188,43 +183,17 @@ class Broker:
         self._sock: zmq.Socket[bytes] | None = None
         self._waiter: SocketWaiter | None = None
         self._task: asyncio.Task[None] | None = None
-        self._disconnects: DisconnectWatch | None = None
         self._probe_at: float | None = None
-        self._zap = ExitStack()
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Broker:
         loop = self._loop = asyncio.get_running_loop()
-        if self._context is None:
-            # A private context, so that closing can wait (ctx.term, under a millisecond with
-            # LINGER 0) until the listener has really released the port: a Broker started
-            # right after on the same endpoint then binds at once.
-            self._own_context = zmq.Context()
-        context = self._context or self._own_context
-        assert context is not None
-        sock = context.socket(zmq.ROUTER)
-        try:
-            if self._keys is not None:
-                self._zap.enter_context(curve_server(context, sock, self._keys))
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.MAXMSGSIZE, self._max_message_bytes)
-            sock.setsockopt(zmq.SNDHWM, self._hwm)
-            sock.setsockopt(zmq.RCVHWM, self._hwm)
-            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-            sock.setsockopt(zmq.HEARTBEAT_IVL, ZMTP_HEARTBEAT_IVL_MS)
-            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, ZMTP_HEARTBEAT_TIMEOUT_MS)
-            sock.bind(self.endpoint)
-            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        except BaseException:
-            sock.close(linger=0)
-            self._zap.close()
-            self._term_context()
-            raise
-        self._sock = sock
-        self._waiter = SocketWaiter(sock, loop)
-        self._disconnects = DisconnectWatch(sock, loop, self._probe_soon)
+        router = self._router
+        self.endpoint = router.bind(loop, self._probe_soon)
+        # The pump and sends use these directly: no lookup through the router per message.
+        self._sock, self._waiter = router.sock, router.waiter
         self._task = loop.create_task(self._pump(), name=f"fleet broker {self.engine_id}")
         self._task.add_done_callback(self._pump_done)
         return self
@@ -260,22 +229,11 @@ class Broker:
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.wait([task])
-            if self._disconnects is not None:
-                await self._disconnects.aclose()
+            await self._router.stop_watching()
         finally:
-            if self._waiter is not None:
-                self._waiter.close()
-            if self._sock is not None:
-                self._sock.close(linger=0)
-            self._zap.close()  # the ZAP handler's socket, before the context ends
-            self._term_context()
+            self._router.close()
         if task is not None and not task.cancelled() and task.exception() is not None:
             raise RuntimeError("the fleet broker's pump failed") from task.exception()
-
-    def _term_context(self) -> None:
-        if self._own_context is not None:
-            self._own_context.term()
-            self._own_context = None
 
     # --- public API -----------------------------------------------------------------------
 
@@ -351,51 +309,6 @@ class Broker:
         refusal = ProtocolError(code=code, message=message, incarnation=self.incarnation)
         self._send_frame(identity, encode(refusal))
 
-    def _forget(self, peer: Peer) -> None:
-        self._table.remove(peer)
-
-    def _reachable(self, identity: bytes) -> bool:
-        """Whether ZeroMQ still has a connection with this identity (a harmless probe)."""
-        sock = self._sock
-        assert sock is not None and self._waiter is not None
-        try:
-            sock.send(identity, SNDMORE_NOBLOCK)
-            sock.send(self._probe, NOBLOCK)
-        except zmq.Again:
-            return True  # connected, not reading
-        except zmq.ZMQError as exc:
-            if exc.errno != zmq.EHOSTUNREACH:
-                raise
-            return False
-        self._waiter.poke()
-        return True
-
-    def _probe_soon(self) -> None:
-        """A connection dropped: see which peers are gone once a live one could be back."""
-        if self._probe_at is not None or self._waiter is None:
-            return
-        loop = asyncio.get_running_loop()
-        self._probe_at = loop.time() + DISCONNECT_PROBE_DELAY_SECS
-        loop.call_at(self._probe_at, self._waiter.interrupt)
-
-    def _forget_unreachable(self) -> None:
-        self._probe_at = None
-        for peer in list(self._peers.values()):
-            if not self._reachable(peer.identity):
-                self._forget(peer)
-                self._departures.append((peer, "its connection closed"))
-
-    def _lost(self, identity: bytes, reason: str) -> None:
-        # Called from send(), possibly outside the pump: report from the pump, so handler
-        # callbacks never run concurrently or re-entrantly.
-        peer = self._peers.get(identity)
-        if peer is None:
-            return
-        self._forget(peer)
-        self._departures.append((peer, reason))
-        if self._waiter is not None:
-            self._waiter.interrupt()
-
     # --- the pump -------------------------------------------------------------------------
 
     async def _pump(self) -> None:
@@ -441,13 +354,6 @@ class Broker:
                     await waiter.wait(POLLIN)
         finally:
             timer.cancel()
-
-    def _sweep(self, now: float, silence: float) -> None:
-        for peer in list(self._peers.values()):
-            silent = now - peer.last_seen
-            if silent >= silence:
-                self._forget(peer)
-                self._departures.append((peer, f"silent for {int(silent * 1000)} ms"))
 
     def _recv(self, sock: zmq.Socket[bytes]) -> tuple[list[bytes], str | None]:
         """The next message's frames and its connection's principal (the CURVE key, z85)."""
@@ -507,13 +413,9 @@ class Broker:
     async def _on_hello(
         self, identity: bytes, principal: str | None, hello: Hello, now: float
     ) -> None:
-        if hello.protocol != PROTOCOL_VERSION:
-            self._refuse(
-                identity,
-                ERR_PROTOCOL_VERSION,
-                f"engine {self.engine_id!r} speaks protocol {PROTOCOL_VERSION}; worker "
-                f"{hello.worker_id!r} sent Hello with protocol {hello.protocol}",
-            )
+        refusal = protocol_refusal(self.engine_id, hello)
+        if refusal is not None:
+            self._refuse(identity, refusal.code, refusal.message)
             return
         verdict = self._table.admit(identity, principal, hello, self._reachable)
         if isinstance(verdict, Refusal):
@@ -531,20 +433,7 @@ class Broker:
         for old in verdict.replaced:
             if self._table.remove(old):
                 await self._call(self._handler.on_worker_left(old, "replaced"))
-        peer = Peer(
-            identity=identity,
-            worker_id=hello.worker_id,
-            queues=tuple(hello.queues),
-            capacity=hello.capacity,
-            tools=tuple(hello.tools),
-            pid=hello.pid,
-            host=hello.host,
-            joined_at=now,
-            last_seen=now,
-            principal=principal,
-            claims=_claims(hello),
-            announced=tuple(hello.announced),
-        )
+        peer = joined_peer(identity, principal, hello, now)
         self._table.add(peer)
         await self._call(self._handler.on_worker_joined(peer))
 
@@ -553,10 +442,3 @@ class Broker:
             await callback
         except Exception:
             log.exception("fleet broker %s: handler callback failed; serving on", self.engine_id)
-
-
-def _claims(hello: Hello) -> frozenset[tuple[str, int]] | None:
-    """The leases a Hello claims; None from a worker that does not claim (no incarnation)."""
-    if not hello.incarnation:
-        return None
-    return frozenset((lease.work_item_id, lease.fence) for lease in hello.leases)
