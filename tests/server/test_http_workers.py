@@ -5,6 +5,7 @@ lease reclaim (I5: a stale worker's late report is refused and nothing of it is 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -230,6 +231,40 @@ def test_a_completion_resent_after_an_engine_restart_is_answered_accepted_I3(
         events = c.get(f"/executions/{eid}/events").json()["events"]
         done = [e for e in events if e["kind"]["type"] == "node_completed"]
         assert [e["kind"]["node_id"] for e in done] == ["double"]  # applied once
+
+
+def test_an_http_workers_lease_outlives_the_restarted_engines_adoption_grace_I5(
+    tmp_path: Path,
+) -> None:
+    """After a SIGKILL the scheduler gives adopted leases a short grace for their worker to
+    speak; the HTTP API (which loads after the worker port) speaks for its workers' leases at
+    once, so a step an HTTP worker runs across the restart is not taken back and run again:
+    its completion, past the grace, is applied."""
+    env = {"TETHER_TOKEN": TOKEN, "TETHER_LEASE_KEY": LEASE_SECRET}  # the default 30 s TTL
+    with running_engine(tmp_path, env) as engine:
+        with client(engine) as c:
+            register_jamjet_flow(c)
+            eid = start(c, 3)
+            item = claim(c, "across")
+        engine.stop(signal.SIGKILL)
+        engine.start()
+        # Past the adoption grace (0.5 s) and an adopted lease's silence (1 s): a lease
+        # nobody spoke for would be reclaimed and its step granted again by now.
+        past_grace = time.monotonic() + 2.5
+        while time.monotonic() < past_grace:
+            time.sleep(0.05)
+        with client(engine) as c:
+            r = c.post(f"/work-items/{item['id']}/complete", json={"state_patch": {"n": 6}})
+            assert r.status_code == 200 and r.json()["accepted"] is True, r.text
+            events = c.get(f"/executions/{eid}/events").json()["events"]
+        kinds = [e["kind"] for e in events]
+        journaled = ("node_scheduled", "node_completed", "node_failed")
+        doubles = [
+            (k["type"], k["attempt"])
+            for k in kinds
+            if k.get("node_id") == "double" and k["type"] in journaled
+        ]
+        assert doubles == [("node_scheduled", 1), ("node_completed", 1)]  # granted once, applied
 
 
 def run_jamjet_worker(

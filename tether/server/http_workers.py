@@ -332,6 +332,13 @@ class HttpWorkers:
                 worker = await self._worker(lease.owner, None)
                 until = self._rt.clock.now() + self._lifetime(lease)
                 worker.held.setdefault(lease.work_item_id, _Held(lease, until))
+        # Heard from now, not at the first keep-alive tick: the scheduler gives an adopted
+        # lease only a short grace for its worker to speak, and the API starts after the
+        # worker port (tether dev loads it meanwhile).
+        for owner, worker in self._workers.items():
+            refs = [(w, h.lease.fence) for w, h in worker.held.items()]
+            if refs:
+                await self._internals.tell_scheduler(WorkerHeartbeat(owner, refs))
 
     async def _tick(self) -> None:
         now = self._rt.clock.now()
