@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,6 +38,13 @@ from tether.persistence.ownership import EngineFences
 from tether.persistence.postgres import batch, lease_ops
 from tether.persistence.postgres.connection import Conn
 from tether.persistence.storage_faults import storage_unavailable
+from tether.persistence.write_requests import (
+    Grant,
+    Heartbeat,
+    fail,
+    fail_all,
+    storage_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +63,14 @@ class _Append:
 
 
 @dataclass(slots=True)
-class _Heartbeat:
-    work_item_id: str
-    fence: int
-    now_ms: int
-    expires_ms: int
-    future: asyncio.Future[int]
-
-
-@dataclass(slots=True)
-class _Grant:
-    queue: str
-    owner: str
-    now_ms: int
-    ttl_ms: int
-    limit: int
-    exclude: tuple[str, ...]
-    future: asyncio.Future[list[WorkItemRow]]
-
-
-@dataclass(slots=True)
 class _Job:
     job: Job
     future: asyncio.Future[Any]
 
 
-_Grouped = _Append | _Heartbeat | _Grant
+_Grouped = _Append | Heartbeat | Grant
 _Queued = _Grouped | _Job
-_G = TypeVar("_G", _Append, _Heartbeat)
+_G = TypeVar("_G", _Append, Heartbeat)
 
 
 @dataclass
@@ -141,7 +128,7 @@ class GroupWriter:
         self, work_item_id: str, fence: int, now_ms: int, ttl_ms: int
     ) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Heartbeat(work_item_id, fence, now_ms, now_ms + ttl_ms, future))
+        self._enqueue(Heartbeat(work_item_id, fence, now_ms, now_ms + ttl_ms, future))
         return future
 
     def grant(
@@ -149,7 +136,7 @@ class GroupWriter:
         exclude: tuple[str, ...],
     ) -> asyncio.Future[list[WorkItemRow]]:  # fmt: skip
         future: asyncio.Future[list[WorkItemRow]] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Grant(queue, owner, now_ms, ttl_ms, limit, exclude, future))
+        self._enqueue(Grant(queue, owner, now_ms, ttl_ms, limit, future, exclude))
         return future
 
     async def submit(self, job: Job) -> Any:
@@ -211,14 +198,14 @@ class GroupWriter:
             self._failure = repr(exc)
             if not isinstance(exc, asyncio.CancelledError):
                 log.exception("postgres writer for %s stopped", self._where)
-            _fail_all((*group, *self._pending), f"{self._where}: writer stopped: {exc!r}")
+            fail_all((*group, *self._pending), f"{self._where}: writer stopped: {exc!r}")
             self._pending.clear()
             raise
 
     async def _commit_group(self, group: list[_Grouped], retry: bool) -> None:
         appends = [g for g in group if isinstance(g, _Append)]
-        beats = [g for g in group if isinstance(g, _Heartbeat)]
-        grants = [g for g in group if isinstance(g, _Grant)]
+        beats = [g for g in group if isinstance(g, Heartbeat)]
+        grants = [g for g in group if isinstance(g, Grant)]
         try:
             view = await batch.look_up(
                 self._conn, [a.prepared for a in appends], (b.work_item_id for b in beats),
@@ -227,7 +214,7 @@ class GroupWriter:
         except psycopg.Error as exc:
             await self._rollback()
             self._stop_if_broken(exc)
-            _fail_all(group, f"{self._where}: cannot read sequences or fences: {exc}")
+            fail_all(group, f"{self._where}: cannot read sequences or fences: {exc}")
             return
         beats = _accepted(beats, batch.check_heartbeats(
             [(b.work_item_id, b.fence) for b in beats], view))  # fmt: skip
@@ -253,8 +240,7 @@ class GroupWriter:
                     await self._commit_group([one], retry=False)
                 return
             for one in tried:
-                message = f"{self._where}: {_describe(one)} was not written: {exc}"
-                _fail(one, StorageError(message, transient=storage_unavailable(exc)))
+                fail(one, storage_error(self._where, one, exc))
             return
         if self._fences is not None:
             for eid in view.new_owners:
@@ -264,8 +250,8 @@ class GroupWriter:
     async def _write(
         self,
         appends: list[_Append],
-        beats: list[_Heartbeat],
-        grants: list[_Grant],
+        beats: list[Heartbeat],
+        grants: list[Grant],
         view: batch.BatchView,
     ) -> list[list[WorkItemRow]]:
         conn = self._conn
@@ -286,8 +272,8 @@ class GroupWriter:
     def _acknowledge(
         self,
         appends: list[_Append],
-        beats: list[_Heartbeat],
-        grants: list[_Grant],
+        beats: list[Heartbeat],
+        grants: list[Grant],
         granted: list[list[WorkItemRow]],
     ) -> None:
         self.stats.commits += 1
@@ -321,7 +307,7 @@ class GroupWriter:
                 log.error("postgres writer for %s: write failed: %s", self._where, exc)
                 passing = storage_unavailable(exc)
                 exc = StorageError(f"{self._where}: write failed: {exc}", transient=passing)
-            _fail(item, exc)
+            fail(item, exc)
             self._stop_if_broken(exc)
             return
         if not item.future.done():
@@ -343,25 +329,5 @@ class GroupWriter:
 def _accepted(items: list[_G], problems: list[StorageError | None]) -> list[_G]:
     for item, problem in zip(items, problems, strict=True):
         if problem is not None:
-            _fail(item, problem)
+            fail(item, problem)
     return [item for item, problem in zip(items, problems, strict=True) if problem is None]
-
-
-def _describe(item: _Grouped) -> str:
-    if isinstance(item, _Append):
-        turn = item.prepared.turn
-        return f"turn of execution {turn.execution_id} at seq {turn.expected_seq}"
-    if isinstance(item, _Heartbeat):
-        return f"heartbeat of work item {item.work_item_id} (fence {item.fence})"
-    return f"grant on queue {item.queue} to {item.owner}"
-
-
-def _fail(item: _Queued, exc: BaseException) -> None:
-    if not item.future.done():
-        item.future.set_exception(exc)
-
-
-def _fail_all(items: Iterable[_Queued], message: str) -> None:
-    # A fresh exception per caller: one instance raised in many tasks tangles tracebacks.
-    for item in items:
-        _fail(item, StorageError(message))

@@ -56,12 +56,14 @@ from tether.persistence.sqlite.fences import FenceBook
 from tether.persistence.sqlite.writer_jobs import WriterJobs
 from tether.persistence.sqlite.writer_queue import (
     Append,
-    Grant,
     Grouped,
-    Heartbeat,
     Queued,
     Reissue,
     SubmittedJob,
+)
+from tether.persistence.write_requests import (
+    Grant,
+    Heartbeat,
     describe,
     fail,
     fail_all,

@@ -24,8 +24,9 @@ import aiosqlite
 from tether.persistence.contract import StorageError, WorkItemRow
 from tether.persistence.sqlite import lease_ops
 from tether.persistence.sqlite.fences import FenceBook
-from tether.persistence.sqlite.writer_queue import Job, Queued, Reissue, SubmittedJob, fail_all
+from tether.persistence.sqlite.writer_queue import Job, Queued, Reissue, SubmittedJob
 from tether.persistence.storage_faults import storage_unavailable
+from tether.persistence.write_requests import fail_all
 
 # The writer's logger: these are its messages, wherever the code sits.
 log = logging.getLogger("tether.persistence.sqlite.writer")

@@ -1,6 +1,7 @@
 """What waits in the journal writer's queue: appends, heartbeats and grants (committed
 together in a group), jobs and reissues (each in a transaction of their own), each with the
-future its caller awaits; and how those callers are answered when their write fails.
+future its caller awaits (heartbeats, grants and how a caller is answered when its write fails
+are both backends', from :mod:`tether.persistence.write_requests`).
 
 Apart from :mod:`tether.persistence.sqlite.writer` (the loop that commits them) because they
 are plain data and plain functions, read by the writer's loop and by its jobs
@@ -17,15 +18,14 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
-from tether.persistence.contract import StorageError, WorkItemRow
 from tether.persistence.sqlite import ops
-from tether.persistence.storage_faults import storage_unavailable
+from tether.persistence.write_requests import Grant, Heartbeat
 
 #: A write that is not an append (workflow registry, later leases...): runs alone in its own
 #: transaction on the writer connection; its return value resolves the submitter's future.
@@ -36,26 +36,6 @@ Job = Callable[[aiosqlite.Connection], Awaitable[Any]]
 class Append:
     prepared: ops.PreparedTurn
     future: asyncio.Future[int]
-
-
-@dataclass(slots=True)
-class Heartbeat:
-    work_item_id: str
-    fence: int
-    now_ms: int
-    expires_ms: int
-    future: asyncio.Future[int]
-
-
-@dataclass(slots=True)
-class Grant:
-    queue: str
-    owner: str
-    now_ms: int
-    ttl_ms: int
-    limit: int
-    future: asyncio.Future[list[WorkItemRow]]
-    exclude: tuple[str, ...] = ()
 
 
 #: What commits together in one group transaction.
@@ -78,28 +58,3 @@ class Reissue:
 
 
 Queued = Grouped | SubmittedJob | Reissue
-
-
-def describe(item: Grouped) -> str:
-    if isinstance(item, Append):
-        turn = item.prepared.turn
-        return f"turn of execution {turn.execution_id} at seq {turn.expected_seq}"
-    if isinstance(item, Heartbeat):
-        return f"heartbeat of work item {item.work_item_id} (fence {item.fence})"
-    return f"grant on queue {item.queue} to {item.owner}"
-
-
-def storage_error(where: str, item: Grouped, exc: Exception) -> StorageError:
-    message = f"{where}: {describe(item)} was not written: {exc}"
-    return StorageError(message, transient=storage_unavailable(exc))
-
-
-def fail(item: Queued, exc: BaseException) -> None:
-    if not item.future.done():
-        item.future.set_exception(exc)
-
-
-def fail_all(items: Iterable[Queued], message: str) -> None:
-    # A fresh exception per caller: one instance raised in many tasks tangles tracebacks.
-    for item in items:
-        fail(item, StorageError(message))
