@@ -335,10 +335,15 @@ class HttpWorkers:
         # Heard from now, not at the first keep-alive tick: the scheduler gives an adopted
         # lease only a short grace for its worker to speak, and the API starts after the
         # worker port (tether dev loads it meanwhile).
-        for owner, worker in self._workers.items():
-            refs = [(w, h.lease.fence) for w, h in worker.held.items()]
-            if refs:
-                await self._internals.tell_scheduler(WorkerHeartbeat(owner, refs))
+        for owner, worker in list(self._workers.items()):
+            await self._heartbeat(owner, worker)
+
+    async def _heartbeat(self, owner: str, worker: _Worker) -> bool:
+        """Tell the scheduler ``worker`` still holds its leases; False if it holds none."""
+        refs = [(w, h.lease.fence) for w, h in worker.held.items()]
+        if refs:
+            await self._internals.tell_scheduler(WorkerHeartbeat(owner, refs))
+        return bool(refs)
 
     async def _tick(self) -> None:
         now = self._rt.clock.now()
@@ -357,10 +362,9 @@ class HttpWorkers:
             if len(kept) != len(worker.granted):
                 worker.granted.clear()
                 worker.granted.extend(kept)
-            refs = [(w, h.lease.fence) for w, h in worker.held.items()]
-            if refs:
-                await self._internals.tell_scheduler(WorkerHeartbeat(owner, refs))
-            elif now - worker.last_seen > self._ttl:
+            if await self._heartbeat(owner, worker):
+                continue
+            if now - worker.last_seen > self._ttl:
                 del self._workers[owner]
                 await self._internals.tell_scheduler(WorkerLeft(owner, "stopped polling"))
 
