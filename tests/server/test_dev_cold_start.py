@@ -10,10 +10,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+from test_dev_standby import eventually, healthy
 from test_server_http import DEADLINE, HERE, ROOT, free_port, ir_of
 
 from benchmarks.chaos_tools import CHAIN_YAML, LOG_ENV, WORKFLOW_ID, expected
@@ -59,10 +59,7 @@ class Engine:
         return (self.tmp / f"engine-{life}.err").read_text(errors="replace")
 
     def healthy(self) -> bool:
-        try:
-            return httpx.get(self.url + "/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
+        return healthy(self.url)
 
     def worker_port_open(self) -> bool:
         try:
@@ -78,15 +75,6 @@ class Engine:
                 "SELECT status FROM executions WHERE execution_id = ?", (execution_id,)
             ).fetchone()
         return None if row is None else str(row[0])
-
-
-def eventually(check: object, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def reap(*procs: subprocess.Popen[bytes] | None) -> None:
