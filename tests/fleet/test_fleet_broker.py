@@ -81,6 +81,7 @@ async def test_hello_welcome_round_trip_and_real_port() -> None:
                 heartbeat_interval_ms=100,
                 lease_ttl_ms=1000,
                 incarnation=b.incarnation,  # this life of the engine, random per start
+                batches=True,  # it reads what a worker sends in one loop turn as one frame
             )
             assert len(b.incarnation) == 16
             peer = await rec.wait_until(lambda: rec.joined_peer("w1"))

@@ -67,28 +67,30 @@ from typing import Final
 
 import zmq
 
-from tether.fleet._aiozmq import NOBLOCK, POLLIN, SNDMORE_NOBLOCK, SocketWaiter, recv_frames
+from tether.fleet._aiozmq import NOBLOCK, POLLIN, SocketWaiter, recv_frames
 from tether.fleet.broker_departures import (
     DISCONNECT_PROBE_DELAY_SECS as DISCONNECT_PROBE_DELAY_SECS,
 )
-from tether.fleet.broker_departures import BrokerDepartures
+from tether.fleet.broker_sending import BrokerSending
 from tether.fleet.handler import BrokerHandler, Peer
 from tether.fleet.joining import joined_peer, protocol_refusal
 from tether.fleet.keys import EngineKeys
 from tether.fleet.liveness import DEFAULT_HEARTBEAT_INTERVAL_MS, Liveness
+from tether.fleet.outbox import Outbox
 from tether.fleet.peer_table import PeerTable, Refusal
 from tether.fleet.protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ERR_BAD_FRAME,
     ERR_HELLO_REQUIRED,
     PROTOCOL_VERSION,
+    Batch,
     Bye,
     EngineMessage,
     FrameError,
     HeartbeatAck,
     Hello,
-    ProtocolError,
     Welcome,
+    WorkerMessage,
     decode_worker_message,
     encode,
 )
@@ -109,7 +111,7 @@ DEFAULT_MAX_WORKERS_PER_PRINCIPAL: Final = 256
 _RCVMORE: Final = int(zmq.RCVMORE)
 
 
-class Broker(BrokerDepartures):
+class Broker(BrokerSending):
     """The engine's ROUTER socket, used as an async context manager.
 
     Example::
@@ -175,6 +177,7 @@ class Broker(BrokerDepartures):
                 max_message_bytes=max_message_bytes,
                 incarnation=self.incarnation,
                 result_credits=result_credits,
+                batches=True,
             )
         )
         self._table = PeerTable(max_per_principal=max_workers_per_principal)
@@ -185,6 +188,8 @@ class Broker(BrokerDepartures):
         self._task: asyncio.Task[None] | None = None
         self._probe_at: float | None = None
         self._closed = False
+        self._outbox = Outbox()  # see BrokerSending
+        self._flush_soon = False
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -223,6 +228,7 @@ class Broker(BrokerDepartures):
         """
         if self._closed:
             return
+        self._flush()  # what was sent before the close goes out (or is dropped with LINGER 0)
         self._closed = True
         task = self._task
         try:
@@ -279,35 +285,18 @@ class Broker(BrokerDepartures):
         """
         if self._sock is None or self._closed:
             raise RuntimeError("the broker is not running (use it inside `async with`)")
-        if identity not in self._peers:
+        peer = self._peers.get(identity)
+        if peer is None:
             return False
-        return self._send_frame(identity, encode(msg))
-
-    # --- sending --------------------------------------------------------------------------
-
-    def _send_frame(self, identity: bytes, frame: bytes) -> bool:
-        sock = self._sock
-        assert sock is not None and self._waiter is not None
-        try:
-            # Two sends rather than send_multipart: with ROUTER_MANDATORY the identity frame
-            # fails whole (EAGAIN / EHOSTUNREACH) before any part of the message is queued.
-            sock.send(identity, SNDMORE_NOBLOCK)
-            sock.send(frame, NOBLOCK)
-        except zmq.Again:
-            self._lost(identity, f"not reading: its send queue is full ({self._hwm} messages)")
-            return False
-        except zmq.ZMQError as exc:
-            if exc.errno != zmq.EHOSTUNREACH:
-                raise
-            self._lost(identity, "unreachable: its connection is closed")
-            return False
-        # The send may have consumed the FD edge announcing an incoming message.
-        self._waiter.poke()
+        if not peer.batches:
+            return self._send_frame(identity, encode(msg))
+        # Held to the end of this loop turn: with what else the turn sends it, one frame.
+        self._outbox.add(identity, encode(msg))
+        if not self._flush_soon:
+            self._flush_soon = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
         return True
-
-    def _refuse(self, identity: bytes, code: str, message: str) -> None:
-        refusal = ProtocolError(code=code, message=message, incarnation=self.incarnation)
-        self._send_frame(identity, encode(refusal))
 
     # --- the pump -------------------------------------------------------------------------
 
@@ -398,17 +387,38 @@ class Broker(BrokerDepartures):
                 ERR_HELLO_REQUIRED,
                 f"engine {self.engine_id!r} does not know this connection: send Hello first",
             )
-        elif type(msg) is Bye:
+        elif type(msg) is Batch:
+            await self._on_batch(peer, msg)
+        else:
+            await self._on_message(peer, msg)
+
+    async def _on_batch(self, peer: Peer, batch: Batch) -> None:
+        """Each message of a worker's Batch, in order, as if it came in a frame of its own."""
+        identity = peer.identity
+        for frame in batch.frames:
+            if self._peers.get(identity) is not peer:
+                return  # it said Bye (or was forgotten) part way: the rest is not its to say
+            try:
+                msg = decode_worker_message(frame)
+            except FrameError as exc:
+                self._refuse(identity, ERR_BAD_FRAME, f"in a batch: {exc}")
+                continue
+            if type(msg) is Hello or type(msg) is Batch:
+                kind = type(msg).__name__
+                self._refuse(identity, ERR_BAD_FRAME, f"a batch may not carry a {kind}")
+                continue
+            await self._on_message(peer, msg)
+
+    async def _on_message(self, peer: Peer, msg: WorkerMessage) -> None:
+        if type(msg) is Bye:
             self._forget(peer)
             reason = f"bye: {msg.reason}" if msg.reason else "bye"
             await self._call(self._handler.on_worker_left(peer, reason))
-        else:
-            try:  # _call inlined: one coroutine less on every message's path
-                await self._handler.on_message(peer, msg)
-            except Exception:
-                log.exception(
-                    "fleet broker %s: handler callback failed; serving on", self.engine_id
-                )
+            return
+        try:  # _call inlined: one coroutine less on every message's path
+            await self._handler.on_message(peer, msg)
+        except Exception:
+            log.exception("fleet broker %s: handler callback failed; serving on", self.engine_id)
 
     async def _on_hello(
         self, identity: bytes, principal: str | None, hello: Hello, now: float
@@ -425,7 +435,7 @@ class Broker(BrokerDepartures):
             )  # fmt: skip
             self._refuse(identity, verdict.code, verdict.message)
             return
-        if not self._send_frame(identity, self._welcome):
+        if not self._send_now(identity, self._welcome):
             return
         # The same worker reconnected (new identity, same worker_id and key), or said Hello
         # twice on one connection: "replaced" tells the scheduler a WorkerJoined for the same

@@ -44,14 +44,15 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from tether.errors import TetherError
-from tether.fleet._aiozmq import NOBLOCK, POLLIN, POLLOUT, SocketWaiter, recv_frames
+from tether.fleet._aiozmq import NOBLOCK, POLLIN, SocketWaiter, recv_frames
 from tether.fleet.broker import DEFAULT_HWM, ZMTP_HEARTBEAT_IVL_MS, ZMTP_HEARTBEAT_TIMEOUT_MS
+from tether.fleet.connection_sending import ConnectionSending
 from tether.fleet.keys import WorkerKeys
 from tether.fleet.protocol import (
     ERR_HELLO_REQUIRED,
     ERR_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
-    Bye,
+    Batch,
     EngineMessage,
     FrameError,
     HeartbeatAck,
@@ -60,9 +61,9 @@ from tether.fleet.protocol import (
     ProtocolError,
     ToolAnnouncement,
     Welcome,
-    WorkerMessage,
     decode_engine_message,
     encode,
+    engine_messages_in,
 )
 from tether.fleet.zap import curve_client
 
@@ -123,7 +124,7 @@ class Reconnected(msgspec.Struct, frozen=True, gc=False):
     incarnation: str = ""
 
 
-class EngineConnection:
+class EngineConnection(ConnectionSending):
     """A worker's connection to the engine, used as an async context manager.
 
     Example::
@@ -173,6 +174,7 @@ class EngineConnection:
             # as workers did before Hello carried claims.
             incarnation=self.incarnation if held is not None else "",
             announced=list(announced),  # its tools' parameters (tool_announcements)
+            batches=True,  # what the engine sends it in one loop turn may come in one frame
         )
         self._connect_timeout = connect_timeout_secs
         self._hwm = hwm
@@ -181,6 +183,8 @@ class EngineConnection:
         self._waiter: SocketWaiter | None = None
         self._welcome: Welcome | None = None
         self._pending: deque[EngineMessage] = deque()
+        #: The rest of a Batch the engine sent, read before the socket is.
+        self._unbatched: deque[EngineMessage] = deque()
         self._rehello_pending = False
         self._hello_sent_at = 0.0
         self._last_heard = 0.0
@@ -188,6 +192,9 @@ class EngineConnection:
         #: register the worker anew just before its connection closes).
         self._leaving = False
         self._closed = False
+        self._outgoing: list[bytes] = []  # see ConnectionSending
+        self._outgoing_flush = False
+        self._full: asyncio.Task[None] | None = None
 
     @property
     def welcome(self) -> Welcome:
@@ -247,6 +254,8 @@ class EngineConnection:
         if self._closed:
             return
         self._closed = True
+        if self._full is not None:
+            self._full.cancel()
         if self._waiter is not None:
             self._waiter.close()
         if self._sock is not None:
@@ -372,6 +381,8 @@ class EngineConnection:
     async def _recv(self) -> EngineMessage | None:
         """The next engine message, or None once closed. Skips (and logs) bad frames."""
         while not self._closed:
+            if self._unbatched:
+                return self._unbatched.popleft()
             sock, waiter = self._sock, self._waiter
             assert sock is not None and waiter is not None
             try:
@@ -384,9 +395,16 @@ class EngineConnection:
                 log.warning("engine sent a message of %d frames; dropped", len(frames))
                 continue
             try:
-                return decode_engine_message(frames[0])
+                msg = decode_engine_message(frames[0])
             except FrameError as exc:
                 log.warning("engine sent a bad frame; dropped: %s", exc)
+                continue
+            if type(msg) is not Batch:
+                return msg
+            messages, problems = engine_messages_in(msg)
+            for problem in problems:
+                log.warning("engine sent a bad message in a batch; dropped: %s", problem)
+            self._unbatched.extend(messages)
         return None
 
     async def _rehello(self, *, spacing: float | None = None) -> None:
@@ -456,37 +474,3 @@ class EngineConnection:
             if not self._closed:
                 sock.disable_monitor()
             monitor.close(linger=0)
-
-    # --- sending --------------------------------------------------------------------------
-
-    async def send(self, msg: WorkerMessage) -> None:
-        """Send one message; waits only while ZeroMQ's send queue is full.
-
-        Example::
-
-            await conn.send(Credit(n=1))
-        """
-        if type(msg) is Bye:
-            self._leaving = True
-        await self._send_frame(encode(msg))
-
-    async def send_frame(self, frame: bytes) -> None:
-        """Send a message already encoded (:func:`~tether.fleet.protocol.encode`): a worker
-        that sized its Result against the engine's limit sends those bytes, not a second
-        encoding of them."""
-        await self._send_frame(frame)
-
-    async def _send_frame(self, frame: bytes) -> None:
-        while True:
-            if self._closed:
-                raise RuntimeError("the engine connection is closed")
-            sock, waiter = self._sock, self._waiter
-            assert sock is not None and waiter is not None
-            try:
-                sock.send(frame, NOBLOCK)
-            except zmq.Again:
-                await waiter.wait(POLLOUT)
-                continue
-            # The send may have consumed the FD edge announcing an incoming message.
-            waiter.poke()
-            return

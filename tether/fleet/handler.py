@@ -32,6 +32,8 @@ class Peer:
     claims: frozenset[tuple[str, int]] | None = None
     #: The tools its Hello announced (tether.fleet.tool_announcements).
     announced: tuple[ToolAnnouncement, ...] = ()
+    #: It reads Batch frames (its Hello said so): the broker coalesces what it sends it.
+    batches: bool = False
 
 
 class BrokerHandler(Protocol):

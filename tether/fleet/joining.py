@@ -50,6 +50,7 @@ def joined_peer(identity: bytes, principal: str | None, hello: Hello, now: float
         principal=principal,
         claims=_claims(hello),
         announced=tuple(hello.announced),
+        batches=hello.batches,
     )
 
 

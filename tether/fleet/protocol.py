@@ -64,6 +64,8 @@ Names = Annotated[list[Name], msgspec.Meta(max_length=MAX_NAMES)]
 Slots = Annotated[int, msgspec.Meta(ge=1, le=MAX_CAPACITY)]
 ErrorText = Annotated[str, msgspec.Meta(max_length=MAX_ERROR_CHARS)]
 ResultCredit = Annotated[int, msgspec.Meta(ge=0, le=1)]
+#: Messages one Batch may carry (a sender starts another Batch past it).
+MAX_BATCH_FRAMES: Final = 4096
 
 
 class FrameError(TetherError, ValueError):
@@ -116,6 +118,9 @@ class Hello(_Message, frozen=True, tag="hello"):
     #: The parameters of the tools it serves, so an engine that lacks a tool's module binds
     #: its arguments by them. (Added without a version change: an older engine ignores it.)
     announced: Annotated[list[ToolAnnouncement], msgspec.Meta(max_length=MAX_NAMES)] = []
+    #: The worker reads :class:`Batch` frames: the engine may send it several messages in one.
+    #: (Added without a version change: an older engine ignores it and sends one per frame.)
+    batches: bool = False
 
 
 class Credit(_Message, frozen=True, tag="credit"):
@@ -190,6 +195,9 @@ class Welcome(_Message, frozen=True, tag="welcome"):
     #: reported lease's slot in its Result instead of a Credit after it. False from an older
     #: engine. (Added without a version change: each side falls back to Credit messages.)
     result_credits: bool = False
+    #: The engine reads :class:`Batch` frames from this worker. False from an older engine.
+    #: (Added without a version change: an older worker sends one message per frame.)
+    batches: bool = False
 
 
 class Grant(_Message, frozen=True, tag="grant"):
@@ -225,6 +233,16 @@ class Ack(_Message, frozen=True, tag="ack"):
     fence: NonNegative
     accepted: bool
     reason: str = ""
+
+
+class Batch(_Message, frozen=True, tag="batch"):
+    """Several messages in one frame, each as its own encoding, in the order they were sent:
+    what one event-loop turn had for one peer goes out in one ZeroMQ message (one send and one
+    receive instead of one per message; ZeroMQ wakes its I/O thread once). Either direction,
+    only to a peer that said it reads them (``Hello.batches``, ``Welcome.batches``); never
+    nested, never a Hello or Welcome inside."""
+
+    frames: Annotated[list[bytes], msgspec.Meta(max_length=MAX_BATCH_FRAMES)]
 
 
 class HeartbeatAck(_Message, frozen=True, tag="heartbeat_ack"):
@@ -264,8 +282,8 @@ def reserved_worker_id(worker_id: str) -> bool:
     return worker_id == "local" or worker_id.startswith("http/")
 
 
-WorkerMessage = Hello | Credit | Heartbeat | Result | RateLimited | Bye
-EngineMessage = Welcome | Grant | Cancel | Ack | HeartbeatAck | ProtocolError
+WorkerMessage = Hello | Credit | Heartbeat | Result | RateLimited | Bye | Batch
+EngineMessage = Welcome | Grant | Cancel | Ack | HeartbeatAck | ProtocolError | Batch
 
 _encoder = msgspec.msgpack.Encoder()
 _worker_decoder = msgspec.msgpack.Decoder(WorkerMessage)
@@ -295,6 +313,29 @@ def decode_worker_message(frame: bytes | memoryview) -> WorkerMessage:
     except msgspec.DecodeError as exc:
         raise FrameError(f"bad worker message: {exc}") from None
     return msg
+
+
+def engine_messages_in(batch: Batch) -> tuple[list[EngineMessage], list[str]]:
+    """The messages of an engine's Batch, in order, and what was wrong with those left out
+    (a frame that does not decode; a Welcome or Batch, which never travel in one).
+
+    Example::
+
+        engine_messages_in(Batch(frames=[encode(ack), encode(grant)]))   # ([ack, grant], [])
+    """
+    messages: list[EngineMessage] = []
+    problems: list[str] = []
+    for frame in batch.frames:
+        try:
+            msg = decode_engine_message(frame)
+        except FrameError as exc:
+            problems.append(str(exc))
+            continue
+        if type(msg) is Batch or type(msg) is Welcome:
+            problems.append(f"a batch may not carry a {type(msg).__name__}")
+            continue
+        messages.append(msg)
+    return messages, problems
 
 
 def decode_engine_message(frame: bytes | memoryview) -> EngineMessage:
