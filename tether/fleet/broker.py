@@ -24,14 +24,15 @@ The batched reader beat one await per message 3.7x-6.6x in every run, hence this
 Broker stays close to the bare reader because its hot path passes flags as plain ints and sends
 the two frames itself: pyzmq's flag enums and ``send_multipart`` cost the Broker about 40%.
 
-Sending: :meth:`Broker.send` never blocks. The ROUTER has ``ROUTER_MANDATORY`` set, so a
-message to a connection ZeroMQ no longer knows raises ``EHOSTUNREACH`` instead of vanishing, and
-a peer whose queue reached the high-water mark raises ``EAGAIN`` instead of being silently
-dropped (what a default ROUTER does at 1,000 queued messages). Both mean the worker is gone or
-not reading: the broker forgets it and reports ``on_worker_left``; it never raises to the caller.
-The high-water mark (``hwm``, default 50,000 per peer and direction) is far above anything the
-credit flow lets build up (about a worker's capacity in grants, plus acks): reaching it means the
-peer is stuck, not busy.
+Sending: :meth:`Broker.send` never blocks. The ROUTER has ``ROUTER_MANDATORY`` set, so a message
+to a connection ZeroMQ no longer knows raises ``EHOSTUNREACH`` instead of vanishing, and a peer
+whose queue reached the high-water mark raises ``EAGAIN`` instead of being silently dropped
+(what a default ROUTER does at 1,000 queued messages). Both mean the worker is gone or not
+reading: the broker forgets it and reports ``on_worker_left``; it never raises to the caller.
+What one loop turn sends a worker that reads Batch frames goes as one frame at the turn's end
+(:mod:`tether.fleet.broker_sending`). The high-water mark (``hwm``, default 50,000 per peer and
+direction) is far above anything the credit flow lets build up (about a worker's capacity in
+grants, plus acks): reaching it means the peer is stuck, not busy.
 
 Liveness (:mod:`tether.fleet.liveness`): a worker that sent nothing (heartbeats count) for a
 few heartbeat intervals is *quiet* and gets no new work until it speaks; one silent for
@@ -277,6 +278,9 @@ class Broker(BrokerSending):
 
         True when queued. False when that worker is not (or no longer) known; if this very
         send found it unreachable or not reading, it is forgotten and ``on_worker_left`` follows.
+        To a worker that reads Batch frames the message goes at the end of this loop turn with
+        the others the turn sends it (see :mod:`tether.fleet.broker_sending`); a failure then
+        forgets it the same way.
 
         Example::
 

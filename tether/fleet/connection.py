@@ -7,7 +7,9 @@ network blips: ZeroMQ reconnects the DEALER by itself, and when the engine answe
 connection says Hello again and puts a :class:`Reconnected` in the message stream.
 
 It does not heartbeat or track leases itself: the worker sends ``Heartbeat`` every
-``conn.welcome.heartbeat_interval_ms`` with the leases it runs.
+``conn.welcome.heartbeat_interval_ms`` with the leases it runs. What one loop turn sends an
+engine that reads Batch frames goes as one frame (:mod:`tether.fleet.connection_sending`), and
+a Batch the engine sends is handed on message by message.
 
 Rejoining fast after an engine restart: the DEALER reconnects at a bounded interval
 (``RECONNECT_IVL_MAX_MS``), and :meth:`EngineConnection.watch_reconnects` says Hello as soon as
