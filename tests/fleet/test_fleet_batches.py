@@ -107,7 +107,11 @@ async def test_a_workers_batch_is_handled_message_by_message_bad_parts_refused_I
             # A Bye part way: what follows it is no longer the worker's to say.
             await raw.send(Batch(frames=[encode(Bye(reason="done")), encode(Credit(n=3))]))
             assert await rec.wait_until(lambda: rec.left_reason("w1")) == "bye: done"
-            await anyio.sleep(0.1)  # the Credit would have been handled with the Bye
+            # One connection's frames are handled in order: once its next Hello is, so is the
+            # rest of that batch.
+            await raw.send(batched_hello("w1"))
+            assert isinstance(await raw.recv(), Welcome)
+            await rec.wait_until(lambda: len(rec.joined) == 2)
             assert len(rec.messages) == 3
         finally:
             raw.close()
@@ -223,8 +227,7 @@ async def test_nothing_held_is_lost_while_the_engine_does_not_read(
 ) -> None:
     async with raw_engine(zctx, batches=True, max_message_bytes=64 * 1024) as (sock, endpoint, _):
         sock.setsockopt(zmq.RCVHWM, 2)
-        async with connection(endpoint, "w1", hwm=2) as conn:
-            await anyio.sleep(0.1)  # the Welcome is in; from here the engine reads nothing
+        async with connection(endpoint, "w1", hwm=2) as conn:  # welcomed: it reads no more
             sent: list[Result] = []
             waited = False
             while not waited:  # until a send waits: ZeroMQ's queue and TCP's are full
