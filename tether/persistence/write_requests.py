@@ -83,6 +83,14 @@ def storage_error(
     return StorageError(message, transient=storage_unavailable(exc))
 
 
+def job_error(where: str, exc: Exception) -> StorageError:
+    """The error a submitted job's caller gets when its transaction failed with ``exc``: its
+    own StorageError, or ``exc`` wrapped (transient when the storage was unavailable)."""
+    if isinstance(exc, StorageError):
+        return exc
+    return StorageError(f"{where}: write failed: {exc}", transient=storage_unavailable(exc))
+
+
 def fail(item: Answered, exc: BaseException) -> None:
     if not item.future.done():
         item.future.set_exception(exc)

@@ -37,12 +37,12 @@ from tether.persistence.contract import StorageError, StoreClosed, Turn, WorkIte
 from tether.persistence.ownership import EngineFences
 from tether.persistence.postgres import batch, lease_ops
 from tether.persistence.postgres.connection import Conn
-from tether.persistence.storage_faults import storage_unavailable
 from tether.persistence.write_requests import (
     Grant,
     Heartbeat,
     fail,
     fail_all,
+    job_error,
     storage_error,
 )
 
@@ -305,10 +305,9 @@ class GroupWriter:
             await self._rollback()
             if not isinstance(exc, StorageError):
                 log.error("postgres writer for %s: write failed: %s", self._where, exc)
-                passing = storage_unavailable(exc)
-                exc = StorageError(f"{self._where}: write failed: {exc}", transient=passing)
-            fail(item, exc)
-            self._stop_if_broken(exc)
+            error = job_error(self._where, exc)
+            fail(item, error)
+            self._stop_if_broken(error)
             return
         if not item.future.done():
             item.future.set_result(result)

@@ -25,8 +25,7 @@ from tether.persistence.contract import StorageError, WorkItemRow
 from tether.persistence.sqlite import lease_ops
 from tether.persistence.sqlite.fences import FenceBook
 from tether.persistence.sqlite.writer_queue import Job, Queued, Reissue, SubmittedJob
-from tether.persistence.storage_faults import storage_unavailable
-from tether.persistence.write_requests import fail_all
+from tether.persistence.write_requests import fail, fail_all, job_error
 
 # The writer's logger: these are its messages, wherever the code sits.
 log = logging.getLogger("tether.persistence.sqlite.writer")
@@ -74,10 +73,7 @@ class WriterJobs:
             await self._rollback()
             if not isinstance(exc, StorageError):
                 log.error("journal writer for %s: write failed: %s", self._where, exc)
-                passing = storage_unavailable(exc)
-                exc = StorageError(f"{self._where}: write failed: {exc}", transient=passing)
-            if not item.future.done():
-                item.future.set_exception(exc)
+            fail(item, job_error(self._where, exc))
             return
         if not item.future.done():
             item.future.set_result(result)
