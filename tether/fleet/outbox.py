@@ -66,9 +66,6 @@ def wire_frames(frames: list[bytes], max_bytes: int = MAX_BATCH_BYTES) -> Iterat
     """The frames to send for ``frames`` (each one message's encoding), in order: one as it
     is, several in Batches of at most ``MAX_BATCH_FRAMES`` messages and ``max_bytes`` bytes
     (the receiver's frame limit, or less); a message that would not fit goes alone."""
-    if len(frames) == 1:
-        yield frames[0]
-        return
     group: list[bytes] = []
     size = _ENVELOPE_BYTES
     for frame in frames:
