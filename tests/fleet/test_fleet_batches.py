@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.lowlevel
 import msgspec
 import pytest
 import zmq
@@ -113,6 +114,30 @@ async def test_a_workers_batch_is_handled_message_by_message_bad_parts_refused_I
             assert isinstance(await raw.recv(), Welcome)
             await rec.wait_until(lambda: len(rec.joined) == 2)
             assert len(rec.messages) == 3
+        finally:
+            raw.close()
+
+
+async def test_a_batch_reader_that_stops_reading_is_reported_when_a_turns_frame_cannot_go(
+    zctx: zmq.asyncio.Context,
+) -> None:
+    rec = Recorder()
+    async with broker(rec, hwm=10) as b:
+        raw = RawPeer(zctx, b.endpoint)
+        raw.sock.setsockopt(zmq.RCVHWM, 10)
+        try:
+            await raw.send(batched_hello("sleepy"))
+            assert isinstance(await raw.recv(), Welcome)
+            peer = await rec.wait_until(lambda: rec.joined_peer("sleepy"))
+            turns = 0
+            while rec.left_reason("sleepy") is None:  # a turn's grants, then its end
+                for i in range(100):
+                    b.send(peer.identity, grant("g", fence=turns * 100 + i + 1))
+                await anyio.lowlevel.checkpoint()
+                turns += 1
+                assert turns < 2_000  # a few MB of grants fill its queues and TCP's
+            assert (rec.left_reason("sleepy") or "").startswith("not reading")
+            assert not b.send(peer.identity, grant("g", fence=1))  # forgotten
         finally:
             raw.close()
 
