@@ -25,6 +25,7 @@ import aiosqlite
 
 from tether.persistence.contract import Settle, WorkItemRow
 from tether.persistence.leases import ItemState, grant_order, list_order
+from tether.persistence.sqlite.blobs import blob
 
 _Row = tuple[Any, ...]
 
@@ -41,8 +42,8 @@ ITEM_COLS = (
 def insert_params(row: WorkItemRow) -> _Row:
     """The INSERT parameters of a new work item (built by the appender, off the writer)."""
     return (row.work_item_id, row.execution_id, row.node_id, row.queue, row.attempt,
-            row.dispatch, row.payload, row.not_before_ms, row.fence, row.parks, row.last_error,
-            row.created_at_ms, row.updated_at_ms, row.status, row.lease_owner,
+            row.dispatch, blob(row.payload), row.not_before_ms, row.fence, row.parks,
+            row.last_error, row.created_at_ms, row.updated_at_ms, row.status, row.lease_owner,
             row.lease_expires_ms)  # fmt: skip
 
 

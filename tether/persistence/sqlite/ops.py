@@ -26,6 +26,7 @@ import aiosqlite
 from tether.persistence.contract import StorageError, Turn, WorkItemRow
 from tether.persistence.integrity import SNAPSHOT_TYPE, record_checksum
 from tether.persistence.sqlite import lease_ops
+from tether.persistence.sqlite.blobs import blob
 
 
 class FenceMismatch(StorageError):
@@ -97,12 +98,15 @@ class PreparedTurn:
 
     turn: Turn
     last_seq: int
-    #: ``[execution_id, seq, type, payload, checksum, chain link]`` per record.
+    #: ``[execution_id, seq, type, payload, checksum, chain link]`` per record; payload and
+    #: link as bytearrays (see ``blob``).
     journal: list[list[Any]]
     snapshot: tuple[Any, ...] | None
     #: ``(work item inserts, settles)``; None for the common turn touching no work item, so
     #: the hot path pays one identity test for the feature.
     leases: tuple[_Rows, _Rows] | None
+    #: The audit chain link of the last row, as bytes (set by the writer; None: unchained).
+    last_link: bytes | None = None
 
 
 def prepare(turn: Turn) -> PreparedTurn:
@@ -112,7 +116,7 @@ def prepare(turn: Turn) -> PreparedTurn:
     for rec in turn.records:
         # A list: the writer fills the last slot, the audit chain link, when it accepts the
         # turn (it alone knows the previous link); None with the audit log off.
-        journal.append([eid, seq, rec.type, rec.payload,
+        journal.append([eid, seq, rec.type, blob(rec.payload),
                         record_checksum(eid, seq, rec.type, rec.payload), None])  # fmt: skip
         seq += 1
     last = seq - 1

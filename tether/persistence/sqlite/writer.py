@@ -51,6 +51,7 @@ from tether.persistence.contract import (
 )
 from tether.persistence.leases import ItemState
 from tether.persistence.sqlite import lease_ops, ops
+from tether.persistence.sqlite.blobs import blob
 from tether.persistence.sqlite.connection_thread import in_connection_thread
 from tether.persistence.sqlite.fences import FenceBook
 from tether.persistence.sqlite.writer_jobs import WriterJobs
@@ -367,8 +368,9 @@ class GroupCommitWriter(WriterJobs):
                 # only after a commit), so a rolled-back link is never built on.
                 link = links.get(eid) or self._last_link.get(eid) or genesis(eid)
                 for row in prepared.journal:
-                    row[5] = link = chain_link(link, row[1], row[2], row[3])
-                links[eid] = link
+                    link = chain_link(link, row[1], row[2], row[3])
+                    row[5] = blob(link)
+                links[eid] = prepared.last_link = link
             accepted.append(item)
         return accepted, items
 
@@ -408,7 +410,8 @@ class GroupCommitWriter(WriterJobs):
             eid = turn.execution_id
             self._last_seq[eid] = last
             if self._audit:
-                link = item.prepared.journal[-1][5]
+                link = item.prepared.last_link
+                assert link is not None  # linked by _validate when the audit log is on
                 self._last_link[eid] = link
                 if self._new_heads is not None:
                     self._new_heads[eid] = ChainHead(eid, last, link)
