@@ -5,8 +5,8 @@
     python -m benchmarks all --quick                # every scenario at a small size
 
 Scenarios: chain, peers, recovery, fleet, limits, idle, agents, testing, chaos, artifacts,
-engine_start, scale (see benchmarks/README.md; scale needs a Postgres server and is not part
-of ``all``).
+engine_start, scale, instructions (see benchmarks/README.md; scale needs a Postgres server,
+instructions needs valgrind, and neither is part of ``all``).
 Each prints its table and exits 0; a failed scenario makes ``all`` exit nonzero after running
 the rest.
 """
@@ -36,6 +36,7 @@ SCENARIOS = (
     "artifacts",
     "engine_start",
     "scale",
+    "instructions",
 )
 
 #: What ``all`` runs: (name in the report, scenario, its arguments). Recovery runs twice: as

@@ -1,0 +1,156 @@
+"""Instructions per durable step, counted by valgrind: a figure this noisy machine cannot move.
+
+    python -m benchmarks instructions [--in-flight 500] [--runs 600,1800] [--lean] [--top 15]
+
+Wall-clock and CPU figures of the chain (``python -m benchmarks chain``) move +-15-20% from one
+round to the next on a shared 2-core VM, so a change worth 2-3% of a step cannot be told from
+noise with them. Instructions can: the chain runs twice under ``valgrind --tool=callgrind``
+(once with each ``--runs``), and the difference of the two totals over the difference of their
+steps is what one more step costs, start-up and imports cancelled out; two invocations agree
+to ~0.1%. It counts every thread of the process (the SQLite writer's too), not the event
+loop's alone. ``--lean`` counts the lean reference (../shared/bench/lean_reference) the same
+way, for the gap to the floor in instructions; ``--top`` prints the C functions whose
+instructions per step grew most (the interpreter's own loop first: Python code shows up as
+``_PyEval_EvalFrameDefault``, and the C calls it makes under their own names).
+
+Caveats: valgrind runs the threads one at a time, so commit batches form differently than on
+the machine (fewer, larger); and it hides some CPU features (SHA extensions), so hashing
+counts more instructions than it costs. Compare counts with counts, taken with the same sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.machine import banner, describe
+
+#: A chain is 10 steps (benchmarks.chain.chain_workflow's default length).
+STEPS_PER_RUN = 10
+
+_COLLECTED = re.compile(r"Collected\s*:\s*([\d,]+)")
+_FUNCTION_LINE = re.compile(r"\s*([\d,]+) \([^)]*\)\s+\*?\s*(\S.*)")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--in-flight", type=int, default=500)
+    parser.add_argument("--runs", default="600,1800", help="the two sizes: small,large")
+    parser.add_argument("--lean", action="store_true", help="count the lean reference too")
+    parser.add_argument("--top", type=int, default=0, help="print the N costliest C functions")
+    parser.add_argument("--child", choices=("tether", "lean"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    small, large = _sizes(parser, args.runs)
+    if args.child is not None:
+        _run_child(args.child, large, args.in_flight)
+        return {}
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind is not installed (Debian: apt-get install valgrind)")
+    machine = describe()
+    print(f"instructions: 10-node chains, {args.in_flight} in flight · {banner(machine)}")
+    out: dict[str, Any] = {"scenario": "instructions", "machine": machine, "results": {}}
+    kinds = ["tether", "lean"] if args.lean else ["tether"]
+    for kind in kinds:
+        result = count_per_step(kind, small, large, args.in_flight, args.top)
+        out["results"][kind] = result
+        print(
+            f"  {kind:6s} {result['per_step']:10,.0f} instructions per step"
+            f"  (runs {small} and {large}: {result['small']:,} and {result['large']:,} in all)"
+        )
+        for name, per_step in result["top"]:
+            print(f"      {per_step:9,.0f}  {name}")
+    if args.lean:
+        gap = out["results"]["tether"]["per_step"] / out["results"]["lean"]["per_step"]
+        out["results"]["gap"] = gap
+        print(f"  tether's step costs {gap:.1f}x the lean reference's instructions")
+    return out
+
+
+def _sizes(parser: argparse.ArgumentParser, runs: str) -> tuple[int, int]:
+    try:
+        small, large = (int(x) for x in runs.split(","))
+    except ValueError:
+        parser.error(f"--runs takes two sizes, small,large; got {runs!r}")
+    if not 0 < small < large:
+        parser.error(f"--runs: the first size must be positive and below the second: {runs!r}")
+    return small, large
+
+
+def count_per_step(kind: str, small: int, large: int, in_flight: int, top: int) -> dict[str, Any]:
+    """Instructions of one more step of ``kind`` (tether or lean), from two counted runs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        totals = []
+        for runs in (small, large):
+            out_file = Path(tmp) / f"callgrind.{runs}"
+            totals.append(_counted_run(kind, runs, in_flight, out_file))
+        steps = (large - small) * STEPS_PER_RUN
+        per_step = (totals[1] - totals[0]) / steps
+        costliest = _costliest(Path(tmp), small, large, steps, top) if top else []
+    return {"small": totals[0], "large": totals[1], "per_step": per_step, "top": costliest}
+
+
+def _counted_run(kind: str, runs: int, in_flight: int, out_file: Path) -> int:
+    cmd = [
+        "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
+        sys.executable, "-m", "benchmarks.instructions", "--child", kind,
+        "--runs", f"1,{runs}", "--in-flight", str(in_flight),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    found = _COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        tail = "\n".join(done.stderr.splitlines()[-15:])
+        raise RuntimeError(f"the counted {kind} run of {runs} chains failed:\n{tail}")
+    return int(found.group(1).replace(",", ""))
+
+
+def _run_child(kind: str, runs: int, in_flight: int) -> None:
+    """One chain of ``runs`` runs, in this (counted) process."""
+    import anyio
+
+    from benchmarks.chain import load_lean, measure_chain, measure_lean
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "chain.db"
+        if kind == "lean":
+            lean = load_lean()
+            if lean is None:
+                raise SystemExit("--lean: no lean reference beside the project")
+            measure_lean(lean, db, runs, in_flight)
+        else:
+            anyio.run(measure_chain, db, runs, in_flight, "full")
+
+
+def _costliest(
+    where: Path, small: int, large: int, steps: int, top: int
+) -> list[tuple[str, float]]:
+    """The C functions whose own instructions grew most per step between the two runs."""
+    before = _self_costs(where / f"callgrind.{small}")
+    after = _self_costs(where / f"callgrind.{large}")
+    grown = {name: (after[name] - before.get(name, 0)) / steps for name in after}
+    return sorted(grown.items(), key=lambda kv: -kv[1])[:top]
+
+
+def _self_costs(out_file: Path) -> dict[str, int]:
+    shown = subprocess.run(
+        ["callgrind_annotate", "--threshold=100", str(out_file)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    costs: dict[str, int] = {}
+    for line in shown.splitlines():
+        found = _FUNCTION_LINE.match(line)
+        if found is None or ":" not in found.group(2):
+            continue
+        name = found.group(2).split(" [")[0]
+        name = name.rsplit("/", 1)[-1]  # file:function, without the build's directories
+        costs[name] = costs.get(name, 0) + int(found.group(1).replace(",", ""))
+    return costs
+
+
+if __name__ == "__main__":
+    main()
