@@ -69,7 +69,8 @@ _SETTLE = """
         last_error = coalesce(?3, last_error),
         updated_at_ms = max(updated_at_ms, ?4)
     WHERE work_item_id = ?5
-      AND CASE WHEN ?6 IS NULL THEN status IN ('pending', 'leased', 'parked')
+      AND CASE WHEN ?6 IS NULL
+               THEN status = 'pending' OR status = 'leased' OR status = 'parked'
                ELSE status = 'leased' AND fence = ?6 END
 """
 
