@@ -319,6 +319,26 @@ class Runtime(
             )
         return self._schedules
 
+    def add_transport(self, transport: WorkerTransport) -> None:
+        """Plug in one more worker transport, opened with those given to the constructor when
+        the runtime starts (a server adds its HTTP workers' entrance this way, so their leases
+        are adopted before the restart's adoption grace can run out).
+
+        Example::
+
+            rt.add_transport(entrance)
+            async with rt: ...
+            rt.remove_transport(entrance)
+        """
+        if self._stack is not None:
+            raise RuntimeError("add_transport: the runtime is running; add it before it starts")
+        self._transports.append(transport)
+
+    def remove_transport(self, transport: WorkerTransport) -> None:
+        """Forget a transport added with :meth:`add_transport` (it opens no more)."""
+        if transport in self._transports:
+            self._transports.remove(transport)
+
     def workers(self) -> list[dict[str, Any]]:
         """The workers the scheduler knows now: id, queues, free credit, leases held, and
         whether it is quiet (missed its heartbeats: it gets no new work until it speaks)."""
