@@ -73,7 +73,7 @@ from tether.server.config import ServerConfig
 from tether.server.error_responses import EXCEPTION_HANDLERS
 from tether.server.held_runs import announced_view, held_view, registration_warnings
 from tether.server.host_names import AllowedHosts
-from tether.server.http_workers import HttpWorkers
+from tether.server.http_worker_entrance import HttpWorkerEntrance
 from tether.server.lease_tokens import LeaseKey
 from tether.server.msgspec_litestar import MsgspecLitestar
 from tether.server.request_gate import ANY_HOST, RequestGate
@@ -363,16 +363,18 @@ def create_app(runtime: Runtime, config: ServerConfig, *, open_runtime: bool = T
         app.state.runtime = runtime
         app.state.workflow_root = Path.cwd()  # `jamjet run workflow.yaml` names files here
         async with AsyncExitStack() as stack:
-            if open_runtime:
-                await stack.enter_async_context(runtime)
-            app.state.metrics = runtime_metrics(runtime)  # counting from here (GET /metrics)
             key = LeaseKey.for_engine(config.lease_key)  # lease tokens: see lease_tokens
-            gateway = HttpWorkers(
+            entrance = HttpWorkerEntrance(
                 runtime, key, lease_ttl_secs=config.http_lease_ttl_ms / 1000,
                 queues=config.http_worker_queues,
             )  # fmt: skip
+            if open_runtime:  # adopted inside the start, with the other worker transports
+                runtime.add_transport(entrance)
+                stack.callback(runtime.remove_transport, entrance)
+                await stack.enter_async_context(runtime)
+            app.state.metrics = runtime_metrics(runtime)  # counting from here (GET /metrics)
+            gateway = await entrance.opened()  # adopts now if the caller held the runtime open
             app.state.http_workers = gateway
-            await gateway.adopt()  # before serving: a worker's first call finds its lease
             services = runtime_internals(runtime).services
             await redaction.load(services.store)  # the registered workflows' policies
             stack.callback(install_log_redaction(redaction))
