@@ -1,6 +1,7 @@
 """Instructions per durable step, counted by valgrind: a figure this noisy machine cannot move.
 
     python -m benchmarks instructions [--in-flight 500] [--runs 600,1800] [--lean] [--top 15]
+    python -m benchmarks instructions --fleet        # the fleet's engine: 50 in flight, 2 workers
 
 Wall-clock and CPU figures of the chain (``python -m benchmarks chain``) move +-15-20% from one
 round to the next on a shared 2-core VM, so a change worth 2-3% of a step cannot be told from
@@ -9,7 +10,10 @@ noise with them. Instructions can: the chain runs twice under ``valgrind --tool=
 steps is what one more step costs, start-up and imports cancelled out; two invocations agree
 to ~0.1%. It counts every thread of the process (the SQLite writer's too), not the event
 loop's alone. ``--lean`` counts the lean reference (../shared/bench/lean_reference) the same
-way, for the gap to the floor in instructions; ``--top`` prints the C functions whose
+way, for the gap to the floor in instructions; ``--fleet`` counts the fleet's engine instead
+(``benchmarks.fleet``'s measurement: every step run by one of two ``tether worker`` processes,
+which valgrind does not count, at 50 in flight, runs 100 and 300 unless given); ``--top``
+prints the C functions whose
 instructions per step grew most (the interpreter's own loop first: Python code shows up as
 ``_PyEval_EvalFrameDefault``, and the C calls it makes under their own names).
 
@@ -34,30 +38,42 @@ from benchmarks.machine import banner, describe
 #: A chain is 10 steps (benchmarks.chain.chain_workflow's default length).
 STEPS_PER_RUN = 10
 
+#: What a counted run measures: the embedded chain, the lean reference, the fleet's engine.
+KINDS = ("tether", "lean", "fleet")
+
+#: The fleet's shape when counted: workers and each one's concurrency (benchmarks.fleet's).
+FLEET_WORKERS = 2
+
 _COLLECTED = re.compile(r"Collected\s*:\s*([\d,]+)")
 _FUNCTION_LINE = re.compile(r"\s*([\d,]+) \([^)]*\)\s+\*?\s*(\S.*)")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--in-flight", type=int, default=500)
-    parser.add_argument("--runs", default="600,1800", help="the two sizes: small,large")
+    parser.add_argument("--in-flight", type=int, help="500, or 50 with --fleet")
+    parser.add_argument("--runs", help="the two sizes: small,large (600,1800; 100,300 --fleet)")
     parser.add_argument("--lean", action="store_true", help="count the lean reference too")
+    parser.add_argument("--fleet", action="store_true", help="count the fleet's engine instead")
     parser.add_argument("--top", type=int, default=0, help="print the N costliest C functions")
-    parser.add_argument("--child", choices=("tether", "lean"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    small, large = _sizes(parser, args.runs)
+    if args.fleet and args.lean:
+        parser.error("--lean compares the embedded chain; count the fleet on its own")
+    fleet = args.fleet or args.child == "fleet"
+    in_flight = args.in_flight or (50 if fleet else 500)
+    small, large = _sizes(parser, args.runs or ("100,300" if fleet else "600,1800"))
     if args.child is not None:
-        _run_child(args.child, large, args.in_flight)
+        _run_child(args.child, large, in_flight)
         return {}
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (Debian: apt-get install valgrind)")
     machine = describe()
-    print(f"instructions: 10-node chains, {args.in_flight} in flight · {banner(machine)}")
+    where = "the fleet's engine, 2 workers" if fleet else "embedded"
+    print(f"instructions: 10-node chains, {in_flight} in flight, {where} · {banner(machine)}")
     out: dict[str, Any] = {"scenario": "instructions", "machine": machine, "results": {}}
-    kinds = ["tether", "lean"] if args.lean else ["tether"]
+    kinds = ["fleet"] if fleet else ["tether", "lean"] if args.lean else ["tether"]
     for kind in kinds:
-        result = count_per_step(kind, small, large, args.in_flight, args.top)
+        result = count_per_step(kind, small, large, in_flight, args.top)
         out["results"][kind] = result
         print(
             f"  {kind:6s} {result['per_step']:10,.0f} instructions per step"
@@ -83,7 +99,7 @@ def _sizes(parser: argparse.ArgumentParser, runs: str) -> tuple[int, int]:
 
 
 def count_per_step(kind: str, small: int, large: int, in_flight: int, top: int) -> dict[str, Any]:
-    """Instructions of one more step of ``kind`` (tether or lean), from two counted runs."""
+    """Instructions of one more step of ``kind`` (one of KINDS), from two counted runs."""
     with tempfile.TemporaryDirectory() as tmp:
         totals = []
         for runs in (small, large):
@@ -114,10 +130,14 @@ def _run_child(kind: str, runs: int, in_flight: int) -> None:
     import anyio
 
     from benchmarks.chain import load_lean, measure_chain, measure_lean
+    from benchmarks.fleet import measure_fleet
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "chain.db"
-        if kind == "lean":
+        if kind == "fleet":  # the workers are other processes: valgrind counts the engine
+            share = max(1, in_flight // FLEET_WORKERS)
+            anyio.run(measure_fleet, db, runs, in_flight, FLEET_WORKERS, share, "full")
+        elif kind == "lean":
             lean = load_lean()
             if lean is None:
                 raise SystemExit("--lean: no lean reference beside the project")
