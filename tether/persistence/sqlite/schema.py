@@ -287,8 +287,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         # SQLite evaluates `x IN (three or more constants)` by building an ephemeral table
         # (a fresh page, zeroed) each time a statement runs: the CHECK on every insert and
         # status change, the finished-item trigger on every update. That was 12% of a fleet
-        # step's instructions (`python -m benchmarks instructions`-style count of the fleet
-        # engine). A CHECK cannot be altered in place: the table is rebuilt, rows as they are.
+        # step's instructions (`python -m benchmarks instructions --fleet`). A CHECK cannot be
+        # altered in place: the table is rebuilt, rows as they are.
         """
         CREATE TABLE work_items_rebuilt (
             work_item_id TEXT PRIMARY KEY,
