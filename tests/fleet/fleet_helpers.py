@@ -107,6 +107,17 @@ def connection(
     )
 
 
+async def received(conn: EngineConnection, n: int, timeout: float = 5.0) -> list[Any]:
+    """The next ``n`` messages ``conn`` hands on, in order (failing after ``timeout``)."""
+    got: list[Any] = []
+    with anyio.fail_after(timeout):
+        async for msg in conn.messages():
+            got.append(msg)
+            if len(got) == n:
+                break
+    return got
+
+
 def hello(worker_id: str, protocol: int = PROTOCOL_VERSION) -> Hello:
     return Hello(
         protocol=protocol,

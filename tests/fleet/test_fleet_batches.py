@@ -14,7 +14,7 @@ import msgspec
 import pytest
 import zmq
 import zmq.asyncio
-from fleet_helpers import RawPeer, Recorder, connection, hello
+from fleet_helpers import RawPeer, Recorder, connection, hello, received
 from test_fleet_broker import broker, grant
 
 from tether.fleet import (
@@ -237,12 +237,7 @@ async def test_an_engine_batch_reaches_the_worker_message_by_message_bad_parts_d
             )  # fmt: skip
         frames = [encode(ack), b"\xc1", encode(stray), encode(g)]
         await sock.send_multipart([ident[0], encode(Batch(frames=frames))])
-        got = []
-        with anyio.fail_after(5):
-            async for msg in conn.messages():
-                got.append(msg)
-                if len(got) == 2:
-                    break
+        got = await received(conn, 2)
         assert got == [ack, g]
         assert conn.engine_id == "raw"  # the Welcome inside was not taken
 
@@ -295,14 +290,9 @@ async def test_a_real_engine_and_worker_pair_talk_in_batches(
         assert peer.batches
         for i in range(5):
             b.send(peer.identity, grant(f"g{i}", fence=i + 1))
-        got = []
-        with anyio.fail_after(5):
-            async for msg in conn.messages():
-                assert isinstance(msg, Grant)
-                got.append(msg.work_item_id)
-                if len(got) == 5:
-                    break
-        assert got == [f"g{i}" for i in range(5)]
+        got = await received(conn, 5)
+        assert all(isinstance(msg, Grant) for msg in got)
+        assert [msg.work_item_id for msg in got] == [f"g{i}" for i in range(5)]
         for i in range(5):
             await conn.send(Credit(n=i + 1))
         await rec.wait_until(lambda: len(rec.messages) == 5)

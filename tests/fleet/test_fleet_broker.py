@@ -7,7 +7,7 @@ import anyio
 import pytest
 import zmq
 import zmq.asyncio
-from fleet_helpers import RawPeer, Recorder, ack_results, connection, hello
+from fleet_helpers import RawPeer, Recorder, ack_results, connection, hello, received
 
 from tether.fleet import (
     PROTOCOL_VERSION,
@@ -134,14 +134,9 @@ async def test_two_workers_get_their_own_messages() -> None:
             for i in range(3):
                 b.send(peer.identity, grant(f"{worker_id}-{i}", fence=i))
         for conn, worker_id in ((c1, "w1"), (c2, "w2")):
-            got = []
-            with anyio.fail_after(5):
-                async for msg in conn.messages():
-                    assert isinstance(msg, Grant)
-                    got.append(msg.work_item_id)
-                    if len(got) == 3:
-                        break
-            assert got == [f"{worker_id}-{i}" for i in range(3)]
+            got = await received(conn, 3)
+            assert all(isinstance(msg, Grant) for msg in got)
+            assert [msg.work_item_id for msg in got] == [f"{worker_id}-{i}" for i in range(3)]
         await c1.send(Credit(n=1))
         await c2.send(Credit(n=2))
         await rec.wait_until(lambda: len(rec.messages) == 2)
