@@ -101,12 +101,17 @@ async def test_the_table_refuses_what_I5_forbids(tmp_path: Path) -> None:
         await store.append(turn("e1", 1, items=(item("e1/a/1"), item("e1/b/1"))))
         await store.grant("q", "w", 0, 10, limit=2)
         await store.append(turn("e1", 2, settles=(Settle("e1/b/1", "completed", fence=1),)))
+    assert_refuses_what_I5_forbids(db, live="e1/a/1", finished="e1/b/1")
+
+
+def assert_refuses_what_I5_forbids(db: Path, live: str, finished: str) -> None:
+    """The table itself refuses a fence going down, a finished item changing, a bad status."""
     with pytest.raises(sqlite3.IntegrityError, match="fence would decrease"):
-        raw(db, "UPDATE work_items SET fence = 0 WHERE work_item_id = 'e1/a/1'")
+        raw(db, f"UPDATE work_items SET fence = 0 WHERE work_item_id = '{live}'")
     with pytest.raises(sqlite3.IntegrityError, match="finished and cannot change"):
-        raw(db, "UPDATE work_items SET status = 'pending' WHERE work_item_id = 'e1/b/1'")
+        raw(db, f"UPDATE work_items SET status = 'pending' WHERE work_item_id = '{finished}'")
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-        raw(db, "UPDATE work_items SET status = 'bogus' WHERE work_item_id = 'e1/a/1'")
+        raw(db, f"UPDATE work_items SET status = 'bogus' WHERE work_item_id = '{live}'")
 
 
 async def test_the_table_wins_when_the_writer_copy_disagrees_I5(tmp_path: Path) -> None:
@@ -190,12 +195,7 @@ async def test_database_at_schema_12_keeps_its_work_items_through_the_rebuild_I5
         assert [(x.work_item_id, x.fence) for x in regranted] == [("e1/n/3", 1), ("e1/n/1", 2)]
     indexes = {n for (n,) in raw(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"work_items_grantable", "work_items_status", "work_items_execution"} <= indexes
-    with pytest.raises(sqlite3.IntegrityError, match="finished and cannot change"):
-        raw(db, "UPDATE work_items SET status = 'pending' WHERE work_item_id = 'e1/n/0'")
-    with pytest.raises(sqlite3.IntegrityError, match="fence would decrease"):
-        raw(db, "UPDATE work_items SET fence = 0 WHERE work_item_id = 'e1/n/2'")
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-        raw(db, "UPDATE work_items SET status = 'bogus' WHERE work_item_id = 'e1/n/2'")
+    assert_refuses_what_I5_forbids(db, live="e1/n/2", finished="e1/n/0")
 
 
 async def test_work_item_writes_build_no_ephemeral_table(tmp_path: Path) -> None:
