@@ -322,7 +322,9 @@ class Runtime(
     def add_transport(self, transport: WorkerTransport) -> None:
         """Plug in one more worker transport, opened with those given to the constructor when
         the runtime starts (a server adds its HTTP workers' entrance this way, so their leases
-        are adopted before the restart's adoption grace can run out).
+        are adopted before the restart's adoption grace can run out). What the constructor
+        decides from its transports it decides without this one: a transport whose workers
+        announce tools, or the only way steps run with ``max_concurrency=0``, goes there.
 
         Example::
 
