@@ -2,6 +2,7 @@
 
     python -m benchmarks instructions [--in-flight 500] [--runs 600,1800] [--lean] [--top 15]
     python -m benchmarks instructions --fleet        # the fleet's engine: 50 in flight, 2 workers
+    python -m benchmarks instructions --lean --cache # L1 cache misses per step too (cachegrind)
 
 Wall-clock and CPU figures of the chain (``python -m benchmarks chain``) move +-15-20% from one
 round to the next on a shared 2-core VM, so a change worth 2-3% of a step cannot be told from
@@ -16,6 +17,13 @@ which valgrind does not count, at 50 in flight, runs 100 and 300 unless given); 
 prints the C functions whose
 instructions per step grew most (the interpreter's own loop first: Python code shows up as
 ``_PyEval_EvalFrameDefault``, and the C calls it makes under their own names).
+
+``--cache`` runs ``valgrind --tool=cachegrind`` instead, which also simulates this machine's
+level-1 caches (their sizes as the CPU reports them; no hardware prefetcher) and prints the
+instruction- and data-cache misses of one more step beside its instructions: the runtime's
+step takes ~7x the floor's time for ~3.7x its instructions, and the misses say how much of the
+rest is the memory a step touches (how many objects, how scattered), which a leaner shape must
+cut as well.
 
 Caveats: valgrind runs the threads one at a time, so commit batches form differently than on
 the machine (fewer, larger); and it hides some CPU features (SHA extensions), so hashing
@@ -45,6 +53,12 @@ KINDS = ("tether", "lean", "fleet")
 FLEET_WORKERS = 2
 
 _COLLECTED = re.compile(r"Collected\s*:\s*([\d,]+)")
+#: What cachegrind's summary says of the whole run: instructions, then L1 misses.
+_CACHE_LINES = {
+    "instructions": re.compile(r"I\s+refs:\s*([\d,]+)"),
+    "I1 misses": re.compile(r"I1\s+misses:\s*([\d,]+)"),
+    "D1 misses": re.compile(r"D1\s+misses:\s*([\d,]+)"),
+}
 _FUNCTION_LINE = re.compile(r"\s*([\d,]+) \([^)]*\)\s+\*?\s*(\S.*)")
 
 
@@ -55,10 +69,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lean", action="store_true", help="count the lean reference too")
     parser.add_argument("--fleet", action="store_true", help="count the fleet's engine instead")
     parser.add_argument("--top", type=int, default=0, help="print the N costliest C functions")
+    parser.add_argument(
+        "--cache", action="store_true", help="count L1 cache misses too (cachegrind; no --top)"
+    )
     parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.fleet and args.lean:
         parser.error("--lean compares the embedded chain; count the fleet on its own")
+    if args.cache and args.top:
+        parser.error("--top names callgrind's costliest functions; run it without --cache")
     fleet = args.fleet or args.child == "fleet"
     in_flight = args.in_flight or (50 if fleet else 500)
     small, large = _sizes(parser, args.runs or ("100,300" if fleet else "600,1800"))
@@ -73,18 +92,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": "instructions", "machine": machine, "results": {}}
     kinds = ["fleet"] if fleet else ["tether", "lean"] if args.lean else ["tether"]
     for kind in kinds:
-        result = count_per_step(kind, small, large, in_flight, args.top)
+        if args.cache:
+            result = cache_per_step(kind, small, large, in_flight)
+            misses = f"  {result['I1 misses']:8,.0f} I1 and {result['D1 misses']:8,.0f} D1 misses"
+        else:
+            result = count_per_step(kind, small, large, in_flight, args.top)
+            misses = ""
         out["results"][kind] = result
         print(
-            f"  {kind:6s} {result['per_step']:10,.0f} instructions per step"
+            f"  {kind:6s} {result['per_step']:10,.0f} instructions{misses} per step"
             f"  (runs {small} and {large}: {result['small']:,} and {result['large']:,} in all)"
         )
-        for name, per_step in result["top"]:
+        for name, per_step in result.get("top", []):
             print(f"      {per_step:9,.0f}  {name}")
     if args.lean:
-        gap = out["results"]["tether"]["per_step"] / out["results"]["lean"]["per_step"]
-        out["results"]["gap"] = gap
+        ours, floor = out["results"]["tether"], out["results"]["lean"]
+        out["results"]["gap"] = gap = ours["per_step"] / floor["per_step"]
         print(f"  tether's step costs {gap:.1f}x the lean reference's instructions")
+        if args.cache:
+            print(
+                f"  and {ours['I1 misses'] / floor['I1 misses']:.1f}x its I1 misses,"
+                f" {ours['D1 misses'] / floor['D1 misses']:.1f}x its D1 misses"
+            )
     return out
 
 
@@ -111,18 +140,53 @@ def count_per_step(kind: str, small: int, large: int, in_flight: int, top: int) 
     return {"small": totals[0], "large": totals[1], "per_step": per_step, "top": costliest}
 
 
+def cache_per_step(kind: str, small: int, large: int, in_flight: int) -> dict[str, Any]:
+    """Instructions and L1 misses of one more step of ``kind``, from two cachegrind runs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        totals = [
+            cache_totals(_valgrind(kind, runs, in_flight, "cachegrind", Path(tmp) / str(runs)))
+            for runs in (small, large)
+        ]
+    steps = (large - small) * STEPS_PER_RUN
+    out: dict[str, Any] = {
+        what: (totals[1][what] - totals[0][what]) / steps for what in _CACHE_LINES
+    }
+    out["per_step"] = out.pop("instructions")
+    out["small"], out["large"] = totals[0]["instructions"], totals[1]["instructions"]
+    return out
+
+
+def cache_totals(summary: str) -> dict[str, int]:
+    """The whole run's instructions and L1 misses, from cachegrind's summary on stderr."""
+    totals = {}
+    for what, pattern in _CACHE_LINES.items():
+        found = pattern.search(summary)
+        if found is None:
+            raise RuntimeError(f"cachegrind's summary has no {what} line:\n{summary[-2000:]}")
+        totals[what] = int(found.group(1).replace(",", ""))
+    return totals
+
+
 def _counted_run(kind: str, runs: int, in_flight: int, out_file: Path) -> int:
+    found = _COLLECTED.search(_valgrind(kind, runs, in_flight, "callgrind", out_file))
+    if found is None:
+        raise RuntimeError(f"callgrind said nothing of what the {kind} run collected")
+    return int(found.group(1).replace(",", ""))
+
+
+def _valgrind(kind: str, runs: int, in_flight: int, tool: str, out_file: Path) -> str:
+    """Run ``runs`` chains of ``kind`` under valgrind's ``tool``; what it said on stderr."""
     cmd = [
-        "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
+        "valgrind", f"--tool={tool}", f"--{tool}-out-file={out_file}",
+        *(["--cache-sim=yes"] if tool == "cachegrind" else []),
         sys.executable, "-m", "benchmarks.instructions", "--child", kind,
         "--runs", f"1,{runs}", "--in-flight", str(in_flight),
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    found = _COLLECTED.search(done.stderr)
-    if done.returncode != 0 or found is None:
+    if done.returncode != 0:
         tail = "\n".join(done.stderr.splitlines()[-15:])
         raise RuntimeError(f"the counted {kind} run of {runs} chains failed:\n{tail}")
-    return int(found.group(1).replace(",", ""))
+    return done.stderr
 
 
 def _run_child(kind: str, runs: int, in_flight: int) -> None:
