@@ -95,3 +95,43 @@ def test_the_suite_entry_point_writes_every_figure_as_json(tmp_path: Path) -> No
         ("normal", 3),
     }
     assert all(r["steps_per_s"] > 0 and r["ratio"] > 0 for r in results)
+
+
+def test_step_calls_names_the_functions_a_step_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.step_calls", "--runs", "4,12", "--in-flight", "2",
+         "--top", "200"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "calls of Python functions" in done.stdout
+    # Every step plans and commits a turn; start-up (run once, at both sizes) cancels out.
+    assert "tether/runtime/execution.py" in done.stdout and ":_turn" in done.stdout
+    assert "measure_chain" not in done.stdout  # called once at each size
+
+
+def test_a_steps_calls_are_what_grew_between_the_two_sizes() -> None:
+    from benchmarks.step_calls import calls_per_step
+
+    # Start-up calls as many times at both sizes (12 / 60 steps would show as 0.2 a step).
+    before = {("a.py", 1, "start"): 12, ("a.py", 2, "step"): 30, ("~", 0, "len"): 60}
+    after = {("a.py", 1, "start"): 12, ("a.py", 2, "step"): 90, ("~", 0, "len"): 180}
+    assert calls_per_step(before, after, steps=60) == {
+        ("a.py", 2, "step"): 1.0,
+        ("~", 0, "len"): 2.0,
+    }
+
+
+def test_cachegrinds_summary_gives_instructions_and_l1_misses() -> None:
+    from benchmarks.instructions import cache_totals
+
+    summary = (
+        "==1== I   refs:      3,924,853,107\n==1== I1  misses:       58,162,986\n"
+        "==1== LLi misses:           29,157\n==1== D   refs:      1,788,891,520  (1 rd + 2 wr)\n"
+        "==1== D1  misses:       45,320,101  (   38,691,975 rd   +   6,628,126 wr)\n"
+    )
+    assert cache_totals(summary) == {
+        "instructions": 3_924_853_107, "I1 misses": 58_162_986, "D1 misses": 45_320_101,
+    }  # fmt: skip
+    with pytest.raises(RuntimeError, match="D1 misses"):
+        cache_totals(summary.split("==1== D1")[0])
