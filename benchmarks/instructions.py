@@ -22,8 +22,8 @@ instructions per step grew most (the interpreter's own loop first: Python code s
 level-1 caches (their sizes as the CPU reports them; no hardware prefetcher) and prints the
 instruction- and data-cache misses of one more step beside its instructions: the runtime's
 step takes ~7x the floor's time for ~3.7x its instructions, and the misses say how much of the
-rest is the memory a step touches (how many objects, how scattered), which a leaner shape must
-cut as well.
+rest is the code and memory a step touches (in CPython 3.11 bytecode and its inline caches are
+read as data: more functions on the path miss more), which a leaner shape must cut as well.
 
 Caveats: valgrind runs the threads one at a time, so commit batches form differently than on
 the machine (fewer, larger); and it hides some CPU features (SHA extensions), so hashing
