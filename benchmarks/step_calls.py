@@ -1,9 +1,10 @@
 """Python calls per durable step, counted: which functions one more step runs, and how often.
 
-    python -m benchmarks.step_calls [--fleet] [--runs 300,900] [--top 40]
+    python -m benchmarks.step_calls [--fleet | --lean] [--runs 300,900] [--top 40]
 
 The chain (``--fleet``: the fleet's engine, two ``tether worker`` processes, which are not
-counted) runs twice in this process under cProfile, with each ``--runs``; the difference of
+counted; ``--lean``: the lean reference, ../shared/bench/lean_reference) runs twice in this
+process under cProfile, with each ``--runs``; the difference of
 each function's calls over the difference of the steps is what one more step calls, start-up
 and imports cancelled out, as ``python -m benchmarks instructions`` does with instructions.
 It names what a lean step must not run: the interpreter's cost of a step follows the Python
@@ -36,10 +37,14 @@ Function = tuple[str, int, str]
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fleet", action="store_true", help="count the fleet's engine")
+    parser.add_argument("--lean", action="store_true", help="count the lean reference")
     parser.add_argument("--in-flight", type=int, help="500, or 50 with --fleet")
     parser.add_argument("--runs", help="the two sizes: small,large (300,900; 100,300 --fleet)")
     parser.add_argument("--top", type=int, default=40, help="print the N most called")
     args = parser.parse_args(argv)
+    if args.fleet and args.lean:
+        parser.error("--fleet or --lean: one at a time")
+    kind = "fleet" if args.fleet else "lean" if args.lean else "tether"
     in_flight = args.in_flight or (50 if args.fleet else 500)
     try:
         small, large = (
@@ -50,10 +55,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not 0 < small < large:
         parser.error(f"--runs: the first size must be positive and below the second: {args.runs!r}")
     machine = describe()
-    where = "the fleet's engine, 2 workers" if args.fleet else "embedded"
+    where = {"fleet": "the fleet's engine, 2 workers", "lean": "the lean reference"}.get(
+        kind, "embedded"
+    )
     print(f"step calls: 10-node chains, {in_flight} in flight, {where} · {banner(machine)}")
-    before = _profiled_calls(args.fleet, small, in_flight)
-    after = _profiled_calls(args.fleet, large, in_flight)
+    before = _profiled_calls(kind, small, in_flight)
+    after = _profiled_calls(kind, large, in_flight)
     per_step = calls_per_step(before, after, (large - small) * STEPS_PER_RUN)
     python = sum(n for f, n in per_step.items() if f[0] != "~")
     builtin = sum(n for f, n in per_step.items() if f[0] == "~")
@@ -88,26 +95,33 @@ def describe_function(function: Function) -> str:
     file, line, name = function
     if file == "~":
         return name
-    for root, keep in (("/site-packages/", False), ("/tether/", True), ("/benchmarks/", True),
-                       ("/lib/", False)):  # fmt: skip
+    roots = (("/site-packages/", False), ("/tether/", True), ("/benchmarks/", True),
+             ("/lean_reference/", True), ("/lib/", False))  # fmt: skip
+    for root, keep in roots:
         if root in file:
             file = (root.lstrip("/") if keep else "") + file.split(root, 1)[1]
             break
     return f"{file}:{line}:{name}"
 
 
-def _profiled_calls(fleet: bool, runs: int, in_flight: int) -> dict[Function, int]:
-    from benchmarks.chain import measure_chain
+def _profiled_calls(kind: str, runs: int, in_flight: int) -> dict[Function, int]:
+    from benchmarks.chain import load_lean, measure_chain, measure_lean
     from benchmarks.fleet import measure_fleet
+
+    lean = load_lean() if kind == "lean" else None
+    if kind == "lean" and lean is None:
+        raise SystemExit("--lean: no lean reference beside the project")
 
     profile = cProfile.Profile()
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "chain.db"
         profile.enable()
         try:
-            if fleet:
+            if kind == "fleet":
                 share = max(1, in_flight // FLEET_WORKERS)
                 anyio.run(measure_fleet, db, runs, in_flight, FLEET_WORKERS, share, "full")
+            elif lean is not None:
+                measure_lean(lean, db, runs, in_flight)
             else:
                 anyio.run(measure_chain, db, runs, in_flight, "full")
         finally:
