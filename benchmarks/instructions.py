@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--top names callgrind's costliest functions; run it without --cache")
     fleet = args.fleet or args.child == "fleet"
     in_flight = args.in_flight or (50 if fleet else 500)
-    small, large = _sizes(parser, args.runs or ("100,300" if fleet else "600,1800"))
+    small, large = parse_sizes(parser, args.runs or ("100,300" if fleet else "600,1800"))
     if args.child is not None:
         _run_child(args.child, large, in_flight)
         return {}
@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return out
 
 
-def _sizes(parser: argparse.ArgumentParser, runs: str) -> tuple[int, int]:
+def parse_sizes(parser: argparse.ArgumentParser, runs: str) -> tuple[int, int]:
+    """``--runs``' two sizes, small then large (a usage error otherwise)."""
     try:
         small, large = (int(x) for x in runs.split(","))
     except ValueError:

@@ -4,9 +4,9 @@
 
 The chain (``--fleet``: the fleet's engine, two ``tether worker`` processes, which are not
 counted; ``--lean``: the lean reference, ../shared/bench/lean_reference) runs twice in this
-process under cProfile, with each ``--runs``; the difference of
-each function's calls over the difference of the steps is what one more step calls, start-up
-and imports cancelled out, as ``python -m benchmarks instructions`` does with instructions.
+process under cProfile, with each ``--runs``; the difference of each function's calls over
+the difference of the steps is what one more step calls, start-up and imports cancelled out,
+as ``python -m benchmarks instructions`` does with instructions.
 It names what a lean step must not run: the interpreter's cost of a step follows the Python
 code it runs (each call ~800 instructions before its body; in CPython 3.11 bytecode and its
 inline caches are read as data, so more code on the path is more cache misses too).
@@ -27,7 +27,7 @@ from typing import Any
 
 import anyio
 
-from benchmarks.instructions import FLEET_WORKERS, STEPS_PER_RUN
+from benchmarks.instructions import FLEET_WORKERS, STEPS_PER_RUN, parse_sizes
 from benchmarks.machine import banner, describe
 
 #: A function as cProfile keys it: (file, line, name); built-ins have file "~".
@@ -46,14 +46,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--fleet or --lean: one at a time")
     kind = "fleet" if args.fleet else "lean" if args.lean else "tether"
     in_flight = args.in_flight or (50 if args.fleet else 500)
-    try:
-        small, large = (
-            int(x) for x in (args.runs or ("100,300" if args.fleet else "300,900")).split(",")
-        )
-    except ValueError:
-        parser.error(f"--runs takes two sizes, small,large; got {args.runs!r}")
-    if not 0 < small < large:
-        parser.error(f"--runs: the first size must be positive and below the second: {args.runs!r}")
+    small, large = parse_sizes(parser, args.runs or ("100,300" if args.fleet else "300,900"))
     machine = describe()
     where = {"fleet": "the fleet's engine, 2 workers", "lean": "the lean reference"}.get(
         kind, "embedded"
