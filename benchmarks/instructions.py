@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     in_flight = args.in_flight or (50 if fleet else 500)
     small, large = parse_sizes(parser, args.runs or ("100,300" if fleet else "600,1800"))
     if args.child is not None:
-        _run_child(args.child, large, in_flight)
+        run_chains(args.child, large, in_flight)
         return {}
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -190,8 +190,9 @@ def _valgrind(kind: str, runs: int, in_flight: int, tool: str, out_file: Path) -
     return done.stderr
 
 
-def _run_child(kind: str, runs: int, in_flight: int) -> None:
-    """One chain of ``runs`` runs, in this (counted) process."""
+def run_chains(kind: str, runs: int, in_flight: int) -> None:
+    """``runs`` chains of ``kind`` (one of KINDS), in this process: what is counted (here, under
+    valgrind) or profiled (``benchmarks.step_calls``)."""
     import anyio
 
     from benchmarks.chain import load_lean, measure_chain, measure_lean

@@ -21,13 +21,9 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import anyio
-
-from benchmarks.instructions import FLEET_WORKERS, STEPS_PER_RUN, parse_sizes
+from benchmarks.instructions import STEPS_PER_RUN, parse_sizes, run_chains
 from benchmarks.machine import banner, describe
 
 #: A function as cProfile keys it: (file, line, name); built-ins have file "~".
@@ -98,27 +94,12 @@ def describe_function(function: Function) -> str:
 
 
 def _profiled_calls(kind: str, runs: int, in_flight: int) -> dict[Function, int]:
-    from benchmarks.chain import load_lean, measure_chain, measure_lean
-    from benchmarks.fleet import measure_fleet
-
-    lean = load_lean() if kind == "lean" else None
-    if kind == "lean" and lean is None:
-        raise SystemExit("--lean: no lean reference beside the project")
-
     profile = cProfile.Profile()
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "chain.db"
-        profile.enable()
-        try:
-            if kind == "fleet":
-                share = max(1, in_flight // FLEET_WORKERS)
-                anyio.run(measure_fleet, db, runs, in_flight, FLEET_WORKERS, share, "full")
-            elif lean is not None:
-                measure_lean(lean, db, runs, in_flight)
-            else:
-                anyio.run(measure_chain, db, runs, in_flight, "full")
-        finally:
-            profile.disable()
+    profile.enable()
+    try:
+        run_chains(kind, runs, in_flight)
+    finally:
+        profile.disable()
     stats: dict[Function, tuple[int, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
     return {function: row[1] for function, row in stats.items()}  # row[1]: all calls
 
