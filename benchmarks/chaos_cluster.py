@@ -128,7 +128,7 @@ class Cluster:
 
         Right after a SIGKILL the ports may still be held for a moment: a start that exits
         saying so is tried again until the deadline."""
-        with anyio.fail_after(START_DEADLINE_SECS):
+        with anyio.move_on_after(START_DEADLINE_SECS):
             while True:
                 spawned = time.time()
                 spare, self.spare = self.spare, None
@@ -139,6 +139,12 @@ class Cluster:
                         self.spare = self._engine("--standby")
                     return
                 await anyio.sleep(0.2)
+        # What the engine printed is the only account of why it never answered.
+        engine = self.engine
+        state = "alive" if engine is not None and engine.alive() else "exited"
+        said = engine.output()[-3000:] if engine is not None else ""
+        raise RuntimeError(f"tether dev on port {self.port} gave no /health in "
+                           f"{START_DEADLINE_SECS:g}s ({state}); its log:\n{said}")  # fmt: skip
 
     def _engine(self, *more: str) -> Proc:
         clock = self.clock_offset
