@@ -51,6 +51,7 @@ from tether.runtime.records import (
     ExecutionCancelled,
     NodeFailed,
     NodeParked,
+    NodeScheduled,
     NodeWaiting,
     Record,
     SegmentBoundary,
@@ -67,8 +68,15 @@ from tether.runtime.signals import (
     event_record,
 )
 from tether.runtime.state import ExecutionState
+from tether.runtime.step_plan import plan_step
 from tether.runtime.timers import ArmTimer, FireTimer
-from tether.runtime.turn_work import created_items, make_turn, reissued_items, turn_settles
+from tether.runtime.turn_work import (
+    created_item,
+    created_items,
+    make_turn,
+    reissued_items,
+    turn_settles,
+)
 
 
 class StartExecution(msgspec.Struct, frozen=True):
@@ -313,26 +321,33 @@ class ExecutionActor(ExecutionLifecycle, Actor):
         """Plan, commit, then act. Nothing is acted on unless its turn committed."""
         assert self.graph is not None
         before = self.state
-        agents = self._s if self._s.node_kinds is not None else None
-        code = self._code if self.graph.is_code else None
-        ctx = PlanContext(
-            now_ms(self._s.clock), self._s.rng, self._s.bind, agents, code, self._on_held
-        )
-        try:
-            after, records, rows = plan_turn(before, self.graph, incoming, ctx)
-        except BaseException:
-            self._code.drop()  # it ran ahead of a state that is not committed
-            raise
-        if not records:
-            return
+        now = now_ms(self._s.clock)
+        step = plan_step(before, self.graph, incoming, now, self._s.bind)
+        if step is not None:  # the common step: one completion, the next node handed out
+            after, records, rows = step
+        else:
+            agents = self._s if self._s.node_kinds is not None else None
+            code = self._code if self.graph.is_code else None
+            ctx = PlanContext(now, self._s.rng, self._s.bind, agents, code, self._on_held)
+            try:
+                after, records, rows = plan_turn(before, self.graph, incoming, ctx)
+            except BaseException:
+                self._code.drop()  # it ran ahead of a state that is not committed
+                raise
+            if not records:
+                return
         items: list[WorkItemRow] = []
         try:
-            items = created_items(
-                self._s, self.graph, self.execution_id, after, records, ctx.now_ms
-            )
-            settles = turn_settles(
-                self.execution_id, before, after, records, incoming, settle, ctx.now_ms
-            )
+            if step is not None:  # what created_items and turn_settles give for its shape
+                scheduled = records[1]
+                assert isinstance(scheduled, NodeScheduled)
+                items = [created_item(self._s, self.graph, self.execution_id, scheduled, now)]
+                settles = [settle] if settle is not None else []
+            else:
+                items = created_items(self._s, self.graph, self.execution_id, after, records, now)
+                settles = turn_settles(
+                    self.execution_id, before, after, records, incoming, settle, now
+                )
             boundary = records[-1] if isinstance(records[-1], SegmentBoundary) else None
             if boundary is not None:
                 await open_segment(self._s, self.graph, self.execution_id, after, boundary)
@@ -342,7 +357,7 @@ class ExecutionActor(ExecutionLifecycle, Actor):
                 settles_to_write,
             )  # fmt: skip
             if after.waits and self._s.passivate_after_ms and not self._held_here():
-                turn = seal(turn, after, ctx.now_ms, self._s.passivate_after_ms)  # waits only
+                turn = seal(turn, after, now, self._s.passivate_after_ms)  # waits only
             await self._s.append(turn)
         except BaseException:
             self._code.drop()

@@ -24,6 +24,7 @@ from tether.ir.types import (
     BranchKind,
     EndKind,
     EvalKind,
+    HumanApprovalKind,
     JoinKind,
     Node,
     ParallelKind,
@@ -112,6 +113,31 @@ class Graph:
             for src, edges in self._edges.items()
             if len(edges) == 1 and edges[0][0] is None
         }
+        #: Plain work nodes whose one unconditional way out is another plain work node: the
+        #: common step's turn (``tether.runtime.step_plan``) is planned in one pass for them.
+        self.step_next: dict[str, str] = {} if self.is_code else self._step_successors()
+
+    def _step_successors(self) -> dict[str, str]:
+        wf = self.workflow
+        if (
+            wf.budget is not None
+            or wf.continue_as_new is not None
+            or wf.cost_limit_usd is not None
+            or self.strategy is not None
+        ):
+            return {}  # each can end or roll the run between two steps: the general path
+        special = self.control_ids | self.io_ids | self.agent_ids | self.eval_ids
+        out = {}
+        for src, dst in self._only_target.items():
+            node = self.nodes.get(dst)
+            if src not in self.nodes or src in special or node is None or dst in special:
+                continue
+            if isinstance(self.nodes[src].kind, WaitKind | HumanApprovalKind):
+                continue
+            if isinstance(node.kind, WaitKind | HumanApprovalKind) or self.is_join(dst):
+                continue
+            out[src] = dst
+        return out
 
     def join_ready(self, join_id: str, arrived: tuple[str, ...]) -> bool:
         """Has everything the join waits for arrived?"""

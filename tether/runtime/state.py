@@ -308,7 +308,7 @@ def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int
         return agent_fold.call_completed(state, rec, current, graph, seq)
     if node_id in graph.eval_ids:
         return eval_routes.eval_completed(state, rec, current, graph, seq)
-    data = _with_output(state.data, node_id, rec.output, graph)
+    data = with_output(state.data, node_id, rec.output, graph)
     nodes = {**state.nodes, node_id: _replace(current, status="completed")}
     try:
         target = graph.route(node_id, data)
@@ -325,7 +325,7 @@ def _completed(state: ExecutionState, rec: NodeCompleted, graph: Graph, seq: int
     )  # fmt: skip
 
 
-def _with_output(data: dict[str, Any], node_id: str, output: Any, graph: Graph) -> dict[str, Any]:
+def with_output(data: dict[str, Any], node_id: str, output: Any, graph: Graph) -> dict[str, Any]:
     """State after a work node's output: stored under its key, or merged (whole-state steps)."""
     if node_id in graph.merge_ids and isinstance(output, dict):
         return {**data, **output}

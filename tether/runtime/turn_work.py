@@ -48,19 +48,24 @@ def created_items(
         run = after.nodes.get(record.node_id)
         if run is None or run.status != "scheduled" or run.dispatch != record.dispatch:
             continue  # settled in the same turn (its arguments did not bind)
-        node = graph.node(record.node_id)
-        not_before = record.not_before_ms or 0
-        queue = s.queue_of(node)
-        worker = s.ledger.take(queue) if not_before <= at else None
-        items.append(
-            _item(
-                s, graph, execution_id, node, record.attempt, record.dispatch, record.input,
-                not_before, at, queue,
-                # Leased at creation: fence 1 and the lease's expiry, in the same row.
-                owner=worker.owner if worker is not None else None,
-            )
-        )  # fmt: skip
+        items.append(created_item(s, graph, execution_id, record, at))
     return items
+
+
+def created_item(
+    s: Services, graph: Graph, execution_id: str, record: NodeScheduled, at: int
+) -> WorkItemRow:
+    """The work item of the hand-out ``record`` schedules (see ``created_items``)."""
+    node = graph.node(record.node_id)
+    not_before = record.not_before_ms or 0
+    queue = s.queue_of(node)
+    worker = s.ledger.take(queue) if not_before <= at else None
+    return _item(
+        s, graph, execution_id, node, record.attempt, record.dispatch, record.input,
+        not_before, at, queue,
+        # Leased at creation: fence 1 and the lease's expiry, in the same row.
+        owner=worker.owner if worker is not None else None,
+    )  # fmt: skip
 
 
 def reissued_items(
