@@ -43,7 +43,7 @@ TEST = """
 @pytest.mark.tether(tools=[search, delete_db], workflows=[AGENT], storage="memory")
 @tst.given_agent_runs(model=tst.model_answers(tools=[search, "delete_db"], malformed=0.05,
                                                rate_limited=0.1), input={"question": "q"},
-                      max_examples=30)
+                      max_examples=EXAMPLES)
 async def test_agent(agent_run):
     assert agent_run.status in {"completed", "failed", "limit_exceeded"}
     assert agent_run.cost_usd <= agent_run.budget.max_cost_usd
@@ -53,7 +53,7 @@ async def test_agent(agent_run):
 def test_an_agent_whose_allow_list_holds_passes_whatever_the_model_says(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile(test_agent=AGENT + TEST)
+    pytester.makepyfile(test_agent=AGENT + TEST.replace("EXAMPLES", "30"))
     pytester.runpytest(*PLUGIN).assert_outcomes(passed=1)
 
 
@@ -68,7 +68,9 @@ def allow_list_ignored(monkeypatch):
     """The fault: the agent's policy check lets every tool through."""
     monkeypatch.setattr(AgentKinds, "refusal", lambda self, wf, node, call: None)
 '''
-    pytester.makepyfile(test_agent=AGENT + broken + TEST)
+    # 100 drawn runs: at 30 a session could draw no call of delete_db at all, and the planted
+    # fault went unseen (once in ~60 sessions here, in a full suite on a loaded machine).
+    pytester.makepyfile(test_agent=AGENT + broken + TEST.replace("EXAMPLES", "100"))
     result = pytester.runpytest(*PLUGIN)
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
