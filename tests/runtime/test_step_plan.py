@@ -1,13 +1,13 @@
-"""The common step's one-pass plan (``tether.runtime.step_plan``) agrees with the general
-planner on every turn it plans: same state, same records, same rows, and the work item and
-settle the turn derives are the ones the execution actor takes for it.
+"""The common turns' one-pass plan (``tether.runtime.step_plan``: a start, a step, a last
+step) agrees with the general planner on every turn it plans: same state, same records, same
+rows, and the work item and settles the turn derives are the ones the execution actor takes.
 
 Graphs are drawn (tool and whole-state steps, unconditional and conditional edges, loops,
-timer waits, parallel blocks with joins, end nodes, an optional continue-as-new policy) and
-each run is driven through the general planner with drawn outcomes (outputs of every msgpack
-shape, tuples included, retried and final failures, arguments that do not bind): at each
-completion both planners are asked, and where the one-pass plan answers it must be exactly
-the general one's.
+timer waits, parallel blocks with joins, end nodes, any node as the start, an optional
+continue-as-new policy) and each run is driven through the general planner with drawn
+outcomes (outputs of every msgpack shape, tuples included, retried and final failures,
+arguments that do not bind): at the start and at each outcome both planners are asked, and
+where the one-pass plan answers it must be exactly the general one's.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from tether.persistence.contract import Settle
 from tether.runtime.graph import Graph
 from tether.runtime.planner import PlanContext, plan_turn
 from tether.runtime.records import (
+    ExecutionCompleted,
     ExecutionStarted,
     NodeCompleted,
     NodeFailed,
@@ -100,14 +101,16 @@ def workflows(draw: st.DrawFn) -> Workflow:
             nodes[p] = Node(id=p, kind=ParallelKind(branches=[a, b] if a != b else [a]))
             nodes[j] = Node(id=j, kind=JoinKind(wait_for=[a, b] if a != b else [a]))
             edges += [Edge(from_=node_id, to=p), Edge(from_=j, to=target)]
-    if draw(st.booleans()):
-        nodes["done"] = Node(id="done", kind=EndKind())
-        edges = [Edge(e.from_, "done", e.condition) if e.to == END else e for e in edges]
+    if draw(st.booleans()):  # an end node, sometimes named as the end itself
+        done = draw(st.sampled_from(["done", END]))
+        nodes[done] = Node(id=done, kind=EndKind())
+        edges = [Edge(e.from_, done, e.condition) if e.to == END else e for e in edges]
     policy = RetryPolicy(max_attempts=draw(st.integers(1, 3)), backoff_initial_secs=0.0, jitter=0.0)
     rolls = draw(st.integers(0, 3)) == 0
     roll = ContinueAsNew(max_records=draw(st.integers(4, 30))) if rolls else None
+    start = ids[0] if draw(st.booleans()) else draw(st.sampled_from(sorted(nodes)))
     return Workflow(
-        workflow_id="w", version="1", start_node=ids[0], nodes=nodes, edges=edges,
+        workflow_id="w", version="1", start_node=start, nodes=nodes, edges=edges,
         retry_policies={"default": policy}, continue_as_new=roll,
     )  # fmt: skip
 
@@ -150,48 +153,73 @@ def test_the_one_pass_plan_is_the_general_plan_wherever_it_answers(
 ) -> None:
     graph = Graph(wf)
     ctx = PlanContext(now_ms=NOW, rng=random.Random(7), bind=bind)
-    start = ExecutionStarted(at_ms=0, execution_id="e", workflow_id="w", workflow_version="1")
-    assert plan_step(ExecutionState(), graph, start, NOW, bind) is None
-    state, _, _ = plan_turn(ExecutionState(), graph, start, ctx)
+    given_input = data.draw(st.dictionaries(st.sampled_from(["n", "out", "t0"]), values))
+    start = ExecutionStarted(
+        at_ms=0, execution_id="e", workflow_id="w", workflow_version="1", input=given_input
+    )
+    state = _both_plans(ExecutionState(), graph, start, ctx)
     for _ in range(25):
         if state.status != "running":
             break
         record = _next_record(state, data.draw(st.integers(0, 3)), data.draw(outcomes))
         if record is None:
             break
-        general = plan_turn(state, graph, record, ctx)
-        step = plan_step(state, graph, record, NOW, bind)
-        if step is not None:
-            event("planned in one pass")
-            assert step == general
-            _check_turn_shape(state, step, record)
-        state = general[0]
+        state = _both_plans(state, graph, record, ctx)
+
+
+def _both_plans(
+    state: ExecutionState, graph: Graph, record: Record, ctx: PlanContext
+) -> ExecutionState:
+    """Plan ``record``'s turn both ways; where the one-pass plan answers, it must be the
+    general one and have one of its shapes. The state after the turn."""
+    general = plan_turn(state, graph, record, ctx)
+    step = plan_step(state, graph, record, NOW, bind)
+    if step is not None:
+        event(f"planned in one pass: {type(step[1][-1]).__name__} after {type(record).__name__}")
+        assert step == general
+        _check_turn_shape(state, step, record)
+    return general[0]
+
+
+SHAPES = [
+    [ExecutionStarted, NodeScheduled],
+    [NodeCompleted, NodeScheduled],
+    [NodeCompleted, ExecutionCompleted],
+]
 
 
 def _check_turn_shape(
     before: ExecutionState, step: tuple[ExecutionState, list[Record], list[Any]], incoming: Record
 ) -> None:
     """What ExecutionActor._turn takes for a one-pass turn is what the general helpers give:
-    one item (the second record's hand-out, in flight after the turn) and the outcome's
-    settle alone."""
+    the last record's hand-out as the one item (in flight after the turn), else none; the
+    outcome's settle alone (no other hand-out superseded or cancelled by the end)."""
     after, records, _ = step
-    assert [type(r) for r in records] == [NodeCompleted, NodeScheduled]
-    scheduled = records[1]
-    assert isinstance(scheduled, NodeScheduled) and isinstance(incoming, NodeCompleted)
-    run = after.nodes[scheduled.node_id]
-    assert (run.status, run.dispatch) == ("scheduled", scheduled.dispatch)
-    settle = Settle("e/x/1", "completed", 1, at_ms=NOW)
-    assert turn_settles("e", before, after, records, incoming, settle, NOW) == [settle]
+    assert [type(r) for r in records] in SHAPES
+    last = records[-1]
+    if isinstance(last, NodeScheduled):
+        run = after.nodes[last.node_id]
+        assert (run.status, run.dispatch) == ("scheduled", last.dispatch)
+    else:
+        assert after.status == "completed" and not after.in_flight()
+    settle = (
+        Settle("e/x/1", "completed", 1, at_ms=NOW) if isinstance(incoming, NodeCompleted) else None
+    )
+    assert turn_settles("e", before, after, records, incoming, settle, NOW) == (
+        [settle] if settle is not None else []
+    )
 
 
-def test_each_step_of_a_plain_chain_but_the_last_is_planned_in_one_pass() -> None:
+def test_every_turn_of_a_plain_chain_is_planned_in_one_pass() -> None:
     ids = [f"t{i}" for i in range(5)]
     nodes = {i: Node(id=i, kind=ToolKind(tool_ref="t")) for i in ids}
     edges = [Edge(a, b) for a, b in zip(ids, [*ids[1:], END], strict=True)]
     graph = Graph(Workflow(workflow_id="w", version="1", start_node="t0", nodes=nodes, edges=edges))
     ctx = PlanContext(now_ms=NOW, rng=random.Random(7), bind=bind)
     start = ExecutionStarted(at_ms=0, execution_id="e", workflow_id="w", workflow_version="1")
-    state, _, _ = plan_turn(ExecutionState(), graph, start, ctx)
+    first = plan_step(ExecutionState(), graph, start, NOW, bind)
+    assert first is not None and first == plan_turn(ExecutionState(), graph, start, ctx)
+    state = first[0]
     one_pass = []
     while state.status == "running":
         record = _next_record(state, 0, ("ok", [1, (2, 3)]))
@@ -203,4 +231,4 @@ def test_each_step_of_a_plain_chain_but_the_last_is_planned_in_one_pass() -> Non
             one_pass.append(record.node_id)  # type: ignore[union-attr]
         state = general[0]
     assert state.status == "completed"
-    assert one_pass == ids[:-1]
+    assert one_pass == ids  # the last step's turn, which ends the run, too

@@ -323,7 +323,7 @@ class ExecutionActor(ExecutionLifecycle, Actor):
         before = self.state
         now = now_ms(self._s.clock)
         step = plan_step(before, self.graph, incoming, now, self._s.bind)
-        if step is not None:  # the common step: one completion, the next node handed out
+        if step is not None:  # a common turn: a start, a step or a last step (step_plan)
             after, records, rows = step
         else:
             agents = self._s if self._s.node_kinds is not None else None
@@ -338,10 +338,10 @@ class ExecutionActor(ExecutionLifecycle, Actor):
                 return
         items: list[WorkItemRow] = []
         try:
-            if step is not None:  # what created_items and turn_settles give for its shape
-                scheduled = records[1]
-                assert isinstance(scheduled, NodeScheduled)
-                items = [created_item(self._s, self.graph, self.execution_id, scheduled, now)]
+            if step is not None:  # what created_items and turn_settles give for its shapes
+                last = records[-1]
+                if isinstance(last, NodeScheduled):
+                    items = [created_item(self._s, self.graph, self.execution_id, last, now)]
                 settles = [settle] if settle is not None else []
             else:
                 items = created_items(self._s, self.graph, self.execution_id, after, records, now)

@@ -116,28 +116,48 @@ class Graph:
         #: Plain work nodes whose one unconditional way out is another plain work node: the
         #: common step's turn (``tether.runtime.step_plan``) is planned in one pass for them.
         self.step_next: dict[str, str] = {} if self.is_code else self._step_successors()
+        #: Plain work nodes whose one unconditional way out is the end, and the start node if
+        #: it is a plain work node: the run's last and first turns go the same way.
+        self.step_ends: frozenset[str] = frozenset()
+        self.step_start: str | None = None
+        if self._plain_graph():
+            self.step_ends = frozenset(
+                src
+                for src, dst in self._only_target.items()
+                if dst == END and END not in self.nodes and self._plain_step(src)
+            )
+            start = workflow.start_node
+            self.step_start = start if self._plain_step(start) else None
+
+    def _plain_graph(self) -> bool:
+        """No budget, cost limit, continue-as-new or strategy: nothing that can end or roll
+        the run between two steps (with one, every turn goes the general way)."""
+        wf = self.workflow
+        return not self.is_code and (
+            wf.budget is None
+            and wf.continue_as_new is None
+            and wf.cost_limit_usd is None
+            and self.strategy is None
+        )
+
+    def _plain_step(self, node_id: str) -> bool:
+        """A work node whose hand-out is a tool call and nothing else (no control, wait,
+        approval, join, agent, eval or plug-in kind)."""
+        node = self.nodes.get(node_id)
+        if node is None or node_id in self.control_ids or self.is_join(node_id):
+            return False
+        if node_id in self.io_ids or node_id in self.agent_ids or node_id in self.eval_ids:
+            return False
+        return not isinstance(node.kind, WaitKind | HumanApprovalKind)
 
     def _step_successors(self) -> dict[str, str]:
-        wf = self.workflow
-        if (
-            wf.budget is not None
-            or wf.continue_as_new is not None
-            or wf.cost_limit_usd is not None
-            or self.strategy is not None
-        ):
-            return {}  # each can end or roll the run between two steps: the general path
-        special = self.control_ids | self.io_ids | self.agent_ids | self.eval_ids
-        out = {}
-        for src, dst in self._only_target.items():
-            node = self.nodes.get(dst)
-            if src not in self.nodes or src in special or node is None or dst in special:
-                continue
-            if isinstance(self.nodes[src].kind, WaitKind | HumanApprovalKind):
-                continue
-            if isinstance(node.kind, WaitKind | HumanApprovalKind) or self.is_join(dst):
-                continue
-            out[src] = dst
-        return out
+        if not self._plain_graph():
+            return {}
+        return {
+            src: dst
+            for src, dst in self._only_target.items()
+            if self._plain_step(src) and self._plain_step(dst)
+        }
 
     def join_ready(self, join_id: str, arrived: tuple[str, ...]) -> bool:
         """Has everything the join waits for arrived?"""
