@@ -216,9 +216,10 @@ class ExecutionActor(ExecutionLifecycle, Actor):
             # Late or duplicate: the journal already settled this hand-out.
             self._answer(out, False, f"work item {out.work_item_id} is already settled")
             return
-        record, settle = outcome_record(self.graph, out, now_ms(self._s.clock))
+        now = now_ms(self._s.clock)
+        record, settle = outcome_record(self.graph, out, now)
         try:
-            await self._turn(record, settle)
+            await self._turn(record, settle, now)  # planned at the time the outcome is dated
         except (StaleFence, UnknownWorkItem) as exc:
             self._s.counters.reports_refused += 1  # for metrics: nothing else keeps it
             self._answer(out, False, str(exc))  # the store refused the whole turn (I5)
@@ -231,7 +232,8 @@ class ExecutionActor(ExecutionLifecycle, Actor):
                 traceback=record.traceback or None,  # where it raised, bounded, for the log too
             )  # fmt: skip
         parked = record.not_before_ms if isinstance(record, NodeParked) else None
-        self._answer(out, True, parked_until_ms=parked)
+        if out.reply or parked is not None:  # the in-process pool's outcome waits for none
+            self._answer(out, True, parked_until_ms=parked)
 
     async def _on_inline(self, item: WorkItem) -> None:
         """Run a claimed item, then the one its outcome's turn claimed, and so on, in this
@@ -317,11 +319,15 @@ class ExecutionActor(ExecutionLifecycle, Actor):
         await self._turn(ExecutionCancelled(at_ms=now_ms(self._s.clock), reason=msg.reason))
         return True
 
-    async def _turn(self, incoming: Record | None, settle: Settle | None = None) -> None:
-        """Plan, commit, then act. Nothing is acted on unless its turn committed."""
+    async def _turn(
+        self, incoming: Record | None, settle: Settle | None = None, now: int | None = None
+    ) -> None:
+        """Plan, commit, then act. Nothing is acted on unless its turn committed. ``now``:
+        the time to plan at (the incoming record's, when it was just made), else the clock's."""
         assert self.graph is not None
         before = self.state
-        now = now_ms(self._s.clock)
+        if now is None:
+            now = now_ms(self._s.clock)
         step = plan_step(before, self.graph, incoming, now, self._s.bind)
         if step is not None:  # a common turn: a start, a step or a last step (step_plan)
             after, records, rows = step
