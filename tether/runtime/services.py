@@ -300,6 +300,15 @@ class Services:
         except UnknownTool:
             return queue_of(node)
 
+    def hand_out_of(self, node: Node, args: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """The queue, tool and input of a hand-out of ``node`` with ``args``: ``queue_of`` and
+        ``work_spec`` in one lookup of the node's binding (its arguments bound already, the
+        binding is known: raises like ``work_spec`` if not)."""
+        binding = self._binder(node)
+        if binding.node_kinds_call and args.get("call") == "tool":
+            return (binding.queue, *self.work_spec(node, args))
+        return binding.queue, binding.tool_name, args
+
     def work_spec(self, node: Node, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The tool a hand-out of ``node`` with ``args`` runs, and its input: an agent's
         tool calls run the tool the model named, its model calls the plug-in's tool."""

@@ -56,13 +56,13 @@ def created_item(
     s: Services, graph: Graph, execution_id: str, record: NodeScheduled, at: int
 ) -> WorkItemRow:
     """The work item of the hand-out ``record`` schedules (see ``created_items``)."""
-    node = graph.node(record.node_id)
+    node = graph.node(record.node_id)  # a code-first graph makes its nodes from their ids
+    queue, tool, tool_input = s.hand_out_of(node, record.input)
     not_before = record.not_before_ms or 0
-    queue = s.queue_of(node)
     worker = s.ledger.take(queue) if not_before <= at else None
     return _item(
-        s, graph, execution_id, node, record.attempt, record.dispatch, record.input,
-        not_before, at, queue,
+        s, execution_id, node, record.attempt, record.dispatch,
+        _payload(graph, node, tool, tool_input), not_before, at, queue,
         # Leased at creation: fence 1 and the lease's expiry, in the same row.
         owner=worker.owner if worker is not None else None,
     )  # fmt: skip
@@ -77,10 +77,11 @@ def reissued_items(
     items = []
     for node_id, run in state.in_flight():
         node = graph.node(node_id)
+        queue, tool, tool_input = s.hand_out_of(node, run.input)
         items.append(
             _item(
-                s, graph, execution_id, node, run.attempt, run.dispatch, run.input,
-                run.not_before_ms or 0, at, s.queue_of(node),
+                s, execution_id, node, run.attempt, run.dispatch,
+                _payload(graph, node, tool, tool_input), run.not_before_ms or 0, at, queue,
                 # The lease it replaces had fence 1 (the pool's, never written): the next
                 # grant is 2, so nothing that held fence 1 could settle the new lease.
                 pending_fence=1,
@@ -91,12 +92,11 @@ def reissued_items(
 
 def _item(
     s: Services,
-    graph: Graph,
     execution_id: str,
     node: Node,
     attempt: int,
     dispatch: int,
-    args: dict[str, Any],
+    payload: bytes,
     not_before_ms: int,
     at: int,
     queue: str,
@@ -113,7 +113,7 @@ def _item(
         queue=queue,
         attempt=attempt,
         dispatch=dispatch,
-        payload=_payload(s, graph, node, args),
+        payload=payload,
         status="leased" if leased else "pending",
         not_before_ms=not_before_ms,
         lease_owner=owner,
@@ -124,9 +124,8 @@ def _item(
     )
 
 
-def _payload(s: Services, graph: Graph, node: Node, args: dict[str, Any]) -> bytes:
+def _payload(graph: Graph, node: Node, tool: str, tool_input: dict[str, Any]) -> bytes:
     timeout = node.node_timeout_secs or graph.workflow.timeouts.node_timeout
-    tool, tool_input = s.work_spec(node, args)
     return encode_spec(WorkSpec(tool, tool_input, timeout, node.id in graph.merge_ids))
 
 
