@@ -216,10 +216,9 @@ class ExecutionActor(ExecutionLifecycle, Actor):
             # Late or duplicate: the journal already settled this hand-out.
             self._answer(out, False, f"work item {out.work_item_id} is already settled")
             return
-        now = now_ms(self._s.clock)
-        record, settle = outcome_record(self.graph, out, now)
+        record, settle = outcome_record(self.graph, out, now_ms(self._s.clock))
         try:
-            await self._turn(record, settle, now)  # planned at the time the outcome is dated
+            await self._turn(record, settle)
         except (StaleFence, UnknownWorkItem) as exc:
             self._s.counters.reports_refused += 1  # for metrics: nothing else keeps it
             self._answer(out, False, str(exc))  # the store refused the whole turn (I5)
@@ -319,15 +318,11 @@ class ExecutionActor(ExecutionLifecycle, Actor):
         await self._turn(ExecutionCancelled(at_ms=now_ms(self._s.clock), reason=msg.reason))
         return True
 
-    async def _turn(
-        self, incoming: Record | None, settle: Settle | None = None, now: int | None = None
-    ) -> None:
-        """Plan, commit, then act. Nothing is acted on unless its turn committed. ``now``:
-        the time to plan at (the incoming record's, when it was just made), else the clock's."""
+    async def _turn(self, incoming: Record | None, settle: Settle | None = None) -> None:
+        """Plan, commit, then act. Nothing is acted on unless its turn committed."""
         assert self.graph is not None
         before = self.state
-        if now is None:
-            now = now_ms(self._s.clock)
+        now = now_ms(self._s.clock)
         step = plan_step(before, self.graph, incoming, now, self._s.bind)
         if step is not None:  # a common turn: a start, a step or a last step (step_plan)
             after, records, rows = step
