@@ -115,7 +115,7 @@ class Graph:
         }
         #: Plain work nodes whose one unconditional way out is another plain work node: the
         #: common step's turn (``tether.runtime.step_plan``) is planned in one pass for them.
-        self.step_next: dict[str, str] = {} if self.is_code else self._step_successors()
+        self.step_next: dict[str, str] = self._step_successors()
         #: Plain work nodes whose one unconditional way out is the end, and the start node if
         #: it is a plain work node: the run's last and first turns go the same way.
         self.step_ends: frozenset[str] = frozenset()
