@@ -20,14 +20,13 @@ Example (what ExecutionActor._turn does)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 
-from tether.ir.types import Node
 from tether.persistence.contract import NewRecord
 from tether.runtime.graph import Graph
+from tether.runtime.planner import Binder
 from tether.runtime.records import (
     ExecutionCompleted,
     ExecutionStarted,
@@ -39,7 +38,6 @@ from tether.runtime.records import (
 from tether.runtime.state import RUNNING, ExecutionState, apply, with_output
 from tether.runtime.state_types import NodeRun
 
-Binder = Callable[[Node, Mapping[str, Any]], dict[str, Any]]
 Planned = tuple[ExecutionState, list[Record], list[NewRecord]]
 
 _replace = msgspec.structs.replace
@@ -63,10 +61,9 @@ def _first_step(
     if start is None or before.status != "new" or incoming.forked_from is not None:
         return None
     started, started_row = normalized(incoming)
-    state = apply(before, started, graph)  # the start's fold is _started's, not copied here
-    if state.ready != (start,) or state.status != RUNNING:
-        return None
-    handed = _hand_out(state, graph, start, None, now_ms, bind)
+    # The start's fold is _started's, not copied here: running, with the start node ready.
+    state = apply(before, started, graph)
+    handed = _hand_out(state.data, graph, start, None, now_ms, bind)
     if handed is None:
         return None
     scheduled, scheduled_row, run = handed
@@ -99,7 +96,7 @@ def _after_step(
     prev = finished if target == node_id else before.nodes.get(target)
     if prev is not None and prev.status != "completed":
         return None  # in flight (superseded), retrying or failed: the general path's to plan
-    handed = _hand_out(before, graph, target, prev, now_ms, bind, data)
+    handed = _hand_out(data, graph, target, prev, now_ms, bind)
     if handed is None:
         return None
     scheduled, scheduled_row, run = handed
@@ -132,19 +129,18 @@ def _last_step(
 
 
 def _hand_out(
-    state: ExecutionState,
+    data: dict[str, Any],
     graph: Graph,
     node_id: str,
     prev: NodeRun | None,
     now_ms: int,
     bind: Binder,
-    data: dict[str, Any] | None = None,
 ) -> tuple[NodeScheduled, NewRecord, NodeRun] | None:
-    """The first attempt of ``node_id``'s next hand-out, its row and its run; None when its
-    arguments do not bind (the general path records that, or holds the node for a tool no
-    worker has announced, and raises again whatever else it was)."""
+    """The first attempt of ``node_id``'s next hand-out, its arguments bound from ``data``,
+    its row and its run; None when they do not bind (the general path records that, or holds
+    the node for a tool no worker has announced, and raises again whatever else it was)."""
     try:
-        args = bind(graph.node(node_id), state.data if data is None else data)
+        args = bind(graph.node(node_id), data)
     except Exception:
         return None
     dispatch = (prev.dispatch if prev is not None else 0) + 1
