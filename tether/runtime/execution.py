@@ -231,8 +231,7 @@ class ExecutionActor(ExecutionLifecycle, Actor):
                 traceback=record.traceback or None,  # where it raised, bounded, for the log too
             )  # fmt: skip
         parked = record.not_before_ms if isinstance(record, NodeParked) else None
-        if out.reply or parked is not None:  # the in-process pool's outcome waits for none
-            self._answer(out, True, parked_until_ms=parked)
+        self._answer(out, True, parked_until_ms=parked)
 
     async def _on_inline(self, item: WorkItem) -> None:
         """Run a claimed item, then the one its outcome's turn claimed, and so on, in this

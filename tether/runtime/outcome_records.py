@@ -37,9 +37,7 @@ def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Set
     facts: dict[str, Any] = {}
     if out.ok and out.node_id in graph.io_ids:
         output, facts = split_facts(out.output)
-    problem = None
-    if out.ok and (graph.workflow.state_schema or out.node_id in graph.merge_ids):
-        problem = output_problem(graph, out.node_id, output)  # an untyped state takes any value
+    problem = output_problem(graph, out.node_id, output) if out.ok else None
     if out.ok and problem is None:
         completed = NodeCompleted(
             at_ms=at,
@@ -49,8 +47,7 @@ def outcome_record(graph: Graph, out: NodeOutcome, at: int) -> tuple[Record, Set
             output=output,
             duration_ms=out.duration_ms,
             facts=facts,
-            # The worker id a record keeps: none for the engine's own pool (the default).
-            worker_id="" if out.worker_id == LOCAL_OWNER else out.worker_id,
+            worker_id=_recorded(out.worker_id),
         )
         return completed, Settle(wid, "completed", out.fence, at_ms=at)
     failed = NodeFailed(

@@ -206,9 +206,7 @@ def make_turn(
     if every > 0 and after.last_seq // every > before.last_seq // every:
         snapshot = encode_state(after)
     index = None
-    # Compared only when the status or the waits moved: the common turn changes neither.
-    moved = after.status != before.status or after.waits or before.waits
-    if moved and after.display_status != before.display_status:
+    if after.display_status != before.display_status:
         index = IndexUpdate(
             status=after.display_status,
             updated_at_ms=now_ms(s.clock),
