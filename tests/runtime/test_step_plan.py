@@ -148,7 +148,7 @@ def _next_record(state: ExecutionState, pick: int, drawn: tuple[str, Any]) -> Re
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(wf=workflows(), data=st.data())
-def test_the_one_pass_plan_is_the_general_plan_wherever_it_answers(
+def test_the_one_pass_plan_is_the_general_plan_wherever_it_answers_I2_I3(
     wf: Workflow, data: st.DataObject
 ) -> None:
     graph = Graph(wf)
